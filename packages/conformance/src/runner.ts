@@ -1,0 +1,102 @@
+/**
+ * A small runner for the suite outside Vitest: `resultstore conformance --url …` and the suite's
+ * own "can these checks fail?" tests use it. Runs tests in registration order, one at a time.
+ */
+import type { TestApi, TestBody } from "./api.js";
+
+interface Block {
+  name: string;
+  tests: { name: string; body: TestBody; timeoutMs: number }[];
+  before: TestBody[];
+  after: TestBody[];
+  children: Block[];
+}
+
+export interface TestResult {
+  name: string;
+  ok: boolean;
+  error?: unknown;
+  ms: number;
+}
+
+export interface Runner extends TestApi {
+  run(onResult?: (result: TestResult, index: number, total: number) => void): Promise<TestResult[]>;
+}
+
+export function createRunner(defaultTimeoutMs = 60_000): Runner {
+  const root: Block = { name: "", tests: [], before: [], after: [], children: [] };
+  let current = root;
+  const count = (b: Block): number => b.tests.length + b.children.reduce((n, c) => n + count(c), 0);
+
+  const runBlock = async (block: Block, path: string[], results: TestResult[], report: (r: TestResult) => void) => {
+    const names = block.name ? [...path, block.name] : path;
+    let setupError: unknown;
+    for (const hook of block.before) {
+      try {
+        await hook();
+      } catch (error) {
+        setupError = error;
+        break;
+      }
+    }
+    for (const test of block.tests) {
+      const started = Date.now();
+      const name = [...names, test.name].join(" > ");
+      let result: TestResult;
+      if (setupError) {
+        result = { name, ok: false, error: setupError, ms: 0 };
+      } else {
+        try {
+          await withTimeout(test.body, test.timeoutMs);
+          result = { name, ok: true, ms: Date.now() - started };
+        } catch (error) {
+          result = { name, ok: false, error, ms: Date.now() - started };
+        }
+      }
+      results.push(result);
+      report(result);
+    }
+    for (const child of block.children) await runBlock(child, names, results, report);
+    for (const hook of block.after) await Promise.resolve().then(hook).catch(() => {});
+  };
+
+  return {
+    describe(name, body) {
+      const block: Block = { name, tests: [], before: [], after: [], children: [] };
+      current.children.push(block);
+      const parent = current;
+      current = block;
+      body();
+      current = parent;
+    },
+    it(name, body, timeoutMs = defaultTimeoutMs) {
+      current.tests.push({ name, body, timeoutMs });
+    },
+    beforeAll(body) {
+      current.before.push(body);
+    },
+    afterAll(body) {
+      current.after.push(body);
+    },
+    async run(onResult) {
+      const results: TestResult[] = [];
+      const total = count(root);
+      await runBlock(root, [], results, (r) => onResult?.(r, results.length, total));
+      return results;
+    },
+  };
+}
+
+async function withTimeout(body: TestBody, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    await Promise.race([
+      Promise.resolve().then(body),
+      new Promise((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms`)), ms);
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}

@@ -1,0 +1,135 @@
+/**
+ * Can the suite fail? Each mutant breaks one rule in a copy of the memory backend; the suite, run
+ * through its own runner, must turn the matching tests red. A suite that passes a mutant is a
+ * suite that cannot catch that bug.
+ */
+import {
+  applyWrite,
+  type GroupRecord,
+  MemoryBackend,
+  ResultStore,
+  type TaskRecord,
+  type TaskWrite,
+  type WriteOutcome,
+} from "@resultstore/core";
+import { describe, expect, it } from "vitest";
+import { createRunner, type SuiteGroup, SUITE_GROUPS } from "../src/index.js";
+
+type Mutant = new () => MemoryBackend;
+
+/** Replaces the stored record with `write` in one synchronous step: no state rules apply. */
+function overwrite(backend: MemoryBackend, write: TaskWrite): Promise<WriteOutcome> {
+  // MemoryBackend's remove and write run synchronously up to their end: called without awaiting
+  // between them, nothing can interleave, so this is a blind overwrite.
+  void backend.remove(write.taskId);
+  return MemoryBackend.prototype.write.call(backend, write);
+}
+
+/** Overwrites blindly, like machinery's backends: the state rules are gone. */
+class NoStateRules extends MemoryBackend {
+  override async write(write: TaskWrite): Promise<WriteOutcome> {
+    const stored = await this.read(write.taskId);
+    return overwrite(this, { ...write, metadata: { ...stored?.metadata, ...write.metadata } });
+  }
+}
+
+/** Only SUCCESS is final, as in Celery's KV backends: FAILURE can regress to STARTED. */
+class OnlySuccessFinal extends MemoryBackend {
+  override async write(write: TaskWrite): Promise<WriteOutcome> {
+    const stored = await this.read(write.taskId);
+    if (stored?.status === "SUCCESS") return { applied: false };
+    return overwrite(this, { ...write, metadata: { ...stored?.metadata, ...write.metadata } });
+  }
+}
+
+/** Replaces the document, as Celery's Mongo backend does: metadata from QUEUED is lost. */
+class ReplacesRecord extends MemoryBackend {
+  override async write(write: TaskWrite): Promise<WriteOutcome> {
+    const stored = await this.read(write.taskId);
+    if (!applyWrite(stored, write)) return { applied: false };
+    return overwrite(this, write.metadata ? write : { ...write, metadata: {} });
+  }
+}
+
+/** Read, then write after a pause: the check-then-act race of Celery's SUCCESS guard. */
+class ReadThenWrite extends MemoryBackend {
+  override async write(write: TaskWrite): Promise<WriteOutcome> {
+    const stored = await this.read(write.taskId);
+    if (stored && !applyWrite(stored, write)) return { applied: false };
+    await new Promise((r) => setTimeout(r, Math.random() * 3));
+    return overwrite(this, { ...write, metadata: { ...stored?.metadata, ...write.metadata } });
+  }
+}
+
+/** A counter that reads, yields, then writes: increments get lost under concurrency. */
+class RacyCounter extends MemoryBackend {
+  private values = new Map<string, number>();
+  override async incr(key: string, by: number): Promise<number> {
+    const value = this.values.get(key) ?? 0;
+    await new Promise((r) => setTimeout(r, 1));
+    this.values.set(key, value + by);
+    return value + by;
+  }
+}
+
+/** Never expires anything. */
+class NoExpiry extends MemoryBackend {
+  override async read(taskId: string): Promise<TaskRecord | null> {
+    const record = await super.read(taskId);
+    return record && { ...record, expiresAt: null };
+  }
+  override async readGroup(groupId: string): Promise<GroupRecord | null> {
+    const group = await super.readGroup(groupId);
+    return group && { ...group, expiresAt: null };
+  }
+  override async cleanup(): Promise<number> {
+    return 0;
+  }
+}
+
+/** Forgets nothing. */
+class ForgetIsNoop extends MemoryBackend {
+  override async remove(): Promise<void> {}
+}
+
+async function failuresOf(Backend: Mutant, groups: SuiteGroup[]): Promise<string[]> {
+  const runner = createRunner(20_000);
+  const options = {
+    name: "mutant",
+    createStore: async (o?: object) => new ResultStore(new Backend(), o),
+    readRaw: async (store: ResultStore, taskId: string) => {
+      const r = await store.backend.read(taskId);
+      return r && { status: r.status, metadata: r.metadata, expiresAt: r.expiresAt };
+    },
+    raceRounds: 3,
+  };
+  for (const group of groups) SUITE_GROUPS[group](runner, options);
+  const results = await runner.run();
+  return results.filter((r) => !r.ok).map((r) => r.name);
+}
+
+describe("the suite catches broken backends", () => {
+  const cases: [string, Mutant, SuiteGroup[], RegExp][] = [
+    ["no state rules", NoStateRules, ["stateRules"], /stored SUCCESS/],
+    ["no state rules (races)", NoStateRules, ["races"], /SUCCESS is never lost/],
+    ["only SUCCESS final", OnlySuccessFinal, ["stateRules"], /stored FAILURE/],
+    ["only SUCCESS final (races)", OnlySuccessFinal, ["races"], /the failure stays/],
+    ["replace instead of merge", ReplacesRecord, ["metadata"], /survives STARTED, RETRY and SUCCESS/],
+    ["read-then-write guard", ReadThenWrite, ["races"], /SUCCESS is never lost/],
+    ["racy counter", RacyCounter, ["counters"], /concurrent increments/],
+    ["racy counter (chords)", RacyCounter, ["chords"], /exactly once/],
+    ["no expiry", NoExpiry, ["expiry"], /hidden on read/],
+    ["forget does nothing", ForgetIsNoop, ["reads"], /forget deletes/],
+  ];
+  for (const [label, Backend, groups, expected] of cases) {
+    it(`${label}: ${expected.source} goes red`, async () => {
+      const failures = await failuresOf(Backend, groups);
+      expect(failures.some((name) => expected.test(name)), failures.join("\n")).toBe(true);
+    }, 60_000);
+  }
+
+  it("the unbroken memory backend passes the same groups", async () => {
+    const groups = [...new Set(cases.flatMap(([, , g]) => g))];
+    expect(await failuresOf(MemoryBackend, groups)).toEqual([]);
+  }, 60_000);
+});

@@ -1,0 +1,322 @@
+/**
+ * Celery-compatible JSON (kombu's JSON serializer, CELERY-COMPAT.md §3): Python's `json.dumps`
+ * layout (", " and ": " separators, ASCII-only output, bare NaN/Infinity) and kombu's
+ * `{"__type__", "__value__"}` markers for the special types Celery knows — and only those.
+ */
+import { formatCeleryDate, parseCeleryDate } from "./dates.js";
+import { DecodeError, EncodeError } from "./errors.js";
+import { PyDate, PyDecimal, PyTime, PyUUID } from "./pytypes.js";
+
+const utf8 = new TextDecoder("utf-8", { fatal: true });
+
+/** Encodes `value` as Celery's JSON text. Throws `EncodeError` for anything Python could not read. */
+export function encodeJson(value: unknown): string {
+  const out: string[] = [];
+  writeValue(value, out, [], "$");
+  return out.join("");
+}
+
+function writeValue(value: unknown, out: string[], stack: object[], path: string): void {
+  switch (typeof value) {
+    case "undefined":
+    case "object":
+      if (value === null || value === undefined) {
+        out.push("null");
+        return;
+      }
+      return writeObject(value, out, stack, path);
+    case "boolean":
+      out.push(value ? "true" : "false");
+      return;
+    case "number":
+      out.push(formatNumber(value));
+      return;
+    case "bigint":
+      // A Python int is arbitrary-precision: the integer literal is the faithful rule.
+      out.push(value.toString());
+      return;
+    case "string":
+      out.push(quote(value));
+      return;
+    default:
+      throw new EncodeError(`Cannot encode a ${typeof value} at ${path}.`);
+  }
+}
+
+function formatNumber(n: number): string {
+  if (Number.isNaN(n)) return "NaN";
+  if (n === Number.POSITIVE_INFINITY) return "Infinity";
+  if (n === Number.NEGATIVE_INFINITY) return "-Infinity";
+  return String(n);
+}
+
+function writeObject(value: object, out: string[], stack: object[], path: string): void {
+  if (stack.includes(value)) throw new EncodeError(`Circular reference at ${path}.`);
+  const marker = typeMarker(value, path);
+  if (marker) {
+    out.push(`{"__type__": ${quote(marker[0])}, "__value__": `);
+    writeValue(marker[1], out, stack, path);
+    out.push("}");
+    return;
+  }
+  stack.push(value);
+  try {
+    if (Array.isArray(value)) {
+      out.push("[");
+      value.forEach((item, i) => {
+        if (i > 0) out.push(", ");
+        writeValue(item, out, stack, `${path}[${i}]`);
+      });
+      out.push("]");
+      return;
+    }
+    const proto = Object.getPrototypeOf(value);
+    if (proto !== Object.prototype && proto !== null) {
+      const toJSON = (value as { toJSON?: unknown }).toJSON;
+      if (typeof toJSON === "function") {
+        // Like kombu's `__json__()` hook: the object chooses its JSON form.
+        writeValue(toJSON.call(value), out, stack, path);
+        return;
+      }
+      const kind = (value as { constructor?: { name?: string } }).constructor?.name ?? "object";
+      throw new EncodeError(`Cannot encode a ${kind} at ${path}: only plain objects, arrays, `
+        + "dates, bytes and JSON scalars have a Celery form.");
+    }
+    const keys = Object.keys(value).filter((k) => (value as Record<string, unknown>)[k] !== undefined);
+    if (keys.length === 2 && keys.includes("__type__") && keys.includes("__value__")) {
+      throw new EncodeError(`The object at ${path} would be read by kombu as a type marker.`);
+    }
+    out.push("{");
+    keys.forEach((key, i) => {
+      if (i > 0) out.push(", ");
+      out.push(quote(key), ": ");
+      writeValue((value as Record<string, unknown>)[key], out, stack, `${path}.${key}`);
+    });
+    out.push("}");
+  } finally {
+    stack.pop();
+  }
+}
+
+/** The kombu marker for the special types Celery knows, or undefined for ordinary values. */
+function typeMarker(value: object, path: string): [string, unknown] | undefined {
+  if (value instanceof Date) {
+    if (Number.isNaN(value.getTime())) throw new EncodeError(`Invalid Date at ${path}.`);
+    return ["datetime", formatCeleryDate(value)];
+  }
+  if (value instanceof Uint8Array) {
+    try {
+      return ["bytes", utf8.decode(value)];
+    } catch {
+      return ["base64", Buffer.from(value).toString("base64")];
+    }
+  }
+  if (value instanceof PyDecimal) return ["decimal", value.value];
+  if (value instanceof PyUUID) return ["uuid", { hex: value.hex }];
+  if (value instanceof PyDate) return ["date", value.iso];
+  if (value instanceof PyTime) return ["time", value.iso];
+  return undefined;
+}
+
+/** Python's `json.dumps` string quoting with `ensure_ascii=True`. */
+export function quote(text: string): string {
+  let out = '"';
+  for (let i = 0; i < text.length; i++) {
+    const code = text.charCodeAt(i);
+    if (code === 0x22) out += '\\"';
+    else if (code === 0x5c) out += "\\\\";
+    else if (code >= 0x20 && code < 0x7f) out += text[i];
+    else if (code === 0x0a) out += "\\n";
+    else if (code === 0x0d) out += "\\r";
+    else if (code === 0x09) out += "\\t";
+    else if (code === 0x08) out += "\\b";
+    else if (code === 0x0c) out += "\\f";
+    else if (code === 0x7f) out += text[i];
+    else out += `\\u${code.toString(16).padStart(4, "0")}`;
+  }
+  return `${out}"`;
+}
+
+/** Decodes Celery's JSON: tolerant of NaN/Infinity, big integers kept exact as BigInt. */
+export function decodeJson(text: string | Uint8Array): unknown {
+  const source = typeof text === "string" ? text : Buffer.from(text).toString("utf8");
+  const parser = new Parser(source);
+  const value = parser.parseDocument();
+  return value;
+}
+
+class Parser {
+  private pos = 0;
+  constructor(private readonly text: string) {}
+
+  parseDocument(): unknown {
+    const value = this.parseValue();
+    this.skipWhitespace();
+    if (this.pos !== this.text.length) this.fail("unexpected trailing text");
+    return value;
+  }
+
+  private fail(what: string): never {
+    throw new DecodeError(`Invalid JSON at offset ${this.pos}: ${what}.`);
+  }
+
+  private skipWhitespace(): void {
+    while (this.pos < this.text.length && " \t\n\r".includes(this.text[this.pos] as string)) {
+      this.pos++;
+    }
+  }
+
+  private parseValue(): unknown {
+    this.skipWhitespace();
+    const ch = this.text[this.pos];
+    if (ch === "{") return this.parseObject();
+    if (ch === "[") return this.parseArray();
+    if (ch === '"') return this.parseString();
+    for (const [word, value] of LITERALS) {
+      if (this.text.startsWith(word, this.pos)) {
+        this.pos += word.length;
+        return value;
+      }
+    }
+    return this.parseNumber();
+  }
+
+  private parseObject(): unknown {
+    this.pos++;
+    const result: Record<string, unknown> = {};
+    this.skipWhitespace();
+    if (this.text[this.pos] === "}") {
+      this.pos++;
+      return result;
+    }
+    for (;;) {
+      this.skipWhitespace();
+      if (this.text[this.pos] !== '"') this.fail("expected a string key");
+      const key = this.parseString();
+      this.skipWhitespace();
+      if (this.text[this.pos++] !== ":") this.fail("expected ':'");
+      // defineProperty: a "__proto__" key is data, never a prototype change.
+      Object.defineProperty(result, key, {
+        value: this.parseValue(),
+        enumerable: true,
+        writable: true,
+        configurable: true,
+      });
+      this.skipWhitespace();
+      const next = this.text[this.pos++];
+      if (next === "}") return decodeMarker(result);
+      if (next !== ",") this.fail("expected ',' or '}'");
+    }
+  }
+
+  private parseArray(): unknown[] {
+    this.pos++;
+    const result: unknown[] = [];
+    this.skipWhitespace();
+    if (this.text[this.pos] === "]") {
+      this.pos++;
+      return result;
+    }
+    for (;;) {
+      result.push(this.parseValue());
+      this.skipWhitespace();
+      const next = this.text[this.pos++];
+      if (next === "]") return result;
+      if (next !== ",") this.fail("expected ',' or ']'");
+    }
+  }
+
+  private parseString(): string {
+    const start = ++this.pos;
+    let out = "";
+    let chunkStart = start;
+    for (;;) {
+      const ch = this.text[this.pos];
+      if (ch === undefined) this.fail("unterminated string");
+      if (ch === '"') {
+        out += this.text.slice(chunkStart, this.pos++);
+        return out;
+      }
+      if (ch === "\\") {
+        out += this.text.slice(chunkStart, this.pos);
+        const esc = this.text[this.pos + 1];
+        if (esc === "u") {
+          const hex = this.text.slice(this.pos + 2, this.pos + 6);
+          if (!/^[0-9a-fA-F]{4}$/.test(hex)) this.fail("bad \\u escape");
+          out += String.fromCharCode(Number.parseInt(hex, 16));
+          this.pos += 6;
+        } else {
+          const mapped = ESCAPES[esc as string];
+          if (mapped === undefined) this.fail("bad escape");
+          out += mapped;
+          this.pos += 2;
+        }
+        chunkStart = this.pos;
+        continue;
+      }
+      this.pos++;
+    }
+  }
+
+  private parseNumber(): number | bigint {
+    const match = NUMBER.exec(this.text.slice(this.pos, this.pos + 400));
+    if (!match) this.fail("unexpected character");
+    const literal = match[0];
+    this.pos += literal.length;
+    if (/^-?\d+$/.test(literal)) {
+      const n = Number(literal);
+      return Number.isSafeInteger(n) ? n : BigInt(literal);
+    }
+    return Number(literal);
+  }
+}
+
+const LITERALS: readonly [string, unknown][] = [
+  ["true", true],
+  ["false", false],
+  ["null", null],
+  ["NaN", Number.NaN],
+  ["Infinity", Number.POSITIVE_INFINITY],
+  ["-Infinity", Number.NEGATIVE_INFINITY],
+];
+const NUMBER = /^-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?/;
+const ESCAPES: Record<string, string> = {
+  '"': '"',
+  "\\": "\\",
+  "/": "/",
+  b: "\b",
+  f: "\f",
+  n: "\n",
+  r: "\r",
+  t: "\t",
+};
+
+/** kombu's object hook: an object whose keys are exactly __type__ and __value__ is a marker. */
+function decodeMarker(obj: Record<string, unknown>): unknown {
+  const keys = Object.keys(obj);
+  if (keys.length !== 2 || !("__type__" in obj) || !("__value__" in obj)) return obj;
+  const type = obj.__type__;
+  const value = obj.__value__;
+  switch (type) {
+    case "datetime": {
+      const date = parseCeleryDate(value);
+      if (!date) throw new DecodeError(`Bad datetime marker value ${JSON.stringify(value)}.`);
+      return date;
+    }
+    case "date":
+      return new PyDate(String(value));
+    case "time":
+      return new PyTime(String(value));
+    case "decimal":
+      return new PyDecimal(String(value));
+    case "uuid":
+      return new PyUUID(String((value as { hex?: unknown })?.hex ?? ""));
+    case "bytes":
+      return Buffer.from(String(value), "utf8");
+    case "base64":
+      return Buffer.from(String(value), "base64");
+    default:
+      // kombu raises here too: an unknown marker is a decode failure, not a plain object.
+      throw new DecodeError(`Unknown kombu type marker ${JSON.stringify(type)}.`);
+  }
+}

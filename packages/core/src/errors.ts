@@ -1,0 +1,113 @@
+/**
+ * Typed errors. Every message names the backend and the cause; none ever carries a password or key
+ * (URLs go through `sanitizeUrl` before they reach a message).
+ */
+
+export type ErrorCode =
+  | "CONFIG"
+  | "CONNECTION"
+  | "ENCODE"
+  | "DECODE"
+  | "TIMEOUT"
+  | "TOO_LARGE"
+  | "CLOSED"
+  | "INVALID_ID"
+  | "INVALID_METADATA"
+  | "ABORTED"
+  | "BACKEND";
+
+export class ResultStoreError extends Error {
+  readonly code: ErrorCode;
+  /** Backend name ("memory", "mongodb", …) or "core". */
+  readonly backend: string;
+
+  constructor(code: ErrorCode, backend: string, message: string, options?: { cause?: unknown }) {
+    super(`[resultstore] [${backend}] ${message}`, options);
+    this.code = code;
+    this.backend = backend;
+    this.name = new.target.name;
+  }
+}
+
+/** Bad options or URL. */
+export class ConfigurationError extends ResultStoreError {
+  constructor(backend: string, message: string, options?: { cause?: unknown }) {
+    super("CONFIG", backend, message, options);
+  }
+}
+
+/** The server could not be reached or answered with a transport-level failure. */
+export class BackendConnectionError extends ResultStoreError {
+  constructor(backend: string, message: string, options?: { cause?: unknown }) {
+    super("CONNECTION", backend, message, options);
+  }
+}
+
+/** Any other failure the backend's server reported. */
+export class BackendError extends ResultStoreError {
+  constructor(backend: string, message: string, options?: { cause?: unknown }) {
+    super("BACKEND", backend, message, options);
+  }
+}
+
+/** A value cannot be written as Celery-compatible JSON. Raised before anything is stored. */
+export class EncodeError extends ResultStoreError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super("ENCODE", "codec", message, options);
+  }
+}
+
+/** Stored text is not Celery-compatible JSON (or carries a type marker Celery does not know). */
+export class DecodeError extends ResultStoreError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super("DECODE", "codec", message, options);
+  }
+}
+
+/** `waitFor` gave up. */
+export class WaitTimeoutError extends ResultStoreError {
+  readonly taskId: string;
+  constructor(backend: string, taskId: string, timeoutMs: number) {
+    super("TIMEOUT", backend, `Task ${taskId} was not ready after ${timeoutMs} ms.`);
+    this.taskId = taskId;
+  }
+}
+
+/** `waitFor` was aborted through its signal. */
+export class WaitAbortedError extends ResultStoreError {
+  constructor(backend: string, taskId: string, options?: { cause?: unknown }) {
+    super("ABORTED", backend, `Waiting for task ${taskId} was aborted.`, options);
+  }
+}
+
+/** The record would exceed what the database can store in one item or document. */
+export class ValueTooLargeError extends ResultStoreError {
+  readonly size: number;
+  readonly limit: number;
+  constructor(backend: string, size: number, limit: number) {
+    super("TOO_LARGE", backend, `Record is ${size} bytes; this backend stores at most ${limit}.`);
+    this.size = size;
+    this.limit = limit;
+  }
+}
+
+/** The store was closed. */
+export class StoreClosedError extends ResultStoreError {
+  constructor(backend: string) {
+    super("CLOSED", backend, "The store is closed.");
+  }
+}
+
+/** A task id, group id or counter key that no backend could store safely. */
+export class InvalidIdError extends ResultStoreError {
+  constructor(message: string) {
+    super("INVALID_ID", "core", message);
+  }
+}
+
+/** Metadata that is not a plain object of safe keys and encodable values. */
+export class InvalidMetadataError extends ResultStoreError {
+  constructor(message: string) {
+    super("INVALID_METADATA", "core", message);
+  }
+}

@@ -1,0 +1,42 @@
+export { decodeJson, encodeJson } from "./codec.js";
+export { type CreateStoreOptions, createStore } from "./create.js";
+export { formatCeleryDate, parseCeleryDate } from "./dates.js";
+export * from "./errors.js";
+export { MemoryBackend, type MemoryBackendOptions } from "./memory.js";
+export { PyDate, PyDecimal, PyTime, PyUUID } from "./pytypes.js";
+export {
+  applyWrite,
+  decodeMeta,
+  type EncodeMetaOptions,
+  encodeMeta,
+  exceptionToDict,
+  groupTuple,
+  hasExtendedFields,
+  isExpired,
+  measureWrite,
+  pendingRecord,
+  taskIdsFromGroupValue,
+} from "./record.js";
+export { backoffMs, DEFAULT_RETRY_POLICY, type RetryPolicy, withRetry } from "./retry.js";
+export * from "./states.js";
+export {
+  type ChordPart,
+  type ChordProgress,
+  ResultStore,
+  type ResultStoreOptions,
+  type StoreOutcome,
+  type StoreResultOptions,
+  type TaskMeta,
+  type TaskRequestInfo,
+  type WaitOptions,
+} from "./store.js";
+export type * from "./types.js";
+export { intOption, parseUrl, SCHEME_PACKAGES, sanitizeUrl, schemeOf } from "./url.js";
+export { isPlainObject, MAX_ID_BYTES, validateId, validateMetadata } from "./validate.js";
+
+import { MemoryBackend } from "./memory.js";
+import type { BackendUrlOptions } from "./types.js";
+/** `memory://` through the same entry point as every backend package. */
+export function fromUrl(_url: string, options: BackendUrlOptions = {}): MemoryBackend {
+  return new MemoryBackend(options as { maxRecordBytes?: number });
+}

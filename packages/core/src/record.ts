@@ -1,0 +1,201 @@
+/**
+ * Records: the pure merge that defines every write, Celery's meta JSON (CELERY-COMPAT.md §2, §4)
+ * and group tuples. Backends that compare-and-swap call `applyWrite`; backends with server-side
+ * conditions express the same rule with `statesRefusing`.
+ */
+import { decodeJson, encodeJson, quote } from "./codec.js";
+import { formatCeleryDate, parseCeleryDate } from "./dates.js";
+import { DecodeError } from "./errors.js";
+import { canTransition, isException } from "./states.js";
+import type { GroupRecord, TaskRecord, TaskWrite } from "./types.js";
+import { isPlainObject } from "./validate.js";
+
+const OPTIONAL_FIELDS = [
+  "children",
+  "groupId",
+  "parentId",
+  "name",
+  "args",
+  "kwargs",
+  "worker",
+  "retries",
+  "queue",
+] as const;
+
+/** The record of a task nobody wrote: Celery reads it as PENDING. */
+export function pendingRecord(taskId: string): TaskRecord {
+  return {
+    taskId,
+    status: "PENDING",
+    result: null,
+    traceback: null,
+    children: null,
+    dateDone: null,
+    groupId: null,
+    parentId: null,
+    name: null,
+    args: null,
+    kwargs: null,
+    worker: null,
+    retries: null,
+    queue: null,
+    metadata: {},
+    expiresAt: null,
+  };
+}
+
+export function isExpired(record: { expiresAt: Date | null }, now: Date = new Date()): boolean {
+  return record.expiresAt !== null && record.expiresAt.getTime() <= now.getTime();
+}
+
+/**
+ * The record after `write`, or null when the state rules refuse it. Fields the write does not
+ * carry keep their stored values; metadata merges key by key. An expired record counts as absent.
+ */
+export function applyWrite(
+  stored: TaskRecord | null,
+  write: TaskWrite,
+  now: Date = new Date(),
+): TaskRecord | null {
+  const current = stored && !isExpired(stored, now) ? stored : null;
+  if (!canTransition(current?.status, write.status)) return null;
+  const base = current ?? pendingRecord(write.taskId);
+  const next: TaskRecord = {
+    ...base,
+    status: write.status,
+    result: write.result,
+    traceback: write.traceback,
+    dateDone: write.dateDone,
+    expiresAt: write.expiresAt,
+    metadata: write.metadata ? { ...base.metadata, ...write.metadata } : base.metadata,
+  };
+  for (const field of OPTIONAL_FIELDS) {
+    if (write[field] !== undefined) (next as unknown as Record<string, unknown>)[field] = write[field];
+  }
+  return next;
+}
+
+/** Turns a JS error into Celery's exception dict, which Python rebuilds into an exception. */
+export function exceptionToDict(error: unknown): Record<string, unknown> {
+  if (isPlainObject(error) && typeof error.exc_type === "string") return error;
+  if (error instanceof Error) {
+    const custom = error as Error & { excType?: string; excModule?: string; excMessage?: unknown[] };
+    return {
+      exc_type: custom.excType ?? pythonName(error.name),
+      exc_message: custom.excMessage ?? [error.message],
+      exc_module: custom.excModule ?? "builtins",
+    };
+  }
+  return { exc_type: "Exception", exc_message: [String(error)], exc_module: "builtins" };
+}
+
+// JS errors whose Python builtin twin has the same meaning; anything else becomes `Exception` so
+// Python never resolves a name to a non-exception class (Celery raises SecurityError then).
+const PYTHON_BUILTINS = new Set(["TypeError", "RuntimeError", "ValueError", "KeyError", "TimeoutError"]);
+function pythonName(name: string): string {
+  return PYTHON_BUILTINS.has(name) ? name : "Exception";
+}
+
+/** Whether the record carries any of Celery's `result_extended` fields. */
+export function hasExtendedFields(record: TaskRecord): boolean {
+  return (
+    record.name !== null ||
+    record.args !== null ||
+    record.kwargs !== null ||
+    record.worker !== null ||
+    record.retries !== null ||
+    record.queue !== null
+  );
+}
+
+export interface EncodeMetaOptions {
+  /** Add our `metadata` key (Celery ignores keys it does not know). Default true. */
+  includeMetadata?: boolean;
+  /** The result already encoded, to skip encoding it again. */
+  resultJson?: string;
+}
+
+/** Celery's key-value meta JSON for `record`, keys in Celery's order, ending with `task_id`. */
+export function encodeMeta(record: TaskRecord, options: EncodeMetaOptions = {}): string {
+  const parts = [
+    `"status": ${quote(record.status)}`,
+    `"result": ${options.resultJson ?? encodeJson(record.result)}`,
+    `"traceback": ${encodeJson(record.traceback)}`,
+    `"children": ${encodeJson(record.children)}`,
+    `"date_done": ${record.dateDone ? quote(formatCeleryDate(record.dateDone)) : "null"}`,
+  ];
+  if (record.groupId) parts.push(`"group_id": ${quote(record.groupId)}`);
+  if (record.parentId) parts.push(`"parent_id": ${quote(record.parentId)}`);
+  if (hasExtendedFields(record)) {
+    parts.push(
+      `"name": ${encodeJson(record.name)}`,
+      `"args": ${encodeJson(record.args)}`,
+      `"kwargs": ${encodeJson(record.kwargs)}`,
+      `"worker": ${encodeJson(record.worker)}`,
+      `"retries": ${encodeJson(record.retries)}`,
+      `"queue": ${encodeJson(record.queue)}`,
+    );
+  }
+  if ((options.includeMetadata ?? true) && Object.keys(record.metadata).length > 0) {
+    parts.push(`"metadata": ${encodeJson(record.metadata)}`);
+  }
+  parts.push(`"task_id": ${quote(record.taskId)}`);
+  return `{${parts.join(", ")}}`;
+}
+
+/**
+ * Reads a Celery meta (JSON text, bytes, or an already-decoded object) into a record. Accepts
+ * every `date_done` format Celery 5.x wrote; `expiresAt` is left null for the backend to fill.
+ */
+export function decodeMeta(value: string | Uint8Array | Record<string, unknown>, taskId: string): TaskRecord {
+  const meta = typeof value === "object" && !(value instanceof Uint8Array) ? value : decodeJson(value);
+  if (!isPlainObject(meta) || typeof meta.status !== "string") {
+    throw new DecodeError(`Stored meta for ${taskId} is not a Celery meta object.`);
+  }
+  const record = pendingRecord(typeof meta.task_id === "string" ? meta.task_id : taskId);
+  record.status = meta.status;
+  record.result = meta.result ?? null;
+  record.traceback = typeof meta.traceback === "string" ? meta.traceback : null;
+  record.children = Array.isArray(meta.children) ? meta.children : null;
+  record.dateDone = parseCeleryDate(meta.date_done);
+  record.groupId = typeof meta.group_id === "string" ? meta.group_id : null;
+  record.parentId = typeof meta.parent_id === "string" ? meta.parent_id : null;
+  record.name = typeof meta.name === "string" ? meta.name : null;
+  record.args = Array.isArray(meta.args) ? meta.args : null;
+  record.kwargs = isPlainObject(meta.kwargs) ? meta.kwargs : null;
+  record.worker = typeof meta.worker === "string" ? meta.worker : null;
+  record.retries = typeof meta.retries === "number" ? meta.retries : null;
+  record.queue = typeof meta.queue === "string" ? meta.queue : null;
+  record.metadata = isPlainObject(meta.metadata) ? meta.metadata : {};
+  return record;
+}
+
+/** Whether the stored result of `status` is an exception dict Python would rebuild. */
+export function resultIsException(status: string): boolean {
+  return isException(status);
+}
+
+/** Celery's `GroupResult.as_tuple()`: `[[gid, null], [[[tid, null], null], …]]`. */
+export function groupTuple(group: Pick<GroupRecord, "groupId" | "taskIds">): unknown {
+  return [[group.groupId, null], group.taskIds.map((id) => [[id, null], null])];
+}
+
+/** Task ids from a group tuple (KV backends) or a flat id list (Celery's Mongo backend). */
+export function taskIdsFromGroupValue(value: unknown): string[] {
+  if (Array.isArray(value) && value.every((v) => typeof v === "string")) return value as string[];
+  if (Array.isArray(value) && Array.isArray(value[1])) {
+    return (value[1] as unknown[]).map((child) => {
+      const head = Array.isArray(child) ? child[0] : undefined;
+      const id = Array.isArray(head) ? head[0] : head;
+      if (typeof id !== "string") throw new DecodeError("Malformed group tuple.");
+      return id;
+    });
+  }
+  throw new DecodeError("Stored group is neither a group tuple nor an id list.");
+}
+
+/** The size core holds against `capabilities.maxRecordBytes`: the meta JSON plus metadata. */
+export function measureWrite(write: TaskWrite): number {
+  const record = applyWrite(null, write) as TaskRecord;
+  return Buffer.byteLength(encodeMeta(record, { resultJson: write.resultJson }));
+}

@@ -1,0 +1,84 @@
+/**
+ * Task states with Celery's names and sets (celery/states.py), and the state rules every backend
+ * enforces atomically on its server.
+ */
+
+export const PENDING = "PENDING";
+export const RECEIVED = "RECEIVED";
+export const STARTED = "STARTED";
+export const SUCCESS = "SUCCESS";
+export const FAILURE = "FAILURE";
+export const REVOKED = "REVOKED";
+export const REJECTED = "REJECTED";
+export const RETRY = "RETRY";
+export const IGNORED = "IGNORED";
+/** Ours: the record a producer writes before publishing the task. Unready. */
+export const QUEUED = "QUEUED";
+
+/** A task state: one of Celery's names, QUEUED, or any custom string (e.g. "PROGRESS"). */
+export type TaskState = string;
+
+export const READY_STATES: ReadonlySet<TaskState> = new Set([SUCCESS, FAILURE, REVOKED]);
+export const UNREADY_STATES: ReadonlySet<TaskState> = new Set([
+  PENDING,
+  RECEIVED,
+  STARTED,
+  REJECTED,
+  RETRY,
+]);
+export const EXCEPTION_STATES: ReadonlySet<TaskState> = new Set([RETRY, FAILURE, REVOKED]);
+export const PROPAGATE_STATES: ReadonlySet<TaskState> = new Set([FAILURE, REVOKED]);
+export const ALL_STATES: ReadonlySet<TaskState> = new Set([
+  PENDING,
+  RECEIVED,
+  STARTED,
+  SUCCESS,
+  FAILURE,
+  RETRY,
+  REVOKED,
+]);
+
+/** Celery's precedence list, highest first; `null` stands for any unknown (custom) state. */
+const PRECEDENCE: readonly (TaskState | null)[] = [
+  SUCCESS,
+  FAILURE,
+  null,
+  REVOKED,
+  STARTED,
+  RECEIVED,
+  REJECTED,
+  RETRY,
+  PENDING,
+];
+
+/** Celery's `precedence(state)`: lower is stronger; unknown states share the custom slot. */
+export function precedence(state: TaskState): number {
+  const index = PRECEDENCE.indexOf(state);
+  return index === -1 ? PRECEDENCE.indexOf(null) : index;
+}
+
+export function isReady(state: TaskState): boolean {
+  return READY_STATES.has(state);
+}
+
+export function isException(state: TaskState): boolean {
+  return EXCEPTION_STATES.has(state);
+}
+
+const FINAL_ONLY: readonly TaskState[] = [SUCCESS];
+const ALL_READY: readonly TaskState[] = [SUCCESS, FAILURE, REVOKED];
+
+/**
+ * The state rules in the form backends put into a server-side condition: the stored states that
+ * refuse a write of `incoming`. A stored SUCCESS is final; a stored ready state is never replaced
+ * by an unready one. Anything else (no record, or a stored state not listed) accepts the write.
+ */
+export function statesRefusing(incoming: TaskState): readonly TaskState[] {
+  return isReady(incoming) ? FINAL_ONLY : ALL_READY;
+}
+
+/** The state rules as a predicate: may a record stored in `stored` be overwritten by `incoming`? */
+export function canTransition(stored: TaskState | null | undefined, incoming: TaskState): boolean {
+  if (stored === null || stored === undefined) return true;
+  return !statesRefusing(incoming).includes(stored);
+}

@@ -1,0 +1,346 @@
+/** `ResultStore`: the API services call. It validates, encodes and applies the rules' inputs once,
+ * then hands each backend a ready `TaskWrite`. */
+import { hostname } from "node:os";
+import { encodeJson } from "./codec.js";
+import {
+  ConfigurationError,
+  StoreClosedError,
+  ValueTooLargeError,
+  WaitAbortedError,
+  WaitTimeoutError,
+} from "./errors.js";
+import { exceptionToDict, isExpired, measureWrite } from "./record.js";
+import { DEFAULT_RETRY_POLICY, type RetryPolicy, withRetry } from "./retry.js";
+import { FAILURE, isException, isReady, QUEUED, RETRY, REVOKED, STARTED, SUCCESS, type TaskState } from "./states.js";
+import type { GroupRecord, ResultBackend, TaskRecord, TaskWrite } from "./types.js";
+import { validateId, validateMetadata } from "./validate.js";
+
+export interface ResultStoreOptions {
+  /** Seconds a record stays visible after its last write; null or 0 keeps it forever. @default 86400 (Celery's result_expires) */
+  expires?: number | null;
+  /** Retry transient backend failures (Celery's result_backend_always_retry). @default false */
+  alwaysRetry?: boolean;
+  /** Backoff for `alwaysRetry`. @default { maxRetries: 3, baseMs: 10, maxMs: 10000 } */
+  retryPolicy?: Partial<RetryPolicy>;
+}
+
+/** What the worker knew about the task (Celery's request), stored as the extended fields. */
+export interface TaskRequestInfo {
+  name?: string | null;
+  args?: unknown[] | null;
+  kwargs?: Record<string, unknown> | null;
+  worker?: string | null;
+  retries?: number | null;
+  queue?: string | null;
+  groupId?: string | null;
+  parentId?: string | null;
+}
+
+export interface StoreResultOptions {
+  traceback?: string | null;
+  request?: TaskRequestInfo;
+  /** Merged key by key into the stored metadata. */
+  metadata?: Record<string, unknown>;
+  children?: unknown[] | null;
+}
+
+/** What `getMeta` returns; optional fields appear when stored. Unknown ids read as PENDING. */
+export interface TaskMeta {
+  taskId: string;
+  status: TaskState;
+  result: unknown;
+  traceback: string | null;
+  children: unknown[] | null;
+  dateDone: Date | null;
+  metadata: Record<string, unknown>;
+  groupId?: string;
+  parentId?: string;
+  name?: string;
+  args?: unknown[];
+  kwargs?: Record<string, unknown>;
+  worker?: string;
+  retries?: number;
+  queue?: string;
+}
+
+export interface StoreOutcome {
+  taskId: string;
+  status: TaskState;
+  /** False when the state rules refused the write; nothing changed then. */
+  applied: boolean;
+}
+
+export interface WaitOptions {
+  /** Milliseconds before rejecting with WaitTimeoutError. @default no limit */
+  timeout?: number;
+  /** Milliseconds between polls. @default 500 (Celery's interval) */
+  interval?: number;
+  signal?: AbortSignal;
+}
+
+export interface ChordPart {
+  groupId: string;
+  /** The member that finished; a second delivery of the same member is not counted. */
+  taskId: string;
+  /** Members in the chord header. */
+  size: number;
+}
+
+export interface ChordProgress {
+  count: number;
+  complete: boolean;
+  duplicate: boolean;
+}
+
+export class ResultStore {
+  readonly backend: ResultBackend;
+  private readonly expiresMs: number | null;
+  private readonly retryPolicy: RetryPolicy | null;
+  private closed = false;
+
+  constructor(backend: ResultBackend, options: ResultStoreOptions = {}) {
+    const expires = options.expires === undefined ? 86_400 : options.expires;
+    if (expires !== null && (!Number.isFinite(expires) || expires < 0)) {
+      throw new ConfigurationError(backend.name, `Option \`expires\` must be seconds >= 0 or null, got ${expires}.`);
+    }
+    this.backend = backend;
+    this.expiresMs = expires ? expires * 1000 : null;
+    this.retryPolicy = options.alwaysRetry ? { ...DEFAULT_RETRY_POLICY, ...options.retryPolicy } : null;
+  }
+
+  /** The record a producer writes before publishing the task; its metadata survives every later write. */
+  markQueued(
+    taskId: string,
+    info: { metadata?: Record<string, unknown>; name?: string; args?: unknown[]; kwargs?: Record<string, unknown>; queue?: string } = {},
+  ): Promise<StoreOutcome> {
+    const { metadata, ...request } = info;
+    return this.storeResult(taskId, null, QUEUED, { metadata, request });
+  }
+
+  /** STARTED, with Celery's `{pid, hostname}` result unless `info` is given. */
+  markStarted(taskId: string, info?: unknown, options: StoreResultOptions = {}): Promise<StoreOutcome> {
+    return this.storeResult(taskId, info ?? { pid: process.pid, hostname: hostname() }, STARTED, options);
+  }
+
+  markSuccess(taskId: string, result: unknown, options: StoreResultOptions = {}): Promise<StoreOutcome> {
+    return this.storeResult(taskId, result, SUCCESS, options);
+  }
+
+  /** FAILURE with Celery's exception dict; the traceback defaults to the error's stack. */
+  markFailure(taskId: string, error: unknown, options: StoreResultOptions = {}): Promise<StoreOutcome> {
+    const traceback = options.traceback ?? (error instanceof Error ? (error.stack ?? null) : null);
+    return this.storeResult(taskId, error, FAILURE, { ...options, traceback });
+  }
+
+  markRetry(taskId: string, error: unknown, options: StoreResultOptions = {}): Promise<StoreOutcome> {
+    return this.storeResult(taskId, error, RETRY, options);
+  }
+
+  /** REVOKED with Celery's TaskRevokedError (`reason`: "revoked", "expired" or "terminated"). */
+  markRevoked(taskId: string, reason = "revoked", options: StoreResultOptions = {}): Promise<StoreOutcome> {
+    const error = { exc_type: "TaskRevokedError", exc_message: [reason], exc_module: "celery.exceptions" };
+    return this.storeResult(taskId, error, REVOKED, options);
+  }
+
+  /** The general write. Refused writes (the state rules) resolve with `applied: false`. */
+  async storeResult(
+    taskId: string,
+    result: unknown,
+    state: TaskState,
+    options: StoreResultOptions = {},
+  ): Promise<StoreOutcome> {
+    this.assertOpen();
+    const write = this.buildWrite(taskId, result, state, options);
+    const size = measureWrite(write);
+    if (size > this.backend.capabilities.maxRecordBytes) {
+      throw new ValueTooLargeError(this.backend.name, size, this.backend.capabilities.maxRecordBytes);
+    }
+    const outcome = await this.call(() => this.backend.write(write));
+    return { taskId, status: state, applied: outcome.applied };
+  }
+
+  private buildWrite(taskId: string, result: unknown, state: TaskState, options: StoreResultOptions): TaskWrite {
+    validateId(taskId);
+    if (typeof state !== "string" || !/^[A-Z][A-Z0-9_]{0,63}$/.test(state)) {
+      throw new ConfigurationError("core", `State ${JSON.stringify(state)} is not an upper-case state name.`);
+    }
+    if (options.metadata !== undefined) validateMetadata(options.metadata);
+    // As Celery's encode_result: only an exception instance becomes the exception dict.
+    const value = isException(state) && result instanceof Error ? exceptionToDict(result) : result;
+    const now = Date.now();
+    const write: TaskWrite = {
+      taskId,
+      status: state,
+      result: value ?? null,
+      resultJson: encodeJson(value ?? null), // EncodeError here, before anything is written
+      traceback: options.traceback ?? null,
+      dateDone: isReady(state) ? new Date(now) : null,
+      expiresAt: this.expiresMs ? new Date(now + this.expiresMs) : null,
+    };
+    const request = options.request ?? {};
+    for (const key of ["name", "args", "kwargs", "worker", "retries", "queue", "groupId", "parentId"] as const) {
+      if (request[key] !== undefined) (write as unknown as Record<string, unknown>)[key] = request[key];
+    }
+    if (request.groupId) validateId(request.groupId, "group id");
+    if (request.parentId) validateId(request.parentId, "parent id");
+    if (options.children !== undefined) write.children = options.children;
+    if (options.metadata !== undefined) write.metadata = options.metadata;
+    return write;
+  }
+
+  /** The task's meta; unknown or expired ids read as PENDING with a null result, as in Celery. */
+  async getMeta(taskId: string): Promise<TaskMeta> {
+    this.assertOpen();
+    validateId(taskId);
+    return toMeta(taskId, await this.call(() => this.backend.read(taskId)));
+  }
+
+  async getMany(taskIds: readonly string[]): Promise<TaskMeta[]> {
+    this.assertOpen();
+    for (const id of taskIds) validateId(id);
+    const backend = this.backend;
+    const records = backend.readMany
+      ? await this.call(() => (backend.readMany as NonNullable<typeof backend.readMany>)(taskIds))
+      : await Promise.all(taskIds.map((id) => this.call(() => backend.read(id))));
+    return taskIds.map((id, i) => toMeta(id, records[i] ?? null));
+  }
+
+  /** Resolves with the meta once the task is ready; rejects on timeout or abort. */
+  async waitFor(taskId: string, options: WaitOptions = {}): Promise<TaskMeta> {
+    const { timeout, interval = 500, signal } = options;
+    const deadline = timeout === undefined ? Number.POSITIVE_INFINITY : Date.now() + timeout;
+    for (;;) {
+      if (signal?.aborted) throw new WaitAbortedError(this.backend.name, taskId, { cause: signal.reason });
+      const meta = await this.getMeta(taskId);
+      if (isReady(meta.status)) return meta;
+      const remaining = deadline - Date.now();
+      if (remaining <= 0) throw new WaitTimeoutError(this.backend.name, taskId, timeout as number);
+      await sleep(Math.min(interval, remaining), signal).catch((cause) => {
+        throw new WaitAbortedError(this.backend.name, taskId, { cause });
+      });
+    }
+  }
+
+  /** Deletes the task's record (Celery's `forget`). */
+  async forget(taskId: string): Promise<void> {
+    this.assertOpen();
+    validateId(taskId);
+    await this.call(() => this.backend.remove(taskId));
+  }
+
+  /** Atomically adds `by` to counter `key` and returns the new value. Never retried: not idempotent. */
+  async incr(key: string, by = 1): Promise<number> {
+    this.assertOpen();
+    validateId(key, "counter key");
+    if (!Number.isSafeInteger(by)) throw new ConfigurationError("core", `incr needs an integer step, got ${by}.`);
+    return this.backend.incr(key, by, this.expiresAt());
+  }
+
+  async saveGroup(groupId: string, taskIds: readonly string[]): Promise<void> {
+    this.assertOpen();
+    validateId(groupId, "group id");
+    for (const id of taskIds) validateId(id);
+    const group: GroupRecord = { groupId, taskIds: [...taskIds], dateDone: new Date(), expiresAt: this.expiresAt() };
+    await this.call(() => this.backend.saveGroup(group));
+  }
+
+  /** The saved group's member ids, or null (also once it expired). */
+  async restoreGroup(groupId: string): Promise<{ groupId: string; taskIds: string[]; dateDone: Date } | null> {
+    this.assertOpen();
+    validateId(groupId, "group id");
+    const group = await this.call(() => this.backend.readGroup(groupId));
+    if (!group || isExpired(group)) return null;
+    return { groupId: group.groupId, taskIds: group.taskIds, dateDone: group.dateDone };
+  }
+
+  async deleteGroup(groupId: string): Promise<void> {
+    this.assertOpen();
+    validateId(groupId, "group id");
+    await this.call(() => this.backend.removeGroup(groupId));
+  }
+
+  /**
+   * Counts a finished chord member and runs `callback` exactly once, when the last one arrives —
+   * also when members finish concurrently or one is delivered twice. Built on `incr` alone: a
+   * per-member counter drops duplicate deliveries, then Celery's `chord-unlock-<gid>` counts.
+   * Both counters live until they expire, so a duplicate after completion is still recognised.
+   */
+  async onChordPartReturn(part: ChordPart, callback?: () => unknown): Promise<ChordProgress> {
+    validateId(part.groupId, "group id");
+    validateId(part.taskId);
+    if (!Number.isSafeInteger(part.size) || part.size < 1) {
+      throw new ConfigurationError("core", `Chord size must be a positive integer, got ${part.size}.`);
+    }
+    const deliveries = await this.incr(`chord-part-${part.groupId}-${part.taskId}`);
+    if (deliveries > 1) return { count: -1, complete: false, duplicate: true };
+    const count = await this.incr(`chord-unlock-${part.groupId}`);
+    const complete = count === part.size;
+    if (complete && callback) await callback();
+    return { count, complete, duplicate: false };
+  }
+
+  /** Deletes expired records, groups and counters; how many it removed. */
+  async cleanup(): Promise<number> {
+    this.assertOpen();
+    return this.call(() => this.backend.cleanup(new Date()));
+  }
+
+  /** Closes the backend. Idempotent; every later call rejects with StoreClosedError. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.backend.close();
+  }
+
+  get isClosed(): boolean {
+    return this.closed;
+  }
+
+  private expiresAt(): Date | null {
+    return this.expiresMs ? new Date(Date.now() + this.expiresMs) : null;
+  }
+
+  private assertOpen(): void {
+    if (this.closed) throw new StoreClosedError(this.backend.name);
+  }
+
+  private call<T>(operation: () => Promise<T>): Promise<T> {
+    if (!this.retryPolicy) return operation();
+    const isRetryable = this.backend.isRetryable?.bind(this.backend) ?? (() => false);
+    return withRetry(operation, this.retryPolicy, isRetryable);
+  }
+}
+
+function toMeta(taskId: string, record: TaskRecord | null): TaskMeta {
+  if (!record || isExpired(record)) {
+    return { taskId, status: "PENDING", result: null, traceback: null, children: null, dateDone: null, metadata: {} };
+  }
+  const meta: TaskMeta = {
+    taskId,
+    status: record.status,
+    result: record.result,
+    traceback: record.traceback,
+    children: record.children,
+    dateDone: record.dateDone,
+    metadata: record.metadata,
+  };
+  for (const key of ["groupId", "parentId", "name", "args", "kwargs", "worker", "retries", "queue"] as const) {
+    if (record[key] !== null && record[key] !== undefined) (meta as unknown as Record<string, unknown>)[key] = record[key];
+  }
+  return meta;
+}
+
+function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      signal?.removeEventListener("abort", onAbort);
+      resolve();
+    }, ms);
+    const onAbort = () => {
+      clearTimeout(timer);
+      reject(signal?.reason);
+    };
+    signal?.addEventListener("abort", onAbort, { once: true });
+  });
+}
+

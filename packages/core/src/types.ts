@@ -1,0 +1,103 @@
+/** The backend contract: what every `@resultstore/backend-*` package implements. */
+import type { TaskState } from "./states.js";
+
+/** One task's stored record: Celery's meta plus our metadata and expiry. */
+export interface TaskRecord {
+  taskId: string;
+  status: TaskState;
+  /** The decoded result (exception states hold Celery's `{exc_type, exc_message, exc_module}`). */
+  result: unknown;
+  traceback: string | null;
+  /** Celery result tuples of spawned subtasks, e.g. `[["<id>", null], null]`. */
+  children: unknown[] | null;
+  /** Set for ready states only. */
+  dateDone: Date | null;
+  groupId: string | null;
+  parentId: string | null;
+  name: string | null;
+  args: unknown[] | null;
+  kwargs: Record<string, unknown> | null;
+  worker: string | null;
+  retries: number | null;
+  queue: string | null;
+  /** The caller's own fields; shallow-merged by every write that carries some. */
+  metadata: Record<string, unknown>;
+  /** When the record stops being visible; null = never. */
+  expiresAt: Date | null;
+}
+
+/** The fields a write always carries (they describe the state) and those it may carry. */
+export type RequiredWriteFields = "taskId" | "status" | "result" | "traceback" | "dateDone" | "expiresAt";
+export type OptionalWriteFields = Exclude<keyof TaskRecord, RequiredWriteFields>;
+
+/**
+ * One write. Optional fields that are absent keep their stored values (writes merge); `metadata`
+ * is merged key by key into the stored metadata. `resultJson` is `result` already encoded by
+ * core's codec, so backends need not encode it again.
+ */
+export type TaskWrite = Pick<TaskRecord, RequiredWriteFields> &
+  Partial<Pick<TaskRecord, OptionalWriteFields>> & { resultJson: string };
+
+/** What a write did: `applied: false` means the state rules refused it and nothing changed. */
+export interface WriteOutcome {
+  applied: boolean;
+}
+
+/** A saved group (Celery's GroupResult): its id and member task ids. */
+export interface GroupRecord {
+  groupId: string;
+  taskIds: string[];
+  dateDone: Date;
+  expiresAt: Date | null;
+}
+
+/** What a backend declares about itself; the conformance suite reads it. */
+export interface BackendCapabilities {
+  /** The database deletes expired records by itself (TTL), eventually. */
+  nativeExpiry: boolean;
+  /** Largest record, as core measures it (`measureWrite`), that the backend accepts. */
+  maxRecordBytes: number;
+}
+
+/** The contract. Keep it small: core supplies the rest (fallbacks, validation, retries). */
+export interface ResultBackend {
+  /** Short name used in errors and logs, e.g. "mongodb". */
+  readonly name: string;
+  readonly capabilities: BackendCapabilities;
+  /** Applies `write` atomically on the server iff the state rules (`statesRefusing`) allow it. */
+  write(write: TaskWrite): Promise<WriteOutcome>;
+  /** The stored record, or null. May return expired records: core hides them. */
+  read(taskId: string): Promise<TaskRecord | null>;
+  /** Optional batch read, same order as `taskIds`; core loops `read` when absent. */
+  readMany?(taskIds: readonly string[]): Promise<(TaskRecord | null)[]>;
+  /** Deletes one task record (Celery's `forget`). */
+  remove(taskId: string): Promise<void>;
+  /** Atomically adds `by` to counter `key` (created at 0, restarted when expired); the new value. */
+  incr(key: string, by: number, expiresAt: Date | null): Promise<number>;
+  /** Deletes counter `key`. */
+  removeCounter(key: string): Promise<void>;
+  saveGroup(group: GroupRecord): Promise<void>;
+  readGroup(groupId: string): Promise<GroupRecord | null>;
+  removeGroup(groupId: string): Promise<void>;
+  /** Deletes records, groups and counters expired at `now`; how many it removed. */
+  cleanup(now: Date): Promise<number>;
+  /** Releases connections. Idempotent. */
+  close(): Promise<void>;
+  /** Deletes everything in this backend's namespace (tests and `resultstore conformance`). */
+  destroy?(): Promise<void>;
+  /** Whether a failed call may be retried safely (Celery's `exception_safe_to_retry`). */
+  isRetryable?(error: unknown): boolean;
+}
+
+/** What `createStore` passes to a backend package's `fromUrl`. */
+export interface BackendUrlOptions {
+  /** Isolates this store's data: each backend maps it to its own unit (table, index, prefix…). */
+  namespace?: string;
+  /** Backend-specific options, passed through. */
+  [option: string]: unknown;
+}
+
+/** What each `@resultstore/backend-*` package exports for `createStore`. */
+export interface BackendModule {
+  fromUrl(url: string, options?: BackendUrlOptions): ResultBackend;
+}

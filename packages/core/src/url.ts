@@ -1,0 +1,58 @@
+/** URL parsing shared by backends, and the redaction every error message goes through. */
+import { ConfigurationError } from "./errors.js";
+
+/** Backend package for each URL scheme (`a+b://` selects `a`, as Celery does). */
+export const SCHEME_PACKAGES: Readonly<Record<string, string>> = {
+  memory: "@resultstore/core",
+  mongodb: "@resultstore/backend-mongo",
+  cassandra: "@resultstore/backend-cassandra",
+  dynamodb: "@resultstore/backend-dynamodb",
+  elasticsearch: "@resultstore/backend-elasticsearch",
+  consul: "@resultstore/backend-consul",
+  cosmosdbsql: "@resultstore/backend-cosmos",
+};
+
+/** The backend scheme of `url`: `mongodb+srv://…` → "mongodb", `elasticsearch+https://…` → "elasticsearch". */
+export function schemeOf(url: string): string {
+  const match = /^([a-z][a-z0-9]*)(?:\+[a-z0-9]+)?:\/\//i.exec(url);
+  if (!match?.[1]) {
+    throw new ConfigurationError("core", `Not a result-store URL: ${sanitizeUrl(url)}`);
+  }
+  return match[1].toLowerCase();
+}
+
+const SECRET_PARAMS = /^(password|pass|pwd|secret|key|token|apikey|api_key|accesskey|masterkey|sig|signature|credentials?)$/i;
+
+/** The URL with any password and secret-looking query values replaced by `***`. */
+export function sanitizeUrl(url: string): string {
+  try {
+    const parsed = new URL(url);
+    if (parsed.password) parsed.password = "***";
+    for (const key of [...parsed.searchParams.keys()]) {
+      if (SECRET_PARAMS.test(key)) parsed.searchParams.set(key, "***");
+    }
+    return parsed.toString();
+  } catch {
+    // Unparseable: blank out anything between "://" and "@", where credentials live.
+    return url.replace(/(:\/\/)[^@/]*@/, "$1***@");
+  }
+}
+
+/** Parses `url`, throwing a ConfigurationError that names the backend and never the password. */
+export function parseUrl(url: string, backend: string): URL {
+  try {
+    return new URL(url);
+  } catch (cause) {
+    throw new ConfigurationError(backend, `Malformed URL: ${sanitizeUrl(url)}`, { cause });
+  }
+}
+
+/** Parses a whole-number option (from a URL query or options), with a clear error. */
+export function intOption(value: unknown, name: string, backend: string, min = 0): number | undefined {
+  if (value === undefined || value === null || value === "") return undefined;
+  const n = typeof value === "number" ? value : Number(value);
+  if (!Number.isInteger(n) || n < min) {
+    throw new ConfigurationError(backend, `Option \`${name}\` must be an integer >= ${min}, got ${JSON.stringify(value)}.`);
+  }
+  return n;
+}

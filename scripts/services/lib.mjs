@@ -1,0 +1,120 @@
+// Shared helpers for the server modules in ./servers. Node built-ins only: `services` must work
+// before (and without) the workspace's own dependencies.
+import { spawn } from "node:child_process";
+import { createHash } from "node:crypto";
+import { existsSync, mkdirSync } from "node:fs";
+import { request as httpRequest } from "node:http";
+import { request as httpsRequest } from "node:https";
+import { connect } from "node:net";
+import { homedir } from "node:os";
+import { join } from "node:path";
+
+/** Root of everything downloaded or built: outside the repository, reused across clones. */
+export const CACHE_ROOT =
+  process.env.RESULTSTORE_CACHE_DIR ?? join(homedir(), ".cache", "resultstore");
+
+export function ensureDir(dir) {
+  mkdirSync(dir, { recursive: true });
+  return dir;
+}
+
+/**
+ * Runs a command to completion, streaming its output to `log` (a function) line by line.
+ * Rejects with the tail of the output when it exits non-zero.
+ */
+export function run(command, args, { cwd, env, log = () => {} } = {}) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(command, args, { cwd, env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
+    const tail = [];
+    const onData = (chunk) => {
+      for (const line of chunk.toString().split("\n")) {
+        if (!line.trim()) continue;
+        log(line);
+        tail.push(line);
+        if (tail.length > 40) tail.shift();
+      }
+    };
+    child.stdout.on("data", onData);
+    child.stderr.on("data", onData);
+    child.on("error", reject);
+    child.on("close", (code) => {
+      if (code === 0) resolve(tail.join("\n"));
+      else reject(new Error(`${command} ${args.join(" ")} exited ${code}:\n${tail.join("\n")}`));
+    });
+  });
+}
+
+/**
+ * Copies one Maven artifact (and nothing else) into `destDir` with the ordinary Maven client, so the
+ * repository it comes from is Maven's own default. `coords` is groupId:artifactId:version[:type[:classifier]].
+ */
+export async function mavenFetch(coords, destDir, { log } = {}) {
+  ensureDir(destDir);
+  const [groupId, artifactId, version, type = "jar", classifier] = coords.split(":");
+  const artifact = [groupId, artifactId, version, type, classifier].filter(Boolean).join(":");
+  await run(
+    "mvn",
+    ["-B", "-q", "org.apache.maven.plugins:maven-dependency-plugin:3.8.1:copy", `-Dartifact=${artifact}`,
+      `-DoutputDirectory=${destDir}`, "-Dmdep.overWriteIfNewer=true"],
+    { log },
+  );
+  return join(destDir, `${artifactId}-${version}${classifier ? `-${classifier}` : ""}.${type}`);
+}
+
+/**
+ * An HTTP(S) request that resolves `{ status, headers, body }` and never throws on HTTP errors.
+ * `ca` trusts exactly that certificate; `rejectUnauthorized: false` skips verification for this one
+ * request only (e.g. to fetch a server's own CA certificate).
+ */
+export function httpCall(url, { method = "GET", headers = {}, body, ca, rejectUnauthorized = true, timeoutMs = 5000 } = {}) {
+  return new Promise((resolve, reject) => {
+    const u = new URL(url);
+    const requester = u.protocol === "https:" ? httpsRequest : httpRequest;
+    const req = requester(u, { method, headers, ca, rejectUnauthorized, timeout: timeoutMs }, (res) => {
+      const chunks = [];
+      res.on("data", (c) => chunks.push(c));
+      res.on("end", () => resolve({ status: res.statusCode, headers: res.headers, body: Buffer.concat(chunks).toString() }));
+    });
+    req.on("timeout", () => req.destroy(new Error(`timeout after ${timeoutMs} ms`)));
+    req.on("error", reject);
+    if (body !== undefined) req.write(body);
+    req.end();
+  });
+}
+
+/** Sends `payload` over TCP and resolves with the first bytes the server answers (or rejects). */
+export function tcpExchange(host, port, payload, { timeoutMs = 3000, minBytes = 1 } = {}) {
+  return new Promise((resolve, reject) => {
+    const socket = connect({ host, port });
+    const chunks = [];
+    let size = 0;
+    const done = (err, value) => {
+      socket.destroy();
+      err ? reject(err) : resolve(value);
+    };
+    socket.setTimeout(timeoutMs, () => done(new Error("timeout")));
+    socket.on("connect", () => socket.write(payload));
+    socket.on("data", (c) => {
+      chunks.push(c);
+      size += c.length;
+      if (size >= minBytes) done(null, Buffer.concat(chunks));
+    });
+    socket.on("error", (e) => done(e));
+  });
+}
+
+/** Resolves true when something accepts TCP connections on host:port. */
+export function portOpen(host, port, timeoutMs = 1000) {
+  return new Promise((resolve) => {
+    const socket = connect({ host, port });
+    socket.setTimeout(timeoutMs, () => { socket.destroy(); resolve(false); });
+    socket.on("connect", () => { socket.destroy(); resolve(true); });
+    socket.on("error", () => resolve(false));
+  });
+}
+
+export function sha256(text) {
+  return createHash("sha256").update(text).digest("hex").slice(0, 16);
+}
+
+export { existsSync, join };
