@@ -28,7 +28,12 @@ export function createRunner(defaultTimeoutMs = 60_000): Runner {
   let current = root;
   const count = (b: Block): number => b.tests.length + b.children.reduce((n, c) => n + count(c), 0);
 
-  const runBlock = async (block: Block, path: string[], results: TestResult[], report: (r: TestResult) => void) => {
+  const runBlock = async (
+    block: Block,
+    path: string[],
+    results: TestResult[],
+    report: (r: TestResult) => void,
+  ) => {
     const names = block.name ? [...path, block.name] : path;
     let setupError: unknown;
     for (const hook of block.before) {
@@ -57,7 +62,10 @@ export function createRunner(defaultTimeoutMs = 60_000): Runner {
       report(result);
     }
     for (const child of block.children) await runBlock(child, names, results, report);
-    for (const hook of block.after) await Promise.resolve().then(hook).catch(() => {});
+    for (const hook of block.after)
+      await Promise.resolve()
+        .then(hook)
+        .catch(() => {});
   };
 
   return {

@@ -16,7 +16,9 @@ export function serverTarget(envName: string): ServerTarget {
   if (url) return { url, reason: "" };
   const reason = `${variable} is not set: start it with \`npm run services -- up ${envName.toLowerCase()}\``;
   if (process.env.CI) {
-    throw new Error(`[resultstore] In CI every backend runs against its real server, but ${reason}.`);
+    throw new Error(
+      `[resultstore] In CI every backend runs against its real server, but ${reason}.`,
+    );
   }
   console.warn(`\n  !!! SKIPPING ${envName} backend tests: ${reason}\n`);
   return { url: undefined, reason };

@@ -3,11 +3,17 @@ import { afterAll, beforeAll, describe, it } from "vitest";
 import { runConformanceSuite } from "../src/index.js";
 
 // The suite against the reference backend: a change to the suite is checked without a database.
-runConformanceSuite({ describe, it, beforeAll, afterAll }, {
-  name: "memory",
-  createStore: async (options) => new ResultStore(new MemoryBackend({ maxRecordBytes: 256 * 1024 }), options),
-  readRaw: async (store, taskId) => {
-    const record = await store.backend.read(taskId);
-    return record && { status: record.status, metadata: record.metadata, expiresAt: record.expiresAt };
+runConformanceSuite(
+  { describe, it, beforeAll, afterAll },
+  {
+    name: "memory",
+    createStore: async (options) =>
+      new ResultStore(new MemoryBackend({ maxRecordBytes: 256 * 1024 }), options),
+    readRaw: async (store, taskId) => {
+      const record = await store.backend.read(taskId);
+      return (
+        record && { status: record.status, metadata: record.metadata, expiresAt: record.expiresAt }
+      );
+    },
   },
-});
+);

@@ -13,7 +13,7 @@ import {
   type WriteOutcome,
 } from "@resultstore/core";
 import { describe, expect, it } from "vitest";
-import { createRunner, type SuiteGroup, SUITE_GROUPS } from "../src/index.js";
+import { createRunner, SUITE_GROUPS, type SuiteGroup } from "../src/index.js";
 
 type Mutant = new () => MemoryBackend;
 
@@ -114,7 +114,12 @@ describe("the suite catches broken backends", () => {
     ["no state rules (races)", NoStateRules, ["races"], /SUCCESS is never lost/],
     ["only SUCCESS final", OnlySuccessFinal, ["stateRules"], /stored FAILURE/],
     ["only SUCCESS final (races)", OnlySuccessFinal, ["races"], /the failure stays/],
-    ["replace instead of merge", ReplacesRecord, ["metadata"], /survives STARTED, RETRY and SUCCESS/],
+    [
+      "replace instead of merge",
+      ReplacesRecord,
+      ["metadata"],
+      /survives STARTED, RETRY and SUCCESS/,
+    ],
     ["read-then-write guard", ReadThenWrite, ["races"], /SUCCESS is never lost/],
     ["racy counter", RacyCounter, ["counters"], /concurrent increments/],
     ["racy counter (chords)", RacyCounter, ["chords"], /exactly once/],
@@ -124,7 +129,10 @@ describe("the suite catches broken backends", () => {
   for (const [label, Backend, groups, expected] of cases) {
     it(`${label}: ${expected.source} goes red`, async () => {
       const failures = await failuresOf(Backend, groups);
-      expect(failures.some((name) => expected.test(name)), failures.join("\n")).toBe(true);
+      expect(
+        failures.some((name) => expected.test(name)),
+        failures.join("\n"),
+      ).toBe(true);
     }, 60_000);
   }
 

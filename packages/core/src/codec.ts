@@ -24,7 +24,8 @@ function writeValue(value: unknown, out: string[], stack: object[], path: string
         out.push("null");
         return;
       }
-      return writeObject(value, out, stack, path);
+      writeObject(value, out, stack, path);
+      return;
     case "boolean":
       out.push(value ? "true" : "false");
       return;
@@ -70,19 +71,23 @@ function writeObject(value: object, out: string[], stack: object[], path: string
       out.push("]");
       return;
     }
+    const toJSON = (value as { toJSON?: unknown }).toJSON;
+    if (typeof toJSON === "function") {
+      // Like kombu's `__json__()` hook: the object chooses its JSON form.
+      writeValue(toJSON.call(value), out, stack, path);
+      return;
+    }
     const proto = Object.getPrototypeOf(value);
     if (proto !== Object.prototype && proto !== null) {
-      const toJSON = (value as { toJSON?: unknown }).toJSON;
-      if (typeof toJSON === "function") {
-        // Like kombu's `__json__()` hook: the object chooses its JSON form.
-        writeValue(toJSON.call(value), out, stack, path);
-        return;
-      }
       const kind = (value as { constructor?: { name?: string } }).constructor?.name ?? "object";
-      throw new EncodeError(`Cannot encode a ${kind} at ${path}: only plain objects, arrays, `
-        + "dates, bytes and JSON scalars have a Celery form.");
+      throw new EncodeError(
+        `Cannot encode a ${kind} at ${path}: only plain objects, arrays, ` +
+          "dates, bytes and JSON scalars have a Celery form.",
+      );
     }
-    const keys = Object.keys(value).filter((k) => (value as Record<string, unknown>)[k] !== undefined);
+    const keys = Object.keys(value).filter(
+      (k) => (value as Record<string, unknown>)[k] !== undefined,
+    );
     if (keys.length === 2 && keys.includes("__type__") && keys.includes("__value__")) {
       throw new EncodeError(`The object at ${path} would be read by kombu as a type marker.`);
     }
@@ -131,7 +136,6 @@ export function quote(text: string): string {
     else if (code === 0x09) out += "\\t";
     else if (code === 0x08) out += "\\b";
     else if (code === 0x0c) out += "\\f";
-    else if (code === 0x7f) out += text[i];
     else out += `\\u${code.toString(16).padStart(4, "0")}`;
   }
   return `${out}"`;

@@ -22,15 +22,20 @@ export interface CreateStoreOptions extends ResultStoreOptions {
 }
 
 /** Builds a store for `url` (or options). Core imports no backend until a URL asks for one. */
-export async function createStore(urlOrOptions: string | CreateStoreOptions = "memory://"): Promise<ResultStore> {
+export async function createStore(
+  urlOrOptions: string | CreateStoreOptions = "memory://",
+): Promise<ResultStore> {
   const options = typeof urlOrOptions === "string" ? { url: urlOrOptions } : urlOrOptions;
   const { url = "memory://", backendOptions = {}, ...storeOptions } = options;
   const scheme = schemeOf(url);
   if (scheme === "memory") return new ResultStore(new MemoryBackend(backendOptions), storeOptions);
   const packageName = SCHEME_PACKAGES[scheme];
   if (!packageName) {
-    throw new ConfigurationError("core", `No backend for scheme "${scheme}" in ${sanitizeUrl(url)}. `
-      + `Known: ${Object.keys(SCHEME_PACKAGES).join(", ")}.`);
+    throw new ConfigurationError(
+      "core",
+      `No backend for scheme "${scheme}" in ${sanitizeUrl(url)}. ` +
+        `Known: ${Object.keys(SCHEME_PACKAGES).join(", ")}.`,
+    );
   }
   const module = await loadBackend(packageName, scheme);
   return new ResultStore(module.fromUrl(url, backendOptions), storeOptions);
@@ -44,8 +49,12 @@ async function loadBackend(packageName: string, scheme: string): Promise<Backend
     const code = (cause as { code?: string }).code;
     if (code === "ERR_MODULE_NOT_FOUND" || code === "MODULE_NOT_FOUND") {
       const driver = DRIVERS[scheme];
-      throw new ConfigurationError("core", `${scheme}:// URLs need ${packageName}: `
-        + `npm install ${packageName}${driver ? ` ${driver}` : ""}`, { cause });
+      throw new ConfigurationError(
+        "core",
+        `${scheme}:// URLs need ${packageName}: ` +
+          `npm install ${packageName}${driver ? ` ${driver}` : ""}`,
+        { cause },
+      );
     }
     throw cause;
   }

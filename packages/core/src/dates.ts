@@ -16,7 +16,7 @@ export function parseCeleryDate(value: unknown): Date | null {
   const m = ISO.exec(value.trim());
   if (!m) return null;
   const [, y, mo, d, h = "0", mi = "0", s = "0", frac = "", zone] = m;
-  const ms = Number((frac + "000").slice(0, 3));
+  const ms = Number(`${frac}000`.slice(0, 3));
   let time = Date.UTC(Number(y), Number(mo) - 1, Number(d), Number(h), Number(mi), Number(s), ms);
   if (zone && zone !== "Z" && zone !== "z") {
     const sign = zone.startsWith("-") ? -1 : 1;

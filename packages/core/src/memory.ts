@@ -43,14 +43,20 @@ export class MemoryBackend implements ResultBackend {
   private readonly counters = new Map<string, Counter>();
 
   constructor(options: MemoryBackendOptions = {}) {
-    this.capabilities = { nativeExpiry: false, maxRecordBytes: options.maxRecordBytes ?? 16 * 1024 * 1024 };
+    this.capabilities = {
+      nativeExpiry: false,
+      maxRecordBytes: options.maxRecordBytes ?? 16 * 1024 * 1024,
+    };
   }
 
   // No await between reading and writing: JavaScript runs this atomically, as a server would.
   async write(write: TaskWrite): Promise<WriteOutcome> {
     const next = applyWrite(thaw(this.tasks.get(write.taskId)), write);
     if (!next) return { applied: false };
-    this.tasks.set(write.taskId, { meta: encodeJson({ ...next, result: null }), resultJson: write.resultJson });
+    this.tasks.set(write.taskId, {
+      meta: encodeJson({ ...next, result: null }),
+      resultJson: write.resultJson,
+    });
     return { applied: true };
   }
 

@@ -70,7 +70,8 @@ export function applyWrite(
     metadata: write.metadata ? { ...base.metadata, ...write.metadata } : base.metadata,
   };
   for (const field of OPTIONAL_FIELDS) {
-    if (write[field] !== undefined) (next as unknown as Record<string, unknown>)[field] = write[field];
+    if (write[field] !== undefined)
+      (next as unknown as Record<string, unknown>)[field] = write[field];
   }
   return next;
 }
@@ -79,7 +80,11 @@ export function applyWrite(
 export function exceptionToDict(error: unknown): Record<string, unknown> {
   if (isPlainObject(error) && typeof error.exc_type === "string") return error;
   if (error instanceof Error) {
-    const custom = error as Error & { excType?: string; excModule?: string; excMessage?: unknown[] };
+    const custom = error as Error & {
+      excType?: string;
+      excModule?: string;
+      excMessage?: unknown[];
+    };
     return {
       exc_type: custom.excType ?? pythonName(error.name),
       exc_message: custom.excMessage ?? [error.message],
@@ -91,7 +96,13 @@ export function exceptionToDict(error: unknown): Record<string, unknown> {
 
 // JS errors whose Python builtin twin has the same meaning; anything else becomes `Exception` so
 // Python never resolves a name to a non-exception class (Celery raises SecurityError then).
-const PYTHON_BUILTINS = new Set(["TypeError", "RuntimeError", "ValueError", "KeyError", "TimeoutError"]);
+const PYTHON_BUILTINS = new Set([
+  "TypeError",
+  "RuntimeError",
+  "ValueError",
+  "KeyError",
+  "TimeoutError",
+]);
 function pythonName(name: string): string {
   return PYTHON_BUILTINS.has(name) ? name : "Exception";
 }
@@ -147,8 +158,12 @@ export function encodeMeta(record: TaskRecord, options: EncodeMetaOptions = {}):
  * Reads a Celery meta (JSON text, bytes, or an already-decoded object) into a record. Accepts
  * every `date_done` format Celery 5.x wrote; `expiresAt` is left null for the backend to fill.
  */
-export function decodeMeta(value: string | Uint8Array | Record<string, unknown>, taskId: string): TaskRecord {
-  const meta = typeof value === "object" && !(value instanceof Uint8Array) ? value : decodeJson(value);
+export function decodeMeta(
+  value: string | Uint8Array | Record<string, unknown>,
+  taskId: string,
+): TaskRecord {
+  const meta =
+    typeof value === "object" && !(value instanceof Uint8Array) ? value : decodeJson(value);
   if (!isPlainObject(meta) || typeof meta.status !== "string") {
     throw new DecodeError(`Stored meta for ${taskId} is not a Celery meta object.`);
   }

@@ -11,7 +11,17 @@ import {
 } from "./errors.js";
 import { exceptionToDict, isExpired, measureWrite } from "./record.js";
 import { DEFAULT_RETRY_POLICY, type RetryPolicy, withRetry } from "./retry.js";
-import { FAILURE, isException, isReady, QUEUED, RETRY, REVOKED, STARTED, SUCCESS, type TaskState } from "./states.js";
+import {
+  FAILURE,
+  isException,
+  isReady,
+  QUEUED,
+  RETRY,
+  REVOKED,
+  STARTED,
+  SUCCESS,
+  type TaskState,
+} from "./states.js";
 import type { GroupRecord, ResultBackend, TaskRecord, TaskWrite } from "./types.js";
 import { validateId, validateMetadata } from "./validate.js";
 
@@ -101,44 +111,84 @@ export class ResultStore {
   constructor(backend: ResultBackend, options: ResultStoreOptions = {}) {
     const expires = options.expires === undefined ? 86_400 : options.expires;
     if (expires !== null && (!Number.isFinite(expires) || expires < 0)) {
-      throw new ConfigurationError(backend.name, `Option \`expires\` must be seconds >= 0 or null, got ${expires}.`);
+      throw new ConfigurationError(
+        backend.name,
+        `Option \`expires\` must be seconds >= 0 or null, got ${expires}.`,
+      );
     }
     this.backend = backend;
     this.expiresMs = expires ? expires * 1000 : null;
-    this.retryPolicy = options.alwaysRetry ? { ...DEFAULT_RETRY_POLICY, ...options.retryPolicy } : null;
+    this.retryPolicy = options.alwaysRetry
+      ? { ...DEFAULT_RETRY_POLICY, ...options.retryPolicy }
+      : null;
   }
 
   /** The record a producer writes before publishing the task; its metadata survives every later write. */
   markQueued(
     taskId: string,
-    info: { metadata?: Record<string, unknown>; name?: string; args?: unknown[]; kwargs?: Record<string, unknown>; queue?: string } = {},
+    info: {
+      metadata?: Record<string, unknown>;
+      name?: string;
+      args?: unknown[];
+      kwargs?: Record<string, unknown>;
+      queue?: string;
+    } = {},
   ): Promise<StoreOutcome> {
     const { metadata, ...request } = info;
     return this.storeResult(taskId, null, QUEUED, { metadata, request });
   }
 
   /** STARTED, with Celery's `{pid, hostname}` result unless `info` is given. */
-  markStarted(taskId: string, info?: unknown, options: StoreResultOptions = {}): Promise<StoreOutcome> {
-    return this.storeResult(taskId, info ?? { pid: process.pid, hostname: hostname() }, STARTED, options);
+  markStarted(
+    taskId: string,
+    info?: unknown,
+    options: StoreResultOptions = {},
+  ): Promise<StoreOutcome> {
+    return this.storeResult(
+      taskId,
+      info ?? { pid: process.pid, hostname: hostname() },
+      STARTED,
+      options,
+    );
   }
 
-  markSuccess(taskId: string, result: unknown, options: StoreResultOptions = {}): Promise<StoreOutcome> {
+  markSuccess(
+    taskId: string,
+    result: unknown,
+    options: StoreResultOptions = {},
+  ): Promise<StoreOutcome> {
     return this.storeResult(taskId, result, SUCCESS, options);
   }
 
   /** FAILURE with Celery's exception dict; the traceback defaults to the error's stack. */
-  markFailure(taskId: string, error: unknown, options: StoreResultOptions = {}): Promise<StoreOutcome> {
+  markFailure(
+    taskId: string,
+    error: unknown,
+    options: StoreResultOptions = {},
+  ): Promise<StoreOutcome> {
     const traceback = options.traceback ?? (error instanceof Error ? (error.stack ?? null) : null);
     return this.storeResult(taskId, error, FAILURE, { ...options, traceback });
   }
 
-  markRetry(taskId: string, error: unknown, options: StoreResultOptions = {}): Promise<StoreOutcome> {
+  markRetry(
+    taskId: string,
+    error: unknown,
+    options: StoreResultOptions = {},
+  ): Promise<StoreOutcome> {
     return this.storeResult(taskId, error, RETRY, options);
   }
 
   /** REVOKED with Celery's TaskRevokedError (`reason`: "revoked", "expired" or "terminated"). */
-  markRevoked(taskId: string, reason = "revoked", options: StoreResultOptions = {}): Promise<StoreOutcome> {
-    const error = { exc_type: "TaskRevokedError", exc_message: [reason], exc_module: "celery.exceptions" };
+  markRevoked(
+    taskId: string,
+    reason = "revoked",
+    options: StoreResultOptions = {},
+  ): Promise<StoreOutcome> {
+    const error = {
+      exc_type: "TaskRevokedError",
+      exc_message: [reason],
+      exc_module: "celery.exceptions",
+    };
     return this.storeResult(taskId, error, REVOKED, options);
   }
 
@@ -153,16 +203,28 @@ export class ResultStore {
     const write = this.buildWrite(taskId, result, state, options);
     const size = measureWrite(write);
     if (size > this.backend.capabilities.maxRecordBytes) {
-      throw new ValueTooLargeError(this.backend.name, size, this.backend.capabilities.maxRecordBytes);
+      throw new ValueTooLargeError(
+        this.backend.name,
+        size,
+        this.backend.capabilities.maxRecordBytes,
+      );
     }
     const outcome = await this.call(() => this.backend.write(write));
     return { taskId, status: state, applied: outcome.applied };
   }
 
-  private buildWrite(taskId: string, result: unknown, state: TaskState, options: StoreResultOptions): TaskWrite {
+  private buildWrite(
+    taskId: string,
+    result: unknown,
+    state: TaskState,
+    options: StoreResultOptions,
+  ): TaskWrite {
     validateId(taskId);
     if (typeof state !== "string" || !/^[A-Z][A-Z0-9_]{0,63}$/.test(state)) {
-      throw new ConfigurationError("core", `State ${JSON.stringify(state)} is not an upper-case state name.`);
+      throw new ConfigurationError(
+        "core",
+        `State ${JSON.stringify(state)} is not an upper-case state name.`,
+      );
     }
     if (options.metadata !== undefined) validateMetadata(options.metadata);
     // As Celery's encode_result: only an exception instance becomes the exception dict.
@@ -178,8 +240,18 @@ export class ResultStore {
       expiresAt: this.expiresMs ? new Date(now + this.expiresMs) : null,
     };
     const request = options.request ?? {};
-    for (const key of ["name", "args", "kwargs", "worker", "retries", "queue", "groupId", "parentId"] as const) {
-      if (request[key] !== undefined) (write as unknown as Record<string, unknown>)[key] = request[key];
+    for (const key of [
+      "name",
+      "args",
+      "kwargs",
+      "worker",
+      "retries",
+      "queue",
+      "groupId",
+      "parentId",
+    ] as const) {
+      if (request[key] !== undefined)
+        (write as unknown as Record<string, unknown>)[key] = request[key];
     }
     if (request.groupId) validateId(request.groupId, "group id");
     if (request.parentId) validateId(request.parentId, "parent id");
@@ -210,7 +282,8 @@ export class ResultStore {
     const { timeout, interval = 500, signal } = options;
     const deadline = timeout === undefined ? Number.POSITIVE_INFINITY : Date.now() + timeout;
     for (;;) {
-      if (signal?.aborted) throw new WaitAbortedError(this.backend.name, taskId, { cause: signal.reason });
+      if (signal?.aborted)
+        throw new WaitAbortedError(this.backend.name, taskId, { cause: signal.reason });
       const meta = await this.getMeta(taskId);
       if (isReady(meta.status)) return meta;
       const remaining = deadline - Date.now();
@@ -232,7 +305,8 @@ export class ResultStore {
   async incr(key: string, by = 1): Promise<number> {
     this.assertOpen();
     validateId(key, "counter key");
-    if (!Number.isSafeInteger(by)) throw new ConfigurationError("core", `incr needs an integer step, got ${by}.`);
+    if (!Number.isSafeInteger(by))
+      throw new ConfigurationError("core", `incr needs an integer step, got ${by}.`);
     return this.backend.incr(key, by, this.expiresAt());
   }
 
@@ -240,12 +314,19 @@ export class ResultStore {
     this.assertOpen();
     validateId(groupId, "group id");
     for (const id of taskIds) validateId(id);
-    const group: GroupRecord = { groupId, taskIds: [...taskIds], dateDone: new Date(), expiresAt: this.expiresAt() };
+    const group: GroupRecord = {
+      groupId,
+      taskIds: [...taskIds],
+      dateDone: new Date(),
+      expiresAt: this.expiresAt(),
+    };
     await this.call(() => this.backend.saveGroup(group));
   }
 
   /** The saved group's member ids, or null (also once it expired). */
-  async restoreGroup(groupId: string): Promise<{ groupId: string; taskIds: string[]; dateDone: Date } | null> {
+  async restoreGroup(
+    groupId: string,
+  ): Promise<{ groupId: string; taskIds: string[]; dateDone: Date } | null> {
     this.assertOpen();
     validateId(groupId, "group id");
     const group = await this.call(() => this.backend.readGroup(groupId));
@@ -269,7 +350,10 @@ export class ResultStore {
     validateId(part.groupId, "group id");
     validateId(part.taskId);
     if (!Number.isSafeInteger(part.size) || part.size < 1) {
-      throw new ConfigurationError("core", `Chord size must be a positive integer, got ${part.size}.`);
+      throw new ConfigurationError(
+        "core",
+        `Chord size must be a positive integer, got ${part.size}.`,
+      );
     }
     const deliveries = await this.incr(`chord-part-${part.groupId}-${part.taskId}`);
     if (deliveries > 1) return { count: -1, complete: false, duplicate: true };
@@ -313,7 +397,15 @@ export class ResultStore {
 
 function toMeta(taskId: string, record: TaskRecord | null): TaskMeta {
   if (!record || isExpired(record)) {
-    return { taskId, status: "PENDING", result: null, traceback: null, children: null, dateDone: null, metadata: {} };
+    return {
+      taskId,
+      status: "PENDING",
+      result: null,
+      traceback: null,
+      children: null,
+      dateDone: null,
+      metadata: {},
+    };
   }
   const meta: TaskMeta = {
     taskId,
@@ -324,8 +416,18 @@ function toMeta(taskId: string, record: TaskRecord | null): TaskMeta {
     dateDone: record.dateDone,
     metadata: record.metadata,
   };
-  for (const key of ["groupId", "parentId", "name", "args", "kwargs", "worker", "retries", "queue"] as const) {
-    if (record[key] !== null && record[key] !== undefined) (meta as unknown as Record<string, unknown>)[key] = record[key];
+  for (const key of [
+    "groupId",
+    "parentId",
+    "name",
+    "args",
+    "kwargs",
+    "worker",
+    "retries",
+    "queue",
+  ] as const) {
+    if (record[key] !== null && record[key] !== undefined)
+      (meta as unknown as Record<string, unknown>)[key] = record[key];
   }
   return meta;
 }
@@ -343,4 +445,3 @@ function sleep(ms: number, signal?: AbortSignal): Promise<void> {
     signal?.addEventListener("abort", onAbort, { once: true });
   });
 }
-

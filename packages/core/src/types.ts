@@ -27,7 +27,13 @@ export interface TaskRecord {
 }
 
 /** The fields a write always carries (they describe the state) and those it may carry. */
-export type RequiredWriteFields = "taskId" | "status" | "result" | "traceback" | "dateDone" | "expiresAt";
+export type RequiredWriteFields =
+  | "taskId"
+  | "status"
+  | "result"
+  | "traceback"
+  | "dateDone"
+  | "expiresAt";
 export type OptionalWriteFields = Exclude<keyof TaskRecord, RequiredWriteFields>;
 
 /**

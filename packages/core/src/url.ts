@@ -21,7 +21,8 @@ export function schemeOf(url: string): string {
   return match[1].toLowerCase();
 }
 
-const SECRET_PARAMS = /^(password|pass|pwd|secret|key|token|apikey|api_key|accesskey|masterkey|sig|signature|credentials?)$/i;
+const SECRET_PARAMS =
+  /^(password|pass|pwd|secret|key|token|apikey|api_key|accesskey|masterkey|sig|signature|credentials?)$/i;
 
 /** The URL with any password and secret-looking query values replaced by `***`. */
 export function sanitizeUrl(url: string): string {
@@ -48,11 +49,19 @@ export function parseUrl(url: string, backend: string): URL {
 }
 
 /** Parses a whole-number option (from a URL query or options), with a clear error. */
-export function intOption(value: unknown, name: string, backend: string, min = 0): number | undefined {
+export function intOption(
+  value: unknown,
+  name: string,
+  backend: string,
+  min = 0,
+): number | undefined {
   if (value === undefined || value === null || value === "") return undefined;
   const n = typeof value === "number" ? value : Number(value);
   if (!Number.isInteger(n) || n < min) {
-    throw new ConfigurationError(backend, `Option \`${name}\` must be an integer >= ${min}, got ${JSON.stringify(value)}.`);
+    throw new ConfigurationError(
+      backend,
+      `Option \`${name}\` must be an integer >= ${min}, got ${JSON.stringify(value)}.`,
+    );
   }
   return n;
 }

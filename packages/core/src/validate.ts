@@ -45,13 +45,20 @@ function checkKeys(value: unknown, path: string, seen: Set<object>): void {
   if (typeof value !== "object" || value === null || seen.has(value)) return; // cycles: the codec's EncodeError
   seen.add(value);
   if (Array.isArray(value)) {
-    value.forEach((item, i) => checkKeys(item, `${path}[${i}]`, seen));
+    value.forEach((item, i) => {
+      checkKeys(item, `${path}[${i}]`, seen);
+    });
     return;
   }
   if (!isPlainObject(value)) return;
   for (const key of Object.keys(value)) {
-    if (key === "" || key.startsWith("$") || key.includes(".") || key.includes("\u0000")
-      || FORBIDDEN_KEYS.has(key)) {
+    if (
+      key === "" ||
+      key.startsWith("$") ||
+      key.includes(".") ||
+      key.includes("\u0000") ||
+      FORBIDDEN_KEYS.has(key)
+    ) {
       throw new InvalidMetadataError(
         `Metadata key ${JSON.stringify(key)} at ${path} is not allowed (empty, leading "$", ".", NUL or a prototype name).`,
       );

@@ -1,0 +1,68 @@
+import { describe, expect, it, vi } from "vitest";
+import { backoffMs, createStore, MemoryBackend, ResultStore, withRetry } from "../src/index.js";
+
+describe("ResultStore", () => {
+  it("writes Celery's KV meta for what it stores", async () => {
+    const store = await createStore();
+    await store.markSuccess("t1", { n: 42 }, { request: { groupId: "g1" } });
+    const meta = await store.getMeta("t1");
+    expect(meta).toMatchObject({
+      taskId: "t1",
+      status: "SUCCESS",
+      result: { n: 42 },
+      groupId: "g1",
+    });
+  });
+
+  it("keeps a non-exception result in an exception state as is (Celery's encode_result)", async () => {
+    const store = new ResultStore(new MemoryBackend());
+    await store.storeResult("t", "plain", "RETRY");
+    expect((await store.getMeta("t")).result).toBe("plain");
+  });
+
+  it("maps JS errors to Python builtins only where the meaning is the same", async () => {
+    const store = new ResultStore(new MemoryBackend());
+    await store.markFailure("a", new RangeError("r"));
+    await store.markFailure("b", new TypeError("t"));
+    expect((await store.getMeta("a")).result).toMatchObject({
+      exc_type: "Exception",
+      exc_module: "builtins",
+    });
+    expect((await store.getMeta("b")).result).toMatchObject({ exc_type: "TypeError" });
+  });
+
+  it("retries only what the backend calls retryable, when asked to", async () => {
+    const backend = new MemoryBackend();
+    const read = vi.spyOn(backend, "read");
+    read.mockRejectedValueOnce(new Error("flaky"));
+    backend.isRetryable = () => true;
+    const store = new ResultStore(backend, { alwaysRetry: true, retryPolicy: { baseMs: 1 } });
+    expect((await store.getMeta("t")).status).toBe("PENDING");
+    expect(read).toHaveBeenCalledTimes(2);
+  });
+
+  it("does not retry by default", async () => {
+    const backend = new MemoryBackend();
+    vi.spyOn(backend, "read").mockRejectedValueOnce(new Error("flaky"));
+    backend.isRetryable = () => true;
+    await expect(new ResultStore(backend).getMeta("t")).rejects.toThrow("flaky");
+  });
+});
+
+describe("backoff", () => {
+  it("is full jitter under an exponential ceiling", () => {
+    const policy = { maxRetries: 5, baseMs: 10, maxMs: 100 };
+    expect(backoffMs(0, policy, () => 0.999)).toBe(9);
+    expect(backoffMs(3, policy, () => 0.999)).toBe(79);
+    expect(backoffMs(10, policy, () => 0.999)).toBe(99);
+    expect(backoffMs(10, policy, () => 0)).toBe(0);
+  });
+
+  it("gives up after maxRetries", async () => {
+    let calls = 0;
+    const failing = () => Promise.reject(new Error(`attempt ${++calls}`));
+    await expect(
+      withRetry(failing, { maxRetries: 2, baseMs: 1, maxMs: 1 }, () => true),
+    ).rejects.toThrow("attempt 3");
+  });
+});

@@ -1,0 +1,105 @@
+#!/usr/bin/env node
+// `npm test`: lint, build and unit tests; then the real database servers come up (Docker compose
+// when an engine answers, otherwise the project's own local installs), every backend's conformance
+// suite and the Celery interop tests run against them, and the servers this run started are
+// stopped again — also on failure or Ctrl-C.
+//
+// In CI (CI set) every server is required: one that fails to install or start fails the run.
+// Elsewhere a missing server is skipped, and said so loudly at the start and at the end.
+import { spawn } from "node:child_process";
+import { down, env, loadServers, status, up } from "./services/cli.mjs";
+
+const inCI = Boolean(process.env.CI);
+const say = (line) => process.stderr.write(`\n=== ${line}\n`);
+
+function step(command, args, extraEnv = {}) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(command, args, {
+      stdio: "inherit",
+      env: { ...process.env, TURBO_TELEMETRY_DISABLED: "1", ...extraEnv },
+    });
+    child.on("error", reject);
+    child.on("exit", (code, signal) =>
+      code === 0
+        ? resolve()
+        : reject(new Error(`${command} ${args.join(" ")} failed (${signal ?? `exit ${code}`})`)),
+    );
+  });
+}
+
+const turbo = (...args) =>
+  step("npx", ["turbo", "run", ...args, "--output-logs=new-only", "--log-order=grouped"]);
+
+const startedHere = [];
+const skipped = [];
+let stopping;
+
+async function stopStarted() {
+  stopping ??= (async () => {
+    if (!startedHere.length) return;
+    say(`stopping the servers this run started: ${startedHere.join(", ")}`);
+    await down(startedHere).catch((e) => console.error(e.message));
+  })();
+  return stopping;
+}
+
+for (const signal of ["SIGINT", "SIGTERM"]) {
+  process.on(signal, () => {
+    stopStarted().finally(() => process.exit(130));
+  });
+}
+
+/** Brings every server up; returns the env lines for the tests. */
+async function startServers() {
+  const names = (await loadServers()).map((m) => m.name);
+  const before = new Set((await status()).filter((s) => s.up === "up").map((s) => s.name));
+  if (inCI) {
+    // One call: a failure stops what it started and prints the server's log tail.
+    await up(names);
+    startedHere.push(...names.filter((n) => !before.has(n)));
+  } else {
+    for (const name of names) {
+      try {
+        await up([name]);
+        if (!before.has(name)) startedHere.push(name);
+      } catch (error) {
+        skipped.push(`${name}: ${error.message.split("\n")[0]}`);
+      }
+    }
+    if (skipped.length)
+      say(`!!! SKIPPING backends whose server could not start:\n  ${skipped.join("\n  ")}`);
+  }
+  return env();
+}
+
+let failed = false;
+try {
+  say("lint");
+  await step("npx", ["biome", "ci", "."]);
+  say("build and unit tests (no database)");
+  await turbo("build", "test:unit");
+  say(`servers (${inCI ? "CI: all required" : "missing ones are skipped"})`);
+  const serverEnv = await startServers();
+  say("integration tests against the real servers: conformance and Celery interop");
+  await step(
+    "npx",
+    [
+      "turbo",
+      "run",
+      "test:integration",
+      "--concurrency=1",
+      "--output-logs=full",
+      "--log-order=grouped",
+    ],
+    serverEnv,
+  );
+} catch (error) {
+  failed = true;
+  console.error(`\n${error.message}`);
+} finally {
+  await stopStarted();
+}
+if (skipped.length)
+  say(`!!! These backends were NOT tested (no server):\n  ${skipped.join("\n  ")}`);
+say(failed ? "FAILED" : "all tests passed");
+process.exit(failed ? 1 : 0);
