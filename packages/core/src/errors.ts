@@ -84,8 +84,8 @@ export class WaitAbortedError extends ResultStoreError {
 export class ValueTooLargeError extends ResultStoreError {
   readonly size: number;
   readonly limit: number;
-  constructor(backend: string, size: number, limit: number) {
-    super("TOO_LARGE", backend, `Record is ${size} bytes; this backend stores at most ${limit}.`);
+  constructor(backend: string, size: number, limit: number, options?: { cause?: unknown }) {
+    super("TOO_LARGE", backend, `Record is ${size} bytes; this backend stores at most ${limit}.`, options);
     this.size = size;
     this.limit = limit;
   }
@@ -107,7 +107,8 @@ export class InvalidIdError extends ResultStoreError {
 
 /** Metadata that is not a plain object of safe keys and encodable values. */
 export class InvalidMetadataError extends ResultStoreError {
-  constructor(message: string) {
-    super("INVALID_METADATA", "core", message);
+  /** `backend` names a backend whose own limit the metadata breaks (e.g. expression sizes). */
+  constructor(message: string, backend = "core") {
+    super("INVALID_METADATA", backend, message);
   }
 }
