@@ -34,8 +34,10 @@ export function sanitizeUrl(url: string): string {
     }
     return parsed.toString();
   } catch {
-    // Unparseable: blank out anything between "://" and "@", where credentials live.
-    return url.replace(/(:\/\/)[^@/]*@/, "$1***@");
+    // Unparseable: blank out the user-info part and every secret-looking query value by hand.
+    return url
+      .replace(/(:\/\/)[^@/]*@/, "$1***@")
+      .replace(new RegExp(`([?&](?:${SECRET_NAMES})=)[^&#]*`, "gi"), "$1***");
   }
 }
 

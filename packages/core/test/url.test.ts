@@ -14,6 +14,7 @@ describe("URLs", () => {
     expect(sanitizeUrl("cosmosdbsql://:C2y6yDjf5@h:8081")).not.toContain("C2y6yDjf5");
     expect(sanitizeUrl("consul://h:8500/?token=abc&x=1")).not.toContain("abc");
     expect(sanitizeUrl("dynamodb://AKIA:wJalr%20@[bad")).not.toContain("wJalr");
+    expect(sanitizeUrl("consul://h:99999/x?token=s3cret&a=1")).not.toContain("s3cret");
   });
 
   it("names the package to install for a backend that is missing, without the secret", async () => {
