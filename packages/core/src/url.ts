@@ -21,8 +21,9 @@ export function schemeOf(url: string): string {
   return match[1].toLowerCase();
 }
 
-const SECRET_PARAMS =
-  /^(password|pass|pwd|secret|key|token|apikey|api_key|accesskey|masterkey|sig|signature|credentials?)$/i;
+const SECRET_NAMES =
+  "password|pass|pwd|secret|key|token|apikey|api_key|accesskey|masterkey|sig|signature|credentials?";
+const SECRET_PARAMS = new RegExp(`^(?:${SECRET_NAMES})$`, "i");
 
 /** The URL with any password and secret-looking query values replaced by `***`. */
 export function sanitizeUrl(url: string): string {
