@@ -37,7 +37,7 @@ export function sanitizeUrl(url: string): string {
   } catch {
     // Unparseable: blank out the user-info part and every secret-looking query value by hand.
     return url
-      .replace(/(:\/\/)[^@/]*@/, "$1***@")
+      .replace(/(:\/\/)[^@?#]*@/, "$1***@") // greedy: base64 keys may contain "/"
       .replace(new RegExp(`([?&](?:${SECRET_NAMES})=)[^&#]*`, "gi"), "$1***");
   }
 }

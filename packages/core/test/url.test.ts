@@ -15,6 +15,7 @@ describe("URLs", () => {
     expect(sanitizeUrl("consul://h:8500/?token=abc&x=1")).not.toContain("abc");
     expect(sanitizeUrl("dynamodb://AKIA:wJalr%20@[bad")).not.toContain("wJalr");
     expect(sanitizeUrl("consul://h:99999/x?token=s3cret&a=1")).not.toContain("s3cret");
+    expect(sanitizeUrl("cosmosdbsql://:ab/cd+ef==@h:99999")).not.toContain("cd+ef");
   });
 
   it("names the package to install for a backend that is missing, without the secret", async () => {
