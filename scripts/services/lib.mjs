@@ -2,7 +2,7 @@
 // before (and without) the workspace's own dependencies.
 import { spawn } from "node:child_process";
 import { createHash } from "node:crypto";
-import { existsSync, mkdirSync } from "node:fs";
+import { existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { request as httpRequest } from "node:http";
 import { request as httpsRequest } from "node:https";
 import { connect } from "node:net";
@@ -24,10 +24,14 @@ export function ensureDir(dir) {
  */
 export function run(command, args, { cwd, env, log = () => {} } = {}) {
   return new Promise((resolve, reject) => {
-    const child = spawn(command, args, { cwd, env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn(command, args, {
+      cwd,
+      env: { ...process.env, ...env },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
     const tail = [];
     const onData = (chunk) => {
-      for (const line of chunk.toString().split("\n")) {
+      for (const line of stripColours(chunk.toString()).split("\n")) {
         if (!line.trim()) continue;
         log(line);
         tail.push(line);
@@ -44,21 +48,40 @@ export function run(command, args, { cwd, env, log = () => {} } = {}) {
   });
 }
 
+// Debian's Maven prints bare colour codes even in batch mode: keep logs readable.
+const ESC = String.fromCharCode(27);
+const COLOURS = new RegExp(`${ESC}\\[[0-9;]*m`, "g");
+const stripColours = (text) => text.replace(COLOURS, "");
+
 /**
- * Copies one Maven artifact (and nothing else) into `destDir` with the ordinary Maven client, so the
- * repository it comes from is Maven's own default. `coords` is groupId:artifactId:version[:type[:classifier]].
+ * Writes `pom` (a project whose dependencies are the server's artifacts) into `dir` and copies
+ * their runtime dependency closure into `dir/<outputDir>` with the ordinary Maven client, so the
+ * repository they come from is Maven's own default.
  */
-export async function mavenFetch(coords, destDir, { log } = {}) {
-  ensureDir(destDir);
-  const [groupId, artifactId, version, type = "jar", classifier] = coords.split(":");
-  const artifact = [groupId, artifactId, version, type, classifier].filter(Boolean).join(":");
-  await run(
-    "mvn",
-    ["-B", "-q", "org.apache.maven.plugins:maven-dependency-plugin:3.8.1:copy", `-Dartifact=${artifact}`,
-      `-DoutputDirectory=${destDir}`, "-Dmdep.overWriteIfNewer=true"],
-    { log },
-  );
-  return join(destDir, `${artifactId}-${version}${classifier ? `-${classifier}` : ""}.${type}`);
+export async function mavenDependencies(dir, pom, { outputDir = "lib", log } = {}) {
+  ensureDir(dir);
+  writeFileSync(join(dir, "pom.xml"), pom);
+  const plugin = "org.apache.maven.plugins:maven-dependency-plugin:3.8.1:copy-dependencies";
+  const flags = [
+    "-DincludeScope=runtime",
+    `-DoutputDirectory=${outputDir}`,
+    "-Dmdep.overWriteIfNewer=true",
+  ];
+  await run("mvn", ["-B", "-q", plugin, ...flags], { cwd: dir, log });
+}
+
+/** A JDK tool: from JAVA_HOME when it is set, else from PATH. */
+export const javaTool = (tool) =>
+  process.env.JAVA_HOME ? join(process.env.JAVA_HOME, "bin", tool) : tool;
+
+/**
+ * Compiles a launcher this project wrote (`<main>.java`) against `dir/lib/*` into `dir/classes`:
+ * once at install time, not on every start.
+ */
+export async function compileLauncher(dir, main, source, { release = "17", log } = {}) {
+  writeFileSync(join(dir, `${main}.java`), source);
+  const args = ["--release", release, "-cp", "lib/*", "-d", "classes", `${main}.java`];
+  await run(javaTool("javac"), args, { cwd: dir, log });
 }
 
 /**
@@ -66,15 +89,28 @@ export async function mavenFetch(coords, destDir, { log } = {}) {
  * `ca` trusts exactly that certificate; `rejectUnauthorized: false` skips verification for this one
  * request only (e.g. to fetch a server's own CA certificate).
  */
-export function httpCall(url, { method = "GET", headers = {}, body, ca, rejectUnauthorized = true, timeoutMs = 5000 } = {}) {
+export function httpCall(
+  url,
+  { method = "GET", headers = {}, body, ca, rejectUnauthorized = true, timeoutMs = 5000 } = {},
+) {
   return new Promise((resolve, reject) => {
     const u = new URL(url);
     const requester = u.protocol === "https:" ? httpsRequest : httpRequest;
-    const req = requester(u, { method, headers, ca, rejectUnauthorized, timeout: timeoutMs }, (res) => {
-      const chunks = [];
-      res.on("data", (c) => chunks.push(c));
-      res.on("end", () => resolve({ status: res.statusCode, headers: res.headers, body: Buffer.concat(chunks).toString() }));
-    });
+    const req = requester(
+      u,
+      { method, headers, ca, rejectUnauthorized, timeout: timeoutMs },
+      (res) => {
+        const chunks = [];
+        res.on("data", (c) => chunks.push(c));
+        res.on("end", () =>
+          resolve({
+            status: res.statusCode,
+            headers: res.headers,
+            body: Buffer.concat(chunks).toString(),
+          }),
+        );
+      },
+    );
     req.on("timeout", () => req.destroy(new Error(`timeout after ${timeoutMs} ms`)));
     req.on("error", reject);
     if (body !== undefined) req.write(body);
@@ -107,8 +143,14 @@ export function tcpExchange(host, port, payload, { timeoutMs = 3000, minBytes = 
 export function portOpen(host, port, timeoutMs = 1000) {
   return new Promise((resolve) => {
     const socket = connect({ host, port });
-    socket.setTimeout(timeoutMs, () => { socket.destroy(); resolve(false); });
-    socket.on("connect", () => { socket.destroy(); resolve(true); });
+    socket.setTimeout(timeoutMs, () => {
+      socket.destroy();
+      resolve(false);
+    });
+    socket.on("connect", () => {
+      socket.destroy();
+      resolve(true);
+    });
     socket.on("error", () => resolve(false));
   });
 }

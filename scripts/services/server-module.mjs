@@ -31,5 +31,7 @@
  *   throws; answers within a few seconds.
  * @property {(ctx: ServerContext) => Record<string, string>} [extraEnv] More env lines for `env`
  *   (e.g. a CA file path for a self-signed server).
+ * @property {(ctx: ServerContext) => Promise<Record<string, string>>} [dockerExtraEnv] The same
+ *   for Docker mode, where the container provides the server (e.g. fetch the emulator's CA).
  */
 export {};
