@@ -1,0 +1,196 @@
+/** Turns a `cassandra://` URL and options into one validated configuration. */
+import { ConfigurationError, intOption, sanitizeUrl } from "@resultstore/core";
+import type { CassandraBackendOptions, ConsistencyName, SerialConsistencyName } from "./types.js";
+
+export const BACKEND_NAME = "cassandra";
+
+const DEFAULT_PORT = 9042;
+const DEFAULT_TABLE = "celery_taskmeta";
+/** Cassandra's limit on keyspace and table names. */
+const MAX_NAME = 48;
+const SUFFIXES = ["_groups", "_counters"] as const;
+
+const CONSISTENCIES: readonly ConsistencyName[] = [
+  "ANY",
+  "ONE",
+  "TWO",
+  "THREE",
+  "QUORUM",
+  "ALL",
+  "LOCAL_QUORUM",
+  "EACH_QUORUM",
+  "LOCAL_ONE",
+];
+const SERIALS: readonly SerialConsistencyName[] = ["SERIAL", "LOCAL_SERIAL"];
+
+/** Where each kind of record lives, as validated CQL identifiers. */
+export interface TableNames {
+  keyspace: string;
+  tasks: string;
+  groups: string;
+  counters: string;
+}
+
+export interface ResolvedConfig {
+  names: TableNames;
+  /** The keyspace is ours (made for `namespace`): create it on first use, drop it in destroy(). */
+  ownKeyspace: boolean;
+  /** The tables are ours (made for `namespace`): destroy() drops them. */
+  ownTables: boolean;
+  replication: Record<string, string | number>;
+  readConsistency: ConsistencyName;
+  writeConsistency: ConsistencyName;
+  serialConsistency: SerialConsistencyName;
+  createTables: boolean;
+  guardedWrites: boolean;
+  maxRecordBytes: number;
+}
+
+/** A name that can only ever be an identifier in CQL: no quoting tricks, no injection. */
+export function assertIdentifier(
+  name: unknown,
+  what: string,
+  maxLength = MAX_NAME,
+): asserts name is string {
+  if (
+    typeof name !== "string" ||
+    !/^[A-Za-z][A-Za-z0-9_]*$/.test(name) ||
+    name.length > maxLength
+  ) {
+    throw new ConfigurationError(
+      BACKEND_NAME,
+      `Option \`${what}\` must be a CQL identifier (a letter, then letters, digits or _; at most ${maxLength} characters), got ${JSON.stringify(name)}.`,
+    );
+  }
+}
+
+function consistency<T extends string>(
+  value: unknown,
+  allowed: readonly T[],
+  what: string,
+  fallback: T,
+): T {
+  if (value === undefined || value === null || value === "") return fallback;
+  const name = String(value).toUpperCase();
+  // Celery silently falls back to LOCAL_QUORUM on a typo; a typed error is kinder.
+  if (!(allowed as readonly string[]).includes(name)) {
+    throw new ConfigurationError(
+      BACKEND_NAME,
+      `Option \`${what}\` must be one of ${allowed.join(", ")}, got ${JSON.stringify(value)}.`,
+    );
+  }
+  return name as T;
+}
+
+/** Resolves names and settings; throws ConfigurationError before any connection is made. */
+export function resolveConfig(options: CassandraBackendOptions): ResolvedConfig {
+  const namespace = options.namespace;
+  if (namespace !== undefined) {
+    // The namespace becomes a table name with a suffix, so leave room for the longest suffix.
+    assertIdentifier(namespace, "namespace", MAX_NAME - Math.max(...SUFFIXES.map((s) => s.length)));
+  }
+  const ownKeyspace = !options.keyspace && namespace !== undefined;
+  const keyspace = options.keyspace ?? namespace;
+  if (keyspace === undefined) {
+    throw new ConfigurationError(
+      BACKEND_NAME,
+      "Missing required option `keyspace` (Celery's cassandra_keyspace): " +
+        "give it in the URL path (cassandra://host:9042/<keyspace>), as ?keyspace=, or as an option.",
+    );
+  }
+  assertIdentifier(keyspace, "keyspace");
+  const tasks =
+    namespace !== undefined && !ownKeyspace ? namespace : (options.table ?? DEFAULT_TABLE);
+  assertIdentifier(tasks, "table", MAX_NAME - 9);
+  const maxRecordBytes =
+    intOption(options.maxRecordBytes, "maxRecordBytes", BACKEND_NAME, 1024) ?? 3 * 1024 * 1024;
+  // Celery's CQL leaves names unquoted, which Cassandra folds to lower case; we quote them, so fold too.
+  return {
+    names: {
+      keyspace: keyspace.toLowerCase(),
+      tasks: tasks.toLowerCase(),
+      groups: `${tasks.toLowerCase()}_groups`,
+      counters: `${tasks.toLowerCase()}_counters`,
+    },
+    ownKeyspace,
+    ownTables: namespace !== undefined,
+    replication: options.keyspaceReplication ?? { class: "SimpleStrategy", replication_factor: 1 },
+    readConsistency: consistency(
+      options.readConsistency,
+      CONSISTENCIES,
+      "readConsistency",
+      "LOCAL_QUORUM",
+    ),
+    writeConsistency: consistency(
+      options.writeConsistency,
+      CONSISTENCIES,
+      "writeConsistency",
+      "LOCAL_QUORUM",
+    ),
+    serialConsistency: consistency(
+      options.serialConsistency,
+      SERIALS,
+      "serialConsistency",
+      "LOCAL_SERIAL",
+    ),
+    createTables: options.createTables ?? true,
+    guardedWrites: options.guardedWrites ?? true,
+    maxRecordBytes,
+  };
+}
+
+/** Options a URL query may carry (strings), mapped to option names. */
+const QUERY_OPTIONS = {
+  keyspace: "keyspace",
+  table: "table",
+  localDataCenter: "localDataCenter",
+  local_datacenter: "localDataCenter",
+  readConsistency: "readConsistency",
+  read_consistency: "readConsistency",
+  writeConsistency: "writeConsistency",
+  write_consistency: "writeConsistency",
+  serialConsistency: "serialConsistency",
+  secureConnectBundle: "secureConnectBundle",
+  secure_bundle_path: "secureConnectBundle",
+} as const;
+
+/**
+ * Reads `cassandra://[user:password@]host[:port][,host[:port]…][/keyspace][?table=…&…]`. Celery
+ * ignores the URL's content; we take contact points, credentials, keyspace and the query options
+ * from it, and explicit options win over the URL.
+ */
+export function optionsFromUrl(url: string): CassandraBackendOptions {
+  const match = /^cassandra:\/\/(?:([^@/?#]*)@)?([^/?#]*)(?:\/([^?#]*))?(?:\?([^#]*))?$/i.exec(url);
+  if (!match)
+    throw new ConfigurationError(BACKEND_NAME, `Not a cassandra:// URL: ${sanitizeUrl(url)}`);
+  const [, userinfo, hosts = "", path = "", query = ""] = match;
+  const options: Record<string, unknown> = {};
+  if (userinfo) {
+    const [user = "", password] = userinfo.split(":");
+    options.username = decodeURIComponent(user);
+    if (password !== undefined) options.password = decodeURIComponent(password);
+  }
+  if (hosts) options.contactPoints = hosts.split(",").filter(Boolean);
+  if (path) options.keyspace = decodeURIComponent(path.replace(/\/$/, ""));
+  for (const [key, value] of new URLSearchParams(query)) {
+    const name = QUERY_OPTIONS[key as keyof typeof QUERY_OPTIONS];
+    if (!name)
+      throw new ConfigurationError(
+        BACKEND_NAME,
+        `Unknown URL option \`${key}\` in ${sanitizeUrl(url)}.`,
+      );
+    options[name] = value;
+  }
+  return options as CassandraBackendOptions;
+}
+
+/** Contact points as `host:port`, applying `port` to those given without one. */
+export function contactPointsWithPort(points: readonly string[], port: unknown): string[] {
+  const defaultPort = intOption(port, "port", BACKEND_NAME, 1) ?? DEFAULT_PORT;
+  return points.map((point) => {
+    const bracketed = /^\[.*\]$/.test(point);
+    const hasPort = bracketed ? false : /^\[.*\]:\d+$/.test(point) || /^[^:]+:\d+$/.test(point);
+    if (hasPort) return point;
+    return `${point}:${defaultPort}`;
+  });
+}

@@ -1,0 +1,245 @@
+// Cassandra-specific behaviour against the real server: the guard between processes, the layout
+// in Celery's table, expiry, size limits, schema handling, errors and the client's lifecycle.
+import { randomUUID } from "node:crypto";
+import { serverTarget } from "@resultstore/conformance";
+import {
+  BackendConnectionError,
+  BackendError,
+  ResultStore,
+  StoreClosedError,
+} from "@resultstore/core";
+import cassandra from "cassandra-driver";
+import { afterAll, describe, expect, it } from "vitest";
+import { CassandraBackend, fromUrl } from "../src/index.js";
+import { createTestStore, dropKeyspace, KEYSPACE, rawClient, tableOf } from "./helpers.js";
+
+const target = serverTarget("CASSANDRA");
+const MiB = 1024 * 1024;
+
+describe.skipIf(!target.url)(`cassandra backend ${target.reason}`, () => {
+  const url = target.url as string;
+  const stores: ResultStore[] = [];
+  const track = (store: ResultStore) => {
+    stores.push(store);
+    return store;
+  };
+  /** Stores on one table with separate clients: separate processes, as far as the server can tell. */
+  const peers = async (count: number) => {
+    const first = track(await createTestStore(url));
+    const namespace = tableOf(first).split(".")[1] as string;
+    const others = Array.from({ length: count - 1 }, () =>
+      track(new ResultStore(fromUrl(url, { keyspace: KEYSPACE, namespace }))),
+    );
+    return [first, ...others];
+  };
+  const cql = async (query: string, params: unknown[] = []) =>
+    (await rawClient(url)).execute(query, params, { prepare: true });
+
+  afterAll(async () => {
+    for (const store of stores) await store.close();
+    await dropKeyspace();
+  });
+
+  describe("the guard between processes (no in-process queue to help)", () => {
+    it("exactly one SUCCESS applies and nothing unready lands after it", async () => {
+      const writers = await peers(4);
+      for (let round = 0; round < 5; round++) {
+        const taskId = `race-${randomUUID()}`;
+        const writes = writers.flatMap((store, i) => [
+          store.markSuccess(taskId, `s${i}`).then((o) => ({ ...o, result: `s${i}` })),
+          store.markStarted(taskId).then((o) => ({ ...o, result: "started" })),
+          store.markRetry(taskId, new Error("r")).then((o) => ({ ...o, result: "retry" })),
+        ]);
+        const outcomes = await Promise.all(writes);
+        const successes = outcomes.filter((o) => o.status === "SUCCESS" && o.applied);
+        expect(successes).toHaveLength(1);
+        const meta = await writers[0]?.getMeta(taskId);
+        expect(meta?.status).toBe("SUCCESS");
+        expect(meta?.result).toBe(successes[0]?.result);
+      }
+    });
+
+    it("counters without expiry (expires: null) count and compare on a null expiry", async () => {
+      const store = track(await createTestStore(url, { expires: null }));
+      const key = `forever-${randomUUID()}`;
+      expect(await store.incr(key)).toBe(1);
+      expect(await store.incr(key, 4)).toBe(5);
+      const [row] = (
+        await cql(
+          `SELECT TTL(value) AS ttl, expires_at FROM ${tableOf(store)}_counters WHERE key = ?`,
+          [key],
+        )
+      ).rows;
+      expect([row?.get("ttl"), row?.get("expires_at")]).toEqual([null, null]);
+    });
+
+    it("increments from separate clients are exact", async () => {
+      const clients = await peers(4);
+      const key = `counter-${randomUUID()}`;
+      const values = await Promise.all(
+        clients.flatMap((store) => Array.from({ length: 12 }, () => store.incr(key))),
+      );
+      expect(values.sort((a, b) => a - b)).toEqual(Array.from({ length: 48 }, (_, i) => i + 1));
+    });
+  });
+
+  describe("Celery's table", () => {
+    it("keeps one row per task, metadata and extended fields in static columns, TTL refreshed by each write", async () => {
+      const store = track(await createTestStore(url, { expires: 3600 }));
+      const taskId = `layout-${randomUUID()}`;
+      await store.markQueued(taskId, {
+        metadata: { tenant: "acme" },
+        name: "tasks.send",
+        queue: "mail",
+      });
+      const later = new ResultStore(store.backend, { expires: 7200 });
+      await later.markStarted(taskId);
+      await later.markSuccess(taskId, { ok: true });
+      const rows = (
+        await cql(
+          `SELECT status, result, TTL(result) AS ttl, TTL(rs_meta) AS meta_ttl, rs_meta, rs_version FROM ${tableOf(store)} WHERE task_id = ?`,
+          [taskId],
+        )
+      ).rows;
+      expect(rows).toHaveLength(1);
+      const [row] = rows;
+      expect(row?.get("status")).toBe("SUCCESS");
+      expect(row?.get("result").toString()).toBe('{"ok": true}');
+      expect(row?.get("rs_version")).toBe(3);
+      // Metadata written at QUEUED (1 h) now lives as long as the task (2 h).
+      expect(row?.get("meta_ttl")).toBeGreaterThan(7000);
+      expect(row?.get("ttl")).toBeGreaterThan(7000);
+      expect(JSON.parse(row?.get("rs_meta").toString())).toEqual({
+        metadata: { tenant: "acme" },
+        name: "tasks.send",
+        queue: "mail",
+      });
+    });
+
+    it("stores hostile ids as data (bound values, never CQL)", async () => {
+      const store = track(await createTestStore(url));
+      const taskId = "x'); DROP TABLE system.local; --";
+      await store.markSuccess(taskId, "fine");
+      expect((await store.getMeta(taskId)).result).toBe("fine");
+    });
+
+    it("adds its columns to a table Celery created, and refuses to touch it when createTables is false", async () => {
+      const table = `celery_${randomUUID().replaceAll("-", "").slice(0, 12)}`;
+      await cql(
+        `CREATE TABLE ${KEYSPACE}.${table} (task_id text, status text, result blob, date_done timestamp, traceback blob, children blob, PRIMARY KEY ((task_id), date_done)) WITH CLUSTERING ORDER BY (date_done DESC)`,
+      );
+      const strict = track(
+        new ResultStore(fromUrl(url, { keyspace: KEYSPACE, table, createTables: false })),
+      );
+      await expect(strict.markSuccess(randomUUID(), 1)).rejects.toThrow(/lacks column rs_version/);
+      const store = track(new ResultStore(fromUrl(url, { keyspace: KEYSPACE, table })));
+      await store.markSuccess("t1", 1, { metadata: { a: 1 } });
+      expect((await store.getMeta("t1")).metadata).toEqual({ a: 1 });
+    });
+
+    it("with createTables false, a missing table is an error and nothing is created", async () => {
+      const table = `missing_${randomUUID().replaceAll("-", "").slice(0, 12)}`;
+      const store = track(
+        new ResultStore(fromUrl(url, { keyspace: KEYSPACE, table, createTables: false })),
+      );
+      await expect(store.markSuccess(randomUUID(), 1)).rejects.toBeInstanceOf(BackendError);
+      const tables = await cql(
+        "SELECT table_name FROM system_schema.tables WHERE keyspace_name = ? AND table_name = ?",
+        [KEYSPACE, table],
+      );
+      expect(tables.rows).toHaveLength(0);
+    });
+  });
+
+  describe("limits", () => {
+    it("the default limit (3 MiB) really stores, and the server's own limit is below 8 MiB here", async () => {
+      const store = track(await createTestStore(url, {}, { maxRecordBytes: 8 * MiB }));
+      const fits = "x".repeat(3 * MiB - 1024);
+      const taskId = randomUUID();
+      await store.markSuccess(taskId, fits);
+      expect(((await store.getMeta(taskId)).result as string).length).toBe(fits.length);
+      // Over max_mutation_size (half of the dev server's 8 MiB commit log segment): refused, nothing stored.
+      const tooBig = randomUUID();
+      await expect(store.markSuccess(tooBig, "x".repeat(5 * MiB))).rejects.toBeInstanceOf(
+        BackendError,
+      );
+      expect((await store.getMeta(tooBig)).status).toBe("PENDING");
+    });
+  });
+
+  describe("guard opt-out", () => {
+    it("guardedWrites: false writes a plain batch, still merging and checking the rules it reads", async () => {
+      const store = track(await createTestStore(url, {}, { guardedWrites: false }));
+      const taskId = randomUUID();
+      await store.markQueued(taskId, { metadata: { a: 1 } });
+      await store.markSuccess(taskId, 2, { metadata: { b: 2 } });
+      expect((await store.markStarted(taskId)).applied).toBe(false);
+      const meta = await store.getMeta(taskId);
+      expect([meta.status, meta.result, meta.metadata]).toEqual(["SUCCESS", 2, { a: 1, b: 2 }]);
+    });
+  });
+
+  describe("connections and errors", () => {
+    it("an unreachable server is a retryable BackendConnectionError", async () => {
+      const backend = fromUrl("cassandra://127.0.0.1:1/ks", {
+        driverOptions: { socketOptions: { connectTimeout: 500 } },
+      });
+      const error = await backend.read("x").catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(BackendConnectionError);
+      expect(backend.isRetryable(error)).toBe(true);
+      await backend.close();
+    });
+
+    it("a server-side refusal is not retryable", async () => {
+      const store = track(await createTestStore(url));
+      const error = await store.backend.read("x").then(async () => {
+        await cql(`DROP TABLE ${tableOf(store)}`);
+        return store.backend.read("y").catch((e: unknown) => e);
+      });
+      expect(error).toBeInstanceOf(BackendError);
+      expect(store.backend.isRetryable?.(error)).toBe(false);
+    });
+
+    it("a backend closed before first use never connects, and refuses calls after", async () => {
+      const backend = fromUrl(url, { keyspace: KEYSPACE, namespace: "never_used" });
+      await backend.close();
+      await backend.close();
+      await expect(backend.read("x")).rejects.toBeInstanceOf(StoreClosedError);
+    });
+
+    it("a caller-built client is used and left open", async () => {
+      const client = new cassandra.Client({
+        contactPoints: [new URL(url.replace("cassandra:", "http:")).host],
+        localDataCenter: "datacenter1",
+      });
+      const backend = new CassandraBackend({
+        client,
+        keyspace: KEYSPACE,
+        namespace: `own_${randomUUID().replaceAll("-", "").slice(0, 8)}`,
+      });
+      const store = new ResultStore(backend);
+      await store.markSuccess("c1", 1);
+      await store.close();
+      await store.close();
+      expect((await client.execute("SELECT release_version FROM system.local")).rows).toHaveLength(
+        1,
+      );
+      await client.shutdown();
+    });
+
+    it("cleanup returns 0 and leaves nothing expired readable (native TTL)", async () => {
+      const store = track(await createTestStore(url, { expires: 1 }));
+      const taskId = randomUUID();
+      await store.markSuccess(taskId, 1);
+      await store.incr(`c-${taskId}`);
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+      expect(await store.backend.cleanup(new Date())).toBe(0);
+      expect(
+        (await cql(`SELECT * FROM ${tableOf(store)} WHERE task_id = ?`, [taskId])).rows,
+      ).toHaveLength(0);
+      expect(
+        (await cql(`SELECT * FROM ${tableOf(store)}_counters WHERE key = ?`, [`c-${taskId}`])).rows,
+      ).toHaveLength(0);
+    });
+  });
+});

@@ -1,0 +1,19 @@
+import { runConformanceSuite, serverTarget } from "@resultstore/conformance";
+import { afterAll, beforeAll, describe, it } from "vitest";
+import { createTestStore, dropKeyspace, readRawRecord } from "./helpers.js";
+
+const target = serverTarget("CASSANDRA");
+
+describe.skipIf(!target.url)(`cassandra ${target.reason}`, () => {
+  const url = target.url as string;
+  afterAll(() => dropKeyspace());
+  runConformanceSuite(
+    { describe, it, beforeAll, afterAll },
+    {
+      name: "cassandra",
+      createStore: (options) => createTestStore(url, options),
+      readRaw: (store, taskId) => readRawRecord(url, store, taskId),
+      timeoutMs: 120_000,
+    },
+  );
+});

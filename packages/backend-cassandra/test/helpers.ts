@@ -1,0 +1,80 @@
+/** Shared by the tests: one keyspace per test run, a raw driver client, and per-store tables. */
+import { randomUUID } from "node:crypto";
+import { decodeJson, isPlainObject, ResultStore, type ResultStoreOptions } from "@resultstore/core";
+import cassandra from "cassandra-driver";
+import { type CassandraBackend, type CassandraBackendOptions, fromUrl } from "../src/index.js";
+
+export const KEYSPACE = `rs_test_${randomUUID().replaceAll("-", "").slice(0, 12)}`;
+
+let raw: Promise<cassandra.Client> | undefined;
+
+/** A plain driver client and the run's keyspace (RF 1), made once. */
+export function rawClient(url: string): Promise<cassandra.Client> {
+  raw ??= (async () => {
+    const host = new URL(url.replace(/^cassandra:/, "http:")).host || "127.0.0.1:9042";
+    const client = new cassandra.Client({ contactPoints: [host], localDataCenter: "datacenter1" });
+    await client.connect();
+    await client.execute(
+      `CREATE KEYSPACE IF NOT EXISTS ${KEYSPACE} WITH replication = {'class': 'SimpleStrategy', 'replication_factor': 1}`,
+    );
+    return client;
+  })();
+  return raw;
+}
+
+export async function dropKeyspace(): Promise<void> {
+  if (!raw) return;
+  const client = await raw;
+  await client.execute(`DROP KEYSPACE IF EXISTS ${KEYSPACE}`);
+  await client.shutdown();
+  raw = undefined;
+}
+
+const tables = new WeakMap<object, string>();
+
+/** A store on fresh tables `<namespace>*` in the run's keyspace. */
+export async function createTestStore(
+  url: string,
+  storeOptions: ResultStoreOptions = {},
+  backendOptions: CassandraBackendOptions = {},
+): Promise<ResultStore> {
+  await rawClient(url);
+  const namespace = `ns_${randomUUID().replaceAll("-", "").slice(0, 16)}`;
+  const backend = fromUrl(url, { keyspace: KEYSPACE, namespace, ...backendOptions });
+  tables.set(backend, namespace);
+  // A store creates each table on first use (a schema change: a second or more on a loaded box).
+  // Core stamps expiresAt before the backend runs, so with a 1 s expiry that first call would
+  // write an already-expired record: create the tables the expiry tests use up front.
+  await backend.read("warm-up");
+  if (storeOptions.expires !== undefined) {
+    await backend.readGroup("warm-up");
+    await backend.removeCounter("warm-up");
+  }
+  return new ResultStore(backend, storeOptions);
+}
+
+export function tableOf(store: ResultStore | CassandraBackend): string {
+  const backend = store instanceof ResultStore ? store.backend : store;
+  const table = tables.get(backend);
+  if (!table) throw new Error("not a test store");
+  return `${KEYSPACE}.${table}`;
+}
+
+/** What Cassandra holds for a task: the newest row's status, our metadata, and the TTL's expiry. */
+export async function readRawRecord(url: string, store: ResultStore, taskId: string) {
+  const client = await rawClient(url);
+  const result = await client.execute(
+    `SELECT status, rs_meta, TTL(status) AS ttl FROM ${tableOf(store)} WHERE task_id = ? LIMIT 1`,
+    [taskId],
+    { prepare: true },
+  );
+  const row = result.first();
+  if (!row?.get("status")) return null;
+  const meta = row.get("rs_meta") ? decodeJson(row.get("rs_meta") as Buffer) : {};
+  const ttl = row.get("ttl") as number | null;
+  return {
+    status: row.get("status") as string,
+    metadata: isPlainObject(meta) && isPlainObject(meta.metadata) ? meta.metadata : {},
+    expiresAt: ttl ? new Date(Date.now() + ttl * 1000) : null,
+  };
+}

@@ -1,0 +1,132 @@
+// Configuration and URL parsing: no server needed.
+import { ConfigurationError } from "@resultstore/core";
+import { describe, expect, it } from "vitest";
+import { contactPointsWithPort, optionsFromUrl, resolveConfig } from "../../src/config.js";
+import { CassandraBackend, fromUrl } from "../../src/index.js";
+import { ttlSeconds } from "../../src/rows.js";
+
+describe("cassandra:// URLs", () => {
+  it("takes hosts, credentials, keyspace and query options", () => {
+    expect(
+      optionsFromUrl(
+        "cassandra://u%40x:p%3Ass@h1:9043,h2/celery?table=tasks&localDataCenter=dc2&readConsistency=ONE",
+      ),
+    ).toEqual({
+      username: "u@x",
+      password: "p:ss",
+      contactPoints: ["h1:9043", "h2"],
+      keyspace: "celery",
+      table: "tasks",
+      localDataCenter: "dc2",
+      readConsistency: "ONE",
+    });
+  });
+
+  it("accepts Celery's empty URL (everything from options)", () => {
+    expect(optionsFromUrl("cassandra://")).toEqual({});
+    const backend = fromUrl("cassandra://", { contactPoints: ["127.0.0.1"], keyspace: "ks" });
+    expect(backend.name).toBe("cassandra");
+  });
+
+  it("refuses unknown query options and never echoes the password", () => {
+    const error = (() => {
+      try {
+        optionsFromUrl("cassandra://user:hunter2@h/ks?tabel=x");
+      } catch (e) {
+        return e as Error;
+      }
+    })();
+    expect(error).toBeInstanceOf(ConfigurationError);
+    expect(error?.message).toContain("tabel");
+    expect(error?.message).not.toContain("hunter2");
+  });
+
+  it("adds the default or configured port to bare hosts", () => {
+    expect(contactPointsWithPort(["a", "b:1", "[::1]", "[::1]:2"], undefined)).toEqual([
+      "a:9042",
+      "b:1",
+      "[::1]:9042",
+      "[::1]:2",
+    ]);
+    expect(contactPointsWithPort(["a"], 9100)).toEqual(["a:9100"]);
+  });
+});
+
+describe("names and settings", () => {
+  const hostile = ['ks"; DROP KEYSPACE system; --', "a b", "1abc", "", "x".repeat(49), "tbl'"];
+  it.each(hostile)("refuses %j as keyspace or table before connecting", (name) => {
+    expect(() => resolveConfig({ keyspace: name })).toThrow(ConfigurationError);
+    expect(() => resolveConfig({ keyspace: "ks", table: name })).toThrow(ConfigurationError);
+    expect(() => resolveConfig({ keyspace: "ks", namespace: name })).toThrow(ConfigurationError);
+  });
+
+  it("folds names to lower case, as Celery's unquoted CQL does", () => {
+    expect(resolveConfig({ keyspace: "Celery", table: "TaskMeta" }).names).toEqual({
+      keyspace: "celery",
+      tasks: "taskmeta",
+      groups: "taskmeta_groups",
+      counters: "taskmeta_counters",
+    });
+  });
+
+  it("maps a namespace to tables in the keyspace, or to a keyspace of its own", () => {
+    expect(resolveConfig({ keyspace: "ks", namespace: "ns1" })).toMatchObject({
+      names: { keyspace: "ks", tasks: "ns1" },
+      ownTables: true,
+      ownKeyspace: false,
+    });
+    expect(resolveConfig({ namespace: "ns1" })).toMatchObject({
+      names: { keyspace: "ns1", tasks: "celery_taskmeta" },
+      ownKeyspace: true,
+    });
+  });
+
+  it("requires a keyspace, as Celery does", () => {
+    expect(() => resolveConfig({})).toThrow(/keyspace/);
+  });
+
+  it("defaults to LOCAL_QUORUM / LOCAL_SERIAL and refuses unknown levels (Celery falls back silently)", () => {
+    expect(resolveConfig({ keyspace: "k" })).toMatchObject({
+      readConsistency: "LOCAL_QUORUM",
+      writeConsistency: "LOCAL_QUORUM",
+      serialConsistency: "LOCAL_SERIAL",
+    });
+    expect(resolveConfig({ keyspace: "k", readConsistency: "one" as "ONE" }).readConsistency).toBe(
+      "ONE",
+    );
+    expect(() =>
+      resolveConfig({ keyspace: "k", writeConsistency: "LOCAL_QUORUMM" as "ONE" }),
+    ).toThrow(ConfigurationError);
+    expect(() => resolveConfig({ keyspace: "k", serialConsistency: "QUORUM" as "SERIAL" })).toThrow(
+      ConfigurationError,
+    );
+  });
+
+  it("refuses contact points together with a secure connect bundle, and neither", () => {
+    expect(
+      () =>
+        new CassandraBackend({
+          keyspace: "k",
+          contactPoints: ["h"],
+          secureConnectBundle: "/b.zip",
+        }),
+    ).toThrow(/not both/);
+    expect(() => new CassandraBackend({ keyspace: "k" })).toThrow(/contact points/);
+  });
+});
+
+describe("TTL", () => {
+  it("never expires before expiresAt: counts from the whole second, rounds up", () => {
+    const now = Date.parse("2026-01-01T00:00:00.900Z");
+    expect(ttlSeconds(new Date(now + 1000), now)).toBe(2);
+    expect(ttlSeconds(new Date(now + 100), now)).toBe(1);
+    expect(ttlSeconds(new Date(now - 5000), now)).toBe(1);
+    expect(ttlSeconds(null, now)).toBe(0);
+  });
+
+  it("refuses expiries beyond Cassandra's 20-year limit", () => {
+    expect(() => ttlSeconds(new Date(Date.now() + 21 * 365 * 86_400_000))).toThrow(
+      ConfigurationError,
+    );
+  });
+});

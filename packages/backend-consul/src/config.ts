@@ -1,0 +1,188 @@
+/** Options and Celery's `consul://` URL, resolved and validated into one readonly config. */
+import { ConfigurationError, intOption, sanitizeUrl } from "@resultstore/core";
+import type {
+  ConsulBackendOptions,
+  ConsulConsistency,
+  ConsulTlsOptions,
+  FetchLike,
+} from "./types.js";
+
+export const BACKEND_NAME = "consul";
+
+/** Longest key prefix we accept, so the longest key stays far below any Consul limit. */
+export const MAX_PREFIX_BYTES = 256;
+
+export interface ConsulConfig {
+  readonly baseUrl: string;
+  readonly scheme: "http" | "https";
+  readonly host: string;
+  readonly port: number;
+  readonly tls: ConsulTlsOptions;
+  readonly token: string | undefined;
+  readonly datacenter: string | undefined;
+  readonly consistency: ConsulConsistency;
+  /** "" or "a/b/": prepended to every key. */
+  readonly keyPrefix: string;
+  readonly fetch: FetchLike | undefined;
+  readonly requestTimeoutMs: number;
+  readonly maxCasAttempts: number;
+  readonly sessionExpiry: boolean;
+  readonly warn: (message: string) => void;
+}
+
+const CONSISTENCIES: readonly ConsulConsistency[] = ["default", "consistent", "stale"];
+// biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what we reject
+const FORBIDDEN_IN_SEGMENT = /[\u0000-\u001f\u007f\\?#]/;
+
+/** Throws unless `prefix` is slash-separated segments, none empty, `.` or `..`. */
+export function validatePrefix(prefix: string, what: string): void {
+  if (prefix === "") return;
+  const fail = (why: string): never => {
+    throw new ConfigurationError(
+      BACKEND_NAME,
+      `Invalid ${what} ${JSON.stringify(prefix)}: ${why}.`,
+    );
+  };
+  if (prefix.startsWith("/")) fail("it must not start with /");
+  if (Buffer.byteLength(prefix) > MAX_PREFIX_BYTES)
+    fail(`it is longer than ${MAX_PREFIX_BYTES} bytes`);
+  for (const segment of prefix.split("/")) {
+    if (segment === "") fail("it has an empty segment (// or a trailing /)");
+    if (segment === "." || segment === "..") fail("it has a . or .. segment");
+    if (FORBIDDEN_IN_SEGMENT.test(segment)) fail("it has a control character or one of \\ ? #");
+  }
+}
+
+/** `prefix` and `namespace` joined into the string put before every key: "" or "a/b/". */
+export function keyPrefixOf(prefix: string, namespace: string | undefined): string {
+  // Our own option may end in one "/" ("celery/"); the URL path may not (see fromUrl).
+  const base = prefix.endsWith("/") ? prefix.slice(0, -1) : prefix;
+  validatePrefix(base, "prefix");
+  if (namespace !== undefined) validatePrefix(namespace, "namespace");
+  const joined = [base, namespace ?? ""].filter((part) => part !== "").join("/");
+  if (Buffer.byteLength(joined) > MAX_PREFIX_BYTES) {
+    throw new ConfigurationError(
+      BACKEND_NAME,
+      `prefix + namespace is longer than ${MAX_PREFIX_BYTES} bytes.`,
+    );
+  }
+  return joined === "" ? "" : `${joined}/`;
+}
+
+export function resolveConfig(options: ConsulBackendOptions): ConsulConfig {
+  const scheme = options.scheme ?? "http";
+  if (scheme !== "http" && scheme !== "https") {
+    throw new ConfigurationError(
+      BACKEND_NAME,
+      `Option \`scheme\` must be "http" or "https", got ${JSON.stringify(scheme)}.`,
+    );
+  }
+  const host = options.host ?? "127.0.0.1";
+  if (typeof host !== "string" || host === "" || /[/\s@?#]/.test(host)) {
+    throw new ConfigurationError(
+      BACKEND_NAME,
+      `Option \`host\` is not a host name: ${JSON.stringify(host)}.`,
+    );
+  }
+  const port = intOption(options.port, "port", BACKEND_NAME, 1) ?? 8500;
+  if (port > 65_535)
+    throw new ConfigurationError(BACKEND_NAME, `Option \`port\` must be <= 65535, got ${port}.`);
+  const consistency = options.consistency ?? "consistent";
+  if (!CONSISTENCIES.includes(consistency)) {
+    throw new ConfigurationError(
+      BACKEND_NAME,
+      `Option \`consistency\` must be one of ${CONSISTENCIES.join(", ")}, got ${JSON.stringify(consistency)}.`,
+    );
+  }
+  if (options.fetch !== undefined && typeof options.fetch !== "function") {
+    throw new ConfigurationError(
+      BACKEND_NAME,
+      "Option `fetch` must be a fetch-compatible function.",
+    );
+  }
+  const bracketed = host.includes(":") && !host.startsWith("[") ? `[${host}]` : host;
+  return {
+    baseUrl: `${scheme}://${bracketed}:${port}`,
+    scheme,
+    host,
+    port,
+    tls: options.tls ?? {},
+    token: options.token || undefined,
+    datacenter: options.datacenter || undefined,
+    consistency,
+    keyPrefix: keyPrefixOf(options.prefix ?? "", options.namespace),
+    fetch: options.fetch,
+    requestTimeoutMs:
+      intOption(options.requestTimeoutMs, "requestTimeoutMs", BACKEND_NAME, 1) ?? 10_000,
+    maxCasAttempts: intOption(options.maxCasAttempts, "maxCasAttempts", BACKEND_NAME, 1) ?? 200,
+    sessionExpiry: options.sessionExpiry ?? true,
+    warn: options.warn ?? ((message) => process.emitWarning(message, "ResultStoreWarning")),
+  };
+}
+
+/**
+ * Celery's URL, `consul://host:port[/path][?one_client=1]`, plus our extras: `consul+https://`,
+ * `?dc=`, `?consistency=`, `?token=`. Explicit options win over the URL.
+ */
+export function optionsFromUrl(
+  url: string,
+  options: ConsulBackendOptions = {},
+): ConsulBackendOptions {
+  const parsed = parseConsulUrl(url);
+  const scheme = parsed.protocol.replace(/:$/, "").toLowerCase();
+  if (scheme !== "consul" && scheme !== "consul+http" && scheme !== "consul+https") {
+    throw new ConfigurationError(BACKEND_NAME, `Expected a consul:// URL, got ${redactUrl(url)}.`);
+  }
+  // The path as written: WHATWG URL parsing would resolve "a/../b" to "b", while Celery (kombu)
+  // keeps it verbatim in its keys. Validate what Celery would use.
+  const rawPath = /^[^:]+:\/\/[^/?#]*\/?([^?#]*)/.exec(url)?.[1] ?? "";
+  const path = safeDecode(rawPath, url);
+  if (path.endsWith("/")) {
+    // Celery would build "<path>/" + "/" + key: an empty segment. Refuse rather than diverge.
+    throw new ConfigurationError(
+      BACKEND_NAME,
+      `The URL path must not end with /: ${redactUrl(url)}.`,
+    );
+  }
+  validatePrefix(path, "URL path");
+  const query = parsed.searchParams;
+  const fromUrl: ConsulBackendOptions = {
+    scheme: scheme === "consul+https" ? "https" : "http",
+    host: parsed.hostname.replace(/^\[(.*)\]$/, "$1") || undefined,
+    port: parsed.port ? Number(parsed.port) : undefined,
+    prefix: path,
+    datacenter: query.get("dc") ?? undefined,
+    consistency: (query.get("consistency") as ConsulConsistency | null) ?? undefined,
+    token: query.get("token") ?? undefined,
+  };
+  const merged: Record<string, unknown> = { ...fromUrl };
+  for (const [key, value] of Object.entries(options)) if (value !== undefined) merged[key] = value;
+  return merged as ConsulBackendOptions;
+}
+
+const SECRET_QUERY = /([?&](?:token|password|secret|key)=)[^&#]*/gi;
+
+/** `sanitizeUrl`, plus the query secrets it leaves in URLs it cannot parse. */
+function redactUrl(url: string): string {
+  return sanitizeUrl(url).replace(SECRET_QUERY, "$1***");
+}
+
+function parseConsulUrl(url: string): URL {
+  try {
+    return new URL(url);
+  } catch (cause) {
+    throw new ConfigurationError(
+      BACKEND_NAME,
+      `Malformed URL (check host and port): ${redactUrl(url)}`,
+      { cause },
+    );
+  }
+}
+
+function safeDecode(text: string, url: string): string {
+  try {
+    return decodeURIComponent(text);
+  } catch (cause) {
+    throw new ConfigurationError(BACKEND_NAME, `Malformed URL path: ${redactUrl(url)}`, { cause });
+  }
+}

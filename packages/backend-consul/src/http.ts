@@ -1,0 +1,139 @@
+/**
+ * The HTTP layer: Consul's API over node:http(s) with keep-alive (no dependency, TLS with a CA),
+ * or over a `fetch` the caller built. Errors carry the status, never the ACL token.
+ */
+import http from "node:http";
+import https from "node:https";
+import { BackendConnectionError, BackendError } from "@resultstore/core";
+import { BACKEND_NAME, type ConsulConfig } from "./config.js";
+
+export interface HttpResponse {
+  status: number;
+  body: string;
+}
+
+/** Query values: `true` sends a bare flag (`?consistent`), undefined leaves the key out. */
+export type Query = Record<string, string | number | true | undefined>;
+
+/** Consul answered with an HTTP error status. */
+export class ConsulHttpError extends BackendError {
+  readonly status: number;
+  constructor(status: number, what: string, detail: string) {
+    super(
+      BACKEND_NAME,
+      `${what} failed with HTTP ${status}: ${detail.trim().slice(0, 300) || "(no body)"}`,
+    );
+    this.status = status;
+  }
+}
+
+/** Statuses worth a retry: throttling, and the 5xx Consul returns while it has no leader. */
+const TRANSIENT_STATUSES = new Set([429, 500, 502, 503, 504]);
+
+export function isTransient(error: unknown): boolean {
+  if (error instanceof BackendConnectionError) return true;
+  return error instanceof ConsulHttpError && TRANSIENT_STATUSES.has(error.status);
+}
+
+/** Encodes a key for a URL path: each segment escaped, the slashes kept. */
+export function keyPath(key: string): string {
+  return key.split("/").map(encodeURIComponent).join("/");
+}
+
+export class ConsulHttp {
+  private readonly agent: http.Agent | undefined;
+
+  constructor(private readonly config: ConsulConfig) {
+    if (config.fetch) return;
+    // Keep-alive: every operation is one or two small requests, so connection reuse is most of
+    // the latency. 64 sockets matches the widest concurrency we expect from one process.
+    const base = { keepAlive: true, maxSockets: 64 };
+    this.agent =
+      config.scheme === "https"
+        ? new https.Agent({
+            ...base,
+            ...config.tls,
+            servername: config.tls.servername ?? config.host,
+          })
+        : new http.Agent(base);
+  }
+
+  async request(
+    method: string,
+    path: string,
+    query: Query = {},
+    body?: string,
+  ): Promise<HttpResponse> {
+    const url = this.url(path, query);
+    const headers: Record<string, string> = {};
+    if (this.config.token) headers["X-Consul-Token"] = this.config.token;
+    if (body !== undefined) headers["Content-Type"] = "application/json";
+    try {
+      return this.config.fetch
+        ? await this.viaFetch(this.config.fetch, method, url, headers, body)
+        : await this.viaNode(method, url, headers, body);
+    } catch (cause) {
+      const code = (cause as { code?: string }).code ?? (cause as Error).name;
+      throw new BackendConnectionError(
+        BACKEND_NAME,
+        `Cannot reach Consul at ${this.config.baseUrl} (${method} ${path}): ${code}.`,
+        { cause },
+      );
+    }
+  }
+
+  close(): void {
+    this.agent?.destroy();
+  }
+
+  private url(path: string, query: Query): string {
+    const params: string[] = [];
+    if (this.config.datacenter) params.push(`dc=${encodeURIComponent(this.config.datacenter)}`);
+    for (const [key, value] of Object.entries(query)) {
+      if (value === true) params.push(key);
+      else if (value !== undefined) params.push(`${key}=${encodeURIComponent(String(value))}`);
+    }
+    return `${this.config.baseUrl}${path}${params.length ? `?${params.join("&")}` : ""}`;
+  }
+
+  private async viaFetch(
+    fetch: NonNullable<ConsulConfig["fetch"]>,
+    method: string,
+    url: string,
+    headers: Record<string, string>,
+    body: string | undefined,
+  ): Promise<HttpResponse> {
+    const response = await fetch(url, {
+      method,
+      headers,
+      body,
+      signal: AbortSignal.timeout(this.config.requestTimeoutMs),
+    });
+    return { status: response.status, body: await response.text() };
+  }
+
+  private viaNode(
+    method: string,
+    url: string,
+    headers: Record<string, string>,
+    body: string | undefined,
+  ): Promise<HttpResponse> {
+    const transport = this.config.scheme === "https" ? https : http;
+    if (body !== undefined) headers["Content-Length"] = String(Buffer.byteLength(body));
+    return new Promise((resolve, reject) => {
+      const req = transport.request(url, { method, headers, agent: this.agent }, (res) => {
+        const chunks: Buffer[] = [];
+        res.on("data", (chunk: Buffer) => chunks.push(chunk));
+        res.on("end", () =>
+          resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString("utf8") }),
+        );
+        res.on("error", reject);
+      });
+      req.setTimeout(this.config.requestTimeoutMs, () => {
+        req.destroy(Object.assign(new Error("request timed out"), { code: "ETIMEDOUT" }));
+      });
+      req.on("error", reject);
+      req.end(body);
+    });
+  }
+}

@@ -1,0 +1,266 @@
+/**
+ * `ConsulBackend`: Celery's Consul key layout with every write a check-and-set transaction.
+ *
+ * A write reads the key (value + ModifyIndex + lock holder), lets core's `applyWrite` decide, and
+ * commits through /v1/txn guarded by `check-index` (or `check-not-exists`): if anyone wrote in
+ * between, Consul rolls the whole transaction back and we read again. The same transaction moves
+ * the key's lock from the session it has to the session of its new expiry bucket (unlock + lock),
+ * so a write is never refused for a lock another session holds — the way Celery's second write
+ * to a key is silently dropped.
+ */
+import {
+  applyWrite,
+  type BackendCapabilities,
+  BackendError,
+  type BackendUrlOptions,
+  ConfigurationError,
+  type GroupRecord,
+  isExpired,
+  type ResultBackend,
+  StoreClosedError,
+  type TaskRecord,
+  type TaskWrite,
+  ValueTooLargeError,
+  type WriteOutcome,
+} from "@resultstore/core";
+import { BACKEND_NAME, type ConsulConfig, optionsFromUrl, resolveConfig } from "./config.js";
+import { isTransient } from "./http.js";
+import { ConsulKv, type KvEntry, type TxnOp } from "./kv.js";
+import {
+  decodeCounter,
+  decodeGroup,
+  decodeTask,
+  encodeCounter,
+  encodeGroup,
+  encodeTask,
+  GROUP_KEY_PREFIX,
+  MAX_RECORD_BYTES,
+  MAX_VALUE_BYTES,
+  storedExpiry,
+  TASK_KEY_PREFIX,
+} from "./records.js";
+import { ExpirySessions } from "./sessions.js";
+import type { ConsulBackendOptions } from "./types.js";
+
+/** What an update decides from the entry it read: a new value, or nothing to write. */
+type Change<T> = { value: string; expiresAt: Date | null; result: T } | { skip: T };
+
+/** Lock failures on one write (the guard passed) before it is written without a session. */
+const LOCK_FAILURES_BEFORE_UNLOCKED_WRITE = 3;
+const CLEANUP_PARALLELISM = 16;
+
+/** Results in Consul KV, readable by Celery's `consul://` backend (options: `ConsulBackendOptions`). */
+export class ConsulBackend implements ResultBackend {
+  readonly name = BACKEND_NAME;
+  readonly capabilities: BackendCapabilities;
+  private readonly config: ConsulConfig;
+  private client: { kv: ConsulKv; sessions: ExpirySessions } | undefined;
+  private closed = false;
+
+  constructor(options: ConsulBackendOptions = {}) {
+    this.config = resolveConfig(options);
+    this.capabilities = {
+      nativeExpiry: this.config.sessionExpiry,
+      maxRecordBytes: MAX_RECORD_BYTES,
+    };
+  }
+
+  /** The key prefix every key of this store starts with ("" or "a/b/"). */
+  get keyPrefix(): string {
+    return this.config.keyPrefix;
+  }
+
+  async write(write: TaskWrite): Promise<WriteOutcome> {
+    const applied = await this.update<boolean>(this.taskKey(write.taskId), (entry) => {
+      const stored = entry ? decodeTask(entry.value, write.taskId) : null;
+      const next = applyWrite(stored, write);
+      if (!next) return { skip: false };
+      return { value: encodeTask(next, write.resultJson), expiresAt: next.expiresAt, result: true };
+    });
+    return { applied };
+  }
+
+  async read(taskId: string): Promise<TaskRecord | null> {
+    const entry = await this.connection().kv.get(this.taskKey(taskId));
+    return entry ? decodeTask(entry.value, taskId) : null;
+  }
+
+  async remove(taskId: string): Promise<void> {
+    await this.connection().kv.delete(this.taskKey(taskId));
+  }
+
+  async incr(key: string, by: number, expiresAt: Date | null): Promise<number> {
+    return this.update(this.config.keyPrefix + key, (entry) => {
+      const current = entry ? decodeCounter(entry.value, key) : null;
+      const count = (current && !isExpired(current) ? current.count : 0) + by;
+      return { value: encodeCounter({ count, expiresAt }), expiresAt, result: count };
+    });
+  }
+
+  async removeCounter(key: string): Promise<void> {
+    await this.connection().kv.delete(this.config.keyPrefix + key);
+  }
+
+  async saveGroup(group: GroupRecord): Promise<void> {
+    const value = encodeGroup(group);
+    await this.update(this.groupKey(group.groupId), () => ({
+      value,
+      expiresAt: group.expiresAt,
+      result: undefined,
+    }));
+  }
+
+  async readGroup(groupId: string): Promise<GroupRecord | null> {
+    const entry = await this.connection().kv.get(this.groupKey(groupId));
+    return entry ? decodeGroup(entry.value, groupId) : null;
+  }
+
+  async removeGroup(groupId: string): Promise<void> {
+    await this.connection().kv.delete(this.groupKey(groupId));
+  }
+
+  /**
+   * Deletes our expired keys under the prefix: tasks, groups and counters whose `expires_at` has
+   * passed (Celery's own records carry none: their sessions expire them). Each delete is
+   * check-and-set on the ModifyIndex listed, so a key rewritten meanwhile is kept.
+   */
+  async cleanup(now: Date): Promise<number> {
+    const { kv } = this.connection();
+    const prefix = this.config.keyPrefix;
+    const expired = (await kv.list(prefix)).filter((entry) => {
+      if (entry.key.slice(prefix.length).includes("/")) return false; // another namespace's key
+      const expiresAt = storedExpiry(entry.value);
+      return expiresAt !== undefined && expiresAt !== null && expiresAt.getTime() <= now.getTime();
+    });
+    let removed = 0;
+    for (let i = 0; i < expired.length; i += CLEANUP_PARALLELISM) {
+      const batch = expired.slice(i, i + CLEANUP_PARALLELISM);
+      const results = await Promise.all(
+        batch.map((entry) => kv.deleteCas(entry.key, entry.modifyIndex)),
+      );
+      removed += results.filter(Boolean).length;
+    }
+    return removed;
+  }
+
+  /** Idempotent. Sessions are left to expire: destroying one would delete the keys it holds. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.client?.kv.close();
+  }
+
+  /** Deletes every key under this store's prefix, and the sessions it created. */
+  async destroy(): Promise<void> {
+    if (this.config.keyPrefix === "") {
+      throw new ConfigurationError(
+        BACKEND_NAME,
+        "destroy() deletes a key prefix; this store has no prefix or namespace, " +
+          "and would delete the whole KV store.",
+      );
+    }
+    const { kv, sessions } = this.connection();
+    const failures = await kv.txn([{ verb: "delete-tree", key: this.config.keyPrefix }]);
+    if (failures)
+      throw new BackendError(BACKEND_NAME, `Deleting the prefix failed: ${failures[0]?.what}`);
+    await sessions.destroyAll();
+  }
+
+  isRetryable(error: unknown): boolean {
+    return isTransient(error);
+  }
+
+  private taskKey(taskId: string): string {
+    return `${this.config.keyPrefix}${TASK_KEY_PREFIX}${taskId}`;
+  }
+
+  private groupKey(groupId: string): string {
+    return `${this.config.keyPrefix}${GROUP_KEY_PREFIX}${groupId}`;
+  }
+
+  /** Lazily built on first use; there is no connection to open (HTTP keep-alive does that). */
+  private connection(): { kv: ConsulKv; sessions: ExpirySessions } {
+    if (this.closed) throw new StoreClosedError(BACKEND_NAME);
+    if (!this.client) {
+      const kv = new ConsulKv(this.config);
+      this.client = {
+        kv,
+        sessions: new ExpirySessions(kv, this.config.keyPrefix || "/", this.config.warn),
+      };
+    }
+    return this.client;
+  }
+
+  /** The check-and-set loop: read, decide, commit guarded by the ModifyIndex read; retry on conflict. */
+  private async update<T>(key: string, decide: (entry: KvEntry | null) => Change<T>): Promise<T> {
+    const { kv, sessions } = this.connection();
+    let lockFailures = 0;
+    for (let attempt = 0; attempt < this.config.maxCasAttempts; attempt++) {
+      const entry = await kv.get(key, { forWrite: true });
+      const change = decide(entry);
+      if ("skip" in change) return change.skip;
+      const size = Buffer.byteLength(change.value);
+      if (size > MAX_VALUE_BYTES) throw new ValueTooLargeError(BACKEND_NAME, size, MAX_VALUE_BYTES);
+      const useSession =
+        this.config.sessionExpiry && lockFailures < LOCK_FAILURES_BEFORE_UNLOCKED_WRITE;
+      const session = useSession ? await sessions.sessionFor(change.expiresAt) : null;
+      const failures = await kv.txn(writeOps(key, entry, session, change.value));
+      if (!failures) return change.result;
+      // Op 0 is the guard: someone else wrote first, so read again. A later op failing means
+      // the lock move did: our session is gone (forget it), or the key is under the lock-delay a
+      // dead foreign session left (Celery's sessions keep Consul's 15 s default): write it
+      // without a session rather than drop or stall the write; expires_at and cleanup() remain.
+      for (const failure of failures.filter((f) => f.opIndex > 0)) {
+        if (session && failure.what.includes("invalid session")) sessions.forget(session);
+        lockFailures = failure.what.includes("lock delay")
+          ? LOCK_FAILURES_BEFORE_UNLOCKED_WRITE
+          : lockFailures + 1;
+      }
+      await sleep(Math.random() * Math.min(100, 2 * 2 ** attempt));
+    }
+    throw new BackendError(
+      BACKEND_NAME,
+      `Gave up writing ${key} after ${this.config.maxCasAttempts} check-and-set conflicts.`,
+    );
+  }
+}
+
+/**
+ * The transaction for one write: the guard, then whatever moves the key from the session holding
+ * it to `session` (plain set keeps the holder; unlock releases; lock acquires) carrying `value`.
+ */
+export function writeOps(
+  key: string,
+  entry: KvEntry | null,
+  session: string | null,
+  value: string,
+): TxnOp[] {
+  const ops: TxnOp[] = [
+    entry
+      ? { verb: "check-index", key, index: entry.modifyIndex }
+      : { verb: "check-not-exists", key },
+  ];
+  const held = entry?.session ?? null;
+  if (held === session) {
+    ops.push({ verb: "set", key, value });
+    return ops;
+  }
+  if (held)
+    ops.push(
+      session
+        ? { verb: "unlock", key, session: held }
+        : { verb: "unlock", key, session: held, value },
+    );
+  if (session) ops.push({ verb: "lock", key, value, session });
+  return ops;
+}
+
+/** `createStore`'s entry point: Celery's `consul://` URL plus options (see `ConsulBackendOptions`). */
+export function fromUrl(
+  url: string,
+  options: BackendUrlOptions & ConsulBackendOptions = {},
+): ConsulBackend {
+  return new ConsulBackend(optionsFromUrl(url, options));
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));

@@ -1,0 +1,74 @@
+/** Options of the Consul backend. Celery configures Consul by URL only; each option names the URL part it matches. */
+
+/** Consul's read consistency modes (`?consistent`, `?stale`, or neither). */
+export type ConsulConsistency = "default" | "consistent" | "stale";
+
+/** What a caller-provided `fetch` must look like: the global `fetch`, undici's, or a wrapper. */
+export type FetchLike = (
+  url: string,
+  init: { method: string; headers: Record<string, string>; body?: string; signal?: AbortSignal },
+) => Promise<{ status: number; text(): Promise<string> }>;
+
+/** TLS settings for `scheme: "https"` (Consul's `verify_incoming` needs `cert` and `key`). */
+export interface ConsulTlsOptions {
+  /** PEM CA certificate(s) that signed the agent's certificate. @default Node's bundled roots */
+  ca?: string | Buffer | (string | Buffer)[];
+  /** PEM client certificate, for agents that verify incoming connections. */
+  cert?: string | Buffer;
+  /** PEM client key matching `cert`. */
+  key?: string | Buffer;
+  /** Name to verify the agent's certificate against. @default the host */
+  servername?: string;
+}
+
+export interface ConsulBackendOptions {
+  /** Agent host; Celery: the URL host. @default "127.0.0.1" */
+  host?: string;
+  /** Agent HTTP(S) port; Celery: the URL port. @default 8500 */
+  port?: number;
+  /** `https` talks TLS (URL form `consul+https://`; Celery's backend has no TLS). @default "http" */
+  scheme?: "http" | "https";
+  /** TLS settings used when `scheme` is "https". */
+  tls?: ConsulTlsOptions;
+  /**
+   * ACL token, sent as the `X-Consul-Token` header and never put in a message. Celery has no
+   * setting for it (python-consul reads `CONSUL_HTTP_TOKEN`). @default none
+   */
+  token?: string;
+  /** Datacenter to address (`?dc=`); Celery: none. @default the agent's own */
+  datacenter?: string;
+  /**
+   * Read consistency for reads (Celery reads with `consistent`). Writes are always linearizable
+   * check-and-set transactions, whatever this says. @default "consistent"
+   */
+  consistency?: ConsulConsistency;
+  /**
+   * Key prefix; Celery: the URL path (`consul://h:8500/celery` → `celery/celery-task-meta-<id>`).
+   * Slash-separated segments, none empty, `.` or `..`, no leading `/`. @default "" (KV root)
+   */
+  prefix?: string;
+  /**
+   * Isolation unit: appended to `prefix` as more path segments, so stores with different
+   * namespaces never see each other's keys and `destroy()` deletes one namespace. Celery sees the
+   * same records with the URL path `<prefix>/<namespace>`. @default none
+   */
+  namespace?: string;
+  /**
+   * A `fetch` the caller built (e.g. with an undici dispatcher for custom TLS or proxies). When
+   * given, `tls` is ignored and nothing is closed by us. @default node:http(s) with keep-alive
+   */
+  fetch?: FetchLike;
+  /** Milliseconds before one HTTP request is abandoned. @default 10000 */
+  requestTimeoutMs?: number;
+  /** Check-and-set attempts per write or increment before giving up under contention. @default 200 */
+  maxCasAttempts?: number;
+  /**
+   * Attach expiry through Consul sessions (TTL, `behavior=delete`). Turn it off when Celery
+   * workers write to keys this store created: Consul refuses their `?acquire=` on a key our
+   * session holds, and Celery ignores that refusal (see the README). Expiry then rests on the
+   * stored `expires_at` (hidden on read) and `cleanup()`. @default true
+   */
+  sessionExpiry?: boolean;
+  /** Where warnings go (TTL clamping, expiries Consul can't express). @default process.emitWarning */
+  warn?: (message: string) => void;
+}

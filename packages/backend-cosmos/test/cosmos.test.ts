@@ -1,0 +1,267 @@
+// Cosmos-specific behaviour against the real server: layout, round trips, the ETag guard's
+// recovery paths, provisioning, errors and the size limit.
+import assert from "node:assert/strict";
+import { randomUUID } from "node:crypto";
+import diagnostics from "node:diagnostics_channel";
+import type { ClientRequest } from "node:http";
+import { Agent } from "node:https";
+import { CosmosClient } from "@azure/cosmos";
+import { BackendConnectionError, ConfigurationError, ResultStore } from "@resultstore/core";
+import { afterAll, describe, it } from "vitest";
+import { MAX_RECORD_BYTES, toTaskDocument } from "../src/documents.js";
+import { CosmosBackend, fromUrl } from "../src/index.js";
+import { backend, ca, namespace, rawContainer, readDocument, target } from "./helpers.js";
+
+/** Counts document requests (`/docs` paths) the process sends while `body` runs. */
+async function roundTrips(body: () => Promise<unknown>): Promise<number> {
+  let count = 0;
+  const onStart = (message: unknown) => {
+    const request = (message as { request: ClientRequest }).request;
+    if (request.path.includes("/docs")) count++;
+  };
+  diagnostics.subscribe("http.client.request.start", onStart);
+  try {
+    await body();
+  } finally {
+    diagnostics.unsubscribe("http.client.request.start", onStart);
+  }
+  return count;
+}
+
+describe.skipIf(!target.url)(`cosmos backend ${target.reason}`, () => {
+  const opened: CosmosBackend[] = [];
+  const open = (options = {}) => {
+    const b = backend(options);
+    opened.push(b);
+    return b;
+  };
+  afterAll(async () => {
+    for (const b of opened) {
+      await b.destroy().catch(() => undefined);
+      await b.close();
+    }
+  });
+
+  it("stores Celery's document: id, value (meta JSON string), and our fields beside it", async () => {
+    const b = open();
+    const store = new ResultStore(b, { expires: 60 });
+    const taskId = randomUUID();
+    await store.markSuccess(taskId, { n: 1 }, { metadata: { tenant: "acme" } });
+    const doc = await readDocument(b, `celery-task-meta-${taskId}`);
+    assert.ok(doc);
+    const value = JSON.parse(doc.value as string);
+    assert.deepEqual(Object.keys(value), [
+      "status",
+      "result",
+      "traceback",
+      "children",
+      "date_done",
+      "task_id",
+    ]);
+    assert.deepEqual([value.status, value.result, value.task_id], ["SUCCESS", { n: 1 }, taskId]);
+    assert.equal(doc.status, "SUCCESS");
+    assert.deepEqual(doc.metadata, { tenant: "acme" });
+    assert.ok(Math.abs((doc.expires_at as number) - (Date.now() + 60_000)) < 10_000);
+    assert.ok((doc.ttl as number) >= 59 && (doc.ttl as number) <= 61, "Cosmos's own per-item TTL");
+    const { resource: container } = await rawContainer(b).read();
+    assert.deepEqual(container?.partitionKey?.paths, ["/id"]);
+    assert.equal(container?.defaultTtl, -1, "TTL on, no default: items expire by their own ttl");
+  });
+
+  it("counts round trips: 1 per write in the common path, 1 per read, 1 per incr", async () => {
+    const b = open();
+    const store = new ResultStore(b);
+    const taskId = randomUUID();
+    const counts = {
+      firstWrite: await roundTrips(() => store.markStarted(taskId)),
+      followingWrite: await roundTrips(() => store.markSuccess(taskId, 1)),
+      refusedWrite: await roundTrips(() => store.markStarted(taskId)),
+      read: await roundTrips(() => store.getMeta(taskId)),
+      newCounter: await roundTrips(() => store.incr(`c-${taskId}`)),
+      incr: await roundTrips(() => store.incr(`c-${taskId}`)),
+    };
+    // Another process (no cached ETag) writing to an existing record: create 409, read, replace.
+    const other = new ResultStore(
+      fromUrl(target.url as string, { namespace: b.containerName.replace("celerycol_", ""), ca }),
+    );
+    const foreignWrite = await roundTrips(() =>
+      other.markRetry(randomUUID(), new Error("x")).then(() => undefined),
+    );
+    const queued = randomUUID();
+    await store.markQueued(queued);
+    const crossProcessWrite = await roundTrips(() => other.markStarted(queued));
+    await other.close();
+    assert.deepEqual(
+      { ...counts, foreignWrite, crossProcessWrite },
+      {
+        firstWrite: 1,
+        followingWrite: 1,
+        refusedWrite: 1,
+        read: 1,
+        newCounter: 2,
+        incr: 1,
+        foreignWrite: 1,
+        crossProcessWrite: 3,
+      },
+    );
+  });
+
+  it("merges onto a version written by someone else meanwhile (412, re-read, retry)", async () => {
+    const b = open();
+    const store = new ResultStore(b);
+    const taskId = randomUUID();
+    await store.markQueued(taskId, { metadata: { a: 1 } });
+    // Another writer changes the document behind our cached ETag.
+    const id = `celery-task-meta-${taskId}`;
+    const doc = (await readDocument(b, id)) as Record<string, unknown>;
+    await rawContainer(b)
+      .item(id, id)
+      .replace({ ...doc, metadata: { a: 1, external: true } });
+    assert.equal((await store.markSuccess(taskId, "done", { metadata: { b: 2 } })).applied, true);
+    assert.deepEqual((await store.getMeta(taskId)).metadata, { a: 1, external: true, b: 2 });
+  });
+
+  it("a stale cache never refuses: after a forget elsewhere, a late write applies", async () => {
+    const b = open();
+    const store = new ResultStore(b);
+    const taskId = randomUUID();
+    await store.markSuccess(taskId, 1);
+    const id = `celery-task-meta-${taskId}`;
+    await rawContainer(b).item(id, id).delete();
+    assert.equal((await store.markStarted(taskId)).applied, true);
+    assert.equal((await store.getMeta(taskId)).status, "STARTED");
+  });
+
+  it("reads documents Celery wrote (only id and value), with Cosmos's _ts + ttl as expiry", async () => {
+    const b = open();
+    const store = new ResultStore(b);
+    await store.getMeta(randomUUID()); // provisions the container
+    const [plain, withTtl] = [randomUUID(), randomUUID()];
+    const value = (taskId: string) =>
+      `{"status": "SUCCESS", "result": [1, 2], "traceback": null, "children": [], "date_done": "2024-05-01T12:00:00.123456+00:00", "task_id": "${taskId}"}`;
+    await rawContainer(b).items.create({ id: `celery-task-meta-${plain}`, value: value(plain) });
+    await rawContainer(b).items.create({
+      id: `celery-task-meta-${withTtl}`,
+      value: value(withTtl),
+      ttl: 3600,
+    });
+    const record = await b.read(plain);
+    assert.deepEqual(
+      [record?.status, record?.result, record?.expiresAt, record?.metadata],
+      ["SUCCESS", [1, 2], null, {}],
+    );
+    assert.equal(record?.dateDone?.toISOString(), "2024-05-01T12:00:00.123Z");
+    const expiring = await b.read(withTtl);
+    assert.ok(
+      expiring?.expiresAt &&
+        Math.abs(expiring.expiresAt.getTime() - (Date.now() + 3_600_000)) < 10_000,
+    );
+    // And our write merges onto Celery's record under the rules (SUCCESS is final).
+    assert.equal((await store.markStarted(plain)).applied, false);
+  });
+
+  it("saves groups as Celery's {\"result\": tuple} and reads Celery's groups without date_done", async () => {
+    const b = open();
+    const store = new ResultStore(b);
+    const [gid, celeryGid] = [randomUUID(), randomUUID()];
+    await store.saveGroup(gid, ["t1", "t2"]);
+    const doc = await readDocument(b, `celery-taskset-meta-${gid}`);
+    assert.equal(
+      doc?.value,
+      `{"result": [["${gid}", null], [[["t1", null], null], [["t2", null], null]]]}`,
+    );
+    await rawContainer(b).items.create({
+      id: `celery-taskset-meta-${celeryGid}`,
+      value: `{"result": [["${celeryGid}", null], [[["x", null], null]]]}`,
+    });
+    const group = await store.restoreGroup(celeryGid);
+    assert.deepEqual(group?.taskIds, ["x"]);
+    assert.ok(
+      group && Math.abs(group.dateDone.getTime() - Date.now()) < 60_000,
+      "date_done falls back to _ts",
+    );
+  });
+
+  it("provisions once under concurrent starts, and needs no create permission with provisioning: never", async () => {
+    const ns = namespace("prov");
+    const starters = Array.from({ length: 8 }, () =>
+      fromUrl(target.url as string, { namespace: ns, ca }),
+    );
+    opened.push(...starters);
+    await Promise.all(starters.map((s, i) => s.incr(`k-${i}`, 1, null)));
+    const existing = fromUrl(target.url as string, { namespace: ns, ca, provisioning: "never" });
+    opened.push(existing);
+    assert.equal(await existing.incr("k-0", 1, null), 2);
+    const missing = fromUrl(target.url as string, {
+      namespace: namespace("absent"),
+      ca,
+      provisioning: "never",
+    });
+    await assert.rejects(missing.read("x"), ConfigurationError);
+    await missing.close();
+  });
+
+  it("destroy() deletes the namespace's container", async () => {
+    const b = fromUrl(target.url as string, { namespace: namespace(), ca });
+    await b.incr("k", 1, null);
+    await b.destroy();
+    const { statusCode } = await rawContainer(b)
+      .read()
+      .catch((e: { code: number }) => ({ statusCode: e.code }));
+    assert.equal(statusCode, 404);
+    await b.close();
+  });
+
+  it("an unreachable server is a retryable BackendConnectionError", async () => {
+    const b = fromUrl("cosmosdbsql://:a2V5@127.0.0.1:9", {
+      namespace: namespace(),
+      ca,
+      maxRetryAttempts: 0,
+    });
+    const error = await b.read("x").catch((e: unknown) => e);
+    assert.ok(error instanceof BackendConnectionError, String(error));
+    assert.equal(b.isRetryable(error), true);
+    await b.close();
+  }, 60_000);
+
+  it("the worst-case escaping of a record at maxRecordBytes still fits Cosmos's 2 MB item limit", () => {
+    const quotes = '"\\'.repeat(MAX_RECORD_BYTES / 4);
+    const record = {
+      taskId: "x".repeat(200),
+      status: "SUCCESS",
+      result: quotes,
+      traceback: null,
+      children: null,
+      dateDone: new Date(),
+      groupId: null,
+      parentId: null,
+      name: null,
+      args: null,
+      kwargs: null,
+      worker: null,
+      retries: null,
+      queue: null,
+      metadata: {},
+      expiresAt: new Date(),
+    };
+    const document = toTaskDocument(record, JSON.stringify(quotes));
+    const systemProperties = 200; // _rid, _self, _etag, _ts, _attachments
+    assert.ok(Buffer.byteLength(JSON.stringify(document)) + systemProperties < 2_000_000);
+  });
+
+  it("uses a caller-built client without disposing it", async () => {
+    const client = new CosmosClient({
+      endpoint: `https://${new URL(target.url as string).host}`,
+      key: decodeURIComponent(new URL(target.url as string).password),
+      ...(ca ? { agent: new Agent({ ca }) } : {}),
+    });
+    const b = new CosmosBackend({ client, namespace: namespace() });
+    await b.incr("k", 1, null);
+    await b.destroy();
+    await b.close();
+    await b.close();
+    const { resources } = await client.databases.readAll().fetchAll();
+    assert.ok(Array.isArray(resources), "the client still works after close()");
+    client.dispose();
+  });
+});

@@ -1,0 +1,102 @@
+// URL and option handling: no server needed.
+import { ConfigurationError } from "@resultstore/core";
+import { describe, expect, it } from "vitest";
+import { optionsFromUrl, resolveOptions } from "../../src/config.js";
+import { fromUrl } from "../../src/index.js";
+
+const KEY =
+  "C2y6yDjf5/R+ob0N8A7Cgv30VRDJIWEHLM+4QDU5DE2nQ9nDuVTqobD4b8mGGyPMbIZnqyMsEcaGQy67XIw/Jw==";
+const ENCODED = encodeURIComponent(KEY);
+
+describe("cosmosdbsql:// URLs", () => {
+  it("takes the key from the password (percent-decoded) and ignores the user name", () => {
+    expect(
+      optionsFromUrl(`cosmosdbsql://ignored:${ENCODED}@acct.documents.azure.com`),
+    ).toMatchObject({
+      endpoint: "https://acct.documents.azure.com:443/",
+      key: KEY,
+    });
+  });
+  it("uses https on every port by default, and http when asked (Celery: http off 443)", () => {
+    expect(optionsFromUrl(`cosmosdbsql://:${ENCODED}@127.0.0.1:8081`).endpoint).toBe(
+      "https://127.0.0.1:8081/",
+    );
+    expect(
+      optionsFromUrl(`cosmosdbsql://:${ENCODED}@127.0.0.1:8081`, { protocol: "http" }).endpoint,
+    ).toBe("http://127.0.0.1:8081/");
+  });
+  it("passes other options through", () => {
+    expect(
+      optionsFromUrl(`cosmosdbsql://:k@h`, { databaseName: "db", namespace: "n1" }),
+    ).toMatchObject({ databaseName: "db", namespace: "n1" });
+  });
+  it.each([
+    ["another scheme", `mongodb://:${ENCODED}@h`],
+    ["no host", "cosmosdbsql://"],
+    ["a malformed URL", `cosmosdbsql://:${KEY}@h:notaport`],
+  ])("refuses %s with a ConfigurationError that never shows the key", (_, url) => {
+    let error: unknown;
+    try {
+      fromUrl(url);
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toBeInstanceOf(ConfigurationError);
+    expect(String((error as Error).message)).not.toContain("C2y6yDjf5");
+  });
+  it("refuses a URL without a key unless a credential is given", () => {
+    expect(() => fromUrl("cosmosdbsql://h")).toThrow(/key/);
+    expect(() =>
+      fromUrl("cosmosdbsql://h", { aadCredentials: { getToken: async () => null } }),
+    ).not.toThrow();
+  });
+  it("refuses an unknown protocol", () => {
+    expect(() => fromUrl("cosmosdbsql://:k@h", { protocol: "ftp" as "http" })).toThrow(
+      ConfigurationError,
+    );
+  });
+});
+
+describe("options", () => {
+  const base = { endpoint: "https://h:443/", key: "k" };
+  it("defaults to Celery's names and retry settings", () => {
+    expect(resolveOptions(base)).toEqual({
+      databaseName: "celerydb",
+      containerName: "celerycol",
+      consistencyLevel: "Session",
+      maxRetryAttempts: 9,
+      maxRetryWaitSeconds: 30,
+      provisioning: "auto",
+      etagCacheSize: 1000,
+    });
+  });
+  it("maps a namespace to its own container", () => {
+    expect(resolveOptions({ ...base, namespace: "tenant-1" }).containerName).toBe(
+      "celerycol_tenant-1",
+    );
+  });
+  it.each([
+    [
+      "an unknown consistency level (as Celery's ImproperlyConfigured)",
+      { consistencyLevel: "Sessions" },
+    ],
+    ["a namespace with a slash", { namespace: "a/b" }],
+    ["a container name with a #", { containerName: "x#" }],
+    ["a negative retry count", { maxRetryAttempts: -1 }],
+    ["an unknown provisioning mode", { provisioning: "sometimes" }],
+  ])("refuses %s", (_, extra) => {
+    expect(() => resolveOptions({ ...base, ...(extra as object) })).toThrow(ConfigurationError);
+  });
+  it("needs an endpoint unless a client is given", () => {
+    expect(() => resolveOptions({ key: "k" })).toThrow(/endpoint/);
+  });
+});
+
+describe("raw (unencoded) keys", () => {
+  it("accepts a key pasted without percent-encoding", () => {
+    expect(optionsFromUrl(`cosmosdbsql://:${KEY}@acct.documents.azure.com:443`)).toMatchObject({
+      endpoint: "https://acct.documents.azure.com:443/",
+      key: KEY,
+    });
+  });
+});

@@ -1,0 +1,76 @@
+/**
+ * `incr`: one UpdateItem adding to Celery's `chord_count` attribute (`if_not_exists` starts it at
+ * zero) and refreshing `ttl`, conditional on the counter not having expired. An expired counter
+ * that TTL has not deleted yet fails that condition; it is then restarted at `by` by an UpdateItem
+ * conditional on it still being expired, so concurrent increments stay exact: each one either adds
+ * to the live counter or is the single restart.
+ */
+import {
+  type AttributeValue,
+  type DynamoDBClient,
+  UpdateItemCommand,
+} from "@aws-sdk/client-dynamodb";
+import { BackendError } from "@resultstore/core";
+import { BACKEND_NAME, errorName, wrapError } from "./errors.js";
+import { Expression } from "./expression.js";
+import { ATTR, epochSeconds, ttlValue } from "./item.js";
+
+const MAX_ROUNDS = 8;
+
+export async function increment(
+  client: DynamoDBClient,
+  table: string,
+  id: string,
+  by: number,
+  expiresAt: Date | null,
+): Promise<number> {
+  for (let round = 0; round < MAX_ROUNDS; round++) {
+    const nowMs = Date.now();
+    const added = await conditionalCount(client, table, id, by, expiresAt, nowMs, "add");
+    if (added !== null) return added;
+    const restarted = await conditionalCount(client, table, id, by, expiresAt, nowMs, "restart");
+    if (restarted !== null) return restarted;
+  }
+  throw new BackendError(
+    BACKEND_NAME,
+    `Counter ${id} lost ${MAX_ROUNDS} races in a row; try again.`,
+  );
+}
+
+/** The new count, or null when the condition failed (live for "add", expired for "restart"). */
+async function conditionalCount(
+  client: DynamoDBClient,
+  table: string,
+  id: string,
+  by: number,
+  expiresAt: Date | null,
+  nowMs: number,
+  mode: "add" | "restart",
+): Promise<number | null> {
+  const expr = new Expression();
+  const count = expr.name(ATTR.count);
+  const step = expr.value({ N: String(by) });
+  const now: AttributeValue = epochSeconds(nowMs);
+  const next =
+    mode === "add" ? `if_not_exists(${count}, ${expr.value({ N: "0" })}) + ${step}` : step;
+  const sets = [`${count} = ${next}`, `${expr.name(ATTR.timestamp)} = ${expr.value(now)}`];
+  if (expiresAt) sets.push(`${expr.name(ATTR.ttl)} = ${expr.value(ttlValue(expiresAt))}`);
+  const remove = expiresAt ? "" : ` REMOVE ${expr.name(ATTR.ttl)}`;
+  try {
+    const output = await client.send(
+      new UpdateItemCommand({
+        TableName: table,
+        Key: { [ATTR.id]: { S: id } },
+        UpdateExpression: `SET ${sets.join(", ")}${remove}`,
+        ConditionExpression:
+          mode === "add" ? expr.live(ATTR.ttl, now) : expr.expired(ATTR.ttl, now),
+        ReturnValues: "UPDATED_NEW",
+        ...expr.placeholders(),
+      }),
+    );
+    return Number(output.Attributes?.[ATTR.count]?.N);
+  } catch (error) {
+    if (errorName(error) === "ConditionalCheckFailedException") return null;
+    throw wrapError(error, `Incrementing counter ${id}`);
+  }
+}

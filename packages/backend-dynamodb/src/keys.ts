@@ -1,0 +1,63 @@
+/**
+ * Item ids as Celery's DynamoDB backend spells them. Celery builds keys as bytes and its DynamoDB
+ * backend passes `str(key)` to boto3, so the `id` attribute holds Python's bytes repr:
+ * `b'celery-task-meta-<id>'`. We reproduce that repr exactly (quotes, escapes, non-ASCII bytes)
+ * so both sides address the same item for any id core accepts.
+ */
+import type { DynamoDBKeyFormat } from "./types.js";
+
+const TASK_PREFIX = "celery-task-meta-";
+const GROUP_PREFIX = "celery-taskset-meta-";
+
+/** Python's `repr(bytes)` of the UTF-8 encoding of `text`. */
+export function pythonBytesRepr(text: string): string {
+  const bytes = Buffer.from(text, "utf8");
+  // Python picks double quotes only when the bytes hold a single quote and no double quote.
+  const quote = bytes.includes(0x27) && !bytes.includes(0x22) ? '"' : "'";
+  let out = `b${quote}`;
+  for (const byte of bytes) {
+    const char = String.fromCharCode(byte);
+    if (char === quote || char === "\\") out += `\\${char}`;
+    else if (char === "\t") out += "\\t";
+    else if (char === "\n") out += "\\n";
+    else if (char === "\r") out += "\\r";
+    else if (byte < 0x20 || byte >= 0x7f) out += `\\x${byte.toString(16).padStart(2, "0")}`;
+    else out += char;
+  }
+  return `${out}${quote}`;
+}
+
+/** Celery's `global_keyprefix` rule: a separator `_` unless the prefix already ends in one. */
+function normalisePrefix(prefix: string | undefined): string {
+  if (!prefix) return "";
+  return /[:_.-]$/.test(prefix) ? prefix : `${prefix}_`;
+}
+
+/** Builds the `id` attribute values for tasks, groups and counters. */
+export class KeyBuilder {
+  private readonly prefix: string;
+
+  constructor(
+    private readonly format: DynamoDBKeyFormat,
+    keyPrefix?: string,
+  ) {
+    this.prefix = normalisePrefix(keyPrefix);
+  }
+
+  task(taskId: string): string {
+    return this.spell(`${this.prefix}${TASK_PREFIX}${taskId}`);
+  }
+
+  group(groupId: string): string {
+    return this.spell(`${this.prefix}${GROUP_PREFIX}${groupId}`);
+  }
+
+  /** Core passes whole counter keys, e.g. Celery's `chord-unlock-<gid>`. */
+  counter(key: string): string {
+    return this.spell(`${this.prefix}${key}`);
+  }
+
+  private spell(key: string): string {
+    return this.format === "celery" ? pythonBytesRepr(key) : key;
+  }
+}

@@ -1,0 +1,65 @@
+/**
+ * Celery's DynamoDB URL: `dynamodb://key:secret@region:port/table?read=&write=&ttl_seconds=`.
+ * A host that is `localhost` or an IP address means DynamoDB Local at `http://host:port` (region
+ * us-east-1), as in Celery; any other host is the AWS region.
+ */
+import { isIP } from "node:net";
+import { ConfigurationError, intOption, parseUrl, sanitizeUrl } from "@resultstore/core";
+import { BACKEND_NAME } from "./errors.js";
+import type { DynamoDBBackendOptions } from "./types.js";
+
+const LOCAL_REGION = "us-east-1";
+const LOCAL_PORT = "8000";
+const QUERY_OPTIONS = new Set(["read", "write", "ttl_seconds"]);
+
+/** The options a Celery DynamoDB URL spells; explicit options override them in the backend. */
+export function optionsFromUrl(url: string): DynamoDBBackendOptions {
+  const parsed = parseUrl(url, BACKEND_NAME);
+  if (parsed.protocol !== "dynamodb:") {
+    throw new ConfigurationError(
+      BACKEND_NAME,
+      `Expected a dynamodb:// URL, got ${sanitizeUrl(url)}.`,
+    );
+  }
+  const options: DynamoDBBackendOptions = {};
+  const user = decodeURIComponent(parsed.username);
+  const password = decodeURIComponent(parsed.password);
+  if (Boolean(user) !== Boolean(password)) {
+    // Celery: "You need to specify both the Access Key ID and Secret."
+    throw new ConfigurationError(
+      BACKEND_NAME,
+      "The URL must carry both the access key id and the secret, or neither.",
+    );
+  }
+  if (user) options.credentials = { accessKeyId: user, secretAccessKey: password };
+
+  const host = parsed.hostname;
+  const bareHost = host.replace(/^\[|\]$/g, "");
+  if (host === "localhost" || isIP(bareHost) !== 0) {
+    options.endpoint = `http://${host}:${parsed.port || LOCAL_PORT}`;
+    options.region = LOCAL_REGION;
+  } else if (host) {
+    options.region = host;
+  }
+
+  const table = decodeURIComponent(parsed.pathname.replace(/^\/+/, ""));
+  if (table) options.table = table;
+
+  for (const key of parsed.searchParams.keys()) {
+    if (!QUERY_OPTIONS.has(key)) {
+      throw new ConfigurationError(
+        BACKEND_NAME,
+        `Unknown URL parameter \`${key}\` (known: read, write, ttl_seconds).`,
+      );
+    }
+  }
+  const query = (name: string) => parsed.searchParams.get(name) ?? undefined;
+  options.readCapacityUnits = intOption(query("read"), "read", BACKEND_NAME, 1);
+  options.writeCapacityUnits = intOption(query("write"), "write", BACKEND_NAME, 1);
+  options.ttlSeconds = intOption(query("ttl_seconds"), "ttl_seconds", BACKEND_NAME, -1);
+  return dropUndefined(options);
+}
+
+function dropUndefined<T extends object>(value: T): T {
+  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as T;
+}

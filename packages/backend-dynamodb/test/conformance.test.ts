@@ -1,0 +1,23 @@
+import { type RawRecord, runConformanceSuite, serverTarget } from "@resultstore/conformance";
+import { ResultStore } from "@resultstore/core";
+import { afterAll, beforeAll, describe, it } from "vitest";
+import { type DynamoDBBackend, fromUrl } from "../src/index.js";
+import { freshNamespace, rawClient, readRawRecord } from "./helpers.js";
+
+const target = serverTarget("DYNAMODB");
+
+describe.skipIf(!target.url)(`dynamodb ${target.reason}`, () => {
+  const url = target.url as string;
+  const client = rawClient(url);
+  afterAll(() => client.destroy());
+  runConformanceSuite(
+    { describe, it, beforeAll, afterAll },
+    {
+      name: "dynamodb",
+      createStore: async (options) =>
+        new ResultStore(fromUrl(url, { namespace: freshNamespace("conf") }), options),
+      readRaw: (store, taskId): Promise<RawRecord | null> =>
+        readRawRecord(client, (store.backend as DynamoDBBackend).table, taskId),
+    },
+  );
+});

@@ -1,0 +1,304 @@
+// DynamoDB-specific behaviour against the real server: item layout, the expired-but-undeleted paths,
+// table setup under concurrency, the permission-free mode, sizes and errors.
+import { randomUUID } from "node:crypto";
+import {
+  CreateTableCommand,
+  DeleteTableCommand,
+  DescribeTableCommand,
+  DescribeTimeToLiveCommand,
+  PutItemCommand,
+} from "@aws-sdk/client-dynamodb";
+import { serverTarget } from "@resultstore/conformance";
+import {
+  BackendConnectionError,
+  BackendError,
+  decodeJson,
+  InvalidMetadataError,
+  ResultStore,
+  ValueTooLargeError,
+} from "@resultstore/core";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { DynamoDBBackend, fromUrl } from "../src/index.js";
+import { celeryTaskKey, freshNamespace, getRawItem, rawClient } from "./helpers.js";
+
+const target = serverTarget("DYNAMODB");
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+describe.skipIf(!target.url)(`dynamodb backend ${target.reason}`, () => {
+  const url = target.url as string;
+  const client = rawClient(url);
+  const stores: ResultStore[] = [];
+  /** A store on a fresh table, destroyed after the file. */
+  const newStore = (expires: number | null = 86_400, options: Record<string, unknown> = {}) => {
+    const store = new ResultStore(fromUrl(url, { namespace: freshNamespace("dyn"), ...options }), {
+      expires,
+    });
+    stores.push(store);
+    return store;
+  };
+  const tableOf = (store: ResultStore) => (store.backend as DynamoDBBackend).table;
+  let store: ResultStore;
+
+  beforeAll(() => {
+    store = newStore();
+  });
+  afterAll(async () => {
+    for (const s of stores) {
+      await s.backend.destroy?.().catch(() => undefined);
+      await s.close();
+    }
+    client.destroy();
+  });
+
+  it("stores Celery's attributes plus status, optional fields and one attribute per metadata key", async () => {
+    const taskId = randomUUID();
+    await store.markQueued(taskId, {
+      metadata: { tenant: "acme", n: 1 },
+      name: "tasks.send",
+      args: [1],
+    });
+    await store.markSuccess(taskId, { ok: true }, { metadata: { n: 2 } });
+    const item = await getRawItem(client, tableOf(store), celeryTaskKey(taskId));
+    expect(Object.keys(item ?? {}).sort()).toEqual(
+      [
+        "args",
+        "id",
+        "meta_n",
+        "meta_tenant",
+        "name",
+        "result",
+        "status",
+        "timestamp",
+        "ttl",
+      ].sort(),
+    );
+    expect(item?.status?.S).toBe("SUCCESS");
+    expect(item?.name?.S).toBe('"tasks.send"');
+    expect(item?.meta_n?.S).toBe("2");
+    // The blob is this write's meta as a Celery worker writes it: no metadata, no QUEUED fields.
+    const blob = decodeJson(item?.result?.B as Uint8Array) as Record<string, unknown>;
+    expect(Object.keys(blob)).toEqual([
+      "status",
+      "result",
+      "traceback",
+      "children",
+      "date_done",
+      "task_id",
+    ]);
+    expect(Number(item?.ttl?.N)).toBeGreaterThan(Date.now() / 1000 + 86_000);
+  });
+
+  it("an expired item TTL has not deleted counts as absent: any state applies and nothing merges", async () => {
+    const short = newStore(1);
+    const taskId = randomUUID();
+    await short.markSuccess(taskId, "old", {
+      metadata: { stale: true },
+      request: { name: "tasks.old" },
+    });
+    await sleep(2200);
+    expect(await getRawItem(client, tableOf(short), celeryTaskKey(taskId))).not.toBeNull(); // still there
+    expect((await short.markStarted(taskId, "new")).applied).toBe(true);
+    const meta = await short.getMeta(taskId);
+    expect(meta).toMatchObject({ status: "STARTED", result: "new", metadata: {} });
+    expect(meta.name).toBeUndefined();
+  });
+
+  it("concurrent increments on an expired, undeleted counter restart it exactly once", async () => {
+    const short = newStore(1);
+    const key = `counter-${randomUUID()}`;
+    expect(await short.incr(key, 100)).toBe(100);
+    await sleep(2200);
+    const values = await Promise.all(Array.from({ length: 24 }, () => short.incr(key)));
+    expect(values.sort((a, b) => a - b)).toEqual(Array.from({ length: 24 }, (_, i) => i + 1));
+  });
+
+  it("cleanup deletes expired tasks, groups and counters, counts them, and spares live items", async () => {
+    const short = newStore(1);
+    const [expiring, group, counter] = [randomUUID(), randomUUID(), `c-${randomUUID()}`];
+    await short.markSuccess(expiring, 1);
+    await short.saveGroup(group, [expiring]);
+    await short.incr(counter);
+    await sleep(2200);
+    const live = randomUUID();
+    await short.markSuccess(live, "stays");
+    expect(await short.cleanup()).toBe(3);
+    expect(await getRawItem(client, tableOf(short), celeryTaskKey(expiring))).toBeNull();
+    expect((await short.getMeta(live)).result).toBe("stays");
+    expect(await short.cleanup()).toBe(0);
+  });
+
+  it("a write whose optional fields make the item too large is refused before sending", async () => {
+    const taskId = randomUUID();
+    const args = ["x".repeat(250 * 1024)]; // fits core's measure, but is kept twice (blob + attribute)
+    await expect(store.markSuccess(taskId, 1, { request: { args } })).rejects.toThrow(
+      ValueTooLargeError,
+    );
+    expect(await getRawItem(client, tableOf(store), celeryTaskKey(taskId))).toBeNull();
+  });
+
+  it("a merged item outgrowing 400 KB is a ValueTooLargeError, and the stored record is unchanged", async () => {
+    const taskId = randomUUID();
+    await store.markQueued(taskId, { metadata: { big: "m".repeat(300 * 1024) } });
+    await expect(store.markSuccess(taskId, "r".repeat(300 * 1024))).rejects.toThrow(
+      ValueTooLargeError,
+    );
+    expect((await store.getMeta(taskId)).status).toBe("QUEUED");
+  });
+
+  it("too many metadata keys for one update expression is an InvalidMetadataError, nothing stored", async () => {
+    const taskId = randomUUID();
+    const metadata = Object.fromEntries(Array.from({ length: 400 }, (_, i) => [`k${i}`, i]));
+    await expect(store.markQueued(taskId, { metadata })).rejects.toThrow(InvalidMetadataError);
+    expect(await getRawItem(client, tableOf(store), celeryTaskKey(taskId))).toBeNull();
+  });
+
+  it("many processes starting on a missing table at once all succeed; TTL ends up enabled", async () => {
+    const namespace = freshNamespace("race");
+    const racers = Array.from({ length: 8 }, () => new ResultStore(fromUrl(url, { namespace })));
+    await Promise.all(racers.map((racer, i) => racer.markSuccess(`racer-${i}`, i)));
+    const table = tableOf(racers[0] as ResultStore);
+    const ttl = await client.send(new DescribeTimeToLiveCommand({ TableName: table }));
+    expect(ttl.TimeToLiveDescription).toMatchObject({
+      TimeToLiveStatus: "ENABLED",
+      AttributeName: "ttl",
+    });
+    const described = await client.send(new DescribeTableCommand({ TableName: table }));
+    expect(described.Table?.BillingModeSummary?.BillingMode).toBe("PAY_PER_REQUEST");
+    await racers[0]?.backend.destroy?.();
+    await Promise.all(racers.map((racer) => racer.close()));
+  });
+
+  it("read/write capacities create a provisioned table", async () => {
+    const provisioned = newStore(60, { readCapacityUnits: 3, writeCapacityUnits: 4 });
+    await provisioned.markSuccess(randomUUID(), 1);
+    const described = await client.send(
+      new DescribeTableCommand({ TableName: tableOf(provisioned) }),
+    );
+    expect(described.Table?.ProvisionedThroughput).toMatchObject({
+      ReadCapacityUnits: 3,
+      WriteCapacityUnits: 4,
+    });
+  });
+
+  it("manageTable: false makes no table calls: a missing table is an error, an existing one works", async () => {
+    const namespace = freshNamespace("nomanage");
+    const missing = new ResultStore(fromUrl(url, { namespace, manageTable: false }));
+    await expect(missing.markSuccess(randomUUID(), 1)).rejects.toThrow(BackendError);
+    const table = tableOf(missing);
+    await client.send(
+      new CreateTableCommand({
+        TableName: table,
+        KeySchema: [{ AttributeName: "id", KeyType: "HASH" }],
+        AttributeDefinitions: [{ AttributeName: "id", AttributeType: "S" }],
+        BillingMode: "PAY_PER_REQUEST",
+      }),
+    );
+    const taskId = randomUUID();
+    expect((await missing.markSuccess(taskId, 1)).applied).toBe(true);
+    const ttl = await client.send(new DescribeTimeToLiveCommand({ TableName: table }));
+    expect(ttl.TimeToLiveDescription?.TimeToLiveStatus).toBe("DISABLED"); // left alone
+    await client.send(new DeleteTableCommand({ TableName: table }));
+    await missing.close();
+  });
+
+  it("keyFormat plain and keyPrefix spell the id attribute accordingly", async () => {
+    const plain = newStore(60, { keyFormat: "plain", keyPrefix: "app" });
+    const taskId = randomUUID();
+    await plain.markSuccess(taskId, 1);
+    expect(
+      await getRawItem(client, tableOf(plain), `app_celery-task-meta-${taskId}`),
+    ).not.toBeNull();
+    expect((await plain.getMeta(taskId)).result).toBe(1);
+  });
+
+  it("ttl_seconds=-1 writes no ttl attribute; a fixed ttl_seconds overrides the store's expiry", async () => {
+    const never = newStore(60, { ttlSeconds: -1 });
+    const fixed = newStore(60, { ttlSeconds: 3600 });
+    const [a, b] = [randomUUID(), randomUUID()];
+    await never.markSuccess(a, 1);
+    await fixed.markSuccess(b, 1);
+    expect((await getRawItem(client, tableOf(never), celeryTaskKey(a)))?.ttl).toBeUndefined();
+    const ttl = Number((await getRawItem(client, tableOf(fixed), celeryTaskKey(b)))?.ttl?.N);
+    expect(Math.abs(ttl - (Date.now() / 1000 + 3600))).toBeLessThan(60);
+  });
+
+  it("getMany tolerates duplicate ids (BatchGetItem refuses duplicate keys)", async () => {
+    const taskId = randomUUID();
+    await store.markSuccess(taskId, "dup");
+    const metas = await store.getMany([taskId, randomUUID(), taskId]);
+    expect(metas.map((m) => m.result)).toEqual(["dup", null, "dup"]);
+  });
+
+  it("reads a Celery-shaped item that has only id, result and timestamp", async () => {
+    const taskId = randomUUID();
+    const blob = `{"status": "SUCCESS", "result": 7, "traceback": null, "children": [], "date_done": "2024-05-01T12:00:00.123456", "task_id": "${taskId}"}`;
+    await client.send(
+      new PutItemCommand({
+        TableName: tableOf(store),
+        Item: {
+          id: { S: celeryTaskKey(taskId) },
+          result: { B: Buffer.from(blob) },
+          timestamp: { N: "1714564800.5" },
+        },
+      }),
+    );
+    const meta = await store.getMeta(taskId);
+    expect(meta).toMatchObject({ status: "SUCCESS", result: 7, children: [], metadata: {} });
+    expect(meta.dateDone?.toISOString()).toBe("2024-05-01T12:00:00.123Z"); // naive = UTC (Celery 5.0–5.3)
+  });
+
+  it("a caller-built client is left open by close() unless closeClient is set", async () => {
+    const own = rawClient(url);
+    const backend = new DynamoDBBackend({ client: own, namespace: freshNamespace("own") });
+    const borrowed = new ResultStore(backend);
+    await borrowed.markSuccess(randomUUID(), 1);
+    await backend.destroy();
+    await borrowed.close();
+    await expect(own.send(new DescribeTableCommand({ TableName: "nope-missing" }))).rejects.toThrow(
+      /not found|non-existent/i,
+    );
+    own.destroy();
+  });
+
+  it("an unreachable server is a retryable BackendConnectionError; a refusal is not retryable", async () => {
+    const down = new DynamoDBBackend({
+      endpoint: "http://127.0.0.1:1",
+      region: "us-east-1",
+      credentials: { accessKeyId: "x", secretAccessKey: "y" },
+      maxAttempts: 1,
+    });
+    const error = await down.read("x").catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(BackendConnectionError);
+    expect(down.isRetryable(error)).toBe(true);
+    expect(
+      down.isRetryable(Object.assign(new Error("slow"), { name: "ThrottlingException" })),
+    ).toBe(true);
+    expect(
+      down.isRetryable(Object.assign(new Error("no"), { name: "ConditionalCheckFailedException" })),
+    ).toBe(false);
+    expect(
+      down.isRetryable(
+        Object.assign(new Error("bad"), {
+          name: "ValidationException",
+          $metadata: { httpStatusCode: 400 },
+        }),
+      ),
+    ).toBe(false);
+    await down.close();
+  });
+
+  it("rejected access keys surface as a BackendError naming the backend, without the secret", async () => {
+    const parsed = new URL(url);
+    const bad = new DynamoDBBackend({
+      endpoint: `http://${parsed.host}`,
+      region: "us-east-1",
+      credentials: { accessKeyId: "not-alnum!", secretAccessKey: "hunter2hunter2" },
+      namespace: freshNamespace("auth"),
+    });
+    const error = (await bad.read("x").catch((e: unknown) => e)) as Error;
+    expect(error).toBeInstanceOf(BackendError);
+    expect(error.message).toMatch(/^\[resultstore\] \[dynamodb\]/);
+    expect(error.message).not.toContain("hunter2");
+    await bad.close();
+  });
+});

@@ -1,0 +1,196 @@
+/**
+ * The narrow interface between the backend and a search client. Both `@elastic/elasticsearch` and
+ * `@opensearch-project/opensearch` expose `transport.request`, the REST API itself, so we speak
+ * REST paths (stable across Elasticsearch 7–9 and OpenSearch 1–3) instead of either client's
+ * typed methods, whose parameter names differ (`document` vs `body`). Their responses differ too:
+ * OpenSearch (and the 7.x Elasticsearch client) always resolve `{ body, statusCode, … }`;
+ * Elasticsearch 8+ resolves the bare body unless asked for `meta: true`, which we always ask.
+ */
+import {
+  BackendConnectionError,
+  BackendError,
+  ConfigurationError,
+  ResultStoreError,
+  sanitizeUrl,
+} from "@resultstore/core";
+import { BACKEND_NAME, type ConnectionConfig } from "./config.js";
+import type { SearchClientLike, TransportParams } from "./types.js";
+
+export interface RequestOptions {
+  /** Statuses that resolve instead of throwing (404 for "not there", 409 for a lost CAS). */
+  ignore?: readonly number[];
+  /** Overrides the client's own retries for this request (0 for non-idempotent ones). */
+  maxRetries?: number;
+}
+
+export interface EngineResponse {
+  statusCode: number;
+  body: unknown;
+}
+
+/** What the backend needs from a client. Unit tests can implement it without a server. */
+export interface Engine {
+  /** One REST call; statuses in `options.ignore` resolve instead of throwing. */
+  request(params: TransportParams, options?: RequestOptions): Promise<EngineResponse>;
+  close(): Promise<void>;
+}
+
+const JSON_CONTENT = { "content-type": "application/json" };
+
+/**
+ * Wraps either client behind `Engine`; driver errors become core's typed errors. `defaults` are
+ * per-request transport options for clients we build (Elasticsearch's `retryOnTimeout` exists
+ * only per request).
+ */
+export function adaptClient(
+  client: SearchClientLike,
+  defaults: Record<string, unknown> = {},
+): Engine {
+  return {
+    async request(params, { ignore = [], maxRetries } = {}) {
+      try {
+        // `meta: true` is Elasticsearch 8+'s switch for `{ body, statusCode }`; OpenSearch
+        // ignores it and answers that shape anyway.
+        const raw = await client.transport.request(params, {
+          ...defaults,
+          ignore: [...ignore],
+          meta: true,
+          ...(maxRetries !== undefined && { maxRetries }),
+          // Clients send a pre-serialised string as text/plain, which Elasticsearch refuses.
+          ...(typeof params.body === "string" && { headers: JSON_CONTENT }),
+        });
+        return toEngineResponse(raw);
+      } catch (error) {
+        throw wrapError(error, `${params.method} ${params.path}`);
+      }
+    },
+    async close() {
+      await client.close();
+    },
+  };
+}
+
+/** Normalises a transport result: `{ body, statusCode }` (both clients here) or a bare body. */
+export function toEngineResponse(raw: unknown): EngineResponse {
+  if (typeof raw === "object" && raw !== null && "body" in raw && "statusCode" in raw) {
+    const { body, statusCode } = raw as { body: unknown; statusCode: unknown };
+    return { statusCode: typeof statusCode === "number" ? statusCode : 200, body };
+  }
+  // A client that resolves bodies only reports success this way (errors throw).
+  return { statusCode: 200, body: raw };
+}
+
+/** Builds a client from options with the chosen driver, loaded only now (a peer dependency). */
+export async function buildClient(config: ConnectionConfig): Promise<SearchClientLike> {
+  const basic =
+    config.username !== undefined
+      ? { username: config.username, password: config.password ?? "" }
+      : undefined;
+  const tls = {
+    rejectUnauthorized: config.rejectUnauthorized,
+    ...(config.caCert && { ca: config.caCert }),
+  };
+  const common = {
+    node: config.node,
+    requestTimeout: config.requestTimeout,
+    maxRetries: config.maxRetries,
+  };
+  if (config.driver === "opensearch") {
+    if (config.apiKey) {
+      throw new ConfigurationError(
+        BACKEND_NAME,
+        "OpenSearch has no API keys: use username/password, or pass your own client (e.g. with AWS SigV4).",
+      );
+    }
+    const { Client } = await importDriver<typeof import("@opensearch-project/opensearch")>(
+      "@opensearch-project/opensearch",
+    );
+    return new Client({ ...common, ...(basic && { auth: basic }), ssl: tls });
+  }
+  const { Client } =
+    await importDriver<typeof import("@elastic/elasticsearch")>("@elastic/elasticsearch");
+  const auth = config.apiKey ? { apiKey: config.apiKey } : basic;
+  return new Client({ ...common, ...(auth && { auth }), tls });
+}
+
+async function importDriver<T>(name: string): Promise<T> {
+  try {
+    return (await import(name)) as T;
+  } catch (cause) {
+    throw new ConfigurationError(
+      BACKEND_NAME,
+      `This backend needs its driver: npm install ${name}`,
+      {
+        cause,
+      },
+    );
+  }
+}
+
+/** CAS attempts ran out under contention: nothing was lost, and trying again is safe. */
+export class ContentionError extends BackendError {
+  constructor(what: string, attempts: number) {
+    super(BACKEND_NAME, `${what} still conflicted after ${attempts} attempts; safe to retry.`);
+  }
+}
+
+// Both clients name their errors alike (OpenSearch's client is a fork of Elasticsearch's 7.x one).
+const TRANSPORT_FAILURES = new Set([
+  "ConnectionError",
+  "TimeoutError",
+  "NoLivingConnectionsError",
+  "RequestAbortedError",
+]);
+/** Throttling and gateway trouble. 409 is ours to resolve (CAS); 401/403/500 will not heal by waiting. */
+const TRANSIENT_STATUSES = new Set([429, 502, 503, 504]);
+
+interface DriverError {
+  name?: string;
+  message?: string;
+  meta?: { statusCode?: number; body?: { error?: { type?: string; reason?: string } | string } };
+}
+
+/** The HTTP status a driver error (or our wrapper of one) carries, if any. */
+export function statusOf(error: unknown): number | undefined {
+  const cause = error instanceof ResultStoreError ? error.cause : error;
+  const status = (cause as DriverError | undefined)?.meta?.statusCode;
+  return typeof status === "number" ? status : undefined;
+}
+
+/** Celery's `exception_safe_to_retry`, narrowed to failures that waiting can fix. */
+export function isRetryable(error: unknown): boolean {
+  if (error instanceof ContentionError) return true;
+  const cause = error instanceof ResultStoreError ? error.cause : error;
+  const name = (cause as DriverError | undefined)?.name;
+  if (name && TRANSPORT_FAILURES.has(name)) return true;
+  const status = statusOf(error);
+  return status !== undefined && TRANSIENT_STATUSES.has(status);
+}
+
+/** A driver error as core's typed error, naming the request and the server's error type. */
+export function wrapError(error: unknown, operation: string): ResultStoreError {
+  if (error instanceof ResultStoreError) return error;
+  const driverError = error as DriverError;
+  const detail = sanitizeText(driverError?.message ?? String(error));
+  if (driverError?.name && TRANSPORT_FAILURES.has(driverError.name)) {
+    return new BackendConnectionError(BACKEND_NAME, `${operation} failed: ${detail}`, {
+      cause: error,
+    });
+  }
+  const status = driverError?.meta?.statusCode;
+  const serverError = driverError?.meta?.body?.error;
+  const reason =
+    typeof serverError === "object" && serverError
+      ? `${serverError.type}: ${serverError.reason}`
+      : detail;
+  return new BackendError(
+    BACKEND_NAME,
+    `${operation} failed${status ? ` (HTTP ${status})` : ""}: ${sanitizeText(reason)}`,
+    { cause: error },
+  );
+}
+
+/** Blanks credentials in any URL a driver message may quote. */
+function sanitizeText(text: string): string {
+  return text.replace(/[a-z][a-z0-9+.-]*:\/\/[^\s"']+/gi, (url) => sanitizeUrl(url));
+}

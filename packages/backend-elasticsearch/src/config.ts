@@ -1,0 +1,147 @@
+/** Celery's Elasticsearch URL and our options, resolved and validated once, before any I/O. */
+import { ConfigurationError, intOption, parseUrl, sanitizeUrl } from "@resultstore/core";
+import type { ElasticsearchBackendOptions, SearchDriver } from "./types.js";
+
+export const BACKEND_NAME = "elasticsearch";
+
+const DEFAULT_INDEX = "celery";
+const DEFAULT_PORT = 9200;
+const DEFAULT_TIMEOUT_MS = 10_000;
+const DEFAULT_MAX_RETRIES = 3;
+const DEFAULT_MAX_RECORD_BYTES = 10 * 1024 * 1024;
+/** Half of `http.max_content_length` (100 MB) minus room for our fields: JSON escaping can double the meta. */
+export const MAX_RECORD_BYTES_CEILING = 49 * 1024 * 1024;
+
+/** How to build a client from options; unused when the caller passes one. */
+export interface ConnectionConfig {
+  driver: SearchDriver;
+  /** `http(s)://host:port`, never with credentials. */
+  node: string;
+  username: string | undefined;
+  password: string | undefined;
+  apiKey: string | { id: string; api_key: string } | undefined;
+  caCert: string | Buffer | undefined;
+  rejectUnauthorized: boolean;
+  requestTimeout: number;
+  maxRetries: number;
+  retryOnTimeout: boolean;
+}
+
+export interface ResolvedConfig {
+  index: string;
+  /** Prepended to every document id (already carries Celery's separator). */
+  keyPrefix: string;
+  saveMetaAsText: boolean;
+  maxRecordBytes: number;
+  connection: ConnectionConfig;
+}
+
+export function resolveConfig(options: ElasticsearchBackendOptions): ResolvedConfig {
+  const url = parseCeleryUrl(options.url ?? "elasticsearch://localhost:9200");
+  const index = options.namespace ?? options.index ?? url.index ?? DEFAULT_INDEX;
+  validateIndexName(index);
+  const driver = options.driver ?? "elasticsearch";
+  if (driver !== "elasticsearch" && driver !== "opensearch") {
+    throw new ConfigurationError(
+      BACKEND_NAME,
+      `Option \`driver\` must be "elasticsearch" or "opensearch", got ${JSON.stringify(driver)}.`,
+    );
+  }
+  const maxRecordBytes =
+    intOption(options.maxRecordBytes, "maxRecordBytes", BACKEND_NAME, 1024) ??
+    DEFAULT_MAX_RECORD_BYTES;
+  if (maxRecordBytes > MAX_RECORD_BYTES_CEILING) {
+    throw new ConfigurationError(
+      BACKEND_NAME,
+      `Option \`maxRecordBytes\` is at most ${MAX_RECORD_BYTES_CEILING} (Elasticsearch's 100 MB request limit, halved for JSON escaping).`,
+    );
+  }
+  return {
+    index,
+    keyPrefix: normalisePrefix(options.keyPrefix),
+    saveMetaAsText: options.saveMetaAsText ?? true,
+    maxRecordBytes,
+    connection: {
+      driver,
+      node: url.node,
+      username: options.username ?? url.username,
+      password: options.password ?? url.password,
+      apiKey: options.apiKey,
+      caCert: options.caCert,
+      rejectUnauthorized: options.rejectUnauthorized ?? true,
+      requestTimeout:
+        intOption(options.requestTimeout, "requestTimeout", BACKEND_NAME, 1) ?? DEFAULT_TIMEOUT_MS,
+      maxRetries:
+        intOption(options.maxRetries, "maxRetries", BACKEND_NAME, 0) ?? DEFAULT_MAX_RETRIES,
+      retryOnTimeout: options.retryOnTimeout ?? false,
+    },
+  };
+}
+
+interface CeleryUrl {
+  node: string;
+  index: string | undefined;
+  username: string | undefined;
+  password: string | undefined;
+}
+
+/**
+ * `elasticsearch://[user:pw@]host[:port][/index[/doc_type]]` as Celery reads it: an empty host is
+ * localhost, the port defaults to 9200, `elasticsearch+https://` selects TLS.
+ */
+export function parseCeleryUrl(raw: string): CeleryUrl {
+  const url = parseUrl(raw, BACKEND_NAME);
+  const scheme = /^elasticsearch(?:\+(https?))?:$/i.exec(url.protocol);
+  if (!scheme) {
+    throw new ConfigurationError(
+      BACKEND_NAME,
+      `Expected an elasticsearch:// or elasticsearch+https:// URL, got ${sanitizeUrl(raw)}.`,
+    );
+  }
+  const [index, docType, ...rest] = url.pathname.split("/").filter(Boolean);
+  if (docType !== undefined || rest.length > 0) {
+    // Celery still accepts a doc_type segment, but mapping types are gone since Elasticsearch 8.
+    throw new ConfigurationError(
+      BACKEND_NAME,
+      `The URL path may name only the index; mapping types (doc_type) were removed in Elasticsearch 8: ${sanitizeUrl(raw)}`,
+    );
+  }
+  const host = url.hostname || "localhost";
+  const port = url.port || String(DEFAULT_PORT);
+  return {
+    node: `${scheme[1]?.toLowerCase() ?? "http"}://${host}:${port}`,
+    index: index === undefined ? undefined : decodeURIComponent(index),
+    username: url.username ? decodeURIComponent(url.username) : undefined,
+    password: url.password ? decodeURIComponent(url.password) : undefined,
+  };
+}
+
+/** Elasticsearch's index-name rules, checked up front so a bad name fails before any request. */
+export function validateIndexName(name: unknown): asserts name is string {
+  const problem =
+    typeof name !== "string" || name.length === 0
+      ? "must be a non-empty string"
+      : name !== name.toLowerCase()
+        ? "must be lowercase"
+        : /[\\/*?"<>|,# :]/.test(name)
+          ? 'must not contain \\ / * ? " < > | , # : or spaces'
+          : /^[-_+]/.test(name)
+            ? "must not start with -, _ or +"
+            : name === "." || name === ".."
+              ? 'must not be "." or ".."'
+              : Buffer.byteLength(name) > 255
+                ? "must be at most 255 bytes"
+                : undefined;
+  if (problem) {
+    throw new ConfigurationError(
+      BACKEND_NAME,
+      `Index name ${JSON.stringify(name)} ${problem} (used for \`index\`, \`namespace\` or the URL path).`,
+    );
+  }
+}
+
+/** Celery's `global_keyprefix` rule: add `_` unless the prefix already ends in a separator. */
+function normalisePrefix(prefix: string | undefined): string {
+  if (!prefix) return "";
+  return /[:_.-]$/.test(prefix) ? prefix : `${prefix}_`;
+}

@@ -1,0 +1,198 @@
+/**
+ * The REST calls the backend makes on its index, one method each, over the narrow `Engine`.
+ * Answers are checked here so the backend deals only in documents and booleans.
+ */
+import { BackendError } from "@resultstore/core";
+import type { Engine, RequestOptions } from "./client.js";
+import { BACKEND_NAME } from "./config.js";
+import type { StoredDocument } from "./documents.js";
+
+/** Ids per `_mget` request. */
+const MGET_BATCH = 1000;
+/** Expired documents per search page in cleanup. */
+const CLEANUP_PAGE = 1000;
+
+interface GetResponse {
+  found?: boolean;
+  _seq_no?: number;
+  _primary_term?: number;
+  _source?: Record<string, unknown>;
+  error?: { type?: string; reason?: string };
+}
+
+/** A search hit to delete, with the version the search saw. */
+export interface ExpiredHit {
+  id: string;
+  seqNo: number;
+  primaryTerm: number;
+}
+
+type Retries = Pick<RequestOptions, "maxRetries">;
+
+export class IndexApi {
+  private readonly base: string;
+
+  constructor(
+    private readonly engine: Engine,
+    private readonly index: string,
+  ) {
+    this.base = `/${encodeURIComponent(index)}`;
+  }
+
+  /** Creates the index with `mappings`; an index that already exists is left as it is. */
+  async ensureIndex(mappings: object): Promise<void> {
+    const { statusCode, body } = await this.engine.request(
+      { method: "PUT", path: this.base, body: { mappings } },
+      { ignore: [400] },
+    );
+    const type = errorOf(body)?.type;
+    if (statusCode === 400 && type !== "resource_already_exists_exception") {
+      throw new BackendError(
+        BACKEND_NAME,
+        `Creating index ${this.index} failed: ${type}: ${errorOf(body)?.reason}`,
+      );
+    }
+  }
+
+  async dropIndex(): Promise<void> {
+    await this.engine.request({ method: "DELETE", path: this.base }, { ignore: [404] });
+  }
+
+  /** Realtime GET (sees every acknowledged write, no refresh needed); null when absent. */
+  async get(id: string, retries: Retries = {}): Promise<StoredDocument | null> {
+    const { statusCode, body } = await this.engine.request(
+      { method: "GET", path: this.docPath(id) },
+      { ...retries, ignore: [404] },
+    );
+    return statusCode === 404 ? null : toStored(body as GetResponse, id);
+  }
+
+  /** Realtime `_mget`, in the order of `ids`; null for absent documents (or no index yet). */
+  async getMany(ids: readonly string[]): Promise<(StoredDocument | null)[]> {
+    const out: (StoredDocument | null)[] = [];
+    for (let start = 0; start < ids.length; start += MGET_BATCH) {
+      const batch = ids.slice(start, start + MGET_BATCH);
+      const { body } = await this.engine.request({
+        method: "POST",
+        path: `${this.base}/_mget`,
+        body: { ids: batch },
+      });
+      const docs = (body as { docs?: GetResponse[] }).docs ?? [];
+      batch.forEach((id, i) => {
+        const doc = docs[i];
+        if (doc?.error && doc.error.type !== "index_not_found_exception") {
+          throw new BackendError(
+            BACKEND_NAME,
+            `Reading ${id} failed: ${doc.error.type}: ${doc.error.reason}`,
+          );
+        }
+        out.push(doc ? toStored(doc, id) : null);
+      });
+    }
+    return out;
+  }
+
+  /** `_create`: true if it created the document, false if one exists (409). */
+  async create(id: string, body: string, retries: Retries = {}): Promise<boolean> {
+    const { statusCode } = await this.engine.request(
+      { method: "PUT", path: `${this.base}/_create/${encodeURIComponent(id)}`, body },
+      { ...retries, ignore: [409] },
+    );
+    return statusCode !== 409;
+  }
+
+  /** Index guarded by the version we read: false (409) if anyone wrote or deleted it since. */
+  async replace(
+    id: string,
+    body: string,
+    seen: StoredDocument,
+    retries: Retries = {},
+  ): Promise<boolean> {
+    const { statusCode } = await this.engine.request(
+      {
+        method: "PUT",
+        path: this.docPath(id),
+        body,
+        querystring: { if_seq_no: seen.seqNo, if_primary_term: seen.primaryTerm },
+      },
+      { ...retries, ignore: [409] },
+    );
+    return statusCode !== 409;
+  }
+
+  /** Unguarded index (create or overwrite). */
+  async put(id: string, body: string): Promise<void> {
+    await this.engine.request({ method: "PUT", path: this.docPath(id), body });
+  }
+
+  async delete(id: string): Promise<void> {
+    await this.engine.request({ method: "DELETE", path: this.docPath(id) }, { ignore: [404] });
+  }
+
+  /** Makes recent writes searchable; false when the index does not exist. */
+  async refresh(): Promise<boolean> {
+    const { statusCode } = await this.engine.request(
+      { method: "POST", path: `${this.base}/_refresh` },
+      { ignore: [404] },
+    );
+    return statusCode !== 404;
+  }
+
+  /** One page of documents whose `expires_at` is at or before `now` (ids and versions only). */
+  async findExpired(now: Date): Promise<{ hits: ExpiredHit[]; pageFull: boolean }> {
+    const { body } = await this.engine.request({
+      method: "POST",
+      path: `${this.base}/_search`,
+      body: {
+        size: CLEANUP_PAGE,
+        _source: false,
+        seq_no_primary_term: true,
+        track_total_hits: false,
+        query: { range: { expires_at: { lte: now.toISOString() } } },
+      },
+    });
+    type Hit = { _id: string; _seq_no: number; _primary_term: number };
+    const raw = (body as { hits?: { hits?: Hit[] } }).hits?.hits ?? [];
+    const hits = raw.map((h) => ({ id: h._id, seqNo: h._seq_no, primaryTerm: h._primary_term }));
+    return { hits, pageFull: hits.length === CLEANUP_PAGE };
+  }
+
+  /** Bulk deletes, each guarded by the version the search saw; how many were deleted. */
+  async deleteGuarded(hits: readonly ExpiredHit[]): Promise<number> {
+    const { body } = await this.engine.request({
+      method: "POST",
+      path: `${this.base}/_bulk`,
+      bulkBody: hits.map((hit) => ({
+        delete: { _id: hit.id, if_seq_no: hit.seqNo, if_primary_term: hit.primaryTerm },
+      })),
+    });
+    type Item = { delete?: { status?: number } };
+    const items = (body as { items?: Item[] }).items ?? [];
+    // 409 (rewritten since the search) and 404 (deleted by someone else) are simply not counted.
+    return items.filter((item) => item.delete?.status === 200).length;
+  }
+
+  async close(): Promise<void> {
+    await this.engine.close();
+  }
+
+  private docPath(id: string): string {
+    return `${this.base}/_doc/${encodeURIComponent(id)}`;
+  }
+}
+
+function toStored(doc: GetResponse, id: string): StoredDocument | null {
+  if (!doc.found) return null;
+  if (typeof doc._seq_no !== "number" || typeof doc._primary_term !== "number" || !doc._source) {
+    throw new BackendError(
+      BACKEND_NAME,
+      `The server returned ${id} without _seq_no/_primary_term/_source.`,
+    );
+  }
+  return { seqNo: doc._seq_no, primaryTerm: doc._primary_term, source: doc._source };
+}
+
+function errorOf(body: unknown): { type?: string; reason?: string } | undefined {
+  const error = (body as { error?: unknown } | undefined)?.error;
+  return typeof error === "object" && error !== null ? error : undefined;
+}

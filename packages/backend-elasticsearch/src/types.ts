@@ -1,0 +1,93 @@
+/** Options of the Elasticsearch / OpenSearch backend, each named after the Celery setting it mirrors. */
+
+/**
+ * The part of a client this backend uses: the low-level `transport.request` (the REST API itself)
+ * and `close()`. Both `@elastic/elasticsearch` (8.x, 9.x) and `@opensearch-project/opensearch`
+ * (2.x, 3.x) clients have this shape, so either can be passed as `client`.
+ */
+export interface SearchClientLike {
+  transport: {
+    request(params: TransportParams, options?: Record<string, unknown>): Promise<unknown>;
+  };
+  close(): Promise<unknown>;
+}
+
+/** One REST call as both clients' transports take it. */
+export interface TransportParams {
+  method: string;
+  path: string;
+  /** A pre-serialised JSON string (sent as is) or an object (serialised by the client). */
+  body?: string | Record<string, unknown>;
+  /** NDJSON lines for `_bulk`. */
+  bulkBody?: Record<string, unknown>[];
+  querystring?: Record<string, string | number | boolean>;
+}
+
+/** Which package builds the client when the backend creates it from a URL. */
+export type SearchDriver = "elasticsearch" | "opensearch";
+
+export interface ElasticsearchBackendOptions {
+  /**
+   * Celery's URL: `elasticsearch://[user:pw@]host[:port][/index]`, or `elasticsearch+https://…`
+   * for TLS. Ignored for the connection when `client` is given (the index is still read from it).
+   * @default "elasticsearch://localhost:9200"
+   */
+  url?: string;
+  /**
+   * A client you built (`new Client(...)` from `@elastic/elasticsearch` or
+   * `@opensearch-project/opensearch`). Its own settings (auth, TLS, retries, timeouts) apply and
+   * the connection options below are ignored. Not closed by `close()` unless `closeClient` is true.
+   */
+  client?: SearchClientLike;
+  /** Close a caller-built `client` in `close()`. @default false */
+  closeClient?: boolean;
+  /** Package that builds the client from `url`. @default "elasticsearch" */
+  driver?: SearchDriver;
+  /**
+   * The index (Celery: the URL's first path segment). `namespace` (from `createStore`) wins when
+   * both are set. Lowercase, at most 255 bytes, none of `\ / * ? " < > | , # :` or spaces, not
+   * starting with `-`, `_` or `+`.
+   * @default "celery"
+   */
+  index?: string;
+  /** Isolation unit from `createStore({ backendOptions: { namespace } })`: used as the index name. */
+  namespace?: string;
+  /** Basic auth user; overrides the URL's. (Celery: the URL's `user`.) */
+  username?: string;
+  /** Basic auth password; overrides the URL's. (Celery: the URL's `pw`.) */
+  password?: string;
+  /** An API key: the encoded `id:api_key` string, or `{ id, api_key }`. No Celery equivalent. */
+  apiKey?: string | { id: string; api_key: string };
+  /** PEM certificate(s) of the CA that signed the server's certificate, for `+https` URLs. */
+  caCert?: string | Buffer;
+  /**
+   * Verify the server certificate. Turning this off is for throwaway test clusters only.
+   * @default true
+   */
+  rejectUnauthorized?: boolean;
+  /** Milliseconds per request. (Celery: `elasticsearch_timeout`, 10 seconds.) @default 10000 */
+  requestTimeout?: number;
+  /** Client-level retries of failed requests. (Celery: `elasticsearch_max_retries`.) @default 3 */
+  maxRetries?: number;
+  /** Also retry requests that timed out. (Celery: `elasticsearch_retry_on_timeout`.) @default false */
+  retryOnTimeout?: boolean;
+  /**
+   * Store the meta as Celery's JSON text in `result` (true) or as an object whose inner `result`
+   * and `traceback` are JSON text (false). Reads accept both. (Celery:
+   * `elasticsearch_save_meta_as_text`.)
+   * @default true
+   */
+  saveMetaAsText?: boolean;
+  /**
+   * Prefix of every document id, with Celery's separator rule (`x` → `x_celery-task-meta-…`).
+   * (Celery: `result_backend_transport_options["global_keyprefix"]`.)
+   * @default ""
+   */
+  keyPrefix?: string;
+  /**
+   * Largest record core may hand us, in bytes. At most 49 MiB: the meta is embedded as a JSON
+   * string, which can double it, and Elasticsearch's `http.max_content_length` is 100 MB.
+   * @default 10485760 (10 MiB; see the README on heap and indexing pressure)
+   */
+  maxRecordBytes?: number;
+}

@@ -1,0 +1,336 @@
+// Elasticsearch-specific behaviour against the real server: the mapping we create, round trips per
+// operation, Celery-shaped documents written around us, the native meta form, cleanup, ids that
+// need URL encoding, and client ownership.
+import { randomUUID } from "node:crypto";
+import { Client } from "@elastic/elasticsearch";
+import { serverTarget } from "@resultstore/conformance";
+import { DecodeError, ResultStore } from "@resultstore/core";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { ElasticsearchBackend, type SearchClientLike } from "../src/index.js";
+import { freshIndex, nodeOf } from "./helpers.js";
+
+const target = serverTarget("ELASTICSEARCH");
+
+/** The real driver, counting the requests each store call makes (no behaviour changed). */
+function countingClient(node: string): { client: SearchClientLike; paths: string[] } {
+  const real = new Client({ node });
+  const paths: string[] = [];
+  const client: SearchClientLike = {
+    transport: {
+      request: (params, options) => {
+        paths.push(`${params.method} ${params.path.replace(/^\/[^/]+/, "")}`);
+        return real.transport.request(params, options);
+      },
+    },
+    close: () => real.close(),
+  };
+  return { client, paths };
+}
+
+describe.skipIf(!target.url)(`elasticsearch backend ${target.reason}`, () => {
+  const url = target.url ?? "";
+  let raw: Client;
+  const stores: ResultStore[] = [];
+  const open = (
+    options: ConstructorParameters<typeof ElasticsearchBackend>[0] = {},
+    expires?: number,
+  ) => {
+    const store = new ResultStore(
+      new ElasticsearchBackend({ url, namespace: freshIndex(), ...options }),
+      expires === undefined ? {} : { expires },
+    );
+    stores.push(store);
+    return store;
+  };
+  const indexOf = (store: ResultStore) => (store.backend as ElasticsearchBackend).index;
+
+  beforeAll(() => {
+    raw = new Client({ node: nodeOf(url) });
+  });
+  afterAll(async () => {
+    for (const store of stores) {
+      await store.backend.destroy?.().catch(() => undefined);
+      await store.close();
+    }
+    await raw?.close();
+  });
+
+  describe("the index", () => {
+    it("is created on the first write with an explicit, non-dynamic mapping", async () => {
+      const store = open();
+      await store.getMeta("nothing-yet");
+      expect(await raw.indices.exists({ index: indexOf(store) })).toBe(false); // reads never create it
+      await store.markQueued(randomUUID(), { metadata: { a: 1 } });
+      const mapping = await raw.indices.getMapping({ index: indexOf(store) });
+      const mappings = mapping[indexOf(store)]?.mappings;
+      expect(mappings?.dynamic).toBe("false");
+      expect(mappings?.properties?.metadata).toEqual({ type: "object", enabled: false });
+      expect(mappings?.properties?.result).toEqual({ type: "object", enabled: false });
+      expect(mappings?.properties?.expires_at).toEqual({ type: "date" });
+    });
+
+    it("arbitrary metadata keys never grow the mapping (no mapping explosion)", async () => {
+      const store = open();
+      await store.markQueued(randomUUID(), { metadata: { first: 1 } });
+      const before = await raw.indices.getMapping({ index: indexOf(store) });
+      await Promise.all(
+        Array.from({ length: 40 }, (_, i) =>
+          store.markQueued(randomUUID(), {
+            metadata: { [`key_${i}_${randomUUID()}`]: { deep: i } },
+          }),
+        ),
+      );
+      expect(await raw.indices.getMapping({ index: indexOf(store) })).toEqual(before);
+    });
+
+    it("works on an index Celery created with dynamic mapping, adding only scalar fields", async () => {
+      const index = freshIndex("celery-made");
+      await raw.index({
+        index,
+        id: "celery-task-meta-x",
+        document: { result: "{}", "@timestamp": "2024-05-01T12:00:00.000Z" },
+      });
+      const store = open({ index, namespace: undefined });
+      const taskId = randomUUID();
+      await store.markQueued(taskId, { metadata: { tenant: "acme", nested: { a: [1, 2] } } });
+      await store.markSuccess(taskId, 42);
+      expect(await store.getMeta(taskId)).toMatchObject({
+        status: "SUCCESS",
+        result: 42,
+        metadata: { tenant: "acme", nested: { a: [1, 2] } },
+      });
+      const mapping = await raw.indices.getMapping({ index });
+      const properties = mapping[index]?.mappings?.properties ?? {};
+      expect(properties.metadata?.type).toBe("text"); // a string, never an object tree
+      expect(properties.expires_at?.type).toBe("date");
+    });
+  });
+
+  describe("round trips (requests per call)", () => {
+    it("first write 1, later write 3, refused write 2, read 1, incr 2", async () => {
+      const { client, paths } = countingClient(nodeOf(url));
+      const store = new ResultStore(
+        new ElasticsearchBackend({ url, namespace: freshIndex(), client, closeClient: true }),
+      );
+      stores.push(store);
+      await store.markQueued(randomUUID()); // creates the index
+      const taskId = randomUUID();
+      const count = async (call: () => Promise<unknown>) => {
+        paths.length = 0;
+        await call();
+        return [...paths];
+      };
+      expect(await count(() => store.markStarted(taskId))).toEqual([
+        `PUT /_create/celery-task-meta-${taskId}`,
+      ]);
+      expect(await count(() => store.markSuccess(taskId, 1))).toHaveLength(3);
+      expect(await count(() => store.markStarted(taskId))).toHaveLength(2);
+      expect(await count(() => store.getMeta(taskId))).toHaveLength(1);
+      expect(await count(() => store.getMany([taskId, randomUUID()]))).toEqual(["POST /_mget"]);
+      const key = randomUUID();
+      expect(await count(() => store.incr(key))).toHaveLength(2); // GET (404) + _create
+      expect(await count(() => store.incr(key))).toHaveLength(2); // GET + guarded index
+    });
+
+    it("a retried request that already landed is recognised as our own write", async () => {
+      // Replays the first _create, as the client does when a response is lost: the replay gets 409.
+      const real = new Client({ node: nodeOf(url) });
+      let replayed = false;
+      const client: SearchClientLike = {
+        transport: {
+          request: async (params, options) => {
+            if (!replayed && params.path.includes("/_create/celery-task-meta-")) {
+              replayed = true;
+              await real.transport.request(params, options);
+            }
+            return real.transport.request(params, options);
+          },
+        },
+        close: () => real.close(),
+      };
+      const store = new ResultStore(
+        new ElasticsearchBackend({ url, namespace: freshIndex(), client, closeClient: true }),
+      );
+      stores.push(store);
+      const taskId = randomUUID();
+      expect((await store.markSuccess(taskId, "once")).applied).toBe(true);
+      expect(replayed).toBe(true);
+      expect((await store.markSuccess(taskId, "twice")).applied).toBe(false);
+    });
+  });
+
+  describe("documents written around us", () => {
+    const put = async (store: ResultStore, id: string, document: Record<string, unknown>) => {
+      await store.markQueued(`create-index-${randomUUID()}`);
+      await raw.index({ index: indexOf(store), id, document, refresh: false });
+    };
+
+    it("reads Celery's text-form document (no fields of ours): no metadata, no expiry", async () => {
+      const store = open();
+      const taskId = randomUUID();
+      await put(store, `celery-task-meta-${taskId}`, {
+        result: `{"status": "SUCCESS", "result": [1, NaN, 18446744073709551617], "traceback": null, "children": [], "date_done": "2024-05-01T12:00:00.123456+00:00", "task_id": "${taskId}"}`,
+        "@timestamp": "2024-05-01T12:00:00.123Z",
+      });
+      const record = await store.backend.read(taskId);
+      expect(record?.expiresAt).toBeNull();
+      expect(record?.metadata).toEqual({});
+      const result = record?.result as unknown[];
+      expect(result[0]).toBe(1);
+      expect(Number.isNaN(result[1])).toBe(true);
+      expect(result[2]).toBe(18446744073709551617n); // exact: the meta is decoded by core's codec
+      expect(record?.dateDone?.toISOString()).toBe("2024-05-01T12:00:00.123Z");
+    });
+
+    it("reads Celery's native-object form (elasticsearch_save_meta_as_text=False)", async () => {
+      const store = open();
+      const [a, b] = [randomUUID(), randomUUID()];
+      await put(store, `celery-task-meta-${a}`, {
+        result: {
+          status: "FAILURE",
+          result: '{"exc_type": "ValueError", "exc_message": ["boom"], "exc_module": "builtins"}',
+          traceback: '"Traceback: x"',
+          children: [],
+          date_done: "2024-05-01T12:00:00+00:00",
+          task_id: a,
+        },
+        "@timestamp": "2024-05-01T12:00Z",
+      });
+      await put(store, `celery-task-meta-${b}`, {
+        result: {
+          status: "SUCCESS",
+          result: 0,
+          traceback: null,
+          children: [],
+          date_done: "2024-05-01T12:00:00+00:00",
+          task_id: b,
+        },
+      });
+      expect(await store.getMeta(a)).toMatchObject({
+        status: "FAILURE",
+        result: { exc_type: "ValueError" },
+        traceback: "Traceback: x",
+      });
+      expect(await store.getMeta(b)).toMatchObject({ status: "SUCCESS", result: 0 });
+    });
+
+    it("refuses to count on a key that holds something other than a counter", async () => {
+      const store = open();
+      const key = `celery-task-meta-${randomUUID()}`;
+      await put(store, key, { result: '{"status": "SUCCESS"}' });
+      await expect(store.incr(key)).rejects.toBeInstanceOf(DecodeError);
+    });
+  });
+
+  describe("the native meta form (saveMetaAsText: false)", () => {
+    it("round-trips falsy and truthy results, tracebacks and metadata", async () => {
+      const store = open({ saveMetaAsText: false });
+      for (const value of [0, "", null, [], {}, false, 42, "text", { a: [1] }, 2n ** 70n]) {
+        const taskId = randomUUID();
+        await store.markSuccess(taskId, value, { metadata: { v: "x" } });
+        expect((await store.getMeta(taskId)).result).toEqual(value);
+      }
+      const failed = randomUUID();
+      await store.markFailure(failed, new TypeError("bad"), { traceback: "Traceback: here" });
+      expect((await store.getMeta(failed)).traceback).toBe("Traceback: here");
+      const doc = await raw.get<{ result: Record<string, unknown> }>({
+        index: indexOf(store),
+        id: `celery-task-meta-${failed}`,
+      });
+      expect(doc._source?.result.traceback).toBe('"Traceback: here"'); // Celery's JSON text of the string
+      expect(typeof doc._source?.result.result).toBe("string");
+    });
+  });
+
+  describe("cleanup", () => {
+    it("removes expired tasks, groups and counters, counts them, and leaves live and Celery's records", async () => {
+      const expiring = open({}, 1);
+      const [task, group, counter, celeryTask] = [
+        randomUUID(),
+        randomUUID(),
+        randomUUID(),
+        randomUUID(),
+      ];
+      await expiring.markSuccess(task, 1);
+      await expiring.saveGroup(group, [task]);
+      await expiring.incr(counter);
+      await raw.index({
+        index: indexOf(expiring),
+        id: `celery-task-meta-${celeryTask}`,
+        document: { result: `{"status": "SUCCESS", "result": 1, "task_id": "${celeryTask}"}` },
+      });
+      const live = new ResultStore(new ElasticsearchBackend({ url, index: indexOf(expiring) }));
+      stores.push(live);
+      const kept = randomUUID();
+      await live.markSuccess(kept, "stays");
+      await new Promise((resolve) => setTimeout(resolve, 2200));
+      expect(await expiring.cleanup()).toBe(3);
+      expect(await expiring.backend.read(task)).toBeNull();
+      expect(await expiring.backend.readGroup(group)).toBeNull();
+      expect(await expiring.incr(counter)).toBe(1);
+      expect((await live.getMeta(kept)).result).toBe("stays");
+      expect((await live.getMeta(celeryTask)).status).toBe("SUCCESS"); // no expiry: never removed
+      expect(await expiring.cleanup()).toBe(0);
+    });
+
+    it("on an index that does not exist yet, removes nothing", async () => {
+      expect(await open().cleanup()).toBe(0);
+    });
+  });
+
+  describe("ids and prefixes", () => {
+    it("ids that need URL encoding address the exact Celery _id", async () => {
+      const store = open();
+      for (const taskId of [
+        `sp ace-${randomUUID()}`,
+        `p%20ct+plus-${randomUUID()}`,
+        `héllo-✓-😀-${randomUUID()}`,
+        `q"uote'-${randomUUID()}`,
+      ]) {
+        await store.markSuccess(taskId, taskId);
+        expect((await store.getMeta(taskId)).result).toBe(taskId);
+        const doc = await raw.get({ index: indexOf(store), id: `celery-task-meta-${taskId}` });
+        expect(doc.found).toBe(true);
+      }
+    });
+
+    it("keyPrefix prefixes every id as Celery's global_keyprefix does", async () => {
+      const store = open({ keyPrefix: "tenant1" });
+      const taskId = randomUUID();
+      await store.markSuccess(taskId, 1);
+      const doc = await raw.get({
+        index: indexOf(store),
+        id: `tenant1_celery-task-meta-${taskId}`,
+      });
+      expect(doc.found).toBe(true);
+    });
+  });
+
+  describe("client ownership", () => {
+    it("a caller's client stays open after close() unless closeClient is set", async () => {
+      const client = new Client({ node: nodeOf(url) });
+      const store = new ResultStore(
+        new ElasticsearchBackend({ url, namespace: freshIndex(), client }),
+      );
+      await store.markSuccess(randomUUID(), 1);
+      await store.backend.destroy?.();
+      await store.close();
+      await store.close();
+      expect(await client.indices.exists({ index: "no-such-index" })).toBe(false); // still usable
+      await client.close();
+    });
+
+    it("an unreachable server gives a typed, retryable connection error without credentials", async () => {
+      const backend = new ElasticsearchBackend({
+        url: "elasticsearch://user:hunter2@127.0.0.1:1/x",
+        maxRetries: 0,
+        requestTimeout: 2000,
+      });
+      const error = await backend.read("t").catch((e: unknown) => e);
+      expect(error).toMatchObject({ code: "CONNECTION" });
+      expect(backend.isRetryable(error)).toBe(true);
+      expect(String((error as Error).message)).not.toContain("hunter2");
+      await backend.close();
+    });
+  });
+});

@@ -1,0 +1,124 @@
+// DB-free checks of the client adapter: both clients' response shapes and error classes, built
+// with the real packages (their own error constructors), no server involved.
+import { errors as esErrors } from "@elastic/elasticsearch";
+import { errors as osErrors } from "@opensearch-project/opensearch";
+import { BackendConnectionError, BackendError } from "@resultstore/core";
+import { describe, expect, it } from "vitest";
+import {
+  adaptClient,
+  ContentionError,
+  isRetryable,
+  toEngineResponse,
+  wrapError,
+} from "../../src/client.js";
+import type { SearchClientLike } from "../../src/types.js";
+
+const esResponse = (statusCode: number, body: unknown) =>
+  new esErrors.ResponseError({
+    body,
+    statusCode,
+    headers: {},
+    warnings: null,
+    meta: {} as never,
+  });
+const osResponse = (statusCode: number, body: unknown) =>
+  new osErrors.ResponseError({
+    body,
+    statusCode,
+    headers: {},
+    warnings: null,
+    meta: {} as never,
+  });
+
+describe("response shapes", () => {
+  it("Elasticsearch 8+ with meta: true, OpenSearch and ES 7.x: { body, statusCode }", () => {
+    expect(toEngineResponse({ body: { found: false }, statusCode: 404, headers: {} })).toEqual({
+      statusCode: 404,
+      body: { found: false },
+    });
+  });
+  it("a bare body (Elasticsearch 8+ without meta) counts as success", () => {
+    expect(toEngineResponse({ _id: "x", found: true })).toEqual({
+      statusCode: 200,
+      body: { _id: "x", found: true },
+    });
+  });
+  it("a missing statusCode with a body reads as 200", () => {
+    expect(toEngineResponse({ body: {}, statusCode: null }).statusCode).toBe(200);
+  });
+});
+
+describe("the adapter", () => {
+  it("asks for meta, passes ignore, marks string bodies as JSON", async () => {
+    const calls: [unknown, Record<string, unknown> | undefined][] = [];
+    const client: SearchClientLike = {
+      transport: {
+        request: async (params, options) => {
+          calls.push([params, options]);
+          return { body: { ok: true }, statusCode: 201 };
+        },
+      },
+      close: async () => undefined,
+    };
+    const engine = adaptClient(client, { retryOnTimeout: true });
+    const response = await engine.request(
+      { method: "PUT", path: "/i/_create/x", body: "{}" },
+      { ignore: [409], maxRetries: 0 },
+    );
+    expect(response).toEqual({ statusCode: 201, body: { ok: true } });
+    expect(calls[0]?.[1]).toEqual({
+      retryOnTimeout: true,
+      ignore: [409],
+      meta: true,
+      maxRetries: 0,
+      headers: { "content-type": "application/json" },
+    });
+  });
+
+  it("turns driver errors into typed errors that keep the cause", async () => {
+    const failing = (error: unknown): SearchClientLike => ({
+      transport: {
+        request: async () => {
+          throw error;
+        },
+      },
+      close: async () => undefined,
+    });
+    const refused = new esErrors.ConnectionError("connect ECONNREFUSED 127.0.0.1:9200");
+    await expect(
+      adaptClient(failing(refused)).request({ method: "GET", path: "/i/_doc/x" }),
+    ).rejects.toBeInstanceOf(BackendConnectionError);
+    const mapping = esResponse(400, {
+      error: { type: "mapper_parsing_exception", reason: "bad" },
+    });
+    await expect(
+      adaptClient(failing(mapping)).request({ method: "PUT", path: "/i/_doc/x" }),
+    ).rejects.toThrow(/HTTP 400.*mapper_parsing_exception: bad/);
+  });
+});
+
+describe("isRetryable (Celery's exception_safe_to_retry, narrowed)", () => {
+  for (const [client, make, errors] of [
+    ["@elastic/elasticsearch", esResponse, esErrors],
+    ["@opensearch-project/opensearch", osResponse, osErrors],
+  ] as const) {
+    it(`${client}: throttling, gateway errors and transport failures are transient`, () => {
+      for (const status of [429, 502, 503, 504]) {
+        expect(isRetryable(make(status, {})), String(status)).toBe(true);
+        expect(isRetryable(wrapError(make(status, {}), "op")), `wrapped ${status}`).toBe(true);
+      }
+      expect(isRetryable(new errors.ConnectionError("reset", undefined as never))).toBe(true);
+      expect(isRetryable(new errors.TimeoutError("slow", undefined as never))).toBe(true);
+    });
+    it(`${client}: auth, bad requests, 404, 409 and 500 are not`, () => {
+      for (const status of [400, 401, 403, 404, 409, 413, 500]) {
+        expect(isRetryable(make(status, {})), String(status)).toBe(false);
+      }
+    });
+  }
+  it("exhausted CAS rounds are safe to retry; other errors are not", () => {
+    expect(isRetryable(new ContentionError("The write of task t", 64))).toBe(true);
+    expect(isRetryable(new BackendError("elasticsearch", "x"))).toBe(false);
+    expect(isRetryable(new Error("x"))).toBe(false);
+  });
+});

@@ -1,0 +1,106 @@
+// DB-free checks: Celery's URL form, index-name rules, option bounds.
+import { ConfigurationError } from "@resultstore/core";
+import { describe, expect, it } from "vitest";
+import { parseCeleryUrl, resolveConfig, validateIndexName } from "../../src/config.js";
+import { ElasticsearchBackend, fromUrl } from "../../src/index.js";
+
+describe("Celery's elasticsearch:// URL", () => {
+  it.each([
+    ["elasticsearch://", "http://localhost:9200", undefined, undefined],
+    ["elasticsearch://es.local", "http://es.local:9200", undefined, undefined],
+    ["elasticsearch://es.local:9201/results", "http://es.local:9201", "results", undefined],
+    ["elasticsearch+https://u:p%40ss@es.local/idx", "https://es.local:9200", "idx", "u"],
+    ["elasticsearch+http://[::1]:9200/", "http://[::1]:9200", undefined, undefined],
+  ])("%s", (url, node, index, username) => {
+    const parsed = parseCeleryUrl(url);
+    expect(parsed.node).toBe(node);
+    expect(parsed.index).toBe(index);
+    expect(parsed.username).toBe(username);
+  });
+
+  it("decodes percent-encoded credentials", () => {
+    expect(parseCeleryUrl("elasticsearch://user:p%40ss%3Aw@h").password).toBe("p@ss:w");
+  });
+
+  it("refuses a doc_type segment (mapping types are gone since Elasticsearch 8)", () => {
+    expect(() => parseCeleryUrl("elasticsearch://h/celery/backend")).toThrow(/mapping types/);
+  });
+
+  it("refuses other schemes without echoing the password", () => {
+    const attempt = () => parseCeleryUrl("redis://user:hunter2@h:6379/0");
+    expect(attempt).toThrow(ConfigurationError);
+    expect(attempt).toThrow(/\*\*\*/);
+    expect(attempt).not.toThrow(/hunter2/);
+  });
+});
+
+describe("index names", () => {
+  it.each(["celery", "results-2024", "a.b_c+d", "ünïcode"])("accepts %s", (name) => {
+    expect(() => validateIndexName(name)).not.toThrow();
+  });
+  it.each([
+    "",
+    "Celery",
+    "a b",
+    "a/b",
+    "a*b",
+    "a?b",
+    'a"b',
+    "a<b",
+    "a|b",
+    "a,b",
+    "a#b",
+    "a:b",
+    "-x",
+    "_x",
+    "+x",
+    ".",
+    "..",
+    "x".repeat(256),
+  ])("refuses %j", (name) => {
+    expect(() => validateIndexName(name)).toThrow(ConfigurationError);
+  });
+
+  it("namespace wins over the option and the URL path", () => {
+    expect(resolveConfig({ url: "elasticsearch://h/from-url", index: "opt" }).index).toBe("opt");
+    expect(resolveConfig({ url: "elasticsearch://h/from-url" }).index).toBe("from-url");
+    expect(fromUrl("elasticsearch://h/from-url", { namespace: "ns" }).index).toBe("ns");
+    expect(new ElasticsearchBackend().index).toBe("celery");
+  });
+
+  it("a bad namespace fails at construction, before any request", () => {
+    expect(() => fromUrl("elasticsearch://h", { namespace: "Bad Name" })).toThrow(
+      ConfigurationError,
+    );
+  });
+});
+
+describe("options", () => {
+  it("Celery's defaults: 10 s timeout, 3 retries, no retry on timeout, meta as text", () => {
+    const config = resolveConfig({});
+    expect(config.connection).toMatchObject({
+      requestTimeout: 10_000,
+      maxRetries: 3,
+      retryOnTimeout: false,
+      driver: "elasticsearch",
+    });
+    expect(config.saveMetaAsText).toBe(true);
+  });
+
+  it("applies Celery's global_keyprefix separator rule", () => {
+    expect(resolveConfig({ keyPrefix: "x" }).keyPrefix).toBe("x_");
+    expect(resolveConfig({ keyPrefix: "x:" }).keyPrefix).toBe("x:");
+  });
+
+  it("bounds maxRecordBytes by Elasticsearch's request limit", () => {
+    expect(() => resolveConfig({ maxRecordBytes: 60 * 1024 * 1024 })).toThrow(/at most/);
+    expect(() => resolveConfig({ maxRecordBytes: -1 })).toThrow(ConfigurationError);
+    expect(new ElasticsearchBackend({ maxRecordBytes: 2048 }).capabilities.maxRecordBytes).toBe(
+      2048,
+    );
+  });
+
+  it("refuses an unknown driver", () => {
+    expect(() => resolveConfig({ driver: "solr" as never })).toThrow(/driver/);
+  });
+});
