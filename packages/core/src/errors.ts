@@ -85,7 +85,12 @@ export class ValueTooLargeError extends ResultStoreError {
   readonly size: number;
   readonly limit: number;
   constructor(backend: string, size: number, limit: number, options?: { cause?: unknown }) {
-    super("TOO_LARGE", backend, `Record is ${size} bytes; this backend stores at most ${limit}.`, options);
+    super(
+      "TOO_LARGE",
+      backend,
+      `Record is ${size} bytes; this backend stores at most ${limit}.`,
+      options,
+    );
     this.size = size;
     this.limit = limit;
   }
