@@ -19,9 +19,6 @@ import {
 } from "@resultstore/core";
 import { TXN_MAX_BODY_BYTES } from "./kv.js";
 
-export const TASK_KEY_PREFIX = "celery-task-meta-";
-export const GROUP_KEY_PREFIX = "celery-taskset-meta-";
-
 /**
  * Largest value we send. Values travel base64-encoded inside a /v1/txn body capped at 512 KB
  * (the same raft-derived cap as the 512 KB KV value limit), so 3/4 of it, less room for the

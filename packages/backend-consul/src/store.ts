@@ -14,10 +14,12 @@ import {
   BackendError,
   type BackendUrlOptions,
   ConfigurationError,
+  GROUP_KEY_PREFIX,
   type GroupRecord,
   isExpired,
   type ResultBackend,
   StoreClosedError,
+  TASK_KEY_PREFIX,
   type TaskRecord,
   type TaskWrite,
   ValueTooLargeError,
@@ -33,11 +35,9 @@ import {
   encodeCounter,
   encodeGroup,
   encodeTask,
-  GROUP_KEY_PREFIX,
   MAX_RECORD_BYTES,
   MAX_VALUE_BYTES,
   storedExpiry,
-  TASK_KEY_PREFIX,
 } from "./records.js";
 import { ExpirySessions } from "./sessions.js";
 import type { ConsulBackendOptions } from "./types.js";

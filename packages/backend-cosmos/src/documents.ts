@@ -10,16 +10,15 @@ import {
   encodeJson,
   encodeMeta,
   formatCeleryDate,
+  GROUP_KEY_PREFIX,
   type GroupRecord,
   groupTuple,
   isPlainObject,
   parseCeleryDate,
+  TASK_KEY_PREFIX,
   type TaskRecord,
   taskIdsFromGroupValue,
 } from "@resultstore/core";
-
-export const TASK_PREFIX = "celery-task-meta-";
-export const GROUP_PREFIX = "celery-taskset-meta-";
 
 /**
  * Cosmos DB's item limit is 2 MB of JSON; we count it as 2,000,000 bytes to stay clear of MiB vs MB.
@@ -72,7 +71,7 @@ export function documentExpiry(doc: StoredDocument): Date | null {
 
 export function toTaskDocument(record: TaskRecord, resultJson: string) {
   return {
-    id: TASK_PREFIX + record.taskId,
+    id: TASK_KEY_PREFIX + record.taskId,
     // Metadata lives in its own property, so Celery's value stays exactly what Celery writes.
     value: encodeMeta(record, { resultJson, includeMetadata: false }),
     status: record.status,
@@ -91,7 +90,7 @@ export function fromTaskDocument(doc: StoredDocument, taskId: string): TaskRecor
 
 export function toGroupDocument(group: GroupRecord) {
   return {
-    id: GROUP_PREFIX + group.groupId,
+    id: GROUP_KEY_PREFIX + group.groupId,
     // Celery's KV group value: {"result": GroupResult.as_tuple()}, as kombu JSON.
     value: `{"result": ${encodeJson(groupTuple(group))}}`,
     date_done: formatCeleryDate(group.dateDone),

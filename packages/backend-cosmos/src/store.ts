@@ -7,8 +7,10 @@ import {
   applyWrite,
   type BackendCapabilities,
   BackendError,
+  GROUP_KEY_PREFIX,
   type GroupRecord,
   type ResultBackend,
+  TASK_KEY_PREFIX,
   type TaskRecord,
   type TaskWrite,
   type WriteOutcome,
@@ -19,10 +21,8 @@ import {
   expiryFields,
   fromGroupDocument,
   fromTaskDocument,
-  GROUP_PREFIX,
   MAX_RECORD_BYTES,
   type StoredDocument,
-  TASK_PREFIX,
   toGroupDocument,
   toTaskDocument,
 } from "./documents.js";
@@ -81,7 +81,7 @@ export class CosmosBackend implements ResultBackend {
    */
   async write(write: TaskWrite): Promise<WriteOutcome> {
     const container = await this.container();
-    const id = TASK_PREFIX + write.taskId;
+    const id = TASK_KEY_PREFIX + write.taskId;
     let known: KnownVersion | null | undefined = this.etags.get(id);
     let fresh = false; // whether `known` was read during this call (then a refusal is final)
     if (!known && (await this.tryCreate(container, id, write))) return APPLIED;
@@ -112,12 +112,12 @@ export class CosmosBackend implements ResultBackend {
 
   async read(taskId: string): Promise<TaskRecord | null> {
     const container = await this.container();
-    return (await this.readVersion(container, TASK_PREFIX + taskId, taskId))?.record ?? null;
+    return (await this.readVersion(container, TASK_KEY_PREFIX + taskId, taskId))?.record ?? null;
   }
 
   async remove(taskId: string): Promise<void> {
-    this.etags.delete(TASK_PREFIX + taskId);
-    await this.deleteItem(TASK_PREFIX + taskId);
+    this.etags.delete(TASK_KEY_PREFIX + taskId);
+    await this.deleteItem(TASK_KEY_PREFIX + taskId);
   }
 
   /**
@@ -180,7 +180,7 @@ export class CosmosBackend implements ResultBackend {
 
   async readGroup(groupId: string): Promise<GroupRecord | null> {
     const container = await this.container();
-    const id = GROUP_PREFIX + groupId;
+    const id = GROUP_KEY_PREFIX + groupId;
     const { resource } = await this.guard(`Reading group ${groupId}`, () =>
       container.item(id, id).read<StoredDocument>(),
     );
@@ -188,7 +188,7 @@ export class CosmosBackend implements ResultBackend {
   }
 
   async removeGroup(groupId: string): Promise<void> {
-    await this.deleteItem(GROUP_PREFIX + groupId);
+    await this.deleteItem(GROUP_KEY_PREFIX + groupId);
   }
 
   /**

@@ -4,10 +4,8 @@
  * `b'celery-task-meta-<id>'`. We reproduce that repr exactly (quotes, escapes, non-ASCII bytes)
  * so both sides address the same item for any id core accepts.
  */
+import { celeryKeyPrefix, GROUP_KEY_PREFIX, TASK_KEY_PREFIX } from "@resultstore/core";
 import type { DynamoDBKeyFormat } from "./types.js";
-
-const TASK_PREFIX = "celery-task-meta-";
-const GROUP_PREFIX = "celery-taskset-meta-";
 
 /** Python's `repr(bytes)` of the UTF-8 encoding of `text`. */
 export function pythonBytesRepr(text: string): string {
@@ -27,12 +25,6 @@ export function pythonBytesRepr(text: string): string {
   return `${out}${quote}`;
 }
 
-/** Celery's `global_keyprefix` rule: a separator `_` unless the prefix already ends in one. */
-function normalisePrefix(prefix: string | undefined): string {
-  if (!prefix) return "";
-  return /[:_.-]$/.test(prefix) ? prefix : `${prefix}_`;
-}
-
 /** Builds the `id` attribute values for tasks, groups and counters. */
 export class KeyBuilder {
   private readonly prefix: string;
@@ -41,15 +33,15 @@ export class KeyBuilder {
     private readonly format: DynamoDBKeyFormat,
     keyPrefix?: string,
   ) {
-    this.prefix = normalisePrefix(keyPrefix);
+    this.prefix = celeryKeyPrefix(keyPrefix);
   }
 
   task(taskId: string): string {
-    return this.spell(`${this.prefix}${TASK_PREFIX}${taskId}`);
+    return this.spell(`${this.prefix}${TASK_KEY_PREFIX}${taskId}`);
   }
 
   group(groupId: string): string {
-    return this.spell(`${this.prefix}${GROUP_PREFIX}${groupId}`);
+    return this.spell(`${this.prefix}${GROUP_KEY_PREFIX}${groupId}`);
   }
 
   /** Core passes whole counter keys, e.g. Celery's `chord-unlock-<gid>`. */

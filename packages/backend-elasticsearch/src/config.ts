@@ -1,5 +1,11 @@
 /** Celery's Elasticsearch URL and our options, resolved and validated once, before any I/O. */
-import { ConfigurationError, intOption, parseUrl, sanitizeUrl } from "@resultstore/core";
+import {
+  ConfigurationError,
+  celeryKeyPrefix,
+  intOption,
+  parseUrl,
+  sanitizeUrl,
+} from "@resultstore/core";
 import type { ElasticsearchBackendOptions, SearchDriver } from "./types.js";
 
 export const BACKEND_NAME = "elasticsearch";
@@ -58,7 +64,7 @@ export function resolveConfig(options: ElasticsearchBackendOptions): ResolvedCon
   }
   return {
     index,
-    keyPrefix: normalisePrefix(options.keyPrefix),
+    keyPrefix: celeryKeyPrefix(options.keyPrefix),
     saveMetaAsText: options.saveMetaAsText ?? true,
     maxRecordBytes,
     connection: {
@@ -138,10 +144,4 @@ export function validateIndexName(name: unknown): asserts name is string {
       `Index name ${JSON.stringify(name)} ${problem} (used for \`index\`, \`namespace\` or the URL path).`,
     );
   }
-}
-
-/** Celery's `global_keyprefix` rule: add `_` unless the prefix already ends in a separator. */
-function normalisePrefix(prefix: string | undefined): string {
-  if (!prefix) return "";
-  return /[:_.-]$/.test(prefix) ? prefix : `${prefix}_`;
 }

@@ -11,25 +11,24 @@ import {
   decodeMeta,
   encodeJson,
   encodeMeta,
+  GROUP_KEY_PREFIX,
   type GroupRecord,
   groupTuple,
   isPlainObject,
   parseCeleryDate,
+  TASK_KEY_PREFIX,
   type TaskRecord,
   taskIdsFromGroupValue,
 } from "@resultstore/core";
-
-const TASK_PREFIX = "celery-task-meta-";
-const GROUP_PREFIX = "celery-taskset-meta-";
 
 /** Document ids, as Celery's KeyValueStoreBackend builds keys (with its global key prefix). */
 export class DocumentIds {
   constructor(private readonly prefix: string) {}
   task(taskId: string): string {
-    return `${this.prefix}${TASK_PREFIX}${taskId}`;
+    return `${this.prefix}${TASK_KEY_PREFIX}${taskId}`;
   }
   group(groupId: string): string {
-    return `${this.prefix}${GROUP_PREFIX}${groupId}`;
+    return `${this.prefix}${GROUP_KEY_PREFIX}${groupId}`;
   }
   /** Core passes whole counter keys, e.g. Celery's `chord-unlock-<gid>`. */
   counter(key: string): string {

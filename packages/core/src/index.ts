@@ -2,6 +2,7 @@ export { decodeJson, encodeJson } from "./codec.js";
 export { type CreateStoreOptions, createStore } from "./create.js";
 export { formatCeleryDate, parseCeleryDate } from "./dates.js";
 export * from "./errors.js";
+export { celeryKeyPrefix, GROUP_KEY_PREFIX, TASK_KEY_PREFIX } from "./keys.js";
 export { MemoryBackend, type MemoryBackendOptions } from "./memory.js";
 export { PyDate, PyDecimal, PyTime, PyUUID } from "./pytypes.js";
 export {

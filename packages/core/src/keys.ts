@@ -1,0 +1,13 @@
+/** Celery's key names for key-value stores (KeyValueStoreBackend, CELERY-COMPAT.md §4). */
+
+export const TASK_KEY_PREFIX = "celery-task-meta-";
+export const GROUP_KEY_PREFIX = "celery-taskset-meta-";
+
+/**
+ * Celery's `global_keyprefix` transport option as it prepends it: `_` is added unless the prefix
+ * already ends in one of `:` `_` `-` `.`, so "x" gives `x_celery-task-meta-<id>`.
+ */
+export function celeryKeyPrefix(globalPrefix: string | undefined): string {
+  if (!globalPrefix) return "";
+  return /[:_.-]$/.test(globalPrefix) ? globalPrefix : `${globalPrefix}_`;
+}
