@@ -76,8 +76,8 @@ let failed = false;
 try {
   say("lint");
   await step("npx", ["biome", "ci", "."]);
-  say("build and unit tests (no database)");
-  await turbo("build", "test:unit");
+  say("build, type-check (sources and tests) and unit tests (no database)");
+  await turbo("build", "typecheck", "test:unit");
   say(`servers (${inCI ? "CI: all required" : "missing ones are skipped"})`);
   const serverEnv = await startServers();
   say("integration tests against the real servers: conformance and Celery interop");

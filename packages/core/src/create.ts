@@ -41,10 +41,15 @@ export async function createStore(
   return new ResultStore(module.fromUrl(url, backendOptions), storeOptions);
 }
 
-async function loadBackend(packageName: string, scheme: string): Promise<BackendModule> {
+/** Imports a backend package; the importer is a parameter so tests can stand in for npm. */
+export async function loadBackend(
+  packageName: string,
+  scheme: string,
+  importer: (name: string) => Promise<unknown> = (name) => import(name),
+): Promise<BackendModule> {
   let module: Partial<BackendModule>;
   try {
-    module = (await import(packageName)) as Partial<BackendModule>;
+    module = (await importer(packageName)) as Partial<BackendModule>;
   } catch (cause) {
     const code = (cause as { code?: string }).code;
     if (code === "ERR_MODULE_NOT_FOUND" || code === "MODULE_NOT_FOUND") {

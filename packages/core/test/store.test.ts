@@ -35,7 +35,7 @@ describe("ResultStore", () => {
     const backend = new MemoryBackend();
     const read = vi.spyOn(backend, "read");
     read.mockRejectedValueOnce(new Error("flaky"));
-    backend.isRetryable = () => true;
+    Object.assign(backend, { isRetryable: () => true });
     const store = new ResultStore(backend, { alwaysRetry: true, retryPolicy: { baseMs: 1 } });
     expect((await store.getMeta("t")).status).toBe("PENDING");
     expect(read).toHaveBeenCalledTimes(2);
@@ -44,7 +44,7 @@ describe("ResultStore", () => {
   it("does not retry by default", async () => {
     const backend = new MemoryBackend();
     vi.spyOn(backend, "read").mockRejectedValueOnce(new Error("flaky"));
-    backend.isRetryable = () => true;
+    Object.assign(backend, { isRetryable: () => true });
     await expect(new ResultStore(backend).getMeta("t")).rejects.toThrow("flaky");
   });
 });
