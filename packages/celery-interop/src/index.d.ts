@@ -140,3 +140,133 @@ export declare function celeryPeer(
   request: PeerRequest,
   options?: { timeoutMs?: number; python?: string },
 ): Promise<PeerAnswer>;
+
+// ------------------------------------------------------------------ the shared interop suite
+
+/** A nested JSON result: unicode, floats, nulls, empty containers, lists in lists. */
+export declare const NESTED: { [key: string]: Json };
+/** A Python traceback as a worker would store it. */
+export declare const TRACEBACK: string;
+/** `ValueError('boom')` as Celery's JSON serializer stores it. */
+export declare const BOOM: {
+  exc_type: "ValueError";
+  exc_message: ["boom"];
+  exc_module: "builtins";
+};
+/** Celery's `date_done` text as a Date (naive text means UTC); null for anything else. */
+export declare function celeryDate(value: unknown): Date | null;
+
+/** What the suite needs of the matcher it is given (Vitest's `expect` fits). */
+export interface InteropMatchers {
+  toBe(expected: unknown): void;
+  toEqual(expected: unknown): void;
+  toMatchObject(expected: object): void;
+  toHaveProperty(path: string): void;
+  toBeNull(): void;
+  toBeInstanceOf(expected: abstract new (...args: never[]) => unknown): void;
+  toBeGreaterThan(expected: number): void;
+}
+
+/** The test API the suite registers into, passed in by the caller (this package never imports Vitest). */
+export interface InteropTestApi {
+  describe(name: string, body: () => void): void;
+  it(name: string, body: () => Promise<void> | void, timeoutMs?: number): void;
+  beforeAll(body: () => Promise<void> | void, timeoutMs?: number): void;
+  afterAll(body: () => Promise<void> | void, timeoutMs?: number): void;
+  expect(actual: unknown): InteropMatchers;
+}
+
+/** The store under test as far as the suite's own cleanup goes (a ResultStore fits). */
+export interface InteropStore {
+  backend: { destroy?(): Promise<void> };
+  close(): Promise<void>;
+}
+
+/** One op list sent to the peer with this backend's URL and settings. */
+export interface InteropPeerOptions {
+  /** Merged over the backend's settings for this request, e.g. { result_extended: true }. */
+  settings?: PeerRequest["settings"];
+  /** Resolve even when an op answered {error}. */
+  allowErrors?: boolean;
+}
+
+export interface CeleryInteropHandle<S extends InteropStore> {
+  /** The store opened by the suite's beforeAll (throws before it). */
+  store(): S;
+  /** Runs `ops` through Celery's backend for this store; resolves the per-op results. */
+  peer(ops: PeerOp[], options?: InteropPeerOptions): Promise<Json[]>;
+  /** Celery's get_task_meta (+ AsyncResult) of one task; `settings` as in peer(). */
+  read(taskId: string, settings?: PeerRequest["settings"]): Promise<ReadResult>;
+}
+
+/** What `store.getMeta` resolves for this store type (TaskMeta for a ResultStore). */
+export type InteropMeta<S> = S extends { getMeta(taskId: string): Promise<infer M> } ? M : unknown;
+
+/** What a backend's check hook is given for one record. */
+export interface InteropRecordCheck<S extends InteropStore>
+  extends Omit<CeleryInteropHandle<S>, "store"> {
+  store: S;
+  taskId: string;
+  /** Our getMeta of the task (a ResultStore's TaskMeta). */
+  meta: InteropMeta<S>;
+  /** Celery's read of the same task. */
+  celery: ReadResult;
+}
+
+export interface CeleryInteropOptions<S extends InteropStore> {
+  /** Shown in messages, e.g. "consul". */
+  name: string;
+  /** Celery's result_backend URL for the same data; a function gets the store, at each peer call. */
+  celeryUrl: string | ((store: S) => string);
+  /** Celery settings for every peer call (keyspace, table, collection…); a function gets the store. */
+  settings?: PeerRequest["settings"] | ((store: S) => PeerRequest["settings"]);
+  /** A fresh store that reads and writes where Celery does (called once, in beforeAll). */
+  createStore(): Promise<S>;
+  /** Runs after createStore, before any Celery write (e.g. create the table with our schema). */
+  prepare?(store: S): Promise<void>;
+  /** Replaces the default cleanup (`backend.destroy?.()`, then `close()`). */
+  destroy?(store: S): Promise<void>;
+  /** Celery stores `children` (result tuples of subtasks) and we read them. @default true */
+  children?: boolean;
+  /**
+   * "full": a result_extended record keeps name/args/kwargs/worker/retries/queue and group/parent
+   * (KV backends store Celery's whole meta); "none": Celery's backend has no such fields
+   * (Cassandra's fixed columns). @default "full"
+   */
+  extended?: "full" | "none";
+  /** Celery's backend has save_group/restore_group (Cassandra's has not). @default true */
+  groups?: boolean;
+  /** Python type of get_task_meta's date_done: "str" for KV backends, "datetime" for Cassandra. @default "str" */
+  celeryDateDoneType?: "str" | "datetime";
+  /**
+   * Celery's group record carries a write time we read as the group's dateDone (Elasticsearch's
+   * `@timestamp`); Celery's KV `_save_group` stores only `{"result": …}`. @default false
+   */
+  celeryGroupTime?: boolean;
+  /**
+   * Celery's read of our final SUCCESS carries the name/args/kwargs/queue given to markQueued.
+   * False for DynamoDB: its `result` blob holds only the latest write's fields, and the merged
+   * record lives in attributes Celery does not read. @default true
+   */
+  queuedFieldsInCeleryMeta?: boolean;
+  /** Run the test of our state rules over records Celery wrote. @default true */
+  stateRulesOverCelery?: boolean;
+  /** Backend-specific checks on every record Celery wrote (raw form, TTL…). */
+  checkCeleryRecord?(check: InteropRecordCheck<S>): Promise<void>;
+  /** Backend-specific checks on the SUCCESS record we wrote (raw form, key order…). */
+  checkOurRecord?(check: InteropRecordCheck<S>): Promise<void>;
+  /** Per-test timeout. @default 240000 */
+  timeoutMs?: number;
+  /** Timeout of one peer process. @default 180000 */
+  peerTimeoutMs?: number;
+}
+
+/**
+ * Registers the shared Celery interop scenarios in the describe block it is called in, with a
+ * store opened in beforeAll and closed in afterAll, and answers a handle for the backend's own
+ * interop tests in the same block.
+ */
+export declare function celeryInteropSuite<S extends InteropStore>(
+  api: InteropTestApi,
+  options: CeleryInteropOptions<S>,
+): CeleryInteropHandle<S>;

@@ -11,6 +11,8 @@ import { homedir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 
+export { BOOM, celeryDate, celeryInteropSuite, NESTED, TRACEBACK } from "./suite.mjs";
+
 const HERE = dirname(fileURLToPath(import.meta.url));
 /** Repository root, found from this file (not from the cwd). */
 const REPO_ROOT = resolve(HERE, "..", "..", "..");
