@@ -10,11 +10,12 @@ export interface ServerTarget {
   reason: string;
 }
 
-export function serverTarget(envName: string): ServerTarget {
+/** `server` is the services name when it differs from the lower-cased `envName` ("mongo-java"). */
+export function serverTarget(envName: string, server = envName.toLowerCase()): ServerTarget {
   const variable = `RESULTSTORE_${envName}_URL`;
   const url = process.env[variable];
   if (url) return { url, reason: "" };
-  const reason = `${variable} is not set: start it with \`npm run services -- up ${envName.toLowerCase()}\``;
+  const reason = `${variable} is not set: start it with \`npm run services -- up ${server}\``;
   if (process.env.CI) {
     throw new Error(
       `[resultstore] In CI every backend runs against its real server, but ${reason}.`,

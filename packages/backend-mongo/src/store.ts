@@ -1,0 +1,355 @@
+/**
+ * The MongoDB backend: each task write is ONE guarded `updateOne` with `$set` and `upsert`, whose
+ * filter admits only documents the state rules let change. MongoDB applies an update to a single
+ * document atomically, so the check and the merge happen together on the server; when the filter
+ * excludes the stored document, the upsert's insert collides with its `_id` (E11000), which means
+ * "refused".
+ */
+import {
+  type BackendCapabilities,
+  ConfigurationError,
+  type GroupRecord,
+  type ResultBackend,
+  StoreClosedError,
+  sanitizeUrl,
+  type TaskRecord,
+  type TaskWrite,
+  ValueTooLargeError,
+  type WriteOutcome,
+} from "@resultstore/core";
+import { BSON, type Collection, type Document, type FindOptions, MongoClient } from "mongodb";
+import { BACKEND_NAME, type ResolvedConfig, resolveConfig } from "./config.js";
+import {
+  EXPIRES_FIELD,
+  expiredFilter,
+  groupRecord,
+  groupUpdate,
+  type Layout,
+  liveFilter,
+  type TaskDocument,
+  taskRecord,
+  taskUpdate,
+  writableFilter,
+} from "./documents.js";
+import {
+  INDEX_CONFLICTS,
+  isDuplicateKey,
+  isRetryable,
+  NAMESPACE_NOT_FOUND,
+  NOT_IMPLEMENTED,
+  serverCode,
+  wrapError,
+} from "./errors.js";
+import type { MongoBackendOptions } from "./types.js";
+
+/** BSON's document limit. Checked here because not every MongoDB-wire server enforces it. */
+const MAX_DOCUMENT_BYTES = 16 * 1024 * 1024;
+/**
+ * What core may measure for a record: the limit minus room for our field names, `expires_at` and
+ * BSON's per-field framing (a few hundred bytes in practice; 64 KiB leaves metadata room to grow).
+ */
+const MAX_RECORD_BYTES = MAX_DOCUMENT_BYTES - 64 * 1024;
+/** `$in` lists per round trip in `readMany` and `cleanup`. */
+const ID_BATCH = 1000;
+/** Upsert attempts for `incr` when concurrent first increments collide on the key. */
+const INCR_ATTEMPTS = 5;
+
+interface Collections {
+  tasks: Collection<TaskDocument>;
+  groups: Collection<TaskDocument>;
+  counters: Collection<TaskDocument>;
+}
+
+export class MongoBackend implements ResultBackend {
+  readonly name = BACKEND_NAME;
+  readonly capabilities: BackendCapabilities;
+  private readonly config: ResolvedConfig;
+  private readonly client: MongoClient;
+  private readonly ownsClient: boolean;
+  private ready: Promise<Collections> | undefined;
+  private layout: Layout;
+  private closed = false;
+
+  constructor(options: MongoBackendOptions) {
+    this.config = resolveConfig(options);
+    this.ownsClient = !options.client || options.closeClient === true;
+    this.client = options.client ?? buildClient(this.config);
+    this.capabilities = { nativeExpiry: this.config.ttlIndex, maxRecordBytes: MAX_RECORD_BYTES };
+    this.layout = {
+      serializer: this.config.resultSerializer,
+      nestedArrays: true,
+      insertsNulls: true,
+      decimal128: true,
+    };
+  }
+
+  async write(write: TaskWrite): Promise<WriteOutcome> {
+    const { tasks } = await this.collections();
+    const update = taskUpdate(write, this.layout); // EncodeError before anything is sent
+    const size = BSON.calculateObjectSize({
+      _id: write.taskId,
+      ...update.$set,
+      ...update.$setOnInsert,
+    });
+    if (size > MAX_DOCUMENT_BYTES)
+      throw new ValueTooLargeError(BACKEND_NAME, size, MAX_DOCUMENT_BYTES);
+    const now = new Date();
+    if (await this.guardedUpsert(tasks, write, update, now)) return { applied: true };
+    // The insert collided: the stored document refuses the write, or has expired (an expired record
+    // counts as absent, so it is deleted and the write starts afresh), or a concurrent writer
+    // inserted it first. One more guarded attempt settles which.
+    await this.call("write", () => tasks.deleteOne({ _id: write.taskId, ...this.expired(now) }));
+    return { applied: await this.guardedUpsert(tasks, write, update, now) };
+  }
+
+  private async guardedUpsert(
+    tasks: Collection<TaskDocument>,
+    write: TaskWrite,
+    update: Document,
+    now: Date,
+  ) {
+    let inserted: boolean;
+    try {
+      const result = await tasks.updateOne(
+        writableFilter(write, now, this.config.resultExpires),
+        update,
+        { upsert: true },
+      );
+      inserted = result.upsertedCount > 0;
+    } catch (error) {
+      if (isDuplicateKey(error)) return false;
+      throw wrapError(error, "write");
+    }
+    if (inserted && !this.layout.insertsNulls)
+      await this.addInsertNulls(tasks, write.taskId, update.$setOnInsert);
+    return true;
+  }
+
+  /**
+   * FerretDB 1.x leaves out `$setOnInsert` fields whose value is null, and Celery's reader needs
+   * them present. One round trip adds each one still missing (so none a later write set is touched).
+   */
+  private async addInsertNulls(tasks: Collection<TaskDocument>, taskId: string, fields: Document) {
+    const operations = Object.entries(fields).map(([field, value]) => ({
+      updateOne: {
+        filter: { _id: taskId, [field]: { $exists: false } },
+        update: { $set: { [field]: value } },
+      },
+    }));
+    if (operations.length > 0)
+      await this.call("write", () => tasks.bulkWrite(operations, { ordered: false }));
+  }
+
+  async read(taskId: string): Promise<TaskRecord | null> {
+    const { tasks } = await this.collections();
+    const doc = await this.call("read", () => tasks.findOne({ _id: taskId }, this.findOptions()));
+    return doc && taskRecord(doc, this.config.resultExpires);
+  }
+
+  async readMany(taskIds: readonly string[]): Promise<(TaskRecord | null)[]> {
+    const { tasks } = await this.collections();
+    const found = new Map<string, TaskRecord>();
+    for (let i = 0; i < taskIds.length; i += ID_BATCH) {
+      const batch = [...new Set(taskIds.slice(i, i + ID_BATCH))];
+      const docs = await this.call("readMany", () =>
+        tasks.find({ _id: { $in: batch } }, this.findOptions()).toArray(),
+      );
+      for (const doc of docs) found.set(doc._id, taskRecord(doc, this.config.resultExpires));
+    }
+    return taskIds.map((id) => found.get(id) ?? null);
+  }
+
+  async remove(taskId: string): Promise<void> {
+    const { tasks } = await this.collections();
+    await this.call("remove", () => tasks.deleteOne({ _id: taskId }));
+  }
+
+  async incr(key: string, by: number, expiresAt: Date | null): Promise<number> {
+    const { counters } = await this.collections();
+    const now = new Date();
+    for (let attempt = 0; attempt < INCR_ATTEMPTS; attempt++) {
+      try {
+        // $inc on the live counter, or an insert starting at `by`: one atomic server-side step.
+        const doc = await counters.findOneAndUpdate(
+          { _id: key, ...liveFilter(now, null) },
+          { $inc: { value: by }, $set: { [EXPIRES_FIELD]: expiresAt } },
+          { upsert: true, returnDocument: "after" },
+        );
+        return Number(doc?.value);
+      } catch (error) {
+        if (!isDuplicateKey(error)) throw wrapError(error, "incr");
+      }
+      // The stored counter has expired (restart it from zero) or a concurrent first increment won.
+      await this.call("incr", () =>
+        counters.deleteOne({ _id: key, [EXPIRES_FIELD]: { $lte: now } }),
+      );
+    }
+    throw wrapError(
+      new Error(`counter ${key} stayed contended after ${INCR_ATTEMPTS} attempts`),
+      "incr",
+    );
+  }
+
+  async removeCounter(key: string): Promise<void> {
+    const { counters } = await this.collections();
+    await this.call("removeCounter", () => counters.deleteOne({ _id: key }));
+  }
+
+  async saveGroup(group: GroupRecord): Promise<void> {
+    const { groups } = await this.collections();
+    const update = groupUpdate(group, this.config.resultSerializer);
+    await this.call("saveGroup", () =>
+      groups.updateOne({ _id: group.groupId }, update, { upsert: true }),
+    );
+  }
+
+  async readGroup(groupId: string): Promise<GroupRecord | null> {
+    const { groups } = await this.collections();
+    const doc = await this.call("readGroup", () => groups.findOne({ _id: groupId }));
+    return doc && groupRecord(doc, this.config.resultExpires);
+  }
+
+  async removeGroup(groupId: string): Promise<void> {
+    const { groups } = await this.collections();
+    await this.call("removeGroup", () => groups.deleteOne({ _id: groupId }));
+  }
+
+  /** Deletes expired documents in batches of `cleanupBatchSize`, so no single delete runs unbounded. */
+  async cleanup(now: Date): Promise<number> {
+    const { tasks, groups, counters } = await this.collections();
+    let removed = 0;
+    for (const [collection, filter] of [
+      [tasks, this.expired(now)],
+      [groups, this.expired(now)],
+      [counters, expiredFilter(now, null)],
+    ] as const) {
+      for (;;) {
+        const ids = await this.call("cleanup", () =>
+          collection
+            .find(filter, { projection: { _id: 1 }, limit: this.config.cleanupBatchSize })
+            .toArray(),
+        );
+        if (ids.length === 0) break;
+        const result = await this.call("cleanup", () =>
+          collection.deleteMany({ _id: { $in: ids.map((doc) => doc._id) }, ...filter }),
+        );
+        removed += result.deletedCount;
+        if (ids.length < this.config.cleanupBatchSize) break;
+      }
+    }
+    return removed;
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.ownsClient) await this.client.close();
+  }
+
+  /** Drops this namespace's three collections (and so their indexes, recreated on next use). */
+  async destroy(): Promise<void> {
+    const collections = await this.collections();
+    this.ready = undefined;
+    for (const collection of Object.values(collections)) {
+      await collection.drop().catch((error: unknown) => {
+        if (serverCode(error) !== NAMESPACE_NOT_FOUND) throw wrapError(error, "destroy");
+      });
+    }
+  }
+
+  isRetryable(error: unknown): boolean {
+    return isRetryable(error);
+  }
+
+  private expired(now: Date): Document {
+    return expiredFilter(now, this.config.resultExpires);
+  }
+
+  private findOptions(): FindOptions {
+    // Int64 values keep their precision in native results (read back as BigInt beyond 2^53).
+    return this.config.resultSerializer === "bson" ? { promoteLongs: false } : {};
+  }
+
+  private async call<T>(operation: string, body: () => Promise<T>): Promise<T> {
+    try {
+      return await body();
+    } catch (error) {
+      throw wrapError(error, operation);
+    }
+  }
+
+  /** Connects once (the promise is shared) and creates the indexes once per store. */
+  private collections(): Promise<Collections> {
+    if (this.closed) return Promise.reject(new StoreClosedError(BACKEND_NAME));
+    this.ready ??= this.open().catch((error: unknown) => {
+      this.ready = undefined; // a later call may reach a server that was down
+      throw wrapError(error, "connect");
+    });
+    return this.ready;
+  }
+
+  private async open(): Promise<Collections> {
+    await this.client.connect();
+    const ferretDb = await isFerretDb(this.client);
+    this.layout = {
+      ...this.layout,
+      nestedArrays: !ferretDb,
+      insertsNulls: !ferretDb,
+      decimal128: !ferretDb,
+    };
+    const db = this.client.db(this.config.database);
+    const { tasks, groups, counters } = this.config.collections;
+    const collections: Collections = {
+      tasks: db.collection<TaskDocument>(tasks),
+      groups: db.collection<TaskDocument>(groups),
+      counters: db.collection<TaskDocument>(counters),
+    };
+    await Promise.all([
+      // Exactly the index Celery creates (`background` is ignored since MongoDB 4.2), so a
+      // collection Celery also uses never holds two specs under one name.
+      collections.tasks.createIndex({ date_done: 1 }, { background: true }),
+      collections.groups.createIndex({ date_done: 1 }, { background: true }),
+      ...Object.values(collections).map((collection) => this.expiryIndex(collection)),
+    ]);
+    return collections;
+  }
+
+  /** A TTL index when asked for and supported (FerretDB answers 238), else a plain one for cleanup. */
+  private async expiryIndex(collection: Collection<TaskDocument>): Promise<void> {
+    const tolerate = (error: unknown) => {
+      if (!INDEX_CONFLICTS.includes(serverCode(error) ?? 0)) throw error; // exists with the other options
+    };
+    if (this.config.ttlIndex) {
+      try {
+        await collection.createIndex({ [EXPIRES_FIELD]: 1 }, { expireAfterSeconds: 0 });
+        return;
+      } catch (error) {
+        if (serverCode(error) !== NOT_IMPLEMENTED) return tolerate(error);
+      }
+    }
+    await collection.createIndex({ [EXPIRES_FIELD]: 1 }).catch(tolerate);
+  }
+}
+
+/** FerretDB 1.x names itself in `buildInfo`; it stores no arrays nested in arrays. */
+async function isFerretDb(client: MongoClient): Promise<boolean> {
+  try {
+    const info = await client.db("admin").command({ buildInfo: 1 });
+    return typeof info.ferretdbVersion === "string";
+  } catch {
+    return false; // buildInfo refused (restricted user): assume MongoDB
+  }
+}
+
+function buildClient(config: ResolvedConfig): MongoClient {
+  try {
+    return new MongoClient(config.url as string, config.clientOptions);
+  } catch (cause) {
+    const detail = cause instanceof Error ? cause.message : String(cause);
+    throw new ConfigurationError(
+      BACKEND_NAME,
+      `Invalid MongoDB URL ${sanitizeUrl(config.url as string)}: ${detail}`,
+      { cause },
+    );
+  }
+}

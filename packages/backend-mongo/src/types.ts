@@ -1,0 +1,62 @@
+/** Options of the MongoDB backend. Each names the Celery setting it corresponds to. */
+import type { MongoClient, MongoClientOptions } from "mongodb";
+
+/** How the task's `result` field is stored. */
+export type MongoResultSerializer = "json" | "bson";
+
+export interface MongoBackendOptions {
+  /**
+   * Connection string: `mongodb://[user:pw@]host[:port][,host2…][/database][?options]` or
+   * `mongodb+srv://…`; a bare `mongodb://` means localhost (Celery's `result_backend`). Give this
+   * or `client`.
+   */
+  url?: string;
+  /**
+   * A client the caller built (and owns): the backend uses it as is and does not close it unless
+   * `closeClient` is true.
+   */
+  client?: MongoClient;
+  /** Close a caller-built `client` on `close()`. @default false */
+  closeClient?: boolean;
+  /** Options for the client built from `url` (Celery's `mongodb_backend_settings["options"]`). */
+  clientOptions?: MongoClientOptions;
+  /**
+   * Database name; wins over the URL's path (Celery's `mongodb_backend_settings["database"]`).
+   * @default the URL's path, else "celery"
+   */
+  database?: string;
+  /**
+   * Collection-name prefix isolating this store: `<namespace>_taskmeta`, `<namespace>_groupmeta`
+   * and `<namespace>_counters`. Used by tests and `resultstore conformance`.
+   * @default "celery" (so Celery's own collection names)
+   */
+  namespace?: string;
+  /** Task collection (Celery's `mongodb_backend_settings["taskmeta_collection"]`). @default "<namespace>_taskmeta" */
+  taskmetaCollection?: string;
+  /** Group collection (Celery's `mongodb_backend_settings["groupmeta_collection"]`). @default "<namespace>_groupmeta" */
+  groupmetaCollection?: string;
+  /** Counter collection for `incr` (Celery's Mongo backend has none). @default "<namespace>_counters" */
+  countersCollection?: string;
+  /**
+   * `"json"` stores `result` as the JSON text Celery's JSON serializer writes, which every Celery
+   * reads. `"bson"` stores it as a native BSON value you can query (datetimes as BSON dates), as
+   * Celery does with `result_serializer = "bson"`; only Celery apps configured that way read it.
+   * @default "json" (Celery's `result_serializer`)
+   */
+  resultSerializer?: MongoResultSerializer;
+  /**
+   * Seconds after `date_done` that a record without our `expires_at` field (one Celery wrote)
+   * expires, for reads and `cleanup()`; null keeps such records forever. Celery's `result_expires`.
+   * @default 86400
+   */
+  resultExpires?: number | null;
+  /**
+   * Create TTL indexes (`expireAfterSeconds: 0` on `expires_at`) so MongoDB deletes expired
+   * records by itself, within about a minute. Engines without TTL indexes (FerretDB) get a plain
+   * index instead; `cleanup()` works either way.
+   * @default false
+   */
+  ttlIndex?: boolean;
+  /** Documents `cleanup()` deletes per batch. @default 1000 */
+  cleanupBatchSize?: number;
+}

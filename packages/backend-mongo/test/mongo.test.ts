@@ -1,0 +1,328 @@
+/** MongoDB-specific behaviour: URLs, the guard's details, layout, hostile input, limits, engines. */
+import { randomUUID } from "node:crypto";
+import {
+  ConfigurationError,
+  EncodeError,
+  PyDecimal,
+  ResultStore,
+  ValueTooLargeError,
+} from "@resultstore/core";
+import { type Document, MongoClient } from "mongodb";
+import { afterAll, describe, expect, it } from "vitest";
+import { parseMongoUrl, resolveConfig } from "../src/config.js";
+import { MongoBackend } from "../src/index.js";
+import {
+  closeRawClients,
+  DATABASE,
+  engineTargets,
+  freshStore,
+  namespaceOf,
+  rawClient,
+  rawTask,
+} from "./helpers.js";
+
+afterAll(closeRawClients);
+
+describe("URLs and options (no server)", () => {
+  it("parses Celery's URL forms", () => {
+    expect(parseMongoUrl("mongodb://")).toEqual({
+      url: "mongodb://localhost/",
+      database: undefined,
+    });
+    expect(
+      parseMongoUrl("mongodb://u:p%40ss@h1:27017,h2:27018/results?replicaSet=rs0&authSource=admin"),
+    ).toEqual({
+      url: "mongodb://u:p%40ss@h1:27017,h2:27018/results?replicaSet=rs0&authSource=admin",
+      database: "results",
+    });
+    expect(
+      parseMongoUrl("mongodb+srv://cluster0.example.net/?retryWrites=true").database,
+    ).toBeUndefined();
+  });
+  it("names the database and collections as Celery does, or by namespace", () => {
+    expect(resolveConfig({ url: "mongodb://h" })).toMatchObject({
+      database: "celery",
+      collections: {
+        tasks: "celery_taskmeta",
+        groups: "celery_groupmeta",
+        counters: "celery_counters",
+      },
+    });
+    expect(
+      resolveConfig({
+        url: "mongodb://h/fromurl",
+        database: "explicit",
+        namespace: "ns",
+        taskmetaCollection: "tm",
+      }),
+    ).toMatchObject({
+      database: "explicit",
+      collections: { tasks: "tm", groups: "ns_groupmeta", counters: "ns_counters" },
+    });
+  });
+  it("refuses bad URLs and options with ConfigurationError, never echoing the password", () => {
+    const bad = () => new MongoBackend({ url: "mongodb://user:hunter2@h:notaport/db" });
+    expect(bad).toThrow(ConfigurationError);
+    expect(bad).not.toThrow(/hunter2/);
+    expect(() => new MongoBackend({ url: "redis://h" })).toThrow(ConfigurationError);
+    expect(() => new MongoBackend({})).toThrow(/Missing required option `url`/);
+    expect(() => new MongoBackend({ url: "mongodb://h", namespace: "a$b" })).toThrow(
+      ConfigurationError,
+    );
+    expect(() => new MongoBackend({ url: "mongodb://h", database: "a.b" })).toThrow(
+      ConfigurationError,
+    );
+    expect(
+      () => new MongoBackend({ url: "mongodb://h", resultSerializer: "pickle" as "json" }),
+    ).toThrow(ConfigurationError);
+  });
+  it("classifies only transport failures as retryable", async () => {
+    const backend = new MongoBackend({
+      url: "mongodb://127.0.0.1:1",
+      clientOptions: { serverSelectionTimeoutMS: 300 },
+    });
+    const error = await backend.read("x").catch((e: unknown) => e);
+    expect(error).toMatchObject({ code: "CONNECTION" });
+    expect(backend.isRetryable(error)).toBe(true);
+    expect(backend.isRetryable(new Error("other"))).toBe(false);
+    await backend.close();
+    await backend.close();
+  });
+});
+
+for (const target of await engineTargets()) {
+  const engine = target.engine ? `${target.engine.name} ${target.engine.version}` : "";
+  describe.skipIf(!target.url)(`mongodb on ${target.label} ${engine}${target.reason}`, () => {
+    const url = target.url as string;
+    const withStore = async (
+      body: (store: ResultStore) => Promise<void>,
+      options?: Parameters<typeof freshStore>[2],
+      storeOptions?: object,
+    ) => {
+      const store = await freshStore(url, storeOptions, options);
+      try {
+        await body(store);
+      } finally {
+        await store.backend.destroy?.();
+        await store.close();
+      }
+    };
+    const collection = (store: ResultStore, kind: string) =>
+      rawClient(url)
+        .db(DATABASE)
+        .collection<{ _id: string } & Document>(`${namespaceOf.get(store)}_${kind}`);
+
+    it("stores Celery's layout: JSON text result, BSON date, extended fields always present", async () => {
+      await withStore(async (store) => {
+        await store.markQueued("t1", { metadata: { tenant: "acme" } });
+        const queued = await rawTask(url, store, "t1");
+        expect(queued).toMatchObject({
+          _id: "t1",
+          status: "QUEUED",
+          result: "null",
+          traceback: null,
+          children: null,
+          date_done: null,
+        });
+        for (const field of ["name", "args", "kwargs", "worker", "retries", "queue"])
+          expect(queued).toHaveProperty(field, null);
+        expect(queued?.metadata).toEqual({ tenant: "acme" });
+        expect(queued?.expires_at).toBeInstanceOf(Date);
+        await store.markSuccess("t1", 42, { request: { groupId: "g1" } });
+        const done = await rawTask(url, store, "t1");
+        expect(done).toMatchObject({
+          status: "SUCCESS",
+          result: "42",
+          group_id: "g1",
+          metadata: { tenant: "acme" },
+        });
+        expect(done?.date_done).toBeInstanceOf(Date);
+        expect(done).not.toHaveProperty("task_id");
+      });
+    });
+
+    it("a write over an expired record starts afresh, as if nothing were stored", async () => {
+      await withStore(async (store) => {
+        await store.markSuccess("old", "first", { metadata: { stale: true } });
+        await collection(store, "taskmeta").updateOne(
+          { _id: "old" },
+          { $set: { expires_at: new Date(Date.now() - 1000) } },
+        );
+        expect((await store.markStarted("old")).applied).toBe(true);
+        const meta = await store.getMeta("old");
+        expect(meta.status).toBe("STARTED");
+        expect(meta.metadata).toEqual({});
+      });
+    });
+
+    it("reads Celery's own documents (no expires_at: date_done + result_expires; old ISO-string date_done)", async () => {
+      await withStore(
+        async (store) => {
+          const tasks = collection(store, "taskmeta");
+          const recent = new Date(Date.now() - 60_000);
+          await tasks.insertOne({
+            _id: "c1",
+            status: "SUCCESS",
+            result: '{"a": [1, 2]}',
+            traceback: null,
+            children: [],
+            date_done: recent,
+          });
+          await tasks.insertOne({
+            _id: "c2",
+            status: "SUCCESS",
+            result: "1",
+            traceback: null,
+            children: [],
+            date_done: "2020-01-01T00:00:00.123456",
+          });
+          await tasks.insertOne({
+            _id: "c3",
+            status: "SUCCESS",
+            result: "1",
+            traceback: null,
+            children: [],
+            date_done: new Date(Date.now() - 2 * 86_400_000),
+          });
+          expect(await store.getMeta("c1")).toMatchObject({
+            status: "SUCCESS",
+            result: { a: [1, 2] },
+            dateDone: recent,
+          });
+          expect((await store.backend.read("c1"))?.expiresAt?.getTime()).toBe(
+            recent.getTime() + 86_400_000,
+          );
+          // Older than result_expires: hidden. Cleanup, like Celery's, matches BSON dates only.
+          expect((await store.getMeta("c2")).status).toBe("PENDING");
+          expect((await store.getMeta("c3")).status).toBe("PENDING");
+          expect(await store.cleanup()).toBe(1);
+          expect(await tasks.countDocuments({ _id: "c3" })).toBe(0);
+        },
+        { resultExpires: 86_400 },
+      );
+    });
+
+    it("refuses keys MongoDB would read as operators or paths in args/kwargs/children, storing nothing", async () => {
+      await withStore(async (store) => {
+        for (const request of [
+          { kwargs: { "a.b": 1 } },
+          { args: [{ $gt: 1 }] },
+          { kwargs: { x: { "y\u0000": 1 } } },
+        ]) {
+          await expect(store.markSuccess("h", 1, { request })).rejects.toThrow(EncodeError);
+        }
+        await expect(store.markSuccess("h", 1, { children: [{ $where: "1" }] })).rejects.toThrow(
+          EncodeError,
+        );
+        expect(await rawTask(url, store, "h")).toBeNull();
+        // Values that merely look like operators are data.
+        await store.markSuccess("v", { $where: "sleep(1)" }, { metadata: { q: "$gt" } });
+        expect((await store.getMeta("v")).result).toEqual({ $where: "sleep(1)" });
+      });
+    });
+
+    it("refuses a document BSON cannot hold before sending it", async () => {
+      await withStore(async (store) => {
+        // Small in JSON, over 16 MiB as BSON: every array element costs its index as a key.
+        const metadata = { many: Array.from({ length: 1_500_000 }, () => 1) };
+        await expect(store.markSuccess("big", null, { metadata })).rejects.toThrow(
+          ValueTooLargeError,
+        );
+        expect(await rawTask(url, store, "big")).toBeNull();
+      });
+    }, 120_000);
+
+    it("resultSerializer bson stores a queryable native value and reads it back exactly", async () => {
+      await withStore(
+        async (store) => {
+          const when = new Date("2024-05-01T12:00:00.123Z");
+          const value = {
+            when,
+            n: 2n ** 60n,
+            d: new PyDecimal("1.10"),
+            bytes: Buffer.from([0, 255]),
+            list: [1, "x"],
+          };
+          await store.markSuccess("b1", value);
+          const raw = await rawTask(url, store, "b1");
+          expect(raw?.result.when).toBeInstanceOf(Date);
+          expect(
+            await collection(store, "taskmeta").countDocuments({ "result.when": { $gte: when } }),
+          ).toBe(1);
+          expect((await store.getMeta("b1")).result).toEqual(value);
+          await expect(store.markSuccess("b2", { nested: { "a.b": 1 } })).rejects.toThrow(
+            EncodeError,
+          );
+          // Beyond Int64: Decimal128 on MongoDB; FerretDB 1.x has none, so it is refused before sending.
+          const huge = store.markSuccess("b3", 2n ** 70n);
+          if (target.engine?.name === "FerretDB") await expect(huge).rejects.toThrow(EncodeError);
+          else {
+            await huge;
+            expect((await store.getMeta("b3")).result).toBe(2n ** 70n);
+          }
+        },
+        { resultSerializer: "bson" },
+      );
+    });
+
+    it("uses a caller's client without closing it; ttlIndex is honoured or tolerated", async () => {
+      const client = new MongoClient(url);
+      const backend = new MongoBackend({
+        client,
+        database: DATABASE,
+        namespace: `t_${randomUUID().slice(0, 8)}`,
+        ttlIndex: true,
+      });
+      const store = new ResultStore(backend);
+      await store.markSuccess("c", 1);
+      await backend.destroy();
+      await store.close();
+      expect(await client.db(DATABASE).command({ ping: 1 })).toMatchObject({ ok: 1 });
+      await client.close();
+    });
+
+    it("cleanup removes expired tasks, groups and counters in batches and counts them", async () => {
+      await withStore(
+        async (store) => {
+          await Promise.all(Array.from({ length: 7 }, (_, i) => store.markSuccess(`e${i}`, i)));
+          await store.saveGroup("g", ["e0"]);
+          await store.incr("k");
+          await new Promise((resolve) => setTimeout(resolve, 1500));
+          await store.markSuccess("live", 1);
+          expect(
+            await new ResultStore(store.backend, { expires: 60 }).markSuccess("live2", 1),
+          ).toMatchObject({ applied: true });
+          expect(await store.cleanup()).toBe(9);
+          expect((await store.getMeta("live2")).status).toBe("SUCCESS");
+        },
+        { cleanupBatchSize: 3 },
+        { expires: 1 },
+      );
+    });
+
+    if (target.engine?.name === "FerretDB") {
+      // The reason races/counters/chords are opted out on FerretDB. When this starts failing, FerretDB
+      // applies single-document updates atomically: drop the opt-outs in conformance.test.ts.
+      it("FerretDB still loses concurrent updates to one document (engine defect)", async () => {
+        await withStore(async (store) => {
+          const counters = collection(store, "counters");
+          let lost = 0;
+          for (let round = 0; round < 3 && lost === 0; round++) {
+            const key = `race-${round}`;
+            await counters.insertOne({ _id: key, value: 0 });
+            await Promise.all(
+              Array.from({ length: 64 }, () =>
+                counters.updateOne({ _id: key }, { $inc: { value: 1 } }),
+              ),
+            );
+            lost = 64 - Number((await counters.findOne({ _id: key }))?.value);
+          }
+          expect(
+            lost,
+            "FerretDB kept every concurrent $inc: remove the FerretDB opt-outs",
+          ).toBeGreaterThan(0);
+        });
+      });
+    }
+  });
+}
