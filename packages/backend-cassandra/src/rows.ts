@@ -9,6 +9,7 @@ import {
   isPlainObject,
   isReady,
   pendingRecord,
+  readOptionalMetaFields,
   type TaskRecord,
 } from "@resultstore/core";
 import type { types } from "cassandra-driver";
@@ -100,16 +101,6 @@ export function recordFromRow(
   record.dateDone = isReady(status) ? (row.get("date_done") as Date) : null;
   record.expiresAt = expiryOf(row, now);
   const meta = fromJson(row.get("rs_meta"));
-  if (isPlainObject(meta)) {
-    record.metadata = isPlainObject(meta.metadata) ? meta.metadata : {};
-    record.groupId = typeof meta.group_id === "string" ? meta.group_id : null;
-    record.parentId = typeof meta.parent_id === "string" ? meta.parent_id : null;
-    record.name = typeof meta.name === "string" ? meta.name : null;
-    record.args = Array.isArray(meta.args) ? meta.args : null;
-    record.kwargs = isPlainObject(meta.kwargs) ? meta.kwargs : null;
-    record.worker = typeof meta.worker === "string" ? meta.worker : null;
-    record.retries = typeof meta.retries === "number" ? meta.retries : null;
-    record.queue = typeof meta.queue === "string" ? meta.queue : null;
-  }
+  if (isPlainObject(meta)) readOptionalMetaFields(record, meta);
   return record;
 }

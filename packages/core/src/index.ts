@@ -16,6 +16,8 @@ export {
   isExpired,
   measureWrite,
   pendingRecord,
+  REQUEST_FIELDS,
+  readOptionalMetaFields,
   taskIdsFromGroupValue,
 } from "./record.js";
 export { backoffMs, DEFAULT_RETRY_POLICY, type RetryPolicy, withRetry } from "./retry.js";

@@ -10,8 +10,8 @@ import { canTransition, isException } from "./states.js";
 import type { GroupRecord, TaskRecord, TaskWrite } from "./types.js";
 import { isPlainObject } from "./validate.js";
 
-const OPTIONAL_FIELDS = [
-  "children",
+/** What a worker's request adds to a record: Celery's `result_extended` fields, group and parent. */
+export const REQUEST_FIELDS = [
   "groupId",
   "parentId",
   "name",
@@ -21,6 +21,8 @@ const OPTIONAL_FIELDS = [
   "retries",
   "queue",
 ] as const;
+
+const OPTIONAL_FIELDS = ["children", ...REQUEST_FIELDS] as const;
 
 /** The record of a task nobody wrote: Celery reads it as PENDING. */
 export function pendingRecord(taskId: string): TaskRecord {
@@ -173,6 +175,15 @@ export function decodeMeta(
   record.traceback = typeof meta.traceback === "string" ? meta.traceback : null;
   record.children = Array.isArray(meta.children) ? meta.children : null;
   record.dateDone = parseCeleryDate(meta.date_done);
+  readOptionalMetaFields(record, meta);
+  return record;
+}
+
+/**
+ * Copies the optional keys of a Celery meta onto `record`: group_id, parent_id, the six
+ * `result_extended` fields and our `metadata`. A missing or mistyped key reads as null (or {}).
+ */
+export function readOptionalMetaFields(record: TaskRecord, meta: Record<string, unknown>): void {
   record.groupId = typeof meta.group_id === "string" ? meta.group_id : null;
   record.parentId = typeof meta.parent_id === "string" ? meta.parent_id : null;
   record.name = typeof meta.name === "string" ? meta.name : null;
@@ -182,7 +193,6 @@ export function decodeMeta(
   record.retries = typeof meta.retries === "number" ? meta.retries : null;
   record.queue = typeof meta.queue === "string" ? meta.queue : null;
   record.metadata = isPlainObject(meta.metadata) ? meta.metadata : {};
-  return record;
 }
 
 /** Whether the stored result of `status` is an exception dict Python would rebuild. */

@@ -9,7 +9,7 @@ import {
   WaitAbortedError,
   WaitTimeoutError,
 } from "./errors.js";
-import { exceptionToDict, isExpired, measureWrite } from "./record.js";
+import { exceptionToDict, isExpired, measureWrite, REQUEST_FIELDS } from "./record.js";
 import { DEFAULT_RETRY_POLICY, type RetryPolicy, withRetry } from "./retry.js";
 import {
   FAILURE,
@@ -240,16 +240,7 @@ export class ResultStore {
       expiresAt: this.expiresMs ? new Date(now + this.expiresMs) : null,
     };
     const request = options.request ?? {};
-    for (const key of [
-      "name",
-      "args",
-      "kwargs",
-      "worker",
-      "retries",
-      "queue",
-      "groupId",
-      "parentId",
-    ] as const) {
+    for (const key of REQUEST_FIELDS) {
       if (request[key] !== undefined)
         (write as unknown as Record<string, unknown>)[key] = request[key];
     }
@@ -416,16 +407,7 @@ function toMeta(taskId: string, record: TaskRecord | null): TaskMeta {
     dateDone: record.dateDone,
     metadata: record.metadata,
   };
-  for (const key of [
-    "groupId",
-    "parentId",
-    "name",
-    "args",
-    "kwargs",
-    "worker",
-    "retries",
-    "queue",
-  ] as const) {
+  for (const key of REQUEST_FIELDS) {
     if (record[key] !== null && record[key] !== undefined)
       (meta as unknown as Record<string, unknown>)[key] = record[key];
   }
