@@ -363,16 +363,6 @@ export function metadataTests(api: TestApi, options: ConformanceOptions): void {
   });
 }
 
-const TABLE_STORED = [
-  null,
-  "QUEUED",
-  "STARTED",
-  "RETRY",
-  "PROGRESS",
-  "SUCCESS",
-  "FAILURE",
-  "REVOKED",
-] as const;
 const TABLE_INCOMING = [
   "QUEUED",
   "STARTED",
@@ -382,6 +372,7 @@ const TABLE_INCOMING = [
   "FAILURE",
   "REVOKED",
 ] as const;
+const TABLE_STORED = [null, ...TABLE_INCOMING] as const;
 
 export function stateRuleTests(api: TestApi, options: ConformanceOptions): void {
   group(api, options, "stateRules", (ctx) => {

@@ -9,7 +9,13 @@ import {
   WaitAbortedError,
   WaitTimeoutError,
 } from "./errors.js";
-import { exceptionToDict, isExpired, measureWrite, REQUEST_FIELDS } from "./record.js";
+import {
+  exceptionToDict,
+  isExpired,
+  measureWrite,
+  pendingRecord,
+  REQUEST_FIELDS,
+} from "./record.js";
 import { DEFAULT_RETRY_POLICY, type RetryPolicy, withRetry } from "./retry.js";
 import {
   FAILURE,
@@ -386,18 +392,9 @@ export class ResultStore {
   }
 }
 
-function toMeta(taskId: string, record: TaskRecord | null): TaskMeta {
-  if (!record || isExpired(record)) {
-    return {
-      taskId,
-      status: "PENDING",
-      result: null,
-      traceback: null,
-      children: null,
-      dateDone: null,
-      metadata: {},
-    };
-  }
+function toMeta(taskId: string, stored: TaskRecord | null): TaskMeta {
+  // Unknown and expired ids read as Celery's PENDING with a null result.
+  const record = !stored || isExpired(stored) ? pendingRecord(taskId) : stored;
   const meta: TaskMeta = {
     taskId,
     status: record.status,
