@@ -572,6 +572,29 @@ export function chordTests(api: TestApi, options: ConformanceOptions): void {
       },
       options.timeoutMs,
     );
+    api.it(
+      "once the callback fired, the unlock counter is removed and a late duplicate is still one",
+      async () => {
+        const groupId = id("chord");
+        const [first, second] = [id("member"), id("member")];
+        let fired = 0;
+        const callback = () => {
+          fired++;
+        };
+        await ctx.store().onChordPartReturn({ groupId, taskId: first, size: 2 }, callback);
+        const last = await ctx
+          .store()
+          .onChordPartReturn({ groupId, taskId: second, size: 2 }, callback);
+        assert.equal(last.complete, true);
+        const late = await ctx
+          .store()
+          .onChordPartReturn({ groupId, taskId: first, size: 2 }, callback);
+        assert.deepEqual([late.duplicate, fired], [true, 1]);
+        // removeCounter dropped Celery's chord-unlock-<gid>: counting it again starts from zero.
+        assert.equal(await ctx.store().incr(`chord-unlock-${groupId}`), 1);
+      },
+      options.timeoutMs,
+    );
   });
 }
 
