@@ -1,9 +1,7 @@
-/** Options, URLs and error mapping: no server needed (port 1 refuses at once). */
-import { BackendError, ConfigurationError, ContentionError } from "@resultstore/core";
-import { MongoNetworkError, MongoServerError } from "mongodb";
+/** Options and URLs: no server needed (port 1 refuses at once). */
+import { ConfigurationError } from "@resultstore/core";
 import { describe, expect, it } from "vitest";
 import { parseMongoUrl, resolveConfig } from "../../src/config.js";
-import { errors } from "../../src/errors.js";
 import { fromUrl, MongoBackend } from "../../src/index.js";
 
 describe("URLs and options (no server)", () => {
@@ -83,27 +81,5 @@ describe("fromUrl", () => {
     expect(backend).toBeInstanceOf(MongoBackend);
     await expect(backend.read("x")).rejects.toMatchObject({ code: "CONNECTION" });
     await backend.close();
-  });
-});
-
-describe("error mapping", () => {
-  const server = (code: number, labels: string[] = []) => {
-    const error = new MongoServerError({ message: `failed ${code}`, code });
-    for (const label of labels) error.addErrorLabel(label);
-    return error;
-  };
-  it("names the operation and the server's code, and keeps the cause", () => {
-    const wrapped = errors.wrapError(server(13), "read");
-    expect(wrapped).toBeInstanceOf(BackendError);
-    expect(wrapped.message).toBe("[resultstore] [mongodb] read failed (code 13): failed 13");
-    expect(wrapped.cause).toBeInstanceOf(MongoServerError);
-  });
-  it("retries transport failures, transient codes, retryable labels and lost races only", () => {
-    expect(errors.isRetryable(new MongoNetworkError("reset"))).toBe(true);
-    expect(errors.isRetryable(errors.wrapError(server(91), "write"))).toBe(true);
-    expect(errors.isRetryable(server(2, ["RetryableWriteError"]))).toBe(true);
-    expect(errors.isRetryable(new ContentionError("mongodb", "incr of k", 64))).toBe(true);
-    expect(errors.isRetryable(server(13))).toBe(false);
-    expect(errors.isRetryable(server(11000))).toBe(false);
   });
 });
