@@ -42,22 +42,19 @@ export function adaptClient(
   defaults: Record<string, unknown> = {},
 ): Engine {
   return {
-    async request(params, { ignore = [], maxRetries } = {}) {
-      try {
-        // `meta: true` is Elasticsearch 8+'s switch for `{ body, statusCode }`; OpenSearch
-        // ignores it and answers that shape anyway.
-        const raw = await client.transport.request(params, {
-          ...defaults,
-          ignore: [...ignore],
-          meta: true,
-          ...(maxRetries !== undefined && { maxRetries }),
-          // Clients send a pre-serialised string as text/plain, which Elasticsearch refuses.
-          ...(typeof params.body === "string" && { headers: JSON_CONTENT }),
-        });
-        return toEngineResponse(raw);
-      } catch (error) {
-        throw errors.wrapError(error, `${params.method} ${params.path}`);
-      }
+    request(params, { ignore = [], maxRetries } = {}) {
+      const options = {
+        ...defaults,
+        ignore: [...ignore],
+        // Elasticsearch 8+'s switch for `{ body, statusCode }`; OpenSearch answers that anyway.
+        meta: true,
+        ...(maxRetries !== undefined && { maxRetries }),
+        // Clients send a pre-serialised string as text/plain, which Elasticsearch refuses.
+        ...(typeof params.body === "string" && { headers: JSON_CONTENT }),
+      };
+      return errors.guard(`${params.method} ${params.path}`, async () =>
+        toEngineResponse(await client.transport.request(params, options)),
+      );
     },
     async close() {
       await client.close();
