@@ -6,3 +6,6 @@ export type {
   ConsulTlsOptions,
   FetchLike,
 } from "./types.js";
+
+/** The URL schemes this package serves, for `createStore(url, { backends: [thisModule] })`. */
+export const schemes: readonly string[] = ["consul"];

@@ -19,3 +19,6 @@ export function fromUrl(
 ): CosmosBackend {
   return new CosmosBackend(optionsFromUrl(url, options));
 }
+
+/** The URL schemes this package serves, for `createStore(url, { backends: [thisModule] })`. */
+export const schemes: readonly string[] = ["cosmosdbsql"];

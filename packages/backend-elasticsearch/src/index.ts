@@ -18,3 +18,6 @@ export function fromUrl(
 ): ElasticsearchBackend {
   return new ElasticsearchBackend({ ...options, url });
 }
+
+/** The URL schemes this package serves, for `createStore(url, { backends: [thisModule] })`. */
+export const schemes: readonly string[] = ["elasticsearch"];

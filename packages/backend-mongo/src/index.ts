@@ -13,3 +13,6 @@ export function fromUrl(
 ): MongoBackend {
   return new MongoBackend({ ...options, url });
 }
+
+/** The URL schemes this package serves, for `createStore(url, { backends: [thisModule] })`. */
+export const schemes: readonly string[] = ["mongodb"];

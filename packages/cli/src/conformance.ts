@@ -1,12 +1,12 @@
 /** `resultstore conformance --url URL`: the suite against a user's own server, in its own namespace. */
 import { randomUUID } from "node:crypto";
-import { createRunner, runConformanceSuite } from "@resultstore/conformance";
-import { createStore, sanitizeUrl } from "@resultstore/core";
+import { ConfigurationError, createStore, sanitizeUrl } from "@resultstore/core";
 
 export async function runConformance(
   url: string,
   print: (line: string) => void = console.log,
 ): Promise<boolean> {
+  const { createRunner, runConformanceSuite } = await importConformance();
   const namespace = `conformance_${randomUUID().slice(0, 8)}`;
   const runner = createRunner(120_000);
   runConformanceSuite(runner, {
@@ -34,4 +34,18 @@ export async function runConformance(
   print("");
   print(`${results.length - failed} passed, ${failed} failed`);
   return failed === 0;
+}
+
+/** The suite is an optional peer: only this command needs it. */
+async function importConformance(): Promise<typeof import("@resultstore/conformance")> {
+  try {
+    return await import("@resultstore/conformance");
+  } catch (cause) {
+    throw new ConfigurationError(
+      "cli",
+      '`resultstore conformance` needs the module "@resultstore/conformance", which is not ' +
+        "installed: npm install @resultstore/conformance",
+      { cause },
+    );
+  }
 }

@@ -105,5 +105,11 @@ export interface BackendUrlOptions {
 
 /** What each `@resultstore/backend-*` package exports for `createStore`. */
 export interface BackendModule {
+  /** Builds the backend for a URL of one of its schemes, with the options `createStore` got. */
   fromUrl(url: string, options?: BackendUrlOptions): ResultBackend;
+  /**
+   * The URL schemes this package serves (`"mongodb"` also covers `mongodb+srv://`), read when the
+   * module is passed to `createStore` in `backends`.
+   */
+  readonly schemes?: readonly string[];
 }
