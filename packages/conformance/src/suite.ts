@@ -16,6 +16,7 @@ import {
   type ResultStore,
   type ResultStoreOptions,
   StoreClosedError,
+  type StoreOutcome,
   ValueTooLargeError,
   WaitAbortedError,
   WaitTimeoutError,
@@ -448,16 +449,27 @@ export function raceTests(api: TestApi, options: ConformanceOptions): void {
                   await new Promise((resolve) => setImmediate(resolve));
                 }
               })();
-              const outcomes = await Promise.all(
-                writes.map(([state, result]) =>
-                  ctx
-                    .store()
-                    .storeResult(taskId, result, state)
-                    .then((o) => ({ ...o, result })),
-                ),
+              // Handled from the start: when the writes fail, the watcher's own failure (the same
+              // dead server) must not surface later as an unhandled rejection.
+              const watching = watcher.then(
+                () => undefined,
+                (error: unknown) => ({ error }),
               );
-              done = true;
-              await watcher;
+              let outcomes: (StoreOutcome & { result: string })[];
+              try {
+                outcomes = await Promise.all(
+                  writes.map(([state, result]) =>
+                    ctx
+                      .store()
+                      .storeResult(taskId, result, state)
+                      .then((o) => ({ ...o, result })),
+                  ),
+                );
+              } finally {
+                done = true;
+              }
+              const watchFailure = await watching;
+              if (watchFailure) throw watchFailure.error;
               const successes = outcomes.filter((o) => o.status === "SUCCESS" && o.applied);
               if (successes.length !== 1)
                 violations.push(`${taskId}: ${successes.length} SUCCESS writes applied`);

@@ -25,6 +25,13 @@ describe("URLs", () => {
     expect(sanitizeUrl("cosmosdbsql://:ab/cd+ef==@h:99999")).not.toContain("cd+ef");
   });
 
+  it("masks the user part too: DynamoDB's is an access key id", () => {
+    expect(sanitizeUrl("dynamodb://AKIAEXAMPLE:s3cret@127.0.0.1:8000/t")).toBe(
+      "dynamodb://***:***@127.0.0.1:8000/t",
+    );
+    expect(sanitizeUrl("mongodb://admin@h:27017/db")).toBe("mongodb://***@h:27017/db");
+  });
+
   it("names the package (and driver) to install when a backend is missing", async () => {
     const notInstalled = async () => {
       throw Object.assign(new Error("Cannot find package"), { code: "ERR_MODULE_NOT_FOUND" });
