@@ -2,6 +2,7 @@
 import { ConfigurationError, intOption, sanitizeUrl } from "@resultstore/core";
 import type { CassandraBackendOptions, ConsistencyName, SerialConsistencyName } from "./types.js";
 
+/** The backend's name in errors and logs: `[resultstore] [cassandra] …`. */
 export const BACKEND_NAME = "cassandra";
 
 const DEFAULT_PORT = 9042;

@@ -7,6 +7,7 @@ import type {
   FetchLike,
 } from "./types.js";
 
+/** The backend's name in errors and logs: `[resultstore] [consul] …`. */
 export const BACKEND_NAME = "consul";
 
 /** Longest key prefix we accept, so the longest key stays far below any Consul limit. */

@@ -101,6 +101,7 @@ export class ConsulBackend implements ResultBackend {
     await this.connection().kv.delete(this.config.keyPrefix + key);
   }
 
+  /** Stores a group's member ids in Celery's layout (`celery-taskset-meta-<id>`). */
   async saveGroup(group: GroupRecord): Promise<void> {
     const value = encodeGroup(group);
     await this.update(this.groupKey(group.groupId), () => ({
@@ -110,11 +111,13 @@ export class ConsulBackend implements ResultBackend {
     }));
   }
 
+  /** The saved group, or null. */
   async readGroup(groupId: string): Promise<GroupRecord | null> {
     const entry = await this.connection().kv.get(this.groupKey(groupId));
     return entry ? decodeGroup(entry.value, groupId) : null;
   }
 
+  /** Deletes a saved group. */
   async removeGroup(groupId: string): Promise<void> {
     await this.connection().kv.delete(this.groupKey(groupId));
   }

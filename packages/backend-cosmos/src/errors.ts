@@ -1,6 +1,7 @@
 /** Status codes of the Cosmos DB REST API, and the translation of driver errors into core's typed errors. */
 import { BackendConnectionError, BackendError, ResultStoreError } from "@resultstore/core";
 
+/** The backend's name in errors and logs: `[resultstore] [cosmosdb] …`. */
 export const BACKEND_NAME = "cosmosdb";
 
 export const NOT_FOUND = 404;

@@ -11,6 +11,7 @@ export type {
   CosmosProvisioning,
   CosmosUrlOptions,
 } from "./types.js";
+export { CONSISTENCY_LEVELS } from "./types.js";
 
 /** `cosmosdbsql://:<key>@host[:port]` (Celery's URL) plus options, for `createStore`. */
 export function fromUrl(

@@ -6,6 +6,7 @@ import {
   ValueTooLargeError,
 } from "@resultstore/core";
 
+/** The backend's name in errors and logs: `[resultstore] [dynamodb] …`. */
 export const BACKEND_NAME = "dynamodb";
 
 /** DynamoDB's own limit on one item (attribute names plus values), in bytes. */

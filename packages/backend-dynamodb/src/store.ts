@@ -47,6 +47,7 @@ const DEFAULT_TABLE = "celery";
 const TABLE_NAME = /^[A-Za-z0-9_.-]{3,255}$/;
 const KEY_FORMATS = new Set(["celery", "plain"]);
 
+/** The DynamoDB backend: Celery's item layout, conditional UpdateItem for the state rules, native TTL. */
 export class DynamoDBBackend implements ResultBackend {
   readonly name = BACKEND_NAME;
   readonly capabilities: BackendCapabilities;
@@ -113,6 +114,7 @@ export class DynamoDBBackend implements ResultBackend {
     await this.deleteItem(this.keys.counter(key), `Deleting counter ${key}`);
   }
 
+  /** Stores a group's member ids in Celery's layout (`celery-taskset-meta-<id>`). */
   async saveGroup(group: GroupRecord): Promise<void> {
     const client = await this.connect();
     const item = groupItem(this.keys.group(group.groupId), {
@@ -127,11 +129,13 @@ export class DynamoDBBackend implements ResultBackend {
     }
   }
 
+  /** The saved group, or null. */
   async readGroup(groupId: string): Promise<GroupRecord | null> {
     const item = await this.getItem(this.keys.group(groupId), `Reading group ${groupId}`);
     return item ? groupFromItem(item, groupId) : null;
   }
 
+  /** Deletes a saved group. */
   async removeGroup(groupId: string): Promise<void> {
     await this.deleteItem(this.keys.group(groupId), `Deleting group ${groupId}`);
   }

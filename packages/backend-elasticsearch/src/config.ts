@@ -8,6 +8,7 @@ import {
 } from "@resultstore/core";
 import type { ElasticsearchBackendOptions, SearchDriver } from "./types.js";
 
+/** The backend's name in errors and logs: `[resultstore] [elasticsearch] …`. */
 export const BACKEND_NAME = "elasticsearch";
 
 const DEFAULT_INDEX = "celery";

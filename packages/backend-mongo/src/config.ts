@@ -3,6 +3,7 @@ import { ConfigurationError, intOption, sanitizeUrl } from "@resultstore/core";
 import type { MongoClientOptions } from "mongodb";
 import type { MongoBackendOptions, MongoResultSerializer } from "./types.js";
 
+/** The backend's name in errors and logs: `[resultstore] [mongodb] …`. */
 export const BACKEND_NAME = "mongodb";
 
 export interface ResolvedConfig {

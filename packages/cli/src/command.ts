@@ -24,6 +24,7 @@ export interface Command {
   /** Lines under the synopsis in `--help`: options and what the command prints. */
   readonly help: readonly string[];
   readonly options: OptionSpec;
+  /** Runs the command; resolves the process's exit code. */
   run(parsed: Parsed, io: CliIo): Promise<number>;
 }
 

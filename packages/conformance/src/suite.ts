@@ -81,6 +81,7 @@ async function assertPersisted(
   if (expected.metadata) assert.deepEqual(record.metadata, expected.metadata);
 }
 
+/** Every state round-trips, with Celery's STARTED payload. */
 export function statesTests(api: TestApi, options: ConformanceOptions): void {
   group(api, options, "states", (ctx) => {
     const t = options.timeoutMs;
@@ -137,6 +138,7 @@ export function statesTests(api: TestApi, options: ConformanceOptions): void {
   });
 }
 
+/** Results round-trip through the codec: JSON, kombu's typed markers, big integers, exceptions. */
 export function resultTests(api: TestApi, options: ConformanceOptions): void {
   group(api, options, "results", (ctx) => {
     const t = options.timeoutMs;
@@ -280,6 +282,7 @@ export function resultTests(api: TestApi, options: ConformanceOptions): void {
   });
 }
 
+/** Metadata merges key by key and survives every later write. */
 export function metadataTests(api: TestApi, options: ConformanceOptions): void {
   group(api, options, "metadata", (ctx) => {
     const t = options.timeoutMs;
@@ -375,6 +378,7 @@ const TABLE_INCOMING = [
 ] as const;
 const TABLE_STORED = [null, ...TABLE_INCOMING] as const;
 
+/** The state rules, for every pair of stored and incoming states. */
 export function stateRuleTests(api: TestApi, options: ConformanceOptions): void {
   group(api, options, "stateRules", (ctx) => {
     for (const stored of TABLE_STORED) {
@@ -415,6 +419,7 @@ export function stateRuleTests(api: TestApi, options: ConformanceOptions): void 
   });
 }
 
+/** Concurrent writers: SUCCESS is never lost, a ready state never regresses. */
 export function raceTests(api: TestApi, options: ConformanceOptions): void {
   group(api, options, "races", (ctx) => {
     const rounds = options.raceRounds ?? 5;
@@ -506,6 +511,7 @@ export function raceTests(api: TestApi, options: ConformanceOptions): void {
   });
 }
 
+/** `incr` is atomic under concurrency and expires. */
 export function counterTests(api: TestApi, options: ConformanceOptions): void {
   group(api, options, "counters", (ctx) => {
     const width = options.concurrency ?? 32;
@@ -553,6 +559,7 @@ export function counterTests(api: TestApi, options: ConformanceOptions): void {
   });
 }
 
+/** A chord's callback fires exactly once, also with redelivered members. */
 export function chordTests(api: TestApi, options: ConformanceOptions): void {
   group(api, options, "chords", (ctx) => {
     api.it(
@@ -587,6 +594,7 @@ export function chordTests(api: TestApi, options: ConformanceOptions): void {
   });
 }
 
+/** Groups save, restore and delete. */
 export function groupTests(api: TestApi, options: ConformanceOptions): void {
   group(api, options, "groups", (ctx) => {
     api.it(
@@ -614,6 +622,7 @@ export function groupTests(api: TestApi, options: ConformanceOptions): void {
   });
 }
 
+/** Reads: unknown ids, batches, forget. */
 export function readTests(api: TestApi, options: ConformanceOptions): void {
   group(api, options, "reads", (ctx) => {
     api.it(
@@ -660,6 +669,7 @@ export function readTests(api: TestApi, options: ConformanceOptions): void {
   });
 }
 
+/** `waitFor` returns ready states, times out and aborts. */
 export function waitTests(api: TestApi, options: ConformanceOptions): void {
   group(api, options, "waiting", (ctx) => {
     api.it(
@@ -701,6 +711,7 @@ export function waitTests(api: TestApi, options: ConformanceOptions): void {
   });
 }
 
+/** Expired records are never returned, and cleanup removes them. */
 export function expiryTests(api: TestApi, options: ConformanceOptions): void {
   group(api, options, "expiry", (ctx) => {
     const seconds = options.minExpirySeconds ?? 1;
@@ -764,6 +775,7 @@ export function expiryTests(api: TestApi, options: ConformanceOptions): void {
   });
 }
 
+/** Bad ids, metadata and oversize results are refused with typed errors and change nothing. */
 export function badInputTests(api: TestApi, options: ConformanceOptions): void {
   group(api, options, "badInput", (ctx) => {
     const t = options.timeoutMs;
@@ -861,6 +873,7 @@ export function badInputTests(api: TestApi, options: ConformanceOptions): void {
   });
 }
 
+/** Closing: idempotent, and every later call rejects with StoreClosedError. */
 export function lifecycleTests(api: TestApi, options: ConformanceOptions): void {
   group(api, options, "lifecycle", () => {
     api.it(
@@ -889,6 +902,7 @@ export function lifecycleTests(api: TestApi, options: ConformanceOptions): void 
   });
 }
 
+/** Every group of the suite by name; {@link runConformanceSuite} registers them all. */
 export const SUITE_GROUPS: Record<SuiteGroup, (api: TestApi, options: ConformanceOptions) => void> =
   {
     states: statesTests,

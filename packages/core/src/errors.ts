@@ -16,6 +16,7 @@ export type ErrorCode =
   | "ABORTED"
   | "BACKEND";
 
+/** The base of every error resultstore throws: it names the backend, and `code` says what kind. */
 export class ResultStoreError extends Error {
   readonly code: ErrorCode;
   /** Backend name ("memory", "mongodb", …) or "core". */

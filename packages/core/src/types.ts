@@ -34,6 +34,7 @@ export type RequiredWriteFields =
   | "traceback"
   | "dateDone"
   | "expiresAt";
+/** The fields a write may leave out; absent ones keep their stored values. */
 export type OptionalWriteFields = Exclude<keyof TaskRecord, RequiredWriteFields>;
 
 /**
@@ -82,8 +83,11 @@ export interface ResultBackend {
   incr(key: string, by: number, expiresAt: Date | null): Promise<number>;
   /** Deletes counter `key`. */
   removeCounter(key: string): Promise<void>;
+  /** Stores a group (Celery's `GroupResult`): its id and member task ids, replacing one with the same id. */
   saveGroup(group: GroupRecord): Promise<void>;
+  /** The saved group, or null. May return an expired group: core hides it. */
   readGroup(groupId: string): Promise<GroupRecord | null>;
+  /** Deletes a saved group. */
   removeGroup(groupId: string): Promise<void>;
   /** Deletes records, groups and counters expired at `now`; how many it removed. */
   cleanup(now: Date): Promise<number>;

@@ -208,6 +208,30 @@ describe.each(targets)("used from the fresh project against $label", ({ url, bac
     expect(out).toMatch(/duplicate STARTED after SUCCESS .*: refused, state stays SUCCESS/);
     expect(out).toMatch(/callback fired 1 time\b/);
   });
+
+  it.skipIf(!url)("the CLI through npx: bench and cleanup", async () => {
+    const bench = await inProject("npx", [
+      "--no-install",
+      "resultstore",
+      "bench",
+      "--url",
+      url as string,
+      "--ops",
+      "20",
+      "--concurrency",
+      "1,4",
+    ]);
+    expect(bench.split("\n").filter((l) => /^(store|get|incr)\s+[14]\s/.test(l))).toHaveLength(6);
+    const cleanup = await inProject("npx", [
+      "--no-install",
+      "resultstore",
+      "cleanup",
+      "--url",
+      url as string,
+    ]);
+    expect(cleanup).toMatch(/^removed \d+ expired items? from \S+ in \d+\.\d s$/m);
+    expect(`${bench}${cleanup}`).not.toMatch(/resultstore:resultstore@/);
+  });
 });
 
 let bundled: Promise<{ inputs: string[] }> | undefined;
