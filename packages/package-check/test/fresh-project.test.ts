@@ -40,6 +40,9 @@ const packed: Record<string, { files: string[]; integrity: string }> = {};
 
 /** Runs in the fresh project, with npm's config from the user plus the project's own .npmrc. */
 const inProject = (command: string, args: string[]) => sh(command, args, { cwd: project });
+/** `npx resultstore …` in the fresh project: the CLI installed there, never a download. */
+const resultstore = (...args: string[]) =>
+  inProject("npx", ["--no-install", "resultstore", ...args]);
 
 beforeAll(async () => {
   registry = await startRegistry();
@@ -198,21 +201,13 @@ describe.each(targets)("used from the fresh project against $label", ({ url, bac
   });
 
   it.skipIf(!url)("the CLI through npx: demo", async () => {
-    const out = await inProject("npx", [
-      "--no-install",
-      "resultstore",
-      "demo",
-      "--url",
-      url as string,
-    ]);
+    const out = await resultstore("demo", "--url", url as string);
     expect(out).toMatch(/duplicate STARTED after SUCCESS .*: refused, state stays SUCCESS/);
     expect(out).toMatch(/callback fired 1 time\b/);
   });
 
   it.skipIf(!url)("the CLI through npx: bench and cleanup", async () => {
-    const bench = await inProject("npx", [
-      "--no-install",
-      "resultstore",
+    const bench = await resultstore(
       "bench",
       "--url",
       url as string,
@@ -220,15 +215,9 @@ describe.each(targets)("used from the fresh project against $label", ({ url, bac
       "20",
       "--concurrency",
       "1,4",
-    ]);
+    );
     expect(bench.split("\n").filter((l) => /^(store|get|incr)\s+[14]\s/.test(l))).toHaveLength(6);
-    const cleanup = await inProject("npx", [
-      "--no-install",
-      "resultstore",
-      "cleanup",
-      "--url",
-      url as string,
-    ]);
+    const cleanup = await resultstore("cleanup", "--url", url as string);
     expect(cleanup).toMatch(/^removed \d+ expired items? from \S+ in \d+\.\d s$/m);
     expect(`${bench}${cleanup}`).not.toMatch(/resultstore:resultstore@/);
   });
@@ -258,6 +247,8 @@ function buildBundle() {
 }
 
 describe("TypeScript in the fresh project", () => {
+  // The strict run checks our declaration files too (no skipLibCheck); the bundler run uses the
+  // skipLibCheck most projects have, and checks how the types resolve and read.
   it("type-checks under module nodenext (ESM and a CommonJS .cts)", async () => {
     await inProject("npx", ["--no-install", "tsc", "-p", "tsconfig.nodenext.json"]);
   });
@@ -269,9 +260,7 @@ describe("TypeScript in the fresh project", () => {
 
 describe("the CLI through npx", () => {
   it("prints the published version", async () => {
-    expect((await inProject("npx", ["--no-install", "resultstore", "--version"])).trim()).toBe(
-      version("@resultstore/cli"),
-    );
+    expect((await resultstore("--version")).trim()).toBe(version("@resultstore/cli"));
   });
 });
 
@@ -279,7 +268,7 @@ describe("the CLI's messages in a project that has only some packages", () => {
   /** Runs `npx resultstore …` expecting failure; its exit code and stderr. */
   async function failing(args: string[]) {
     try {
-      await inProject("npx", ["--no-install", "resultstore", ...args]);
+      await resultstore(...args);
     } catch (error) {
       return (error as Error).message;
     }
