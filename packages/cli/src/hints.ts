@@ -60,7 +60,7 @@ function hostOf(url: string): string {
 export function describeError(error: unknown, url?: string): string[] {
   const errors = chain(error);
   const lines = [`error: ${messageOf(errors[0])}`];
-  // Our own errors already say what failed; a foreign one's causes may be the useful part.
+  // Each cause the message does not already quote: a driver's own words are often the useful part.
   for (const cause of errors.slice(1)) {
     const text = messageOf(cause);
     if (text && !lines.some((l) => l.includes(text))) lines.push(`  cause: ${text}`);
