@@ -2,7 +2,11 @@
 import { ConfigurationError, enumOption, intOption, sanitizeUrl } from "@resultstore/core";
 import type { CassandraBackendOptions, ConsistencyName, SerialConsistencyName } from "./types.js";
 
+/** The backend's name in errors and logs: `[resultstore] [cassandra] …`. */
 export const BACKEND_NAME = "cassandra";
+
+/** The URL schemes this package serves, for `createStore(url, { backends: [thisModule] })`. */
+export const schemes: readonly string[] = ["cassandra"];
 
 const DEFAULT_PORT = 9042;
 const DEFAULT_TABLE = "celery_taskmeta";

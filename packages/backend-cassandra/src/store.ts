@@ -34,6 +34,7 @@ import type { CassandraBackendOptions } from "./types.js";
 const level = (name: string) =>
   cassandra.types.consistencies[name as keyof typeof cassandra.types.consistencies];
 
+/** The Cassandra / Astra DB backend: Celery's table layout, lightweight transactions for the state rules, native TTL. */
 export class CassandraBackend implements ResultBackend {
   readonly name = BACKEND_NAME;
   readonly capabilities: BackendCapabilities;
@@ -164,6 +165,7 @@ export class CassandraBackend implements ResultBackend {
     );
   }
 
+  /** Stores a group's member ids in Celery's layout (`celery-taskset-meta-<id>`). */
   async saveGroup(group: GroupRecord): Promise<void> {
     const client = await this.ready("groups");
     const params = encodeGroup(group);
@@ -172,6 +174,7 @@ export class CassandraBackend implements ResultBackend {
     );
   }
 
+  /** The saved group, or null. */
   async readGroup(groupId: string): Promise<GroupRecord | null> {
     const client = await this.ready("groups");
     return errors.guard(`read of group ${groupId}`, async () => {
@@ -180,6 +183,7 @@ export class CassandraBackend implements ResultBackend {
     });
   }
 
+  /** Deletes a saved group. */
   async removeGroup(groupId: string): Promise<void> {
     const client = await this.ready("groups");
     await errors.guard(`removal of group ${groupId}`, () =>

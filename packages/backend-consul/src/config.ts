@@ -13,7 +13,11 @@ import type {
   FetchLike,
 } from "./types.js";
 
+/** The backend's name in errors and logs: `[resultstore] [consul] …`. */
 export const BACKEND_NAME = "consul";
+
+/** The URL schemes this package serves, for `createStore(url, { backends: [thisModule] })`. */
+export const schemes: readonly string[] = ["consul"];
 
 /** Longest key prefix we accept, so the longest key stays far below any Consul limit. */
 export const MAX_PREFIX_BYTES = 256;

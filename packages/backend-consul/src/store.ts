@@ -113,6 +113,7 @@ export class ConsulBackend implements ResultBackend {
     await (await this.connection.get()).kv.delete(this.config.keyPrefix + key);
   }
 
+  /** Stores a group's member ids in Celery's layout (`celery-taskset-meta-<id>`). */
   async saveGroup(group: GroupRecord): Promise<void> {
     const value = encodeGroup(group);
     await this.update(this.groupKey(group.groupId), () => ({
@@ -122,11 +123,13 @@ export class ConsulBackend implements ResultBackend {
     }));
   }
 
+  /** The saved group, or null. */
   async readGroup(groupId: string): Promise<GroupRecord | null> {
     const entry = await (await this.connection.get()).kv.get(this.groupKey(groupId));
     return entry ? decodeGroup(entry.value, groupId) : null;
   }
 
+  /** Deletes a saved group. */
   async removeGroup(groupId: string): Promise<void> {
     await (await this.connection.get()).kv.delete(this.groupKey(groupId));
   }

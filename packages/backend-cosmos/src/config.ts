@@ -18,6 +18,9 @@ const PROVISIONING: readonly CosmosProvisioning[] = ["auto", "never"];
 /** The name every message and log line is tagged with: the package's, `backend-cosmos`. */
 export const BACKEND_NAME = "cosmos";
 
+/** The URL schemes this package serves, for `createStore(url, { backends: [thisModule] })`. */
+export const schemes: readonly string[] = ["cosmosdbsql"];
+
 /** Options after defaults and validation. */
 export interface ResolvedOptions {
   databaseName: string;

@@ -1,4 +1,4 @@
-export { BACKEND_NAME } from "./config.js";
+export { BACKEND_NAME, schemes } from "./config.js";
 export { CosmosBackend, fromUrl } from "./store.js";
 export type {
   CosmosBackendOptions,
@@ -6,3 +6,4 @@ export type {
   CosmosProvisioning,
   CosmosUrlOptions,
 } from "./types.js";
+export { CONSISTENCY_LEVELS } from "./types.js";

@@ -40,6 +40,7 @@ const CLEANUP_CONCURRENCY = 16;
 const APPLIED: WriteOutcome = { applied: true };
 const REFUSED: WriteOutcome = { applied: false };
 
+/** The Azure Cosmos DB (SQL API) backend: Celery's document layout, ETag-conditional writes for the state rules, native TTL. */
 export class CosmosBackend implements ResultBackend {
   readonly name = BACKEND_NAME;
   /** Cosmos deletes items by their `ttl`; reads and `cleanup` also honour `expires_at` (engines without TTL). */
@@ -62,6 +63,7 @@ export class CosmosBackend implements ResultBackend {
     this.etags = new EtagCache(this.resolved.etagCacheSize);
   }
 
+  /** The database this backend's container lives in. */
   get databaseName(): string {
     return this.resolved.databaseName;
   }
@@ -167,6 +169,7 @@ export class CosmosBackend implements ResultBackend {
     );
   }
 
+  /** The saved group, or null. */
   async readGroup(groupId: string): Promise<GroupRecord | null> {
     const container = await this.connection.get();
     const id = GROUP_KEY_PREFIX + groupId;
@@ -176,6 +179,7 @@ export class CosmosBackend implements ResultBackend {
     return resource ? decodeGroup(resource, groupId) : null;
   }
 
+  /** Deletes a saved group. */
   async removeGroup(groupId: string): Promise<void> {
     await this.deleteItem(GROUP_KEY_PREFIX + groupId);
   }

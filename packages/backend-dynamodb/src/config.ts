@@ -11,6 +11,9 @@ import type { DynamoDBBackendOptions, DynamoDBKeyFormat } from "./types.js";
 
 export const BACKEND_NAME = "dynamodb";
 
+/** The URL schemes this package serves, for `createStore(url, { backends: [thisModule] })`. */
+export const schemes: readonly string[] = ["dynamodb"];
+
 const DEFAULT_TABLE = "celery";
 const TABLE_NAME = /^[A-Za-z0-9_.-]{3,255}$/;
 const KEY_FORMATS: readonly DynamoDBKeyFormat[] = ["celery", "plain"];

@@ -37,6 +37,7 @@ import { TaskWriter } from "./write.js";
  */
 const MAX_RECORD_BYTES = ITEM_LIMIT_BYTES - 2048;
 
+/** The DynamoDB backend: Celery's item layout, conditional UpdateItem for the state rules, native TTL. */
 export class DynamoDBBackend implements ResultBackend {
   readonly name = BACKEND_NAME;
   readonly capabilities: BackendCapabilities;
@@ -106,6 +107,7 @@ export class DynamoDBBackend implements ResultBackend {
     await this.deleteItem(this.keys.counter(key), `Deleting counter ${key}`);
   }
 
+  /** Stores a group's member ids in Celery's layout (`celery-taskset-meta-<id>`). */
   async saveGroup(group: GroupRecord): Promise<void> {
     const client = await this.connection.get();
     const item = encodeGroup(this.keys.group(group.groupId), {
@@ -118,11 +120,13 @@ export class DynamoDBBackend implements ResultBackend {
     );
   }
 
+  /** The saved group, or null. */
   async readGroup(groupId: string): Promise<GroupRecord | null> {
     const item = await this.getItem(this.keys.group(groupId), `Reading group ${groupId}`);
     return item ? decodeGroup(item, groupId) : null;
   }
 
+  /** Deletes a saved group. */
   async removeGroup(groupId: string): Promise<void> {
     await this.deleteItem(this.keys.group(groupId), `Deleting group ${groupId}`);
   }

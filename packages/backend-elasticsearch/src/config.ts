@@ -9,7 +9,11 @@ import {
 } from "@resultstore/core";
 import type { ElasticsearchBackendOptions, SearchDriver } from "./types.js";
 
+/** The backend's name in errors and logs: `[resultstore] [elasticsearch] …`. */
 export const BACKEND_NAME = "elasticsearch";
+
+/** The URL schemes this package serves, for `createStore(url, { backends: [thisModule] })`. */
+export const schemes: readonly string[] = ["elasticsearch"];
 
 const DEFAULT_INDEX = "celery";
 const DRIVERS: readonly SearchDriver[] = ["elasticsearch", "opensearch"];

@@ -43,6 +43,7 @@ import type { ElasticsearchBackendOptions } from "./types.js";
 const APPLIED: WriteOutcome = { applied: true };
 const REFUSED: WriteOutcome = { applied: false };
 
+/** The Elasticsearch / OpenSearch backend: Celery's document layout, optimistic concurrency for the state rules. */
 export class ElasticsearchBackend implements ResultBackend {
   readonly name = BACKEND_NAME;
   readonly capabilities: BackendCapabilities;
@@ -143,11 +144,13 @@ export class ElasticsearchBackend implements ResultBackend {
     await api.put(this.ids.group(group.groupId), encodeGroup(group, this.config.saveMetaAsText));
   }
 
+  /** The saved group, or null. */
   async readGroup(groupId: string): Promise<GroupRecord | null> {
     const stored = await (await this.readable()).get(this.ids.group(groupId));
     return stored && decodeGroup(stored.source, groupId);
   }
 
+  /** Deletes a saved group. */
   async removeGroup(groupId: string): Promise<void> {
     await (await this.readable()).delete(this.ids.group(groupId));
   }

@@ -3,7 +3,11 @@ import { ConfigurationError, enumOption, intOption, sanitizeUrl } from "@results
 import type { MongoClientOptions } from "mongodb";
 import type { MongoBackendOptions, MongoResultSerializer } from "./types.js";
 
+/** The backend's name in errors and logs: `[resultstore] [mongodb] …`. */
 export const BACKEND_NAME = "mongodb";
+
+/** The URL schemes this package serves, for `createStore(url, { backends: [thisModule] })`. */
+export const schemes: readonly string[] = ["mongodb"];
 
 export interface ResolvedConfig {
   /** The connection string to build a client from (undefined with a caller-built client). */

@@ -1,3 +1,3 @@
-export { BACKEND_NAME } from "./config.js";
+export { BACKEND_NAME, schemes } from "./config.js";
 export { fromUrl, MongoBackend } from "./store.js";
 export type { MongoBackendOptions, MongoResultSerializer } from "./types.js";

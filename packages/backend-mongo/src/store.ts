@@ -60,6 +60,7 @@ interface Collections {
   counters: Collection<TaskDocument>;
 }
 
+/** The MongoDB backend: Celery's document layout, guarded `$set` upserts for the state rules, a TTL index. */
 export class MongoBackend implements ResultBackend {
   readonly name = BACKEND_NAME;
   readonly capabilities: BackendCapabilities;
@@ -194,6 +195,7 @@ export class MongoBackend implements ResultBackend {
     await errors.guard("removeCounter", () => counters.deleteOne({ _id: key }));
   }
 
+  /** Stores a group's member ids in Celery's layout (`celery-taskset-meta-<id>`). */
   async saveGroup(group: GroupRecord): Promise<void> {
     const { groups } = await this.connection.get();
     const update = encodeGroup(group, this.config.resultSerializer);
@@ -202,12 +204,14 @@ export class MongoBackend implements ResultBackend {
     );
   }
 
+  /** The saved group, or null. */
   async readGroup(groupId: string): Promise<GroupRecord | null> {
     const { groups } = await this.connection.get();
     const doc = await errors.guard("readGroup", () => groups.findOne({ _id: groupId }));
     return doc && decodeGroup(doc, this.config.resultExpires);
   }
 
+  /** Deletes a saved group. */
   async removeGroup(groupId: string): Promise<void> {
     const { groups } = await this.connection.get();
     await errors.guard("removeGroup", () => groups.deleteOne({ _id: groupId }));

@@ -21,6 +21,7 @@ export function tagMessage(backend: string, message: string): string {
   return `[resultstore] [${backend}] ${message}`;
 }
 
+/** The base of every error resultstore throws: it names the backend, and `code` says what kind. */
 export class ResultStoreError extends Error {
   readonly code: ErrorCode;
   /** Backend name ("memory", "mongodb", …) or "core". */

@@ -31,6 +31,7 @@ import {
 import type { GroupRecord, ResultBackend, TaskRecord, TaskWrite } from "./types.js";
 import { validateId, validateMetadata } from "./validate.js";
 
+/** How a {@link ResultStore} writes: expiry and retries. */
 export interface ResultStoreOptions {
   /** Seconds a record stays visible after its last write; null or 0 keeps it forever. @default 86400 (Celery's result_expires) */
   expires?: number | null;
@@ -52,6 +53,7 @@ export interface TaskRequestInfo {
   parentId?: string | null;
 }
 
+/** What a write may carry besides state and result. */
 export interface StoreResultOptions {
   traceback?: string | null;
   request?: TaskRequestInfo;
@@ -79,6 +81,7 @@ export interface TaskMeta {
   queue?: string;
 }
 
+/** What a write did. */
 export interface StoreOutcome {
   taskId: string;
   status: TaskState;
@@ -86,6 +89,7 @@ export interface StoreOutcome {
   applied: boolean;
 }
 
+/** How {@link ResultStore.waitFor} polls. */
 export interface WaitOptions {
   /** Milliseconds before rejecting with WaitTimeoutError. @default no limit */
   timeout?: number;
@@ -94,6 +98,7 @@ export interface WaitOptions {
   signal?: AbortSignal;
 }
 
+/** One chord member's completion, for {@link ResultStore.onChordPartReturn}. */
 export interface ChordPart {
   groupId: string;
   /** The member that finished; a second delivery of the same member is not counted. */
@@ -102,12 +107,14 @@ export interface ChordPart {
   size: number;
 }
 
+/** Where a chord stands after one member's completion: `count` of `size` done, `complete` once, `duplicate` for a redelivery. */
 export interface ChordProgress {
   count: number;
   complete: boolean;
   duplicate: boolean;
 }
 
+/** The API: task states, results, metadata, groups and counters over one backend, with the state rules, validation, expiry and retries applied. */
 export class ResultStore {
   readonly backend: ResultBackend;
   private readonly expiresMs: number | null;
@@ -158,6 +165,7 @@ export class ResultStore {
     );
   }
 
+  /** SUCCESS with `result`: final, no later write replaces it. */
   markSuccess(
     taskId: string,
     result: unknown,
@@ -176,6 +184,7 @@ export class ResultStore {
     return this.storeResult(taskId, error, FAILURE, { ...options, traceback });
   }
 
+  /** RETRY with Celery's exception dict for `error`. */
   markRetry(
     taskId: string,
     error: unknown,
@@ -264,6 +273,7 @@ export class ResultStore {
     return toMeta(taskId, await this.call(() => this.backend.read(taskId)));
   }
 
+  /** Each task's meta, in the order of `taskIds` (PENDING for unknown ones). */
   async getMany(taskIds: readonly string[]): Promise<TaskMeta[]> {
     this.assertOpen();
     for (const id of taskIds) validateId(id);
@@ -307,6 +317,7 @@ export class ResultStore {
     return this.backend.incr(key, by, this.expiresAt());
   }
 
+  /** Saves a group's member ids (Celery's `save_group`). */
   async saveGroup(groupId: string, taskIds: readonly string[]): Promise<void> {
     this.assertOpen();
     validateId(groupId, "group id");
@@ -331,6 +342,7 @@ export class ResultStore {
     return { groupId: group.groupId, taskIds: group.taskIds, dateDone: group.dateDone };
   }
 
+  /** Deletes a saved group (Celery's `delete_group`). */
   async deleteGroup(groupId: string): Promise<void> {
     this.assertOpen();
     validateId(groupId, "group id");
@@ -381,6 +393,7 @@ export class ResultStore {
     await this.backend.close();
   }
 
+  /** True once {@link ResultStore.close} was called. */
   get isClosed(): boolean {
     return this.closed;
   }

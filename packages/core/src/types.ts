@@ -34,6 +34,7 @@ export type RequiredWriteFields =
   | "traceback"
   | "dateDone"
   | "expiresAt";
+/** The fields a write may leave out; absent ones keep their stored values. */
 export type OptionalWriteFields = Exclude<keyof TaskRecord, RequiredWriteFields>;
 
 /**
@@ -122,4 +123,9 @@ export interface BackendModule {
    * value; an option that is present but undefined leaves the URL's value.
    */
   fromUrl(url: string, options?: BackendUrlOptions): ResultBackend;
+  /**
+   * The URL schemes this package serves (`"mongodb"` also covers `mongodb+srv://`), read when the
+   * module is passed to `createStore` in `backends`.
+   */
+  readonly schemes?: readonly string[];
 }

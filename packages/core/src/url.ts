@@ -25,10 +25,14 @@ const SECRET_NAMES =
   "password|pass|pwd|secret|key|token|apikey|api_key|accesskey|masterkey|sig|signature|credentials?";
 const SECRET_PARAMS = new RegExp(`^(?:${SECRET_NAMES})$`, "i");
 
-/** The URL with any password and secret-looking query values replaced by `***`. */
+/**
+ * The URL with its user part (user name and password: DynamoDB's are an access key pair) and
+ * secret-looking query values replaced by `***`.
+ */
 export function sanitizeUrl(url: string): string {
   try {
     const parsed = new URL(url);
+    if (parsed.username) parsed.username = "***";
     if (parsed.password) parsed.password = "***";
     for (const key of [...parsed.searchParams.keys()]) {
       if (SECRET_PARAMS.test(key)) parsed.searchParams.set(key, "***");

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { EncodeError, InvalidIdError, InvalidMetadataError } from "@resultstore/core";
 import { assertPersisted, defineGroup, id } from "./context.js";
 
+/** Bad ids, metadata and oversize results are refused with typed errors and change nothing. */
 export const badInputTests = defineGroup("badInput", (ctx, api, options) => {
   const t = options.timeoutMs;
   const badIds = ["", " ", "a/b", "x\u0000y", "line\nbreak", "q?x", "h#x", "..", "x".repeat(201)];

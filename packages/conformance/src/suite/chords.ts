@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { defineGroup, id } from "./context.js";
 
+/** A chord's callback fires exactly once, also with redelivered members. */
 export const chordTests = defineGroup("chords", (ctx, api, options) => {
   api.it(
     "the chord callback fires exactly once under concurrency and duplicate delivery",

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { defineGroup, id, sleep } from "./context.js";
 
+/** `incr` is atomic under concurrency and expires. */
 export const counterTests = defineGroup("counters", (ctx, api, options) => {
   const width = options.concurrency ?? 32;
   api.it(

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { defineGroup, id, sleep } from "./context.js";
 
+/** Expired records are never returned, and cleanup removes them. */
 export const expiryTests = defineGroup("expiry", (ctx, api, options) => {
   const seconds = options.minExpirySeconds ?? 1;
   api.it(

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { defineGroup, id } from "./context.js";
 
+/** Groups save, restore and delete. */
 export const groupTests = defineGroup("groups", (ctx, api, options) => {
   api.it(
     "saves, restores and deletes a group",

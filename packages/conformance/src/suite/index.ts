@@ -37,6 +37,7 @@ export {
   waitTests,
 };
 
+/** Every group of the suite by name; {@link runConformanceSuite} registers them all. */
 export const SUITE_GROUPS: Record<SuiteGroup, GroupTests> = {
   states: statesTests,
   results: resultTests,

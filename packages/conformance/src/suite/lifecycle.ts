@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { StoreClosedError } from "@resultstore/core";
 import { defineGroup, id } from "./context.js";
 
+/** Closing: idempotent, and every later call rejects with StoreClosedError. */
 export const lifecycleTests = defineGroup("lifecycle", (_ctx, api, options) => {
   api.it(
     "a closed store rejects calls with StoreClosedError; close is idempotent",

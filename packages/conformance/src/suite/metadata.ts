@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { assertPersisted, defineGroup, id } from "./context.js";
 
+/** Metadata merges key by key and survives every later write. */
 export const metadataTests = defineGroup("metadata", (ctx, api, options) => {
   const t = options.timeoutMs;
   api.it(

@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
-import { isReady } from "@resultstore/core";
+import { isReady, type StoreOutcome } from "@resultstore/core";
 import { defineGroup, id } from "./context.js";
 
+/** Concurrent writers: SUCCESS is never lost, a ready state never regresses. */
 export const raceTests = defineGroup("races", (ctx, api, options) => {
   const rounds = options.raceRounds ?? 5;
   const width = options.concurrency ?? 32;
@@ -35,16 +36,27 @@ export const raceTests = defineGroup("races", (ctx, api, options) => {
                 await new Promise((resolve) => setImmediate(resolve));
               }
             })();
-            const outcomes = await Promise.all(
-              writes.map(([state, result]) =>
-                ctx
-                  .store()
-                  .storeResult(taskId, result, state)
-                  .then((o) => ({ ...o, result })),
-              ),
+            // Handled from the start: when the writes fail, the watcher's own failure (the same
+            // dead server) must not surface later as an unhandled rejection.
+            const watching = watcher.then(
+              () => undefined,
+              (error: unknown) => ({ error }),
             );
-            done = true;
-            await watcher;
+            let outcomes: (StoreOutcome & { result: string })[];
+            try {
+              outcomes = await Promise.all(
+                writes.map(([state, result]) =>
+                  ctx
+                    .store()
+                    .storeResult(taskId, result, state)
+                    .then((o) => ({ ...o, result })),
+                ),
+              );
+            } finally {
+              done = true;
+            }
+            const watchFailure = await watching;
+            if (watchFailure) throw watchFailure.error;
             const successes = outcomes.filter((o) => o.status === "SUCCESS" && o.applied);
             if (successes.length !== 1)
               violations.push(`${taskId}: ${successes.length} SUCCESS writes applied`);

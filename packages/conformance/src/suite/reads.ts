@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { assertPersisted, defineGroup, id } from "./context.js";
 
+/** Reads: unknown ids, batches, forget. */
 export const readTests = defineGroup("reads", (ctx, api, options) => {
   api.it(
     "getMany returns metas in order, PENDING for unknown ids",

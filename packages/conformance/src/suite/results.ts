@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { measureWrite, PyDecimal, ValueTooLargeError } from "@resultstore/core";
 import { assertPersisted, defineGroup, id } from "./context.js";
 
+/** Results round-trip through the codec: JSON, kombu's typed markers, big integers, exceptions. */
 export const resultTests = defineGroup("results", (ctx, api, options) => {
   const t = options.timeoutMs;
   const values: [string, unknown][] = [

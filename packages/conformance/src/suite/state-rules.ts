@@ -13,6 +13,7 @@ const TABLE_INCOMING = [
 ] as const;
 const TABLE_STORED = [null, ...TABLE_INCOMING] as const;
 
+/** The state rules, for every pair of stored and incoming states. */
 export const stateRuleTests = defineGroup("stateRules", (ctx, api, options) => {
   for (const stored of TABLE_STORED) {
     const refused = TABLE_INCOMING.filter((s) => !canTransition(stored, s));

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { isReady } from "@resultstore/core";
 import { assertPersisted, defineGroup, id } from "./context.js";
 
+/** Every state round-trips, with Celery's STARTED payload. */
 export const statesTests = defineGroup("states", (ctx, api, options) => {
   const t = options.timeoutMs;
   api.it(

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { WaitAbortedError, WaitTimeoutError } from "@resultstore/core";
 import { defineGroup, id } from "./context.js";
 
+/** `waitFor` returns ready states, times out and aborts. */
 export const waitTests = defineGroup("waiting", (ctx, api, options) => {
   api.it(
     "waitFor resolves when the task becomes ready",
