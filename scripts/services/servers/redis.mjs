@@ -19,7 +19,12 @@ const PACKAGES = ["redis-server", "redis-tools", "libjemalloc2", "liblzf1"];
 
 const home = (ctx) => join(ctx.cacheDir, "root");
 const binary = (ctx) => join(home(ctx), "usr", "bin", "redis-server");
-const libDir = (ctx) => join(home(ctx), "usr", "lib", "x86_64-linux-gnu");
+/** The unpacked libraries' multiarch directory (x86_64-linux-gnu, aarch64-linux-gnu, …). */
+function libDir(ctx) {
+  const lib = join(home(ctx), "usr", "lib");
+  const multiarch = existsSync(lib) && readdirSync(lib).find((d) => d.endsWith("-linux-gnu"));
+  return multiarch ? join(lib, multiarch) : lib;
+}
 
 /** `apt-get download` of PACKAGES into a fresh directory; the package lists are refreshed once if missing. */
 async function download(ctx) {
@@ -32,13 +37,15 @@ async function download(ctx) {
   try {
     await attempt();
   } catch (error) {
-    if (!/Unable to locate package|has no installation candidate/.test(error.message)) throw error;
+    // No lists (a fresh machine), or stale ones naming a version the mirror no longer serves.
+    const listsProblem = /Unable to locate package|has no installation candidate|404\s+Not Found/;
+    if (!listsProblem.test(error.message)) throw error;
     if (process.getuid?.() !== 0) {
       throw new Error(
-        `apt has no package lists for ${PACKAGES.join(", ")}: run \`sudo apt-get update\` once`,
+        `apt has no current package lists for ${PACKAGES.join(", ")}: run \`sudo apt-get update\` once`,
       );
     }
-    ctx.log("apt's package lists are missing: apt-get update");
+    ctx.log("apt's package lists are missing or stale: apt-get update");
     await run("apt-get", ["update"], { log: ctx.log });
     await attempt();
   }
