@@ -159,6 +159,8 @@ for (const target of storeTargets()) {
         const meta = await store.getMeta(id);
         expect(meta.status).toBe("RETRY");
         expect(meta.result).toMatchObject({ exc_type: "Exception", exc_message: ["transient"] });
+        expect(meta.traceback).toMatch(/^Error: transient\n\s+at /);
+        expect(meta.retries).toBe(0);
       });
 
       it("an UnrecoverableError is FAILURE at once, attempts left or not", async () => {
