@@ -80,7 +80,7 @@ try {
   await turbo("build", "typecheck", "test:unit");
   say(`servers (${inCI ? "CI: all required" : "missing ones are skipped"})`);
   const serverEnv = await startServers();
-  say("integration tests against the real servers: conformance and Celery interop");
+  say("integration tests against the real servers: conformance, Celery interop, queues, example");
   await step(
     "npx",
     [
