@@ -98,7 +98,12 @@ export async function chordMemberSucceeded(
   });
 }
 
-/** After a member's final FAILURE: the callback fails as Celery's does, with a ChordError. */
+/** The error a revoked member reports to its chord (Celery's TaskRevokedError). */
+export function revokedError(reason: string): Error {
+  return Object.assign(new Error(reason), { name: "TaskRevokedError" });
+}
+
+/** After a member's final FAILURE or its REVOKED: the callback fails as Celery's does, with a ChordError. */
 export async function chordMemberFailed(
   store: ResultStore,
   taskId: string,

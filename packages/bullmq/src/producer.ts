@@ -2,6 +2,7 @@
 import { randomUUID } from "node:crypto";
 import { REVOKED, type ResultStore, type StoreOutcome, validateId } from "@resultstore/core";
 import type { Job, Queue } from "bullmq";
+import { chordMemberFailed, revokedError } from "./chord.js";
 import type { EnqueueOptions } from "./types.js";
 
 /**
@@ -37,6 +38,7 @@ const FINISHED = new Set(["completed", "failed"]);
  * worker is running cannot be removed (it is locked): it runs on, and its own final state, written
  * later, replaces REVOKED. To stop a running job use `worker.cancelJob(id)` in the worker's process;
  * the wrapper records that as REVOKED "terminated". A finished job is left alone (`applied: false`).
+ * A revoked chord member fails the chord's callback with a ChordError, as a failed one does.
  */
 export async function revokeJob(
   store: ResultStore,
@@ -49,6 +51,7 @@ export async function revokeJob(
   const state = job ? await job.getState() : "unknown";
   if (FINISHED.has(state)) return { taskId: jobId, status: REVOKED, applied: false };
   const outcome = await store.markRevoked(jobId, reason);
+  if (outcome.applied) await chordMemberFailed(store, jobId, revokedError(reason));
   if (job && state !== "active") {
     // Gone already (a worker took it, or it was removed) is fine: the record says REVOKED.
     await job.remove().catch(() => {});

@@ -10,7 +10,7 @@ import {
   WaitingChildrenError,
   WaitingError,
 } from "bullmq";
-import { chordMemberFailed, chordMemberSucceeded } from "./chord.js";
+import { chordMemberFailed, chordMemberSucceeded, revokedError } from "./chord.js";
 import type { TrackOptions } from "./types.js";
 
 /** Errors BullMQ uses for flow control (move the job elsewhere); the attempt has not failed. */
@@ -51,6 +51,7 @@ export function withResultStore<D = unknown, R = unknown, N extends string = str
       if (CONTROL_FLOW.some((type) => error instanceof type)) throw error;
       if (signal?.aborted) {
         await store.markRevoked(taskId, "terminated", { request });
+        await chordMemberFailed(store, taskId, revokedError("terminated"));
       } else if (willRetry(job, error)) {
         await store.markRetry(taskId, error, { request, traceback: stackOf(error) });
       } else {

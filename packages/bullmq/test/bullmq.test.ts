@@ -403,6 +403,54 @@ for (const target of storeTargets()) {
           exc_module: "celery.exceptions",
         });
       });
+
+      it("a revoked or cancelled chord member fails the callback with a ChordError", async () => {
+        const queue = harness.queue("chord");
+        const chordQueue = () => queue;
+        const worker = harness.worker(
+          queue,
+          withResultStore(
+            store,
+            async (job: Job<number>, _token, signal) => {
+              // Member 2 runs until it is cancelled.
+              if (job.data === 2) {
+                await new Promise((_, reject) => {
+                  signal?.addEventListener("abort", () => reject(new Error("aborted")));
+                });
+              }
+              return job.data;
+            },
+            { chordQueue },
+          ),
+        );
+        const running = await enqueueChord(store, queue, {
+          members: [1, 2].map((n) => ({ name: "part", data: n })),
+          callback: { name: "sum" },
+        });
+        const cancelled = running.members[1]?.id as string;
+        await eventually(async () => (await status(cancelled)) === "STARTED");
+        worker.cancelJob(cancelled);
+        expect(
+          (await store.waitFor(running.callbackId, { timeout: 15_000, interval: 50 })).result,
+        ).toEqual({
+          exc_type: "ChordError",
+          exc_message: [`Dependency ${cancelled} raised TaskRevokedError("terminated")`],
+          exc_module: "celery.exceptions",
+        });
+
+        // A member revoked before any worker took it (no worker consumes this queue).
+        const idle = harness.queue("idle");
+        const waiting = await enqueueChord(store, idle, {
+          members: [1, 2].map((n) => ({ name: "part", data: n })),
+          callback: { name: "sum" },
+        });
+        const revoked = waiting.members[0]?.id as string;
+        expect((await revokeJob(store, idle, revoked)).applied).toBe(true);
+        expect((await store.getMeta(waiting.callbackId)).result).toMatchObject({
+          exc_type: "ChordError",
+          exc_message: [`Dependency ${revoked} raised TaskRevokedError("revoked")`],
+        });
+      });
     },
   );
 }
