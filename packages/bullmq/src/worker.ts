@@ -49,14 +49,16 @@ export function withResultStore<D = unknown, R = unknown, N extends string = str
       result = await processor(job, token, signal);
     } catch (error) {
       if (CONTROL_FLOW.some((type) => error instanceof type)) throw error;
+      // A chord hears of a member's end only from the write that recorded it: a duplicate delivery
+      // failing after the member succeeded is refused by the state rules and must not fail it.
       if (signal?.aborted) {
-        await store.markRevoked(taskId, "terminated", { request });
-        await chordMemberFailed(store, taskId, revokedError("terminated"));
+        const revoked = await store.markRevoked(taskId, "terminated", { request });
+        if (revoked.applied) await chordMemberFailed(store, taskId, revokedError("terminated"));
       } else if (willRetry(job, error)) {
         await store.markRetry(taskId, error, { request, traceback: stackOf(error) });
       } else {
-        await store.markFailure(taskId, error, { request });
-        await chordMemberFailed(store, taskId, error);
+        const failed = await store.markFailure(taskId, error, { request });
+        if (failed.applied) await chordMemberFailed(store, taskId, error);
       }
       throw error;
     }

@@ -5,6 +5,7 @@ import type { ResultStore } from "@resultstore/core";
 import { type Job, type Queue, UnrecoverableError } from "bullmq";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
+  type ChordCallbackData,
   chordCallbackId,
   enqueue,
   enqueueChord,
@@ -375,6 +376,62 @@ for (const target of storeTargets()) {
         expect(callbacks).toEqual([{ results: [10, 20, 30, 40], data: { label: "total" } }]);
         expect(await store.incr(`chord-unlock-${groupId}`, 0)).toBe(4);
         expect((await store.getMeta(duplicateId)).worker).toBe("B");
+      });
+
+      it("a chord member's late duplicate that fails after the member succeeded leaves the chord alone", async () => {
+        const queue = harness.queue("chord");
+        const callbackQueue = harness.queue("callback");
+        const chordQueue = () => callbackQueue;
+        harness.worker(
+          callbackQueue,
+          withResultStore(store, async (job: Job<ChordCallbackData>) => job.data.results),
+        );
+        const deliveries = new Map<number, number>();
+        const firstDelivery = gate();
+        const lastMember = gate();
+        let firstDeliveryEnded = false;
+        const work = async (job: Job<number>) => {
+          const n = (deliveries.get(job.data) ?? 0) + 1;
+          deliveries.set(job.data, n);
+          if (job.data === 1 && n === 1) {
+            await firstDelivery.promise;
+            throw new Error("late duplicate broke");
+          }
+          if (job.data === 2) await lastMember.promise;
+          return job.data * 10;
+        };
+        // A holds member 1's first delivery without renewing its lock; B gets the redelivery.
+        const a = withResultStore(store, work, { chordQueue, workerName: "A" });
+        harness.worker(
+          queue,
+          async (job: Job<number>, token?: string, signal?: AbortSignal) => {
+            try {
+              return await a(job, token, signal);
+            } finally {
+              firstDeliveryEnded = true;
+            }
+          },
+          { lockDuration: 1000, stalledInterval: 500, skipLockRenewal: true },
+        );
+        const { callbackId, members } = await enqueueChord(store, queue, {
+          members: [1, 2].map((n) => ({ name: "part", data: n })),
+          callback: { name: "sum", queue: callbackQueue.name },
+        });
+        const first = members[0]?.id as string;
+        await eventually(async () => deliveries.get(1) === 1);
+        harness.worker(queue, withResultStore(store, work, { chordQueue, workerName: "B" }), {
+          stalledInterval: 500,
+          concurrency: 4,
+        });
+        await eventually(async () => (await status(first)) === "SUCCESS");
+        firstDelivery.open();
+        await eventually(async () => firstDeliveryEnded);
+        // Its FAILURE was refused (SUCCESS is final), so the chord was not failed either.
+        expect(await store.getMeta(first)).toMatchObject({ status: "SUCCESS", result: 10 });
+        expect(await status(callbackId)).toBe("QUEUED");
+        lastMember.open();
+        const meta = await store.waitFor(callbackId, { timeout: 15_000, interval: 50 });
+        expect(meta).toMatchObject({ status: "SUCCESS", result: [10, 20] });
       });
 
       it("a chord member's final failure fails the callback with Celery's ChordError", async () => {
