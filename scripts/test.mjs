@@ -83,8 +83,8 @@ try {
   say(`servers (${inCI ? "CI: all required" : "missing ones are skipped"})`);
   const serverEnv = await startServers();
   say(
-    "integration tests against the real servers: conformance, Celery interop, and every package " +
-      "published to a local registry and used from a fresh project",
+    "integration tests against the real servers: conformance, Celery interop, queues, the example, " +
+      "and every package published to a local registry and used from a fresh project",
   );
   await step(
     "npx",

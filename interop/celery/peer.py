@@ -5,6 +5,7 @@ Reads one JSON request on stdin, prints one JSON answer on stdout:
 
     request = {
       "url": "<Celery result_backend URL>",
+      "broker": "<Celery broker_url>" (optional; memory:// by default),
       "settings": {<extra Celery conf: cassandra_keyspace, result_extended, ...>},
       "peer": {<peer-only options, see below>},
       "ops": [ {"op": "store", ...}, {"op": "read", ...}, ... ]
@@ -29,6 +30,8 @@ Ops
   restore_group {"group_id"} -> backend.restore_group(...) as {"group_id", "task_ids", ...}
   delete_group  {"group_id"}
   raw_group     {"group_id"} -> stored group record (KV backends and MongoDB)
+  send_task     {"name", "task_id", "args"?, "kwargs"?, "queue"?} -> app.send_task(...).id: the
+                message Celery's own client publishes, on the request's "broker" (e.g. redis://)
 
 Peer-only options ("peer"):
   cosmos_https (default true): Celery's CosmosDBSQLBackend builds "http://host:port" for every
@@ -249,7 +252,9 @@ def setup(request):
         settings.setdefault("cassandra_keyspace", "celery_interop")
         settings.setdefault("cassandra_table", "celery_taskmeta")
 
-    app = Celery("resultstore_peer", broker="memory://", backend=url, set_as_current=True)
+    # The broker matters only to the send_task op and to e2e_worker.py (a real worker on Redis).
+    broker = request.get("broker") or "memory://"
+    app = Celery("resultstore_peer", broker=broker, backend=url, set_as_current=True)
     app.conf.update(
         result_serializer="json",
         accept_content=["json"],
@@ -411,6 +416,11 @@ def run_op(app, backend, op):
             if isinstance(meta, dict) else {}
         out.update(group_id=op["group_id"], task_ids=ids, result_type=type(res).__name__)
         return out
+    if kind == "send_task":
+        # Celery's own producer: the message a Python client puts on the broker (needs "broker").
+        res = app.send_task(op["name"], args=op.get("args"), kwargs=op.get("kwargs"),
+                            task_id=op["task_id"], queue=op.get("queue"))
+        return res.id
     if kind == "delete_group":
         backend.delete_group(op["group_id"])
         return None

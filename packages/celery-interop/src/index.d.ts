@@ -67,11 +67,22 @@ export type PeerOp =
   | { op: "save_group"; group_id: string; task_ids: string[] }
   | { op: "restore_group"; group_id: string }
   | { op: "delete_group"; group_id: string }
-  | { op: "raw_group"; group_id: string };
+  | { op: "raw_group"; group_id: string }
+  /** Celery's own producer (`app.send_task`) on the request's `broker`; answers the task id. */
+  | {
+      op: "send_task";
+      name: string;
+      task_id: string;
+      args?: Json[];
+      kwargs?: { [key: string]: Json };
+      queue?: string;
+    };
 
 export interface PeerRequest {
   /** Celery result_backend URL, e.g. "mongodb://127.0.0.1:27017". */
   url: string;
+  /** Celery broker_url (send_task and the e2e worker); default memory://. */
+  broker?: string;
   /** Extra Celery configuration (app.conf.update), e.g. { result_extended: true }. */
   settings?: { [key: string]: Json };
   /** Peer-only options. */
@@ -140,6 +151,53 @@ export declare function celeryPeer(
   request: PeerRequest,
   options?: { timeoutMs?: number; python?: string },
 ): Promise<PeerAnswer>;
+
+// ------------------------------------------------------------------ a real worker
+
+export interface CeleryWorkerOptions {
+  /** Celery result_backend URL, configured as the peer configures it (Cosmos subclass, Cassandra keyspace). */
+  url: string;
+  /** Celery broker_url, e.g. "redis://127.0.0.1:6389/0". */
+  broker: string;
+  /** The queue it consumes (`-Q`). */
+  queue: string;
+  /** Extra Celery configuration, e.g. { result_extended: true, task_track_started: true }. */
+  settings?: PeerRequest["settings"];
+  peer?: PeerRequest["peer"];
+  /** Each line the worker logs. */
+  log?: (line: string) => void;
+}
+
+/** The outcome of one task as the worker logged it. */
+export interface WorkerTaskLog {
+  /**
+   * "succeeded", "raised" (the task raised), "error" (Celery itself logged an error about the task,
+   * e.g. storing its result failed) or "exited" (the worker process died on it).
+   */
+  outcome: "succeeded" | "raised" | "error" | "exited";
+  /** The worker's log lines that name the task (the log's tail for "exited"). */
+  lines: string[];
+}
+
+export interface CeleryWorker {
+  /** The worker's pid. */
+  pid: number;
+  /** Resolves once the worker has logged the end of task `taskId` (rejects after `timeoutMs`). */
+  waitForTask(taskId: string, timeoutMs?: number): Promise<WorkerTaskLog>;
+  /** False once the process has exited. */
+  alive(): boolean;
+  /** Everything logged so far. */
+  output(): string;
+  /** Warm shutdown (SIGTERM), SIGKILL after 10 s; idempotent. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts `celery worker` (solo pool, no mingle/gossip/heartbeat) from the venv, with
+ * interop/celery/e2e_worker.py as its app (tasks `e2e.add(x, y)` and `e2e.fail(message)`), and
+ * resolves once it logged "ready".
+ */
+export declare function startCeleryWorker(options: CeleryWorkerOptions): Promise<CeleryWorker>;
 
 // ------------------------------------------------------------------ the shared interop suite
 

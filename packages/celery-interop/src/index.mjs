@@ -12,6 +12,7 @@ import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 
 export { BOOM, celeryDate, celeryInteropSuite, NESTED, TRACEBACK } from "./suite.mjs";
+export { startCeleryWorker } from "./worker.mjs";
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 /** Repository root, found from this file (not from the cwd). */
@@ -139,7 +140,10 @@ async function buildVenv(dir, python, log) {
     });
     await run(
       python,
-      ["-c", "import celery, pymongo, cassandra, boto3, elasticsearch, consul, pydocumentdb"],
+      [
+        "-c",
+        "import celery, pymongo, cassandra, boto3, elasticsearch, consul, pydocumentdb, redis",
+      ],
       { log },
     );
     writeFileSync(

@@ -1,0 +1,3 @@
+export { celeryMessage, pyRepr, type TaskMessageFields } from "./message.js";
+export { sendTask } from "./send.js";
+export type { RedisBroker, SendTaskOptions } from "./types.js";
