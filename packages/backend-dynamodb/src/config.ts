@@ -9,6 +9,7 @@ import {
 } from "@resultstore/core";
 import type { DynamoDBBackendOptions, DynamoDBKeyFormat } from "./types.js";
 
+/** The name every message and log line is tagged with. */
 export const BACKEND_NAME = "dynamodb";
 
 /** The URL schemes this package serves, for `createStore(url, { backends: [thisModule] })`. */

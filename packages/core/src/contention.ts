@@ -7,6 +7,7 @@ import { backoffMs, type RetryPolicy } from "./retry.js";
 
 /** What one attempt returns when another writer changed the record between its read and write. */
 export const LOST_RACE: unique symbol = Symbol("lost race");
+/** The type of {@link LOST_RACE}. */
 export type LostRace = typeof LOST_RACE;
 
 /** Rounds a write or increment may lose before giving up; each lost round is another writer's win. */
@@ -56,6 +57,7 @@ export class IncrementBatcher {
 
   constructor(private readonly add: AddToCounter) {}
 
+  /** Adds `by` to `key` (batched with concurrent callers); the value this caller's increment made. */
   incr(key: string, by: number, expiresAt: Date | null): Promise<number> {
     return new Promise((resolve, reject) => {
       const waiter = { by, expiresAt, resolve, reject };

@@ -85,6 +85,7 @@ function driverError(error: unknown): unknown {
   return error instanceof ResultStoreError ? error.cause : error;
 }
 
+/** A backend's error translation, built from what it declares: `wrapError`, `isRetryable`, `statusOf`, `guard`, `on`. */
 export function defineErrorMapping(spec: ErrorMappingSpec): ErrorMapping {
   const transient = new Set(spec.transientStatuses ?? []);
   const statusOf = (error: unknown) => spec.statusOf?.(driverError(error));

@@ -7,6 +7,7 @@ export class Lazy<T> {
 
   constructor(private readonly open: () => Promise<T>) {}
 
+  /** The value, opening it on the first call (or the first after a failed open). */
   get(): Promise<T> {
     this.pending ??= this.open().catch((error: unknown) => {
       this.pending = undefined; // a later call may reach a server that was down
@@ -40,10 +41,12 @@ export class LazyConnection<T> extends Lazy<T> {
     super(open);
   }
 
+  /** Whether `close` has been called. */
   get isClosed(): boolean {
     return this.closing !== undefined;
   }
 
+  /** The connection, or `StoreClosedError` once closed. */
   override get(): Promise<T> {
     if (this.closing) return Promise.reject(new StoreClosedError(this.backend));
     return super.get();
