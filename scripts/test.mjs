@@ -78,6 +78,8 @@ try {
   await step("npx", ["biome", "ci", "."]);
   say("build, type-check (sources and tests) and unit tests (no database)");
   await turbo("build", "typecheck", "test:unit");
+  say("the bench harness's own logic (bench/test; no database, no timings)");
+  await step("npx", ["vitest", "run", "--root", "bench"]);
   say(`servers (${inCI ? "CI: all required" : "missing ones are skipped"})`);
   const serverEnv = await startServers();
   say("integration tests against the real servers: conformance and Celery interop");
