@@ -14,6 +14,7 @@ import { parseArgs } from "node:util";
 import { createStore } from "@resultstore/core";
 import { env as serverEnv, status as serverStatus } from "../scripts/services/cli.mjs";
 import { createCeleryTarget } from "./lib/celery.mjs";
+import { dropIdleSockets } from "./lib/clients.mjs";
 import { alternate } from "./lib/measure.mjs";
 import { renderResults } from "./lib/report.mjs";
 import { guardedTarget, OPS, ourTarget, PREPARED, rawTarget } from "./lib/targets.mjs";
@@ -69,9 +70,15 @@ async function setUp(backend, url) {
   };
   const namespace = `bench_${randomUUID().replaceAll("-", "").slice(0, 8)}`;
   await attempt("ours", async () => {
-    const store = await createStore({ url, backendOptions: { namespace } });
+    const ca = process.env.RESULTSTORE_COSMOS_CA;
+    const backendOptions = {
+      namespace,
+      ...(backend.name === "cosmos" && ca ? { ca: readFileSync(ca) } : {}),
+    };
+    const store = await createStore({ url, backendOptions });
     return {
       ...ourTarget(store),
+      idle: () => dropIdleSockets(store.backend),
       close: async () => {
         await store.backend.destroy?.();
         await store.close();
@@ -80,11 +87,11 @@ async function setUp(backend, url) {
   });
   await attempt("raw", async () => {
     const raw = await (await import(`./raw/${backend.module}.mjs`)).createRaw(url);
-    return { ...rawTarget(raw), close: () => raw.close?.() };
+    return { ...rawTarget(raw), idle: raw.idle, close: () => raw.close?.() };
   });
   await attempt("guarded", async () => {
     const guarded = await (await import(`./guarded/${backend.module}.mjs`)).createGuarded(url);
-    return { ...guardedTarget(guarded), close: () => guarded.close?.() };
+    return { ...guardedTarget(guarded), idle: guarded.idle, close: () => guarded.close?.() };
   });
   if (backend.name !== "memory" && !args["no-celery"])
     await attempt("celery", () => createCeleryTarget(backend.name, url));
@@ -113,7 +120,9 @@ async function benchBackend(backend, url) {
           const ids = PREPARED.has(op)
             ? t.prepared
             : Array.from({ length: COUNT[width] }, () => `bench-${randomUUID()}`);
-          return t.run(op, { ids, count: COUNT[width], width, maxSeconds });
+          const sample = await t.run(op, { ids, count: COUNT[width], width, maxSeconds });
+          if (backend.name === "consul") t.idle?.(); // see dropIdleSockets
+          return sample;
         });
         const row = { op, width };
         able.forEach((t, i) => {
@@ -183,6 +192,18 @@ function versions() {
   };
 }
 
+/**
+ * FerretDB 1.x stalls for good once about 100 operations are in flight against it (its SQLite
+ * pool; backend-mongo README), and the server is shared: every client of it here (four targets,
+ * Celery's pymongo included) gets `maxPoolSize=16` in the URL, as that README recommends.
+ */
+function engineSafeUrl(url, engine = "") {
+  if (!engine.toLowerCase().startsWith("ferretdb") || /[?&]maxPoolSize=/.test(url)) return url;
+  const [base, query] = url.split("?");
+  const withPath = /^mongodb(\+srv)?:\/\/[^/]+\//.test(base) ? base : `${base}/`;
+  return `${withPath}?${query ? `${query}&` : ""}maxPoolSize=16`;
+}
+
 const statuses = await serverStatus();
 Object.assign(process.env, await serverEnv()); // URLs and the Cosmos CA of the running servers
 const only = args.only ? new Set(args.only.split(",")) : null;
@@ -199,7 +220,7 @@ for (const backend of BACKENDS) {
     continue;
   }
   if (up) engines[backend.name] = up.engine;
-  results.push(await benchBackend(backend, url));
+  results.push(await benchBackend(backend, engineSafeUrl(url, up?.engine)));
 }
 
 const scaleRuns = [];

@@ -5,7 +5,7 @@ import { statesRefusing } from "@resultstore/core";
 import { consulApi } from "../lib/clients.mjs";
 
 export async function createGuarded(url) {
-  const { call, close } = consulApi(url, "bench-guarded");
+  const { call, idle, close } = consulApi(url, "bench-guarded");
   const put = async (id, index, value) =>
     (await call("PUT", `${id}?cas=${index}`, JSON.stringify(value))).body.trim() === "true";
   return {
@@ -22,6 +22,7 @@ export async function createGuarded(url) {
         if (await put(id, entry.ModifyIndex, value)) return true;
       }
     },
+    idle,
     close,
   };
 }

@@ -31,7 +31,12 @@ export function celeryConfig(backend, url) {
       return { url, settings: { cosmosdbsql_collection_name: `celerycol_benchcelery_${u}` } };
     case "dynamodb":
       return { url: `${url.replace(/\/$/, "")}/bench_celery_${u}`, settings: {} };
-    default: // elasticsearch (index), consul (key prefix): the URL path
+    case "consul":
+      // one_client=1 (a Celery URL option): by default Celery builds a client per call, whose
+      // sockets stay open until Python's cycle collector runs; ~200 of them exhaust Consul's
+      // per-address connection limit (HTTP 429) for every client on this host, ours included.
+      return { url: `${url.replace(/\/$/, "")}/bench-celery-${u}?one_client=1`, settings: {} };
+    default: // elasticsearch: the index is the URL path
       return { url: `${url.replace(/\/$/, "")}/bench-celery-${u}`, settings: {} };
   }
 }

@@ -134,6 +134,8 @@ export function consulApi(url, prefix) {
     root,
     call,
     callApi,
+    /** Closes idle keep-alive sockets (Consul caps connections per client address). */
+    idle: () => agent.destroy(),
     close: async () => {
       await call("DELETE", "?recurse");
       agent.destroy();
@@ -148,4 +150,20 @@ export async function elasticClient(url) {
     url.replace(/^elasticsearch(\+https?)?:/, (_, t) => `${t ? t.slice(1) : "http"}:`),
   );
   return new Client({ node: `${parsed.protocol}//${parsed.host}` });
+}
+
+/**
+ * Closes the idle keep-alive sockets of every http(s).Agent reachable from `root` (a few levels
+ * deep). Consul answers 429 once one client address holds 200 connections (its default
+ * http_max_conns_per_client), and three targets keeping 64 idle sockets each would reach that
+ * before Celery's per-call connections; so each Consul sample starts without the others' sockets.
+ */
+export function dropIdleSockets(root, depth = 4, seen = new Set()) {
+  if (!root || typeof root !== "object" || seen.has(root) || depth < 0) return;
+  seen.add(root);
+  if (root instanceof http.Agent) {
+    root.destroy();
+    return;
+  }
+  for (const value of Object.values(root)) dropIdleSockets(value, depth - 1, seen);
 }

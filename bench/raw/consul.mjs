@@ -6,7 +6,7 @@
 import { celeryValue, consulApi } from "../lib/clients.mjs";
 
 export async function createRaw(url, payload) {
-  const { root, call, callApi, close } = consulApi(url, "bench-raw");
+  const { root, call, callApi, idle, close } = consulApi(url, "bench-raw");
   const key = (id) => `celery-task-meta-${id}`;
   const decode = (base64) => JSON.parse(Buffer.from(base64, "base64").toString("utf8"));
   const write = (id, status, result, metadata) =>
@@ -39,6 +39,7 @@ export async function createRaw(url, payload) {
         if (put.body.trim() === "true") return value;
       }
     },
+    idle,
     close,
   };
 }
