@@ -339,9 +339,10 @@ export class ResultStore {
 
   /**
    * Counts a finished chord member and runs `callback` exactly once, when the last one arrives —
-   * also when members finish concurrently or one is delivered twice. Built on `incr` alone: a
+   * also when members finish concurrently or one is delivered twice. Built on `incr`: a
    * per-member counter drops duplicate deliveries, then Celery's `chord-unlock-<gid>` counts.
-   * Both counters live until they expire, so a duplicate after completion is still recognised.
+   * Once the callback has run, the unlock counter is removed (as Celery deletes it); the
+   * per-member counters live until they expire, so a duplicate after completion is still recognised.
    */
   async onChordPartReturn(part: ChordPart, callback?: () => unknown): Promise<ChordProgress> {
     validateId(part.groupId, "group id");
@@ -356,7 +357,14 @@ export class ResultStore {
     if (deliveries > 1) return { count: -1, complete: false, duplicate: true };
     const count = await this.incr(`chord-unlock-${part.groupId}`);
     const complete = count === part.size;
-    if (complete && callback) await callback();
+    if (complete) {
+      try {
+        await callback?.();
+      } finally {
+        const unlock = `chord-unlock-${part.groupId}`;
+        await this.call(() => this.backend.removeCounter(unlock));
+      }
+    }
     return { count, complete, duplicate: false };
   }
 

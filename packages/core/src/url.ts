@@ -47,7 +47,11 @@ export function parseUrl(url: string, backend: string): URL {
   try {
     return new URL(url);
   } catch (cause) {
-    throw new ConfigurationError(backend, `Malformed URL: ${sanitizeUrl(url)}`, { cause });
+    throw new ConfigurationError(
+      backend,
+      `Malformed URL (check host and port): ${sanitizeUrl(url)}`,
+      { cause },
+    );
   }
 }
 
@@ -67,4 +71,31 @@ export function intOption(
     );
   }
   return n;
+}
+
+/** Checks a choice among `allowed` (from a URL query or options), with a clear error. */
+export function enumOption<T extends string>(
+  value: unknown,
+  allowed: readonly T[],
+  name: string,
+  backend: string,
+): T | undefined {
+  if (value === undefined || value === null || value === "") return undefined;
+  if (!(allowed as readonly unknown[]).includes(value)) {
+    throw new ConfigurationError(
+      backend,
+      `Option \`${name}\` must be one of ${allowed.map((a) => JSON.stringify(a)).join(", ")}, got ${JSON.stringify(value)}.`,
+    );
+  }
+  return value as T;
+}
+
+/**
+ * `fromUrl`'s one merge rule (see `BackendModule`): what the URL says, overridden by every option
+ * given with a value (an option present but undefined leaves the URL's value).
+ */
+export function mergeUrlOptions<T extends object>(fromUrl: T, options: object): T {
+  const merged: Record<string, unknown> = { ...(fromUrl as Record<string, unknown>) };
+  for (const [key, value] of Object.entries(options)) if (value !== undefined) merged[key] = value;
+  return merged as T;
 }

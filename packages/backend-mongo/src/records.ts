@@ -84,7 +84,7 @@ export interface Layout {
  * key, which is safe because core refuses `.` and `$` in metadata keys), and `$setOnInsert` nulls
  * for extended fields a new document would otherwise lack.
  */
-export function taskUpdate(write: TaskWrite, layout: Layout): Document {
+export function encodeTask(write: TaskWrite, layout: Layout): Document {
   const set: Document = {
     status: write.status,
     result:
@@ -123,7 +123,7 @@ export function taskUpdate(write: TaskWrite, layout: Layout): Document {
 }
 
 /** Reads a task document, ours or one Celery wrote (JSON text or, with its bson serializer, native). */
-export function taskRecord(doc: TaskDocument, resultExpires: number | null): TaskRecord {
+export function decodeTask(doc: TaskDocument, resultExpires: number | null): TaskRecord {
   const record = pendingRecord(doc._id);
   record.status = typeof doc.status === "string" ? doc.status : "PENDING";
   record.result =
@@ -157,7 +157,7 @@ export function taskRecord(doc: TaskDocument, resultExpires: number | null): Tas
 }
 
 /** Celery's group document: the member ids as JSON text of a flat list (or native, with bson). */
-export function groupUpdate(group: GroupRecord, serializer: MongoResultSerializer): Document {
+export function encodeGroup(group: GroupRecord, serializer: MongoResultSerializer): Document {
   const ids = group.taskIds;
   return {
     $set: {
@@ -168,7 +168,7 @@ export function groupUpdate(group: GroupRecord, serializer: MongoResultSerialize
   };
 }
 
-export function groupRecord(doc: TaskDocument, resultExpires: number | null): GroupRecord {
+export function decodeGroup(doc: TaskDocument, resultExpires: number | null): GroupRecord {
   const value = typeof doc.result === "string" ? decodeJson(doc.result) : doc.result;
   const dateDone = parseCeleryDate(doc.date_done) ?? new Date(0);
   return {

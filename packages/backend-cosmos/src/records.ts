@@ -69,7 +69,7 @@ export function documentExpiry(doc: StoredDocument): Date | null {
   return null;
 }
 
-export function toTaskDocument(record: TaskRecord, resultJson: string) {
+export function encodeTask(record: TaskRecord, resultJson: string) {
   return {
     id: TASK_KEY_PREFIX + record.taskId,
     // Metadata lives in its own property, so Celery's value stays exactly what Celery writes.
@@ -81,14 +81,14 @@ export function toTaskDocument(record: TaskRecord, resultJson: string) {
 }
 
 /** Decodes a task document, ours or Celery's (which has only `id` and `value`). */
-export function fromTaskDocument(doc: StoredDocument, taskId: string): TaskRecord {
+export function decodeTask(doc: StoredDocument, taskId: string): TaskRecord {
   const record = decodeMeta(valueText(doc), taskId);
   if (isPlainObject(doc.metadata)) record.metadata = doc.metadata;
   record.expiresAt = documentExpiry(doc);
   return record;
 }
 
-export function toGroupDocument(group: GroupRecord) {
+export function encodeGroup(group: GroupRecord) {
   return {
     id: GROUP_KEY_PREFIX + group.groupId,
     // Celery's KV group value: {"result": GroupResult.as_tuple()}, as kombu JSON.
@@ -99,7 +99,7 @@ export function toGroupDocument(group: GroupRecord) {
 }
 
 /** Decodes a group document; Celery's carry no `date_done`, so the write time (`_ts`) stands in. */
-export function fromGroupDocument(doc: StoredDocument, groupId: string): GroupRecord {
+export function decodeGroup(doc: StoredDocument, groupId: string): GroupRecord {
   const text = valueText(doc);
   const value = typeof text === "string" ? decodeJson(text) : text;
   const taskIds = taskIdsFromGroupValue(isPlainObject(value) ? value.result : value);

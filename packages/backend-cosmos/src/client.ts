@@ -7,8 +7,8 @@ import {
   PartitionKeyKind,
 } from "@azure/cosmos";
 import { ConfigurationError } from "@resultstore/core";
-import type { ResolvedOptions } from "./config.js";
-import { BACKEND_NAME, CONFLICT, NOT_FOUND, statusOf, wrapError } from "./errors.js";
+import { BACKEND_NAME, type ResolvedOptions } from "./config.js";
+import { CONFLICT, errors, NOT_FOUND } from "./errors.js";
 import type { CosmosBackendOptions } from "./types.js";
 
 /** A client plus what `close()` must release (only what we created ourselves). */
@@ -62,12 +62,12 @@ export async function openContainer(
   const database = client.database(resolved.databaseName);
   const container = database.container(resolved.containerName);
   const where = `container ${resolved.databaseName}/${resolved.containerName}`;
-  try {
-    await container.read();
-    return container;
-  } catch (error) {
-    if (statusOf(error) !== NOT_FOUND) throw wrapError(`Reading ${where}`, error);
-  }
+  const found = await errors.guard(
+    `Reading ${where}`,
+    () => container.read(),
+    errors.on([NOT_FOUND], null),
+  );
+  if (found) return container;
   if (resolved.provisioning === "never") {
     throw new ConfigurationError(
       BACKEND_NAME,
@@ -89,10 +89,6 @@ export async function openContainer(
   return container;
 }
 
-async function ignoreConflict(action: string, create: () => Promise<unknown>): Promise<void> {
-  try {
-    await create();
-  } catch (error) {
-    if (statusOf(error) !== CONFLICT) throw wrapError(action, error);
-  }
+function ignoreConflict(action: string, create: () => Promise<unknown>): Promise<unknown> {
+  return errors.guard(action, create, errors.on([CONFLICT], "exists"));
 }

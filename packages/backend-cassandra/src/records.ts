@@ -6,11 +6,14 @@ import {
   ConfigurationError,
   decodeJson,
   encodeJson,
+  type GroupRecord,
+  groupTuple,
   isPlainObject,
   isReady,
   pendingRecord,
   readOptionalMetaFields,
   type TaskRecord,
+  taskIdsFromGroupValue,
 } from "@resultstore/core";
 import type { types } from "cassandra-driver";
 import { BACKEND_NAME } from "./config.js";
@@ -40,18 +43,22 @@ export function ttlSeconds(expiresAt: Date | null, now = Date.now()): number {
 const json = (value: unknown): Buffer => Buffer.from(encodeJson(value), "utf8");
 const fromJson = (blob: Buffer | null | undefined): unknown => (blob ? decodeJson(blob) : null);
 
-/** Celery's row columns for `record`: result, traceback and children as JSON text blobs. */
-export function celeryColumns(record: TaskRecord, resultJson: string) {
+/**
+ * Celery's row columns for `record` (result, traceback and children as JSON text blobs), and our
+ * static `rs_meta`.
+ */
+export function encodeTask(record: TaskRecord, resultJson: string) {
   return {
     status: record.status,
     result: Buffer.from(resultJson, "utf8"),
     traceback: json(record.traceback),
     children: json(record.children),
+    meta: encodeStaticMeta(record),
   };
 }
 
 /** Our static `rs_meta`: metadata and the extended fields, only those that are set. */
-export function encodeStaticMeta(record: TaskRecord): Buffer {
+function encodeStaticMeta(record: TaskRecord): Buffer {
   const meta: Record<string, unknown> = {};
   if (Object.keys(record.metadata).length > 0) meta.metadata = record.metadata;
   const fields = {
@@ -81,7 +88,7 @@ function expiryOf(row: Row, now: number): Date | null {
  * The record a `readTask`/`readGuard` row describes, or null for an empty partition. `result` and
  * `traceback` are decoded only when selected (the guard's read leaves them out).
  */
-export function recordFromRow(
+export function decodeTask(
   row: Row | undefined,
   taskId: string,
   now = Date.now(),
@@ -103,4 +110,19 @@ export function recordFromRow(
   const meta = fromJson(row.get("rs_meta"));
   if (isPlainObject(meta)) readOptionalMetaFields(record, meta);
   return record;
+}
+
+/** Celery's group row: the group tuple as a JSON blob, plus our exact expiry. */
+export function encodeGroup(group: GroupRecord): unknown[] {
+  const value = json(groupTuple(group));
+  return [group.groupId, value, group.dateDone, group.expiresAt, ttlSeconds(group.expiresAt)];
+}
+
+export function decodeGroup(row: Row, groupId: string): GroupRecord {
+  return {
+    groupId,
+    taskIds: taskIdsFromGroupValue(fromJson(row.get("result"))),
+    dateDone: row.get("date_done") as Date,
+    expiresAt: (row.get("expires_at") as Date | null) ?? null,
+  };
 }

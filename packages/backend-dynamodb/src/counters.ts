@@ -10,31 +10,26 @@ import {
   type DynamoDBClient,
   UpdateItemCommand,
 } from "@aws-sdk/client-dynamodb";
-import { BackendError } from "@resultstore/core";
-import { BACKEND_NAME, errorName, wrapError } from "./errors.js";
+import { LOST_RACE, retryLostRaces } from "@resultstore/core";
+import { BACKEND_NAME } from "./config.js";
+import { CONDITION_FAILED, errors } from "./errors.js";
 import { Expression } from "./expression.js";
-import { ATTR, epochSeconds, ttlValue } from "./item.js";
+import { ATTR, epochSeconds, ttlValue } from "./records.js";
 
-const MAX_ROUNDS = 8;
-
-export async function increment(
+export function increment(
   client: DynamoDBClient,
   table: string,
   id: string,
   by: number,
   expiresAt: Date | null,
 ): Promise<number> {
-  for (let round = 0; round < MAX_ROUNDS; round++) {
+  return retryLostRaces(BACKEND_NAME, `incr of ${id}`, async () => {
     const nowMs = Date.now();
     const added = await conditionalCount(client, table, id, by, expiresAt, nowMs, "add");
     if (added !== null) return added;
     const restarted = await conditionalCount(client, table, id, by, expiresAt, nowMs, "restart");
-    if (restarted !== null) return restarted;
-  }
-  throw new BackendError(
-    BACKEND_NAME,
-    `Counter ${id} lost ${MAX_ROUNDS} races in a row; try again.`,
-  );
+    return restarted ?? LOST_RACE;
+  });
 }
 
 /** The new count, or null when the condition failed (live for "add", expired for "restart"). */
@@ -56,21 +51,21 @@ async function conditionalCount(
   const sets = [`${count} = ${next}`, `${expr.name(ATTR.timestamp)} = ${expr.value(now)}`];
   if (expiresAt) sets.push(`${expr.name(ATTR.ttl)} = ${expr.value(ttlValue(expiresAt))}`);
   const remove = expiresAt ? "" : ` REMOVE ${expr.name(ATTR.ttl)}`;
-  try {
-    const output = await client.send(
-      new UpdateItemCommand({
-        TableName: table,
-        Key: { [ATTR.id]: { S: id } },
-        UpdateExpression: `SET ${sets.join(", ")}${remove}`,
-        ConditionExpression:
-          mode === "add" ? expr.live(ATTR.ttl, now) : expr.expired(ATTR.ttl, now),
-        ReturnValues: "UPDATED_NEW",
-        ...expr.placeholders(),
-      }),
-    );
-    return Number(output.Attributes?.[ATTR.count]?.N);
-  } catch (error) {
-    if (errorName(error) === "ConditionalCheckFailedException") return null;
-    throw wrapError(error, `Incrementing counter ${id}`);
-  }
+  const output = await errors.guard(
+    `Incrementing counter ${id}`,
+    () =>
+      client.send(
+        new UpdateItemCommand({
+          TableName: table,
+          Key: { [ATTR.id]: { S: id } },
+          UpdateExpression: `SET ${sets.join(", ")}${remove}`,
+          ConditionExpression:
+            mode === "add" ? expr.live(ATTR.ttl, now) : expr.expired(ATTR.ttl, now),
+          ReturnValues: "UPDATED_NEW",
+          ...expr.placeholders(),
+        }),
+      ),
+    errors.on([CONDITION_FAILED], null),
+  );
+  return output && Number(output.Attributes?.[ATTR.count]?.N);
 }

@@ -65,7 +65,7 @@ export function ttlValue(expiresAt: Date): AttributeValue {
 }
 
 /** Every attribute a task write sets, except `id` and `ttl`. */
-export function taskAttributes(write: TaskWrite, nowMs: number): Item {
+export function encodeTask(write: TaskWrite, nowMs: number): Item {
   // The blob Celery reads: this write's meta alone, exactly as a Celery worker would store it.
   const record = applyWrite(null, write, new Date(nowMs)) as TaskRecord;
   const blob = encodeMeta(record, { resultJson: write.resultJson, includeMetadata: false });
@@ -106,7 +106,7 @@ export function itemExpired(item: Item, nowMs: number): boolean {
  * The record an item holds: Celery's meta from `result`, overlaid with our attributes when we
  * wrote the item (a Celery worker's PutItem replaces the whole item, leaving the blob alone).
  */
-export function recordFromItem(item: Item, taskId: string): TaskRecord | null {
+export function decodeTask(item: Item, taskId: string): TaskRecord | null {
   const blob = item[ATTR.result]?.B;
   if (!blob) return null;
   const record = decodeMeta(blob, taskId);
@@ -137,7 +137,7 @@ export function metadataFromItem(item: Item): Record<string, unknown> {
 }
 
 /** Celery's group item: `result` = `{"result": <GroupResult.as_tuple()>}`. */
-export function groupItem(id: string, group: GroupRecord): Item {
+export function encodeGroup(id: string, group: GroupRecord): Item {
   const item: Item = {
     [ATTR.id]: { S: id },
     [ATTR.result]: { B: Buffer.from(encodeJson({ result: groupTuple(group) }), "utf8") },
@@ -147,7 +147,7 @@ export function groupItem(id: string, group: GroupRecord): Item {
   return item;
 }
 
-export function groupFromItem(item: Item, groupId: string): GroupRecord | null {
+export function decodeGroup(item: Item, groupId: string): GroupRecord | null {
   const blob = item[ATTR.result]?.B;
   if (!blob) return null;
   const value = decodeJson(blob);

@@ -1,18 +1,29 @@
-/**
- * Celery's DynamoDB URL: `dynamodb://key:secret@region:port/table?read=&write=&ttl_seconds=`.
- * A host that is `localhost` or an IP address means DynamoDB Local at `http://host:port` (region
- * us-east-1), as in Celery; any other host is the AWS region.
- */
+/** Options and Celery's `dynamodb://` URL, checked before anything connects. */
 import { isIP } from "node:net";
-import { ConfigurationError, intOption, parseUrl, sanitizeUrl } from "@resultstore/core";
-import { BACKEND_NAME } from "./errors.js";
-import type { DynamoDBBackendOptions } from "./types.js";
+import {
+  ConfigurationError,
+  enumOption,
+  intOption,
+  parseUrl,
+  sanitizeUrl,
+} from "@resultstore/core";
+import type { DynamoDBBackendOptions, DynamoDBKeyFormat } from "./types.js";
+
+export const BACKEND_NAME = "dynamodb";
+
+const DEFAULT_TABLE = "celery";
+const TABLE_NAME = /^[A-Za-z0-9_.-]{3,255}$/;
+const KEY_FORMATS: readonly DynamoDBKeyFormat[] = ["celery", "plain"];
 
 const LOCAL_REGION = "us-east-1";
 const LOCAL_PORT = "8000";
 const QUERY_OPTIONS = new Set(["read", "write", "ttl_seconds"]);
 
-/** The options a Celery DynamoDB URL spells; explicit options override them in the backend. */
+/**
+ * Celery's DynamoDB URL: `dynamodb://key:secret@region:port/table?read=&write=&ttl_seconds=`.
+ * A host that is `localhost` or an IP address means DynamoDB Local at `http://host:port` (region
+ * us-east-1), as in Celery; any other host is the AWS region.
+ */
 export function optionsFromUrl(url: string): DynamoDBBackendOptions {
   const parsed = parseUrl(url, BACKEND_NAME);
   if (parsed.protocol !== "dynamodb:") {
@@ -62,4 +73,33 @@ export function optionsFromUrl(url: string): DynamoDBBackendOptions {
 
 function dropUndefined<T extends object>(value: T): T {
   return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as T;
+}
+
+/** Type checks for options that may come untyped (createStore's backendOptions); the table name. */
+export function resolveConfig(options: DynamoDBBackendOptions): { table: string } {
+  for (const key of ["region", "endpoint", "table", "namespace", "keyPrefix"] as const) {
+    const value = options[key];
+    if (value !== undefined && (typeof value !== "string" || value === "")) {
+      throw new ConfigurationError(BACKEND_NAME, `Option \`${key}\` must be a non-empty string.`);
+    }
+  }
+  enumOption(options.keyFormat, KEY_FORMATS, "keyFormat", BACKEND_NAME);
+  intOption(options.readCapacityUnits, "readCapacityUnits", BACKEND_NAME, 1);
+  intOption(options.writeCapacityUnits, "writeCapacityUnits", BACKEND_NAME, 1);
+  intOption(options.maxAttempts, "maxAttempts", BACKEND_NAME, 1);
+  if (intOption(options.ttlSeconds, "ttlSeconds", BACKEND_NAME, -1) === 0) {
+    throw new ConfigurationError(
+      BACKEND_NAME,
+      "Option `ttlSeconds` must be -1 (no expiry) or at least 1.",
+    );
+  }
+  const base = options.table ?? DEFAULT_TABLE;
+  const table = options.namespace ? `${base}_${options.namespace}` : base;
+  if (!TABLE_NAME.test(table)) {
+    throw new ConfigurationError(
+      BACKEND_NAME,
+      `Table name ${JSON.stringify(table)} is not a valid DynamoDB table name (3-255 of A-Z a-z 0-9 _ - .).`,
+    );
+  }
+  return { table };
 }

@@ -70,7 +70,7 @@ export interface StoredDocument {
  * JSON (big integers, NaN, kombu markers inside it stay exact). `writeId` lets a write recognise
  * its own earlier attempt when a retried request meets a 409.
  */
-export function taskBody(
+export function encodeTask(
   record: TaskRecord,
   resultJson: string,
   saveMetaAsText: boolean,
@@ -113,7 +113,7 @@ function pythonTruthy(value: unknown): boolean {
 }
 
 /** Reads a task document written by us or by Celery (either meta form, with or without our fields). */
-export function taskRecordFrom(source: Record<string, unknown>, taskId: string): TaskRecord {
+export function decodeTask(source: Record<string, unknown>, taskId: string): TaskRecord {
   const value = source.result;
   let record: TaskRecord;
   if (typeof value === "string") record = decodeMeta(value, taskId);
@@ -143,7 +143,7 @@ function decodeMetadata(value: unknown, taskId: string): Record<string, unknown>
 }
 
 /** Celery's group document: `result` holds `{"result": <GroupResult tuple>}` in either meta form. */
-export function groupBody(group: GroupRecord, saveMetaAsText: boolean): string {
+export function encodeGroup(group: GroupRecord, saveMetaAsText: boolean): string {
   const tupleJson = encodeJson(groupTuple(group));
   const result = saveMetaAsText
     ? JSON.stringify(`{"result": ${tupleJson}}`)
@@ -154,7 +154,7 @@ export function groupBody(group: GroupRecord, saveMetaAsText: boolean): string {
   );
 }
 
-export function groupRecordFrom(source: Record<string, unknown>, groupId: string): GroupRecord {
+export function decodeGroup(source: Record<string, unknown>, groupId: string): GroupRecord {
   const outer = typeof source.result === "string" ? decodeJson(source.result) : source.result;
   if (!isPlainObject(outer))
     throw new DecodeError(`The document of group ${groupId} has no Celery group in "result".`);
@@ -169,7 +169,7 @@ export function groupRecordFrom(source: Record<string, unknown>, groupId: string
 }
 
 /** A counter document (Celery's Elasticsearch backend has no counters; `kind` marks ours). */
-export function counterBody(count: number, expiresAt: Date | null): string {
+export function encodeCounter(count: number, expiresAt: Date | null): string {
   return JSON.stringify({
     kind: "counter",
     count,
@@ -179,7 +179,7 @@ export function counterBody(count: number, expiresAt: Date | null): string {
 }
 
 /** The count a stored counter holds at `now`: 0 once it expired. */
-export function counterValue(source: Record<string, unknown>, key: string, now: Date): number {
+export function decodeCounter(source: Record<string, unknown>, key: string, now: Date): number {
   if (source.kind !== "counter" || typeof source.count !== "number") {
     throw new DecodeError(`The document at counter key ${key} is not a counter.`);
   }

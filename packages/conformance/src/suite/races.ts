@@ -1,0 +1,81 @@
+import assert from "node:assert/strict";
+import { isReady } from "@resultstore/core";
+import { defineGroup, id } from "./context.js";
+
+export const raceTests = defineGroup("races", (ctx, api, options) => {
+  const rounds = options.raceRounds ?? 5;
+  const width = options.concurrency ?? 32;
+  api.it(
+    `${rounds} rounds of concurrent SUCCESS writers and late STARTED/RETRY: SUCCESS is never lost`,
+    async () => {
+      for (let round = 0; round < rounds; round++) {
+        const ids = Array.from({ length: Math.max(4, width / 4) }, () => id(`race${round}`));
+        const violations: string[] = [];
+        await Promise.all(
+          ids.map(async (taskId) => {
+            const writes: [string, string][] = [
+              ["SUCCESS", "a"],
+              ["SUCCESS", "b"],
+              ["STARTED", "s"],
+              ["RETRY", "r"],
+              ["STARTED", "s2"],
+              ["QUEUED", "q"],
+            ];
+            writes.sort(() => Math.random() - 0.5);
+            let sawReady = false;
+            let done = false;
+            // A reader watching throughout: once it has seen a ready state it must never see an unready one.
+            const watcher = (async () => {
+              while (!done) {
+                const status = (await ctx.store().getMeta(taskId)).status;
+                if (isReady(status)) sawReady = true;
+                else if (sawReady && status !== "PENDING")
+                  violations.push(`${taskId} went ready -> ${status}`);
+                // Yield to the event loop: a loop of resolved promises alone would starve timers.
+                await new Promise((resolve) => setImmediate(resolve));
+              }
+            })();
+            const outcomes = await Promise.all(
+              writes.map(([state, result]) =>
+                ctx
+                  .store()
+                  .storeResult(taskId, result, state)
+                  .then((o) => ({ ...o, result })),
+              ),
+            );
+            done = true;
+            await watcher;
+            const successes = outcomes.filter((o) => o.status === "SUCCESS" && o.applied);
+            if (successes.length !== 1)
+              violations.push(`${taskId}: ${successes.length} SUCCESS writes applied`);
+            const meta = await ctx.store().getMeta(taskId);
+            if (meta.status !== "SUCCESS") violations.push(`${taskId} ended ${meta.status}`);
+            else if (meta.result !== successes[0]?.result)
+              violations.push(`${taskId} kept ${String(meta.result)}, not the applied SUCCESS`);
+          }),
+        );
+        assert.deepEqual(violations, [], `round ${round}`);
+      }
+    },
+    Math.max(options.timeoutMs ?? 60_000, 180_000),
+  );
+  api.it(
+    "concurrent FAILURE and late STARTED: the failure stays",
+    async () => {
+      const ids = Array.from({ length: width }, () => id("fail"));
+      await Promise.all(
+        ids.map((taskId) =>
+          Promise.all([
+            ctx.store().markStarted(taskId),
+            ctx.store().markFailure(taskId, new Error("x")),
+            ctx.store().markStarted(taskId),
+            ctx.store().markRetry(taskId, new Error("y")),
+          ]),
+        ),
+      );
+      for (const taskId of ids)
+        assert.equal((await ctx.store().getMeta(taskId)).status, "FAILURE", taskId);
+    },
+    Math.max(options.timeoutMs ?? 60_000, 120_000),
+  );
+});
