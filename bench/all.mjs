@@ -25,7 +25,7 @@ const { values: args } = parseArgs({
     json: { type: "string" },
     out: { type: "string", default: fileURLToPath(new URL("RESULTS.md", import.meta.url)) },
     rounds: { type: "string", default: "3" },
-    seconds: { type: "string", default: "1.5" },
+    seconds: { type: "string", default: "1" },
     only: { type: "string" },
     "no-celery": { type: "boolean" },
     "no-scale": { type: "boolean" },
