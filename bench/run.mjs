@@ -4,12 +4,18 @@
 //
 //   node bench/run.mjs [--url memory://] [--raw bench/raw/<backend>.mjs] [--ops 2000]
 //                      [--concurrency 1,64] [--rounds 3] [--json out.json]
+//   node bench/run.mjs --all …   → bench/all.mjs (every backend that is up, all columns)
 import { randomUUID } from "node:crypto";
 import { writeFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { BENCH_PAYLOAD, measure } from "@resultstore/cli";
 import { createStore } from "@resultstore/core";
+
+if (process.argv.includes("--all")) {
+  await import("./all.mjs"); // every backend, every column: bench/all.mjs
+  process.exit(0);
+}
 
 const { values: args } = parseArgs({
   options: {

@@ -80,6 +80,8 @@ try {
   await turbo("build", "typecheck", "test:unit");
   say("API reference (TypeDoc): fails on an undocumented export or a broken link");
   await step("npx", ["typedoc", "--logLevel", "Warn"]);
+  say("the bench harness's own logic (bench/test; no database, no timings)");
+  await step("npx", ["vitest", "run", "--root", "bench"]);
   say(`servers (${inCI ? "CI: all required" : "missing ones are skipped"})`);
   const serverEnv = await startServers();
   say(

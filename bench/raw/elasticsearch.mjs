@@ -1,35 +1,31 @@
 // The floor for elasticsearch://: @elastic/elasticsearch's minimal native operation for each op —
-// an unguarded index of the Celery-shaped document, a realtime GET by _id, and (no painless on the
-// test node, no native increment in Elasticsearch) a read + version-guarded write of a counter.
-import { randomUUID } from "node:crypto";
-import { Client } from "@elastic/elasticsearch";
+// an unguarded index of the Celery-shaped document, a realtime GET by _id, an _mget for getMany,
+// and (no painless on the test node, no native increment in Elasticsearch) a read +
+// version-guarded write of a counter.
+import { celeryValue, elasticClient, unique } from "../lib/clients.mjs";
 
 export async function createRaw(url, payload) {
-  const parsed = new URL(
-    url.replace(/^elasticsearch(\+https?)?:/, (_, t) => `${t ? t.slice(1) : "http"}:`),
-  );
-  const client = new Client({ node: `${parsed.protocol}//${parsed.host}` });
-  const index = `bench-raw-${randomUUID().slice(0, 8)}`;
+  const client = await elasticClient(url);
+  const index = `bench-raw-${unique()}`;
   await client.indices.create({ index, mappings: { dynamic: false } });
-  const meta = (id) =>
-    JSON.stringify({
-      status: "SUCCESS",
-      result: payload,
-      traceback: null,
-      children: [],
-      task_id: id,
+  const docId = (id) => `celery-task-meta-${id}`;
+  const write = (id, status, result, metadata) =>
+    client.index({
+      index,
+      id: docId(id),
+      document: {
+        result: celeryValue(id, status, result, metadata),
+        "@timestamp": new Date().toISOString(),
+      },
     });
   return {
-    name: "@elastic/elasticsearch index/get/CAS",
-    store: (id) =>
-      client.index({
-        index,
-        id: `celery-task-meta-${id}`,
-        document: { result: meta(id), "@timestamp": new Date().toISOString() },
-      }),
-    get: async (id) => {
-      const doc = await client.get({ index, id: `celery-task-meta-${id}` });
-      return JSON.parse(doc._source.result);
+    name: "@elastic/elasticsearch index/get/mget/CAS",
+    write,
+    store: (id) => write(id, "SUCCESS", payload),
+    get: async (id) => JSON.parse((await client.get({ index, id: docId(id) }))._source.result),
+    getMany: async (ids) => {
+      const { docs } = await client.mget({ index, ids: ids.map(docId) });
+      return docs.map((doc) => JSON.parse(doc._source.result));
     },
     incr: async (key) => {
       for (;;) {

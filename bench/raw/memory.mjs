@@ -2,9 +2,13 @@
 export async function createRaw(_url, payload) {
   const tasks = new Map();
   const counters = new Map();
+  const write = async (id, status, result, metadata) =>
+    void tasks.set(id, JSON.stringify({ status, result, ...(metadata ? { metadata } : {}) }));
   return {
     name: "Map",
-    store: async (id) => void tasks.set(id, JSON.stringify({ status: "SUCCESS", result: payload })),
+    write,
+    store: (id) => write(id, "SUCCESS", payload),
+    getMany: async (ids) => ids.map((id) => JSON.parse(tasks.get(id) ?? "null")),
     get: async (id) => JSON.parse(tasks.get(id) ?? "null"),
     incr: async (key) => {
       const value = (counters.get(key) ?? 0) + 1;

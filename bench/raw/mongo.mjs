@@ -1,5 +1,6 @@
 // The floor for mongodb://: the official driver's minimal native operation for each, on a
-// Celery-shaped document (an unguarded replaceOne upsert, a findOne by _id, a findOneAndUpdate $inc).
+// Celery-shaped document (an unguarded replaceOne upsert, a findOne by _id, a find $in for
+// getMany, a findOneAndUpdate $inc).
 import { randomUUID } from "node:crypto";
 import { MongoClient } from "mongodb";
 
@@ -8,15 +9,29 @@ export async function createRaw(url, payload) {
   const prefix = `bench_raw_${randomUUID().slice(0, 8)}`;
   const tasks = client.db("celery").collection(`${prefix}_taskmeta`);
   const counters = client.db("celery").collection(`${prefix}_counters`);
-  const result = JSON.stringify(payload);
+  // Celery's own write: a replaceOne upsert, no guard, no merge.
+  const write = (id, status, value, metadata) =>
+    tasks.replaceOne(
+      { _id: id },
+      {
+        status,
+        result: JSON.stringify(value),
+        traceback: null,
+        children: [],
+        date_done: new Date(),
+        ...(metadata ? { metadata } : {}),
+      },
+      { upsert: true },
+    );
   return {
     name: "mongodb driver",
-    store: (id) =>
-      tasks.replaceOne(
-        { _id: id },
-        { status: "SUCCESS", result, traceback: null, children: [], date_done: new Date() },
-        { upsert: true },
-      ),
+    store: (id) => write(id, "SUCCESS", payload),
+    write,
+    getMany: async (ids) =>
+      (await tasks.find({ _id: { $in: ids } }).toArray()).map((doc) => ({
+        ...doc,
+        result: JSON.parse(doc.result),
+      })),
     get: async (id) => {
       const doc = await tasks.findOne({ _id: id });
       return doc && { ...doc, result: JSON.parse(doc.result) };

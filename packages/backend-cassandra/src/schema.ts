@@ -30,6 +30,8 @@ export function statements(names: TableNames) {
   const counters = `${q(names.keyspace)}.${q(names.counters)}`;
   return {
     readTask: `SELECT status, result, date_done, traceback, children, rs_meta, rs_expires_at, TTL(status) AS ttl FROM ${tasks} WHERE task_id = ? LIMIT 1`,
+    /** `readTask` for many ids: the newest row of each partition. */
+    readTasks: `SELECT task_id, status, result, date_done, traceback, children, rs_meta, rs_expires_at, TTL(status) AS ttl FROM ${tasks} WHERE task_id IN ? PER PARTITION LIMIT 1`,
     /** What the guard needs: no result or traceback, which may be megabytes. */
     readGuard: `SELECT status, date_done, children, rs_version, rs_meta, rs_expires_at, TTL(status) AS ttl FROM ${tasks} WHERE task_id = ? LIMIT 1`,
     guardedStatics: `UPDATE ${tasks} USING TTL ? SET rs_version = ?, rs_meta = ?, rs_expires_at = ? WHERE task_id = ? IF rs_version = ?`,

@@ -227,6 +227,39 @@ describe.skipIf(!target.url)(`cassandra backend ${target.reason}`, () => {
       await client.shutdown();
     });
 
+    it("getMany reads 100 ids per SELECT … IN, newest row each, unknown ids as PENDING", async () => {
+      await rawClient(url); // the run's keyspace
+      const client = new cassandra.Client({
+        contactPoints: [new URL(url.replace("cassandra:", "http:")).host],
+        localDataCenter: "datacenter1",
+      });
+      const backend = new CassandraBackend({
+        client,
+        keyspace: KEYSPACE,
+        namespace: `many_${randomUUID().replaceAll("-", "").slice(0, 8)}`,
+      });
+      const store = new ResultStore(backend);
+      const ids = Array.from({ length: 150 }, () => randomUUID());
+      for (const id of ids.slice(0, 120)) await store.markStarted(id, "first");
+      await Promise.all(ids.slice(0, 120).map((id) => store.markSuccess(id, id)));
+      const sent: string[] = [];
+      const execute = client.execute.bind(client);
+      client.execute = ((query: string, ...rest: unknown[]) => {
+        sent.push(query);
+        return (execute as (...args: unknown[]) => unknown)(query, ...rest);
+      }) as typeof client.execute;
+      const metas = await store.getMany([...ids, ids[0] as string]);
+      expect(sent).toHaveLength(2);
+      expect(sent.every((q) => q.includes(" IN ? PER PARTITION LIMIT 1"))).toBe(true);
+      expect(metas.slice(0, 120).map((m) => [m.status, m.result])).toEqual(
+        ids.slice(0, 120).map((id) => ["SUCCESS", id]),
+      );
+      expect(metas.slice(120, 150).every((m) => m.status === "PENDING")).toBe(true);
+      expect(metas[150]?.result).toBe(ids[0]);
+      await store.close();
+      await client.shutdown();
+    });
+
     it("cleanup returns 0 and leaves nothing expired readable (native TTL)", async () => {
       const store = track(await createTestStore(url, { expires: 1 }));
       const taskId = randomUUID();

@@ -29,6 +29,9 @@ export interface TxnFailure {
   what: string;
 }
 
+/** Consul's cap on the operations of one /v1/txn (`limits.txn_max_ops`' default). */
+export const TXN_MAX_OPS = 64;
+
 /** Consul's own cap on a /v1/txn body (`limits.txn_max_req_len`, raft's suggested 512 KB). */
 export const TXN_MAX_BODY_BYTES = 512 * 1024;
 
@@ -80,6 +83,30 @@ export class ConsulKv {
     if (response.status === 404) return null;
     const [raw] = parseJson<RawEntry[]>(ok(response, "KV read"), "KV read");
     return raw ? toEntry(raw) : null;
+  }
+
+  /**
+   * The entries of `keys` (null where absent), read by read-only transactions of at most
+   * `TXN_MAX_OPS` ops, all in flight at once. Each op is a `get-tree` of the exact key, since a
+   * transaction `get` of a missing key fails the whole transaction; a `get-tree` also lists keys
+   * that merely start with it, which are ignored.
+   */
+  async getMany(keys: readonly string[]): Promise<(KvEntry | null)[]> {
+    const batches: string[][] = [];
+    for (let i = 0; i < keys.length; i += TXN_MAX_OPS) batches.push(keys.slice(i, i + TXN_MAX_OPS));
+    const found = new Map<string, KvEntry>();
+    await Promise.all(
+      batches.map(async (batch) => {
+        const body = JSON.stringify(batch.map((key) => ({ KV: { Verb: "get-tree", Key: key } })));
+        const response = await this.http.request("PUT", "/v1/txn", this.consistencyQuery(), body);
+        const answer = parseJson<{ Results: { KV: RawEntry }[] | null }>(
+          ok(response, "KV transaction read"),
+          "KV transaction read",
+        );
+        for (const { KV } of answer.Results ?? []) found.set(KV.Key, toEntry(KV));
+      }),
+    );
+    return keys.map((key) => found.get(key) ?? null);
   }
 
   /** Every entry whose key starts with `prefix` (a string prefix, not only a folder). */

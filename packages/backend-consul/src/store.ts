@@ -51,6 +51,28 @@ type Change<T> = { value: string; expiresAt: Date | null; result: T } | { skip: 
 /** Lock failures on one write (the guard passed) before it is written without a session. */
 const LOCK_FAILURES_BEFORE_UNLOCKED_WRITE = 3;
 const CLEANUP_PARALLELISM = 16;
+/** Task keys this process remembers having seen exist (oldest forgotten first). */
+const SEEN_KEYS = 10_000;
+
+/**
+ * Keys this process saw exist (wrote, or read back). A write of any other key first tries the
+ * one-round-trip create (`check-not-exists`), which is what a new task id needs; a key another
+ * process created costs that failed attempt on top of the usual read + check-and-set.
+ */
+class SeenKeys {
+  private readonly keys = new Set<string>();
+  has(key: string): boolean {
+    return this.keys.has(key);
+  }
+  add(key: string): void {
+    this.keys.delete(key);
+    this.keys.add(key);
+    if (this.keys.size > SEEN_KEYS) this.keys.delete(this.keys.values().next().value as string);
+  }
+  delete(key: string): void {
+    this.keys.delete(key);
+  }
+}
 
 interface Client {
   kv: ConsulKv;
@@ -68,6 +90,7 @@ export class ConsulBackend implements ResultBackend {
     const sessions = new ExpirySessions(kv, this.config.keyPrefix || "/", this.config.warn);
     return { kv, sessions };
   });
+  private readonly seen = new SeenKeys();
 
   constructor(options: ConsulBackendOptions = {}) {
     this.config = resolveConfig(options);
@@ -83,21 +106,36 @@ export class ConsulBackend implements ResultBackend {
   }
 
   async write(write: TaskWrite): Promise<WriteOutcome> {
-    const applied = await this.update<boolean>(this.taskKey(write.taskId), (entry) => {
+    const key = this.taskKey(write.taskId);
+    const decide = (entry: KvEntry | null): Change<boolean> => {
       const stored = entry ? decodeTask(entry.value, write.taskId) : null;
       const next = applyWrite(stored, write);
       if (!next) return { skip: false };
       return { value: encodeTask(next, write.resultJson), expiresAt: next.expiresAt, result: true };
-    });
+    };
+    const applied = await this.update<boolean>(key, decide, !this.seen.has(key));
+    this.seen.add(key); // applied or refused, the key exists now
     return { applied };
   }
 
   async read(taskId: string): Promise<TaskRecord | null> {
-    const entry = await (await this.connection.get()).kv.get(this.taskKey(taskId));
+    const key = this.taskKey(taskId);
+    const entry = await (await this.connection.get()).kv.get(key);
+    if (entry) this.seen.add(key);
     return entry ? decodeTask(entry.value, taskId) : null;
   }
 
+  /** One read-only /v1/txn per 64 ids, all in flight at once. */
+  async readMany(taskIds: readonly string[]): Promise<(TaskRecord | null)[]> {
+    const { kv } = await this.connection.get();
+    const entries = await kv.getMany(taskIds.map((id) => this.taskKey(id)));
+    return entries.map((entry, i) =>
+      entry ? decodeTask(entry.value, taskIds[i] as string) : null,
+    );
+  }
+
   async remove(taskId: string): Promise<void> {
+    this.seen.delete(this.taskKey(taskId));
     await (await this.connection.get()).kv.delete(this.taskKey(taskId));
   }
 
@@ -191,16 +229,35 @@ export class ConsulBackend implements ResultBackend {
     return `${this.config.keyPrefix}${GROUP_KEY_PREFIX}${groupId}`;
   }
 
-  /** The check-and-set loop: read, decide, commit guarded by the ModifyIndex read; retry on conflict. */
-  private async update<T>(key: string, decide: (entry: KvEntry | null) => Change<T>): Promise<T> {
+  /**
+   * The check-and-set loop: read, decide, commit guarded by the ModifyIndex read; retry on
+   * conflict. `tryCreate`: first try the write as a create (`check-not-exists`) without reading,
+   * one round trip when the key is indeed new; when it exists, the loop runs as usual.
+   */
+  private async update<T>(
+    key: string,
+    decide: (entry: KvEntry | null) => Change<T>,
+    tryCreate = false,
+  ): Promise<T> {
     const { kv, sessions } = await this.connection.get();
+    if (tryCreate) {
+      const change = decide(null);
+      if ("skip" in change) return change.skip;
+      checkSize(change.value);
+      const session = this.config.sessionExpiry
+        ? await sessions.sessionFor(change.expiresAt)
+        : null;
+      const failures = await kv.txn(writeOps(key, null, session, change.value));
+      if (!failures) return change.result;
+      const lost = failures.find((f) => f.opIndex > 0 && f.what.includes("invalid session"));
+      if (session && lost) sessions.forget(session);
+    }
     let lockFailures = 0;
     const attempt = async (): Promise<T | typeof LOST_RACE> => {
       const entry = await kv.get(key, { forWrite: true });
       const change = decide(entry);
       if ("skip" in change) return change.skip;
-      const size = Buffer.byteLength(change.value);
-      if (size > MAX_VALUE_BYTES) throw new ValueTooLargeError(BACKEND_NAME, size, MAX_VALUE_BYTES);
+      checkSize(change.value);
       const useSession =
         this.config.sessionExpiry && lockFailures < LOCK_FAILURES_BEFORE_UNLOCKED_WRITE;
       const session = useSession ? await sessions.sessionFor(change.expiresAt) : null;
@@ -250,6 +307,11 @@ export function writeOps(
     );
   if (session) ops.push({ verb: "lock", key, value, session });
   return ops;
+}
+
+function checkSize(value: string): void {
+  const size = Buffer.byteLength(value);
+  if (size > MAX_VALUE_BYTES) throw new ValueTooLargeError(BACKEND_NAME, size, MAX_VALUE_BYTES);
 }
 
 /** `createStore("consul://…")` lands here (see `BackendModule` for how options and URL merge). */

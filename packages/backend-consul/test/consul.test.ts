@@ -281,6 +281,55 @@ describe.skipIf(!target.url)(`consul backend ${target.reason}`, () => {
       await racing.close();
     });
 
+    /** A fetch that records "METHOD /v1/path" of every request. */
+    function counting(log: string[]): FetchLike {
+      return async (target, init) => {
+        log.push(
+          `${init.method ?? "GET"} ${new URL(target).pathname.split("/").slice(0, 3).join("/")}`,
+        );
+        return fetch(target, init);
+      };
+    }
+
+    it("creates a new id in one transaction; a key another process created is still guarded", async () => {
+      const namespace = `rs-test/${randomUUID()}`;
+      const id = randomUUID();
+      const log: string[] = [];
+      const producer = new ResultStore(
+        fromUrl(url, { namespace, sessionExpiry: false, fetch: counting(log) }),
+      );
+      opened.push(producer);
+      expect((await producer.markSuccess(id, 1, { metadata: { a: 1 } })).applied).toBe(true);
+      expect(log).toEqual(["PUT /v1/txn"]);
+
+      // Another process has never seen the key: its create fails, then read + check-and-set.
+      log.length = 0;
+      const worker = new ResultStore(
+        fromUrl(url, { namespace, sessionExpiry: false, fetch: counting(log) }),
+      );
+      opened.push(worker);
+      expect((await worker.markStarted(id)).applied).toBe(false);
+      expect(log).toEqual(["PUT /v1/txn", "GET /v1/kv"]);
+      expect(await producer.getMeta(id)).toMatchObject({ status: "SUCCESS", metadata: { a: 1 } });
+
+      // Once seen, a write reads first (no failed create).
+      log.length = 0;
+      expect((await worker.markRetry(id, new Error("x"))).applied).toBe(false);
+      expect(log).toEqual(["GET /v1/kv"]);
+    });
+
+    it("getMany reads 64 keys per read-only transaction, unknown ids included", async () => {
+      const log: string[] = [];
+      const s = store(url, {}, { fetch: counting(log) });
+      const ids = Array.from({ length: 100 }, () => randomUUID());
+      await Promise.all(ids.slice(0, 50).map((id) => s.markSuccess(id, id)));
+      log.length = 0;
+      const metas = await s.getMany(ids);
+      expect(log).toEqual(["PUT /v1/txn", "PUT /v1/txn"]);
+      expect(metas.slice(0, 50).map((m) => m.result)).toEqual(ids.slice(0, 50));
+      expect(metas.slice(50).every((m) => m.status === "PENDING")).toBe(true);
+    });
+
     it("cleanup() spares a key rewritten after it was listed", async () => {
       const s = store(url, { expires: 60 }, { sessionExpiry: false });
       const id = randomUUID();

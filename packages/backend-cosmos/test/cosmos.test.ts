@@ -106,6 +106,29 @@ describe.skipIf(!target.url)(`cosmos backend ${target.reason}`, () => {
     );
   });
 
+  it("getMany is one query per 100 ids (plus its plan), and remembers versions for the next write", async () => {
+    const b = open();
+    const store = new ResultStore(b);
+    const ids = Array.from({ length: 130 }, () => randomUUID());
+    await Promise.all(ids.slice(0, 100).map((id) => store.markStarted(id)));
+    const other = new ResultStore(
+      fromUrl(target.url as string, { namespace: b.containerName.replace("celerycol_", ""), ca }),
+    );
+    let metas: Awaited<ReturnType<typeof store.getMany>> = [];
+    const reads = await roundTrips(async () => {
+      metas = await other.getMany(ids);
+    });
+    // Per 100 ids: the SDK's query-plan request, then the query itself (not 100 point reads).
+    assert.equal(reads, 4);
+    assert.deepEqual(
+      metas.map((m) => m.status),
+      ids.map((_, i) => (i < 100 ? "STARTED" : "PENDING")),
+    );
+    // The versions getMany saw: this process's next write of one is a single replace.
+    assert.equal(await roundTrips(() => other.markSuccess(ids[0] as string, 1)), 1);
+    await other.close();
+  });
+
   it("merges onto a version written by someone else meanwhile (412, re-read, retry)", async () => {
     const b = open();
     const store = new ResultStore(b);

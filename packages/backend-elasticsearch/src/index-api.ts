@@ -5,7 +5,7 @@
 import { BackendError } from "@resultstore/core";
 import type { Engine, RequestOptions } from "./client.js";
 import { BACKEND_NAME } from "./config.js";
-import type { StoredDocument } from "./records.js";
+import type { DocumentVersion, StoredDocument } from "./records.js";
 
 /** Ids per `_mget` request. */
 const MGET_BATCH = 1000;
@@ -93,22 +93,22 @@ export class IndexApi {
   }
 
   /** `_create`: true if it created the document, false if one exists (409). */
-  async create(id: string, body: string, retries: Retries = {}): Promise<boolean> {
-    const { statusCode } = await this.engine.request(
+  async create(id: string, body: string, retries: Retries = {}): Promise<DocumentVersion | null> {
+    const response = await this.engine.request(
       { method: "PUT", path: `${this.base}/_create/${encodeURIComponent(id)}`, body },
       { ...retries, ignore: [409] },
     );
-    return statusCode !== 409;
+    return written(response);
   }
 
   /** Index guarded by the version we read: false (409) if anyone wrote or deleted it since. */
   async replace(
     id: string,
     body: string,
-    seen: StoredDocument,
+    seen: DocumentVersion,
     retries: Retries = {},
-  ): Promise<boolean> {
-    const { statusCode } = await this.engine.request(
+  ): Promise<DocumentVersion | null> {
+    const response = await this.engine.request(
       {
         method: "PUT",
         path: this.docPath(id),
@@ -117,7 +117,7 @@ export class IndexApi {
       },
       { ...retries, ignore: [409] },
     );
-    return statusCode !== 409;
+    return written(response);
   }
 
   /** Unguarded index (create or overwrite). */
@@ -179,6 +179,17 @@ export class IndexApi {
   private docPath(id: string): string {
     return `${this.base}/_doc/${encodeURIComponent(id)}`;
   }
+}
+
+/** The new version of a document an index or create wrote; null on 409 (a version conflict). */
+function written(response: { statusCode: number; body: unknown }): DocumentVersion | null {
+  if (response.statusCode === 409) return null;
+  const { _seq_no: seqNo, _primary_term: primaryTerm } = response.body as {
+    _seq_no?: number;
+    _primary_term?: number;
+  };
+  // Elasticsearch and OpenSearch report it; -1 marks "written, version unknown" (never cached).
+  return { seqNo: seqNo ?? -1, primaryTerm: primaryTerm ?? -1 };
 }
 
 function toStored(doc: GetResponse, id: string): StoredDocument | null {

@@ -58,10 +58,14 @@ export const INDEX_MAPPINGS = {
   },
 } as const;
 
-/** A document as GET/mget return it, with its version for if_seq_no/if_primary_term. */
-export interface StoredDocument {
+/** A document's version: what if_seq_no/if_primary_term compare. */
+export interface DocumentVersion {
   seqNo: number;
   primaryTerm: number;
+}
+
+/** A document as GET/mget return it, with its version. */
+export interface StoredDocument extends DocumentVersion {
   source: Record<string, unknown>;
 }
 

@@ -22,6 +22,7 @@ import {
   type TaskRecord,
   type TaskWrite,
   ValueTooLargeError,
+  VersionCache,
   type WriteOutcome,
 } from "@resultstore/core";
 import { adaptClient, buildClient } from "./client.js";
@@ -30,6 +31,7 @@ import { errors } from "./errors.js";
 import { IndexApi } from "./index-api.js";
 import {
   DocumentIds,
+  type DocumentVersion,
   decodeCounter,
   decodeGroup,
   decodeTask,
@@ -37,8 +39,12 @@ import {
   encodeGroup,
   encodeTask,
   INDEX_MAPPINGS,
+  type StoredDocument,
 } from "./records.js";
 import type { ElasticsearchBackendOptions } from "./types.js";
+
+/** Task versions remembered per process. */
+const VERSION_CACHE_SIZE = 1000;
 
 const APPLIED: WriteOutcome = { applied: true };
 const REFUSED: WriteOutcome = { applied: false };
@@ -64,6 +70,8 @@ export class ElasticsearchBackend implements ResultBackend {
   private readonly counters = new IncrementBatcher((key, by, expiresAt) =>
     this.addToCounter(key, by, expiresAt),
   );
+  /** The version of each task this process last wrote or read (see core's VersionCache). */
+  private readonly versions = new VersionCache<DocumentVersion>(VERSION_CACHE_SIZE);
 
   constructor(options: ElasticsearchBackendOptions = {}) {
     this.config = resolveConfig(options);
@@ -74,6 +82,11 @@ export class ElasticsearchBackend implements ResultBackend {
     this.capabilities = { nativeExpiry: false, maxRecordBytes: this.config.maxRecordBytes };
   }
 
+  /**
+   * Replace under the version this process last saw (its own write or read), one request; else
+   * `_create`, one request for a new task. A 409 means someone else wrote (or the cache was
+   * stale): read the current version (realtime GET), re-apply the rules and merge, and retry.
+   */
   async write(write: TaskWrite): Promise<WriteOutcome> {
     const api = await this.writable();
     const id = this.ids.task(write.taskId);
@@ -82,32 +95,56 @@ export class ElasticsearchBackend implements ResultBackend {
     const writeId = randomUUID();
     const body = (record: TaskRecord) =>
       this.checkSize(encodeTask(record, write.resultJson, this.config.saveMetaAsText, writeId));
+    const remember = (version: DocumentVersion | null, record: TaskRecord) => {
+      if (version && version.seqNo >= 0) this.versions.set(id, version, record);
+      return version !== null;
+    };
     const fresh = applyWrite(null, write) as TaskRecord;
-    // The common first write: one round trip, no read.
-    if (await api.create(id, body(fresh))) return APPLIED;
+    const known = this.versions.get(id);
+    if (known) {
+      // A refusal the cache suggests is confirmed by the read below, never taken from it.
+      const next = applyWrite(known.record, write);
+      if (next && remember(await api.replace(id, body(next), known.version), next)) return APPLIED;
+    } else if (remember(await api.create(id, body(fresh)), fresh)) {
+      return APPLIED; // the common first write: one round trip, no read
+    }
     return retryLostRaces(BACKEND_NAME, `write of task ${write.taskId}`, async () => {
       const stored = await api.get(id);
       if (stored?.source.write_id === writeId) return APPLIED;
+      if (!stored) this.versions.delete(id);
       const next = stored && applyWrite(decodeTask(stored.source, write.taskId), write);
       if (stored && !next) return REFUSED;
       const landed = stored
-        ? await api.replace(id, body(next as TaskRecord), stored)
-        : await api.create(id, body(fresh));
+        ? remember(await api.replace(id, body(next as TaskRecord), stored), next as TaskRecord)
+        : remember(await api.create(id, body(fresh)), fresh);
       return landed ? APPLIED : LOST_RACE;
     });
   }
 
   async read(taskId: string): Promise<TaskRecord | null> {
-    const stored = await (await this.readable()).get(this.ids.task(taskId));
-    return stored && decodeTask(stored.source, taskId);
+    const id = this.ids.task(taskId);
+    return this.seen(id, taskId, await (await this.readable()).get(id));
   }
 
   async readMany(taskIds: readonly string[]): Promise<(TaskRecord | null)[]> {
-    const docs = await (await this.readable()).getMany(taskIds.map((id) => this.ids.task(id)));
-    return docs.map((doc, i) => doc && decodeTask(doc.source, taskIds[i] as string));
+    const ids = taskIds.map((taskId) => this.ids.task(taskId));
+    const docs = await (await this.readable()).getMany(ids);
+    return docs.map((doc, i) => this.seen(ids[i] as string, taskIds[i] as string, doc));
+  }
+
+  /** The record of a document read, its version remembered for the next write. */
+  private seen(id: string, taskId: string, doc: StoredDocument | null): TaskRecord | null {
+    if (!doc) {
+      this.versions.delete(id);
+      return null;
+    }
+    const record = decodeTask(doc.source, taskId);
+    this.versions.set(id, doc, record);
+    return record;
   }
 
   async remove(taskId: string): Promise<void> {
+    this.versions.delete(this.ids.task(taskId));
     await (await this.readable()).delete(this.ids.task(taskId));
   }
 

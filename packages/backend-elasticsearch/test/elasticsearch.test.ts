@@ -107,7 +107,7 @@ describe.skipIf(!target.url)(`elasticsearch backend ${target.reason}`, () => {
   });
 
   describe("round trips (requests per call)", () => {
-    it("first write 1, later write 3, refused write 2, read 1, incr 2", async () => {
+    it("first write 1, later write 1 (the version this process saw), refused 1, read 1, incr 2", async () => {
       const { client, paths } = countingClient(nodeOf(url));
       const store = new ResultStore(
         new ElasticsearchBackend({ url, namespace: freshIndex(), client, closeClient: true }),
@@ -123,13 +123,47 @@ describe.skipIf(!target.url)(`elasticsearch backend ${target.reason}`, () => {
       expect(await count(() => store.markStarted(taskId))).toEqual([
         `PUT /_create/celery-task-meta-${taskId}`,
       ]);
-      expect(await count(() => store.markSuccess(taskId, 1))).toHaveLength(3);
-      expect(await count(() => store.markStarted(taskId))).toHaveLength(2);
+      expect(await count(() => store.markSuccess(taskId, 1))).toEqual([
+        `PUT /_doc/celery-task-meta-${taskId}`, // if_seq_no of our own _create
+      ]);
+      // The cached SUCCESS suggests a refusal; a realtime GET confirms it.
+      expect(await count(() => store.markStarted(taskId))).toEqual([
+        `GET /_doc/celery-task-meta-${taskId}`,
+      ]);
       expect(await count(() => store.getMeta(taskId))).toHaveLength(1);
       expect(await count(() => store.getMany([taskId, randomUUID()]))).toEqual(["POST /_mget"]);
       const key = randomUUID();
       expect(await count(() => store.incr(key))).toHaveLength(2); // GET (404) + _create
       expect(await count(() => store.incr(key))).toHaveLength(2); // GET + guarded index
+    });
+
+    it("another process's write: create 409, GET, guarded PUT; a stale version re-reads and merges", async () => {
+      const namespace = freshIndex();
+      const one = countingClient(nodeOf(url));
+      const two = countingClient(nodeOf(url));
+      const producer = new ResultStore(
+        new ElasticsearchBackend({ url, namespace, client: one.client, closeClient: true }),
+      );
+      const worker = new ResultStore(
+        new ElasticsearchBackend({ url, namespace, client: two.client, closeClient: true }),
+      );
+      stores.push(producer, worker);
+      const taskId = randomUUID();
+      await producer.markQueued(taskId, { metadata: { tenant: "acme" } });
+      await worker.markQueued(randomUUID()); // its one-time index check
+      two.paths.length = 0;
+      expect((await worker.markStarted(taskId)).applied).toBe(true);
+      expect(two.paths).toHaveLength(3);
+      // The producer's cached version is stale now: its replace fails (409), it re-reads, merges.
+      one.paths.length = 0;
+      expect((await producer.markSuccess(taskId, 1, { metadata: { done: true } })).applied).toBe(
+        true,
+      );
+      expect(one.paths).toHaveLength(3);
+      expect(await worker.getMeta(taskId)).toMatchObject({
+        status: "SUCCESS",
+        metadata: { tenant: "acme", done: true },
+      });
     });
 
     it("a retried request that already landed is recognised as our own write", async () => {

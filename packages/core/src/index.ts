@@ -59,6 +59,7 @@ export {
   schemeOf,
 } from "./url.js";
 export { isPlainObject, MAX_ID_BYTES, validateId, validateMetadata } from "./validate.js";
+export { type KnownVersion, VersionCache } from "./versions.js";
 
 import { MemoryBackend } from "./memory.js";
 import type { BackendUrlOptions } from "./types.js";

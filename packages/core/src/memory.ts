@@ -19,14 +19,79 @@ export interface MemoryBackendOptions {
   maxRecordBytes?: number;
 }
 
+/**
+ * A stored record. Scalars are kept as they are (strings and numbers cannot be mutated through a
+ * shared reference); every structured value is kept as Celery JSON, as a database keeps it, so
+ * what comes back out is what the codec can carry. Checking the state rules or expiry decodes
+ * nothing; only the small structured fields are decoded to merge a write.
+ */
 interface FrozenRecord {
-  meta: string;
+  taskId: string;
+  status: string;
+  traceback: string | null;
+  dateDone: number | null;
+  expiresAt: number | null;
+  groupId: string | null;
+  parentId: string | null;
+  name: string | null;
+  worker: string | null;
+  retries: number | null;
+  queue: string | null;
   resultJson: string;
+  childrenJson: string | null;
+  argsJson: string | null;
+  kwargsJson: string | null;
+  metadataJson: string | null;
 }
 
-function thaw(frozen: FrozenRecord | undefined): TaskRecord | null {
+const freezeJson = (value: unknown): string | null =>
+  value === null || value === undefined ? null : encodeJson(value);
+const thawJson = <T>(text: string | null): T | null =>
+  text === null ? null : (decodeJson(text) as T);
+const toDate = (ms: number | null): Date | null => (ms === null ? null : new Date(ms));
+
+function freeze(record: TaskRecord, resultJson: string): FrozenRecord {
+  return {
+    taskId: record.taskId,
+    status: record.status,
+    traceback: record.traceback,
+    dateDone: record.dateDone?.getTime() ?? null,
+    expiresAt: record.expiresAt?.getTime() ?? null,
+    groupId: record.groupId,
+    parentId: record.parentId,
+    name: record.name,
+    worker: record.worker,
+    retries: record.retries,
+    queue: record.queue,
+    resultJson,
+    childrenJson: freezeJson(record.children),
+    argsJson: freezeJson(record.args),
+    kwargsJson: freezeJson(record.kwargs),
+    metadataJson: Object.keys(record.metadata).length > 0 ? encodeJson(record.metadata) : null,
+  };
+}
+
+/** The record; its result is decoded only when asked for (a write replaces it anyway). */
+function thaw(frozen: FrozenRecord | undefined, withResult = true): TaskRecord | null {
   if (!frozen) return null;
-  return { ...(decodeJson(frozen.meta) as TaskRecord), result: decodeJson(frozen.resultJson) };
+  return {
+    taskId: frozen.taskId,
+    status: frozen.status,
+    result: withResult ? decodeJson(frozen.resultJson) : null,
+    traceback: frozen.traceback,
+    children: thawJson(frozen.childrenJson),
+    dateDone: toDate(frozen.dateDone),
+    groupId: frozen.groupId,
+    parentId: frozen.parentId,
+    name: frozen.name,
+    args: thawJson(frozen.argsJson),
+    kwargs: thawJson(frozen.kwargsJson),
+    worker: frozen.worker,
+    retries: frozen.retries,
+    queue: frozen.queue,
+    metadata: thawJson<Record<string, unknown>>(frozen.metadataJson) ?? {},
+    expiresAt: toDate(frozen.expiresAt),
+  };
 }
 
 interface Counter {
@@ -52,12 +117,9 @@ export class MemoryBackend implements ResultBackend {
 
   // No await between reading and writing: JavaScript runs this atomically, as a server would.
   async write(write: TaskWrite): Promise<WriteOutcome> {
-    const next = applyWrite(thaw(this.tasks.get(write.taskId)), write);
+    const next = applyWrite(thaw(this.tasks.get(write.taskId), false), write);
     if (!next) return { applied: false };
-    this.tasks.set(write.taskId, {
-      meta: encodeJson({ ...next, result: null }),
-      resultJson: write.resultJson,
-    });
+    this.tasks.set(write.taskId, freeze(next, write.resultJson));
     return { applied: true };
   }
 
@@ -98,8 +160,9 @@ export class MemoryBackend implements ResultBackend {
 
   async cleanup(now: Date): Promise<number> {
     let removed = 0;
+    const nowMs = now.getTime();
     for (const [taskId, frozen] of this.tasks) {
-      if (isExpired(thaw(frozen) as TaskRecord, now)) {
+      if (frozen.expiresAt !== null && frozen.expiresAt <= nowMs) {
         this.tasks.delete(taskId);
         removed++;
       }

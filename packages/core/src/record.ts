@@ -224,5 +224,6 @@ export function taskIdsFromGroupValue(value: unknown): string[] {
 /** The size core holds against `capabilities.maxRecordBytes`: the meta JSON plus metadata. */
 export function measureWrite(write: TaskWrite): number {
   const record = applyWrite(null, write) as TaskRecord;
-  return Buffer.byteLength(encodeMeta(record, { resultJson: write.resultJson }));
+  // Celery's JSON is ASCII-only (ensure_ascii): its length is its size in UTF-8 bytes.
+  return encodeMeta(record, { resultJson: write.resultJson }).length;
 }

@@ -97,6 +97,30 @@ describe("decodeJson", () => {
     expect(({} as Record<string, unknown>).polluted).toBeUndefined();
   });
 
+  // decodeJson reads most texts with JSON.parse and applies kombu's hook afterwards; these pin
+  // what that fast path must still do exactly as the full parser does.
+  it("decodes a marker whose keys are spelled with \\u escapes", () => {
+    const value = decodeJson('[{"\\u005f_type__": "decimal", "__valu\\u0065__": "1.50"}]');
+    expect(value).toEqual([new PyDecimal("1.50")]);
+  });
+
+  it("decodes markers nested under a __proto__ key without touching the prototype", () => {
+    const value = decodeJson(
+      '{"__proto__": {"__type__": "decimal", "__value__": "2"}, "name": "caf\\u00e9"}',
+    ) as Record<string, unknown>;
+    expect(Object.getPrototypeOf(value)).toBe(Object.prototype);
+    expect(Object.getOwnPropertyDescriptor(value, "__proto__")?.value).toEqual(new PyDecimal("2"));
+    expect(value.name).toBe("café");
+  });
+
+  it("keeps an unsafe integer exact next to ordinary values", () => {
+    expect(decodeJson('{"id": 12345678901234567890, "ok": true}')).toEqual({
+      id: 12345678901234567890n,
+      ok: true,
+    });
+    expect(decodeJson("[9007199254740991, 0.1]")).toEqual([9007199254740991, 0.1]);
+  });
+
   it.each(["", "{", '{"a" 1}', "[1,]", "nul", '"\\x"', "1 2"])("rejects malformed %j", (text) => {
     expect(() => decodeJson(text)).toThrow(DecodeError);
   });
@@ -113,6 +137,15 @@ describe("encodeJson refuses what Python could not read", () => {
     ["an invalid Date", new Date(Number.NaN)],
   ])("%s", (_, value) => {
     expect(() => encodeJson(value)).toThrow(EncodeError);
+  });
+
+  it("names where the bad value is", () => {
+    expect(() => encodeJson({ rows: [1, { when: new Date(Number.NaN) }] })).toThrow(
+      "Invalid Date at $.rows[1].when.",
+    );
+    expect(() => encodeJson({ a: { self: circular } })).toThrow(
+      "Circular reference at $.a.self.self.",
+    );
   });
 
   it("uses toJSON like kombu's __json__ hook", () => {

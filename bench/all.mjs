@@ -1,0 +1,253 @@
+// `npm run bench -- --all [--json FILE]`: every backend whose shared server is up, plus memory;
+// for each op and width, resultstore beside the raw driver's minimal op, the same guarantee
+// hand-written with the raw driver, and Celery's own backend (Python, a thread pool of the same
+// width). Rounds alternate between the four, and each figure is the median round. Then the scale
+// runs (bench/scale.mjs, each in a fresh process for a clean peak RSS). Writes bench/RESULTS.md.
+//
+//   node bench/run.mjs --all [--json FILE] [--rounds 3] [--seconds 1.5] [--only mongo,consul]
+//                            [--no-celery] [--no-scale] [--out bench/RESULTS.md]
+import { execFileSync } from "node:child_process";
+import { randomUUID } from "node:crypto";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+import { parseArgs } from "node:util";
+import { createStore } from "@resultstore/core";
+import { env as serverEnv, status as serverStatus } from "../scripts/services/cli.mjs";
+import { createCeleryTarget } from "./lib/celery.mjs";
+import { dropIdleSockets } from "./lib/clients.mjs";
+import { alternate } from "./lib/measure.mjs";
+import { renderResults } from "./lib/report.mjs";
+import { guardedTarget, OPS, ourTarget, PREPARED, rawTarget } from "./lib/targets.mjs";
+
+const { values: args } = parseArgs({
+  options: {
+    all: { type: "boolean" },
+    json: { type: "string" },
+    out: { type: "string", default: fileURLToPath(new URL("RESULTS.md", import.meta.url)) },
+    rounds: { type: "string", default: "3" },
+    seconds: { type: "string", default: "1" },
+    only: { type: "string" },
+    "no-celery": { type: "boolean" },
+    "no-scale": { type: "boolean" },
+  },
+});
+const rounds = Number(args.rounds);
+const maxSeconds = Number(args.seconds);
+const WIDTHS = [1, 64];
+/** Ops issued per sample at most (a sample also stops after `maxSeconds`). */
+const COUNT = { 1: 400, 64: 4000 };
+/** Records each target stores first for refused/get/getMany. */
+const PREPARED_IDS = 200;
+
+/** Backend name → the env var with its URL and the raw/guarded module name. */
+const BACKENDS = [
+  { name: "memory", module: "memory" },
+  { name: "mongo", envName: "MONGO", module: "mongo" },
+  { name: "mongo-java", envName: "MONGO_JAVA", module: "mongo" },
+  { name: "cassandra", envName: "CASSANDRA", module: "cassandra" },
+  { name: "dynamodb", envName: "DYNAMODB", module: "dynamodb" },
+  { name: "elasticsearch", envName: "ELASTICSEARCH", module: "elasticsearch" },
+  { name: "consul", envName: "CONSUL", module: "consul" },
+  { name: "cosmos", envName: "COSMOS", module: "cosmos" },
+];
+
+const log = (line) => console.error(`[bench] ${line}`);
+const errorText = (error) =>
+  String(error?.message ?? error)
+    .split("\n")[0]
+    .slice(0, 200);
+
+async function setUp(backend, url) {
+  const targets = [];
+  const failures = {};
+  const attempt = async (kind, make) => {
+    try {
+      targets.push({ kind, ...(await make()) });
+    } catch (error) {
+      failures[kind] = errorText(error);
+      log(`${backend.name}: no ${kind} target: ${failures[kind]}`);
+    }
+  };
+  const namespace = `bench_${randomUUID().replaceAll("-", "").slice(0, 8)}`;
+  await attempt("ours", async () => {
+    const ca = process.env.RESULTSTORE_COSMOS_CA;
+    const backendOptions = {
+      namespace,
+      ...(backend.name === "cosmos" && ca ? { ca: readFileSync(ca) } : {}),
+    };
+    const store = await createStore({ url, backendOptions });
+    return {
+      ...ourTarget(store),
+      idle: () => dropIdleSockets(store.backend),
+      close: async () => {
+        await store.backend.destroy?.();
+        await store.close();
+      },
+    };
+  });
+  await attempt("raw", async () => {
+    const raw = await (await import(`./raw/${backend.module}.mjs`)).createRaw(url);
+    return { ...rawTarget(raw), idle: raw.idle, close: () => raw.close?.() };
+  });
+  await attempt("guarded", async () => {
+    const guarded = await (await import(`./guarded/${backend.module}.mjs`)).createGuarded(url);
+    return { ...guardedTarget(guarded), idle: guarded.idle, close: () => guarded.close?.() };
+  });
+  if (backend.name !== "memory" && !args["no-celery"])
+    await attempt("celery", () => createCeleryTarget(backend.name, url));
+  return { targets, failures };
+}
+
+async function benchBackend(backend, url) {
+  log(`${backend.name}: ${url.replace(/\/\/[^@/]*@/, "//***@")}`);
+  const { targets, failures } = await setUp(backend, url);
+  const rows = [];
+  try {
+    for (const t of targets) {
+      const ids = Array.from({ length: PREPARED_IDS }, () => `bench-p-${randomUUID()}`);
+      try {
+        await t.prepare(ids);
+        t.prepared = ids;
+      } catch (error) {
+        t.prepareError = errorText(error);
+      }
+    }
+    for (const op of OPS) {
+      for (const width of WIDTHS) {
+        const able = targets.filter((t) => t.has(op));
+        const results = await alternate(able, rounds, async (t) => {
+          if (PREPARED.has(op) && !t.prepared) throw new Error(`prepare failed: ${t.prepareError}`);
+          const ids = PREPARED.has(op)
+            ? t.prepared
+            : Array.from({ length: COUNT[width] }, () => `bench-${randomUUID()}`);
+          const sample = await t.run(op, { ids, count: COUNT[width], width, maxSeconds });
+          if (backend.name === "consul") t.idle?.(); // see dropIdleSockets
+          return sample;
+        });
+        const row = { op, width };
+        able.forEach((t, i) => {
+          row[t.kind] = results[i].sample ?? { error: results[i].error };
+        });
+        for (const t of targets)
+          if (!able.includes(t)) row[t.kind] = { missing: true, name: t.name };
+        rows.push(row);
+        log(`${backend.name} ${op} @${width}: ${summary(row)}`);
+      }
+    }
+  } finally {
+    for (const t of targets) {
+      await Promise.resolve(t.close?.()).catch((error) =>
+        log(`${backend.name} ${t.kind} close: ${errorText(error)}`),
+      );
+    }
+  }
+  const names = Object.fromEntries(targets.map((t) => [t.kind, t.name]));
+  return { backend: backend.name, names, failures, rows };
+}
+
+function summary(row) {
+  return ["ours", "raw", "guarded", "celery"]
+    .filter((k) => row[k])
+    .map(
+      (k) =>
+        `${k} ${row[k].opsPerSec ? row[k].opsPerSec.toFixed(0) : row[k].error ? "error" : "-"}`,
+    )
+    .join(", ");
+}
+
+/** One scale run in a fresh Node process (its own peak RSS). */
+function scale(kind, url, extra = []) {
+  const script = fileURLToPath(new URL("scale.mjs", import.meta.url));
+  try {
+    const out = execFileSync(process.execPath, [script, kind, "--url", url, ...extra], {
+      encoding: "utf8",
+      stdio: ["ignore", "pipe", "inherit"],
+      maxBuffer: 1 << 20,
+    });
+    return JSON.parse(out);
+  } catch (error) {
+    return { error: errorText(error) };
+  }
+}
+
+/** The installed version of a driver: the root's node_modules, else the backend package's. */
+function packageVersion(name, backendPackage) {
+  for (const dir of ["..", `../packages/${backendPackage}`]) {
+    try {
+      const file = new URL(`${dir}/node_modules/${name}/package.json`, import.meta.url);
+      return JSON.parse(readFileSync(file, "utf8")).version;
+    } catch {}
+  }
+  return undefined;
+}
+
+function versions() {
+  return {
+    node: process.version,
+    mongodb: packageVersion("mongodb", "backend-mongo"),
+    "cassandra-driver": packageVersion("cassandra-driver", "backend-cassandra"),
+    "@aws-sdk/client-dynamodb": packageVersion("@aws-sdk/client-dynamodb", "backend-dynamodb"),
+    "@elastic/elasticsearch": packageVersion("@elastic/elasticsearch", "backend-elasticsearch"),
+    "@azure/cosmos": packageVersion("@azure/cosmos", "backend-cosmos"),
+  };
+}
+
+/**
+ * FerretDB 1.x stalls for good once about 100 operations are in flight against it (its SQLite
+ * pool; backend-mongo README), and the server is shared: every client of it here (four targets,
+ * Celery's pymongo included) gets `maxPoolSize=16` in the URL, as that README recommends.
+ */
+function engineSafeUrl(url, engine = "") {
+  if (!engine.toLowerCase().startsWith("ferretdb") || /[?&]maxPoolSize=/.test(url)) return url;
+  const [base, query] = url.split("?");
+  const withPath = /^mongodb(\+srv)?:\/\/[^/]+\//.test(base) ? base : `${base}/`;
+  return `${withPath}?${query ? `${query}&` : ""}maxPoolSize=16`;
+}
+
+const statuses = await serverStatus();
+Object.assign(process.env, await serverEnv()); // URLs and the Cosmos CA of the running servers
+const only = args.only ? new Set(args.only.split(",")) : null;
+const engines = { memory: "resultstore memory:// (in process)" };
+const results = [];
+const started = new Date();
+for (const backend of BACKENDS) {
+  if (only && !only.has(backend.name)) continue;
+  const url = backend.envName ? process.env[`RESULTSTORE_${backend.envName}_URL`] : "memory://";
+  const up = statuses.find((s) => s.name === backend.name);
+  if (!url || (up && up.up !== "up")) {
+    log(`${backend.name}: server not up, skipped`);
+    results.push({ backend: backend.name, skipped: "server not up" });
+    continue;
+  }
+  if (up) engines[backend.name] = up.engine;
+  results.push(await benchBackend(backend, engineSafeUrl(url, up?.engine)));
+}
+
+const scaleRuns = [];
+if (!args["no-scale"]) {
+  log("scale: cleanup of 100k expired records, memory://");
+  scaleRuns.push({ backend: "memory", ...scale("cleanup", "memory://", ["--records", "100000"]) });
+  log("scale: RSS across 1M memory-backend ops");
+  scaleRuns.push({ backend: "memory", ...scale("rss", "memory://", ["--ops", "1000000"]) });
+  scaleRuns.push({ backend: "Map", ...scale("rss", "memory://", ["--ops", "1000000", "--map"]) });
+}
+
+const report = {
+  command: `npm run bench -- ${process.argv.slice(2).join(" ")}`.trim(),
+  started: started.toISOString(),
+  seconds: (Date.now() - started.getTime()) / 1000,
+  rounds,
+  maxSeconds,
+  counts: COUNT,
+  engines,
+  versions: { ...versions(), celery: results.find((r) => r.names?.celery)?.names.celery },
+  results,
+  scale: scaleRuns,
+};
+const notesFile = new URL("NOTES.md", import.meta.url);
+writeFileSync(
+  args.out,
+  renderResults(report, existsSync(notesFile) ? readFileSync(notesFile, "utf8") : ""),
+);
+log(`wrote ${args.out}`);
+if (args.json) writeFileSync(args.json, `${JSON.stringify(report, null, 2)}\n`);

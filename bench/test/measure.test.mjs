@@ -1,0 +1,104 @@
+// The harness's own logic (no database, no timing asserted): bench figures are only as honest as
+// the way samples are taken and medians chosen.
+import { describe, expect, it } from "vitest";
+import { alternate, measure, median, medianSample, ratio } from "../lib/measure.mjs";
+import { targetsFor } from "../lib/report.mjs";
+
+describe("measure", () => {
+  it("issues exactly `count` calls and never more than `width` at once", async () => {
+    let inFlight = 0;
+    let peak = 0;
+    const seen = [];
+    const sample = await measure(
+      async (i) => {
+        seen.push(i);
+        inFlight++;
+        peak = Math.max(peak, inFlight);
+        await new Promise((r) => setImmediate(r));
+        inFlight--;
+      },
+      { count: 50, width: 8 },
+    );
+    expect(seen.sort((a, b) => a - b)).toEqual(Array.from({ length: 50 }, (_, i) => i));
+    expect(peak).toBe(8);
+    expect(sample.ops).toBe(50);
+    expect(sample.opsPerSec).toBeGreaterThan(0);
+    expect(sample.p50).toBeLessThanOrEqual(sample.p99);
+  });
+
+  it("stops starting calls after maxSeconds and counts only finished ones", async () => {
+    const sample = await measure(() => new Promise((r) => setTimeout(r, 20)), {
+      count: 1_000_000,
+      width: 2,
+      maxSeconds: 0.05,
+    });
+    expect(sample.ops).toBeGreaterThan(0);
+    expect(sample.ops).toBeLessThan(20);
+  });
+
+  it("fails the sample when a call throws", async () => {
+    await expect(
+      measure(
+        async (i) => {
+          if (i === 3) throw new Error("boom");
+        },
+        { count: 10, width: 1 },
+      ),
+    ).rejects.toThrow("boom");
+  });
+});
+
+describe("medians and rounds", () => {
+  it("takes the middle value and the sample with the median rate", () => {
+    expect(median([5, 1, 3])).toBe(3);
+    expect(median([4, 1, 3, 2])).toBe(2);
+    const samples = [{ opsPerSec: 10 }, { opsPerSec: 30 }, { opsPerSec: 20 }];
+    expect(medianSample(samples)).toBe(samples[2]);
+  });
+
+  it("rotates the order of targets every round and reports a failing target's error", async () => {
+    const order = [];
+    const results = await alternate(["a", "b", "c"], 3, async (t, round) => {
+      order.push(`${round}${t}`);
+      if (t === "c") throw new Error("down\nstack");
+      return { opsPerSec: round + 1 };
+    });
+    // Round r starts at target r; c failed in round 0, so it is not run again.
+    expect(order).toEqual(["0a", "0b", "0c", "1b", "1a", "2a", "2b"]);
+    expect(results[0].sample.opsPerSec).toBe(2);
+    expect(results[2]).toEqual({ error: "down" });
+  });
+
+  it("ratios need both rates", () => {
+    expect(ratio({ opsPerSec: 50 }, { opsPerSec: 100 })).toBe(0.5);
+    expect(ratio({ opsPerSec: 50 }, { error: "x" })).toBeUndefined();
+  });
+});
+
+describe("targets", () => {
+  const row = (op, width, ours, raw, guarded, celery) => ({
+    op,
+    width,
+    ours: { opsPerSec: ours },
+    raw: { opsPerSec: raw },
+    guarded: guarded === undefined ? undefined : { opsPerSec: guarded },
+    celery: celery === undefined ? undefined : { opsPerSec: celery },
+  });
+
+  it("holds writes to the guarded op and Celery's 5× at 64 in flight", () => {
+    const checks = targetsFor("mongo", row("store", 64, 450, 1000, 500, 100));
+    expect(checks.map((c) => [c.label, c.floor, c.met])).toEqual([
+      ["guarded", 0.9, true],
+      ["Celery", 5, false],
+    ]);
+  });
+
+  it("holds reads to raw, Celery to 1× at 1 in flight, memory to half a Map", () => {
+    expect(targetsFor("dynamodb", row("get", 1, 85, 100, undefined, 80)).map((c) => c.met)).toEqual(
+      [false, true],
+    );
+    expect(targetsFor("memory", row("store", 1, 60, 100)).map((c) => [c.label, c.met])).toEqual([
+      ["Map", true],
+    ]);
+  });
+});
