@@ -34,7 +34,14 @@ export {
   type WaitOptions,
 } from "./store.js";
 export type * from "./types.js";
-export { intOption, parseUrl, SCHEME_PACKAGES, sanitizeUrl, schemeOf } from "./url.js";
+export {
+  intOption,
+  parseUrl,
+  redactedUrlError,
+  SCHEME_PACKAGES,
+  sanitizeUrl,
+  schemeOf,
+} from "./url.js";
 export { isPlainObject, MAX_ID_BYTES, validateId, validateMetadata } from "./validate.js";
 
 import { MemoryBackend } from "./memory.js";
