@@ -1,0 +1,242 @@
+/**
+ * One proof run against one backend: a server (shared, or private when faults are asked for),
+ * the fault proxy in front of it, N client processes for a bounded time, faults on a schedule
+ * that ends by itself, the final state, and the checker's report.
+ */
+import { type ChildProcess, spawn } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { appendFileSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { sanitizeUrl } from "@resultstore/core";
+import { type CheckReport, check } from "./checker.js";
+import { readFinalState } from "./final.js";
+import {
+  type FaultEvent,
+  type FaultKind,
+  type HistoryEvent,
+  parseHistory,
+  type RunEvent,
+} from "./history.js";
+import { TcpProxy } from "./proxy.js";
+import { privateServer, type ServerHandle, sharedServer } from "./servers.js";
+import { openBackend, type Target } from "./targets.js";
+import type { WorkerConfig } from "./worker.js";
+
+const HERE = dirname(fileURLToPath(import.meta.url));
+
+export interface RunOptions {
+  target: Target;
+  seconds: number;
+  processes: number;
+  faults: FaultKind[];
+  /** Where histories (and private servers' run dirs) go. */
+  workDir: string;
+  log: (line: string) => void;
+  /** How long a SIGSTOP lasts. @default 4000 */
+  pauseMs?: number;
+  /** `expires` of the expiring counters. @default 3000 */
+  counterExpiresMs?: number;
+}
+
+export interface RunResult extends CheckReport {
+  historyFile: string;
+  /** Why the backend was not run (no server); then every figure is 0. */
+  skipped?: string;
+}
+
+export async function runProof(options: RunOptions): Promise<RunResult> {
+  const { target, seconds, processes, faults, workDir, log } = options;
+  const counterExpiresMs = options.counterExpiresMs ?? 3000;
+  mkdirSync(workDir, { recursive: true });
+  const historyFile = join(workDir, `${target.name}.history.jsonl`);
+  writeFileSync(historyFile, "");
+
+  const server =
+    faults.length || !target.server
+      ? await privateServer(target, join(workDir, "run"), log)
+      : await sharedServer(target);
+  if (!server) return skipped(target, historyFile, "its server is not running");
+  const proxy = faults.includes("drop") ? new TcpProxy("127.0.0.1", portOf(server.url)) : undefined;
+  try {
+    if (proxy) await proxy.start();
+    const { url, secrets } = withSecrets(target, server.url);
+    const clientUrl = proxy ? withPort(url, proxy.port) : url;
+    const namespace = `proof_${randomBytes(4).toString("hex")}`;
+    const connection = {
+      url: clientUrl,
+      namespace,
+      ...(server.caFile ? { caFile: server.caFile } : {}),
+    };
+    const runEvent: RunEvent = {
+      type: "run",
+      backend: target.name,
+      url: sanitizeUrl(url),
+      secrets,
+      processes,
+      seconds,
+      faults,
+      counterExpiresMs,
+      start: Date.now(),
+    };
+    const record = (event: HistoryEvent) =>
+      appendFileSync(historyFile, `${JSON.stringify(event)}\n`);
+    record(runEvent);
+
+    const deadline = Date.now() + seconds * 1000;
+    const workers = Array.from({ length: processes }, (_, p) => {
+      const config: WorkerConfig = {
+        connection,
+        p,
+        processes,
+        deadline,
+        historyFile: join(workDir, `${target.name}.p${p}.jsonl`),
+        // Half the clients retry transient failures (Celery's result_backend_always_retry).
+        alwaysRetry: p % 2 === 0,
+        counterExpiresMs,
+        secrets,
+        callTimeoutMs: 10_000,
+      };
+      writeFileSync(config.historyFile, "");
+      return { config, child: spawnWorker(config) };
+    });
+    const exited = workers.map(({ child }) => exitOf(child));
+    const faultEvents = await injectFaults(server, proxy, faults, deadline, target, options);
+    for (const f of faultEvents) record(f);
+    const hardStop = setTimeout(
+      () => {
+        for (const { child } of workers) child.kill("SIGKILL");
+      },
+      60_000 + Math.max(0, deadline - Date.now()),
+    );
+    const codes = await Promise.all(exited);
+    clearTimeout(hardStop);
+    const crashed = codes.filter((c) => c !== 0).length;
+
+    const events: HistoryEvent[] = [runEvent, ...faultEvents];
+    for (const { config } of workers) {
+      const text = readFileSync(config.historyFile, "utf8");
+      appendFileSync(historyFile, text);
+      events.push(...parseHistory(text));
+    }
+    const direct = await openBackend({ ...connection, url });
+    try {
+      const final = await readFinalState(direct, events);
+      record(final);
+      events.push(final);
+      await direct
+        .destroy?.()
+        .catch((e: Error) => log(`could not drop ${namespace}: ${e.message}`));
+    } finally {
+      await direct.close();
+    }
+    const report = check(events);
+    if (crashed) log(`!!! ${crashed} client process(es) crashed; their histories may be cut short`);
+    return { ...report, historyFile };
+  } finally {
+    await proxy?.stop();
+    await server.stop();
+  }
+}
+
+function skipped(target: Target, historyFile: string, why: string): RunResult {
+  return {
+    backend: target.name,
+    ops: 0,
+    acknowledged: 0,
+    indeterminate: 0,
+    faults: [],
+    violations: 0,
+    byKind: {},
+    notes: { resets: 0, lostToReset: 0, chordsStalledByIndeterminate: 0 },
+    examples: [],
+    historyFile,
+    skipped: why,
+  };
+}
+
+function spawnWorker(config: WorkerConfig): ChildProcess {
+  return spawn(process.execPath, [join(HERE, "worker.js"), JSON.stringify(config)], {
+    stdio: ["ignore", "inherit", "inherit"],
+  });
+}
+
+function exitOf(child: ChildProcess): Promise<number> {
+  return new Promise((resolve) => child.once("exit", (code) => resolve(code ?? 1)));
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * Faults on a fixed schedule inside the run: each asked-for kind once per started minute, spread
+ * evenly, the last one over at least 5 s before the deadline so the run ends healthy.
+ */
+async function injectFaults(
+  server: ServerHandle,
+  proxy: TcpProxy | undefined,
+  kinds: FaultKind[],
+  deadline: number,
+  target: Target,
+  options: RunOptions,
+): Promise<FaultEvent[]> {
+  const events: FaultEvent[] = [];
+  if (!kinds.length) return events;
+  const rounds = Math.max(1, Math.floor(options.seconds / 60));
+  const order: FaultKind[] = (["pause", "drop", "kill"] as const).filter((k) => kinds.includes(k));
+  const plan = Array.from({ length: rounds }, () => order).flat();
+  const slot = Math.max(0, deadline - 5000 - Date.now()) / (plan.length + 1);
+  let next = Date.now() + slot;
+  for (const kind of plan) {
+    await sleep(Math.max(0, next - Date.now()));
+    next += slot;
+    const start = Date.now();
+    options.log(`fault: ${kind}`);
+    if (kind === "pause") await server.pause(options.pauseMs ?? 4000);
+    else if (kind === "kill") await server.killAndRestart();
+    else {
+      for (let i = 0; i < 6; i++) {
+        proxy?.cut();
+        await sleep(500);
+      }
+    }
+    events.push({
+      type: "fault",
+      kind,
+      start,
+      end: Date.now(),
+      reset: kind === "kill" && Boolean(target.inMemory),
+    });
+  }
+  return events;
+}
+
+function portOf(url: string): number {
+  return Number(new URL(url).port);
+}
+
+function withPort(url: string, port: number): string {
+  const parsed = new URL(url);
+  parsed.port = String(port);
+  return parsed.toString();
+}
+
+/**
+ * Gives the URL secrets that the local engine ignores, where it has room for them, so the
+ * checker can look for them in every error: DynamoDB Local accepts any key pair, the Consul dev
+ * agent any token; the Cosmos emulator's key is already one.
+ */
+function withSecrets(target: Target, url: string): { url: string; secrets: string[] } {
+  const tag = randomBytes(6).toString("hex");
+  const parsed = new URL(url);
+  if (target.name === "dynamodb") {
+    parsed.username = `proofkey${tag}`;
+    parsed.password = `proofsecret${tag}`;
+    return { url: parsed.toString(), secrets: [`proofkey${tag}`, `proofsecret${tag}`] };
+  }
+  if (target.name === "consul") {
+    parsed.searchParams.set("token", `prooftoken${tag}`);
+    return { url: parsed.toString(), secrets: [`prooftoken${tag}`] };
+  }
+  if (parsed.password) return { url, secrets: [decodeURIComponent(parsed.password)] };
+  return { url, secrets: [] };
+}
