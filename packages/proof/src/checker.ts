@@ -55,6 +55,8 @@ export const VIOLATION_KINDS = [
   "untyped-error",
   /** An error message, cause or property shows a secret from the URL. */
   "secret-leaked",
+  /** (Set by the runner) too few calls were acknowledged for the run to prove anything. */
+  "inconclusive",
 ] as const;
 
 export type ViolationKind = (typeof VIOLATION_KINDS)[number];

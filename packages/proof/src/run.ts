@@ -24,6 +24,10 @@ import { openBackend, type Target } from "./targets.js";
 import type { WorkerConfig } from "./worker.js";
 
 const HERE = dirname(fileURLToPath(import.meta.url));
+/** How long the clients run after the last fault healed. */
+const HEALTHY_TAIL_MS = 8000;
+/** Clients stop by themselves this long after they start, should the runner never say when. */
+const SAFETY_MS = 30 * 60_000;
 
 export interface RunOptions {
   target: Target;
@@ -83,13 +87,14 @@ export async function runProof(options: RunOptions): Promise<RunResult> {
       appendFileSync(historyFile, `${JSON.stringify(event)}\n`);
     record(runEvent);
 
-    const deadline = Date.now() + seconds * 1000;
+    // The clock starts once every client has opened its store (loading a driver takes seconds on
+    // a busy machine); until the runner names the deadline, clients run at most SAFETY_MS.
     const workers = Array.from({ length: processes }, (_, p) => {
       const config: WorkerConfig = {
         connection,
         p,
         processes,
-        deadline,
+        deadline: Date.now() + SAFETY_MS,
         historyFile: join(workDir, `${target.name}.p${p}.jsonl`),
         // Half the clients retry transient failures (Celery's result_backend_always_retry).
         alwaysRetry: p % 2 === 0,
@@ -101,13 +106,27 @@ export async function runProof(options: RunOptions): Promise<RunResult> {
       return { config, child: spawnWorker(config) };
     });
     const exited = workers.map(({ child }) => exitOf(child));
+    await Promise.race([Promise.all(workers.map(({ child }) => readyOf(child))), sleep(60_000)]);
+    const tell = (deadline: number) => {
+      for (const { child } of workers) if (child.connected) child.send(`deadline:${deadline}`);
+    };
+    const deadline = Date.now() + seconds * 1000;
+    tell(deadline);
     const faultEvents = await injectFaults(server, proxy, faults, deadline, target, options);
     for (const f of faultEvents) record(f);
+    // A restart can take longer than planned (a JVM on a busy machine): the clients keep going
+    // until the server has been healthy for a while, so every run ends with a healthy stretch.
+    const lastFault = Math.max(0, ...faultEvents.map((f) => f.end));
+    const end = Math.max(deadline, lastFault + HEALTHY_TAIL_MS);
+    if (end > deadline) {
+      log(`extending the run by ${((end - deadline) / 1000).toFixed(0)}s for a healthy tail`);
+      tell(end);
+    }
     const hardStop = setTimeout(
       () => {
         for (const { child } of workers) child.kill("SIGKILL");
       },
-      60_000 + Math.max(0, deadline - Date.now()),
+      60_000 + Math.max(0, end - Date.now()),
     );
     const codes = await Promise.all(exited);
     clearTimeout(hardStop);
@@ -131,6 +150,12 @@ export async function runProof(options: RunOptions): Promise<RunResult> {
       await direct.close();
     }
     const report = check(events);
+    // A run in which (almost) nothing was acknowledged proves nothing: fail it, loudly.
+    if (report.acknowledged < Math.max(20, report.ops / 4)) {
+      report.byKind.inconclusive = 1;
+      report.violations += 1;
+      log(`!!! only ${report.acknowledged} of ${report.ops} calls were acknowledged: inconclusive`);
+    }
     if (crashed) log(`!!! ${crashed} client process(es) crashed; their histories may be cut short`);
     return { ...report, historyFile };
   } finally {
@@ -157,7 +182,19 @@ function skipped(target: Target, historyFile: string, why: string): RunResult {
 
 function spawnWorker(config: WorkerConfig): ChildProcess {
   return spawn(process.execPath, [join(HERE, "worker.js"), JSON.stringify(config)], {
-    stdio: ["ignore", "inherit", "inherit"],
+    stdio: ["ignore", "inherit", "inherit", "ipc"],
+  });
+}
+
+function readyOf(child: ChildProcess): Promise<void> {
+  return new Promise((resolve) => {
+    const onMessage = (message: unknown) => {
+      if (message !== "ready") return;
+      child.off("message", onMessage);
+      resolve();
+    };
+    child.on("message", onMessage);
+    child.once("exit", () => resolve());
   });
 }
 
@@ -169,7 +206,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /**
  * Faults on a fixed schedule inside the run: each asked-for kind once per started minute, spread
- * evenly, the last one over at least 5 s before the deadline so the run ends healthy.
+ * evenly over its first 70%; the runner then extends the run past any overrun (a slow restart).
  */
 async function injectFaults(
   server: ServerHandle,
@@ -184,7 +221,8 @@ async function injectFaults(
   const rounds = Math.max(1, Math.floor(options.seconds / 60));
   const order: FaultKind[] = (["pause", "drop", "kill"] as const).filter((k) => kinds.includes(k));
   const plan = Array.from({ length: rounds }, () => order).flat();
-  const slot = Math.max(0, deadline - 5000 - Date.now()) / (plan.length + 1);
+  // Faults fill the first 70% of the run; the rest (and any overrun) is the healthy tail.
+  const slot = (Math.max(0, deadline - Date.now()) * 0.7) / (plan.length + 1);
   let next = Date.now() + slot;
   for (const kind of plan) {
     await sleep(Math.max(0, next - Date.now()));

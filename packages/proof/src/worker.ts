@@ -30,7 +30,10 @@ export interface WorkerConfig {
   /** This process's index. */
   p: number;
   processes: number;
-  /** Epoch milliseconds at which the lanes stop starting calls. */
+  /**
+   * Epoch milliseconds at which the lanes stop starting calls; the runner moves it with an IPC
+   * message "deadline:<ms>" (once every client is ready, and again when a restart overran).
+   */
   deadline: number;
   historyFile: string;
   alwaysRetry: boolean;
@@ -65,6 +68,7 @@ export class Worker {
     private readonly expiring: ResultStore,
   ) {
     this.history = new HistoryWriter(config.historyFile);
+    this.deadline = config.deadline;
   }
 
   async run(): Promise<void> {
@@ -72,8 +76,15 @@ export class Worker {
     this.history.flush();
   }
 
+  private deadline: number;
+
+  /** The runner moves the deadline (later, when a restart took long; now, to stop). */
+  setDeadline(deadline: number): void {
+    this.deadline = deadline;
+  }
+
   private get running(): boolean {
-    return Date.now() < this.config.deadline;
+    return Date.now() < this.deadline;
   }
 
   /** Runs `call` with the call timeout; resolves its value or the recorded error. */
@@ -311,7 +322,14 @@ async function main(config: WorkerConfig): Promise<void> {
     ...options,
     expires: config.counterExpiresMs / 1000,
   });
-  await new Worker(config, store, expiring).run();
+  const worker = new Worker(config, store, expiring);
+  process.on("message", (message) => {
+    if (typeof message === "string" && message.startsWith("deadline:"))
+      worker.setDeadline(Number(message.slice("deadline:".length)));
+  });
+  process.send?.("ready");
+  await worker.run();
+  process.disconnect?.();
   // A server that is still down must not keep this process alive.
   await Promise.race([store.close(), new Promise((r) => setTimeout(r, 5000))]);
   process.exit(0);
