@@ -41,6 +41,8 @@ export class MemoryBackend implements ResultBackend {
   private readonly tasks = new Map<string, FrozenRecord>();
   private readonly groups = new Map<string, GroupRecord>();
   private readonly counters = new Map<string, Counter>();
+  /** The write that last changed each task: a retry of it is recognised, not refused. */
+  private readonly lastWrite = new Map<string, string>();
 
   constructor(options: MemoryBackendOptions = {}) {
     this.capabilities = {
@@ -51,8 +53,13 @@ export class MemoryBackend implements ResultBackend {
 
   // No await between reading and writing: JavaScript runs this atomically, as a server would.
   async write(write: TaskWrite): Promise<WriteOutcome> {
+    if (write.writeId && this.lastWrite.get(write.taskId) === write.writeId) {
+      return { applied: true }; // this very call landed before; its answer was lost
+    }
     const next = applyWrite(thaw(this.tasks.get(write.taskId)), write);
     if (!next) return { applied: false };
+    if (write.writeId) this.lastWrite.set(write.taskId, write.writeId);
+    else this.lastWrite.delete(write.taskId);
     this.tasks.set(write.taskId, {
       meta: encodeJson({ ...next, result: null }),
       resultJson: write.resultJson,
@@ -66,6 +73,7 @@ export class MemoryBackend implements ResultBackend {
 
   async remove(taskId: string): Promise<void> {
     this.tasks.delete(taskId);
+    this.lastWrite.delete(taskId);
   }
 
   async incr(key: string, by: number, expiresAt: Date | null): Promise<number> {
@@ -97,6 +105,7 @@ export class MemoryBackend implements ResultBackend {
     for (const [taskId, frozen] of this.tasks) {
       if (isExpired(thaw(frozen) as TaskRecord, now)) {
         this.tasks.delete(taskId);
+        this.lastWrite.delete(taskId);
         removed++;
       }
     }
@@ -115,6 +124,7 @@ export class MemoryBackend implements ResultBackend {
 
   async destroy(): Promise<void> {
     this.tasks.clear();
+    this.lastWrite.clear();
     this.groups.clear();
     this.counters.clear();
   }
