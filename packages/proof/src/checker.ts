@@ -84,6 +84,8 @@ export interface CheckReport {
     lostToReset: number;
     /** Chords left unfired because a member's delivery was indeterminate (incr is not idempotent). */
     chordsStalledByIndeterminate: number;
+    /** (Set by the runner) 1 when no call succeeded after the last fault healed. */
+    unrecovered?: number;
   };
   /** Up to five examples per kind, to start debugging from. */
   examples: Violation[];

@@ -19,6 +19,23 @@ import { TARGETS, targetNamed } from "./targets.js";
 
 const FAULTS: readonly FaultKind[] = ["kill", "pause", "drop"];
 
+/**
+ * What CI runs (`--ci`): 20 s per backend with one pause and one kill, on private instances.
+ * FerretDB 1.x ("mongo") is left out, loudly: it applies concurrent updates to one document
+ * without atomicity (see packages/backend-mongo/README.md), so the proof finds violations there
+ * by design (PROOF.md); mongo-java-server carries the Mongo backend's proof.
+ */
+const CI_PRESET = {
+  targets: TARGETS.filter((t) => t.name !== "mongo"),
+  seconds: 20,
+  processes: 4,
+  faults: ["kill", "pause"] as FaultKind[],
+  json: undefined,
+  keep: undefined,
+  check: undefined,
+  note: "CI preset: mongo (FerretDB 1.x, not atomic per document) is not run; see PROOF.md",
+};
+
 function parse(argv: string[]) {
   const { values } = parseArgs({
     args: argv,
@@ -30,8 +47,10 @@ function parse(argv: string[]) {
       json: { type: "string" },
       keep: { type: "string" },
       check: { type: "string" },
+      ci: { type: "boolean", default: false },
     },
   });
+  if (values.ci) return CI_PRESET;
   const faults = (values.faults ?? "")
     .split(",")
     .map((f) => f.trim())
@@ -48,6 +67,7 @@ function parse(argv: string[]) {
     json: values.json,
     keep: values.keep,
     check: values.check,
+    note: undefined as string | undefined,
   };
 }
 
@@ -74,6 +94,7 @@ function row(r: RunResult | (CheckReport & { skipped?: string })): string[] {
     ? [`(chords stalled by indeterminate deliveries: ${r.notes.chordsStalledByIndeterminate})`]
     : [];
   if (r.notes.lostToReset) notes.push(`(lost to resets: ${r.notes.lostToReset})`);
+  if (r.notes.unrecovered) notes.push("(NOT RECOVERED after the last fault)");
   return [
     r.backend,
     String(r.ops),
@@ -127,6 +148,7 @@ async function main(): Promise<number> {
     if (args.json) writeFileSync(args.json, `${JSON.stringify(toJson([report]), null, 2)}\n`);
     return report.violations ? 1 : 0;
   }
+  if (args.note) log(`!!! ${args.note}`);
   const workDir = args.keep ?? mkdtempSync(join(tmpdir(), "resultstore-proof-"));
   const results: RunResult[] = [];
   let failed = false;

@@ -15,6 +15,7 @@ import {
   type FaultEvent,
   type FaultKind,
   type HistoryEvent,
+  isClientEvent,
   parseHistory,
   type RunEvent,
 } from "./history.js";
@@ -28,6 +29,8 @@ const HERE = dirname(fileURLToPath(import.meta.url));
 const HEALTHY_TAIL_MS = 8000;
 /** Clients stop by themselves this long after they start, should the runner never say when. */
 const SAFETY_MS = 30 * 60_000;
+/** Fewer acknowledged calls than this and a run proves nothing. */
+const MIN_ACKNOWLEDGED = 20;
 
 export interface RunOptions {
   target: Target;
@@ -151,10 +154,18 @@ export async function runProof(options: RunOptions): Promise<RunResult> {
     }
     const report = check(events);
     // A run in which (almost) nothing was acknowledged proves nothing: fail it, loudly.
-    if (report.acknowledged < Math.max(20, report.ops / 4)) {
+    if (report.acknowledged < MIN_ACKNOWLEDGED) {
       report.byKind.inconclusive = 1;
       report.violations += 1;
       log(`!!! only ${report.acknowledged} of ${report.ops} calls were acknowledged: inconclusive`);
+    }
+    // Did the backend come back after the last fault? Not a rule, but worth knowing.
+    const recoveredAfter = lastFault
+      ? events.filter((e) => isClientEvent(e) && !e.error && e.start > lastFault).length
+      : undefined;
+    if (recoveredAfter === 0) {
+      report.notes.unrecovered = 1;
+      log(`!!! no call succeeded after the last fault healed: the clients did not recover`);
     }
     if (crashed) log(`!!! ${crashed} client process(es) crashed; their histories may be cut short`);
     return { ...report, historyFile };
