@@ -121,6 +121,36 @@ describe.skipIf(!target.url)(`cosmos backend ${target.reason}`, () => {
     assert.deepEqual((await store.getMeta(taskId)).metadata, { a: 1, external: true, b: 2 });
   });
 
+  it("restarting an expired counter never replaces one someone else restarted meanwhile", async () => {
+    // The race: our conditional incr fails (412: expired); before we re-read it, another client
+    // restarts the counter and increments it again. What we read is then live, not expired, and
+    // replacing it with `by` would lose both of their increments.
+    const ns = namespace();
+    const ours = open({ namespace: ns });
+    const theirs = open({ namespace: ns });
+    const key = `c-${randomUUID()}`;
+    const soon = () => new Date(Date.now() + 1000);
+    const later = () => new Date(Date.now() + 60_000);
+    assert.equal(await ours.incr(key, 1, soon()), 1);
+    await new Promise((r) => setTimeout(r, 2200)); // expired, also at whole-second granularity
+    const guarded = ours as unknown as {
+      guard: (label: string, call: () => Promise<unknown>) => Promise<unknown>;
+    };
+    const guard = guarded.guard.bind(ours);
+    let interleaved = false;
+    guarded.guard = async (label, call) => {
+      if (label.startsWith("Reading counter") && !interleaved) {
+        interleaved = true;
+        assert.equal(await theirs.incr(key, 1, later()), 1); // their restart
+        assert.equal(await theirs.incr(key, 1, later()), 2);
+      }
+      return guard(label, call);
+    };
+    assert.equal(await ours.incr(key, 1, later()), 3);
+    assert.ok(interleaved, "the race was not reproduced");
+    assert.equal(await theirs.incr(key, 0, later()), 3);
+  });
+
   it("a stale cache never refuses: after a forget elsewhere, a late write applies", async () => {
     const b = open();
     const store = new ResultStore(b);
