@@ -8,6 +8,7 @@ import { randomUUID } from "node:crypto";
 import { writeFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { parseArgs } from "node:util";
+import { BENCH_PAYLOAD, measure } from "@resultstore/cli";
 import { createStore } from "@resultstore/core";
 
 const { values: args } = parseArgs({
@@ -23,28 +24,7 @@ const { values: args } = parseArgs({
 const opsPerRun = Number(args.ops);
 const widths = args.concurrency.split(",").map(Number);
 const rounds = Number(args.rounds);
-const payload = { rows: Array.from({ length: 10 }, (_, i) => ({ i, name: `row ${i}`, ok: true })) };
-
-/** Runs `op(i)` `count` times with `width` in flight; latencies in ms. */
-async function measure(op, count, width) {
-  const latencies = new Array(count);
-  let next = 0;
-  const started = process.hrtime.bigint();
-  await Promise.all(
-    Array.from({ length: Math.min(width, count) }, async () => {
-      while (next < count) {
-        const i = next++;
-        const t0 = process.hrtime.bigint();
-        await op(i);
-        latencies[i] = Number(process.hrtime.bigint() - t0) / 1e6;
-      }
-    }),
-  );
-  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-  latencies.sort((a, b) => a - b);
-  const pct = (p) => latencies[Math.min(count - 1, Math.floor(p * count))];
-  return { opsPerSec: count / seconds, p50: pct(0.5), p99: pct(0.99) };
-}
+const payload = BENCH_PAYLOAD;
 
 function ourTarget(store) {
   return {

@@ -78,9 +78,14 @@ try {
   await step("npx", ["biome", "ci", "."]);
   say("build, type-check (sources and tests) and unit tests (no database)");
   await turbo("build", "typecheck", "test:unit");
+  say("API reference (TypeDoc): fails on an undocumented export or a broken link");
+  await step("npx", ["typedoc", "--logLevel", "Warn"]);
   say(`servers (${inCI ? "CI: all required" : "missing ones are skipped"})`);
   const serverEnv = await startServers();
-  say("integration tests against the real servers: conformance and Celery interop");
+  say(
+    "integration tests against the real servers: conformance, Celery interop, and every package " +
+      "published to a local registry and used from a fresh project",
+  );
   await step(
     "npx",
     [

@@ -1,8 +1,12 @@
 /** Turns a `cassandra://` URL and options into one validated configuration. */
-import { ConfigurationError, intOption, sanitizeUrl } from "@resultstore/core";
+import { ConfigurationError, enumOption, intOption, sanitizeUrl } from "@resultstore/core";
 import type { CassandraBackendOptions, ConsistencyName, SerialConsistencyName } from "./types.js";
 
+/** The backend's name in errors and logs: `[resultstore] [cassandra] …`. */
 export const BACKEND_NAME = "cassandra";
+
+/** The URL schemes this package serves, for `createStore(url, { backends: [thisModule] })`. */
+export const schemes: readonly string[] = ["cassandra"];
 
 const DEFAULT_PORT = 9042;
 const DEFAULT_TABLE = "celery_taskmeta";
@@ -64,22 +68,14 @@ export function assertIdentifier(
   }
 }
 
+/** Any case, as Celery; where Celery silently falls back to LOCAL_QUORUM on a typo, we refuse. */
 function consistency<T extends string>(
   value: unknown,
   allowed: readonly T[],
   what: string,
-  fallback: T,
-): T {
-  if (value === undefined || value === null || value === "") return fallback;
-  const name = String(value).toUpperCase();
-  // Celery silently falls back to LOCAL_QUORUM on a typo; a typed error is kinder.
-  if (!(allowed as readonly string[]).includes(name)) {
-    throw new ConfigurationError(
-      BACKEND_NAME,
-      `Option \`${what}\` must be one of ${allowed.join(", ")}, got ${JSON.stringify(value)}.`,
-    );
-  }
-  return name as T;
+): T | undefined {
+  const name = typeof value === "string" ? value.toUpperCase() : value;
+  return enumOption(name, allowed, what, BACKEND_NAME);
 }
 
 /** Resolves names and settings; throws ConfigurationError before any connection is made. */
@@ -115,24 +111,12 @@ export function resolveConfig(options: CassandraBackendOptions): ResolvedConfig 
     ownKeyspace,
     ownTables: namespace !== undefined,
     replication: options.keyspaceReplication ?? { class: "SimpleStrategy", replication_factor: 1 },
-    readConsistency: consistency(
-      options.readConsistency,
-      CONSISTENCIES,
-      "readConsistency",
-      "LOCAL_QUORUM",
-    ),
-    writeConsistency: consistency(
-      options.writeConsistency,
-      CONSISTENCIES,
-      "writeConsistency",
-      "LOCAL_QUORUM",
-    ),
-    serialConsistency: consistency(
-      options.serialConsistency,
-      SERIALS,
-      "serialConsistency",
-      "LOCAL_SERIAL",
-    ),
+    readConsistency:
+      consistency(options.readConsistency, CONSISTENCIES, "readConsistency") ?? "LOCAL_QUORUM",
+    writeConsistency:
+      consistency(options.writeConsistency, CONSISTENCIES, "writeConsistency") ?? "LOCAL_QUORUM",
+    serialConsistency:
+      consistency(options.serialConsistency, SERIALS, "serialConsistency") ?? "LOCAL_SERIAL",
     createTables: options.createTables ?? true,
     guardedWrites: options.guardedWrites ?? true,
     maxRecordBytes,

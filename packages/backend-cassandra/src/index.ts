@@ -1,3 +1,3 @@
-export { BACKEND_NAME } from "./config.js";
+export { BACKEND_NAME, schemes } from "./config.js";
 export { CassandraBackend, fromUrl } from "./store.js";
 export type { CassandraBackendOptions, ConsistencyName, SerialConsistencyName } from "./types.js";

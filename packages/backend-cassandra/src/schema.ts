@@ -3,7 +3,7 @@
  * ours: static cells belong to the partition, so they outlive Celery's row-per-write history, and
  * Celery's reads, which name their own columns, never see them.
  */
-import { BackendError, ConfigurationError } from "@resultstore/core";
+import { BackendError, ConfigurationError, Lazy } from "@resultstore/core";
 import type { Client } from "cassandra-driver";
 import { BACKEND_NAME, type ResolvedConfig, type TableNames } from "./config.js";
 
@@ -81,8 +81,9 @@ function replicationCql(replication: Record<string, string | number>): string {
 
 /** Creates what is missing, once per table per store; the rest of the store waits on it. */
 export class Schema {
-  private keyspaceReady: Promise<void> | undefined;
-  private readonly ready = new Map<TableKind, Promise<void>>();
+  // A failure (server down) is not kept: the next call tries again.
+  private readonly keyspace = new Lazy(() => this.ensureKeyspace());
+  private readonly tables = new Map<TableKind, Lazy<void>>();
 
   constructor(
     private readonly client: () => Promise<Client>,
@@ -90,32 +91,24 @@ export class Schema {
   ) {}
 
   ensure(kind: TableKind): Promise<void> {
-    let ready = this.ready.get(kind);
-    if (!ready) {
-      ready = this.ensureKeyspace()
-        .then(() => (kind === "tasks" ? this.ensureTaskTable() : this.ensureTable(kind)))
-        .then(() => this.awaitUsable(kind));
-      // A failure (server down) must not stick: the next call tries again.
-      ready.catch(() => this.ready.delete(kind));
-      this.ready.set(kind, ready);
+    let table = this.tables.get(kind);
+    if (!table) {
+      table = new Lazy(async () => {
+        await this.keyspace.get();
+        await (kind === "tasks" ? this.ensureTaskTable() : this.ensureTable(kind));
+        await this.awaitUsable(kind);
+      });
+      this.tables.set(kind, table);
     }
-    return ready;
+    return table.get();
   }
 
-  private ensureKeyspace(): Promise<void> {
-    if (!this.config.ownKeyspace) return Promise.resolve();
-    if (!this.keyspaceReady) {
-      this.keyspaceReady = this.client().then(async (client) => {
-        const { keyspace } = this.config.names;
-        await client.execute(
-          `CREATE KEYSPACE IF NOT EXISTS ${q(keyspace)} WITH replication = ${replicationCql(this.config.replication)}`,
-        );
-      });
-      this.keyspaceReady.catch(() => {
-        this.keyspaceReady = undefined;
-      });
-    }
-    return this.keyspaceReady;
+  private async ensureKeyspace(): Promise<void> {
+    if (!this.config.ownKeyspace) return;
+    const client = await this.client();
+    await client.execute(
+      `CREATE KEYSPACE IF NOT EXISTS ${q(this.config.names.keyspace)} WITH replication = ${replicationCql(this.config.replication)}`,
+    );
   }
 
   private async ensureTable(kind: TableKind): Promise<void> {
@@ -213,7 +206,7 @@ export class Schema {
         await client.execute(this.config.ownTables ? `DROP TABLE ${table}` : `TRUNCATE ${table}`);
       }
     }
-    this.ready.clear();
-    this.keyspaceReady = undefined;
+    this.tables.clear();
+    this.keyspace.reset();
   }
 }

@@ -10,30 +10,31 @@
 import {
   applyWrite,
   type BackendCapabilities,
-  BackendError,
-  decodeJson,
-  encodeJson,
+  type BackendUrlOptions,
   type GroupRecord,
-  groupTuple,
+  IncrementBatcher,
+  LazyConnection,
+  LOST_RACE,
+  mergeUrlOptions,
   type ResultBackend,
-  StoreClosedError,
+  retryLostRaces,
   type TaskRecord,
   type TaskWrite,
-  taskIdsFromGroupValue,
   type WriteOutcome,
 } from "@resultstore/core";
 import cassandra from "cassandra-driver";
+import { buildClient } from "./client.js";
 import { BACKEND_NAME, optionsFromUrl, type ResolvedConfig, resolveConfig } from "./config.js";
-import { backoff, KeyedQueue, MAX_ATTEMPTS } from "./contention.js";
-import { Counters } from "./counters.js";
-import { buildClient, isCasTimeout, isRetryableError, wrapError } from "./driver.js";
-import { celeryColumns, encodeStaticMeta, recordFromRow, ttlSeconds } from "./rows.js";
+import { addToCounter } from "./counters.js";
+import { errors } from "./errors.js";
+import { decodeGroup, decodeTask, encodeGroup, encodeTask, ttlSeconds } from "./records.js";
 import { Schema, type Statements, statements, type TableKind } from "./schema.js";
 import type { CassandraBackendOptions } from "./types.js";
 
 const level = (name: string) =>
   cassandra.types.consistencies[name as keyof typeof cassandra.types.consistencies];
 
+/** The Cassandra / Astra DB backend: Celery's table layout, lightweight transactions for the state rules, native TTL. */
 export class CassandraBackend implements ResultBackend {
   readonly name = BACKEND_NAME;
   readonly capabilities: BackendCapabilities;
@@ -42,10 +43,21 @@ export class CassandraBackend implements ResultBackend {
   private readonly schema: Schema;
   private readonly ownsClient: boolean;
   private readonly client: cassandra.Client;
-  private connecting: Promise<cassandra.Client> | undefined;
-  private closed = false;
+  private readonly connection = new LazyConnection(BACKEND_NAME, async () => {
+    await this.client.connect();
+    return this.client;
+  });
   private readonly writes = new KeyedQueue();
-  private readonly counters = new Counters();
+  /** Same-key increments in this process share one transaction (see counters.ts). */
+  private readonly counters = new IncrementBatcher(async (key, by, expiresAt) => {
+    const context = {
+      client: await this.ready("counters"),
+      cql: this.cql,
+      readOptions: this.readOptions,
+      writeOptions: this.writeOptions,
+    };
+    return errors.guard(`incr of ${key}`, () => addToCounter(context, key, by, expiresAt));
+  });
   private readonly readOptions: cassandra.QueryOptions;
   private readonly writeOptions: cassandra.QueryOptions;
 
@@ -54,7 +66,7 @@ export class CassandraBackend implements ResultBackend {
     this.client = options.client ?? buildClient(options);
     this.ownsClient = !options.client || options.closeClient === true;
     this.cql = statements(this.config.names);
-    this.schema = new Schema(() => this.connect(), this.config);
+    this.schema = new Schema(() => this.connection.get(), this.config);
     this.capabilities = { nativeExpiry: true, maxRecordBytes: this.config.maxRecordBytes };
     this.readOptions = { prepare: true, consistency: level(this.config.readConsistency) };
     this.writeOptions = {
@@ -67,30 +79,26 @@ export class CassandraBackend implements ResultBackend {
   async write(write: TaskWrite): Promise<WriteOutcome> {
     const client = await this.ready("tasks");
     return this.writes.run(write.taskId, () =>
-      this.guard(`write of ${write.taskId}`, () => this.writeLoop(client, write)),
+      errors.guard(`write of ${write.taskId}`, () => this.writeLoop(client, write)),
     );
   }
 
-  private async writeLoop(client: cassandra.Client, write: TaskWrite): Promise<WriteOutcome> {
-    for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
+  private writeLoop(client: cassandra.Client, write: TaskWrite): Promise<WriteOutcome> {
+    return retryLostRaces(BACKEND_NAME, `write of ${write.taskId}`, async () => {
       const now = Date.now();
       const row =
         (await client.execute(this.cql.readGuard, [write.taskId], this.readOptions)).first() ??
         undefined;
-      const stored = recordFromRow(row, write.taskId, now);
+      const stored = decodeTask(row, write.taskId, now);
       const next = applyWrite(stored, write, new Date(now));
       if (!next) return { applied: false };
       const version = (row?.get("rs_version") as number | null | undefined) ?? null;
       const superseded = stored ? (row?.get("date_done") as Date) : null;
       const batch = this.writeBatch(write, next, version, superseded, now);
       const outcome = await client.batch(batch, this.writeOptions);
-      if (!this.config.guardedWrites || outcome.wasApplied()) return { applied: true };
-      await backoff(attempt); // another process wrote in between: read again and re-decide
-    }
-    throw new BackendError(
-      BACKEND_NAME,
-      `Write of ${write.taskId} lost ${MAX_ATTEMPTS} races in a row.`,
-    );
+      // Otherwise another process wrote in between: read again and re-decide.
+      return !this.config.guardedWrites || outcome.wasApplied() ? { applied: true } : LOST_RACE;
+    });
   }
 
   /** One partition, so Cassandra applies it atomically (and, with the IF, under Paxos). */
@@ -102,14 +110,13 @@ export class CassandraBackend implements ResultBackend {
     now: number,
   ) {
     const ttl = ttlSeconds(next.expiresAt, now);
-    const staticMeta = encodeStaticMeta(next); // EncodeError here, before anything is sent
-    const row = celeryColumns(next, write.resultJson);
+    const row = encodeTask(next, write.resultJson); // EncodeError here, before anything is sent
     // The new row must sort first (Celery reads the newest): never at or before the one it replaces.
     const rowTime = Math.max(
       (next.dateDone ?? new Date(now)).getTime(),
       (superseded?.getTime() ?? 0) + 1,
     );
-    const statics = [ttl, (version ?? 0) + 1, staticMeta, next.expiresAt, write.taskId];
+    const statics = [ttl, (version ?? 0) + 1, row.meta, next.expiresAt, write.taskId];
     const queries: { query: string; params: unknown[] }[] = [
       this.config.guardedWrites
         ? { query: this.cql.guardedStatics, params: [...statics, version] }
@@ -133,72 +140,53 @@ export class CassandraBackend implements ResultBackend {
 
   async read(taskId: string): Promise<TaskRecord | null> {
     const client = await this.ready("tasks");
-    return this.guard(`read of ${taskId}`, async () => {
+    return errors.guard(`read of ${taskId}`, async () => {
       const result = await client.execute(this.cql.readTask, [taskId], this.readOptions);
-      return recordFromRow(result.first() ?? undefined, taskId);
+      return decodeTask(result.first() ?? undefined, taskId);
     });
   }
 
   async remove(taskId: string): Promise<void> {
     const client = await this.ready("tasks");
-    await this.guard(`remove of ${taskId}`, () =>
+    await errors.guard(`remove of ${taskId}`, () =>
       client.execute(this.cql.deleteTask, [taskId], this.writeOptions),
     );
   }
 
-  /** See counters.ts: a compare-and-set with a TTL, concurrent calls coalesced per key. */
-  async incr(key: string, by: number, expiresAt: Date | null): Promise<number> {
-    const client = await this.ready("counters");
-    const context = {
-      client,
-      cql: this.cql,
-      readOptions: this.readOptions,
-      writeOptions: this.writeOptions,
-    };
-    return this.counters.incr(context, key, by, expiresAt, (operation) =>
-      this.guard(`incr of ${key}`, operation),
-    );
+  /** See counters.ts: a compare-and-set with a TTL, concurrent calls batched per key. */
+  incr(key: string, by: number, expiresAt: Date | null): Promise<number> {
+    return this.counters.incr(key, by, expiresAt);
   }
 
   async removeCounter(key: string): Promise<void> {
     const client = await this.ready("counters");
-    await this.guard(`removal of counter ${key}`, () =>
+    await errors.guard(`removal of counter ${key}`, () =>
       client.execute(this.cql.deleteCounter, [key], this.writeOptions),
     );
   }
 
+  /** Stores a group's member ids in Celery's layout (`celery-taskset-meta-<id>`). */
   async saveGroup(group: GroupRecord): Promise<void> {
     const client = await this.ready("groups");
-    const value = Buffer.from(encodeJson(groupTuple(group)), "utf8");
-    const params = [
-      group.groupId,
-      value,
-      group.dateDone,
-      group.expiresAt,
-      ttlSeconds(group.expiresAt),
-    ];
-    await this.guard(`save of group ${group.groupId}`, () =>
+    const params = encodeGroup(group);
+    await errors.guard(`save of group ${group.groupId}`, () =>
       client.execute(this.cql.saveGroup, params, this.writeOptions),
     );
   }
 
+  /** The saved group, or null. */
   async readGroup(groupId: string): Promise<GroupRecord | null> {
     const client = await this.ready("groups");
-    return this.guard(`read of group ${groupId}`, async () => {
+    return errors.guard(`read of group ${groupId}`, async () => {
       const row = (await client.execute(this.cql.readGroup, [groupId], this.readOptions)).first();
-      if (!row) return null;
-      return {
-        groupId,
-        taskIds: taskIdsFromGroupValue(decodeJson(row.get("result") as Buffer)),
-        dateDone: row.get("date_done") as Date,
-        expiresAt: (row.get("expires_at") as Date | null) ?? null,
-      };
+      return row ? decodeGroup(row, groupId) : null;
     });
   }
 
+  /** Deletes a saved group. */
   async removeGroup(groupId: string): Promise<void> {
     const client = await this.ready("groups");
-    await this.guard(`removal of group ${groupId}`, () =>
+    await errors.guard(`removal of group ${groupId}`, () =>
       client.execute(this.cql.deleteGroup, [groupId], this.writeOptions),
     );
   }
@@ -215,59 +203,49 @@ export class CassandraBackend implements ResultBackend {
   }
 
   async close(): Promise<void> {
-    if (this.closed) return;
-    this.closed = true;
-    const client = await this.connecting?.catch(() => undefined);
-    if (client && this.ownsClient) await client.shutdown();
+    await this.connection.close((client) => client && this.ownsClient && client.shutdown());
   }
 
   /** Drops this namespace's tables (or keyspace); truncates configured tables. */
   async destroy(): Promise<void> {
-    await this.guard("destroy", () => this.schema.destroy());
+    await errors.guard("destroy", () => this.schema.destroy());
   }
 
   isRetryable(error: unknown): boolean {
-    return isRetryableError(error);
+    return errors.isRetryable(error);
   }
 
-  private connect(): Promise<cassandra.Client> {
-    if (this.closed) return Promise.reject(new StoreClosedError(BACKEND_NAME));
-    if (!this.connecting) {
-      const client = this.client;
-      this.connecting = client.connect().then(() => client);
-      // A failed connect must not stick: the next call tries again.
-      this.connecting.catch(() => {
-        this.connecting = undefined;
-      });
-    }
-    return this.connecting;
-  }
-
+  /** The client, once the `kind` table is usable. */
   private ready(kind: TableKind): Promise<cassandra.Client> {
-    return this.guard("connect", async () => {
+    return errors.guard("connect", async () => {
       await this.schema.ensure(kind);
-      return this.connect();
+      return this.connection.get();
     });
-  }
-
-  /** Runs a driver call, turning its failures into core's typed errors. */
-  private async guard<T>(what: string, operation: () => Promise<T>): Promise<T> {
-    try {
-      return await operation();
-    } catch (error) {
-      if (isCasTimeout(error)) {
-        throw new BackendError(
-          BACKEND_NAME,
-          `${what}: the lightweight transaction timed out; it may or may not have been applied.`,
-          { cause: error },
-        );
-      }
-      throw wrapError(error, what);
-    }
   }
 }
 
-/** `createStore`'s entry point: Celery's URL form plus options (options win over the URL). */
-export function fromUrl(url: string, options: CassandraBackendOptions = {}): CassandraBackend {
-  return new CassandraBackend({ ...optionsFromUrl(url), ...options });
+/** `createStore("cassandra://…")` lands here (see `BackendModule` for how options and URL merge). */
+export function fromUrl(
+  url: string,
+  options: BackendUrlOptions & CassandraBackendOptions = {},
+): CassandraBackend {
+  return new CassandraBackend(mergeUrlOptions(optionsFromUrl(url), options));
+}
+
+/** Runs tasks one at a time per key, so this process never races itself through Paxos. */
+class KeyedQueue {
+  private readonly tails = new Map<string, Promise<void>>();
+
+  run<T>(key: string, task: () => Promise<T>): Promise<T> {
+    const result = (this.tails.get(key) ?? Promise.resolve()).then(task);
+    const tail = result.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.tails.set(key, tail);
+    void tail.then(() => {
+      if (this.tails.get(key) === tail) this.tails.delete(key);
+    });
+    return result;
+  }
 }

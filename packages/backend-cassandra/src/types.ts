@@ -16,6 +16,7 @@ export type ConsistencyName =
 /** Consistency of the Paxos phase of lightweight transactions. */
 export type SerialConsistencyName = "SERIAL" | "LOCAL_SERIAL";
 
+/** Options of {@link CassandraBackend}, each with the Celery setting it corresponds to. */
 export interface CassandraBackendOptions {
   /**
    * A client you built. It is used as is (its contact points, auth and policies) and not shut down

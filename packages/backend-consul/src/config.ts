@@ -1,5 +1,11 @@
 /** Options and Celery's `consul://` URL, resolved and validated into one readonly config. */
-import { ConfigurationError, intOption, sanitizeUrl } from "@resultstore/core";
+import {
+  ConfigurationError,
+  enumOption,
+  intOption,
+  parseUrl,
+  sanitizeUrl,
+} from "@resultstore/core";
 import type {
   ConsulBackendOptions,
   ConsulConsistency,
@@ -7,7 +13,11 @@ import type {
   FetchLike,
 } from "./types.js";
 
+/** The backend's name in errors and logs: `[resultstore] [consul] …`. */
 export const BACKEND_NAME = "consul";
+
+/** The URL schemes this package serves, for `createStore(url, { backends: [thisModule] })`. */
+export const schemes: readonly string[] = ["consul"];
 
 /** Longest key prefix we accept, so the longest key stays far below any Consul limit. */
 export const MAX_PREFIX_BYTES = 256;
@@ -31,6 +41,7 @@ export interface ConsulConfig {
 }
 
 const CONSISTENCIES: readonly ConsulConsistency[] = ["default", "consistent", "stale"];
+const SCHEMES = ["http", "https"] as const;
 // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what we reject
 const FORBIDDEN_IN_SEGMENT = /[\u0000-\u001f\u007f\\?#]/;
 
@@ -70,13 +81,7 @@ export function keyPrefixOf(prefix: string, namespace: string | undefined): stri
 }
 
 export function resolveConfig(options: ConsulBackendOptions): ConsulConfig {
-  const scheme = options.scheme ?? "http";
-  if (scheme !== "http" && scheme !== "https") {
-    throw new ConfigurationError(
-      BACKEND_NAME,
-      `Option \`scheme\` must be "http" or "https", got ${JSON.stringify(scheme)}.`,
-    );
-  }
+  const scheme = enumOption(options.scheme, SCHEMES, "scheme", BACKEND_NAME) ?? "http";
   const host = options.host ?? "127.0.0.1";
   if (typeof host !== "string" || host === "" || /[/\s@?#]/.test(host)) {
     throw new ConfigurationError(
@@ -87,13 +92,8 @@ export function resolveConfig(options: ConsulBackendOptions): ConsulConfig {
   const port = intOption(options.port, "port", BACKEND_NAME, 1) ?? 8500;
   if (port > 65_535)
     throw new ConfigurationError(BACKEND_NAME, `Option \`port\` must be <= 65535, got ${port}.`);
-  const consistency = options.consistency ?? "consistent";
-  if (!CONSISTENCIES.includes(consistency)) {
-    throw new ConfigurationError(
-      BACKEND_NAME,
-      `Option \`consistency\` must be one of ${CONSISTENCIES.join(", ")}, got ${JSON.stringify(consistency)}.`,
-    );
-  }
+  const consistency =
+    enumOption(options.consistency, CONSISTENCIES, "consistency", BACKEND_NAME) ?? "consistent";
   if (options.fetch !== undefined && typeof options.fetch !== "function") {
     throw new ConfigurationError(
       BACKEND_NAME,
@@ -122,16 +122,16 @@ export function resolveConfig(options: ConsulBackendOptions): ConsulConfig {
 
 /**
  * Celery's URL, `consul://host:port[/path][?one_client=1]`, plus our extras: `consul+https://`,
- * `?dc=`, `?consistency=`, `?token=`. Explicit options win over the URL.
+ * `?dc=`, `?consistency=`, `?token=`.
  */
-export function optionsFromUrl(
-  url: string,
-  options: ConsulBackendOptions = {},
-): ConsulBackendOptions {
-  const parsed = parseConsulUrl(url);
+export function optionsFromUrl(url: string): ConsulBackendOptions {
+  const parsed = parseUrl(url, BACKEND_NAME);
   const scheme = parsed.protocol.replace(/:$/, "").toLowerCase();
   if (scheme !== "consul" && scheme !== "consul+http" && scheme !== "consul+https") {
-    throw new ConfigurationError(BACKEND_NAME, `Expected a consul:// URL, got ${redactUrl(url)}.`);
+    throw new ConfigurationError(
+      BACKEND_NAME,
+      `Expected a consul:// URL, got ${sanitizeUrl(url)}.`,
+    );
   }
   // The path as written: WHATWG URL parsing would resolve "a/../b" to "b", while Celery (kombu)
   // keeps it verbatim in its keys. Validate what Celery would use.
@@ -141,12 +141,12 @@ export function optionsFromUrl(
     // Celery would build "<path>/" + "/" + key: an empty segment. Refuse rather than diverge.
     throw new ConfigurationError(
       BACKEND_NAME,
-      `The URL path must not end with /: ${redactUrl(url)}.`,
+      `The URL path must not end with /: ${sanitizeUrl(url)}.`,
     );
   }
   validatePrefix(path, "URL path");
   const query = parsed.searchParams;
-  const fromUrl: ConsulBackendOptions = {
+  return {
     scheme: scheme === "consul+https" ? "https" : "http",
     host: parsed.hostname.replace(/^\[(.*)\]$/, "$1") || undefined,
     port: parsed.port ? Number(parsed.port) : undefined,
@@ -155,34 +155,14 @@ export function optionsFromUrl(
     consistency: (query.get("consistency") as ConsulConsistency | null) ?? undefined,
     token: query.get("token") ?? undefined,
   };
-  const merged: Record<string, unknown> = { ...fromUrl };
-  for (const [key, value] of Object.entries(options)) if (value !== undefined) merged[key] = value;
-  return merged as ConsulBackendOptions;
-}
-
-const SECRET_QUERY = /([?&](?:token|password|secret|key)=)[^&#]*/gi;
-
-/** `sanitizeUrl`, plus the query secrets it leaves in URLs it cannot parse. */
-function redactUrl(url: string): string {
-  return sanitizeUrl(url).replace(SECRET_QUERY, "$1***");
-}
-
-function parseConsulUrl(url: string): URL {
-  try {
-    return new URL(url);
-  } catch (cause) {
-    throw new ConfigurationError(
-      BACKEND_NAME,
-      `Malformed URL (check host and port): ${redactUrl(url)}`,
-      { cause },
-    );
-  }
 }
 
 function safeDecode(text: string, url: string): string {
   try {
     return decodeURIComponent(text);
   } catch (cause) {
-    throw new ConfigurationError(BACKEND_NAME, `Malformed URL path: ${redactUrl(url)}`, { cause });
+    throw new ConfigurationError(BACKEND_NAME, `Malformed URL path: ${sanitizeUrl(url)}`, {
+      cause,
+    });
   }
 }

@@ -4,8 +4,8 @@
  */
 import http from "node:http";
 import https from "node:https";
-import { BackendConnectionError, BackendError } from "@resultstore/core";
-import { BACKEND_NAME, type ConsulConfig } from "./config.js";
+import type { ConsulConfig } from "./config.js";
+import { errors, TransportFailure } from "./errors.js";
 
 export interface HttpResponse {
   status: number;
@@ -14,26 +14,6 @@ export interface HttpResponse {
 
 /** Query values: `true` sends a bare flag (`?consistent`), undefined leaves the key out. */
 export type Query = Record<string, string | number | true | undefined>;
-
-/** Consul answered with an HTTP error status. */
-export class ConsulHttpError extends BackendError {
-  readonly status: number;
-  constructor(status: number, what: string, detail: string) {
-    super(
-      BACKEND_NAME,
-      `${what} failed with HTTP ${status}: ${detail.trim().slice(0, 300) || "(no body)"}`,
-    );
-    this.status = status;
-  }
-}
-
-/** Statuses worth a retry: throttling, and the 5xx Consul returns while it has no leader. */
-const TRANSIENT_STATUSES = new Set([429, 500, 502, 503, 504]);
-
-export function isTransient(error: unknown): boolean {
-  if (error instanceof BackendConnectionError) return true;
-  return error instanceof ConsulHttpError && TRANSIENT_STATUSES.has(error.status);
-}
 
 /** Encodes a key for a URL path: each segment escaped, the slashes kept. */
 export function keyPath(key: string): string {
@@ -73,12 +53,7 @@ export class ConsulHttp {
         ? await this.viaFetch(this.config.fetch, method, url, headers, body)
         : await this.viaNode(method, url, headers, body);
     } catch (cause) {
-      const code = (cause as { code?: string }).code ?? (cause as Error).name;
-      throw new BackendConnectionError(
-        BACKEND_NAME,
-        `Cannot reach Consul at ${this.config.baseUrl} (${method} ${path}): ${code}.`,
-        { cause },
-      );
+      throw errors.wrapError(new TransportFailure(this.config.baseUrl, cause), `${method} ${path}`);
     }
   }
 

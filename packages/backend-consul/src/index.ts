@@ -1,4 +1,4 @@
-export { BACKEND_NAME } from "./config.js";
+export { BACKEND_NAME, schemes } from "./config.js";
 export { ConsulBackend, fromUrl } from "./store.js";
 export type {
   ConsulBackendOptions,

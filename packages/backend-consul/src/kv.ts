@@ -1,7 +1,8 @@
 /** The few Consul endpoints we use: KV reads, /v1/txn, delete-cas and sessions. */
 import { BackendError } from "@resultstore/core";
 import { BACKEND_NAME, type ConsulConfig } from "./config.js";
-import { ConsulHttp, ConsulHttpError, type HttpResponse, keyPath } from "./http.js";
+import { errors, StatusFailure } from "./errors.js";
+import { ConsulHttp, type HttpResponse, keyPath } from "./http.js";
 
 /** One KV entry as Consul holds it. */
 export interface KvEntry {
@@ -103,7 +104,7 @@ export class ConsulKv {
       );
       return (parsed.Errors ?? []).map((e) => ({ opIndex: e.OpIndex, what: e.What }));
     }
-    throw new ConsulHttpError(response.status, "KV transaction", response.body);
+    throw errors.wrapError(new StatusFailure(response.status, response.body), "KV transaction");
   }
 
   /** Deletes `key` only while its ModifyIndex is still `index`; whether it did. */
@@ -157,7 +158,8 @@ export class ConsulKv {
 }
 
 function ok(response: HttpResponse, what: string): string {
-  if (response.status !== 200) throw new ConsulHttpError(response.status, what, response.body);
+  if (response.status !== 200)
+    throw errors.wrapError(new StatusFailure(response.status, response.body), what);
   return response.body;
 }
 

@@ -7,6 +7,8 @@
  * TTL (and deletes within 2× TTL), so no key is deleted before its `expiresAt`. A session is
  * created lazily on the first write that needs it: one extra round trip per bucket, not per write.
  */
+import { tagMessage } from "@resultstore/core";
+import { BACKEND_NAME } from "./config.js";
 import type { ConsulKv } from "./kv.js";
 
 /** Consul's bounds on a session TTL (`session_ttl_min` default, and its hard maximum). */
@@ -104,6 +106,6 @@ export class ExpirySessions {
   private warnOnce(kind: string, message: string): void {
     if (this.warned.has(kind)) return;
     this.warned.add(kind);
-    this.warn(`[resultstore] [consul] ${message}`);
+    this.warn(tagMessage(BACKEND_NAME, message));
   }
 }

@@ -17,8 +17,11 @@ import {
   GROUP_KEY_PREFIX,
   type GroupRecord,
   isExpired,
+  LazyConnection,
+  LOST_RACE,
+  mergeUrlOptions,
   type ResultBackend,
-  StoreClosedError,
+  retryLostRaces,
   TASK_KEY_PREFIX,
   type TaskRecord,
   type TaskWrite,
@@ -26,7 +29,7 @@ import {
   type WriteOutcome,
 } from "@resultstore/core";
 import { BACKEND_NAME, type ConsulConfig, optionsFromUrl, resolveConfig } from "./config.js";
-import { isTransient } from "./http.js";
+import { errors } from "./errors.js";
 import { ConsulKv, type KvEntry, type TxnOp } from "./kv.js";
 import {
   decodeCounter,
@@ -49,13 +52,22 @@ type Change<T> = { value: string; expiresAt: Date | null; result: T } | { skip: 
 const LOCK_FAILURES_BEFORE_UNLOCKED_WRITE = 3;
 const CLEANUP_PARALLELISM = 16;
 
+interface Client {
+  kv: ConsulKv;
+  sessions: ExpirySessions;
+}
+
 /** Results in Consul KV, readable by Celery's `consul://` backend (options: `ConsulBackendOptions`). */
 export class ConsulBackend implements ResultBackend {
   readonly name = BACKEND_NAME;
   readonly capabilities: BackendCapabilities;
   private readonly config: ConsulConfig;
-  private client: { kv: ConsulKv; sessions: ExpirySessions } | undefined;
-  private closed = false;
+  /** There is no connection to open (HTTP keep-alive does that): the first call builds the client. */
+  private readonly connection = new LazyConnection<Client>(BACKEND_NAME, async () => {
+    const kv = new ConsulKv(this.config);
+    const sessions = new ExpirySessions(kv, this.config.keyPrefix || "/", this.config.warn);
+    return { kv, sessions };
+  });
 
   constructor(options: ConsulBackendOptions = {}) {
     this.config = resolveConfig(options);
@@ -81,12 +93,12 @@ export class ConsulBackend implements ResultBackend {
   }
 
   async read(taskId: string): Promise<TaskRecord | null> {
-    const entry = await this.connection().kv.get(this.taskKey(taskId));
+    const entry = await (await this.connection.get()).kv.get(this.taskKey(taskId));
     return entry ? decodeTask(entry.value, taskId) : null;
   }
 
   async remove(taskId: string): Promise<void> {
-    await this.connection().kv.delete(this.taskKey(taskId));
+    await (await this.connection.get()).kv.delete(this.taskKey(taskId));
   }
 
   async incr(key: string, by: number, expiresAt: Date | null): Promise<number> {
@@ -98,9 +110,10 @@ export class ConsulBackend implements ResultBackend {
   }
 
   async removeCounter(key: string): Promise<void> {
-    await this.connection().kv.delete(this.config.keyPrefix + key);
+    await (await this.connection.get()).kv.delete(this.config.keyPrefix + key);
   }
 
+  /** Stores a group's member ids in Celery's layout (`celery-taskset-meta-<id>`). */
   async saveGroup(group: GroupRecord): Promise<void> {
     const value = encodeGroup(group);
     await this.update(this.groupKey(group.groupId), () => ({
@@ -110,13 +123,15 @@ export class ConsulBackend implements ResultBackend {
     }));
   }
 
+  /** The saved group, or null. */
   async readGroup(groupId: string): Promise<GroupRecord | null> {
-    const entry = await this.connection().kv.get(this.groupKey(groupId));
+    const entry = await (await this.connection.get()).kv.get(this.groupKey(groupId));
     return entry ? decodeGroup(entry.value, groupId) : null;
   }
 
+  /** Deletes a saved group. */
   async removeGroup(groupId: string): Promise<void> {
-    await this.connection().kv.delete(this.groupKey(groupId));
+    await (await this.connection.get()).kv.delete(this.groupKey(groupId));
   }
 
   /**
@@ -125,7 +140,7 @@ export class ConsulBackend implements ResultBackend {
    * check-and-set on the ModifyIndex listed, so a key rewritten meanwhile is kept.
    */
   async cleanup(now: Date): Promise<number> {
-    const { kv } = this.connection();
+    const { kv } = await this.connection.get();
     const prefix = this.config.keyPrefix;
     const expired = (await kv.list(prefix)).filter((entry) => {
       if (entry.key.slice(prefix.length).includes("/")) return false; // another namespace's key
@@ -145,9 +160,7 @@ export class ConsulBackend implements ResultBackend {
 
   /** Idempotent. Sessions are left to expire: destroying one would delete the keys it holds. */
   async close(): Promise<void> {
-    if (this.closed) return;
-    this.closed = true;
-    this.client?.kv.close();
+    await this.connection.close((client) => client?.kv.close());
   }
 
   /** Deletes every key under this store's prefix, and the sessions it created. */
@@ -159,7 +172,7 @@ export class ConsulBackend implements ResultBackend {
           "and would delete the whole KV store.",
       );
     }
-    const { kv, sessions } = this.connection();
+    const { kv, sessions } = await this.connection.get();
     const failures = await kv.txn([{ verb: "delete-tree", key: this.config.keyPrefix }]);
     if (failures)
       throw new BackendError(BACKEND_NAME, `Deleting the prefix failed: ${failures[0]?.what}`);
@@ -167,7 +180,7 @@ export class ConsulBackend implements ResultBackend {
   }
 
   isRetryable(error: unknown): boolean {
-    return isTransient(error);
+    return errors.isRetryable(error);
   }
 
   private taskKey(taskId: string): string {
@@ -178,24 +191,11 @@ export class ConsulBackend implements ResultBackend {
     return `${this.config.keyPrefix}${GROUP_KEY_PREFIX}${groupId}`;
   }
 
-  /** Lazily built on first use; there is no connection to open (HTTP keep-alive does that). */
-  private connection(): { kv: ConsulKv; sessions: ExpirySessions } {
-    if (this.closed) throw new StoreClosedError(BACKEND_NAME);
-    if (!this.client) {
-      const kv = new ConsulKv(this.config);
-      this.client = {
-        kv,
-        sessions: new ExpirySessions(kv, this.config.keyPrefix || "/", this.config.warn),
-      };
-    }
-    return this.client;
-  }
-
   /** The check-and-set loop: read, decide, commit guarded by the ModifyIndex read; retry on conflict. */
   private async update<T>(key: string, decide: (entry: KvEntry | null) => Change<T>): Promise<T> {
-    const { kv, sessions } = this.connection();
+    const { kv, sessions } = await this.connection.get();
     let lockFailures = 0;
-    for (let attempt = 0; attempt < this.config.maxCasAttempts; attempt++) {
+    const attempt = async (): Promise<T | typeof LOST_RACE> => {
       const entry = await kv.get(key, { forWrite: true });
       const change = decide(entry);
       if ("skip" in change) return change.skip;
@@ -216,12 +216,9 @@ export class ConsulBackend implements ResultBackend {
           ? LOCK_FAILURES_BEFORE_UNLOCKED_WRITE
           : lockFailures + 1;
       }
-      await sleep(Math.random() * Math.min(100, 2 * 2 ** attempt));
-    }
-    throw new BackendError(
-      BACKEND_NAME,
-      `Gave up writing ${key} after ${this.config.maxCasAttempts} check-and-set conflicts.`,
-    );
+      return LOST_RACE;
+    };
+    return retryLostRaces(BACKEND_NAME, `write of ${key}`, attempt, this.config.maxCasAttempts);
   }
 }
 
@@ -255,12 +252,10 @@ export function writeOps(
   return ops;
 }
 
-/** `createStore`'s entry point: Celery's `consul://` URL plus options (see `ConsulBackendOptions`). */
+/** `createStore("consul://…")` lands here (see `BackendModule` for how options and URL merge). */
 export function fromUrl(
   url: string,
   options: BackendUrlOptions & ConsulBackendOptions = {},
 ): ConsulBackend {
-  return new ConsulBackend(optionsFromUrl(url, options));
+  return new ConsulBackend(mergeUrlOptions(optionsFromUrl(url), options));
 }
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));

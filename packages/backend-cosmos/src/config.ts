@@ -1,13 +1,25 @@
 /** Celery's `cosmosdbsql://` URL and the checks every option goes through before anything connects. */
-import { ConfigurationError, intOption, parseUrl, sanitizeUrl } from "@resultstore/core";
-import { BACKEND_NAME } from "./errors.js";
+import {
+  ConfigurationError,
+  enumOption,
+  intOption,
+  parseUrl,
+  sanitizeUrl,
+} from "@resultstore/core";
 import {
   CONSISTENCY_LEVELS,
   type CosmosBackendOptions,
   type CosmosConsistencyLevel,
   type CosmosProvisioning,
-  type CosmosUrlOptions,
 } from "./types.js";
+
+const PROVISIONING: readonly CosmosProvisioning[] = ["auto", "never"];
+
+/** The name every message and log line is tagged with: the package's, `backend-cosmos`. */
+export const BACKEND_NAME = "cosmos";
+
+/** The URL schemes this package serves, for `createStore(url, { backends: [thisModule] })`. */
+export const schemes: readonly string[] = ["cosmosdbsql"];
 
 /** Options after defaults and validation. */
 export interface ResolvedOptions {
@@ -23,12 +35,9 @@ export interface ResolvedOptions {
 /**
  * Parses `cosmosdbsql://:<key>@host[:port]` as Celery does (the user name is ignored; the key is
  * percent-decoded, as kombu unquotes it). Celery picks https only for port 443; we use
- * `options.protocol` (default https) for every port.
+ * `protocol` (default https) for every port.
  */
-export function optionsFromUrl(
-  rawUrl: string,
-  options: CosmosUrlOptions = {},
-): CosmosBackendOptions {
+export function optionsFromUrl(rawUrl: string, protocol?: unknown): CosmosBackendOptions {
   const url = encodeUserinfo(rawUrl);
   const parsed = parseUrl(url, BACKEND_NAME);
   if (parsed.protocol !== "cosmosdbsql:") {
@@ -40,16 +49,9 @@ export function optionsFromUrl(
   if (!parsed.hostname) {
     throw new ConfigurationError(BACKEND_NAME, `The URL needs a host: ${sanitizeUrl(url)}.`);
   }
-  const { protocol = "https", ...rest } = options;
-  if (protocol !== "https" && protocol !== "http") {
-    throw new ConfigurationError(
-      BACKEND_NAME,
-      `Option \`protocol\` must be "https" or "http", got ${JSON.stringify(protocol)}.`,
-    );
-  }
+  const scheme = enumOption(protocol, ["https", "http"], "protocol", BACKEND_NAME) ?? "https";
   const key = parsed.password ? decodeURIComponent(parsed.password) : undefined;
-  const port = parsed.port || "443";
-  return { ...rest, endpoint: `${protocol}://${parsed.hostname}:${port}/`, key };
+  return { endpoint: `${scheme}://${parsed.hostname}:${parsed.port || "443"}/`, key };
 }
 
 /**
@@ -94,21 +96,11 @@ export function resolveOptions(options: CosmosBackendOptions): ResolvedOptions {
       );
     }
   }
-  const consistencyLevel = options.consistencyLevel ?? "Session";
-  if (!CONSISTENCY_LEVELS.includes(consistencyLevel)) {
-    throw new ConfigurationError(
-      BACKEND_NAME,
-      `Unknown consistency level ${JSON.stringify(consistencyLevel)}; ` +
-        `expected one of ${CONSISTENCY_LEVELS.join(", ")}.`,
-    );
-  }
-  const provisioning = options.provisioning ?? "auto";
-  if (provisioning !== "auto" && provisioning !== "never") {
-    throw new ConfigurationError(
-      BACKEND_NAME,
-      `Option \`provisioning\` must be "auto" or "never", got ${JSON.stringify(provisioning)}.`,
-    );
-  }
+  const consistencyLevel =
+    enumOption(options.consistencyLevel, CONSISTENCY_LEVELS, "consistencyLevel", BACKEND_NAME) ??
+    "Session";
+  const provisioning =
+    enumOption(options.provisioning, PROVISIONING, "provisioning", BACKEND_NAME) ?? "auto";
   const databaseName = resourceName(options.databaseName ?? "celerydb", "databaseName");
   const baseContainer = resourceName(options.containerName ?? "celerycol", "containerName");
   const namespace =

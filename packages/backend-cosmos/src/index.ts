@@ -1,21 +1,9 @@
-import type { BackendUrlOptions } from "@resultstore/core";
-import { optionsFromUrl } from "./config.js";
-import { CosmosBackend } from "./store.js";
-import type { CosmosUrlOptions } from "./types.js";
-
-export { BACKEND_NAME } from "./errors.js";
-export { CosmosBackend } from "./store.js";
+export { BACKEND_NAME, schemes } from "./config.js";
+export { CosmosBackend, fromUrl } from "./store.js";
 export type {
   CosmosBackendOptions,
   CosmosConsistencyLevel,
   CosmosProvisioning,
   CosmosUrlOptions,
 } from "./types.js";
-
-/** `cosmosdbsql://:<key>@host[:port]` (Celery's URL) plus options, for `createStore`. */
-export function fromUrl(
-  url: string,
-  options: BackendUrlOptions & CosmosUrlOptions = {},
-): CosmosBackend {
-  return new CosmosBackend(optionsFromUrl(url, options));
-}
+export { CONSISTENCY_LEVELS } from "./types.js";

@@ -6,45 +6,41 @@ import type { Container, CosmosClient, ItemDefinition } from "@azure/cosmos";
 import {
   applyWrite,
   type BackendCapabilities,
-  BackendError,
+  type BackendUrlOptions,
   GROUP_KEY_PREFIX,
   type GroupRecord,
+  LazyConnection,
+  LOST_RACE,
+  mergeUrlOptions,
   type ResultBackend,
+  retryLostRaces,
+  StoreClosedError,
   TASK_KEY_PREFIX,
   type TaskRecord,
   type TaskWrite,
   type WriteOutcome,
 } from "@resultstore/core";
-import { type ResolvedOptions, resolveOptions } from "./config.js";
-import { buildClient, type OwnedClient, openContainer } from "./connection.js";
+import { buildClient, type OwnedClient, openContainer } from "./client.js";
+import { BACKEND_NAME, optionsFromUrl, type ResolvedOptions, resolveOptions } from "./config.js";
+import { CONFLICT, errors, NOT_FOUND, PRECONDITION_FAILED, statusOf } from "./errors.js";
+import { EtagCache, type KnownVersion } from "./etag-cache.js";
 import {
+  decodeGroup,
+  decodeTask,
+  encodeGroup,
+  encodeTask,
   expiryFields,
-  fromGroupDocument,
-  fromTaskDocument,
   MAX_RECORD_BYTES,
   type StoredDocument,
-  toGroupDocument,
-  toTaskDocument,
-} from "./documents.js";
-import {
-  BACKEND_NAME,
-  CONFLICT,
-  isRetryableError,
-  NOT_FOUND,
-  PRECONDITION_FAILED,
-  statusOf,
-  wrapError,
-} from "./errors.js";
-import { EtagCache, type KnownVersion } from "./etag-cache.js";
-import type { CosmosBackendOptions } from "./types.js";
+} from "./records.js";
+import type { CosmosBackendOptions, CosmosUrlOptions } from "./types.js";
 
-/** Conditional writes lost to concurrent writers before giving up; each loss means another write applied. */
-const MAX_ATTEMPTS = 32;
 /** Parallel deletes in `cleanup`. */
 const CLEANUP_CONCURRENCY = 16;
 const APPLIED: WriteOutcome = { applied: true };
 const REFUSED: WriteOutcome = { applied: false };
 
+/** The Azure Cosmos DB (SQL API) backend: Celery's document layout, ETag-conditional writes for the state rules, native TTL. */
 export class CosmosBackend implements ResultBackend {
   readonly name = BACKEND_NAME;
   /** Cosmos deletes items by their `ttl`; reads and `cleanup` also honour `expires_at` (engines without TTL). */
@@ -56,8 +52,10 @@ export class CosmosBackend implements ResultBackend {
   private readonly resolved: ResolvedOptions;
   private readonly etags: EtagCache;
   private owned: OwnedClient | undefined;
-  private containerPromise: Promise<Container> | undefined;
-  private closed = false;
+  /** The container, provisioned once per store (see client.ts). */
+  private readonly connection = new LazyConnection(BACKEND_NAME, () =>
+    openContainer(this.client(), this.resolved),
+  );
 
   constructor(options: CosmosBackendOptions) {
     this.resolved = resolveOptions(options);
@@ -65,6 +63,7 @@ export class CosmosBackend implements ResultBackend {
     this.etags = new EtagCache(this.resolved.etagCacheSize);
   }
 
+  /** The database this backend's container lives in. */
   get databaseName(): string {
     return this.resolved.databaseName;
   }
@@ -80,38 +79,30 @@ export class CosmosBackend implements ResultBackend {
    * the current version, re-apply the rules and merge to it, and try again.
    */
   async write(write: TaskWrite): Promise<WriteOutcome> {
-    const container = await this.container();
+    const container = await this.connection.get();
     const id = TASK_KEY_PREFIX + write.taskId;
     let known: KnownVersion | null | undefined = this.etags.get(id);
     let fresh = false; // whether `known` was read during this call (then a refusal is final)
     if (!known && (await this.tryCreate(container, id, write))) return APPLIED;
-    for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
+    return retryLostRaces(BACKEND_NAME, `write of task ${write.taskId}`, async () => {
       if (!known) {
         known = await this.readVersion(container, id, write.taskId);
         fresh = true;
       }
-      if (known === null) {
-        if (await this.tryCreate(container, id, write)) return APPLIED;
-        known = undefined;
-        continue;
-      }
-      const next = applyWrite(known.record, write);
-      if (!next) {
-        if (fresh) return REFUSED;
-        known = undefined; // the cache said no: confirm against the stored record
-        continue;
-      }
-      if (await this.tryReplace(container, id, known.etag, next, write.resultJson)) return APPLIED;
+      const next = known && applyWrite(known.record, write);
+      if (known && !next && fresh) return REFUSED;
+      // The cache said no (confirm against the stored record), or someone else wrote first.
+      const landed =
+        known === null
+          ? await this.tryCreate(container, id, write)
+          : next && (await this.tryReplace(container, id, known.etag, next, write.resultJson));
       known = undefined;
-    }
-    throw new BackendError(
-      BACKEND_NAME,
-      `Writing task ${write.taskId} lost ${MAX_ATTEMPTS} races to concurrent writers.`,
-    );
+      return landed ? APPLIED : LOST_RACE;
+    });
   }
 
   async read(taskId: string): Promise<TaskRecord | null> {
-    const container = await this.container();
+    const container = await this.connection.get();
     return (await this.readVersion(container, TASK_KEY_PREFIX + taskId, taskId))?.record ?? null;
   }
 
@@ -125,9 +116,9 @@ export class CosmosBackend implements ResultBackend {
    * makes an expired counter fail (412) so it restarts from zero instead of counting on.
    */
   async incr(key: string, by: number, expiresAt: Date | null): Promise<number> {
-    const container = await this.container();
+    const container = await this.connection.get();
     const item = container.item(key, key);
-    for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
+    return retryLostRaces(BACKEND_NAME, `incr of ${key}`, async () => {
       const now = Date.now();
       const expiry = expiryFields(expiresAt, now);
       const fresh = { id: key, count: by, ...expiry };
@@ -153,17 +144,17 @@ export class CosmosBackend implements ResultBackend {
           if (await this.tryInsert(container, fresh)) return by;
         } else if (status === PRECONDITION_FAILED) {
           // Expired: restart it, but only the version we saw expire.
-          const { resource, etag } = await this.guard(`Reading counter ${key}`, () =>
+          const { resource, etag } = await errors.guard(`Reading counter ${key}`, () =>
             item.read<StoredDocument>(),
           );
           if (resource && etag && (await this.tryReplaceDocument(container, fresh, etag)))
             return by;
         } else {
-          throw wrapError(`Incrementing counter ${key}`, error);
+          throw errors.wrapError(error, `Incrementing counter ${key}`);
         }
       }
-    }
-    throw new BackendError(BACKEND_NAME, `Incrementing counter ${key} lost ${MAX_ATTEMPTS} races.`);
+      return LOST_RACE;
+    });
   }
 
   async removeCounter(key: string): Promise<void> {
@@ -172,21 +163,23 @@ export class CosmosBackend implements ResultBackend {
 
   /** Celery creates the group document (409 on a second save); we upsert so a re-save works. */
   async saveGroup(group: GroupRecord): Promise<void> {
-    const container = await this.container();
-    await this.guard(`Saving group ${group.groupId}`, () =>
-      container.items.upsert(toGroupDocument(group)),
+    const container = await this.connection.get();
+    await errors.guard(`Saving group ${group.groupId}`, () =>
+      container.items.upsert(encodeGroup(group)),
     );
   }
 
+  /** The saved group, or null. */
   async readGroup(groupId: string): Promise<GroupRecord | null> {
-    const container = await this.container();
+    const container = await this.connection.get();
     const id = GROUP_KEY_PREFIX + groupId;
-    const { resource } = await this.guard(`Reading group ${groupId}`, () =>
+    const { resource } = await errors.guard(`Reading group ${groupId}`, () =>
       container.item(id, id).read<StoredDocument>(),
     );
-    return resource ? fromGroupDocument(resource, groupId) : null;
+    return resource ? decodeGroup(resource, groupId) : null;
   }
 
+  /** Deletes a saved group. */
   async removeGroup(groupId: string): Promise<void> {
     await this.deleteItem(GROUP_KEY_PREFIX + groupId);
   }
@@ -197,12 +190,12 @@ export class CosmosBackend implements ResultBackend {
    * a record rewritten meanwhile (with a new expiry) survives.
    */
   async cleanup(now: Date): Promise<number> {
-    const container = await this.container();
+    const container = await this.connection.get();
     const query = {
       query: "SELECT c.id, c._etag FROM c WHERE IS_NUMBER(c.expires_at) AND c.expires_at <= @now",
       parameters: [{ name: "@now", value: now.getTime() }],
     };
-    const { resources } = await this.guard("Querying expired items", () =>
+    const { resources } = await errors.guard("Querying expired items", () =>
       container.items.query<{ id: string; _etag: string }>(query).fetchAll(),
     );
     let removed = 0;
@@ -215,42 +208,28 @@ export class CosmosBackend implements ResultBackend {
   }
 
   async close(): Promise<void> {
-    if (this.closed) return;
-    this.closed = true;
-    this.etags.clear();
-    this.owned?.release();
+    await this.connection.close(() => {
+      this.etags.clear();
+      this.owned?.release();
+    });
   }
 
   /** Deletes this store's container (its namespace): every task, group and counter in it. */
   async destroy(): Promise<void> {
-    if (this.closed) throw new BackendError(BACKEND_NAME, "The backend is closed.");
+    if (this.connection.isClosed) throw new StoreClosedError(BACKEND_NAME);
     this.etags.clear();
-    this.containerPromise = undefined; // a later call provisions it again
+    this.connection.reset(); // a later call provisions it again
     // No provisioning here: creating the container only to delete it would be wasted requests.
     const container = this.client().database(this.databaseName).container(this.containerName);
-    try {
-      await container.delete();
-    } catch (error) {
-      if (statusOf(error) !== NOT_FOUND)
-        throw wrapError(`Deleting container ${this.containerName}`, error);
-    }
+    await errors.guard(
+      `Deleting container ${this.containerName}`,
+      () => container.delete(),
+      errors.on([NOT_FOUND], "gone"),
+    );
   }
 
   isRetryable(error: unknown): boolean {
-    return isRetryableError(error);
-  }
-
-  /** The container, provisioned once; a failed attempt is forgotten so the next call retries. */
-  private container(): Promise<Container> {
-    if (this.closed)
-      return Promise.reject(new BackendError(BACKEND_NAME, "The backend is closed."));
-    this.containerPromise ??= openContainer(this.client(), this.resolved).catch(
-      (error: unknown) => {
-        this.containerPromise = undefined;
-        throw error;
-      },
-    );
-    return this.containerPromise;
+    return errors.isRetryable(error);
   }
 
   private client(): CosmosClient {
@@ -264,21 +243,21 @@ export class CosmosBackend implements ResultBackend {
     id: string,
     taskId: string,
   ): Promise<KnownVersion | null> {
-    const { resource, etag } = await this.guard(`Reading task ${taskId}`, () =>
+    const { resource, etag } = await errors.guard(`Reading task ${taskId}`, () =>
       container.item(id, id).read<StoredDocument>(),
     );
     if (!resource) {
       this.etags.delete(id);
       return null;
     }
-    const record = fromTaskDocument(resource, taskId);
+    const record = decodeTask(resource, taskId);
     this.etags.set(id, etag, record);
     return { etag, record };
   }
 
   private async tryCreate(container: Container, id: string, write: TaskWrite): Promise<boolean> {
     const record = applyWrite(null, write) as TaskRecord; // nothing stored: the rules always allow
-    const etag = await this.tryInsert(container, toTaskDocument(record, write.resultJson));
+    const etag = await this.tryInsert(container, encodeTask(record, write.resultJson));
     if (etag) this.etags.set(id, etag, record);
     return etag !== undefined;
   }
@@ -290,11 +269,7 @@ export class CosmosBackend implements ResultBackend {
     record: TaskRecord,
     resultJson: string,
   ) {
-    const newEtag = await this.tryReplaceDocument(
-      container,
-      toTaskDocument(record, resultJson),
-      etag,
-    );
+    const newEtag = await this.tryReplaceDocument(container, encodeTask(record, resultJson), etag);
     if (newEtag) this.etags.set(id, newEtag, record);
     return newEtag !== undefined;
   }
@@ -304,12 +279,12 @@ export class CosmosBackend implements ResultBackend {
     container: Container,
     doc: ItemDefinition & { id: string },
   ): Promise<string | undefined> {
-    try {
-      return (await container.items.create(doc)).etag;
-    } catch (error) {
-      if (statusOf(error) === CONFLICT) return undefined;
-      throw wrapError(`Creating ${doc.id}`, error);
-    }
+    const created = await errors.guard(
+      `Creating ${doc.id}`,
+      () => container.items.create(doc),
+      errors.on([CONFLICT], null),
+    );
+    return created?.etag;
   }
 
   /** Replaces `doc` if it is still at `etag`; its new ETag, or undefined when it changed or vanished. */
@@ -317,39 +292,38 @@ export class CosmosBackend implements ResultBackend {
     container: Container,
     doc: ItemDefinition & { id: string },
     etag: string,
-  ) {
-    try {
-      const response = await container
-        .item(doc.id, doc.id)
-        .replace(doc, { accessCondition: { type: "IfMatch", condition: etag } });
-      return response.etag;
-    } catch (error) {
-      const status = statusOf(error);
-      if (status === PRECONDITION_FAILED || status === NOT_FOUND) return undefined;
-      throw wrapError(`Replacing ${doc.id}`, error);
-    }
+  ): Promise<string | undefined> {
+    const replaced = await errors.guard(
+      `Replacing ${doc.id}`,
+      () =>
+        container
+          .item(doc.id, doc.id)
+          .replace(doc, { accessCondition: { type: "IfMatch", condition: etag } }),
+      errors.on([PRECONDITION_FAILED, NOT_FOUND], null),
+    );
+    return replaced?.etag;
   }
 
   /** Deletes an item (only at `etag` when given); whether it was there to delete. */
   private async deleteItem(id: string, etag?: string): Promise<boolean> {
-    const container = await this.container();
-    try {
-      await container
-        .item(id, id)
-        .delete(etag ? { accessCondition: { type: "IfMatch", condition: etag } } : {});
-      return true;
-    } catch (error) {
-      const status = statusOf(error);
-      if (status === NOT_FOUND || (etag && status === PRECONDITION_FAILED)) return false;
-      throw wrapError(`Deleting ${id}`, error);
-    }
+    const container = await this.connection.get();
+    return errors.guard(
+      `Deleting ${id}`,
+      async () => {
+        const condition = etag && { accessCondition: { type: "IfMatch", condition: etag } };
+        await container.item(id, id).delete(condition || {});
+        return true;
+      },
+      errors.on(etag ? [NOT_FOUND, PRECONDITION_FAILED] : [NOT_FOUND], false),
+    );
   }
+}
 
-  private async guard<T>(action: string, operation: () => Promise<T>): Promise<T> {
-    try {
-      return await operation();
-    } catch (error) {
-      throw wrapError(action, error);
-    }
-  }
+/** `createStore("cosmosdbsql://…")` lands here (see `BackendModule` for how options and URL merge). */
+export function fromUrl(
+  url: string,
+  options: BackendUrlOptions & CosmosUrlOptions = {},
+): CosmosBackend {
+  const { protocol, ...rest } = options;
+  return new CosmosBackend(mergeUrlOptions(optionsFromUrl(url, protocol), rest));
 }

@@ -10,6 +10,7 @@ export const CONSISTENCY_LEVELS = [
   "ConsistentPrefix",
   "Eventual",
 ] as const;
+/** One of {@link CONSISTENCY_LEVELS}. */
 export type CosmosConsistencyLevel = (typeof CONSISTENCY_LEVELS)[number];
 
 /**
@@ -21,6 +22,7 @@ export type CosmosConsistencyLevel = (typeof CONSISTENCY_LEVELS)[number];
  */
 export type CosmosProvisioning = "auto" | "never";
 
+/** Options of {@link CosmosBackend}, each with the Celery setting it corresponds to. */
 export interface CosmosBackendOptions {
   /**
    * A client the caller built. It is used as is (its endpoint, credentials, agent and retry

@@ -8,8 +8,8 @@ import { Agent } from "node:https";
 import { CosmosClient } from "@azure/cosmos";
 import { BackendConnectionError, ConfigurationError, ResultStore } from "@resultstore/core";
 import { afterAll, describe, it } from "vitest";
-import { MAX_RECORD_BYTES, toTaskDocument } from "../src/documents.js";
 import { CosmosBackend, fromUrl } from "../src/index.js";
+import { encodeTask, MAX_RECORD_BYTES } from "../src/records.js";
 import { backend, ca, namespace, rawContainer, readDocument, target } from "./helpers.js";
 
 /** Counts document requests (`/docs` paths) the process sends while `body` runs. */
@@ -274,7 +274,7 @@ describe.skipIf(!target.url)(`cosmos backend ${target.reason}`, () => {
       metadata: {},
       expiresAt: new Date(),
     };
-    const document = toTaskDocument(record, JSON.stringify(quotes));
+    const document = encodeTask(record, JSON.stringify(quotes));
     const systemProperties = 200; // _rid, _self, _etag, _ts, _attachments
     assert.ok(Buffer.byteLength(JSON.stringify(document)) + systemProperties < 2_000_000);
   });

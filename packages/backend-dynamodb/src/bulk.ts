@@ -1,16 +1,15 @@
 /** Multi-item operations: BatchGetItem for `readMany`, Scan plus conditional deletes for `cleanup`. */
 import {
   BatchGetItemCommand,
-  type BatchGetItemCommandOutput,
   DeleteItemCommand,
   type DynamoDBClient,
   ScanCommand,
-  type ScanCommandOutput,
 } from "@aws-sdk/client-dynamodb";
 import { BackendError, backoffMs, DEFAULT_RETRY_POLICY } from "@resultstore/core";
-import { BACKEND_NAME, errorName, wrapError } from "./errors.js";
+import { BACKEND_NAME } from "./config.js";
+import { CONDITION_FAILED, errors } from "./errors.js";
 import { Expression } from "./expression.js";
-import { ATTR, epochSeconds, type Item } from "./item.js";
+import { ATTR, epochSeconds, type Item } from "./records.js";
 
 /** BatchGetItem's limit on keys per call. */
 const BATCH_KEYS = 100;
@@ -53,16 +52,10 @@ async function batchGetChunk(
       // DynamoDB returns UnprocessedKeys when throttled: back off as Celery's always_retry does.
       await sleep(backoffMs(round, DEFAULT_RETRY_POLICY));
     }
-    let output: BatchGetItemCommandOutput;
-    try {
-      output = await client.send(
-        new BatchGetItemCommand({
-          RequestItems: { [table]: { Keys: keys, ConsistentRead: true } },
-        }),
-      );
-    } catch (error) {
-      throw wrapError(error, `Reading ${keys.length} tasks`);
-    }
+    const request = { RequestItems: { [table]: { Keys: keys, ConsistentRead: true } } };
+    const output = await errors.guard(`Reading ${keys.length} tasks`, () =>
+      client.send(new BatchGetItemCommand(request)),
+    );
     for (const item of output.Responses?.[table] ?? []) {
       const id = item[ATTR.id]?.S;
       if (id !== undefined) found.set(id, item);
@@ -85,21 +78,15 @@ export async function deleteExpired(
   let startKey: Item | undefined;
   do {
     const expr = new Expression();
-    let page: ScanCommandOutput;
-    try {
-      page = await client.send(
-        new ScanCommand({
-          TableName: table,
-          FilterExpression: expr.expired(ATTR.ttl, epochSeconds(nowMs)),
-          ProjectionExpression: expr.name(ATTR.id),
-          ConsistentRead: true,
-          ExclusiveStartKey: startKey,
-          ...expr.placeholders(),
-        }),
-      );
-    } catch (error) {
-      throw wrapError(error, `Scanning ${table} for expired items`);
-    }
+    const scan = new ScanCommand({
+      TableName: table,
+      FilterExpression: expr.expired(ATTR.ttl, epochSeconds(nowMs)),
+      ProjectionExpression: expr.name(ATTR.id),
+      ConsistentRead: true,
+      ExclusiveStartKey: startKey,
+      ...expr.placeholders(),
+    });
+    const page = await errors.guard(`Scanning ${table} for expired items`, () => client.send(scan));
     const ids = (page.Items ?? [])
       .map((item) => item[ATTR.id]?.S)
       .filter((id): id is string => id !== undefined);
@@ -134,18 +121,15 @@ async function deleteIfExpired(
   nowMs: number,
 ): Promise<boolean> {
   const expr = new Expression();
-  try {
-    await client.send(
-      new DeleteItemCommand({
-        TableName: table,
-        Key: { [ATTR.id]: { S: id } },
-        ConditionExpression: expr.expired(ATTR.ttl, epochSeconds(nowMs)),
-        ...expr.placeholders(),
-      }),
-    );
-    return true;
-  } catch (error) {
-    if (errorName(error) === "ConditionalCheckFailedException") return false;
-    throw wrapError(error, `Deleting expired item ${id}`);
-  }
+  const command = new DeleteItemCommand({
+    TableName: table,
+    Key: { [ATTR.id]: { S: id } },
+    ConditionExpression: expr.expired(ATTR.ttl, epochSeconds(nowMs)),
+    ...expr.placeholders(),
+  });
+  return errors.guard(
+    `Deleting expired item ${id}`,
+    async () => Boolean(await client.send(command)),
+    errors.on([CONDITION_FAILED], false),
+  );
 }

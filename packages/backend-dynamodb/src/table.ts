@@ -12,8 +12,8 @@ import {
   UpdateTimeToLiveCommand,
   waitUntilTableExists,
 } from "@aws-sdk/client-dynamodb";
-import { errorName, wrapError } from "./errors.js";
-import { ATTR } from "./item.js";
+import { errorName, errors } from "./errors.js";
+import { ATTR } from "./records.js";
 
 export interface TableSettings {
   readCapacityUnits?: number;
@@ -38,13 +38,14 @@ export async function ensureTable(
 }
 
 async function isActive(client: DynamoDBClient, table: string): Promise<boolean> {
-  try {
-    const output = await client.send(new DescribeTableCommand({ TableName: table }));
-    return output.Table?.TableStatus === "ACTIVE";
-  } catch (error) {
-    if (errorName(error) === "ResourceNotFoundException") return false;
-    throw wrapError(error, `Describing table ${table}`);
-  }
+  return errors.guard(
+    `Describing table ${table}`,
+    async () => {
+      const output = await client.send(new DescribeTableCommand({ TableName: table }));
+      return output.Table?.TableStatus === "ACTIVE";
+    },
+    errors.on(["ResourceNotFoundException"], false),
+  );
 }
 
 async function create(
@@ -68,37 +69,32 @@ async function create(
         }
       : { BillingMode: "PAY_PER_REQUEST" }),
   };
-  try {
-    await client.send(new CreateTableCommand(input));
-  } catch (error) {
+  await errors.guard(
+    `Creating table ${table}`,
+    () => client.send(new CreateTableCommand(input)),
     // Another process is creating (or just created) it: wait for ACTIVE like the creator does.
-    if (errorName(error) !== "ResourceInUseException")
-      throw wrapError(error, `Creating table ${table}`);
-  }
+    errors.on(["ResourceInUseException"], "in use"),
+  );
 }
 
 async function waitActive(client: DynamoDBClient, table: string): Promise<void> {
-  try {
-    await waitUntilTableExists(
+  await errors.guard(`Waiting for table ${table} to become ACTIVE`, () =>
+    waitUntilTableExists(
       { client, maxWaitTime: ACTIVE_WAIT_SECONDS, minDelay: 1, maxDelay: 5 },
       { TableName: table },
-    );
-  } catch (error) {
-    throw wrapError(error, `Waiting for table ${table} to become ACTIVE`);
-  }
+    ),
+  );
 }
 
 /** "ON": TTL enabled (or enabling) on `ttl`; "OTHER": on another attribute; "OFF": disabled. */
 async function ttlState(client: DynamoDBClient, table: string): Promise<"ON" | "OTHER" | "OFF"> {
-  try {
-    const output = await client.send(new DescribeTimeToLiveCommand({ TableName: table }));
-    const description = output.TimeToLiveDescription;
-    const status = description?.TimeToLiveStatus;
-    if (status !== "ENABLED" && status !== "ENABLING") return "OFF";
-    return description?.AttributeName === ATTR.ttl ? "ON" : "OTHER";
-  } catch (error) {
-    throw wrapError(error, `Describing TTL of table ${table}`);
-  }
+  const output = await errors.guard(`Describing TTL of table ${table}`, () =>
+    client.send(new DescribeTimeToLiveCommand({ TableName: table })),
+  );
+  const description = output.TimeToLiveDescription;
+  const status = description?.TimeToLiveStatus;
+  if (status !== "ENABLED" && status !== "ENABLING") return "OFF";
+  return description?.AttributeName === ATTR.ttl ? "ON" : "OTHER";
 }
 
 async function enableTtl(client: DynamoDBClient, table: string): Promise<void> {
@@ -116,6 +112,6 @@ async function enableTtl(client: DynamoDBClient, table: string): Promise<void> {
     // "TimeToLive is already enabled" (a concurrent starter won) or a change still in progress.
     if (errorName(error) === "ValidationException" && (await ttlState(client, table)) !== "OFF")
       return;
-    throw wrapError(error, `Enabling TTL on table ${table}`);
+    throw errors.wrapError(error, `Enabling TTL on table ${table}`);
   }
 }

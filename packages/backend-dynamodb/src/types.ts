@@ -19,6 +19,7 @@ export interface DynamoDBCredentials {
   sessionToken?: string;
 }
 
+/** Options of {@link DynamoDBBackend}, each with the Celery setting it corresponds to. */
 export interface DynamoDBBackendOptions {
   /**
    * A client the caller built. It is not destroyed by `close()` unless `closeClient` is true.

@@ -19,31 +19,30 @@ import {
   UpdateItemCommand,
 } from "@aws-sdk/client-dynamodb";
 import {
-  BackendError,
   canTransition,
   InvalidMetadataError,
+  LOST_RACE,
+  retryLostRaces,
   statesRefusing,
   type TaskRecord,
   type TaskWrite,
   ValueTooLargeError,
   type WriteOutcome,
 } from "@resultstore/core";
-import { BACKEND_NAME, errorName, ITEM_LIMIT_BYTES, wrapError } from "./errors.js";
+import { BACKEND_NAME } from "./config.js";
+import { CONDITION_FAILED, errorName, errors, ITEM_LIMIT_BYTES } from "./errors.js";
 import { Expression, MAX_EXPRESSION_BYTES } from "./expression.js";
 import {
   ATTR,
+  decodeTask,
+  encodeTask,
   epochSeconds,
   type Item,
   itemBytes,
   itemExpired,
   OPTIONAL_FIELDS,
-  recordFromItem,
-  taskAttributes,
   ttlValue,
-} from "./item.js";
-
-/** Rounds of the fallback paths before giving up (each round means another writer won a race). */
-const MAX_ROUNDS = 8;
+} from "./records.js";
 
 type Attempt = { applied: true } | { applied: false; old: Item | undefined };
 
@@ -53,25 +52,24 @@ export class TaskWriter {
     private readonly table: string,
   ) {}
 
-  async write(id: string, write: TaskWrite): Promise<WriteOutcome> {
+  write(id: string, write: TaskWrite): Promise<WriteOutcome> {
     const attributes = itemAttributes(id, write);
-    for (let round = 0; round < MAX_ROUNDS; round++) {
+    return retryLostRaces(BACKEND_NAME, `write of task ${write.taskId}`, async () => {
       const nowMs = Date.now();
       const first = await this.update(id, write, attributes, nowMs, guardCondition(write));
       if (first.applied) return { applied: true };
       const old = first.old;
-      if (!old) continue; // deleted since the check: try again from the top
+      if (!old) return LOST_RACE; // deleted since the check: try again from the top
       if (itemExpired(old, nowMs)) {
-        if (await this.replaceExpired(write, attributes, nowMs)) return { applied: true };
-        continue;
+        const replaced = await this.replaceExpired(write, attributes, nowMs);
+        return replaced ? { applied: true } : LOST_RACE;
       }
       const storedStatus = old[ATTR.status]?.S;
       if (storedStatus !== undefined) {
         // Our live item refused the write: the state rules said no, atomically.
-        if (!canTransition(storedStatus, write.status)) return { applied: false };
-        continue;
+        return canTransition(storedStatus, write.status) ? LOST_RACE : { applied: false };
       }
-      const stored = recordFromItem(old, write.taskId);
+      const stored = decodeTask(old, write.taskId);
       if (stored && !canTransition(stored.status, write.status)) return { applied: false };
       const merged = withStoredFields(write, stored);
       const swapped = await this.update(
@@ -81,12 +79,8 @@ export class TaskWriter {
         nowMs,
         blobUnchanged(old),
       );
-      if (swapped.applied) return { applied: true };
-    }
-    throw new BackendError(
-      BACKEND_NAME,
-      `Writing task ${write.taskId} lost ${MAX_ROUNDS} races in a row; try again.`,
-    );
+      return swapped.applied ? { applied: true } : LOST_RACE;
+    });
   }
 
   /** One conditional UpdateItem; `condition` adds its own clause to the shared expression. */
@@ -104,23 +98,26 @@ export class TaskWriter {
     const updateExpression = expr.update(values, write.expiresAt ? [] : [ATTR.ttl]);
     const conditionExpression = condition(expr, epochSeconds(nowMs));
     checkExpressionSize(updateExpression, write);
-    try {
-      await this.client.send(
-        new UpdateItemCommand({
-          TableName: this.table,
-          Key: { [ATTR.id]: { S: id } },
-          UpdateExpression: updateExpression,
-          ConditionExpression: conditionExpression,
-          ReturnValuesOnConditionCheckFailure: "ALL_OLD",
-          ...expr.placeholders(),
-        }),
-      );
-      return { applied: true };
-    } catch (error) {
-      if (errorName(error) !== "ConditionalCheckFailedException")
-        throw wrapError(error, `Writing task ${write.taskId}`);
-      return { applied: false, old: (error as { Item?: Item }).Item };
-    }
+    const command = new UpdateItemCommand({
+      TableName: this.table,
+      Key: { [ATTR.id]: { S: id } },
+      UpdateExpression: updateExpression,
+      ConditionExpression: conditionExpression,
+      ReturnValuesOnConditionCheckFailure: "ALL_OLD",
+      ...expr.placeholders(),
+    });
+    return errors.guard(
+      `Writing task ${write.taskId}`,
+      async (): Promise<Attempt> => {
+        await this.client.send(command);
+        return { applied: true };
+      },
+      // The condition failed: DynamoDB hands back the item it checked.
+      (error) =>
+        errorName(error) === CONDITION_FAILED
+          ? { applied: false, old: (error as { Item?: Item }).Item }
+          : undefined,
+    );
   }
 
   /** Replaces an expired item whole (nothing of it may survive), if it is still expired. */
@@ -130,21 +127,17 @@ export class TaskWriter {
     nowMs: number,
   ): Promise<boolean> {
     const expr = new Expression();
-    const item: Item = { ...attributes, [ATTR.timestamp]: epochSeconds(nowMs) };
-    try {
-      await this.client.send(
-        new PutItemCommand({
-          TableName: this.table,
-          Item: item,
-          ConditionExpression: expr.expired(ATTR.ttl, epochSeconds(nowMs)),
-          ...expr.placeholders(),
-        }),
-      );
-      return true;
-    } catch (error) {
-      if (errorName(error) === "ConditionalCheckFailedException") return false;
-      throw wrapError(error, `Writing task ${write.taskId}`);
-    }
+    const command = new PutItemCommand({
+      TableName: this.table,
+      Item: { ...attributes, [ATTR.timestamp]: epochSeconds(nowMs) },
+      ConditionExpression: expr.expired(ATTR.ttl, epochSeconds(nowMs)),
+      ...expr.placeholders(),
+    });
+    return errors.guard(
+      `Writing task ${write.taskId}`,
+      async () => Boolean(await this.client.send(command)),
+      errors.on([CONDITION_FAILED], false),
+    );
   }
 }
 
@@ -188,7 +181,7 @@ function withStoredFields(write: TaskWrite, stored: TaskRecord | null): TaskWrit
  * before anything is sent.
  */
 function itemAttributes(id: string, write: TaskWrite): Item {
-  const item: Item = { [ATTR.id]: { S: id }, ...taskAttributes(write, Date.now()) };
+  const item: Item = { [ATTR.id]: { S: id }, ...encodeTask(write, Date.now()) };
   if (write.expiresAt) item[ATTR.ttl] = ttlValue(write.expiresAt);
   const size = itemBytes(item);
   if (size > ITEM_LIMIT_BYTES) throw new ValueTooLargeError(BACKEND_NAME, size, ITEM_LIMIT_BYTES);
@@ -199,7 +192,8 @@ function checkExpressionSize(updateExpression: string, write: TaskWrite): void {
   if (Buffer.byteLength(updateExpression) <= MAX_EXPRESSION_BYTES) return;
   const keys = Object.keys(write.metadata ?? {}).length;
   throw new InvalidMetadataError(
-    `[${BACKEND_NAME}] A write with ${keys} metadata keys exceeds DynamoDB's 4 KB update expression; ` +
+    `A write with ${keys} metadata keys exceeds DynamoDB's 4 KB update expression; ` +
       "write at most about 200 keys at a time.",
+    BACKEND_NAME,
   );
 }

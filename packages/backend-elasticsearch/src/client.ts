@@ -6,14 +6,9 @@
  * OpenSearch (and the 7.x Elasticsearch client) always resolve `{ body, statusCode, … }`;
  * Elasticsearch 8+ resolves the bare body unless asked for `meta: true`, which we always ask.
  */
-import {
-  BackendConnectionError,
-  BackendError,
-  ConfigurationError,
-  ResultStoreError,
-  sanitizeUrl,
-} from "@resultstore/core";
+import { ConfigurationError } from "@resultstore/core";
 import { BACKEND_NAME, type ConnectionConfig } from "./config.js";
+import { errors } from "./errors.js";
 import type { SearchClientLike, TransportParams } from "./types.js";
 
 export interface RequestOptions {
@@ -47,22 +42,19 @@ export function adaptClient(
   defaults: Record<string, unknown> = {},
 ): Engine {
   return {
-    async request(params, { ignore = [], maxRetries } = {}) {
-      try {
-        // `meta: true` is Elasticsearch 8+'s switch for `{ body, statusCode }`; OpenSearch
-        // ignores it and answers that shape anyway.
-        const raw = await client.transport.request(params, {
-          ...defaults,
-          ignore: [...ignore],
-          meta: true,
-          ...(maxRetries !== undefined && { maxRetries }),
-          // Clients send a pre-serialised string as text/plain, which Elasticsearch refuses.
-          ...(typeof params.body === "string" && { headers: JSON_CONTENT }),
-        });
-        return toEngineResponse(raw);
-      } catch (error) {
-        throw wrapError(error, `${params.method} ${params.path}`);
-      }
+    request(params, { ignore = [], maxRetries } = {}) {
+      const options = {
+        ...defaults,
+        ignore: [...ignore],
+        // Elasticsearch 8+'s switch for `{ body, statusCode }`; OpenSearch answers that anyway.
+        meta: true,
+        ...(maxRetries !== undefined && { maxRetries }),
+        // Clients send a pre-serialised string as text/plain, which Elasticsearch refuses.
+        ...(typeof params.body === "string" && { headers: JSON_CONTENT }),
+      };
+      return errors.guard(`${params.method} ${params.path}`, async () =>
+        toEngineResponse(await client.transport.request(params, options)),
+      );
     },
     async close() {
       await client.close();
@@ -125,72 +117,4 @@ async function importDriver<T>(name: string): Promise<T> {
       },
     );
   }
-}
-
-/** CAS attempts ran out under contention: nothing was lost, and trying again is safe. */
-export class ContentionError extends BackendError {
-  constructor(what: string, attempts: number) {
-    super(BACKEND_NAME, `${what} still conflicted after ${attempts} attempts; safe to retry.`);
-  }
-}
-
-// Both clients name their errors alike (OpenSearch's client is a fork of Elasticsearch's 7.x one).
-const TRANSPORT_FAILURES = new Set([
-  "ConnectionError",
-  "TimeoutError",
-  "NoLivingConnectionsError",
-  "RequestAbortedError",
-]);
-/** Throttling and gateway trouble. 409 is ours to resolve (CAS); 401/403/500 will not heal by waiting. */
-const TRANSIENT_STATUSES = new Set([429, 502, 503, 504]);
-
-interface DriverError {
-  name?: string;
-  message?: string;
-  meta?: { statusCode?: number; body?: { error?: { type?: string; reason?: string } | string } };
-}
-
-/** The HTTP status a driver error (or our wrapper of one) carries, if any. */
-export function statusOf(error: unknown): number | undefined {
-  const cause = error instanceof ResultStoreError ? error.cause : error;
-  const status = (cause as DriverError | undefined)?.meta?.statusCode;
-  return typeof status === "number" ? status : undefined;
-}
-
-/** Celery's `exception_safe_to_retry`, narrowed to failures that waiting can fix. */
-export function isRetryable(error: unknown): boolean {
-  if (error instanceof ContentionError) return true;
-  const cause = error instanceof ResultStoreError ? error.cause : error;
-  const name = (cause as DriverError | undefined)?.name;
-  if (name && TRANSPORT_FAILURES.has(name)) return true;
-  const status = statusOf(error);
-  return status !== undefined && TRANSIENT_STATUSES.has(status);
-}
-
-/** A driver error as core's typed error, naming the request and the server's error type. */
-export function wrapError(error: unknown, operation: string): ResultStoreError {
-  if (error instanceof ResultStoreError) return error;
-  const driverError = error as DriverError;
-  const detail = sanitizeText(driverError?.message ?? String(error));
-  if (driverError?.name && TRANSPORT_FAILURES.has(driverError.name)) {
-    return new BackendConnectionError(BACKEND_NAME, `${operation} failed: ${detail}`, {
-      cause: error,
-    });
-  }
-  const status = driverError?.meta?.statusCode;
-  const serverError = driverError?.meta?.body?.error;
-  const reason =
-    typeof serverError === "object" && serverError
-      ? `${serverError.type}: ${serverError.reason}`
-      : detail;
-  return new BackendError(
-    BACKEND_NAME,
-    `${operation} failed${status ? ` (HTTP ${status})` : ""}: ${sanitizeText(reason)}`,
-    { cause: error },
-  );
-}
-
-/** Blanks credentials in any URL a driver message may quote. */
-function sanitizeText(text: string): string {
-  return text.replace(/[a-z][a-z0-9+.-]*:\/\/[^\s"']+/gi, (url) => sanitizeUrl(url));
 }

@@ -2,15 +2,21 @@
 import {
   ConfigurationError,
   celeryKeyPrefix,
+  enumOption,
   intOption,
   parseUrl,
   sanitizeUrl,
 } from "@resultstore/core";
 import type { ElasticsearchBackendOptions, SearchDriver } from "./types.js";
 
+/** The backend's name in errors and logs: `[resultstore] [elasticsearch] …`. */
 export const BACKEND_NAME = "elasticsearch";
 
+/** The URL schemes this package serves, for `createStore(url, { backends: [thisModule] })`. */
+export const schemes: readonly string[] = ["elasticsearch"];
+
 const DEFAULT_INDEX = "celery";
+const DRIVERS: readonly SearchDriver[] = ["elasticsearch", "opensearch"];
 const DEFAULT_PORT = 9200;
 const DEFAULT_TIMEOUT_MS = 10_000;
 const DEFAULT_MAX_RETRIES = 3;
@@ -46,13 +52,7 @@ export function resolveConfig(options: ElasticsearchBackendOptions): ResolvedCon
   const url = parseCeleryUrl(options.url ?? "elasticsearch://localhost:9200");
   const index = options.namespace ?? options.index ?? url.index ?? DEFAULT_INDEX;
   validateIndexName(index);
-  const driver = options.driver ?? "elasticsearch";
-  if (driver !== "elasticsearch" && driver !== "opensearch") {
-    throw new ConfigurationError(
-      BACKEND_NAME,
-      `Option \`driver\` must be "elasticsearch" or "opensearch", got ${JSON.stringify(driver)}.`,
-    );
-  }
+  const driver = enumOption(options.driver, DRIVERS, "driver", BACKEND_NAME) ?? "elasticsearch";
   const maxRecordBytes =
     intOption(options.maxRecordBytes, "maxRecordBytes", BACKEND_NAME, 1024) ??
     DEFAULT_MAX_RECORD_BYTES;

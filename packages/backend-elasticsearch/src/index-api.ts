@@ -5,7 +5,7 @@
 import { BackendError } from "@resultstore/core";
 import type { Engine, RequestOptions } from "./client.js";
 import { BACKEND_NAME } from "./config.js";
-import type { StoredDocument } from "./documents.js";
+import type { StoredDocument } from "./records.js";
 
 /** Ids per `_mget` request. */
 const MGET_BATCH = 1000;

@@ -1,20 +1,8 @@
-import type { BackendUrlOptions } from "@resultstore/core";
-import { ElasticsearchBackend } from "./store.js";
-import type { ElasticsearchBackendOptions } from "./types.js";
-
-export { BACKEND_NAME } from "./config.js";
-export { ElasticsearchBackend } from "./store.js";
+export { BACKEND_NAME, schemes } from "./config.js";
+export { ElasticsearchBackend, fromUrl } from "./store.js";
 export type {
   ElasticsearchBackendOptions,
   SearchClientLike,
   SearchDriver,
   TransportParams,
 } from "./types.js";
-
-/** `createStore("elasticsearch://…")` lands here: Celery's URL plus backend options. */
-export function fromUrl(
-  url: string,
-  options: BackendUrlOptions & ElasticsearchBackendOptions = {},
-): ElasticsearchBackend {
-  return new ElasticsearchBackend({ ...options, url });
-}

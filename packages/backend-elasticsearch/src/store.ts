@@ -10,45 +10,40 @@ import { randomUUID } from "node:crypto";
 import {
   applyWrite,
   type BackendCapabilities,
+  type BackendUrlOptions,
   type GroupRecord,
+  IncrementBatcher,
+  Lazy,
+  LazyConnection,
+  LOST_RACE,
+  mergeUrlOptions,
   type ResultBackend,
-  StoreClosedError,
+  retryLostRaces,
   type TaskRecord,
   type TaskWrite,
   ValueTooLargeError,
   type WriteOutcome,
 } from "@resultstore/core";
-import {
-  adaptClient,
-  buildClient,
-  ContentionError,
-  type Engine,
-  isRetryable,
-  wrapError,
-} from "./client.js";
+import { adaptClient, buildClient } from "./client.js";
 import { BACKEND_NAME, type ResolvedConfig, resolveConfig } from "./config.js";
-import { CounterBatcher } from "./counters.js";
-import {
-  counterBody,
-  counterValue,
-  DocumentIds,
-  groupBody,
-  groupRecordFrom,
-  INDEX_MAPPINGS,
-  taskBody,
-  taskRecordFrom,
-} from "./documents.js";
+import { errors } from "./errors.js";
 import { IndexApi } from "./index-api.js";
+import {
+  DocumentIds,
+  decodeCounter,
+  decodeGroup,
+  decodeTask,
+  encodeCounter,
+  encodeGroup,
+  encodeTask,
+  INDEX_MAPPINGS,
+} from "./records.js";
 import type { ElasticsearchBackendOptions } from "./types.js";
-
-/** CAS rounds per write or increment. Each lost round means another writer won one. */
-const CAS_ATTEMPTS = 64;
-/** Largest backoff between CAS rounds, in ms (full jitter below it). */
-const CAS_BACKOFF_MAX_MS = 50;
 
 const APPLIED: WriteOutcome = { applied: true };
 const REFUSED: WriteOutcome = { applied: false };
 
+/** The Elasticsearch / OpenSearch backend: Celery's document layout, optimistic concurrency for the state rules. */
 export class ElasticsearchBackend implements ResultBackend {
   readonly name = BACKEND_NAME;
   readonly capabilities: BackendCapabilities;
@@ -57,12 +52,18 @@ export class ElasticsearchBackend implements ResultBackend {
   private readonly config: ResolvedConfig;
   private readonly ids: DocumentIds;
   private readonly options: ElasticsearchBackendOptions;
-  private api: Promise<IndexApi> | undefined;
-  private indexReady: Promise<void> | undefined;
-  private readonly counters = new CounterBatcher((key, by, expiresAt) =>
+  /** Connects once (the driver is imported on first use). */
+  private readonly connection = new LazyConnection(BACKEND_NAME, () =>
+    errors.guard("Creating the client", () => this.connect()),
+  );
+  /** Our index, created with our mapping by the first write (reads never create it, as Celery). */
+  private readonly indexReady = new Lazy(async () =>
+    (await this.connection.get()).ensureIndex(INDEX_MAPPINGS),
+  );
+  /** Same-key increments in this process share one CAS round. */
+  private readonly counters = new IncrementBatcher((key, by, expiresAt) =>
     this.addToCounter(key, by, expiresAt),
   );
-  private closed = false;
 
   constructor(options: ElasticsearchBackendOptions = {}) {
     this.config = resolveConfig(options);
@@ -80,39 +81,36 @@ export class ElasticsearchBackend implements ResultBackend {
     // recognised as our own when it then meets a 409.
     const writeId = randomUUID();
     const body = (record: TaskRecord) =>
-      this.checkSize(taskBody(record, write.resultJson, this.config.saveMetaAsText, writeId));
+      this.checkSize(encodeTask(record, write.resultJson, this.config.saveMetaAsText, writeId));
     const fresh = applyWrite(null, write) as TaskRecord;
     // The common first write: one round trip, no read.
     if (await api.create(id, body(fresh))) return APPLIED;
-    for (let attempt = 1; ; attempt++) {
+    return retryLostRaces(BACKEND_NAME, `write of task ${write.taskId}`, async () => {
       const stored = await api.get(id);
       if (stored?.source.write_id === writeId) return APPLIED;
-      if (!stored) {
-        if (await api.create(id, body(fresh))) return APPLIED;
-      } else {
-        const next = applyWrite(taskRecordFrom(stored.source, write.taskId), write);
-        if (!next) return REFUSED;
-        if (await api.replace(id, body(next), stored)) return APPLIED;
-      }
-      await backoff(attempt, `The write of task ${write.taskId}`);
-    }
+      const next = stored && applyWrite(decodeTask(stored.source, write.taskId), write);
+      if (stored && !next) return REFUSED;
+      const landed = stored
+        ? await api.replace(id, body(next as TaskRecord), stored)
+        : await api.create(id, body(fresh));
+      return landed ? APPLIED : LOST_RACE;
+    });
   }
 
   async read(taskId: string): Promise<TaskRecord | null> {
     const stored = await (await this.readable()).get(this.ids.task(taskId));
-    return stored && taskRecordFrom(stored.source, taskId);
+    return stored && decodeTask(stored.source, taskId);
   }
 
   async readMany(taskIds: readonly string[]): Promise<(TaskRecord | null)[]> {
     const docs = await (await this.readable()).getMany(taskIds.map((id) => this.ids.task(id)));
-    return docs.map((doc, i) => doc && taskRecordFrom(doc.source, taskIds[i] as string));
+    return docs.map((doc, i) => doc && decodeTask(doc.source, taskIds[i] as string));
   }
 
   async remove(taskId: string): Promise<void> {
     await (await this.readable()).delete(this.ids.task(taskId));
   }
 
-  /** Same-key increments in this process share one CAS round (see CounterBatcher). */
   incr(key: string, by: number, expiresAt: Date | null): Promise<number> {
     return this.counters.incr(key, by, expiresAt);
   }
@@ -125,16 +123,15 @@ export class ElasticsearchBackend implements ResultBackend {
   private async addToCounter(key: string, by: number, expiresAt: Date | null): Promise<number> {
     const api = await this.writable();
     const id = this.ids.counter(key);
-    for (let attempt = 1; ; attempt++) {
+    return retryLostRaces(BACKEND_NAME, `incr of ${key}`, async () => {
       const stored = await api.get(id, { maxRetries: 0 });
-      const value = (stored ? counterValue(stored.source, key, new Date()) : 0) + by;
-      const body = counterBody(value, expiresAt);
+      const value = (stored ? decodeCounter(stored.source, key, new Date()) : 0) + by;
+      const body = encodeCounter(value, expiresAt);
       const landed = stored
         ? await api.replace(id, body, stored, { maxRetries: 0 })
         : await api.create(id, body, { maxRetries: 0 });
-      if (landed) return value;
-      await backoff(attempt, `Incrementing counter ${key}`);
-    }
+      return landed ? value : LOST_RACE;
+    });
   }
 
   async removeCounter(key: string): Promise<void> {
@@ -144,14 +141,16 @@ export class ElasticsearchBackend implements ResultBackend {
   /** Celery saves a group whole, overwriting any earlier save: an unguarded index does the same. */
   async saveGroup(group: GroupRecord): Promise<void> {
     const api = await this.writable();
-    await api.put(this.ids.group(group.groupId), groupBody(group, this.config.saveMetaAsText));
+    await api.put(this.ids.group(group.groupId), encodeGroup(group, this.config.saveMetaAsText));
   }
 
+  /** The saved group, or null. */
   async readGroup(groupId: string): Promise<GroupRecord | null> {
     const stored = await (await this.readable()).get(this.ids.group(groupId));
-    return stored && groupRecordFrom(stored.source, groupId);
+    return stored && decodeGroup(stored.source, groupId);
   }
 
+  /** Deletes a saved group. */
   async removeGroup(groupId: string): Promise<void> {
     await (await this.readable()).delete(this.ids.group(groupId));
   }
@@ -174,47 +173,29 @@ export class ElasticsearchBackend implements ResultBackend {
   }
 
   async close(): Promise<void> {
-    if (this.closed) return;
-    this.closed = true;
-    const pending = this.api;
-    this.api = undefined;
-    if (!pending || (this.options.client && !this.options.closeClient)) return;
-    const api = await pending.catch(() => undefined);
-    await api?.close();
+    const owned = !this.options.client || this.options.closeClient;
+    await this.connection.close((api) => owned && api?.close());
   }
 
   /** Drops this backend's index (the whole namespace). */
   async destroy(): Promise<void> {
-    const api = await this.connected();
-    this.indexReady = undefined;
+    const api = await this.connection.get();
+    this.indexReady.reset();
     await api.dropIndex();
   }
 
   isRetryable(error: unknown): boolean {
-    return isRetryable(error);
-  }
-
-  /** Connects once (the driver is imported on first use) and memoises the API. */
-  private connected(): Promise<IndexApi> {
-    if (this.closed) return Promise.reject(new StoreClosedError(BACKEND_NAME));
-    this.api ??= this.connect();
-    return this.api;
+    return errors.isRetryable(error);
   }
 
   private async connect(): Promise<IndexApi> {
-    let engine: Engine;
-    try {
-      const { client } = this.options;
-      const { connection } = this.config;
-      engine = client
-        ? adaptClient(client)
-        : adaptClient(await buildClient(connection), {
-            ...(connection.retryOnTimeout && { retryOnTimeout: true }),
-          });
-    } catch (error) {
-      this.api = undefined; // a failed connect can be tried again
-      throw wrapError(error, "Creating the client");
-    }
+    const { client } = this.options;
+    const { connection } = this.config;
+    const engine = client
+      ? adaptClient(client)
+      : adaptClient(await buildClient(connection), {
+          ...(connection.retryOnTimeout && { retryOnTimeout: true }),
+        });
     return new IndexApi(engine, this.index);
   }
 
@@ -223,19 +204,15 @@ export class ElasticsearchBackend implements ResultBackend {
    * and a GET would answer 503, so reads wait for it (they never start one, as Celery's don't).
    */
   private async readable(): Promise<IndexApi> {
-    const api = await this.connected();
-    await this.indexReady?.catch(() => undefined);
+    const api = await this.connection.get();
+    await this.indexReady.settled();
     return api;
   }
 
   /** The API, after creating the index with our mapping once (reads never create it, as Celery). */
   private async writable(): Promise<IndexApi> {
-    const api = await this.connected();
-    this.indexReady ??= api.ensureIndex(INDEX_MAPPINGS).catch((error) => {
-      this.indexReady = undefined;
-      throw error;
-    });
-    await this.indexReady;
+    const api = await this.connection.get();
+    await this.indexReady.get();
     return api;
   }
 
@@ -250,9 +227,10 @@ export class ElasticsearchBackend implements ResultBackend {
 /** Elasticsearch's default `http.max_content_length` (100 MB), minus room for the request line. */
 const HTTP_BODY_LIMIT = 100 * 1024 * 1024 - 64 * 1024;
 
-/** Full-jitter pause between CAS rounds; gives up (retryable) after CAS_ATTEMPTS rounds. */
-async function backoff(attempt: number, what: string): Promise<void> {
-  if (attempt >= CAS_ATTEMPTS) throw new ContentionError(what, attempt);
-  const ceiling = Math.min(CAS_BACKOFF_MAX_MS, 2 ** attempt);
-  await new Promise((resolve) => setTimeout(resolve, Math.floor(Math.random() * ceiling)));
+/** `createStore("elasticsearch://…")` lands here (see `BackendModule` for how options and URL merge). */
+export function fromUrl(
+  url: string,
+  options: BackendUrlOptions & ElasticsearchBackendOptions = {},
+): ElasticsearchBackend {
+  return new ElasticsearchBackend(mergeUrlOptions({ url }, options));
 }

@@ -7,8 +7,10 @@
  */
 export interface SearchClientLike {
   transport: {
+    /** Sends one REST call; resolves the response body. */
     request(params: TransportParams, options?: Record<string, unknown>): Promise<unknown>;
   };
+  /** Closes the client's connections. */
   close(): Promise<unknown>;
 }
 
@@ -26,6 +28,7 @@ export interface TransportParams {
 /** Which package builds the client when the backend creates it from a URL. */
 export type SearchDriver = "elasticsearch" | "opensearch";
 
+/** Options of {@link ElasticsearchBackend}, each with the Celery setting it corresponds to. */
 export interface ElasticsearchBackendOptions {
   /**
    * Celery's URL: `elasticsearch://[user:pw@]host[:port][/index]`, or `elasticsearch+https://…`

@@ -1,9 +1,13 @@
 /** Options and URLs resolved once, with clear errors: what a `MongoBackend` is built from. */
-import { ConfigurationError, intOption, sanitizeUrl } from "@resultstore/core";
+import { ConfigurationError, enumOption, intOption, sanitizeUrl } from "@resultstore/core";
 import type { MongoClientOptions } from "mongodb";
 import type { MongoBackendOptions, MongoResultSerializer } from "./types.js";
 
+/** The backend's name in errors and logs: `[resultstore] [mongodb] …`. */
 export const BACKEND_NAME = "mongodb";
+
+/** The URL schemes this package serves, for `createStore(url, { backends: [thisModule] })`. */
+export const schemes: readonly string[] = ["mongodb"];
 
 export interface ResolvedConfig {
   /** The connection string to build a client from (undefined with a caller-built client). */
@@ -45,6 +49,7 @@ export function parseMongoUrl(url: string): { url: string; database: string | un
 // MongoDB refuses these in database names; an empty name is the driver's default ("test"), never meant.
 // biome-ignore lint/suspicious/noControlCharactersInRegex: NUL is one of the refused characters
 const BAD_DATABASE = /[/\\. "$*<>:|?\u0000]/;
+const SERIALIZERS: readonly MongoResultSerializer[] = ["json", "bson"];
 // Collection names: no "$" or NUL, not "system.*", and short enough for index namespaces.
 const COLLECTION = /^(?!system\.)[A-Za-z0-9_.-]{1,100}$/;
 
@@ -75,13 +80,8 @@ export function resolveConfig(options: MongoBackendOptions): ResolvedConfig {
       );
     }
   }
-  const resultSerializer = options.resultSerializer ?? "json";
-  if (resultSerializer !== "json" && resultSerializer !== "bson") {
-    throw new ConfigurationError(
-      BACKEND_NAME,
-      `Option \`resultSerializer\` must be "json" or "bson", got ${JSON.stringify(resultSerializer)}.`,
-    );
-  }
+  const resultSerializer =
+    enumOption(options.resultSerializer, SERIALIZERS, "resultSerializer", BACKEND_NAME) ?? "json";
   const resultExpires =
     options.resultExpires === null
       ? null

@@ -1,5 +1,5 @@
-/** Driver errors as core's typed errors, and which of them are safe to retry. */
-import { BackendConnectionError, BackendError, ResultStoreError } from "@resultstore/core";
+/** What MongoDB driver failures mean: core's typed errors, and which of them are safe to retry. */
+import { defineErrorMapping } from "@resultstore/core";
 import {
   MongoError,
   MongoNetworkError,
@@ -17,51 +17,23 @@ export const INDEX_CONFLICTS: readonly number[] = [85, 86];
 /** Dropping a collection that does not exist. */
 export const NAMESPACE_NOT_FOUND = 26;
 
-// Transient server conditions: failover, shutdown, timeouts, and throttling (Cosmos DB's Mongo API
-// answers 16500 when the request rate is too large).
-const TRANSIENT_CODES = new Set([
-  6, 7, 89, 91, 189, 262, 9001, 10107, 11600, 11602, 13435, 13436, 16500,
-]);
-
-export function isDuplicateKey(error: unknown): boolean {
-  return error instanceof MongoServerError && error.code === DUPLICATE_KEY;
-}
-
 export function serverCode(error: unknown): number | undefined {
   return error instanceof MongoServerError && typeof error.code === "number"
     ? error.code
     : undefined;
 }
 
-/** Wraps a driver error (the message names the operation; the driver's messages carry no password). */
-export function wrapError(error: unknown, operation: string): ResultStoreError {
-  if (error instanceof ResultStoreError) return error;
-  const detail = error instanceof Error ? error.message : String(error);
-  if (error instanceof MongoNetworkError || error instanceof MongoServerSelectionError) {
-    return new BackendConnectionError(
-      BACKEND_NAME,
-      `${operation} failed: cannot reach the server (${detail}).`,
-      { cause: error },
-    );
-  }
-  const code = serverCode(error);
-  return new BackendError(
-    BACKEND_NAME,
-    `${operation} failed${code === undefined ? "" : ` (code ${code})`}: ${detail}`,
-    { cause: error },
-  );
-}
-
-/** Transport failures and the server's transient codes or retryable labels; never a rejected write. */
-export function isRetryable(error: unknown): boolean {
-  const cause = error instanceof ResultStoreError ? error.cause : error;
-  if (cause instanceof MongoNetworkError || cause instanceof MongoServerSelectionError) return true;
-  if (!(cause instanceof MongoError)) return false;
-  if (
-    cause.hasErrorLabel("RetryableWriteError") ||
-    cause.hasErrorLabel("TransientTransactionError")
-  )
-    return true;
-  const code = serverCode(cause);
-  return code !== undefined && TRANSIENT_CODES.has(code);
-}
+export const errors = defineErrorMapping({
+  backend: BACKEND_NAME,
+  isTransport: (error) =>
+    error instanceof MongoNetworkError || error instanceof MongoServerSelectionError,
+  statusOf: serverCode,
+  statusLabel: "code",
+  // Failover, shutdown, timeouts, and throttling (Cosmos DB's Mongo API answers 16500).
+  transientStatuses: [6, 7, 89, 91, 189, 262, 9001, 10107, 11600, 11602, 13435, 13436, 16500],
+  // The driver's own verdict; a rejected write carries neither label.
+  isTransient: (error) =>
+    error instanceof MongoError &&
+    (error.hasErrorLabel("RetryableWriteError") ||
+      error.hasErrorLabel("TransientTransactionError")),
+});

@@ -1,15 +1,3 @@
-import type { BackendUrlOptions } from "@resultstore/core";
-import { MongoBackend } from "./store.js";
-import type { MongoBackendOptions } from "./types.js";
-
-export { BACKEND_NAME } from "./config.js";
-export { MongoBackend } from "./store.js";
+export { BACKEND_NAME, schemes } from "./config.js";
+export { fromUrl, MongoBackend } from "./store.js";
 export type { MongoBackendOptions, MongoResultSerializer } from "./types.js";
-
-/** `createStore("mongodb://…")` lands here: the URL as Celery accepts it, plus backend options. */
-export function fromUrl(
-  url: string,
-  options: BackendUrlOptions & MongoBackendOptions = {},
-): MongoBackend {
-  return new MongoBackend({ ...options, url });
-}

@@ -7,39 +7,41 @@
  */
 import {
   type BackendCapabilities,
-  ConfigurationError,
+  type BackendUrlOptions,
   type GroupRecord,
+  LazyConnection,
+  LOST_RACE,
+  mergeUrlOptions,
   type ResultBackend,
-  StoreClosedError,
-  sanitizeUrl,
+  retryLostRaces,
   type TaskRecord,
   type TaskWrite,
   ValueTooLargeError,
   type WriteOutcome,
 } from "@resultstore/core";
-import { BSON, type Collection, type Document, type FindOptions, MongoClient } from "mongodb";
+import { BSON, type Collection, type Document, type FindOptions, type MongoClient } from "mongodb";
+import { buildClient, isFerretDb } from "./client.js";
 import { BACKEND_NAME, type ResolvedConfig, resolveConfig } from "./config.js";
 import {
-  EXPIRES_FIELD,
-  expiredFilter,
-  groupRecord,
-  groupUpdate,
-  type Layout,
-  liveFilter,
-  type TaskDocument,
-  taskRecord,
-  taskUpdate,
-  writableFilter,
-} from "./documents.js";
-import {
+  DUPLICATE_KEY,
+  errors,
   INDEX_CONFLICTS,
-  isDuplicateKey,
-  isRetryable,
   NAMESPACE_NOT_FOUND,
   NOT_IMPLEMENTED,
   serverCode,
-  wrapError,
 } from "./errors.js";
+import {
+  decodeGroup,
+  decodeTask,
+  EXPIRES_FIELD,
+  encodeGroup,
+  encodeTask,
+  expiredFilter,
+  type Layout,
+  liveFilter,
+  type TaskDocument,
+  writableFilter,
+} from "./records.js";
 import type { MongoBackendOptions } from "./types.js";
 
 /** BSON's document limit. Checked here because not every MongoDB-wire server enforces it. */
@@ -51,8 +53,6 @@ const MAX_DOCUMENT_BYTES = 16 * 1024 * 1024;
 const MAX_RECORD_BYTES = MAX_DOCUMENT_BYTES - 64 * 1024;
 /** `$in` lists per round trip in `readMany` and `cleanup`. */
 const ID_BATCH = 1000;
-/** Upsert attempts for `incr` when concurrent first increments collide on the key. */
-const INCR_ATTEMPTS = 5;
 
 interface Collections {
   tasks: Collection<TaskDocument>;
@@ -60,15 +60,18 @@ interface Collections {
   counters: Collection<TaskDocument>;
 }
 
+/** The MongoDB backend: Celery's document layout, guarded `$set` upserts for the state rules, a TTL index. */
 export class MongoBackend implements ResultBackend {
   readonly name = BACKEND_NAME;
   readonly capabilities: BackendCapabilities;
   private readonly config: ResolvedConfig;
   private readonly client: MongoClient;
   private readonly ownsClient: boolean;
-  private ready: Promise<Collections> | undefined;
+  /** Connects once and creates the indexes once per store (`open`). */
+  private readonly connection = new LazyConnection(BACKEND_NAME, () =>
+    errors.guard("connect", () => this.open()),
+  );
   private layout: Layout;
-  private closed = false;
 
   constructor(options: MongoBackendOptions) {
     this.config = resolveConfig(options);
@@ -84,8 +87,8 @@ export class MongoBackend implements ResultBackend {
   }
 
   async write(write: TaskWrite): Promise<WriteOutcome> {
-    const { tasks } = await this.collections();
-    const update = taskUpdate(write, this.layout); // EncodeError before anything is sent
+    const { tasks } = await this.connection.get();
+    const update = encodeTask(write, this.layout); // EncodeError before anything is sent
     const size = BSON.calculateObjectSize({
       _id: write.taskId,
       ...update.$set,
@@ -98,7 +101,7 @@ export class MongoBackend implements ResultBackend {
     // The insert collided: the stored document refuses the write, or has expired (an expired record
     // counts as absent, so it is deleted and the write starts afresh), or a concurrent writer
     // inserted it first. One more guarded attempt settles which.
-    await this.call("write", () => tasks.deleteOne({ _id: write.taskId, ...this.expired(now) }));
+    await errors.guard("write", () => tasks.deleteOne({ _id: write.taskId, ...this.expired(now) }));
     return { applied: await this.guardedUpsert(tasks, write, update, now) };
   }
 
@@ -108,19 +111,16 @@ export class MongoBackend implements ResultBackend {
     update: Document,
     now: Date,
   ) {
-    let inserted: boolean;
-    try {
-      const result = await tasks.updateOne(
-        writableFilter(write, now, this.config.resultExpires),
-        update,
-        { upsert: true },
-      );
-      inserted = result.upsertedCount > 0;
-    } catch (error) {
-      if (isDuplicateKey(error)) return false;
-      throw wrapError(error, "write");
-    }
-    if (inserted && !this.layout.insertsNulls)
+    const result = await errors.guard(
+      "write",
+      () =>
+        tasks.updateOne(writableFilter(write, now, this.config.resultExpires), update, {
+          upsert: true,
+        }),
+      errors.on([DUPLICATE_KEY], null),
+    );
+    if (result === null) return false; // refused, see `write`
+    if (result.upsertedCount > 0 && !this.layout.insertsNulls)
       await this.addInsertNulls(tasks, write.taskId, update.$setOnInsert);
     return true;
   }
@@ -137,86 +137,89 @@ export class MongoBackend implements ResultBackend {
       },
     }));
     if (operations.length > 0)
-      await this.call("write", () => tasks.bulkWrite(operations, { ordered: false }));
+      await errors.guard("write", () => tasks.bulkWrite(operations, { ordered: false }));
   }
 
   async read(taskId: string): Promise<TaskRecord | null> {
-    const { tasks } = await this.collections();
-    const doc = await this.call("read", () => tasks.findOne({ _id: taskId }, this.findOptions()));
-    return doc && taskRecord(doc, this.config.resultExpires);
+    const { tasks } = await this.connection.get();
+    const doc = await errors.guard("read", () =>
+      tasks.findOne({ _id: taskId }, this.findOptions()),
+    );
+    return doc && decodeTask(doc, this.config.resultExpires);
   }
 
   async readMany(taskIds: readonly string[]): Promise<(TaskRecord | null)[]> {
-    const { tasks } = await this.collections();
+    const { tasks } = await this.connection.get();
     const found = new Map<string, TaskRecord>();
     for (let i = 0; i < taskIds.length; i += ID_BATCH) {
       const batch = [...new Set(taskIds.slice(i, i + ID_BATCH))];
-      const docs = await this.call("readMany", () =>
+      const docs = await errors.guard("readMany", () =>
         tasks.find({ _id: { $in: batch } }, this.findOptions()).toArray(),
       );
-      for (const doc of docs) found.set(doc._id, taskRecord(doc, this.config.resultExpires));
+      for (const doc of docs) found.set(doc._id, decodeTask(doc, this.config.resultExpires));
     }
     return taskIds.map((id) => found.get(id) ?? null);
   }
 
   async remove(taskId: string): Promise<void> {
-    const { tasks } = await this.collections();
-    await this.call("remove", () => tasks.deleteOne({ _id: taskId }));
+    const { tasks } = await this.connection.get();
+    await errors.guard("remove", () => tasks.deleteOne({ _id: taskId }));
   }
 
   async incr(key: string, by: number, expiresAt: Date | null): Promise<number> {
-    const { counters } = await this.collections();
+    const { counters } = await this.connection.get();
     const now = new Date();
-    for (let attempt = 0; attempt < INCR_ATTEMPTS; attempt++) {
-      try {
-        // $inc on the live counter, or an insert starting at `by`: one atomic server-side step.
-        const doc = await counters.findOneAndUpdate(
-          { _id: key, ...liveFilter(now, null) },
-          { $inc: { value: by }, $set: { [EXPIRES_FIELD]: expiresAt } },
-          { upsert: true, returnDocument: "after" },
-        );
-        return Number(doc?.value);
-      } catch (error) {
-        if (!isDuplicateKey(error)) throw wrapError(error, "incr");
-      }
+    return retryLostRaces(BACKEND_NAME, `incr of ${key}`, async () => {
+      // $inc on the live counter, or an insert starting at `by`: one atomic server-side step.
+      const doc = await errors.guard(
+        "incr",
+        () =>
+          counters.findOneAndUpdate(
+            { _id: key, ...liveFilter(now, null) },
+            { $inc: { value: by }, $set: { [EXPIRES_FIELD]: expiresAt } },
+            { upsert: true, returnDocument: "after" },
+          ),
+        errors.on([DUPLICATE_KEY], LOST_RACE),
+      );
+      if (doc !== LOST_RACE) return Number(doc?.value);
       // The stored counter has expired (restart it from zero) or a concurrent first increment won.
-      await this.call("incr", () =>
+      await errors.guard("incr", () =>
         counters.deleteOne({ _id: key, [EXPIRES_FIELD]: { $lte: now } }),
       );
-    }
-    throw wrapError(
-      new Error(`counter ${key} stayed contended after ${INCR_ATTEMPTS} attempts`),
-      "incr",
-    );
+      return LOST_RACE;
+    });
   }
 
   async removeCounter(key: string): Promise<void> {
-    const { counters } = await this.collections();
-    await this.call("removeCounter", () => counters.deleteOne({ _id: key }));
+    const { counters } = await this.connection.get();
+    await errors.guard("removeCounter", () => counters.deleteOne({ _id: key }));
   }
 
+  /** Stores a group's member ids in Celery's layout (`celery-taskset-meta-<id>`). */
   async saveGroup(group: GroupRecord): Promise<void> {
-    const { groups } = await this.collections();
-    const update = groupUpdate(group, this.config.resultSerializer);
-    await this.call("saveGroup", () =>
+    const { groups } = await this.connection.get();
+    const update = encodeGroup(group, this.config.resultSerializer);
+    await errors.guard("saveGroup", () =>
       groups.updateOne({ _id: group.groupId }, update, { upsert: true }),
     );
   }
 
+  /** The saved group, or null. */
   async readGroup(groupId: string): Promise<GroupRecord | null> {
-    const { groups } = await this.collections();
-    const doc = await this.call("readGroup", () => groups.findOne({ _id: groupId }));
-    return doc && groupRecord(doc, this.config.resultExpires);
+    const { groups } = await this.connection.get();
+    const doc = await errors.guard("readGroup", () => groups.findOne({ _id: groupId }));
+    return doc && decodeGroup(doc, this.config.resultExpires);
   }
 
+  /** Deletes a saved group. */
   async removeGroup(groupId: string): Promise<void> {
-    const { groups } = await this.collections();
-    await this.call("removeGroup", () => groups.deleteOne({ _id: groupId }));
+    const { groups } = await this.connection.get();
+    await errors.guard("removeGroup", () => groups.deleteOne({ _id: groupId }));
   }
 
   /** Deletes expired documents in batches of `cleanupBatchSize`, so no single delete runs unbounded. */
   async cleanup(now: Date): Promise<number> {
-    const { tasks, groups, counters } = await this.collections();
+    const { tasks, groups, counters } = await this.connection.get();
     let removed = 0;
     for (const [collection, filter] of [
       [tasks, this.expired(now)],
@@ -224,13 +227,13 @@ export class MongoBackend implements ResultBackend {
       [counters, expiredFilter(now, null)],
     ] as const) {
       for (;;) {
-        const ids = await this.call("cleanup", () =>
+        const ids = await errors.guard("cleanup", () =>
           collection
             .find(filter, { projection: { _id: 1 }, limit: this.config.cleanupBatchSize })
             .toArray(),
         );
         if (ids.length === 0) break;
-        const result = await this.call("cleanup", () =>
+        const result = await errors.guard("cleanup", () =>
           collection.deleteMany({ _id: { $in: ids.map((doc) => doc._id) }, ...filter }),
         );
         removed += result.deletedCount;
@@ -241,24 +244,24 @@ export class MongoBackend implements ResultBackend {
   }
 
   async close(): Promise<void> {
-    if (this.closed) return;
-    this.closed = true;
-    if (this.ownsClient) await this.client.close();
+    await this.connection.close(() => this.ownsClient && this.client.close());
   }
 
   /** Drops this namespace's three collections (and so their indexes, recreated on next use). */
   async destroy(): Promise<void> {
-    const collections = await this.collections();
-    this.ready = undefined;
+    const collections = await this.connection.get();
+    this.connection.reset();
     for (const collection of Object.values(collections)) {
-      await collection.drop().catch((error: unknown) => {
-        if (serverCode(error) !== NAMESPACE_NOT_FOUND) throw wrapError(error, "destroy");
-      });
+      await errors.guard(
+        "destroy",
+        () => collection.drop(),
+        errors.on([NAMESPACE_NOT_FOUND], false),
+      );
     }
   }
 
   isRetryable(error: unknown): boolean {
-    return isRetryable(error);
+    return errors.isRetryable(error);
   }
 
   private expired(now: Date): Document {
@@ -268,24 +271,6 @@ export class MongoBackend implements ResultBackend {
   private findOptions(): FindOptions {
     // Int64 values keep their precision in native results (read back as BigInt beyond 2^53).
     return this.config.resultSerializer === "bson" ? { promoteLongs: false } : {};
-  }
-
-  private async call<T>(operation: string, body: () => Promise<T>): Promise<T> {
-    try {
-      return await body();
-    } catch (error) {
-      throw wrapError(error, operation);
-    }
-  }
-
-  /** Connects once (the promise is shared) and creates the indexes once per store. */
-  private collections(): Promise<Collections> {
-    if (this.closed) return Promise.reject(new StoreClosedError(BACKEND_NAME));
-    this.ready ??= this.open().catch((error: unknown) => {
-      this.ready = undefined; // a later call may reach a server that was down
-      throw wrapError(error, "connect");
-    });
-    return this.ready;
   }
 
   private async open(): Promise<Collections> {
@@ -331,25 +316,10 @@ export class MongoBackend implements ResultBackend {
   }
 }
 
-/** FerretDB 1.x names itself in `buildInfo`; it stores no arrays nested in arrays. */
-async function isFerretDb(client: MongoClient): Promise<boolean> {
-  try {
-    const info = await client.db("admin").command({ buildInfo: 1 });
-    return typeof info.ferretdbVersion === "string";
-  } catch {
-    return false; // buildInfo refused (restricted user): assume MongoDB
-  }
-}
-
-function buildClient(config: ResolvedConfig): MongoClient {
-  try {
-    return new MongoClient(config.url as string, config.clientOptions);
-  } catch (cause) {
-    const detail = cause instanceof Error ? cause.message : String(cause);
-    throw new ConfigurationError(
-      BACKEND_NAME,
-      `Invalid MongoDB URL ${sanitizeUrl(config.url as string)}: ${detail}`,
-      { cause },
-    );
-  }
+/** `createStore("mongodb://…")` lands here (see `BackendModule` for how options and URL merge). */
+export function fromUrl(
+  url: string,
+  options: BackendUrlOptions & MongoBackendOptions = {},
+): MongoBackend {
+  return new MongoBackend(mergeUrlOptions({ url }, options));
 }

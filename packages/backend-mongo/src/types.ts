@@ -4,6 +4,7 @@ import type { MongoClient, MongoClientOptions } from "mongodb";
 /** How the task's `result` field is stored. */
 export type MongoResultSerializer = "json" | "bson";
 
+/** Options of {@link MongoBackend}, each with the Celery setting it corresponds to. */
 export interface MongoBackendOptions {
   /**
    * Connection string: `mongodb://[user:pw@]host[:port][,host2…][/database][?options]` or

@@ -30,7 +30,8 @@ for (const target of await engineTargets()) {
   describe.skipIf(!target.url)(
     `Celery interop on ${target.label} ${target.engine?.name ?? ""}${target.reason}`,
     () => {
-      const url = target.url as string;
+      // Vitest still collects a skipped block: without a server, `url` is "" and nothing runs.
+      const url = target.url ?? "";
       // FerretDB 1.x stores no array inside an array, so Celery itself cannot write children there.
       const nestedArrays = target.engine?.name !== "FerretDB";
       const celery = celeryInteropSuite(

@@ -1,15 +1,8 @@
 /** MongoDB-specific behaviour: URLs, the guard's details, layout, hostile input, limits, engines. */
 import { randomUUID } from "node:crypto";
-import {
-  ConfigurationError,
-  EncodeError,
-  PyDecimal,
-  ResultStore,
-  ValueTooLargeError,
-} from "@resultstore/core";
+import { EncodeError, PyDecimal, ResultStore, ValueTooLargeError } from "@resultstore/core";
 import { type Document, MongoClient } from "mongodb";
 import { afterAll, describe, expect, it } from "vitest";
-import { parseMongoUrl, resolveConfig } from "../src/config.js";
 import { MongoBackend } from "../src/index.js";
 import {
   closeRawClients,
@@ -22,73 +15,6 @@ import {
 } from "./helpers.js";
 
 afterAll(closeRawClients);
-
-describe("URLs and options (no server)", () => {
-  it("parses Celery's URL forms", () => {
-    expect(parseMongoUrl("mongodb://")).toEqual({
-      url: "mongodb://localhost/",
-      database: undefined,
-    });
-    expect(
-      parseMongoUrl("mongodb://u:p%40ss@h1:27017,h2:27018/results?replicaSet=rs0&authSource=admin"),
-    ).toEqual({
-      url: "mongodb://u:p%40ss@h1:27017,h2:27018/results?replicaSet=rs0&authSource=admin",
-      database: "results",
-    });
-    expect(
-      parseMongoUrl("mongodb+srv://cluster0.example.net/?retryWrites=true").database,
-    ).toBeUndefined();
-  });
-  it("names the database and collections as Celery does, or by namespace", () => {
-    expect(resolveConfig({ url: "mongodb://h" })).toMatchObject({
-      database: "celery",
-      collections: {
-        tasks: "celery_taskmeta",
-        groups: "celery_groupmeta",
-        counters: "celery_counters",
-      },
-    });
-    expect(
-      resolveConfig({
-        url: "mongodb://h/fromurl",
-        database: "explicit",
-        namespace: "ns",
-        taskmetaCollection: "tm",
-      }),
-    ).toMatchObject({
-      database: "explicit",
-      collections: { tasks: "tm", groups: "ns_groupmeta", counters: "ns_counters" },
-    });
-  });
-  it("refuses bad URLs and options with ConfigurationError, never echoing the password", () => {
-    const bad = () => new MongoBackend({ url: "mongodb://user:hunter2@h:notaport/db" });
-    expect(bad).toThrow(ConfigurationError);
-    expect(bad).not.toThrow(/hunter2/);
-    expect(() => new MongoBackend({ url: "redis://h" })).toThrow(ConfigurationError);
-    expect(() => new MongoBackend({})).toThrow(/Missing required option `url`/);
-    expect(() => new MongoBackend({ url: "mongodb://h", namespace: "a$b" })).toThrow(
-      ConfigurationError,
-    );
-    expect(() => new MongoBackend({ url: "mongodb://h", database: "a.b" })).toThrow(
-      ConfigurationError,
-    );
-    expect(
-      () => new MongoBackend({ url: "mongodb://h", resultSerializer: "pickle" as "json" }),
-    ).toThrow(ConfigurationError);
-  });
-  it("classifies only transport failures as retryable", async () => {
-    const backend = new MongoBackend({
-      url: "mongodb://127.0.0.1:1",
-      clientOptions: { serverSelectionTimeoutMS: 300 },
-    });
-    const error = await backend.read("x").catch((e: unknown) => e);
-    expect(error).toMatchObject({ code: "CONNECTION" });
-    expect(backend.isRetryable(error)).toBe(true);
-    expect(backend.isRetryable(new Error("other"))).toBe(false);
-    await backend.close();
-    await backend.close();
-  });
-});
 
 for (const target of await engineTargets()) {
   const engine = target.engine ? `${target.engine.name} ${target.engine.version}` : "";

@@ -1,37 +1,130 @@
-/** `resultstore conformance --url URL`: the suite against a user's own server, in its own namespace. */
+/**
+ * `resultstore conformance --url URL`: the suite against a user's own server, in a namespace of
+ * its own. A failing server fails tests, never the run: every test is reported, the closing line
+ * is `N passed, M failed`, and every store the run created is dropped at the end.
+ */
 import { randomUUID } from "node:crypto";
-import { createRunner, runConformanceSuite } from "@resultstore/conformance";
-import { createStore, sanitizeUrl } from "@resultstore/core";
+import {
+  ConfigurationError,
+  createStore,
+  type ResultStore,
+  type ResultStoreOptions,
+} from "@resultstore/core";
+import { type Command, requireUrl } from "./command.js";
+import { describeError } from "./hints.js";
+import { displayUrl } from "./secrets.js";
+import { dropAndClose, type StoreChoice } from "./store.js";
 
+/** Runs the suite; resolves true when every test passed and the namespace was dropped. */
 export async function runConformance(
   url: string,
   print: (line: string) => void = console.log,
+  choice: StoreChoice = {},
 ): Promise<boolean> {
+  const { createRunner, runConformanceSuite } = await importConformance();
   const namespace = `conformance_${randomUUID().slice(0, 8)}`;
   const runner = createRunner(120_000);
+  const stores: { store: ResultStore; namespace: string }[] = [];
+  const open = (storeNamespace: string, options: ResultStoreOptions = {}) =>
+    createStore({
+      url,
+      ...options,
+      ...(choice.backends && { backends: choice.backends }),
+      backendOptions: { namespace: storeNamespace },
+    });
   runConformanceSuite(runner, {
-    name: sanitizeUrl(url),
-    // Every store of the run shares one namespace prefix; each group's store is dropped after it.
-    createStore: (options) =>
-      createStore({
-        url,
-        ...options,
-        backendOptions: { namespace: `${namespace}_${randomUUID().slice(0, 4)}` },
-      }),
+    name: displayUrl(url),
+    // Every store of the run shares one namespace prefix, so the user can find what is left.
+    createStore: async (options?: ResultStoreOptions) => {
+      const storeNamespace = `${namespace}_${randomUUID().slice(0, 4)}`;
+      const store = await open(storeNamespace, options);
+      stores.push({ store, namespace: storeNamespace });
+      return store;
+    },
   });
-  print(`running the conformance suite against ${sanitizeUrl(url)} (namespace ${namespace}*)`);
-  const results = await runner.run((result, index, total) => {
-    const mark = result.ok ? "ok  " : "FAIL";
-    print(`[${String(index).padStart(3)}/${total}] ${mark} ${result.name} (${result.ms} ms)`);
-    if (!result.ok)
-      print(
-        `       ${String((result.error as Error)?.message ?? result.error)
-          .split("\n")
-          .join("\n       ")}`,
-      );
-  });
+  print(`running the conformance suite against ${displayUrl(url)} (namespace ${namespace}*)`);
+
+  // A backend call no test awaited (a dead server's late rejection) must not end the process.
+  const stray: unknown[] = [];
+  const onStray = (reason: unknown) => stray.push(reason);
+  process.on("unhandledRejection", onStray);
+  let results: Awaited<ReturnType<typeof runner.run>>;
+  try {
+    results = await runner.run((result, index, total) => {
+      const mark = result.ok ? "ok  " : "FAIL";
+      print(`[${String(index).padStart(3)}/${total}] ${mark} ${result.name} (${result.ms} ms)`);
+      if (!result.ok) {
+        for (const line of describeError(result.error, url)) print(`       ${line}`);
+      }
+    });
+  } finally {
+    process.off("unhandledRejection", onStray);
+  }
+
+  const dropFailures = await dropAll(stores, (storeNamespace) => open(storeNamespace));
+  if (dropFailures.length) {
+    print(`could not drop ${dropFailures.length} of the run's stores; the first:`);
+    for (const line of describeError(dropFailures[0], url)) print(`       ${line}`);
+  }
+  if (stray.length) {
+    print(`${stray.length} rejection${stray.length === 1 ? "" : "s"} no test awaited; the first:`);
+    for (const line of describeError(stray[0], url)) print(`       ${line}`);
+  }
   const failed = results.filter((r) => !r.ok).length;
+  print(
+    dropFailures.length
+      ? `namespace ${namespace}* NOT fully dropped (see above)`
+      : `namespace ${namespace}* dropped (${stores.length} stores)`,
+  );
   print("");
   print(`${results.length - failed} passed, ${failed} failed`);
-  return failed === 0;
+  return failed === 0 && dropFailures.length === 0 && stray.length === 0;
 }
+
+/**
+ * Drops every namespace the run used. A store still open is dropped and closed; one the suite
+ * closed (after dropping it, or unused) is opened again on its namespace and dropped, which is a
+ * no-op where nothing is left: every backend's drop ignores what does not exist.
+ */
+async function dropAll(
+  stores: readonly { store: ResultStore; namespace: string }[],
+  reopen: (namespace: string) => Promise<ResultStore>,
+): Promise<unknown[]> {
+  const outcomes = await Promise.allSettled(
+    stores.map(async ({ store, namespace }) =>
+      dropAndClose(store.isClosed ? await reopen(namespace) : store),
+    ),
+  );
+  return outcomes.flatMap((o) => (o.status === "rejected" ? [o.reason] : []));
+}
+
+/** The suite is an optional peer: only this command needs it. */
+async function importConformance(): Promise<typeof import("@resultstore/conformance")> {
+  try {
+    return await import("@resultstore/conformance");
+  } catch (cause) {
+    throw new ConfigurationError(
+      "cli",
+      '`resultstore conformance` needs the module "@resultstore/conformance", which is not ' +
+        "installed: npm install @resultstore/conformance",
+      { cause },
+    );
+  }
+}
+
+/** `resultstore conformance` */
+export const conformanceCommand: Command = {
+  name: "conformance",
+  summary: "run the conformance suite against your server, in a namespace it drops afterwards",
+  usage: "resultstore conformance --url URL",
+  help: [
+    "  --url URL        your server; the suite works in conformance_<random>* and drops it",
+    "",
+    "Prints one line per test and ends with `N passed, M failed`; exit code 1 when anything",
+    "failed. Needs @resultstore/conformance installed beside the CLI.",
+  ],
+  options: { url: { type: "string" } },
+  async run(parsed, io) {
+    return (await runConformance(requireUrl(parsed, this), io.out)) ? 0 : 1;
+  },
+};

@@ -4,7 +4,10 @@
  * SUCCESS, and a chord counts its members — then a table shows what was kept.
  */
 import { randomUUID } from "node:crypto";
-import { createStore, type ResultStore } from "@resultstore/core";
+import type { ResultStore } from "@resultstore/core";
+import type { Command } from "./command.js";
+import { displayUrl } from "./secrets.js";
+import { type StoreChoice, withScratchStore } from "./store.js";
 import { brief, renderTable } from "./table.js";
 
 interface DemoTask {
@@ -16,16 +19,17 @@ interface DemoTask {
 
 const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/**
+ * Plays the scenario on `url` in a namespace of its own, dropped afterwards. A failure is
+ * reported as itself, never as the cleanup's error.
+ */
 export async function runDemo(
   url: string,
   print: (line: string) => void = console.log,
+  choice: StoreChoice = {},
 ): Promise<void> {
-  const store = await createStore({
-    url,
-    backendOptions: { namespace: `demo_${randomUUID().slice(0, 8)}` },
-  });
-  try {
-    print(`resultstore demo on ${store.backend.name}\n`);
+  await withScratchStore(url, "demo", choice, async (store) => {
+    print(`resultstore demo on ${store.backend.name} (${displayUrl(url)})\n`);
     const tasks = await produce(store, print);
     await work(store, tasks, print);
     await lateDuplicate(store, tasks[0] as DemoTask, print);
@@ -49,11 +53,24 @@ export async function runDemo(
         ]),
       ),
     );
-  } finally {
-    if (!url.startsWith("memory:")) await store.backend.destroy?.();
-    await store.close();
-  }
+  });
 }
+
+/** `resultstore demo [--url URL]` */
+export const demoCommand: Command = {
+  name: "demo",
+  summary: "the producer/worker/chord scenario, on memory:// or your server",
+  usage: "resultstore demo [--url URL]",
+  help: [
+    "  --url URL        where to play it (default memory://); works in a namespace of its own,",
+    "                   dropped afterwards",
+  ],
+  options: { url: { type: "string" } },
+  async run(parsed, io) {
+    await runDemo(typeof parsed.values.url === "string" ? parsed.values.url : "memory://", io.out);
+    return 0;
+  },
+};
 
 /** The producer writes QUEUED with its metadata before it publishes each task. */
 async function produce(store: ResultStore, print: (line: string) => void): Promise<DemoTask[]> {

@@ -1,3 +1,20 @@
+export {
+  BENCH_PAYLOAD,
+  type BenchRow,
+  benchStore,
+  type Measurement,
+  measure,
+  runBench,
+} from "./bench.js";
+export { runCleanup } from "./cleanup.js";
+export { type Command, type OptionSpec, type Parsed, UsageError } from "./command.js";
 export { runConformance } from "./conformance.js";
 export { runDemo } from "./demo.js";
+export { describeError, hintFor } from "./hints.js";
+export { runInspect } from "./inspect.js";
+export { type CliIo, processIo } from "./io.js";
+export { COMMANDS, cliVersion, EXIT, runCli, usage } from "./main.js";
+export { displayUrl, maskSecrets } from "./secrets.js";
+export { MEMORY_NOTE, type StoreChoice } from "./store.js";
 export { brief, renderTable } from "./table.js";
+export { runWatch, type WatchOptions } from "./watch.js";

@@ -1,12 +1,18 @@
 /** The minimal test API the suite registers into: Vitest's, or the CLI's own runner. */
 import type { ResultStore, ResultStoreOptions } from "@resultstore/core";
 
+/** A test or hook body; may be async. */
 export type TestBody = () => Promise<void> | void;
 
+/** The test runner the suite registers with: vitest's or jest's functions, or {@link createRunner}'s. */
 export interface TestApi {
+  /** Groups the tests `body` registers under `name`. */
   describe(name: string, body: () => void): void;
+  /** Registers one test. */
   it(name: string, body: TestBody, timeoutMs?: number): void;
+  /** Runs `body` once before the group's tests. */
   beforeAll(body: TestBody, timeoutMs?: number): void;
+  /** Runs `body` once after the group's tests. */
   afterAll(body: TestBody, timeoutMs?: number): void;
 }
 
@@ -18,6 +24,7 @@ export interface RawRecord {
   expiresAt: Date | null;
 }
 
+/** The names of the suite's groups, for `optOut`. */
 export type SuiteGroup =
   | "states"
   | "results"
@@ -33,6 +40,7 @@ export type SuiteGroup =
   | "badInput"
   | "lifecycle";
 
+/** How the suite reaches the backend under test, and what it may skip (with a reason). */
 export interface ConformanceOptions {
   /** Shown in test titles, e.g. "mongodb". */
   name: string;

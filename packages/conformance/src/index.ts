@@ -1,4 +1,4 @@
 export type { ConformanceOptions, RawRecord, SuiteGroup, TestApi, TestBody } from "./api.js";
 export { createRunner, type Runner, type TestResult } from "./runner.js";
 export { type ServerTarget, serverTarget } from "./servers.js";
-export * from "./suite.js";
+export * from "./suite/index.js";

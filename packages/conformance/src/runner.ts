@@ -12,6 +12,7 @@ interface Block {
   children: Block[];
 }
 
+/** One test's outcome in a {@link Runner} run. */
 export interface TestResult {
   name: string;
   ok: boolean;
@@ -19,10 +20,13 @@ export interface TestResult {
   ms: number;
 }
 
+/** A {@link TestApi} that runs without a test framework (what `resultstore conformance` uses). */
 export interface Runner extends TestApi {
+  /** Runs every registered test in order; `onResult` sees each result as it lands. */
   run(onResult?: (result: TestResult, index: number, total: number) => void): Promise<TestResult[]>;
 }
 
+/** A minimal in-process test runner: tests run in order, a failed `beforeAll` fails its group's tests, `afterAll` always runs. */
 export function createRunner(defaultTimeoutMs = 60_000): Runner {
   const root: Block = { name: "", tests: [], before: [], after: [], children: [] };
   let current = root;

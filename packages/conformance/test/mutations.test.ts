@@ -92,6 +92,11 @@ class ForgetIsNoop extends MemoryBackend {
   override async remove(): Promise<void> {}
 }
 
+/** Keeps every counter: a chord's unlock counter outlives its callback. */
+class RemoveCounterIsNoop extends MemoryBackend {
+  override async removeCounter(): Promise<void> {}
+}
+
 async function failuresOf(Backend: Mutant, groups: SuiteGroup[]): Promise<string[]> {
   const runner = createRunner(20_000);
   const options = {
@@ -125,6 +130,7 @@ describe("the suite catches broken backends", () => {
     ["racy counter (chords)", RacyCounter, ["chords"], /exactly once/],
     ["no expiry", NoExpiry, ["expiry"], /hidden on read/],
     ["forget does nothing", ForgetIsNoop, ["reads"], /forget deletes/],
+    ["counters never removed", RemoveCounterIsNoop, ["chords"], /unlock counter is removed/],
   ];
   for (const [label, Backend, groups, expected] of cases) {
     it(`${label}: ${expected.source} goes red`, async () => {

@@ -16,13 +16,19 @@ export type ErrorCode =
   | "ABORTED"
   | "BACKEND";
 
+/** `message` tagged with its source, as every error and warning of ours reads: `[resultstore] [mongodb] …`. */
+export function tagMessage(backend: string, message: string): string {
+  return `[resultstore] [${backend}] ${message}`;
+}
+
+/** The base of every error resultstore throws: it names the backend, and `code` says what kind. */
 export class ResultStoreError extends Error {
   readonly code: ErrorCode;
   /** Backend name ("memory", "mongodb", …) or "core". */
   readonly backend: string;
 
   constructor(code: ErrorCode, backend: string, message: string, options?: { cause?: unknown }) {
-    super(`[resultstore] [${backend}] ${message}`, options);
+    super(tagMessage(backend, message), options);
     this.code = code;
     this.backend = backend;
     this.name = new.target.name;
@@ -47,6 +53,19 @@ export class BackendConnectionError extends ResultStoreError {
 export class BackendError extends ResultStoreError {
   constructor(backend: string, message: string, options?: { cause?: unknown }) {
     super("BACKEND", backend, message, options);
+  }
+}
+
+/**
+ * A compare-and-swap lost every round to concurrent writers. Nothing of this call was stored, so
+ * trying again is safe: every backend's `isRetryable` says yes.
+ */
+export class ContentionError extends BackendError {
+  constructor(backend: string, what: string, attempts: number) {
+    super(
+      backend,
+      `${what} lost ${attempts} races to concurrent writers; nothing changed, safe to retry.`,
+    );
   }
 }
 

@@ -1,8 +1,23 @@
 export { decodeJson, encodeJson } from "./codec.js";
+export {
+  type AddToCounter,
+  CONFLICT_ATTEMPTS,
+  IncrementBatcher,
+  LOST_RACE,
+  type LostRace,
+  retryLostRaces,
+} from "./contention.js";
 export { type CreateStoreOptions, createStore } from "./create.js";
 export { formatCeleryDate, parseCeleryDate } from "./dates.js";
+export {
+  defineErrorMapping,
+  type ErrorMapping,
+  type ErrorMappingSpec,
+  isNetworkError,
+} from "./driver-errors.js";
 export * from "./errors.js";
 export { celeryKeyPrefix, GROUP_KEY_PREFIX, TASK_KEY_PREFIX } from "./keys.js";
+export { Lazy, LazyConnection } from "./lazy.js";
 export { MemoryBackend, type MemoryBackendOptions } from "./memory.js";
 export { PyDate, PyDecimal, PyTime, PyUUID } from "./pytypes.js";
 export {
@@ -34,14 +49,18 @@ export {
   type WaitOptions,
 } from "./store.js";
 export type * from "./types.js";
+
 export {
+  enumOption,
   intOption,
+  mergeUrlOptions,
   parseUrl,
   redactedUrlError,
   SCHEME_PACKAGES,
   sanitizeUrl,
   schemeOf,
 } from "./url.js";
+
 export { isPlainObject, MAX_ID_BYTES, validateId, validateMetadata } from "./validate.js";
 
 import { MemoryBackend } from "./memory.js";

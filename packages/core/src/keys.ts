@@ -1,6 +1,8 @@
 /** Celery's key names for key-value stores (KeyValueStoreBackend, CELERY-COMPAT.md §4). */
 
+/** Celery's key prefix for a task's record: `celery-task-meta-<id>`. */
 export const TASK_KEY_PREFIX = "celery-task-meta-";
+/** Celery's key prefix for a saved group: `celery-taskset-meta-<id>`. */
 export const GROUP_KEY_PREFIX = "celery-taskset-meta-";
 
 /**

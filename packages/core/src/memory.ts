@@ -13,6 +13,7 @@ import type {
   WriteOutcome,
 } from "./types.js";
 
+/** Options of the in-memory backend (`memory://`). */
 export interface MemoryBackendOptions {
   /** Largest record accepted, in bytes. @default 16 MiB (MongoDB's document limit) */
   maxRecordBytes?: number;
@@ -87,15 +88,18 @@ export class MemoryBackend implements ResultBackend {
     this.counters.delete(key);
   }
 
+  /** Stores the group in this process's memory. */
   async saveGroup(group: GroupRecord): Promise<void> {
     this.groups.set(group.groupId, structuredClone(group));
   }
 
+  /** The group from this process's memory, or null. */
   async readGroup(groupId: string): Promise<GroupRecord | null> {
     const group = this.groups.get(groupId);
     return group ? structuredClone(group) : null;
   }
 
+  /** Deletes the group from this process's memory. */
   async removeGroup(groupId: string): Promise<void> {
     this.groups.delete(groupId);
   }

@@ -6,6 +6,7 @@
 /** Python `decimal.Decimal`, kept as its exact text. */
 export class PyDecimal {
   constructor(readonly value: string) {}
+  /** The exact decimal text. */
   toString(): string {
     return this.value;
   }
@@ -17,6 +18,7 @@ export class PyUUID {
   constructor(value: string) {
     this.hex = value.replace(/-/g, "").toLowerCase();
   }
+  /** The dashed form Python's `str(uuid)` gives. */
   toString(): string {
     const h = this.hex;
     return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
@@ -26,6 +28,7 @@ export class PyUUID {
 /** Python `datetime.date`, as `YYYY-MM-DD`. */
 export class PyDate {
   constructor(readonly iso: string) {}
+  /** The ISO date text (`YYYY-MM-DD`). */
   toString(): string {
     return this.iso;
   }
@@ -34,6 +37,7 @@ export class PyDate {
 /** Python `datetime.time`, as its `isoformat()` text. */
 export class PyTime {
   constructor(readonly iso: string) {}
+  /** The ISO time text. */
   toString(): string {
     return this.iso;
   }

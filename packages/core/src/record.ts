@@ -46,6 +46,7 @@ export function pendingRecord(taskId: string): TaskRecord {
   };
 }
 
+/** Whether a record's `expiresAt` has passed at `now` (null never expires). */
 export function isExpired(record: { expiresAt: Date | null }, now: Date = new Date()): boolean {
   return record.expiresAt !== null && record.expiresAt.getTime() <= now.getTime();
 }
@@ -121,6 +122,7 @@ export function hasExtendedFields(record: TaskRecord): boolean {
   );
 }
 
+/** How {@link encodeMeta} lays out Celery's meta. */
 export interface EncodeMetaOptions {
   /** Add our `metadata` key (Celery ignores keys it does not know). Default true. */
   includeMetadata?: boolean;

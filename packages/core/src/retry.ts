@@ -9,6 +9,7 @@ export interface RetryPolicy {
   maxMs: number;
 }
 
+/** The backoff `alwaysRetry` uses unless `retryPolicy` says otherwise. */
 export const DEFAULT_RETRY_POLICY: RetryPolicy = { maxRetries: 3, baseMs: 10, maxMs: 10_000 };
 
 /** Full jitter: a random wait between 0 and min(maxMs, baseMs * 2^attempt). */

@@ -32,6 +32,7 @@ import {
 import type { GroupRecord, ResultBackend, TaskRecord, TaskWrite } from "./types.js";
 import { validateId, validateMetadata } from "./validate.js";
 
+/** How a {@link ResultStore} writes: expiry and retries. */
 export interface ResultStoreOptions {
   /** Seconds a record stays visible after its last write; null or 0 keeps it forever. @default 86400 (Celery's result_expires) */
   expires?: number | null;
@@ -53,6 +54,7 @@ export interface TaskRequestInfo {
   parentId?: string | null;
 }
 
+/** What a write may carry besides state and result. */
 export interface StoreResultOptions {
   traceback?: string | null;
   request?: TaskRequestInfo;
@@ -80,6 +82,7 @@ export interface TaskMeta {
   queue?: string;
 }
 
+/** What a write did. */
 export interface StoreOutcome {
   taskId: string;
   status: TaskState;
@@ -87,6 +90,7 @@ export interface StoreOutcome {
   applied: boolean;
 }
 
+/** How {@link ResultStore.waitFor} polls. */
 export interface WaitOptions {
   /** Milliseconds before rejecting with WaitTimeoutError. @default no limit */
   timeout?: number;
@@ -95,6 +99,7 @@ export interface WaitOptions {
   signal?: AbortSignal;
 }
 
+/** One chord member's completion, for {@link ResultStore.onChordPartReturn}. */
 export interface ChordPart {
   groupId: string;
   /** The member that finished; a second delivery of the same member is not counted. */
@@ -103,12 +108,14 @@ export interface ChordPart {
   size: number;
 }
 
+/** Where a chord stands after one member's completion: `count` of `size` done, `complete` once, `duplicate` for a redelivery. */
 export interface ChordProgress {
   count: number;
   complete: boolean;
   duplicate: boolean;
 }
 
+/** The API: task states, results, metadata, groups and counters over one backend, with the state rules, validation, expiry and retries applied. */
 export class ResultStore {
   readonly backend: ResultBackend;
   private readonly expiresMs: number | null;
@@ -159,6 +166,7 @@ export class ResultStore {
     );
   }
 
+  /** SUCCESS with `result`: final, no later write replaces it. */
   markSuccess(
     taskId: string,
     result: unknown,
@@ -177,6 +185,7 @@ export class ResultStore {
     return this.storeResult(taskId, error, FAILURE, { ...options, traceback });
   }
 
+  /** RETRY with Celery's exception dict for `error`. */
   markRetry(
     taskId: string,
     error: unknown,
@@ -266,6 +275,7 @@ export class ResultStore {
     return toMeta(taskId, await this.call(() => this.backend.read(taskId)));
   }
 
+  /** Each task's meta, in the order of `taskIds` (PENDING for unknown ones). */
   async getMany(taskIds: readonly string[]): Promise<TaskMeta[]> {
     this.assertOpen();
     for (const id of taskIds) validateId(id);
@@ -309,6 +319,7 @@ export class ResultStore {
     return this.backend.incr(key, by, this.expiresAt());
   }
 
+  /** Saves a group's member ids (Celery's `save_group`). */
   async saveGroup(groupId: string, taskIds: readonly string[]): Promise<void> {
     this.assertOpen();
     validateId(groupId, "group id");
@@ -333,6 +344,7 @@ export class ResultStore {
     return { groupId: group.groupId, taskIds: group.taskIds, dateDone: group.dateDone };
   }
 
+  /** Deletes a saved group (Celery's `delete_group`). */
   async deleteGroup(groupId: string): Promise<void> {
     this.assertOpen();
     validateId(groupId, "group id");
@@ -341,9 +353,10 @@ export class ResultStore {
 
   /**
    * Counts a finished chord member and runs `callback` exactly once, when the last one arrives —
-   * also when members finish concurrently or one is delivered twice. Built on `incr` alone: a
+   * also when members finish concurrently or one is delivered twice. Built on `incr`: a
    * per-member counter drops duplicate deliveries, then Celery's `chord-unlock-<gid>` counts.
-   * Both counters live until they expire, so a duplicate after completion is still recognised.
+   * Once the callback has run, the unlock counter is removed (as Celery deletes it); the
+   * per-member counters live until they expire, so a duplicate after completion is still recognised.
    */
   async onChordPartReturn(part: ChordPart, callback?: () => unknown): Promise<ChordProgress> {
     validateId(part.groupId, "group id");
@@ -358,7 +371,14 @@ export class ResultStore {
     if (deliveries > 1) return { count: -1, complete: false, duplicate: true };
     const count = await this.incr(`chord-unlock-${part.groupId}`);
     const complete = count === part.size;
-    if (complete && callback) await callback();
+    if (complete) {
+      try {
+        await callback?.();
+      } finally {
+        const unlock = `chord-unlock-${part.groupId}`;
+        await this.call(() => this.backend.removeCounter(unlock));
+      }
+    }
     return { count, complete, duplicate: false };
   }
 
@@ -375,6 +395,7 @@ export class ResultStore {
     await this.backend.close();
   }
 
+  /** True once {@link ResultStore.close} was called. */
   get isClosed(): boolean {
     return this.closed;
   }

@@ -34,6 +34,7 @@ export type RequiredWriteFields =
   | "traceback"
   | "dateDone"
   | "expiresAt";
+/** The fields a write may leave out; absent ones keep their stored values. */
 export type OptionalWriteFields = Exclude<keyof TaskRecord, RequiredWriteFields>;
 
 /**
@@ -65,18 +66,23 @@ export interface GroupRecord {
   expiresAt: Date | null;
 }
 
-/** What a backend declares about itself; the conformance suite reads it. */
+/** What a backend declares about itself. */
 export interface BackendCapabilities {
-  /** The database deletes expired records by itself (TTL), eventually. */
+  /**
+   * The database deletes expired records by itself (TTL), eventually. Informational: core hides
+   * expired records on read and `cleanup()` must work either way, so the conformance suite does
+   * not depend on it (a TTL sweep takes up to minutes); each backend's own tests check its value.
+   */
   nativeExpiry: boolean;
-  /** Largest record, as core measures it (`measureWrite`), that the backend accepts. */
+  /** Largest record, as core measures it (`measureWrite`), that the backend accepts; core and the suite check it. */
   maxRecordBytes: number;
 }
 
 /** The contract. Keep it small: core supplies the rest (fallbacks, validation, retries). */
 export interface ResultBackend {
-  /** Short name used in errors and logs, e.g. "mongodb". */
+  /** Short name used in errors and logs, e.g. "mongodb": the `BACKEND_NAME` its package exports. */
   readonly name: string;
+  /** What the backend declares about itself (see `BackendCapabilities`). */
   readonly capabilities: BackendCapabilities;
   /** Applies `write` atomically on the server iff the state rules (`statesRefusing`) allow it. */
   write(write: TaskWrite): Promise<WriteOutcome>;
@@ -88,10 +94,13 @@ export interface ResultBackend {
   remove(taskId: string): Promise<void>;
   /** Atomically adds `by` to counter `key` (created at 0, restarted when expired); the new value. */
   incr(key: string, by: number, expiresAt: Date | null): Promise<number>;
-  /** Deletes counter `key`. */
+  /** Deletes counter `key` (core drops a chord's `chord-unlock-<gid>` once its callback ran). */
   removeCounter(key: string): Promise<void>;
+  /** Stores a group (Celery's `save_group`), replacing any earlier save of the same id. */
   saveGroup(group: GroupRecord): Promise<void>;
+  /** The saved group, or null. May return an expired one: core hides it. */
   readGroup(groupId: string): Promise<GroupRecord | null>;
+  /** Deletes a saved group (Celery's `delete_group`); absent is not an error. */
   removeGroup(groupId: string): Promise<void>;
   /** Deletes records, groups and counters expired at `now`; how many it removed. */
   cleanup(now: Date): Promise<number>;
@@ -105,7 +114,10 @@ export interface ResultBackend {
 
 /** What `createStore` passes to a backend package's `fromUrl`. */
 export interface BackendUrlOptions {
-  /** Isolates this store's data: each backend maps it to its own unit (table, index, prefix…). */
+  /**
+   * Isolates this store's data: each backend maps it to its own unit (collection prefix, table,
+   * index, key prefix, container; see the table in core's README). `destroy()` deletes that unit.
+   */
   namespace?: string;
   /** Backend-specific options, passed through. */
   [option: string]: unknown;
@@ -113,5 +125,15 @@ export interface BackendUrlOptions {
 
 /** What each `@resultstore/backend-*` package exports for `createStore`. */
 export interface BackendModule {
+  /**
+   * The backend for `url` (Celery's URL form for that database) and `options`. One merge rule for
+   * every backend (`mergeUrlOptions`): what the URL says, overridden by each option given with a
+   * value; an option that is present but undefined leaves the URL's value.
+   */
   fromUrl(url: string, options?: BackendUrlOptions): ResultBackend;
+  /**
+   * The URL schemes this package serves (`"mongodb"` also covers `mongodb+srv://`), read when the
+   * module is passed to `createStore` in `backends`.
+   */
+  readonly schemes?: readonly string[];
 }

@@ -25,10 +25,14 @@ const SECRET_NAMES =
   "password|pass|pwd|secret|key|token|apikey|api_key|accesskey|masterkey|sig|signature|credentials?";
 const SECRET_PARAMS = new RegExp(`^(?:${SECRET_NAMES})$`, "i");
 
-/** The URL with any password and secret-looking query values replaced by `***`. */
+/**
+ * The URL with its user part (user name and password: DynamoDB's are an access key pair) and
+ * secret-looking query values replaced by `***`.
+ */
 export function sanitizeUrl(url: string): string {
   try {
     const parsed = new URL(url);
+    if (parsed.username) parsed.username = "***";
     if (parsed.password) parsed.password = "***";
     for (const key of [...parsed.searchParams.keys()]) {
       if (SECRET_PARAMS.test(key)) parsed.searchParams.set(key, "***");
@@ -50,9 +54,11 @@ export function parseUrl(url: string, backend: string): URL {
   try {
     return new URL(url);
   } catch (error) {
-    throw new ConfigurationError(backend, `Malformed URL: ${sanitizeUrl(url)}`, {
-      cause: redactedUrlError(error, url),
-    });
+    throw new ConfigurationError(
+      backend,
+      `Malformed URL (check host and port): ${sanitizeUrl(url)}`,
+      { cause: redactedUrlError(error, url) },
+    );
   }
 }
 
@@ -87,4 +93,31 @@ export function intOption(
     );
   }
   return n;
+}
+
+/** Checks a choice among `allowed` (from a URL query or options), with a clear error. */
+export function enumOption<T extends string>(
+  value: unknown,
+  allowed: readonly T[],
+  name: string,
+  backend: string,
+): T | undefined {
+  if (value === undefined || value === null || value === "") return undefined;
+  if (!(allowed as readonly unknown[]).includes(value)) {
+    throw new ConfigurationError(
+      backend,
+      `Option \`${name}\` must be one of ${allowed.map((a) => JSON.stringify(a)).join(", ")}, got ${JSON.stringify(value)}.`,
+    );
+  }
+  return value as T;
+}
+
+/**
+ * `fromUrl`'s one merge rule (see `BackendModule`): what the URL says, overridden by every option
+ * given with a value (an option present but undefined leaves the URL's value).
+ */
+export function mergeUrlOptions<T extends object>(fromUrl: T, options: object): T {
+  const merged: Record<string, unknown> = { ...(fromUrl as Record<string, unknown>) };
+  for (const [key, value] of Object.entries(options)) if (value !== undefined) merged[key] = value;
+  return merged as T;
 }

@@ -67,6 +67,7 @@ function checkKeys(value: unknown, path: string, seen: Set<object>): void {
   }
 }
 
+/** Whether `value` is a plain object (`{}` or `Object.create(null)`), not an array, class instance or Map. */
 export function isPlainObject(value: unknown): value is Record<string, unknown> {
   if (typeof value !== "object" || value === null) return false;
   const proto = Object.getPrototypeOf(value);

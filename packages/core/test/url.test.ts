@@ -1,7 +1,14 @@
 import { inspect } from "node:util";
 import { describe, expect, it } from "vitest";
 import { loadBackend } from "../src/create.js";
-import { ConfigurationError, createStore, parseUrl, sanitizeUrl, schemeOf } from "../src/index.js";
+import {
+  ConfigurationError,
+  createStore,
+  MemoryBackend,
+  parseUrl,
+  sanitizeUrl,
+  schemeOf,
+} from "../src/index.js";
 
 describe("URLs", () => {
   it("picks the backend from the scheme, as Celery does with a+b://", () => {
@@ -42,6 +49,13 @@ describe("URLs", () => {
     }
   });
 
+  it("masks the user part too: DynamoDB's is an access key id", () => {
+    expect(sanitizeUrl("dynamodb://AKIAEXAMPLE:s3cret@127.0.0.1:8000/t")).toBe(
+      "dynamodb://***:***@127.0.0.1:8000/t",
+    );
+    expect(sanitizeUrl("mongodb://admin@h:27017/db")).toBe("mongodb://***@h:27017/db");
+  });
+
   it("names the package (and driver) to install when a backend is missing", async () => {
     const notInstalled = async () => {
       throw Object.assign(new Error("Cannot find package"), { code: "ERR_MODULE_NOT_FOUND" });
@@ -65,5 +79,78 @@ describe("URLs", () => {
 
   it("rejects an unknown scheme clearly", async () => {
     await expect(createStore("redis://h")).rejects.toThrow(/No backend for scheme "redis"/);
+  });
+});
+
+describe("backends passed in (bundlers)", () => {
+  const fakeBackend = (scheme: string) => ({
+    schemes: [scheme],
+    fromUrl: () => new MemoryBackend(),
+  });
+
+  it("uses the module that declares the URL's scheme, importing nothing by name", async () => {
+    const mongo = fakeBackend("mongodb");
+    const store = await createStore("mongodb+srv://u:p@h/db", {
+      backends: [fakeBackend("dynamodb"), mongo],
+    });
+    expect(store.backend).toBeInstanceOf(MemoryBackend);
+    await store.close();
+  });
+
+  it("refuses a URL none of the modules handles, naming the package to add", async () => {
+    const error = await createStore("dynamodb://k:s3cret@h:8000", {
+      backends: [fakeBackend("mongodb")],
+    }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(ConfigurationError);
+    expect((error as Error).message).toContain(
+      'import * as dynamodb from "@resultstore/backend-dynamodb"',
+    );
+    expect((error as Error).message).not.toContain("s3cret");
+  });
+
+  it("refuses an entry that is not a backend module", async () => {
+    await expect(createStore("mongodb://h", { backends: [{} as never] })).rejects.toThrow(
+      /must be a backend package's module/,
+    );
+  });
+
+  it("reads the URL from options too, with backends beside it", async () => {
+    const store = await createStore({ url: "consul://h", backends: [fakeBackend("consul")] });
+    expect(store.backend).toBeInstanceOf(MemoryBackend);
+  });
+});
+
+describe("a missing module is named", () => {
+  it("names the driver when the backend package is there but its driver is not", async () => {
+    const driverMissing = async () => {
+      throw Object.assign(
+        new Error("Cannot find package '@aws-sdk/client-dynamodb' imported from /x/dist/store.js"),
+        { code: "ERR_MODULE_NOT_FOUND" },
+      );
+    };
+    const error = await loadBackend(
+      "@resultstore/backend-dynamodb",
+      "dynamodb",
+      driverMissing,
+    ).catch((e: unknown) => e);
+    expect((error as Error).message).toContain(
+      'the module "@aws-sdk/client-dynamodb" is missing: npm install @aws-sdk/client-dynamodb',
+    );
+  });
+
+  it("names the backend package (and the bundle alternative) when it is missing", async () => {
+    const packageMissing = async () => {
+      throw Object.assign(
+        new Error("Cannot find package '@resultstore/backend-mongo' imported from /x/create.js"),
+        { code: "ERR_MODULE_NOT_FOUND" },
+      );
+    };
+    const message = String(
+      await loadBackend("@resultstore/backend-mongo", "mongodb", packageMissing).catch(
+        (e: unknown) => (e as Error).message,
+      ),
+    );
+    expect(message).toContain("npm install @resultstore/backend-mongo mongodb");
+    expect(message).toContain("backends: [await import(");
   });
 });

@@ -3,7 +3,7 @@ import { ConfigurationError } from "@resultstore/core";
 import { describe, expect, it } from "vitest";
 import { contactPointsWithPort, optionsFromUrl, resolveConfig } from "../../src/config.js";
 import { CassandraBackend, fromUrl } from "../../src/index.js";
-import { ttlSeconds } from "../../src/rows.js";
+import { ttlSeconds } from "../../src/records.js";
 
 describe("cassandra:// URLs", () => {
   it("takes hosts, credentials, keyspace and query options", () => {

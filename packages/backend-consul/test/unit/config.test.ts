@@ -1,10 +1,11 @@
-import { ConfigurationError } from "@resultstore/core";
+import { ConfigurationError, mergeUrlOptions } from "@resultstore/core";
 import { describe, expect, it } from "vitest";
 import { keyPrefixOf, optionsFromUrl, resolveConfig } from "../../src/config.js";
 import { ConsulBackend, fromUrl } from "../../src/index.js";
 import { writeOps } from "../../src/store.js";
 
-const config = (url: string, options = {}) => resolveConfig(optionsFromUrl(url, options));
+const config = (url: string, options = {}) =>
+  resolveConfig(mergeUrlOptions(optionsFromUrl(url), options));
 
 describe("Celery's consul:// URL", () => {
   it("maps host, port and path like Celery (path → `<path>/` key prefix)", () => {

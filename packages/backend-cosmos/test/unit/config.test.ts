@@ -21,14 +21,13 @@ describe("cosmosdbsql:// URLs", () => {
     expect(optionsFromUrl(`cosmosdbsql://:${ENCODED}@127.0.0.1:8081`).endpoint).toBe(
       "https://127.0.0.1:8081/",
     );
-    expect(
-      optionsFromUrl(`cosmosdbsql://:${ENCODED}@127.0.0.1:8081`, { protocol: "http" }).endpoint,
-    ).toBe("http://127.0.0.1:8081/");
+    expect(optionsFromUrl(`cosmosdbsql://:${ENCODED}@127.0.0.1:8081`, "http").endpoint).toBe(
+      "http://127.0.0.1:8081/",
+    );
   });
   it("passes other options through", () => {
-    expect(
-      optionsFromUrl(`cosmosdbsql://:k@h`, { databaseName: "db", namespace: "n1" }),
-    ).toMatchObject({ databaseName: "db", namespace: "n1" });
+    const backend = fromUrl(`cosmosdbsql://:k@h`, { databaseName: "db", namespace: "n1" });
+    expect([backend.databaseName, backend.containerName]).toEqual(["db", "celerycol_n1"]);
   });
   it.each([
     ["another scheme", `mongodb://:${ENCODED}@h`],

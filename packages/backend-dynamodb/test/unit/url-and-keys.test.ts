@@ -1,9 +1,9 @@
 // DB-free: Celery's URL form, key spelling and option validation.
 import { ConfigurationError } from "@resultstore/core";
 import { describe, expect, it } from "vitest";
+import { optionsFromUrl } from "../../src/config.js";
 import { DynamoDBBackend, fromUrl } from "../../src/index.js";
 import { KeyBuilder, pythonBytesRepr } from "../../src/keys.js";
-import { optionsFromUrl } from "../../src/url.js";
 
 describe("optionsFromUrl (Celery's dynamodb:// form)", () => {
   it("a localhost or IP host means a local endpoint in us-east-1", () => {

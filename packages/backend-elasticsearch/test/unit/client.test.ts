@@ -2,15 +2,10 @@
 // with the real packages (their own error constructors), no server involved.
 import { errors as esErrors } from "@elastic/elasticsearch";
 import { errors as osErrors } from "@opensearch-project/opensearch";
-import { BackendConnectionError, BackendError } from "@resultstore/core";
+import { BackendConnectionError, BackendError, ContentionError } from "@resultstore/core";
 import { describe, expect, it } from "vitest";
-import {
-  adaptClient,
-  ContentionError,
-  isRetryable,
-  toEngineResponse,
-  wrapError,
-} from "../../src/client.js";
+import { adaptClient, toEngineResponse } from "../../src/client.js";
+import { errors } from "../../src/errors.js";
 import type { SearchClientLike } from "../../src/types.js";
 
 const esResponse = (statusCode: number, body: unknown) =>
@@ -98,27 +93,34 @@ describe("the adapter", () => {
 });
 
 describe("isRetryable (Celery's exception_safe_to_retry, narrowed)", () => {
-  for (const [client, make, errors] of [
+  for (const [client, make, driver] of [
     ["@elastic/elasticsearch", esResponse, esErrors],
     ["@opensearch-project/opensearch", osResponse, osErrors],
   ] as const) {
     it(`${client}: throttling, gateway errors and transport failures are transient`, () => {
       for (const status of [429, 502, 503, 504]) {
-        expect(isRetryable(make(status, {})), String(status)).toBe(true);
-        expect(isRetryable(wrapError(make(status, {}), "op")), `wrapped ${status}`).toBe(true);
+        expect(errors.isRetryable(make(status, {})), String(status)).toBe(true);
+        expect(
+          errors.isRetryable(errors.wrapError(make(status, {}), "op")),
+          `wrapped ${status}`,
+        ).toBe(true);
       }
-      expect(isRetryable(new errors.ConnectionError("reset", undefined as never))).toBe(true);
-      expect(isRetryable(new errors.TimeoutError("slow", undefined as never))).toBe(true);
+      expect(errors.isRetryable(new driver.ConnectionError("reset", undefined as never))).toBe(
+        true,
+      );
+      expect(errors.isRetryable(new driver.TimeoutError("slow", undefined as never))).toBe(true);
     });
     it(`${client}: auth, bad requests, 404, 409 and 500 are not`, () => {
       for (const status of [400, 401, 403, 404, 409, 413, 500]) {
-        expect(isRetryable(make(status, {})), String(status)).toBe(false);
+        expect(errors.isRetryable(make(status, {})), String(status)).toBe(false);
       }
     });
   }
   it("exhausted CAS rounds are safe to retry; other errors are not", () => {
-    expect(isRetryable(new ContentionError("The write of task t", 64))).toBe(true);
-    expect(isRetryable(new BackendError("elasticsearch", "x"))).toBe(false);
-    expect(isRetryable(new Error("x"))).toBe(false);
+    expect(errors.isRetryable(new ContentionError("elasticsearch", "write of task t", 64))).toBe(
+      true,
+    );
+    expect(errors.isRetryable(new BackendError("elasticsearch", "x"))).toBe(false);
+    expect(errors.isRetryable(new Error("x"))).toBe(false);
   });
 });

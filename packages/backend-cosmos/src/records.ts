@@ -1,0 +1,114 @@
+/**
+ * The stored documents, in Celery's cosmosdbsql layout (CELERY-COMPAT.md §5): `id` is the
+ * key-value key, `value` is Celery's meta JSON as a string. Our fields sit beside `value`, where
+ * Celery never looks: `status` (for cleanup and raw checks), `metadata`, `expires_at` (epoch ms,
+ * what reads and cleanup use) and `ttl` (seconds, what Cosmos DB itself expires items by).
+ */
+import {
+  decodeJson,
+  decodeMeta,
+  encodeJson,
+  encodeMeta,
+  formatCeleryDate,
+  GROUP_KEY_PREFIX,
+  type GroupRecord,
+  groupTuple,
+  isPlainObject,
+  parseCeleryDate,
+  TASK_KEY_PREFIX,
+  type TaskRecord,
+  taskIdsFromGroupValue,
+} from "@resultstore/core";
+
+/**
+ * Cosmos DB's item limit is 2 MB of JSON; we count it as 2,000,000 bytes to stay clear of MiB vs MB.
+ * `value` is Celery's meta JSON embedded as a JSON string, and escaping it again at most doubles it
+ * (every `"` and `\` gains a backslash; the meta is ASCII-only). Our fields, the id and the system
+ * properties fit in the reserve.
+ */
+const ITEM_LIMIT_BYTES = 2_000_000;
+const RESERVE_BYTES = 16 * 1024;
+export const MAX_RECORD_BYTES = Math.floor((ITEM_LIMIT_BYTES - RESERVE_BYTES) / 2);
+
+/** The expiry fields every document we write carries. `ttl: -1` = never (needs the container's TTL on). */
+export interface ExpiryFields {
+  expires_at: number | null;
+  ttl: number;
+}
+
+/** What a document we read may hold; anything can be missing in documents Celery wrote. */
+export interface StoredDocument {
+  id: string;
+  value?: unknown;
+  status?: unknown;
+  metadata?: unknown;
+  expires_at?: unknown;
+  ttl?: number;
+  date_done?: unknown;
+  count?: unknown;
+  _ts?: unknown;
+  _etag?: string;
+}
+
+export function expiryFields(expiresAt: Date | null, now = Date.now()): ExpiryFields {
+  if (!expiresAt) return { expires_at: null, ttl: -1 };
+  // Cosmos counts `ttl` in whole seconds from the item's last write; round up so the database
+  // never deletes a record before we would hide it.
+  return {
+    expires_at: expiresAt.getTime(),
+    ttl: Math.max(1, Math.ceil((expiresAt.getTime() - now) / 1000)),
+  };
+}
+
+/** When the document stops being visible: our `expires_at`, else Cosmos's own `_ts + ttl`, else never. */
+export function documentExpiry(doc: StoredDocument): Date | null {
+  if (typeof doc.expires_at === "number") return new Date(doc.expires_at);
+  if (typeof doc.ttl === "number" && doc.ttl > 0 && typeof doc._ts === "number") {
+    return new Date((doc._ts + doc.ttl) * 1000);
+  }
+  return null;
+}
+
+export function encodeTask(record: TaskRecord, resultJson: string) {
+  return {
+    id: TASK_KEY_PREFIX + record.taskId,
+    // Metadata lives in its own property, so Celery's value stays exactly what Celery writes.
+    value: encodeMeta(record, { resultJson, includeMetadata: false }),
+    status: record.status,
+    metadata: record.metadata,
+    ...expiryFields(record.expiresAt),
+  };
+}
+
+/** Decodes a task document, ours or Celery's (which has only `id` and `value`). */
+export function decodeTask(doc: StoredDocument, taskId: string): TaskRecord {
+  const record = decodeMeta(valueText(doc), taskId);
+  if (isPlainObject(doc.metadata)) record.metadata = doc.metadata;
+  record.expiresAt = documentExpiry(doc);
+  return record;
+}
+
+export function encodeGroup(group: GroupRecord) {
+  return {
+    id: GROUP_KEY_PREFIX + group.groupId,
+    // Celery's KV group value: {"result": GroupResult.as_tuple()}, as kombu JSON.
+    value: `{"result": ${encodeJson(groupTuple(group))}}`,
+    date_done: formatCeleryDate(group.dateDone),
+    ...expiryFields(group.expiresAt),
+  };
+}
+
+/** Decodes a group document; Celery's carry no `date_done`, so the write time (`_ts`) stands in. */
+export function decodeGroup(doc: StoredDocument, groupId: string): GroupRecord {
+  const text = valueText(doc);
+  const value = typeof text === "string" ? decodeJson(text) : text;
+  const taskIds = taskIdsFromGroupValue(isPlainObject(value) ? value.result : value);
+  const dateDone =
+    parseCeleryDate(doc.date_done) ?? new Date(typeof doc._ts === "number" ? doc._ts * 1000 : 0);
+  return { groupId, taskIds, dateDone, expiresAt: documentExpiry(doc) };
+}
+
+function valueText(doc: StoredDocument): string | Record<string, unknown> {
+  if (typeof doc.value === "string" || isPlainObject(doc.value)) return doc.value;
+  return "null"; // decodeMeta turns a missing value into a clear DecodeError
+}

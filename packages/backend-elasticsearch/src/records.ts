@@ -1,0 +1,201 @@
+/**
+ * Documents in Celery's Elasticsearch layout (CELERY-COMPAT.md §5): `_id` = `celery-task-meta-<id>`,
+ * `{ "result": <meta>, "@timestamp": … }`, plus our fields beside them. Celery updates with a
+ * partial `{"doc": {result, @timestamp}}`, so our fields survive its writes, and it reads only
+ * `_source.result`, so it never sees them. The meta in `result` is the truth for status, result
+ * and Celery's fields; `status` and `date_done` beside it are copies for queries and dashboards.
+ */
+import {
+  DecodeError,
+  decodeJson,
+  decodeMeta,
+  encodeJson,
+  encodeMeta,
+  GROUP_KEY_PREFIX,
+  type GroupRecord,
+  groupTuple,
+  isPlainObject,
+  parseCeleryDate,
+  TASK_KEY_PREFIX,
+  type TaskRecord,
+  taskIdsFromGroupValue,
+} from "@resultstore/core";
+
+/** Document ids, as Celery's KeyValueStoreBackend builds keys (with its global key prefix). */
+export class DocumentIds {
+  constructor(private readonly prefix: string) {}
+  task(taskId: string): string {
+    return `${this.prefix}${TASK_KEY_PREFIX}${taskId}`;
+  }
+  group(groupId: string): string {
+    return `${this.prefix}${GROUP_KEY_PREFIX}${groupId}`;
+  }
+  /** Core passes whole counter keys, e.g. Celery's `chord-unlock-<gid>`. */
+  counter(key: string): string {
+    return `${this.prefix}${key}`;
+  }
+}
+
+/**
+ * The explicit mapping of an index we create. `dynamic: false` indexes only what is listed, so
+ * no user data ever adds a field to the mapping (no mapping explosion); `result` and `metadata`
+ * are disabled objects: kept in `_source` as they are, never parsed or indexed, whatever their
+ * shape (Celery's JSON text, or its native-object form). An index someone else created keeps its
+ * own mapping: every field we add there is a scalar or a string, so dynamic mapping stays small.
+ */
+export const INDEX_MAPPINGS = {
+  dynamic: false,
+  properties: {
+    result: { type: "object", enabled: false },
+    metadata: { type: "object", enabled: false },
+    "@timestamp": { type: "date" },
+    status: { type: "keyword" },
+    date_done: { type: "date" },
+    expires_at: { type: "date" },
+    kind: { type: "keyword" },
+    count: { type: "long" },
+    write_id: { type: "keyword", index: false, doc_values: false },
+  },
+} as const;
+
+/** A document as GET/mget return it, with its version for if_seq_no/if_primary_term. */
+export interface StoredDocument {
+  seqNo: number;
+  primaryTerm: number;
+  source: Record<string, unknown>;
+}
+
+/**
+ * The task document as JSON text. We serialise it ourselves so the meta is byte-for-byte Celery's
+ * JSON (big integers, NaN, kombu markers inside it stay exact). `writeId` lets a write recognise
+ * its own earlier attempt when a retried request meets a 409.
+ */
+export function encodeTask(
+  record: TaskRecord,
+  resultJson: string,
+  saveMetaAsText: boolean,
+  writeId: string,
+): string {
+  const meta = saveMetaAsText
+    ? JSON.stringify(encodeMeta(record, { resultJson, includeMetadata: false }))
+    : nativeMetaJson(record, resultJson);
+  const metadata =
+    Object.keys(record.metadata).length > 0 ? JSON.stringify(encodeJson(record.metadata)) : "null";
+  return (
+    `{"result": ${meta}, "@timestamp": ${JSON.stringify(timestamp())}, ` +
+    `"status": ${JSON.stringify(record.status)}, "date_done": ${dateJson(record.dateDone)}, ` +
+    `"expires_at": ${dateJson(record.expiresAt)}, "metadata": ${metadata}, ` +
+    `"write_id": ${JSON.stringify(writeId)}}`
+  );
+}
+
+/**
+ * Celery's `elasticsearch_save_meta_as_text=False` form: the meta as an object whose `result` and
+ * `traceback` are JSON text when truthy in Python (so 42 is "42", but 0, null and "" stay raw).
+ */
+function nativeMetaJson(record: TaskRecord, resultJson: string): string {
+  return encodeMeta(
+    { ...record, traceback: record.traceback ? encodeJson(record.traceback) : record.traceback },
+    {
+      resultJson: pythonTruthy(record.result) ? JSON.stringify(resultJson) : resultJson,
+      includeMetadata: false,
+    },
+  );
+}
+
+function pythonTruthy(value: unknown): boolean {
+  if (value === null || value === undefined || value === false || value === 0 || value === "")
+    return false;
+  if (value === 0n) return false;
+  if (Array.isArray(value) || value instanceof Uint8Array) return value.length > 0;
+  if (isPlainObject(value)) return Object.keys(value).length > 0;
+  return true;
+}
+
+/** Reads a task document written by us or by Celery (either meta form, with or without our fields). */
+export function decodeTask(source: Record<string, unknown>, taskId: string): TaskRecord {
+  const value = source.result;
+  let record: TaskRecord;
+  if (typeof value === "string") record = decodeMeta(value, taskId);
+  else if (isPlainObject(value)) record = decodeMeta(nativeMeta(value), taskId);
+  else throw new DecodeError(`The document of task ${taskId} has no Celery meta in "result".`);
+  record.metadata = decodeMetadata(source.metadata, taskId);
+  // Celery's Elasticsearch backend never expires anything: its records carry no expiry.
+  record.expiresAt = dateFrom(source.expires_at);
+  return record;
+}
+
+/** Celery's `decode` for the native form: truthy `result` and `traceback` are JSON text. */
+function nativeMeta(value: Record<string, unknown>): Record<string, unknown> {
+  const meta = { ...value };
+  if (typeof meta.result === "string" && meta.result) meta.result = decodeJson(meta.result);
+  if (typeof meta.traceback === "string" && meta.traceback)
+    meta.traceback = decodeJson(meta.traceback);
+  return meta;
+}
+
+function decodeMetadata(value: unknown, taskId: string): Record<string, unknown> {
+  if (value === undefined || value === null) return {};
+  const metadata = typeof value === "string" ? decodeJson(value) : value;
+  if (!isPlainObject(metadata))
+    throw new DecodeError(`The metadata of task ${taskId} is not an object.`);
+  return metadata;
+}
+
+/** Celery's group document: `result` holds `{"result": <GroupResult tuple>}` in either meta form. */
+export function encodeGroup(group: GroupRecord, saveMetaAsText: boolean): string {
+  const tupleJson = encodeJson(groupTuple(group));
+  const result = saveMetaAsText
+    ? JSON.stringify(`{"result": ${tupleJson}}`)
+    : `{"result": ${JSON.stringify(tupleJson)}}`;
+  return (
+    `{"result": ${result}, "@timestamp": ${JSON.stringify(timestamp())}, ` +
+    `"date_done": ${dateJson(group.dateDone)}, "expires_at": ${dateJson(group.expiresAt)}}`
+  );
+}
+
+export function decodeGroup(source: Record<string, unknown>, groupId: string): GroupRecord {
+  const outer = typeof source.result === "string" ? decodeJson(source.result) : source.result;
+  if (!isPlainObject(outer))
+    throw new DecodeError(`The document of group ${groupId} has no Celery group in "result".`);
+  const inner = typeof outer.result === "string" ? decodeJson(outer.result) : outer.result;
+  return {
+    groupId,
+    taskIds: taskIdsFromGroupValue(inner),
+    // Celery's group documents have no date_done: its @timestamp is when it saved the group.
+    dateDone: dateFrom(source.date_done) ?? dateFrom(source["@timestamp"]) ?? new Date(0),
+    expiresAt: dateFrom(source.expires_at),
+  };
+}
+
+/** A counter document (Celery's Elasticsearch backend has no counters; `kind` marks ours). */
+export function encodeCounter(count: number, expiresAt: Date | null): string {
+  return JSON.stringify({
+    kind: "counter",
+    count,
+    "@timestamp": timestamp(),
+    expires_at: expiresAt?.toISOString() ?? null,
+  });
+}
+
+/** The count a stored counter holds at `now`: 0 once it expired. */
+export function decodeCounter(source: Record<string, unknown>, key: string, now: Date): number {
+  if (source.kind !== "counter" || typeof source.count !== "number") {
+    throw new DecodeError(`The document at counter key ${key} is not a counter.`);
+  }
+  const expiresAt = dateFrom(source.expires_at);
+  return expiresAt && expiresAt.getTime() <= now.getTime() ? 0 : source.count;
+}
+
+export function dateFrom(value: unknown): Date | null {
+  return typeof value === "string" || typeof value === "number" ? parseCeleryDate(value) : null;
+}
+
+function dateJson(date: Date | null): string {
+  return date ? `"${date.toISOString()}"` : "null";
+}
+
+/** Celery's `@timestamp`: UTC, milliseconds, `Z`. */
+function timestamp(): string {
+  return new Date().toISOString();
+}

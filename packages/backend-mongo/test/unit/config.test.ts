@@ -1,0 +1,85 @@
+/** Options and URLs: no server needed (port 1 refuses at once). */
+import { ConfigurationError } from "@resultstore/core";
+import { describe, expect, it } from "vitest";
+import { parseMongoUrl, resolveConfig } from "../../src/config.js";
+import { fromUrl, MongoBackend } from "../../src/index.js";
+
+describe("URLs and options (no server)", () => {
+  it("parses Celery's URL forms", () => {
+    expect(parseMongoUrl("mongodb://")).toEqual({
+      url: "mongodb://localhost/",
+      database: undefined,
+    });
+    expect(
+      parseMongoUrl("mongodb://u:p%40ss@h1:27017,h2:27018/results?replicaSet=rs0&authSource=admin"),
+    ).toEqual({
+      url: "mongodb://u:p%40ss@h1:27017,h2:27018/results?replicaSet=rs0&authSource=admin",
+      database: "results",
+    });
+    expect(
+      parseMongoUrl("mongodb+srv://cluster0.example.net/?retryWrites=true").database,
+    ).toBeUndefined();
+  });
+  it("names the database and collections as Celery does, or by namespace", () => {
+    expect(resolveConfig({ url: "mongodb://h" })).toMatchObject({
+      database: "celery",
+      collections: {
+        tasks: "celery_taskmeta",
+        groups: "celery_groupmeta",
+        counters: "celery_counters",
+      },
+    });
+    expect(
+      resolveConfig({
+        url: "mongodb://h/fromurl",
+        database: "explicit",
+        namespace: "ns",
+        taskmetaCollection: "tm",
+      }),
+    ).toMatchObject({
+      database: "explicit",
+      collections: { tasks: "tm", groups: "ns_groupmeta", counters: "ns_counters" },
+    });
+  });
+  it("refuses bad URLs and options with ConfigurationError, never echoing the password", () => {
+    const bad = () => new MongoBackend({ url: "mongodb://user:hunter2@h:notaport/db" });
+    expect(bad).toThrow(ConfigurationError);
+    expect(bad).not.toThrow(/hunter2/);
+    expect(() => new MongoBackend({ url: "redis://h" })).toThrow(ConfigurationError);
+    expect(() => new MongoBackend({})).toThrow(/Missing required option `url`/);
+    expect(() => new MongoBackend({ url: "mongodb://h", namespace: "a$b" })).toThrow(
+      ConfigurationError,
+    );
+    expect(() => new MongoBackend({ url: "mongodb://h", database: "a.b" })).toThrow(
+      ConfigurationError,
+    );
+    expect(
+      () => new MongoBackend({ url: "mongodb://h", resultSerializer: "pickle" as "json" }),
+    ).toThrow(ConfigurationError);
+  });
+  it("classifies only transport failures as retryable", async () => {
+    const backend = new MongoBackend({
+      url: "mongodb://127.0.0.1:1",
+      clientOptions: { serverSelectionTimeoutMS: 300 },
+    });
+    const error = await backend.read("x").catch((e: unknown) => e);
+    expect(error).toMatchObject({ code: "CONNECTION" });
+    expect(backend.isRetryable(error)).toBe(true);
+    expect(backend.isRetryable(new Error("other"))).toBe(false);
+    await backend.close();
+    await backend.close();
+  });
+});
+
+describe("fromUrl", () => {
+  it("takes the URL; an option with a value wins, an undefined one leaves the URL's", async () => {
+    const backend = fromUrl("mongodb://127.0.0.1:1/fromurl", {
+      namespace: "ns",
+      url: undefined,
+      clientOptions: { serverSelectionTimeoutMS: 100 },
+    });
+    expect(backend).toBeInstanceOf(MongoBackend);
+    await expect(backend.read("x")).rejects.toMatchObject({ code: "CONNECTION" });
+    await backend.close();
+  });
+});

@@ -1,0 +1,138 @@
+/**
+ * Driver failures as core's typed errors. Each backend declares what its driver's failures mean
+ * (`defineErrorMapping`), and gets back the one `wrapError`, `isRetryable` and `guard` every
+ * backend uses, so messages, classes and retry decisions follow one rule everywhere.
+ */
+import {
+  BackendConnectionError,
+  BackendError,
+  ContentionError,
+  ResultStoreError,
+} from "./errors.js";
+import { sanitizeUrl } from "./url.js";
+
+/** What a backend declares about its driver's failures. */
+export interface ErrorMappingSpec {
+  /** The backend's name, as every message is tagged. */
+  backend: string;
+  /** The request may not have reached the server (socket, DNS, timeout, no host): retryable. */
+  isTransport(error: unknown): boolean;
+  /** The status a server's refusal carries (HTTP status, server error code or SDK error name). */
+  statusOf?(error: unknown): number | string | undefined;
+  /** How a message names the status: "HTTP" → `(HTTP 503)`. @default "" */
+  statusLabel?: string;
+  /** Statuses that waiting can fix: throttling, failover, overload. */
+  transientStatuses?: Iterable<number | string>;
+  /** Transient failures a status cannot tell (e.g. a driver's "retryable" labels). */
+  isTransient?(error: unknown): boolean;
+  /** Reported as a connection error although waiting will not help (e.g. rejected credentials). */
+  isConnectionRefusal?(error: unknown): boolean;
+  /** The text a message quotes. @default the error's message */
+  detail?(error: unknown): string;
+  /** Failures that map to another typed error (checked first), or undefined. */
+  special?(error: unknown, operation: string): ResultStoreError | undefined;
+}
+
+/** What a backend gets from its declared mapping. */
+export interface ErrorMapping {
+  /** Core's typed error for a driver failure; `operation` names what failed. Ours pass through. */
+  wrapError(error: unknown, operation: string): ResultStoreError;
+  /** Whether a failed call may be retried safely (Celery's `exception_safe_to_retry`). */
+  isRetryable(error: unknown): boolean;
+  /** The status of a driver error, or of the driver error inside one of ours. */
+  statusOf(error: unknown): number | string | undefined;
+  /**
+   * Runs `body`, turning its failures into typed errors. `recover` may turn an expected failure
+   * (a failed condition, a missing item) into a result instead: anything but undefined is returned.
+   */
+  guard<T, R = never>(
+    operation: string,
+    body: () => Promise<T>,
+    recover?: (error: unknown) => R | undefined,
+  ): Promise<T | R>;
+  /** A `recover` for `guard`: `value` when the failure's status is one of `statuses`. */
+  on<R>(statuses: readonly (number | string)[], value: R): (error: unknown) => R | undefined;
+}
+
+/** Socket-level failures (Node's codes; `TimeoutError` is also a name some SDKs throw). */
+const NETWORK_CODES = new Set([
+  "ECONNRESET",
+  "ECONNREFUSED",
+  "ECONNABORTED",
+  "ETIMEDOUT",
+  "EPIPE",
+  "EAI_AGAIN",
+  "ENOTFOUND",
+  "EHOSTUNREACH",
+  "TimeoutError",
+]);
+
+/** Whether `error` or any error in its `cause` chain is a socket-level failure. */
+export function isNetworkError(error: unknown): boolean {
+  const seen = new Set<unknown>();
+  for (let e = error; typeof e === "object" && e !== null && !seen.has(e); ) {
+    seen.add(e);
+    const { code, name, cause } = e as { code?: unknown; name?: unknown; cause?: unknown };
+    if ((typeof code === "string" && NETWORK_CODES.has(code)) || name === "TimeoutError")
+      return true;
+    e = cause;
+  }
+  return false;
+}
+
+/** The driver error a typed error of ours wraps (or `error` itself). */
+function driverError(error: unknown): unknown {
+  return error instanceof ResultStoreError ? error.cause : error;
+}
+
+export function defineErrorMapping(spec: ErrorMappingSpec): ErrorMapping {
+  const transient = new Set(spec.transientStatuses ?? []);
+  const statusOf = (error: unknown) => spec.statusOf?.(driverError(error));
+  const detail = (error: unknown): string => {
+    const text = spec.detail?.(error) ?? (error instanceof Error ? error.message : String(error));
+    // One line (SDKs append diagnostics blobs), and never a credential a quoted URL carries.
+    const line = text.split("\n", 1)[0] ?? "";
+    const short = line.length > 300 ? `${line.slice(0, 300)}…` : line;
+    return short.replace(/[a-z][a-z0-9+.-]*:\/\/[^\s"']+/gi, (url) => sanitizeUrl(url));
+  };
+  const mapping: ErrorMapping = {
+    wrapError(error, operation) {
+      if (error instanceof ResultStoreError) return error;
+      const special = spec.special?.(error, operation);
+      if (special) return special;
+      if (spec.isTransport(error) || spec.isConnectionRefusal?.(error)) {
+        return new BackendConnectionError(spec.backend, `${operation} failed: ${detail(error)}`, {
+          cause: error,
+        });
+      }
+      const status = statusOf(error);
+      const label = status === undefined ? "" : ` (${[spec.statusLabel, status].join(" ").trim()})`;
+      return new BackendError(spec.backend, `${operation} failed${label}: ${detail(error)}`, {
+        cause: error,
+      });
+    },
+    isRetryable(error) {
+      if (error instanceof ContentionError) return true;
+      const inner = driverError(error);
+      if (inner === undefined || inner === null) return false;
+      if (spec.isTransport(inner) || spec.isTransient?.(inner)) return true;
+      const status = statusOf(inner);
+      return status !== undefined && transient.has(status);
+    },
+    statusOf,
+    on: (statuses, value) => (error) => {
+      const status = statusOf(error);
+      return status !== undefined && statuses.includes(status) ? value : undefined;
+    },
+    async guard(operation, body, recover) {
+      try {
+        return await body();
+      } catch (error) {
+        const recovered = recover?.(error);
+        if (recovered !== undefined) return recovered;
+        throw mapping.wrapError(error, operation);
+      }
+    },
+  };
+  return mapping;
+}

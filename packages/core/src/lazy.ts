@@ -1,0 +1,61 @@
+/** Opening things on first use: one shared attempt, forgotten when it fails so the next call retries. */
+import { StoreClosedError } from "./errors.js";
+
+/** A value made by `open` on first `get`, shared by every caller; a failed `open` is not kept. */
+export class Lazy<T> {
+  private pending: Promise<T> | undefined;
+
+  constructor(private readonly open: () => Promise<T>) {}
+
+  get(): Promise<T> {
+    this.pending ??= this.open().catch((error: unknown) => {
+      this.pending = undefined; // a later call may reach a server that was down
+      throw error;
+    });
+    return this.pending;
+  }
+
+  /** Forgets the value (e.g. after `destroy()` dropped what `open` created): the next `get` opens anew. */
+  reset(): void {
+    this.pending = undefined;
+  }
+
+  /** What `get` resolved to, or undefined when it never ran or failed. */
+  async settled(): Promise<T | undefined> {
+    return this.pending?.catch(() => undefined);
+  }
+}
+
+/**
+ * A backend's connection: opened lazily by the first call, refused with `StoreClosedError` once
+ * closed. `close` is idempotent and releases only once.
+ */
+export class LazyConnection<T> extends Lazy<T> {
+  private closing: Promise<void> | undefined;
+
+  constructor(
+    private readonly backend: string,
+    open: () => Promise<T>,
+  ) {
+    super(open);
+  }
+
+  get isClosed(): boolean {
+    return this.closing !== undefined;
+  }
+
+  override get(): Promise<T> {
+    if (this.closing) return Promise.reject(new StoreClosedError(this.backend));
+    return super.get();
+  }
+
+  /** Closes once: `release` gets what was opened (undefined when nothing was). */
+  close(release: (opened: T | undefined) => unknown = () => undefined): Promise<void> {
+    this.closing ??= (async () => {
+      const opened = await this.settled();
+      this.reset();
+      await release(opened);
+    })();
+    return this.closing;
+  }
+}
