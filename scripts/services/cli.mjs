@@ -46,9 +46,16 @@ export async function loadServers(names = []) {
 }
 const rank = (n) => (ORDER.includes(n) ? ORDER.indexOf(n) : ORDER.length);
 
+/**
+ * Where running servers keep pid, state, log and data. RESULTSTORE_RUN_DIR moves it, so a private
+ * set of instances (e.g. the proof's, which it kills and pauses) never touches the shared ones;
+ * the installs in CACHE_ROOT are reused.
+ */
+const runRoot = () => process.env.RESULTSTORE_RUN_DIR ?? join(CACHE_ROOT, "run");
+
 /** The ServerContext of server-module.mjs; the port can be moved with RESULTSTORE_<NAME>_PORT. */
 export function contextFor(mod, log = (line) => say(`[${mod.name}] ${line}`)) {
-  const runDir = join(CACHE_ROOT, "run", mod.name);
+  const runDir = join(runRoot(), mod.name);
   const port = Number(process.env[`RESULTSTORE_${mod.envName}_PORT`] ?? mod.port);
   return {
     host: HOST,
@@ -135,7 +142,7 @@ function signalTree(pid, signal) {
  * SIGTERM to the whole tree, up to STOP_GRACE_MS for it to exit, then SIGKILL; then deletes the run
  * dir (with `keepLog`, all but server.log, so a failed start can still be read, e.g. by CI).
  */
-async function stopProcess(ctx, state, { keepLog = false } = {}) {
+async function stopProcess(ctx, state, { keepLog = false, keepData = false } = {}) {
   if (isOurs(state)) {
     ctx.log(`stopping pid ${state.pid}`);
     signalTree(state.pid, "SIGTERM");
@@ -147,6 +154,7 @@ async function stopProcess(ctx, state, { keepLog = false } = {}) {
       while (processTree(state.pid).length) await sleep(100);
     }
   }
+  if (keepData) return rmSync(statePath(ctx), { force: true });
   if (!keepLog) return rmSync(ctx.runDir, { recursive: true, force: true });
   rmSync(ctx.dataDir, { recursive: true, force: true });
   rmSync(statePath(ctx), { force: true });
@@ -187,6 +195,8 @@ function compose(args) {
 /**
  * Installs and starts the servers, reusing ones already running. Resolves { name: url }.
  * On failure it stops what this call started and rejects. `opts.signal` (an AbortSignal) aborts.
+ * `opts.keepData` restarts a server that died (e.g. was killed) on its existing data directory
+ * instead of a fresh one.
  */
 export async function up(names = [], opts = {}) {
   const mods = await loadServers(names);
@@ -216,7 +226,7 @@ export async function up(names = [], opts = {}) {
       const installTime = secs(Date.now() - t0);
       ctx.log(`installed ${engine} ${version} in ${installTime}`);
       const t1 = Date.now();
-      const p = startOne(mod, ctx, { engine, version }, started, cancel.signal).then(
+      const p = startOne(mod, ctx, { engine, version }, started, cancel.signal, opts).then(
         ({ url, reused }) => {
           urls[mod.name] = url;
           timings[mod.name] =
@@ -244,7 +254,7 @@ export async function up(names = [], opts = {}) {
   }
 }
 
-async function startOne(mod, ctx, installed, started, signal) {
+async function startOne(mod, ctx, installed, started, signal, { keepData = false } = {}) {
   const state = readState(ctx);
   if (isOurs(state)) {
     if (await probe(mod, ctx)) {
@@ -253,7 +263,7 @@ async function startOne(mod, ctx, installed, started, signal) {
     }
     ctx.log(`pid ${state.pid} is running but unhealthy: restarting it`);
   }
-  await stopProcess(ctx, state); // clears a stale run dir (or the unhealthy process)
+  await stopProcess(ctx, state, { keepData }); // clears a stale run dir (or the unhealthy process)
   if (await portOpen(HOST, ctx.port)) {
     throw new Error(
       `${mod.name}: port ${ctx.port} is taken by a process 'services' did not start ` +
@@ -263,7 +273,7 @@ async function startOne(mod, ctx, installed, started, signal) {
   ensureDir(ctx.dataDir);
   const spec = await mod.start(ctx);
   const t0 = Date.now();
-  const out = openSync(ctx.logFile, "w");
+  const out = openSync(ctx.logFile, keepData ? "a" : "w");
   // detached: its own session and process group, so `down` can signal the whole tree.
   const child = spawn(spec.command, spec.args, {
     cwd: spec.cwd ?? ctx.dataDir,
@@ -355,6 +365,19 @@ export async function down(names = []) {
       ctx.log("down");
     }),
   );
+}
+
+/**
+ * Sends `signal` to the whole process tree of each running server `up` recorded (never to a pid it
+ * did not start). For fault injection on private instances: SIGKILL, SIGSTOP, SIGCONT.
+ */
+export async function signalServers(names, signal) {
+  for (const mod of await loadServers(names)) {
+    const ctx = contextFor(mod, () => {});
+    const state = readState(ctx);
+    if (!isOurs(state)) throw new Error(`${mod.name} is not running under ${ctx.runDir}`);
+    signalTree(state.pid, signal);
+  }
 }
 
 /** One row per server: { name, up, port, pid, engine, version, url, rssMiB }. */

@@ -41,6 +41,13 @@ export function buildClient(options: CassandraBackendOptions): cassandra.Client 
     policies: {
       timestampGeneration:
         null as unknown as cassandra.policies.timestampGeneration.TimestampGenerator,
+      // The driver's default backs off up to 10 minutes between attempts on a lost host: after a
+      // restart, a result store must be writable again within seconds (found by packages/proof).
+      reconnection: new cassandra.policies.reconnection.ExponentialReconnectionPolicy(
+        500,
+        5000,
+        false,
+      ),
     },
     ...options.driverOptions,
   };

@@ -181,11 +181,19 @@ export class CosmosBackend implements ResultBackend {
         if (status === NOT_FOUND) {
           if (await this.tryInsert(container, fresh)) return by;
         } else if (status === PRECONDITION_FAILED) {
-          // Expired: restart it, but only the version we saw expire.
+          // Expired: restart it, but only a version that is itself expired. Between the 412 and
+          // this read another client may have restarted and incremented it; replacing that live
+          // counter would lose their increments, so count on it instead (the next attempt).
           const { resource, etag } = await errors.guard(`Reading counter ${key}`, () =>
             item.read<StoredDocument>(),
           );
-          if (resource && etag && (await this.tryReplaceDocument(container, fresh, etag)))
+          const expired = typeof resource?.expires_at === "number" && resource.expires_at <= cutoff;
+          if (
+            resource &&
+            etag &&
+            expired &&
+            (await this.tryReplaceDocument(container, fresh, etag))
+          )
             return by;
         } else {
           throw errors.wrapError(error, `Incrementing counter ${key}`);

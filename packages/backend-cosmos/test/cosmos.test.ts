@@ -8,6 +8,7 @@ import { Agent } from "node:https";
 import { CosmosClient } from "@azure/cosmos";
 import { BackendConnectionError, ConfigurationError, ResultStore } from "@resultstore/core";
 import { afterAll, describe, it } from "vitest";
+import { errors } from "../src/errors.js";
 import { CosmosBackend, fromUrl } from "../src/index.js";
 import { encodeTask, MAX_RECORD_BYTES } from "../src/records.js";
 import { backend, ca, namespace, rawContainer, readDocument, target } from "./helpers.js";
@@ -142,6 +143,37 @@ describe.skipIf(!target.url)(`cosmos backend ${target.reason}`, () => {
       .replace({ ...doc, metadata: { a: 1, external: true } });
     assert.equal((await store.markSuccess(taskId, "done", { metadata: { b: 2 } })).applied, true);
     assert.deepEqual((await store.getMeta(taskId)).metadata, { a: 1, external: true, b: 2 });
+  });
+
+  it("restarting an expired counter never replaces one someone else restarted meanwhile", async () => {
+    // The race: our conditional incr fails (412: expired); before we re-read it, another client
+    // restarts the counter and increments it again. What we read is then live, not expired, and
+    // replacing it with `by` would lose both of their increments.
+    const ns = namespace();
+    const ours = open({ namespace: ns });
+    const theirs = open({ namespace: ns });
+    const key = `c-${randomUUID()}`;
+    const soon = () => new Date(Date.now() + 1000);
+    const later = () => new Date(Date.now() + 60_000);
+    assert.equal(await ours.incr(key, 1, soon()), 1);
+    await new Promise((r) => setTimeout(r, 2200)); // expired, also at whole-second granularity
+    const guard = errors.guard;
+    let interleaved = false;
+    errors.guard = (async (label: string, call: () => Promise<unknown>) => {
+      if (label.startsWith("Reading counter") && !interleaved) {
+        interleaved = true;
+        assert.equal(await theirs.incr(key, 1, later()), 1); // their restart
+        assert.equal(await theirs.incr(key, 1, later()), 2);
+      }
+      return guard.call(errors, label, call);
+    }) as typeof errors.guard;
+    try {
+      assert.equal(await ours.incr(key, 1, later()), 3);
+    } finally {
+      errors.guard = guard;
+    }
+    assert.ok(interleaved, "the race was not reproduced");
+    assert.equal(await theirs.incr(key, 0, later()), 3);
   });
 
   it("a stale cache never refuses: after a forget elsewhere, a late write applies", async () => {

@@ -33,6 +33,8 @@ export const ATTR = {
   ttl: "ttl",
   count: "chord_count",
   status: "status",
+  /** The `writeId` of the write that last changed the item: a re-sent copy of it is recognised. */
+  writeId: "write_id",
 } as const;
 
 export const METADATA_PREFIX = "meta_";

@@ -64,6 +64,8 @@ export class TaskWriter {
         const replaced = await this.replaceExpired(write, attributes, nowMs);
         return replaced ? { applied: true } : LOST_RACE;
       }
+      // A re-sent copy of a write that landed (the SDK's own retry, or alwaysRetry) finds itself.
+      if (write.writeId && old[ATTR.writeId]?.S === write.writeId) return { applied: true };
       const storedStatus = old[ATTR.status]?.S;
       if (storedStatus !== undefined) {
         // Our live item refused the write: the state rules said no, atomically.
@@ -183,6 +185,7 @@ function withStoredFields(write: TaskWrite, stored: TaskRecord | null): TaskWrit
 function itemAttributes(id: string, write: TaskWrite): Item {
   const item: Item = { [ATTR.id]: { S: id }, ...encodeTask(write, Date.now()) };
   if (write.expiresAt) item[ATTR.ttl] = ttlValue(write.expiresAt);
+  if (write.writeId) item[ATTR.writeId] = { S: write.writeId };
   const size = itemBytes(item);
   if (size > ITEM_LIMIT_BYTES) throw new ValueTooLargeError(BACKEND_NAME, size, ITEM_LIMIT_BYTES);
   return item;

@@ -90,9 +90,9 @@ export class ElasticsearchBackend implements ResultBackend {
   async write(write: TaskWrite): Promise<WriteOutcome> {
     const api = await this.writable();
     const id = this.ids.task(write.taskId);
-    // Tags this write's documents, so a request the client retried after a lost response is
-    // recognised as our own when it then meets a 409.
-    const writeId = randomUUID();
+    // Tags this write's documents, so a request retried after a lost response (by the client, or
+    // by core's alwaysRetry, which passes the same writeId again) is recognised as our own.
+    const writeId = write.writeId ?? randomUUID();
     const body = (record: TaskRecord) =>
       this.checkSize(encodeTask(record, write.resultJson, this.config.saveMetaAsText, writeId));
     const remember = (version: DocumentVersion | null, record: TaskRecord) => {

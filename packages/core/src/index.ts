@@ -49,15 +49,18 @@ export {
   type WaitOptions,
 } from "./store.js";
 export type * from "./types.js";
+
 export {
   enumOption,
   intOption,
   mergeUrlOptions,
   parseUrl,
+  redactedUrlError,
   SCHEME_PACKAGES,
   sanitizeUrl,
   schemeOf,
 } from "./url.js";
+
 export { isPlainObject, MAX_ID_BYTES, validateId, validateMetadata } from "./validate.js";
 export { type KnownVersion, VersionCache } from "./versions.js";
 

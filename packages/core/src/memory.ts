@@ -107,6 +107,8 @@ export class MemoryBackend implements ResultBackend {
   private readonly tasks = new Map<string, FrozenRecord>();
   private readonly groups = new Map<string, GroupRecord>();
   private readonly counters = new Map<string, Counter>();
+  /** The write that last changed each task: a retry of it is recognised, not refused. */
+  private readonly lastWrite = new Map<string, string>();
 
   constructor(options: MemoryBackendOptions = {}) {
     this.capabilities = {
@@ -117,8 +119,13 @@ export class MemoryBackend implements ResultBackend {
 
   // No await between reading and writing: JavaScript runs this atomically, as a server would.
   async write(write: TaskWrite): Promise<WriteOutcome> {
+    if (write.writeId && this.lastWrite.get(write.taskId) === write.writeId) {
+      return { applied: true }; // this very call landed before; its answer was lost
+    }
     const next = applyWrite(thaw(this.tasks.get(write.taskId), false), write);
     if (!next) return { applied: false };
+    if (write.writeId) this.lastWrite.set(write.taskId, write.writeId);
+    else this.lastWrite.delete(write.taskId);
     this.tasks.set(write.taskId, freeze(next, write.resultJson));
     return { applied: true };
   }
@@ -129,6 +136,7 @@ export class MemoryBackend implements ResultBackend {
 
   async remove(taskId: string): Promise<void> {
     this.tasks.delete(taskId);
+    this.lastWrite.delete(taskId);
   }
 
   async incr(key: string, by: number, expiresAt: Date | null): Promise<number> {
@@ -164,6 +172,7 @@ export class MemoryBackend implements ResultBackend {
     for (const [taskId, frozen] of this.tasks) {
       if (frozen.expiresAt !== null && frozen.expiresAt <= nowMs) {
         this.tasks.delete(taskId);
+        this.lastWrite.delete(taskId);
         removed++;
       }
     }
@@ -182,6 +191,7 @@ export class MemoryBackend implements ResultBackend {
 
   async destroy(): Promise<void> {
     this.tasks.clear();
+    this.lastWrite.clear();
     this.groups.clear();
     this.counters.clear();
   }

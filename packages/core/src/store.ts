@@ -1,5 +1,6 @@
 /** `ResultStore`: the API services call. It validates, encodes and applies the rules' inputs once,
  * then hands each backend a ready `TaskWrite`. */
+import { randomUUID } from "node:crypto";
 import { hostname } from "node:os";
 import { encodeJson } from "./codec.js";
 import {
@@ -253,6 +254,7 @@ export class ResultStore {
       traceback: options.traceback ?? null,
       dateDone: isReady(state) ? new Date(now) : null,
       expiresAt: this.expiresMs ? new Date(now + this.expiresMs) : null,
+      writeId: randomUUID(),
     };
     const request = options.request ?? {};
     for (const key of REQUEST_FIELDS) {

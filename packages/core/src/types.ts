@@ -43,7 +43,15 @@ export type OptionalWriteFields = Exclude<keyof TaskRecord, RequiredWriteFields>
  * core's codec, so backends need not encode it again.
  */
 export type TaskWrite = Pick<TaskRecord, RequiredWriteFields> &
-  Partial<Pick<TaskRecord, OptionalWriteFields>> & { resultJson: string };
+  Partial<Pick<TaskRecord, OptionalWriteFields>> & {
+    resultJson: string;
+    /**
+     * Unique to one `storeResult` call and the same in every attempt `alwaysRetry` makes of it:
+     * a backend that keeps the id of the write that last changed a record can answer a retry of a
+     * write that already landed with `applied: true` instead of a refusal.
+     */
+    writeId?: string;
+  };
 
 /** What a write did: `applied: false` means the state rules refused it and nothing changed. */
 export interface WriteOutcome {

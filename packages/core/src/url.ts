@@ -46,17 +46,35 @@ export function sanitizeUrl(url: string): string {
   }
 }
 
-/** Parses `url`, throwing a ConfigurationError that names the backend and never the password. */
+/**
+ * Parses `url`, throwing a ConfigurationError that names the backend and never the password —
+ * neither in its message nor in its cause: Node's URL `TypeError` carries the raw URL in `input`.
+ */
 export function parseUrl(url: string, backend: string): URL {
   try {
     return new URL(url);
-  } catch (cause) {
+  } catch (error) {
     throw new ConfigurationError(
       backend,
       `Malformed URL (check host and port): ${sanitizeUrl(url)}`,
-      { cause },
+      { cause: redactedUrlError(error, url) },
     );
   }
+}
+
+/**
+ * A copy of a URL parser's error that is safe to attach as a cause: the same name, message and
+ * code, with `input` (and any copy of `url` or its secrets in the message) replaced by the
+ * sanitized URL.
+ */
+export function redactedUrlError(error: unknown, url: string): Error {
+  const safeUrl = sanitizeUrl(url);
+  const original = error instanceof Error ? error : new Error(String(error));
+  const copy = new (original instanceof TypeError ? TypeError : Error)(
+    original.message.split(url).join(safeUrl),
+  );
+  const code = (original as { code?: unknown }).code;
+  return Object.assign(copy, code === undefined ? {} : { code }, { input: safeUrl });
 }
 
 /** Parses a whole-number option (from a URL query or options), with a clear error. */

@@ -41,6 +41,23 @@ describe("ResultStore", () => {
     expect(read).toHaveBeenCalledTimes(2);
   });
 
+  it("a write retried after it landed reports applied: true, not a refusal", async () => {
+    // The first attempt lands, then its answer is lost (a cut connection): alwaysRetry sends it
+    // again, and the second attempt finds its own SUCCESS stored.
+    const backend = new MemoryBackend();
+    const write = backend.write.bind(backend);
+    vi.spyOn(backend, "write").mockImplementationOnce(async (w) => {
+      await write(w);
+      throw new Error("connection reset after the write landed");
+    });
+    Object.assign(backend, { isRetryable: () => true });
+    const store = new ResultStore(backend, { alwaysRetry: true, retryPolicy: { baseMs: 1 } });
+    await expect(store.markSuccess("t", 42)).resolves.toMatchObject({ applied: true });
+    expect(backend.write).toHaveBeenCalledTimes(2);
+    // A different call with the same content is still refused: only the same call is recognised.
+    await expect(store.markSuccess("t", 42)).resolves.toMatchObject({ applied: false });
+  });
+
   it("does not retry by default", async () => {
     const backend = new MemoryBackend();
     vi.spyOn(backend, "read").mockRejectedValueOnce(new Error("flaky"));

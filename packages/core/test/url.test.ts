@@ -1,9 +1,11 @@
+import { inspect } from "node:util";
 import { describe, expect, it } from "vitest";
 import { loadBackend } from "../src/create.js";
 import {
   ConfigurationError,
   createStore,
   MemoryBackend,
+  parseUrl,
   sanitizeUrl,
   schemeOf,
 } from "../src/index.js";
@@ -23,6 +25,28 @@ describe("URLs", () => {
     expect(sanitizeUrl("dynamodb://AKIA:wJalr%20@[bad")).not.toContain("wJalr");
     expect(sanitizeUrl("consul://h:99999/x?token=s3cret&a=1")).not.toContain("s3cret");
     expect(sanitizeUrl("cosmosdbsql://:ab/cd+ef==@h:99999")).not.toContain("cd+ef");
+  });
+
+  it("keeps a secret containing / out of a malformed URL's error and its cause", () => {
+    // Node's URL TypeError carries the raw URL in `input`; "/" in a secret makes the URL invalid.
+    for (const url of [
+      "dynamodb://AKIDEXAMPLE:wJalr/XUtnFEMI@127.0.0.1:8000",
+      "mongodb://user:pa/ss9word@127.0.0.1:27017/db",
+    ]) {
+      const error = (() => {
+        try {
+          parseUrl(url, "test");
+        } catch (e) {
+          return e;
+        }
+      })();
+      expect(error).toBeInstanceOf(ConfigurationError);
+      const everything = inspect(error, { depth: 10, showHidden: true });
+      expect(everything).toContain("Malformed URL");
+      expect(everything).toContain("ERR_INVALID_URL");
+      for (const secret of ["XUtnFEMI", "wJalr", "ss9word"])
+        expect(everything).not.toContain(secret);
+    }
   });
 
   it("masks the user part too: DynamoDB's is an access key id", () => {

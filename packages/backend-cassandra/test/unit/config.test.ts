@@ -1,6 +1,8 @@
 // Configuration and URL parsing: no server needed.
 import { ConfigurationError } from "@resultstore/core";
+import type cassandra from "cassandra-driver";
 import { describe, expect, it } from "vitest";
+import { buildClient } from "../../src/client.js";
 import { contactPointsWithPort, optionsFromUrl, resolveConfig } from "../../src/config.js";
 import { CassandraBackend, fromUrl } from "../../src/index.js";
 import { ttlSeconds } from "../../src/records.js";
@@ -128,5 +130,20 @@ describe("TTL", () => {
     expect(() => ttlSeconds(new Date(Date.now() + 21 * 365 * 86_400_000))).toThrow(
       ConfigurationError,
     );
+  });
+});
+
+describe("the driver client", () => {
+  it("tries a lost server again within seconds, not the driver's default of up to 10 minutes", async () => {
+    // The proof (packages/proof) saw every client stay disconnected for minutes after a restart:
+    // the default exponential policy had backed off far beyond the outage.
+    const client = buildClient({ contactPoints: ["127.0.0.1"] });
+    // The driver keeps its resolved options on the client (not in its typings).
+    const { options } = client as unknown as { options: cassandra.ClientOptions };
+    const policy = options.policies?.reconnection;
+    const delays = policy?.newSchedule();
+    const waits = Array.from({ length: 20 }, () => delays?.next().value as number);
+    expect(Math.max(...waits)).toBeLessThanOrEqual(5000);
+    await client.shutdown();
   });
 });

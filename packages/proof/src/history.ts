@@ -1,0 +1,161 @@
+/**
+ * The history: one JSON object per line, every call a client made with its start and end times
+ * (milliseconds since the epoch, one clock: every process runs on the same machine) and its
+ * outcome, plus the faults the runner injected and the final state read after them. The checker
+ * reads nothing else, so a history file can be checked again later, or crafted by hand in tests.
+ */
+import { appendFileSync, readFileSync } from "node:fs";
+
+/** A failed call. `typed` is `instanceof ResultStoreError`, decided where the class is known. */
+export interface ErrorInfo {
+  name: string;
+  code?: string;
+  typed: boolean;
+  /** The message, every cause's message and every own property, as the caller could read them. */
+  text: string;
+  /** The client gave up waiting (the call may still land later). */
+  timeout?: boolean;
+}
+
+/** Fields every client call carries. An `error` makes the outcome indeterminate. */
+interface Call {
+  /** The client process (0-based). */
+  p: number;
+  start: number;
+  end: number;
+  error?: ErrorInfo;
+}
+
+/** A state write (`markQueued`, `markStarted`, …, `storeResult`). */
+export interface WriteEvent extends Call {
+  type: "write";
+  id: string;
+  status: string;
+  /** What a SUCCESS stores, to compare with what is read back. */
+  result?: unknown;
+  /** The one metadata key this write merges (distinct per writer and write), and its value. */
+  metaKey?: string;
+  metaValue?: number;
+  /** The rules' answer; absent when the call failed. */
+  applied?: boolean;
+}
+
+export interface ReadState {
+  status: string;
+  result: unknown;
+}
+
+/** `getMeta` (one id) or `getMany` (several). */
+export interface ReadEvent extends Call {
+  type: "read";
+  ids: string[];
+  states?: ReadState[];
+}
+
+/** `incr(key, 1)`; `expiring` counters have a short `expires`, so they restart while in use. */
+export interface IncrEvent extends Call {
+  type: "incr";
+  key: string;
+  expiring: boolean;
+  value?: number;
+}
+
+/** One delivery of a chord member through `onChordPartReturn`. */
+export interface ChordEvent extends Call {
+  type: "chord";
+  group: string;
+  member: string;
+  size: number;
+  duplicate?: boolean;
+  /** The callback ran during this call. */
+  fired?: boolean;
+}
+
+export type FaultKind = "kill" | "pause" | "drop";
+
+/** A fault the runner injected. `reset`: the engine keeps data in memory, so a kill erased it. */
+export interface FaultEvent {
+  type: "fault";
+  kind: FaultKind;
+  start: number;
+  end: number;
+  reset: boolean;
+}
+
+export interface FinalTask {
+  status: string;
+  result: unknown;
+  metadata: Record<string, unknown>;
+}
+
+/** What the store holds after the run, every fault healed, read with patience. */
+export interface FinalEvent {
+  type: "final";
+  start: number;
+  end: number;
+  tasks: Record<string, FinalTask>;
+  counters: Record<string, number>;
+}
+
+/** The first line: what ran, and which secrets no error may show. */
+export interface RunEvent {
+  type: "run";
+  backend: string;
+  /** The URL with secrets masked. */
+  url: string;
+  secrets: string[];
+  processes: number;
+  seconds: number;
+  faults: FaultKind[];
+  /** `expires` of the expiring counters, in milliseconds. */
+  counterExpiresMs: number;
+  start: number;
+}
+
+export type HistoryEvent =
+  | RunEvent
+  | WriteEvent
+  | ReadEvent
+  | IncrEvent
+  | ChordEvent
+  | FaultEvent
+  | FinalEvent;
+
+export type ClientEvent = WriteEvent | ReadEvent | IncrEvent | ChordEvent;
+
+export function isClientEvent(event: HistoryEvent): event is ClientEvent {
+  return (
+    event.type === "write" ||
+    event.type === "read" ||
+    event.type === "incr" ||
+    event.type === "chord"
+  );
+}
+
+/** Appends events to a JSON-lines file (synchronously: a process killed mid-run keeps its lines). */
+export class HistoryWriter {
+  private buffer: string[] = [];
+  constructor(readonly file: string) {}
+
+  add(event: HistoryEvent): void {
+    this.buffer.push(JSON.stringify(event));
+    if (this.buffer.length >= 200) this.flush();
+  }
+
+  flush(): void {
+    if (!this.buffer.length) return;
+    appendFileSync(this.file, `${this.buffer.join("\n")}\n`);
+    this.buffer = [];
+  }
+}
+
+export function readHistory(file: string): HistoryEvent[] {
+  return parseHistory(readFileSync(file, "utf8"));
+}
+
+export function parseHistory(text: string): HistoryEvent[] {
+  return text
+    .split("\n")
+    .filter((line) => line.trim())
+    .map((line) => JSON.parse(line) as HistoryEvent);
+}

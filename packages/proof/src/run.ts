@@ -1,0 +1,297 @@
+/**
+ * One proof run against one backend: a server (shared, or private when faults are asked for),
+ * the fault proxy in front of it, N client processes for a bounded time, faults on a schedule
+ * that ends by itself, the final state, and the checker's report.
+ */
+import { type ChildProcess, spawn } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { appendFileSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { sanitizeUrl } from "@resultstore/core";
+import { type CheckReport, check } from "./checker.js";
+import { readFinalState } from "./final.js";
+import {
+  type FaultEvent,
+  type FaultKind,
+  type HistoryEvent,
+  isClientEvent,
+  parseHistory,
+  type RunEvent,
+} from "./history.js";
+import { TcpProxy } from "./proxy.js";
+import { privateServer, type ServerHandle, sharedServer } from "./servers.js";
+import { openBackend, type Target } from "./targets.js";
+import type { WorkerConfig } from "./worker.js";
+
+const HERE = dirname(fileURLToPath(import.meta.url));
+/** How long the clients run after the last fault healed. */
+const HEALTHY_TAIL_MS = 8000;
+/** Clients stop by themselves this long after they start, should the runner never say when. */
+const SAFETY_MS = 30 * 60_000;
+/** Fewer acknowledged calls than this and a run proves nothing. */
+const MIN_ACKNOWLEDGED = 20;
+
+export interface RunOptions {
+  target: Target;
+  seconds: number;
+  processes: number;
+  faults: FaultKind[];
+  /** Where histories (and private servers' run dirs) go. */
+  workDir: string;
+  log: (line: string) => void;
+  /** How long a SIGSTOP lasts. @default 4000 */
+  pauseMs?: number;
+  /** `expires` of the expiring counters. @default 3000 */
+  counterExpiresMs?: number;
+}
+
+export interface RunResult extends CheckReport {
+  historyFile: string;
+  /** Why the backend was not run (no server); then every figure is 0. */
+  skipped?: string;
+}
+
+export async function runProof(options: RunOptions): Promise<RunResult> {
+  const { target, seconds, processes, faults, workDir, log } = options;
+  const counterExpiresMs = options.counterExpiresMs ?? 3000;
+  mkdirSync(workDir, { recursive: true });
+  const historyFile = join(workDir, `${target.name}.history.jsonl`);
+  writeFileSync(historyFile, "");
+
+  const server =
+    faults.length || !target.server
+      ? await privateServer(target, join(workDir, "run"), log)
+      : await sharedServer(target);
+  if (!server) return skipped(target, historyFile, "its server is not running");
+  const proxy = faults.includes("drop") ? new TcpProxy("127.0.0.1", portOf(server.url)) : undefined;
+  try {
+    if (proxy) await proxy.start();
+    const { url, secrets } = withSecrets(target, server.url);
+    const clientUrl = proxy ? withPort(url, proxy.port) : url;
+    const namespace = `proof_${randomBytes(4).toString("hex")}`;
+    const connection = {
+      url: clientUrl,
+      namespace,
+      ...(server.caFile ? { caFile: server.caFile } : {}),
+    };
+    const runEvent: RunEvent = {
+      type: "run",
+      backend: target.name,
+      url: sanitizeUrl(url),
+      secrets,
+      processes,
+      seconds,
+      faults,
+      counterExpiresMs,
+      start: Date.now(),
+    };
+    const record = (event: HistoryEvent) =>
+      appendFileSync(historyFile, `${JSON.stringify(event)}\n`);
+    record(runEvent);
+
+    // The clock starts once every client has opened its store (loading a driver takes seconds on
+    // a busy machine); until the runner names the deadline, clients run at most SAFETY_MS.
+    const workers = Array.from({ length: processes }, (_, p) => {
+      const config: WorkerConfig = {
+        connection,
+        p,
+        processes,
+        deadline: Date.now() + SAFETY_MS,
+        historyFile: join(workDir, `${target.name}.p${p}.jsonl`),
+        // Half the clients retry transient failures (Celery's result_backend_always_retry).
+        alwaysRetry: p % 2 === 0,
+        counterExpiresMs,
+        secrets,
+        callTimeoutMs: 10_000,
+      };
+      writeFileSync(config.historyFile, "");
+      return { config, child: spawnWorker(config) };
+    });
+    const exited = workers.map(({ child }) => exitOf(child));
+    await Promise.race([Promise.all(workers.map(({ child }) => readyOf(child))), sleep(60_000)]);
+    const tell = (deadline: number) => {
+      for (const { child } of workers) if (child.connected) child.send(`deadline:${deadline}`);
+    };
+    const deadline = Date.now() + seconds * 1000;
+    tell(deadline);
+    const faultEvents = await injectFaults(server, proxy, faults, deadline, target, options);
+    for (const f of faultEvents) record(f);
+    // A restart can take longer than planned (a JVM on a busy machine): the clients keep going
+    // until the server has been healthy for a while, so every run ends with a healthy stretch.
+    const lastFault = Math.max(0, ...faultEvents.map((f) => f.end));
+    const end = Math.max(deadline, lastFault + HEALTHY_TAIL_MS);
+    if (end > deadline) {
+      log(`extending the run by ${((end - deadline) / 1000).toFixed(0)}s for a healthy tail`);
+      tell(end);
+    }
+    const hardStop = setTimeout(
+      () => {
+        for (const { child } of workers) child.kill("SIGKILL");
+      },
+      60_000 + Math.max(0, end - Date.now()),
+    );
+    const codes = await Promise.all(exited);
+    clearTimeout(hardStop);
+    const crashed = codes.filter((c) => c !== 0).length;
+
+    const events: HistoryEvent[] = [runEvent, ...faultEvents];
+    for (const { config } of workers) {
+      const text = readFileSync(config.historyFile, "utf8");
+      appendFileSync(historyFile, text);
+      events.push(...parseHistory(text));
+    }
+    const direct = await openBackend({ ...connection, url });
+    try {
+      const final = await readFinalState(direct, events);
+      record(final);
+      events.push(final);
+      await direct
+        .destroy?.()
+        .catch((e: Error) => log(`could not drop ${namespace}: ${e.message}`));
+    } finally {
+      await direct.close();
+    }
+    const report = check(events);
+    // A run in which (almost) nothing was acknowledged proves nothing: fail it, loudly.
+    if (report.acknowledged < MIN_ACKNOWLEDGED) {
+      report.byKind.inconclusive = 1;
+      report.violations += 1;
+      log(`!!! only ${report.acknowledged} of ${report.ops} calls were acknowledged: inconclusive`);
+    }
+    // Did the backend come back after the last fault? Not a rule, but worth knowing.
+    const recoveredAfter = lastFault
+      ? events.filter((e) => isClientEvent(e) && !e.error && e.start > lastFault).length
+      : undefined;
+    if (recoveredAfter === 0) {
+      report.notes.unrecovered = 1;
+      log(`!!! no call succeeded after the last fault healed: the clients did not recover`);
+    }
+    if (crashed) log(`!!! ${crashed} client process(es) crashed; their histories may be cut short`);
+    return { ...report, historyFile };
+  } finally {
+    await proxy?.stop();
+    await server.stop();
+  }
+}
+
+function skipped(target: Target, historyFile: string, why: string): RunResult {
+  return {
+    backend: target.name,
+    ops: 0,
+    acknowledged: 0,
+    indeterminate: 0,
+    faults: [],
+    violations: 0,
+    byKind: {},
+    notes: { resets: 0, lostToReset: 0, chordsStalledByIndeterminate: 0 },
+    examples: [],
+    historyFile,
+    skipped: why,
+  };
+}
+
+function spawnWorker(config: WorkerConfig): ChildProcess {
+  return spawn(process.execPath, [join(HERE, "worker.js"), JSON.stringify(config)], {
+    stdio: ["ignore", "inherit", "inherit", "ipc"],
+  });
+}
+
+function readyOf(child: ChildProcess): Promise<void> {
+  return new Promise((resolve) => {
+    const onMessage = (message: unknown) => {
+      if (message !== "ready") return;
+      child.off("message", onMessage);
+      resolve();
+    };
+    child.on("message", onMessage);
+    child.once("exit", () => resolve());
+  });
+}
+
+function exitOf(child: ChildProcess): Promise<number> {
+  return new Promise((resolve) => child.once("exit", (code) => resolve(code ?? 1)));
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * Faults on a fixed schedule inside the run: each asked-for kind once per started minute, spread
+ * evenly over its first 70%; the runner then extends the run past any overrun (a slow restart).
+ */
+async function injectFaults(
+  server: ServerHandle,
+  proxy: TcpProxy | undefined,
+  kinds: FaultKind[],
+  deadline: number,
+  target: Target,
+  options: RunOptions,
+): Promise<FaultEvent[]> {
+  const events: FaultEvent[] = [];
+  if (!kinds.length) return events;
+  const rounds = Math.max(1, Math.floor(options.seconds / 60));
+  const order: FaultKind[] = (["pause", "drop", "kill"] as const).filter((k) => kinds.includes(k));
+  const plan = Array.from({ length: rounds }, () => order).flat();
+  // Faults fill the first 70% of the run; the rest (and any overrun) is the healthy tail.
+  const slot = (Math.max(0, deadline - Date.now()) * 0.7) / (plan.length + 1);
+  let next = Date.now() + slot;
+  for (const kind of plan) {
+    await sleep(Math.max(0, next - Date.now()));
+    next += slot;
+    const start = Date.now();
+    options.log(`fault: ${kind}`);
+    if (kind === "pause") await server.pause(options.pauseMs ?? 4000);
+    else if (kind === "kill") await server.killAndRestart();
+    else {
+      for (let i = 0; i < 6; i++) {
+        proxy?.cut();
+        await sleep(500);
+      }
+    }
+    events.push({
+      type: "fault",
+      kind,
+      start,
+      end: Date.now(),
+      reset: kind === "kill" && Boolean(target.inMemory),
+    });
+  }
+  return events;
+}
+
+function portOf(url: string): number {
+  return Number(new URL(url).port);
+}
+
+function withPort(url: string, port: number): string {
+  const parsed = new URL(url);
+  parsed.port = String(port);
+  return parsed.toString();
+}
+
+/**
+ * Gives the URL secrets that the local engine ignores, where it has room for them, so the
+ * checker can look for them in every error: DynamoDB Local accepts any key pair, the Consul dev
+ * agent any token; the Cosmos emulator's key is already one.
+ */
+function withSecrets(target: Target, url: string): { url: string; secrets: string[] } {
+  const tag = randomBytes(6).toString("hex");
+  const parsed = new URL(url);
+  if (target.name === "dynamodb") {
+    parsed.username = `proofkey${tag}`;
+    parsed.password = `proofsecret${tag}`;
+    return { url: parsed.toString(), secrets: [`proofkey${tag}`, `proofsecret${tag}`] };
+  }
+  if (target.name === "consul") {
+    parsed.searchParams.set("token", `prooftoken${tag}`);
+    return { url: parsed.toString(), secrets: [`prooftoken${tag}`] };
+  }
+  if (target.name === "mongo") {
+    // FerretDB 1.x on SQLite deadlocks for good once ~100 updates run at once (the driver's default
+    // pool is 100 per client): keep each client's pool small, as the Mongo tests do.
+    parsed.searchParams.set("maxPoolSize", "8");
+    return { url: parsed.toString(), secrets: [] };
+  }
+  if (parsed.password) return { url, secrets: [decodeURIComponent(parsed.password)] };
+  return { url, secrets: [] };
+}

@@ -1,0 +1,183 @@
+/**
+ * The servers a proof run talks to, and the faults it may inject into them.
+ *
+ * - Without faults: the shared servers `npm run services -- up` started (their URLs come from
+ *   RESULTSTORE_<NAME>_URL or the services state). They are never signalled.
+ * - With faults: a private instance, started through the same `services` code from the same
+ *   installs, but under its own run root (RESULTSTORE_RUN_DIR, in the proof's work dir) and on
+ *   free ports. Only such instances are ever killed or paused, and each is stopped and deleted
+ *   after its run.
+ * - memory: always a private memory server process (memory-server.ts).
+ */
+import { type ChildProcess, spawn } from "node:child_process";
+import { createServer } from "node:net";
+import { dirname, join } from "node:path";
+import { fileURLToPath, pathToFileURL } from "node:url";
+import type { Target } from "./targets.js";
+
+const HERE = dirname(fileURLToPath(import.meta.url));
+const REPO = join(HERE, "..", "..", "..");
+
+export interface ServerHandle {
+  url: string;
+  caFile?: string;
+  /** Faults are only offered by private instances. */
+  readonly private: boolean;
+  /** SIGKILL the whole server, then start it again on the same data directory; resolves when healthy. */
+  killAndRestart(): Promise<void>;
+  /** SIGSTOP the whole server for `ms`, then SIGCONT. */
+  pause(ms: number): Promise<void>;
+  stop(): Promise<void>;
+}
+
+interface ServicesApi {
+  up(names: string[], opts?: { keepData?: boolean }): Promise<Record<string, string>>;
+  down(names: string[]): Promise<void>;
+  env(names: string[]): Promise<Record<string, string>>;
+  signalServers(names: string[], signal: NodeJS.Signals): Promise<void>;
+}
+
+let services: Promise<ServicesApi> | undefined;
+/** The repository's `services` orchestrator (plain Node, outside the workspaces). */
+function servicesApi(): Promise<ServicesApi> {
+  services ??= import(pathToFileURL(join(REPO, "scripts", "services", "cli.mjs")).href);
+  return services;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** The shared server's URL (and CA), or undefined when it is not running. */
+export async function sharedServer(target: Target): Promise<ServerHandle | undefined> {
+  const fromEnv = process.env[`RESULTSTORE_${target.envName}_URL`];
+  let url = fromEnv;
+  let caFile = process.env.RESULTSTORE_COSMOS_CA;
+  if (!url && target.server) {
+    const vars = await (await servicesApi()).env([target.server]);
+    url = vars[`RESULTSTORE_${target.envName}_URL`];
+    caFile ??= vars.RESULTSTORE_COSMOS_CA;
+  }
+  if (!url) return undefined;
+  const refuse = async () => {
+    throw new Error(`${target.name}: faults are only injected into private instances`);
+  };
+  return {
+    url,
+    ...(target.name === "cosmos" && caFile ? { caFile } : {}),
+    private: false,
+    killAndRestart: refuse,
+    pause: refuse,
+    stop: async () => {},
+  };
+}
+
+/** Ports p, p+1, p+10, p+11 and p+10100 free: what any server module derives from its port. */
+async function freePortBlock(): Promise<number> {
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const base = 30_000 + Math.floor(Math.random() * 8000);
+    const all = await Promise.all([0, 1, 10, 11, 10_100].map((d) => portFree(base + d)));
+    if (all.every(Boolean)) return base;
+  }
+  throw new Error("no free port block found on 127.0.0.1");
+}
+
+function portFree(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const server = createServer();
+    server.once("error", () => resolve(false));
+    server.listen(port, "127.0.0.1", () => server.close(() => resolve(true)));
+  });
+}
+
+/**
+ * A private instance of `target`'s server under `runRoot`, on free ports. The `services` code
+ * reads RESULTSTORE_RUN_DIR and RESULTSTORE_<NAME>_PORT at each call, so they are set around
+ * every call and restored after (runs are sequential).
+ */
+export async function privateServer(
+  target: Target,
+  runRoot: string,
+  log: (line: string) => void,
+): Promise<ServerHandle> {
+  if (!target.server) return memoryServer(await freePortBlock());
+  const api = await servicesApi();
+  const name = target.server;
+  const port = await freePortBlock();
+  const scoped = async <T>(call: () => Promise<T>): Promise<T> => {
+    const saved = {
+      run: process.env.RESULTSTORE_RUN_DIR,
+      port: process.env[`RESULTSTORE_${target.envName}_PORT`],
+    };
+    process.env.RESULTSTORE_RUN_DIR = runRoot;
+    process.env[`RESULTSTORE_${target.envName}_PORT`] = String(port);
+    try {
+      return await call();
+    } finally {
+      restore("RESULTSTORE_RUN_DIR", saved.run);
+      restore(`RESULTSTORE_${target.envName}_PORT`, saved.port);
+    }
+  };
+  log(`starting a private ${name} on port ${port}`);
+  const t0 = Date.now();
+  const urls = await scoped(() => api.up([name]));
+  log(`private ${name} healthy in ${((Date.now() - t0) / 1000).toFixed(1)}s`);
+  const vars = await scoped(() => api.env([name]));
+  return {
+    url: urls[name] as string,
+    ...(vars.RESULTSTORE_COSMOS_CA ? { caFile: vars.RESULTSTORE_COSMOS_CA } : {}),
+    private: true,
+    killAndRestart: () =>
+      scoped(async () => {
+        await api.signalServers([name], "SIGKILL");
+        await sleep(1000);
+        await api.up([name], { keepData: true });
+      }),
+    pause: (ms) =>
+      scoped(async () => {
+        await api.signalServers([name], "SIGSTOP");
+        try {
+          await sleep(ms);
+        } finally {
+          await api.signalServers([name], "SIGCONT");
+        }
+      }),
+    stop: () => scoped(() => api.down([name])),
+  };
+}
+
+function restore(name: string, value: string | undefined): void {
+  if (value === undefined) delete process.env[name];
+  else process.env[name] = value;
+}
+
+/** The memory backend served by a child process of the runner. */
+async function memoryServer(port: number): Promise<ServerHandle> {
+  let child: ChildProcess;
+  const start = async () => {
+    child = spawn(process.execPath, [join(HERE, "memory-server.js"), String(port)], {
+      stdio: ["ignore", "ignore", "inherit"],
+    });
+    for (let i = 0; i < 100 && (await portFree(port)); i++) await sleep(100);
+  };
+  await start();
+  return {
+    url: `http://127.0.0.1:${port}/`,
+    private: true,
+    killAndRestart: async () => {
+      child.kill("SIGKILL");
+      await new Promise((r) => child.once("exit", r));
+      await sleep(1000);
+      await start();
+    },
+    pause: async (ms) => {
+      child.kill("SIGSTOP");
+      try {
+        await sleep(ms);
+      } finally {
+        child.kill("SIGCONT");
+      }
+    },
+    stop: async () => {
+      child.kill("SIGKILL");
+    },
+  };
+}
