@@ -1,5 +1,12 @@
 /** Turns a `cassandra://` URL and options into one validated configuration. */
-import { ConfigurationError, enumOption, intOption, sanitizeUrl } from "@resultstore/core";
+import {
+  assertUserinfoEncoded,
+  ConfigurationError,
+  decodeUrlPart,
+  enumOption,
+  intOption,
+  sanitizeUrl,
+} from "@resultstore/core";
 import type { CassandraBackendOptions, ConsistencyName, SerialConsistencyName } from "./types.js";
 
 /** The backend's name in errors and logs: `[resultstore] [cassandra] …`. */
@@ -144,15 +151,20 @@ const QUERY_OPTIONS = {
  * from it, and explicit options win over the URL.
  */
 export function optionsFromUrl(url: string): CassandraBackendOptions {
+  // An unencoded "/" in the password would put the rest of it into the keyspace and its error.
+  assertUserinfoEncoded(url, BACKEND_NAME);
   const match = /^cassandra:\/\/(?:([^@/?#]*)@)?([^/?#]*)(?:\/([^?#]*))?(?:\?([^#]*))?$/i.exec(url);
   if (!match)
     throw new ConfigurationError(BACKEND_NAME, `Not a cassandra:// URL: ${sanitizeUrl(url)}`);
   const [, userinfo, hosts = "", path = "", query = ""] = match;
   const options: Record<string, unknown> = {};
   if (userinfo) {
-    const [user = "", password] = userinfo.split(":");
-    options.username = decodeURIComponent(user);
-    if (password !== undefined) options.password = decodeURIComponent(password);
+    // Split at the first ":" only: a password may hold more of them.
+    const separator = userinfo.indexOf(":");
+    const user = separator === -1 ? userinfo : userinfo.slice(0, separator);
+    options.username = decodeUrlPart(user, "user name", BACKEND_NAME);
+    if (separator !== -1)
+      options.password = decodeUrlPart(userinfo.slice(separator + 1), "password", BACKEND_NAME);
   }
   if (hosts) options.contactPoints = hosts.split(",").filter(Boolean);
   if (path) options.keyspace = decodeURIComponent(path.replace(/\/$/, ""));

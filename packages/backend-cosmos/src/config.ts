@@ -1,6 +1,7 @@
 /** Celery's `cosmosdbsql://` URL and the checks every option goes through before anything connects. */
 import {
   ConfigurationError,
+  encodeUserinfo,
   enumOption,
   intOption,
   parseUrl,
@@ -38,6 +39,9 @@ export interface ResolvedOptions {
  * `protocol` (default https) for every port.
  */
 export function optionsFromUrl(rawUrl: string, protocol?: unknown): CosmosBackendOptions {
+  // Account keys are base64, and users paste them raw: a "/" would end the URL's authority early
+  // (Celery then fails with "Port could not be cast to integer") and defeat redaction in error
+  // messages. Percent-encode the user info, leaving an already-encoded key as it is.
   const url = encodeUserinfo(rawUrl);
   const parsed = parseUrl(url, BACKEND_NAME);
   if (parsed.protocol !== "cosmosdbsql:") {
@@ -52,29 +56,6 @@ export function optionsFromUrl(rawUrl: string, protocol?: unknown): CosmosBacken
   const scheme = enumOption(protocol, ["https", "http"], "protocol", BACKEND_NAME) ?? "https";
   const key = parsed.password ? decodeURIComponent(parsed.password) : undefined;
   return { endpoint: `${scheme}://${parsed.hostname}:${parsed.port || "443"}/`, key };
-}
-
-/**
- * Account keys are base64, and users paste them raw: a "/" would end the URL's authority early
- * (Celery then fails with "Port could not be cast to integer") and defeat redaction in error
- * messages. Percent-encode the user info, leaving an already-encoded key as it is.
- */
-function encodeUserinfo(url: string): string {
-  const match = /^([a-z][a-z0-9+.-]*:\/\/)(.*)@([^@]*)$/is.exec(url);
-  if (!match) return url;
-  const [, scheme, userinfo = "", rest] = match;
-  const separator = userinfo.indexOf(":");
-  const parts =
-    separator === -1 ? [userinfo] : [userinfo.slice(0, separator), userinfo.slice(separator + 1)];
-  return `${scheme}${parts.map(reencode).join(":")}@${rest}`;
-}
-
-function reencode(part: string): string {
-  try {
-    return encodeURIComponent(decodeURIComponent(part));
-  } catch {
-    return encodeURIComponent(part);
-  }
 }
 
 // Cosmos resource ids may not contain / \ ? # and may not end with a space; keep ours plainer.

@@ -2,6 +2,7 @@
 import { isIP } from "node:net";
 import {
   ConfigurationError,
+  encodeUserinfo,
   enumOption,
   intOption,
   parseUrl,
@@ -29,7 +30,9 @@ const QUERY_OPTIONS = new Set(["read", "write", "ttl_seconds"]);
  * us-east-1), as in Celery; any other host is the AWS region.
  */
 export function optionsFromUrl(url: string): DynamoDBBackendOptions {
-  const parsed = parseUrl(url, BACKEND_NAME);
+  // AWS secrets are base64 and often hold "/": take everything up to the last "@" as the key
+  // pair, so that no part of a pasted secret is read as host, table or query (nor shown in an error).
+  const parsed = parseUrl(encodeUserinfo(url), BACKEND_NAME);
   if (parsed.protocol !== "dynamodb:") {
     throw new ConfigurationError(
       BACKEND_NAME,

@@ -1,7 +1,9 @@
 /** Celery's Elasticsearch URL and our options, resolved and validated once, before any I/O. */
 import {
+  assertUserinfoEncoded,
   ConfigurationError,
   celeryKeyPrefix,
+  decodeUrlPart,
   enumOption,
   intOption,
   parseUrl,
@@ -96,6 +98,8 @@ interface CeleryUrl {
  * localhost, the port defaults to 9200, `elasticsearch+https://` selects TLS.
  */
 export function parseCeleryUrl(raw: string): CeleryUrl {
+  // An unencoded "/" in the password would put the rest of it into the index name and its error.
+  assertUserinfoEncoded(raw, BACKEND_NAME);
   const url = parseUrl(raw, BACKEND_NAME);
   const scheme = /^elasticsearch(?:\+(https?))?:$/i.exec(url.protocol);
   if (!scheme) {
@@ -117,8 +121,8 @@ export function parseCeleryUrl(raw: string): CeleryUrl {
   return {
     node: `${scheme[1]?.toLowerCase() ?? "http"}://${host}:${port}`,
     index: index === undefined ? undefined : decodeURIComponent(index),
-    username: url.username ? decodeURIComponent(url.username) : undefined,
-    password: url.password ? decodeURIComponent(url.password) : undefined,
+    username: url.username ? decodeUrlPart(url.username, "user name", BACKEND_NAME) : undefined,
+    password: url.password ? decodeUrlPart(url.password, "password", BACKEND_NAME) : undefined,
   };
 }
 

@@ -1,5 +1,11 @@
 /** Options and URLs resolved once, with clear errors: what a `MongoBackend` is built from. */
-import { ConfigurationError, enumOption, intOption, sanitizeUrl } from "@resultstore/core";
+import {
+  assertUserinfoEncoded,
+  ConfigurationError,
+  enumOption,
+  intOption,
+  sanitizeUrl,
+} from "@resultstore/core";
 import type { MongoClientOptions } from "mongodb";
 import type { MongoBackendOptions, MongoResultSerializer } from "./types.js";
 
@@ -27,6 +33,8 @@ const MONGO_URL = /^(mongodb(?:\+srv)?:\/\/)((?:[^@/?]*@)?)([^/?]*)(?:\/([^?]*))
 
 /** Celery's URL rules: a bare `mongodb://` means localhost, and the path names the database. */
 export function parseMongoUrl(url: string): { url: string; database: string | undefined } {
+  // An unencoded "/" in the password would put the rest of it into the database name and its error.
+  assertUserinfoEncoded(url.trim(), BACKEND_NAME);
   const match = MONGO_URL.exec(url.trim());
   if (!match) {
     throw new ConfigurationError(

@@ -16,6 +16,7 @@ import {
   runInspect,
   runWatch,
 } from "../src/index.js";
+import { displayUrl } from "../src/secrets.js";
 import { capture, faultyBackends, sharedBackend } from "./helpers.js";
 
 const bin = fileURLToPath(new URL("../dist/bin.js", import.meta.url));
@@ -300,6 +301,14 @@ describe("resultstore conformance", () => {
     expect(lines.join("\n")).not.toMatch(/no test awaited/);
     expect(lines.join("\n")).not.toMatch(/AKIAEXAMPLEKEY|wJalrSECRETkey/);
   }, 120_000);
+
+  it("its header masks the access key id even when the secret holds an unencoded /", () => {
+    // As a URL, "AKIAEXAMPLEKEY:12/wJalr@h" is host AKIAEXAMPLEKEY, port 12, path "/wJalr@h".
+    for (const secret of ["12/wJalrSECRET", "ab/wJalrSECRET", "1?wJalrSECRET"]) {
+      const shown = displayUrl(`dynamodb://AKIAEXAMPLEKEY:${secret}@127.0.0.1:8000`);
+      expect(shown).toBe("dynamodb://***@127.0.0.1:8000");
+    }
+  });
 
   it("drops every namespace it used even when tests fail", async () => {
     const used = new Set<string>();

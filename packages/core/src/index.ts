@@ -51,6 +51,9 @@ export {
 export type * from "./types.js";
 
 export {
+  assertUserinfoEncoded,
+  decodeUrlPart,
+  encodeUserinfo,
   enumOption,
   intOption,
   mergeUrlOptions,
@@ -59,6 +62,7 @@ export {
   SCHEME_PACKAGES,
   sanitizeUrl,
   schemeOf,
+  splitUserinfo,
 } from "./url.js";
 
 export { isPlainObject, MAX_ID_BYTES, validateId, validateMetadata } from "./validate.js";

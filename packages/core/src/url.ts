@@ -23,26 +23,95 @@ export function schemeOf(url: string): string {
 
 const SECRET_NAMES =
   "password|pass|pwd|secret|key|token|apikey|api_key|accesskey|masterkey|sig|signature|credentials?";
-const SECRET_PARAMS = new RegExp(`^(?:${SECRET_NAMES})$`, "i");
 
 /**
  * The URL with its user part (user name and password: DynamoDB's are an access key pair) and
- * secret-looking query values replaced by `***`.
+ * secret-looking query values replaced by `***`. Works on the text, never on a parse: a password
+ * holding an unencoded "/", "?", "#" or "@" would be parsed partly as host, path or query and
+ * printed back. So the user part runs to the URL's *last* "@" (over-masking an "@" in a query is
+ * harmless here), and a secret query value runs to the next "&", a "#" included.
  */
 export function sanitizeUrl(url: string): string {
+  const withoutQuerySecrets = url.replace(
+    new RegExp(`([?&](?:${SECRET_NAMES})=)[^&]*`, "gi"),
+    "$1***",
+  );
+  const split = splitUserinfo(withoutQuerySecrets);
+  if (split.userinfo === undefined) return withoutQuerySecrets;
+  const masked = split.userinfo.includes(":") ? "***:***" : "***";
+  return `${split.scheme}${masked}@${split.rest}`;
+}
+
+/**
+ * `scheme://userinfo@rest` split at the *last* "@" (userinfo undefined without one). Base64 keys
+ * (AWS secrets, Cosmos account keys) hold "/" and users paste them unencoded; read this way, no
+ * part of them is taken for the host, the path or the query.
+ */
+export function splitUserinfo(url: string): {
+  scheme: string;
+  userinfo: string | undefined;
+  rest: string;
+} {
+  const match = /^([a-z][a-z0-9+.-]*:\/\/)(.*)@([^@]*)$/is.exec(url);
+  if (!match) {
+    const scheme = /^[a-z][a-z0-9+.-]*:\/\//i.exec(url)?.[0] ?? "";
+    return { scheme, userinfo: undefined, rest: url.slice(scheme.length) };
+  }
+  return { scheme: match[1] ?? "", userinfo: match[2] ?? "", rest: match[3] ?? "" };
+}
+
+/**
+ * `url` with its user name and password percent-encoded, the user info running to the last "@"
+ * (see {@link splitUserinfo}); an already-encoded part is left as it is. For backends whose URLs
+ * never carry an "@" after the host (DynamoDB, Cosmos DB), so that unencoded keys just work.
+ */
+export function encodeUserinfo(url: string): string {
+  const { scheme, userinfo, rest } = splitUserinfo(url);
+  if (userinfo === undefined) return url;
+  const separator = userinfo.indexOf(":"); // the first ":": a password may hold more
+  const parts =
+    separator === -1 ? [userinfo] : [userinfo.slice(0, separator), userinfo.slice(separator + 1)];
+  return `${scheme}${parts.map(reencode).join(":")}@${rest}`;
+}
+
+function reencode(part: string): string {
   try {
-    const parsed = new URL(url);
-    if (parsed.username) parsed.username = "***";
-    if (parsed.password) parsed.password = "***";
-    for (const key of [...parsed.searchParams.keys()]) {
-      if (SECRET_PARAMS.test(key)) parsed.searchParams.set(key, "***");
-    }
-    return parsed.toString();
+    return encodeURIComponent(decodeURIComponent(part));
   } catch {
-    // Unparseable: blank out the user-info part and every secret-looking query value by hand.
-    return url
-      .replace(/(:\/\/)[^@?#]*@/, "$1***@") // greedy: base64 keys may contain "/"
-      .replace(new RegExp(`([?&](?:${SECRET_NAMES})=)[^&#]*`, "gi"), "$1***");
+    return encodeURIComponent(part);
+  }
+}
+
+/**
+ * Percent-decodes a part of a URL (a user name, a password), throwing a ConfigurationError that
+ * names only `what`: the URIError of a stray "%" carries no secret, but it is not a typed error.
+ */
+export function decodeUrlPart(text: string, what: string, backend: string): string {
+  try {
+    return decodeURIComponent(text);
+  } catch {
+    throw new ConfigurationError(
+      backend,
+      `The URL's ${what} has a "%" that starts no valid escape: write a literal "%" as %25.`,
+    );
+  }
+}
+
+/**
+ * Throws a ConfigurationError when `url` has an "@" after the end of its host part (the first
+ * "/", "?" or "#" after "://"): a password with an unencoded "/", "?", "#" or "@" that would be
+ * read partly as the path or query and reach a "bad database name" message. For backends whose
+ * URLs may legitimately carry more (Mongo, Cassandra, Elasticsearch), which refuse rather than guess.
+ */
+export function assertUserinfoEncoded(url: string, backend: string): void {
+  const afterScheme = /^[a-z][a-z0-9+.-]*:\/\/(.*)$/is.exec(url)?.[1] ?? "";
+  const hostEnd = afterScheme.search(/[/?#]/);
+  if (hostEnd !== -1 && afterScheme.indexOf("@", hostEnd) !== -1) {
+    throw new ConfigurationError(
+      backend,
+      `The URL has an "@" after its host: percent-encode the user name and password ` +
+        `("/" as %2F, "?" as %3F, "#" as %23, "@" as %40): ${sanitizeUrl(url)}`,
+    );
   }
 }
 

@@ -2,8 +2,11 @@ import { inspect } from "node:util";
 import { describe, expect, it } from "vitest";
 import { loadBackend } from "../src/create.js";
 import {
+  assertUserinfoEncoded,
   ConfigurationError,
   createStore,
+  decodeUrlPart,
+  encodeUserinfo,
   MemoryBackend,
   parseUrl,
   sanitizeUrl,
@@ -47,6 +50,41 @@ describe("URLs", () => {
       for (const secret of ["XUtnFEMI", "wJalr", "ss9word"])
         expect(everything).not.toContain(secret);
     }
+  });
+
+  it("masks a user part whose password holds / ? # or @ unencoded, up to the last @", () => {
+    // Parsed as a URL, "AKID:12/S3CR@h" is host AKID, port 12 and a path holding the secret.
+    for (const secret of ["12/S3CR", "ab?S3CR", "ab#S3CR", "ab@cd/S3CR", "1?xS3CR"]) {
+      const masked = sanitizeUrl(`dynamodb://AKIDEXAMPLE:${secret}@127.0.0.1:8000/t`);
+      expect(masked).toBe("dynamodb://***:***@127.0.0.1:8000/t");
+    }
+    expect(sanitizeUrl("consul://h:85x0/p?token=ab#S3CR&dc=a")).toBe(
+      "consul://h:85x0/p?token=***&dc=a",
+    );
+    expect(sanitizeUrl("consul://h:8500/p?dc=a")).toBe("consul://h:8500/p?dc=a");
+  });
+
+  it("encodes a pasted user part up to the last @, splitting the password at the first colon", () => {
+    expect(encodeUserinfo("dynamodb://AK:ab/c@d:e@h:1/t")).toBe(
+      "dynamodb://AK:ab%2Fc%40d%3Ae@h:1/t",
+    );
+    expect(encodeUserinfo("dynamodb://AK:ab%2Fc@h")).toBe("dynamodb://AK:ab%2Fc@h");
+    expect(encodeUserinfo("dynamodb://h:1/t")).toBe("dynamodb://h:1/t");
+  });
+
+  it("refuses an @ after the host, naming no part of the password", () => {
+    expect(() => assertUserinfoEncoded("mongodb://u:p%2Fw@h/db", "test")).not.toThrow();
+    expect(() => assertUserinfoEncoded("mongodb://h/db?x=1", "test")).not.toThrow();
+    const error = (() => {
+      try {
+        assertUserinfoEncoded("mongodb://u:12/S3CR@h/db", "test");
+      } catch (e) {
+        return e;
+      }
+    })();
+    expect(error).toBeInstanceOf(ConfigurationError);
+    expect(inspect(error, { depth: 10, showHidden: true })).not.toContain("S3CR");
+    expect(() => decodeUrlPart("50%zz", "password", "test")).toThrow(ConfigurationError);
   });
 
   it("masks the user part too: DynamoDB's is an access key id", () => {

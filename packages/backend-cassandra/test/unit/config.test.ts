@@ -1,4 +1,6 @@
 // Configuration and URL parsing: no server needed.
+
+import { configurationErrorText, SECRET_MARK, UNENCODED_SECRETS } from "@resultstore/conformance";
 import { ConfigurationError } from "@resultstore/core";
 import type cassandra from "cassandra-driver";
 import { describe, expect, it } from "vitest";
@@ -145,5 +147,41 @@ describe("the driver client", () => {
     const waits = Array.from({ length: 20 }, () => delays?.next().value as number);
     expect(Math.max(...waits)).toBeLessThanOrEqual(5000);
     await client.shutdown();
+  });
+});
+
+describe("passwords with characters that end a URL's host part", () => {
+  it("parses them percent-encoded", () => {
+    for (const secret of UNENCODED_SECRETS) {
+      expect(
+        optionsFromUrl(`cassandra://user:${encodeURIComponent(secret)}@127.0.0.1:9042/ks`),
+      ).toMatchObject({ username: "user", password: secret, keyspace: "ks" });
+    }
+  });
+
+  it("refuses them unencoded with a typed error that shows no part of them", () => {
+    for (const secret of UNENCODED_SECRETS) {
+      const text = configurationErrorText(() =>
+        fromUrl(`cassandra://user:${secret}@127.0.0.1:9042/ks`),
+      );
+      expect(text).toContain("percent-encode");
+      expect(text).not.toContain(SECRET_MARK);
+    }
+  });
+});
+
+describe("user info", () => {
+  it("splits user and password at the first colon: a password may hold more", () => {
+    expect(optionsFromUrl("cassandra://user:ab:cd:ef@127.0.0.1/ks")).toMatchObject({
+      username: "user",
+      password: "ab:cd:ef",
+    });
+    expect(optionsFromUrl("cassandra://user@127.0.0.1/ks").password).toBeUndefined();
+  });
+
+  it("refuses a stray % with a typed error", () => {
+    expect(
+      configurationErrorText(() => optionsFromUrl("cassandra://user:50%S3CR@127.0.0.1/ks")),
+    ).not.toContain(SECRET_MARK);
   });
 });

@@ -1,3 +1,4 @@
+import { configurationErrorText, SECRET_MARK, UNENCODED_SECRETS } from "@resultstore/conformance";
 import { ConfigurationError, mergeUrlOptions } from "@resultstore/core";
 import { describe, expect, it } from "vitest";
 import { keyPrefixOf, optionsFromUrl, resolveConfig } from "../../src/config.js";
@@ -117,5 +118,19 @@ describe("the write transaction", () => {
     expect(writeOps("k", entry("OLD"), null, "v").slice(1)).toEqual([
       { verb: "unlock", key: "k", session: "OLD", value: "v" },
     ]);
+  });
+});
+
+describe("a token holding characters that end a URL's query value", () => {
+  it("never shows any part of it in an error about the rest of the URL", () => {
+    for (const secret of UNENCODED_SECRETS) {
+      for (const url of [
+        `consul://127.0.0.1:85x0/p?token=${secret}`, // bad port: URL parsing fails
+        `consul://127.0.0.1:8500/p/?token=${secret}`, // trailing / in the path
+        `cosul://127.0.0.1:8500/p?token=${secret}`, // another scheme
+      ]) {
+        expect(configurationErrorText(() => fromUrl(url))).not.toContain(SECRET_MARK);
+      }
+    }
   });
 });

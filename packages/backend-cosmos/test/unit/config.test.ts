@@ -1,4 +1,6 @@
 // URL and option handling: no server needed.
+
+import { configurationErrorText, SECRET_MARK, UNENCODED_SECRETS } from "@resultstore/conformance";
 import { ConfigurationError } from "@resultstore/core";
 import { describe, expect, it } from "vitest";
 import { optionsFromUrl, resolveOptions } from "../../src/config.js";
@@ -97,5 +99,24 @@ describe("raw (unencoded) keys", () => {
       endpoint: "https://acct.documents.azure.com:443/",
       key: KEY,
     });
+  });
+});
+
+describe("keys pasted unencoded", () => {
+  it("reads the key up to the last @, whatever it holds", () => {
+    for (const secret of UNENCODED_SECRETS) {
+      expect(optionsFromUrl(`cosmosdbsql://:${secret}@127.0.0.1:8081`)).toEqual({
+        endpoint: "https://127.0.0.1:8081/",
+        key: secret,
+      });
+    }
+  });
+
+  it("never shows the key in an error about the rest of the URL", () => {
+    for (const secret of UNENCODED_SECRETS) {
+      for (const url of [`cosmosdbsql://:${secret}@127.0.0.1:80x1`, `cosmos://:${secret}@h:1`]) {
+        expect(configurationErrorText(() => fromUrl(url))).not.toContain(SECRET_MARK);
+      }
+    }
   });
 });

@@ -1,4 +1,6 @@
 // DB-free: Celery's URL form, key spelling and option validation.
+
+import { configurationErrorText, SECRET_MARK, UNENCODED_SECRETS } from "@resultstore/conformance";
 import { ConfigurationError } from "@resultstore/core";
 import { describe, expect, it } from "vitest";
 import { optionsFromUrl } from "../../src/config.js";
@@ -93,5 +95,32 @@ describe("key spelling", () => {
     expect(new KeyBuilder("celery", "x").task("T")).toBe("b'x_celery-task-meta-T'");
     expect(new KeyBuilder("celery", "x:").task("T")).toBe("b'x:celery-task-meta-T'");
     expect(new KeyBuilder("plain").task("T")).toBe("celery-task-meta-T");
+  });
+});
+
+describe("secrets pasted unencoded", () => {
+  it("reads the key pair up to the last @, so no part of the secret becomes host, table or query", () => {
+    for (const secret of UNENCODED_SECRETS) {
+      const url = `dynamodb://AKIDEXAMPLE:${secret}@127.0.0.1:8000/tbl`;
+      expect(optionsFromUrl(url)).toMatchObject({
+        credentials: { accessKeyId: "AKIDEXAMPLE", secretAccessKey: secret },
+        endpoint: "http://127.0.0.1:8000",
+        table: "tbl",
+      });
+    }
+  });
+
+  it("never shows the access key id or the secret in an error about the rest of the URL", () => {
+    for (const secret of UNENCODED_SECRETS) {
+      for (const url of [
+        `dynamodb://AKIDEXAMPLE:${secret}@127.0.0.1:8000/x`, // bad table name
+        `dynamodb://AKIDEXAMPLE:${secret}@127.0.0.1:8000/tbl?nope=1`, // unknown parameter
+        `dynamodb://AKIDEXAMPLE:${secret}@127.0.0.1:80x0/tbl`, // bad port
+      ]) {
+        const text = configurationErrorText(() => fromUrl(url));
+        expect(text).not.toContain(SECRET_MARK);
+        expect(text).not.toContain("AKIDEXAMPLE");
+      }
+    }
   });
 });

@@ -1,4 +1,6 @@
 // DB-free checks: Celery's URL form, index-name rules, option bounds.
+
+import { configurationErrorText, SECRET_MARK, UNENCODED_SECRETS } from "@resultstore/conformance";
 import { ConfigurationError } from "@resultstore/core";
 import { describe, expect, it } from "vitest";
 import { parseCeleryUrl, resolveConfig, validateIndexName } from "../../src/config.js";
@@ -102,5 +104,25 @@ describe("options", () => {
 
   it("refuses an unknown driver", () => {
     expect(() => resolveConfig({ driver: "solr" as never })).toThrow(/driver/);
+  });
+});
+
+describe("passwords with characters that end a URL's host part", () => {
+  it("parses them percent-encoded", () => {
+    for (const secret of UNENCODED_SECRETS) {
+      expect(
+        parseCeleryUrl(`elasticsearch://user:${encodeURIComponent(secret)}@127.0.0.1:9200/idx`),
+      ).toMatchObject({ password: secret, index: "idx", node: "http://127.0.0.1:9200" });
+    }
+  });
+
+  it("refuses them unencoded with a typed error that shows no part of them", () => {
+    for (const secret of UNENCODED_SECRETS) {
+      const text = configurationErrorText(() =>
+        fromUrl(`elasticsearch://user:${secret}@127.0.0.1:9200/idx`),
+      );
+      expect(text).toContain("percent-encode");
+      expect(text).not.toContain(SECRET_MARK);
+    }
   });
 });

@@ -1,4 +1,6 @@
 /** Options and URLs: no server needed (port 1 refuses at once). */
+
+import { configurationErrorText, SECRET_MARK, UNENCODED_SECRETS } from "@resultstore/conformance";
 import { ConfigurationError } from "@resultstore/core";
 import { describe, expect, it } from "vitest";
 import { parseMongoUrl, resolveConfig } from "../../src/config.js";
@@ -81,5 +83,25 @@ describe("fromUrl", () => {
     expect(backend).toBeInstanceOf(MongoBackend);
     await expect(backend.read("x")).rejects.toMatchObject({ code: "CONNECTION" });
     await backend.close();
+  });
+});
+
+describe("passwords with characters that end a URL's host part", () => {
+  it("parses them percent-encoded", () => {
+    for (const secret of UNENCODED_SECRETS) {
+      expect(
+        parseMongoUrl(`mongodb://user:${encodeURIComponent(secret)}@127.0.0.1:27017/db`),
+      ).toMatchObject({ database: "db" });
+    }
+  });
+
+  it("refuses them unencoded with a typed error that shows no part of them", () => {
+    for (const secret of UNENCODED_SECRETS) {
+      const text = configurationErrorText(() =>
+        fromUrl(`mongodb://user:${secret}@127.0.0.1:27017/db`),
+      );
+      expect(text).toContain("percent-encode");
+      expect(text).not.toContain(SECRET_MARK);
+    }
   });
 });
