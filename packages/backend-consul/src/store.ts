@@ -13,6 +13,8 @@ import {
   type BackendCapabilities,
   BackendError,
   type BackendUrlOptions,
+  CHORD_PART_KEY_PREFIX,
+  CHORD_UNLOCK_KEY_PREFIX,
   ConfigurationError,
   GROUP_KEY_PREFIX,
   type GroupRecord,
@@ -176,11 +178,18 @@ export class ConsulBackend implements ResultBackend {
    * Deletes our expired keys under the prefix: tasks, groups and counters whose `expires_at` has
    * passed (Celery's own records carry none: their sessions expire them). Each delete is
    * check-and-set on the ModifyIndex listed, so a key rewritten meanwhile is kept.
+   *
+   * Without a prefix the store shares the KV root with everyone else, so it lists only the key
+   * names it writes itself (tasks, groups, chord counters): a foreign key is never read, let alone
+   * deleted because its JSON happens to carry a past `expires_at`. Counters the caller named
+   * itself are then left to their sessions (see the README).
    */
   async cleanup(now: Date): Promise<number> {
     const { kv } = await this.connection.get();
     const prefix = this.config.keyPrefix;
-    const expired = (await kv.list(prefix)).filter((entry) => {
+    const owned = prefix === "" ? ROOT_KEY_PREFIXES : [prefix];
+    const listed = (await Promise.all(owned.map((p) => kv.list(p)))).flat();
+    const expired = listed.filter((entry) => {
       if (entry.key.slice(prefix.length).includes("/")) return false; // another namespace's key
       const expiresAt = storedExpiry(entry.value);
       return expiresAt !== undefined && expiresAt !== null && expiresAt.getTime() <= now.getTime();
@@ -308,6 +317,14 @@ export function writeOps(
   if (session) ops.push({ verb: "lock", key, value, session });
   return ops;
 }
+
+/** The key names this backend writes at the KV root when it has no prefix: all cleanup() may list there. */
+const ROOT_KEY_PREFIXES = [
+  TASK_KEY_PREFIX,
+  GROUP_KEY_PREFIX,
+  CHORD_UNLOCK_KEY_PREFIX,
+  CHORD_PART_KEY_PREFIX,
+];
 
 function checkSize(value: string): void {
   const size = Buffer.byteLength(value);

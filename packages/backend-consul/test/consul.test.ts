@@ -330,6 +330,43 @@ describe.skipIf(!target.url)(`consul backend ${target.reason}`, () => {
       expect(metas.slice(50).every((m) => m.status === "PENDING")).toBe(true);
     });
 
+    it("cleanup() without a prefix never reads, nor deletes, a foreign key at the KV root", async () => {
+      const foreign = `foo-${randomUUID()}`;
+      const past = new Date(Date.now() - 3_600_000).toISOString();
+      await rawPut(url, foreign, JSON.stringify({ expires_at: past, status: "SUCCESS" }));
+      const listed: string[] = [];
+      const root = new ResultStore(
+        fromUrl(url, {
+          sessionExpiry: false,
+          warn: () => {},
+          fetch: async (target, init) => {
+            if (init.method === "GET" && target.includes("recurse")) listed.push(target);
+            return fetch(target, init);
+          },
+        }),
+        { expires: 1 },
+      );
+      const id = randomUUID();
+      try {
+        await root.markSuccess(id, 1);
+        await new Promise((r) => setTimeout(r, 1100));
+        expect(await root.cleanup()).toBeGreaterThanOrEqual(1); // our own expired record goes
+        expect(await rawEntry(url, `celery-task-meta-${id}`)).toBeNull();
+        expect(await rawEntry(url, foreign)).not.toBeNull();
+        // Only our own key names were listed, never the whole store.
+        expect(listed.length).toBeGreaterThan(0);
+        for (const target of listed) {
+          expect(new URL(target).pathname).toMatch(
+            /^\/v1\/kv\/(celery-task|celery-taskset|chord)-/,
+          );
+        }
+      } finally {
+        await fetch(`${httpBase(url)}/v1/kv/${foreign}`, { method: "DELETE" });
+        await root.backend.remove(id);
+        await root.close();
+      }
+    });
+
     it("cleanup() spares a key rewritten after it was listed", async () => {
       const s = store(url, { expires: 60 }, { sessionExpiry: false });
       const id = randomUUID();

@@ -16,7 +16,13 @@ export {
   isNetworkError,
 } from "./driver-errors.js";
 export * from "./errors.js";
-export { celeryKeyPrefix, GROUP_KEY_PREFIX, TASK_KEY_PREFIX } from "./keys.js";
+export {
+  CHORD_PART_KEY_PREFIX,
+  CHORD_UNLOCK_KEY_PREFIX,
+  celeryKeyPrefix,
+  GROUP_KEY_PREFIX,
+  TASK_KEY_PREFIX,
+} from "./keys.js";
 export { Lazy, LazyConnection } from "./lazy.js";
 export { MemoryBackend, type MemoryBackendOptions } from "./memory.js";
 export { PyDate, PyDecimal, PyTime, PyUUID } from "./pytypes.js";

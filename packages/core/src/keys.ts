@@ -5,6 +5,10 @@ export const TASK_KEY_PREFIX = "celery-task-meta-";
 /** Celery's key prefix for a saved group: `celery-taskset-meta-<id>`. */
 export const GROUP_KEY_PREFIX = "celery-taskset-meta-";
 
+/** The counters core keeps for a chord: Celery's `chord-unlock-<gid>`, our `chord-part-<gid>-<id>`. */
+export const CHORD_UNLOCK_KEY_PREFIX = "chord-unlock-";
+export const CHORD_PART_KEY_PREFIX = "chord-part-";
+
 /**
  * Celery's `global_keyprefix` transport option as it prepends it: `_` is added unless the prefix
  * already ends in one of `:` `_` `-` `.`, so "x" gives `x_celery-task-meta-<id>`.

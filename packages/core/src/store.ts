@@ -10,6 +10,7 @@ import {
   WaitAbortedError,
   WaitTimeoutError,
 } from "./errors.js";
+import { CHORD_PART_KEY_PREFIX, CHORD_UNLOCK_KEY_PREFIX } from "./keys.js";
 import {
   exceptionToDict,
   isExpired,
@@ -367,15 +368,15 @@ export class ResultStore {
         `Chord size must be a positive integer, got ${part.size}.`,
       );
     }
-    const deliveries = await this.incr(`chord-part-${part.groupId}-${part.taskId}`);
+    const deliveries = await this.incr(`${CHORD_PART_KEY_PREFIX}${part.groupId}-${part.taskId}`);
     if (deliveries > 1) return { count: -1, complete: false, duplicate: true };
-    const count = await this.incr(`chord-unlock-${part.groupId}`);
+    const unlock = `${CHORD_UNLOCK_KEY_PREFIX}${part.groupId}`;
+    const count = await this.incr(unlock);
     const complete = count === part.size;
     if (complete) {
       try {
         await callback?.();
       } finally {
-        const unlock = `chord-unlock-${part.groupId}`;
         await this.call(() => this.backend.removeCounter(unlock));
       }
     }
