@@ -47,6 +47,7 @@ export interface ResolvedConfig {
   keyPrefix: string;
   saveMetaAsText: boolean;
   maxRecordBytes: number;
+  cleanupBatchSize: number;
   connection: ConnectionConfig;
 }
 
@@ -69,6 +70,8 @@ export function resolveConfig(options: ElasticsearchBackendOptions): ResolvedCon
     keyPrefix: celeryKeyPrefix(options.keyPrefix),
     saveMetaAsText: options.saveMetaAsText ?? true,
     maxRecordBytes,
+    cleanupBatchSize:
+      intOption(options.cleanupBatchSize, "cleanupBatchSize", BACKEND_NAME, 1) ?? 1000,
     connection: {
       driver,
       node: url.node,

@@ -10,7 +10,6 @@ import type { DocumentVersion, StoredDocument } from "./records.js";
 /** Ids per `_mget` request. */
 const MGET_BATCH = 1000;
 /** Expired documents per search page in cleanup. */
-const CLEANUP_PAGE = 1000;
 
 interface GetResponse {
   found?: boolean;
@@ -139,26 +138,32 @@ export class IndexApi {
   }
 
   /** One page of documents whose `expires_at` is at or before `now` (ids and versions only). */
-  async findExpired(now: Date): Promise<{ hits: ExpiredHit[]; pageFull: boolean }> {
+  async findExpired(now: Date, size: number, skip: readonly string[]): Promise<ExpiredHit[]> {
+    const expired = { range: { expires_at: { lte: now.toISOString() } } };
     const { body } = await this.engine.request({
       method: "POST",
       path: `${this.base}/_search`,
       body: {
-        size: CLEANUP_PAGE,
+        size,
         _source: false,
         seq_no_primary_term: true,
         track_total_hits: false,
-        query: { range: { expires_at: { lte: now.toISOString() } } },
+        query:
+          skip.length === 0
+            ? expired
+            : { bool: { filter: [expired], must_not: [{ ids: { values: skip } }] } },
       },
     });
     type Hit = { _id: string; _seq_no: number; _primary_term: number };
     const raw = (body as { hits?: { hits?: Hit[] } }).hits?.hits ?? [];
-    const hits = raw.map((h) => ({ id: h._id, seqNo: h._seq_no, primaryTerm: h._primary_term }));
-    return { hits, pageFull: hits.length === CLEANUP_PAGE };
+    return raw.map((h) => ({ id: h._id, seqNo: h._seq_no, primaryTerm: h._primary_term }));
   }
 
-  /** Bulk deletes, each guarded by the version the search saw; how many were deleted. */
-  async deleteGuarded(hits: readonly ExpiredHit[]): Promise<number> {
+  /**
+   * Bulk deletes, each guarded by the version the search saw: how many were deleted, and the ids
+   * that were not (409: rewritten since the search; 404: deleted by someone else).
+   */
+  async deleteGuarded(hits: readonly ExpiredHit[]): Promise<{ deleted: number; failed: string[] }> {
     const { body } = await this.engine.request({
       method: "POST",
       path: `${this.base}/_bulk`,
@@ -168,8 +173,8 @@ export class IndexApi {
     });
     type Item = { delete?: { status?: number } };
     const items = (body as { items?: Item[] }).items ?? [];
-    // 409 (rewritten since the search) and 404 (deleted by someone else) are simply not counted.
-    return items.filter((item) => item.delete?.status === 200).length;
+    const failed = hits.filter((_hit, i) => items[i]?.delete?.status !== 200).map((hit) => hit.id);
+    return { deleted: hits.length - failed.length, failed };
   }
 
   async close(): Promise<void> {

@@ -198,14 +198,20 @@ export class ElasticsearchBackend implements ResultBackend {
    */
   async cleanup(now: Date): Promise<number> {
     const api = await this.readable();
+    const pageSize = this.config.cleanupBatchSize;
+    // Ids whose guarded delete failed (rewritten or deleted since the search): left alone for
+    // this run and excluded from later searches, so a page of conflicts never ends the run
+    // early, and every page either deletes or excludes all it found: the run always ends.
+    const skipped: string[] = [];
     let removed = 0;
     for (;;) {
       if (!(await api.refresh())) return removed; // no index: nothing to clean
-      const { hits, pageFull } = await api.findExpired(now);
-      const deleted = hits.length > 0 ? await api.deleteGuarded(hits) : 0;
+      const hits = await api.findExpired(now, pageSize, skipped);
+      if (hits.length === 0) return removed;
+      const { deleted, failed } = await api.deleteGuarded(hits);
       removed += deleted;
-      // Stop at the last page, or when a page deleted nothing (all rewritten meanwhile).
-      if (!pageFull || deleted === 0) return removed;
+      skipped.push(...failed);
+      if (hits.length < pageSize) return removed;
     }
   }
 

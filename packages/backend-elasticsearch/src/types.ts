@@ -93,4 +93,6 @@ export interface ElasticsearchBackendOptions {
    * @default 10485760 (10 MiB; see the README on heap and indexing pressure)
    */
   maxRecordBytes?: number;
+  /** Documents `cleanup()` finds and deletes per page. @default 1000 */
+  cleanupBatchSize?: number;
 }

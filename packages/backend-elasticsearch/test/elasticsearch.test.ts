@@ -326,6 +326,41 @@ describe.skipIf(!target.url)(`elasticsearch backend ${target.reason}`, () => {
       expect(await expiring.cleanup()).toBe(0);
     });
 
+    it("goes on to later pages when a whole page of deletes hit conflicts", async () => {
+      // Page size 2; the first page's two documents are rewritten (still expired) between the
+      // search and the delete, so both deletes answer 409. The other two must still go.
+      const real = new Client({ node: nodeOf(url) });
+      let rewritten: string[] = [];
+      const client: SearchClientLike = {
+        transport: {
+          request: async (params, options) => {
+            const bulk = (params as { bulkBody?: { delete?: { _id: string } }[] }).bulkBody;
+            if (params.path.endsWith("/_bulk") && bulk && rewritten.length === 0) {
+              rewritten = bulk.map((item) => item.delete?._id ?? "");
+              const index = params.path.split("/")[1] ?? "";
+              for (const id of rewritten) {
+                const doc = await raw.get<Record<string, unknown>>({ index, id });
+                await raw.index({ index, id, document: doc._source });
+              }
+            }
+            return real.transport.request(params, options);
+          },
+        },
+        close: () => real.close(),
+      };
+      const expiring = open({ client, closeClient: true, cleanupBatchSize: 2 }, 1);
+      const ids = [randomUUID(), randomUUID(), randomUUID(), randomUUID()];
+      for (const id of ids) await expiring.markSuccess(id, id);
+      await new Promise((resolve) => setTimeout(resolve, 1100));
+      expect(await expiring.cleanup()).toBe(2);
+      expect(rewritten).toHaveLength(2);
+      for (const id of ids) {
+        const kept = rewritten.includes(`celery-task-meta-${id}`);
+        expect((await expiring.backend.read(id)) !== null).toBe(kept);
+      }
+      expect(await expiring.cleanup()).toBe(2); // the next run takes the rewritten ones
+    });
+
     it("on an index that does not exist yet, removes nothing", async () => {
       expect(await open().cleanup()).toBe(0);
     });
