@@ -21,7 +21,7 @@ import {
 import { batchGet, deleteExpired } from "./bulk.js";
 import { BACKEND_NAME, optionsFromUrl, resolveConfig } from "./config.js";
 import { increment } from "./counters.js";
-import { errors, ITEM_LIMIT_BYTES } from "./errors.js";
+import { errorName, errors, ITEM_LIMIT_BYTES } from "./errors.js";
 import { KeyBuilder } from "./keys.js";
 import { ATTR, decodeGroup, decodeTask, encodeGroup, type Item } from "./records.js";
 import { ensureTable } from "./table.js";
@@ -72,11 +72,12 @@ export class DynamoDBBackend implements ResultBackend {
   }
 
   async write(write: TaskWrite): Promise<WriteOutcome> {
-    await this.connection.get();
-    return (this.writer as TaskWriter).write(this.keys.task(write.taskId), {
-      ...write,
-      expiresAt: this.expiry(write.expiresAt),
-    });
+    return this.withTable(() =>
+      (this.writer as TaskWriter).write(this.keys.task(write.taskId), {
+        ...write,
+        expiresAt: this.expiry(write.expiresAt),
+      }),
+    );
   }
 
   async read(taskId: string): Promise<TaskRecord | null> {
@@ -85,9 +86,8 @@ export class DynamoDBBackend implements ResultBackend {
   }
 
   async readMany(taskIds: readonly string[]): Promise<(TaskRecord | null)[]> {
-    const client = await this.connection.get();
     const ids = taskIds.map((taskId) => this.keys.task(taskId));
-    const items = await batchGet(client, this.table, ids);
+    const items = await this.withTable((client) => batchGet(client, this.table, ids));
     return taskIds.map((taskId, i) => {
       const item = items.get(ids[i] as string);
       return item ? decodeTask(item, taskId) : null;
@@ -99,8 +99,9 @@ export class DynamoDBBackend implements ResultBackend {
   }
 
   async incr(key: string, by: number, expiresAt: Date | null): Promise<number> {
-    const client = await this.connection.get();
-    return increment(client, this.table, this.keys.counter(key), by, this.expiry(expiresAt));
+    return this.withTable((client) =>
+      increment(client, this.table, this.keys.counter(key), by, this.expiry(expiresAt)),
+    );
   }
 
   async removeCounter(key: string): Promise<void> {
@@ -109,14 +110,15 @@ export class DynamoDBBackend implements ResultBackend {
 
   /** Stores a group's member ids in Celery's layout (`celery-taskset-meta-<id>`). */
   async saveGroup(group: GroupRecord): Promise<void> {
-    const client = await this.connection.get();
     const item = encodeGroup(this.keys.group(group.groupId), {
       ...group,
       expiresAt: this.expiry(group.expiresAt),
     });
     // Unconditional, as Celery's save_group: a group id is written once, by one producer.
-    await errors.guard(`Saving group ${group.groupId}`, () =>
-      client.send(new PutItemCommand({ TableName: this.table, Item: item })),
+    await this.withTable((client) =>
+      errors.guard(`Saving group ${group.groupId}`, () =>
+        client.send(new PutItemCommand({ TableName: this.table, Item: item })),
+      ),
     );
   }
 
@@ -132,8 +134,7 @@ export class DynamoDBBackend implements ResultBackend {
   }
 
   async cleanup(now: Date): Promise<number> {
-    const client = await this.connection.get();
-    return deleteExpired(client, this.table, now.getTime());
+    return this.withTable((client) => deleteExpired(client, this.table, now.getTime()));
   }
 
   async close(): Promise<void> {
@@ -180,25 +181,56 @@ export class DynamoDBBackend implements ResultBackend {
   }
 
   private async getItem(id: string, doing: string): Promise<Item | null> {
-    const client = await this.connection.get();
-    const output = await errors.guard(doing, () =>
-      client.send(
-        new GetItemCommand({
-          TableName: this.table,
-          Key: { [ATTR.id]: { S: id } },
-          ConsistentRead: true,
-        }),
+    const output = await this.withTable((client) =>
+      errors.guard(doing, () =>
+        client.send(
+          new GetItemCommand({
+            TableName: this.table,
+            Key: { [ATTR.id]: { S: id } },
+            ConsistentRead: true,
+          }),
+        ),
       ),
     );
     return output.Item ?? null;
   }
 
   private async deleteItem(id: string, doing: string): Promise<void> {
-    const client = await this.connection.get();
-    await errors.guard(doing, () =>
-      client.send(new DeleteItemCommand({ TableName: this.table, Key: { [ATTR.id]: { S: id } } })),
+    await this.withTable((client) =>
+      errors.guard(doing, () =>
+        client.send(
+          new DeleteItemCommand({ TableName: this.table, Key: { [ATTR.id]: { S: id } } }),
+        ),
+      ),
     );
   }
+
+  /**
+   * Runs `op` on the client with the table set up. The table is made once per process, so when it
+   * vanishes behind our back (an in-memory DynamoDB Local restarted, an operator deleted it) every
+   * call would fail until a restart: on ResourceNotFoundException we set the table up again, once,
+   * and run `op` once more. Safe for every op, `incr` included: on a missing table nothing landed.
+   */
+  private async withTable<T>(op: (client: DynamoDBClient) => Promise<T>): Promise<T> {
+    const opened = this.connection.get();
+    const client = await opened;
+    try {
+      return await op(client);
+    } catch (error) {
+      if (this.options.manageTable === false || !isTableMissing(error)) throw error;
+      this.connection.forget(opened); // the first of many failing callers sets it up again
+      return op(await this.connection.get());
+    }
+  }
+}
+
+/** Whether `error` (or one of its causes) is DynamoDB's "no such table". */
+function isTableMissing(error: unknown): boolean {
+  let e = error;
+  for (let depth = 0; e && depth < 5; depth++, e = (e as { cause?: unknown }).cause) {
+    if (errorName(e) === "ResourceNotFoundException") return true;
+  }
+  return false;
 }
 
 /** `createStore("dynamodb://…")` lands here (see `BackendModule` for how options and URL merge). */

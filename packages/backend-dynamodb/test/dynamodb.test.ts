@@ -272,6 +272,23 @@ describe.skipIf(!target.url)(`dynamodb backend ${target.reason}`, () => {
     expect(meta.dateDone?.toISOString()).toBe("2024-05-01T12:00:00.123Z"); // naive = UTC (Celery 5.0–5.3)
   });
 
+  it("sets its table up again when it vanishes behind the store's back (a restarted in-memory engine)", async () => {
+    const gone = newStore();
+    const before = randomUUID();
+    await gone.markSuccess(before, 1);
+    await client.send(new DeleteTableCommand({ TableName: tableOf(gone) }));
+    // Every kind of call comes back at once: a write, a read, a counter, a group.
+    const after = randomUUID();
+    expect((await gone.markSuccess(after, 2)).applied).toBe(true);
+    expect((await gone.getMeta(after)).result).toBe(2);
+    expect((await gone.getMeta(before)).status).toBe("PENDING"); // lost with the table
+    expect(await gone.incr(`c-${after}`)).toBe(1);
+    await client.send(new DeleteTableCommand({ TableName: tableOf(gone) }));
+    const reads = await Promise.all([1, 2, 3].map(() => gone.getMeta(after)));
+    expect(reads.map((m) => m.status)).toEqual(["PENDING", "PENDING", "PENDING"]);
+    expect(await gone.incr(`c-${after}`)).toBe(1);
+  });
+
   it("a caller-built client is left open by close() unless closeClient is set", async () => {
     const own = rawClient(url);
     const backend = new DynamoDBBackend({ client: own, namespace: freshNamespace("own") });

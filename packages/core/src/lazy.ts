@@ -21,6 +21,15 @@ export class Lazy<T> {
     this.pending = undefined;
   }
 
+  /**
+   * Forgets the value only if it is still `stale` (what an earlier `get` returned): when many
+   * callers find it broken at once, the first to call this makes the next `get` open anew, and
+   * the others then share that one reopening instead of each starting their own.
+   */
+  forget(stale: Promise<T>): void {
+    if (this.pending === stale) this.pending = undefined;
+  }
+
   /** What `get` resolved to, or undefined when it never ran or failed. */
   async settled(): Promise<T | undefined> {
     return this.pending?.catch(() => undefined);
