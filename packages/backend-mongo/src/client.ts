@@ -3,14 +3,38 @@ import { ConfigurationError, sanitizeUrl } from "@resultstore/core";
 import { MongoClient } from "mongodb";
 import { BACKEND_NAME, type ResolvedConfig } from "./config.js";
 
-/** FerretDB 1.x names itself in `buildInfo`; it stores no arrays nested in arrays. */
-export async function isFerretDb(client: MongoClient): Promise<boolean> {
+/** FerretDB's version from `buildInfo` (FerretDB names itself there), or undefined for MongoDB. */
+export async function ferretDbVersion(client: MongoClient): Promise<string | undefined> {
   try {
     const info = await client.db("admin").command({ buildInfo: 1 });
-    return typeof info.ferretdbVersion === "string";
+    return typeof info.ferretdbVersion === "string" ? info.ferretdbVersion : undefined;
   } catch {
-    return false; // buildInfo refused (restricted user): assume MongoDB
+    return undefined; // buildInfo refused (restricted user): assume MongoDB
   }
+}
+
+/**
+ * The warning for an engine that breaks the state rules, or undefined. FerretDB 1.x runs an update
+ * as an unlocked read and write, so concurrent updates of one document are lost: a SUCCESS can be
+ * overwritten, metadata and counter increments vanish, chords miss their callback (PROOF.md).
+ */
+export function unsafeEngineWarning(ferretDb: string | undefined): string | undefined {
+  const version = ferretDb?.replace(/^v/, "");
+  if (version === undefined || !version.startsWith("1.")) return undefined;
+  return (
+    `[resultstore] [${BACKEND_NAME}] UNSAFE ENGINE: FerretDB ${version} loses concurrent updates ` +
+    "of one document (an update is an unlocked read and write), so the state rules, counters and " +
+    "chords do not hold under concurrency. Use MongoDB, or an engine with atomic updates."
+  );
+}
+
+const warned = new Set<string>();
+
+/** The default warning sink: `process.emitWarning`, each distinct message once per process. */
+export function warnOncePerProcess(message: string): void {
+  if (warned.has(message)) return;
+  warned.add(message);
+  process.emitWarning(message, "ResultStoreWarning");
 }
 
 export function buildClient(config: ResolvedConfig): MongoClient {

@@ -20,7 +20,7 @@ import {
   type WriteOutcome,
 } from "@resultstore/core";
 import { BSON, type Collection, type Document, type FindOptions, type MongoClient } from "mongodb";
-import { buildClient, isFerretDb } from "./client.js";
+import { buildClient, ferretDbVersion, unsafeEngineWarning, warnOncePerProcess } from "./client.js";
 import { BACKEND_NAME, type ResolvedConfig, resolveConfig } from "./config.js";
 import {
   DUPLICATE_KEY,
@@ -72,9 +72,11 @@ export class MongoBackend implements ResultBackend {
     errors.guard("connect", () => this.open()),
   );
   private layout: Layout;
+  private readonly warn: (message: string) => void;
 
   constructor(options: MongoBackendOptions) {
     this.config = resolveConfig(options);
+    this.warn = options.warn ?? warnOncePerProcess;
     this.ownsClient = !options.client || options.closeClient === true;
     this.client = options.client ?? buildClient(this.config);
     this.capabilities = { nativeExpiry: this.config.ttlIndex, maxRecordBytes: MAX_RECORD_BYTES };
@@ -275,7 +277,10 @@ export class MongoBackend implements ResultBackend {
 
   private async open(): Promise<Collections> {
     await this.client.connect();
-    const ferretDb = await isFerretDb(this.client);
+    const version = await ferretDbVersion(this.client);
+    const warning = unsafeEngineWarning(version);
+    if (warning) this.warn(warning);
+    const ferretDb = version !== undefined;
     this.layout = {
       ...this.layout,
       nestedArrays: !ferretDb,

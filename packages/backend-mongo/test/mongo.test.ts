@@ -229,6 +229,21 @@ for (const target of await engineTargets()) {
     if (target.engine?.name === "FerretDB") {
       // The reason races/counters/chords are opted out on FerretDB. When this starts failing, FerretDB
       // applies single-document updates atomically: drop the opt-outs in conformance.test.ts.
+      it("warns once, naming the engine and its version, that FerretDB 1.x is unsafe", async () => {
+        const warnings: string[] = [];
+        const store = await freshStore(url, {}, { warn: (m: string) => warnings.push(m) });
+        try {
+          await store.markSuccess(randomUUID(), 1);
+          await store.getMeta(randomUUID());
+          expect(warnings).toHaveLength(1);
+          expect(warnings[0]).toContain(`FerretDB ${target.engine?.version}`);
+          expect(warnings[0]).toMatch(/UNSAFE ENGINE.*loses concurrent updates/);
+        } finally {
+          await store.backend.destroy?.();
+          await store.close();
+        }
+      });
+
       it("FerretDB still loses concurrent updates to one document (engine defect)", async () => {
         await withStore(async (store) => {
           const counters = collection(store, "counters");

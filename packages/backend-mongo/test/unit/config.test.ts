@@ -3,6 +3,7 @@
 import { configurationErrorText, SECRET_MARK, UNENCODED_SECRETS } from "@resultstore/conformance";
 import { ConfigurationError } from "@resultstore/core";
 import { describe, expect, it } from "vitest";
+import { unsafeEngineWarning } from "../../src/client.js";
 import { parseMongoUrl, resolveConfig } from "../../src/config.js";
 import { fromUrl, MongoBackend } from "../../src/index.js";
 
@@ -103,5 +104,14 @@ describe("passwords with characters that end a URL's host part", () => {
       expect(text).toContain("percent-encode");
       expect(text).not.toContain(SECRET_MARK);
     }
+  });
+});
+
+describe("engines", () => {
+  it("calls FerretDB 1.x unsafe, naming its version, and nothing else", () => {
+    expect(unsafeEngineWarning("v1.24.0")).toMatch(/UNSAFE ENGINE: FerretDB 1\.24\.0 loses/);
+    expect(unsafeEngineWarning("1.24.0")).toMatch(/FerretDB 1\.24\.0/);
+    expect(unsafeEngineWarning(undefined)).toBeUndefined(); // MongoDB
+    expect(unsafeEngineWarning("2.1.0")).toBeUndefined();
   });
 });
