@@ -9,6 +9,7 @@
  */
 import {
   applyWrite,
+  assertRecordFits,
   type BackendCapabilities,
   type BackendUrlOptions,
   type GroupRecord,
@@ -95,6 +96,8 @@ export class CassandraBackend implements ResultBackend {
       const stored = decodeTask(row, write.taskId, now);
       const next = applyWrite(stored, write, new Date(now));
       if (!next) return { applied: false };
+      if (stored)
+        assertRecordFits(BACKEND_NAME, next, write.resultJson, this.config.maxRecordBytes);
       const version = (row?.get("rs_version") as number | null | undefined) ?? null;
       const superseded = stored ? (row?.get("date_done") as Date) : null;
       const batch = this.writeBatch(write, next, version, superseded, now);

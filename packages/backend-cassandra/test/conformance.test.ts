@@ -11,6 +11,7 @@ describe.skipIf(!target.url)(`cassandra ${target.reason}`, () => {
     { describe, it, beforeAll, afterAll },
     {
       name: "cassandra",
+      refusesOversizedMerge: true,
       createStore: (options) => createTestStore(url, options),
       readRaw: (store, taskId) => readRawRecord(url, store, taskId),
       timeoutMs: 120_000,

@@ -10,6 +10,7 @@
  */
 import {
   applyWrite,
+  assertRecordFits,
   type BackendCapabilities,
   BackendError,
   type BackendUrlOptions,
@@ -113,6 +114,7 @@ export class ConsulBackend implements ResultBackend {
       const stored = entry ? decodeTask(entry.value, write.taskId) : null;
       const next = applyWrite(stored, write);
       if (!next) return { skip: false };
+      if (stored) assertRecordFits(BACKEND_NAME, next, write.resultJson, MAX_RECORD_BYTES);
       return { value: encodeTask(next, write.resultJson), expiresAt: next.expiresAt, result: true };
     };
     const applied = await this.update<boolean>(key, decide, !this.seen.has(key));

@@ -11,6 +11,7 @@ describe.skipIf(!target.url)(`consul ${target.reason}`, () => {
     { describe, it, beforeAll, afterAll },
     {
       name: "consul",
+      refusesOversizedMerge: true,
       createStore: async (options) => newStore(url, options),
       // What Consul holds: the stored meta JSON (status, metadata) and our `expires_at`, which is
       // what cleanup() acts on (the session's TTL only bounds Consul's own deletion; test/expiry).

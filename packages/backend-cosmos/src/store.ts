@@ -5,6 +5,7 @@
 import type { Container, CosmosClient, ItemDefinition } from "@azure/cosmos";
 import {
   applyWrite,
+  assertRecordFits,
   type BackendCapabilities,
   type BackendUrlOptions,
   GROUP_KEY_PREFIX,
@@ -315,6 +316,7 @@ export class CosmosBackend implements ResultBackend {
     record: TaskRecord,
     resultJson: string,
   ) {
+    assertRecordFits(BACKEND_NAME, record, resultJson, MAX_RECORD_BYTES); // merged metadata grows it
     const newEtag = await this.tryReplaceDocument(container, encodeTask(record, resultJson), etag);
     if (newEtag) this.etags.set(id, newEtag, record);
     return newEtag !== undefined;

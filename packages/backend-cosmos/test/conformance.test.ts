@@ -8,6 +8,7 @@ describe.skipIf(!target.url)(`cosmos ${target.reason}`, () =>
     { describe, it, beforeAll, afterAll },
     {
       name: "cosmos",
+      refusesOversizedMerge: true,
       createStore: async (options) => store(options),
       readRaw: async (s, taskId) => {
         const doc = await readDocument(s.backend as CosmosBackend, `celery-task-meta-${taskId}`);

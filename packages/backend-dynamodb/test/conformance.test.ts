@@ -14,6 +14,7 @@ describe.skipIf(!target.url)(`dynamodb ${target.reason}`, () => {
     { describe, it, beforeAll, afterAll },
     {
       name: "dynamodb",
+      refusesOversizedMerge: true,
       createStore: async (options) =>
         new ResultStore(fromUrl(url, { namespace: freshNamespace("conf") }), options),
       readRaw: (store, taskId): Promise<RawRecord | null> =>

@@ -9,6 +9,7 @@
 import { randomUUID } from "node:crypto";
 import {
   applyWrite,
+  assertRecordFits,
   type BackendCapabilities,
   type BackendUrlOptions,
   type GroupRecord,
@@ -93,8 +94,13 @@ export class ElasticsearchBackend implements ResultBackend {
     // Tags this write's documents, so a request retried after a lost response (by the client, or
     // by core's alwaysRetry, which passes the same writeId again) is recognised as our own.
     const writeId = write.writeId ?? randomUUID();
-    const body = (record: TaskRecord) =>
-      this.checkSize(encodeTask(record, write.resultJson, this.config.saveMetaAsText, writeId));
+    const body = (record: TaskRecord) => {
+      // Core measured the write; metadata merged from the stored record can make it larger.
+      assertRecordFits(BACKEND_NAME, record, write.resultJson, this.config.maxRecordBytes);
+      return this.checkSize(
+        encodeTask(record, write.resultJson, this.config.saveMetaAsText, writeId),
+      );
+    };
     const remember = (version: DocumentVersion | null, record: TaskRecord) => {
       if (version && version.seqNo >= 0) this.versions.set(id, version, record);
       return version !== null;

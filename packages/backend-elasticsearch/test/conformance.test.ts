@@ -16,6 +16,7 @@ describe.skipIf(!target.url)(`elasticsearch ${target.reason}`, () => {
     { describe, it, beforeAll, afterAll },
     {
       name: `elasticsearch (client: ${CLIENT_UNDER_TEST})`,
+      refusesOversizedMerge: true,
       createStore: (options) => createStore(url, options),
       readRaw: (store, taskId) => readRaw(raw, store, taskId),
     },

@@ -1,5 +1,5 @@
 /** What MongoDB driver failures mean: core's typed errors, and which of them are safe to retry. */
-import { defineErrorMapping } from "@resultstore/core";
+import { defineErrorMapping, ValueTooLargeError } from "@resultstore/core";
 import {
   MongoError,
   MongoNetworkError,
@@ -16,6 +16,14 @@ export const NOT_IMPLEMENTED = 238;
 export const INDEX_CONFLICTS: readonly number[] = [85, 86];
 /** Dropping a collection that does not exist. */
 export const NAMESPACE_NOT_FOUND = 26;
+
+/** BSON's document limit. Checked before sending, because not every MongoDB-wire server enforces it. */
+export const MAX_DOCUMENT_BYTES = 16 * 1024 * 1024;
+/**
+ * The document an update produced outgrew 16 MiB (the write alone fitted: merged metadata made it
+ * larger): 10334 BSONObjectTooLarge, 17419 "Resulting document after update is larger than …".
+ */
+const TOO_LARGE: readonly number[] = [10334, 17419];
 
 export function serverCode(error: unknown): number | undefined {
   return error instanceof MongoServerError && typeof error.code === "number"
@@ -36,4 +44,12 @@ export const errors = defineErrorMapping({
     error instanceof MongoError &&
     (error.hasErrorLabel("RetryableWriteError") ||
       error.hasErrorLabel("TransientTransactionError")),
+  special: (error) => {
+    const code = serverCode(error);
+    return code !== undefined && TOO_LARGE.includes(code)
+      ? new ValueTooLargeError(BACKEND_NAME, MAX_DOCUMENT_BYTES + 1, MAX_DOCUMENT_BYTES, {
+          cause: error,
+        })
+      : undefined;
+  },
 });

@@ -26,6 +26,7 @@ import {
   DUPLICATE_KEY,
   errors,
   INDEX_CONFLICTS,
+  MAX_DOCUMENT_BYTES,
   NAMESPACE_NOT_FOUND,
   NOT_IMPLEMENTED,
   serverCode,
@@ -44,8 +45,6 @@ import {
 } from "./records.js";
 import type { MongoBackendOptions } from "./types.js";
 
-/** BSON's document limit. Checked here because not every MongoDB-wire server enforces it. */
-const MAX_DOCUMENT_BYTES = 16 * 1024 * 1024;
 /**
  * What core may measure for a record: the limit minus room for our field names, `expires_at` and
  * BSON's per-field framing (a few hundred bytes in practice; 64 KiB leaves metadata room to grow).

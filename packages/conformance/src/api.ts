@@ -51,6 +51,13 @@ export interface ConformanceOptions {
   createStore(options?: ResultStoreOptions): Promise<ResultStore>;
   /** Reads what the database holds for `taskId` without going through the store's read path. */
   readRaw?(store: ResultStore, taskId: string): Promise<RawRecord | null>;
+  /**
+   * Opt in where the backend refuses, with `ValueTooLargeError` and nothing changed, a write whose
+   * record outgrows `maxRecordBytes` through metadata merged from earlier writes (it merges
+   * itself and measures, or its database refuses past a limit just above `maxRecordBytes`).
+   * Off where the engine cannot know (a server that merges without a size limit).
+   */
+  refusesOversizedMerge?: boolean;
   /** Groups this backend opts out of, each with the database limit that forces it. */
   optOut?: Partial<Record<SuiteGroup, string>>;
   /** Shortest expiry (seconds) the backend honours exactly; expiry tests wait this long. @default 1 */

@@ -7,6 +7,7 @@ runConformanceSuite(
   { describe, it, beforeAll, afterAll },
   {
     name: "memory",
+    refusesOversizedMerge: true,
     createStore: async (options) =>
       new ResultStore(new MemoryBackend({ maxRecordBytes: 256 * 1024 }), options),
     readRaw: async (store, taskId) => {

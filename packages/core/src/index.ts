@@ -28,6 +28,7 @@ export { MemoryBackend, type MemoryBackendOptions } from "./memory.js";
 export { PyDate, PyDecimal, PyTime, PyUUID } from "./pytypes.js";
 export {
   applyWrite,
+  assertRecordFits,
   decodeMeta,
   type EncodeMetaOptions,
   encodeMeta,

@@ -3,7 +3,7 @@
  * database backend must reproduce on its server, atomically.
  */
 import { decodeJson, encodeJson } from "./codec.js";
-import { applyWrite, isExpired } from "./record.js";
+import { applyWrite, assertRecordFits, isExpired } from "./record.js";
 import type {
   BackendCapabilities,
   GroupRecord,
@@ -122,8 +122,11 @@ export class MemoryBackend implements ResultBackend {
     if (write.writeId && this.lastWrite.get(write.taskId) === write.writeId) {
       return { applied: true }; // this very call landed before; its answer was lost
     }
-    const next = applyWrite(thaw(this.tasks.get(write.taskId), false), write);
+    const stored = thaw(this.tasks.get(write.taskId), false);
+    const next = applyWrite(stored, write);
     if (!next) return { applied: false };
+    if (stored)
+      assertRecordFits(this.name, next, write.resultJson, this.capabilities.maxRecordBytes);
     if (write.writeId) this.lastWrite.set(write.taskId, write.writeId);
     else this.lastWrite.delete(write.taskId);
     this.tasks.set(write.taskId, freeze(next, write.resultJson));

@@ -5,7 +5,7 @@
  */
 import { decodeJson, encodeJson, quote } from "./codec.js";
 import { formatCeleryDate, parseCeleryDate } from "./dates.js";
-import { DecodeError } from "./errors.js";
+import { DecodeError, ValueTooLargeError } from "./errors.js";
 import { canTransition, isException } from "./states.js";
 import type { GroupRecord, TaskRecord, TaskWrite } from "./types.js";
 import { isPlainObject } from "./validate.js";
@@ -226,4 +226,20 @@ export function measureWrite(write: TaskWrite): number {
   const record = applyWrite(null, write) as TaskRecord;
   // Celery's JSON is ASCII-only (ensure_ascii): its length is its size in UTF-8 bytes.
   return encodeMeta(record, { resultJson: write.resultJson }).length;
+}
+
+/**
+ * Throws ValueTooLargeError when `record`, what a write makes of the stored record, outgrows
+ * `limit` (the backend's `maxRecordBytes`). Core measured only the write itself; metadata merged
+ * from earlier writes can make the record larger, and the database would then refuse it with an
+ * error of its own, or store a record other readers cannot take. Measured as `measureWrite` does.
+ */
+export function assertRecordFits(
+  backend: string,
+  record: TaskRecord,
+  resultJson: string,
+  limit: number,
+): void {
+  const size = encodeMeta(record, { resultJson }).length;
+  if (size > limit) throw new ValueTooLargeError(backend, size, limit);
 }

@@ -142,4 +142,24 @@ export const resultTests = defineGroup("results", (ctx, api, options) => {
     },
     Math.max(t ?? 60_000, 120_000),
   );
+  if (options.refusesOversizedMerge) {
+    api.it(
+      "refuses metadata merged past the size limit with a typed error, the record unchanged",
+      async () => {
+        // Each write fits on its own; together they outgrow the limit (and the database's own).
+        const taskId = id();
+        const part = "y".repeat(Math.floor(limit() * 0.6));
+        await ctx.store().markStarted(taskId, undefined, { metadata: { a: part } });
+        await assert.rejects(
+          ctx.store().markSuccess(taskId, 1, { metadata: { b: part } }),
+          ValueTooLargeError,
+        );
+        const meta = await ctx.store().getMeta(taskId);
+        assert.equal(meta.status, "STARTED");
+        assert.deepEqual(Object.keys(meta.metadata ?? {}), ["a"]);
+        assert.equal((meta.metadata as { a: string }).a.length, part.length);
+      },
+      Math.max(t ?? 60_000, 120_000),
+    );
+  }
 });
