@@ -5,7 +5,7 @@
 // runs (bench/scale.mjs, each in a fresh process for a clean peak RSS). Writes bench/RESULTS.md.
 //
 //   node bench/run.mjs --all [--json FILE] [--rounds 3] [--seconds 1.5] [--only mongo,consul]
-//                            [--sample-timeout 30] [--no-celery] [--no-scale] [--out bench/RESULTS.md]
+//                            [--sample-timeout 120] [--no-celery] [--no-scale] [--out bench/RESULTS.md]
 //
 // A sample stops starting calls after --seconds; one still unfinished --sample-timeout seconds
 // after it began is abandoned and that target skips the rest of its backend (see `sampleWithin`).
@@ -30,7 +30,7 @@ const { values: args } = parseArgs({
     rounds: { type: "string", default: "3" },
     seconds: { type: "string", default: "1" },
     only: { type: "string" },
-    "sample-timeout": { type: "string", default: "30" },
+    "sample-timeout": { type: "string", default: "120" },
     "no-celery": { type: "boolean" },
     "no-scale": { type: "boolean" },
   },
@@ -107,6 +107,7 @@ async function setUp(backend, url) {
 
 async function benchBackend(backend, url) {
   log(`${backend.name}: ${url.replace(/\/\/[^@/]*@/, "//***@")}`);
+  const began = Date.now();
   const { targets, failures } = await setUp(backend, url);
   const rows = [];
   try {
@@ -155,7 +156,9 @@ async function benchBackend(backend, url) {
     }
   }
   const names = Object.fromEntries(targets.map((t) => [t.kind, t.name]));
-  return { backend: backend.name, names, failures, rows };
+  const seconds = Math.round((Date.now() - began) / 1000);
+  log(`${backend.name}: done in ${seconds} s`);
+  return { backend: backend.name, names, failures, rows, seconds };
 }
 
 function summary(row) {
