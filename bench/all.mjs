@@ -5,7 +5,10 @@
 // runs (bench/scale.mjs, each in a fresh process for a clean peak RSS). Writes bench/RESULTS.md.
 //
 //   node bench/run.mjs --all [--json FILE] [--rounds 3] [--seconds 1.5] [--only mongo,consul]
-//                            [--no-celery] [--no-scale] [--out bench/RESULTS.md]
+//                            [--sample-timeout 120] [--no-celery] [--no-scale] [--out bench/RESULTS.md]
+//
+// A sample stops starting calls after --seconds; one still unfinished --sample-timeout seconds
+// after it began is abandoned and that target skips the rest of its backend (see `sampleWithin`).
 import { execFileSync } from "node:child_process";
 import { randomUUID } from "node:crypto";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
@@ -15,7 +18,7 @@ import { createStore } from "@resultstore/core";
 import { env as serverEnv, status as serverStatus } from "../scripts/services/cli.mjs";
 import { createCeleryTarget } from "./lib/celery.mjs";
 import { dropIdleSockets } from "./lib/clients.mjs";
-import { alternate } from "./lib/measure.mjs";
+import { alternate, sampleWithin } from "./lib/measure.mjs";
 import { renderResults } from "./lib/report.mjs";
 import { guardedTarget, OPS, ourTarget, PREPARED, rawTarget } from "./lib/targets.mjs";
 
@@ -27,12 +30,16 @@ const { values: args } = parseArgs({
     rounds: { type: "string", default: "3" },
     seconds: { type: "string", default: "1" },
     only: { type: "string" },
+    "sample-timeout": { type: "string", default: "120" },
     "no-celery": { type: "boolean" },
     "no-scale": { type: "boolean" },
   },
 });
 const rounds = Number(args.rounds);
 const maxSeconds = Number(args.seconds);
+/** Seconds a sample may take in all, its in-flight calls included (see `sampleWithin`). */
+const sampleTimeout = Number(args["sample-timeout"]);
+const DRAIN_SECONDS = 60;
 const WIDTHS = [1, 64];
 /** Ops issued per sample at most (a sample also stops after `maxSeconds`). */
 const COUNT = { 1: 400, 64: 4000 };
@@ -100,6 +107,7 @@ async function setUp(backend, url) {
 
 async function benchBackend(backend, url) {
   log(`${backend.name}: ${url.replace(/\/\/[^@/]*@/, "//***@")}`);
+  const began = Date.now();
   const { targets, failures } = await setUp(backend, url);
   const rows = [];
   try {
@@ -116,11 +124,17 @@ async function benchBackend(backend, url) {
       for (const width of WIDTHS) {
         const able = targets.filter((t) => t.has(op));
         const results = await alternate(able, rounds, async (t) => {
+          if (t.broken) throw new Error(`skipped: ${t.broken}`);
           if (PREPARED.has(op) && !t.prepared) throw new Error(`prepare failed: ${t.prepareError}`);
           const ids = PREPARED.has(op)
             ? t.prepared
             : Array.from({ length: COUNT[width] }, () => `bench-${randomUUID()}`);
-          const sample = await t.run(op, { ids, count: COUNT[width], width, maxSeconds });
+          const sample = await sampleWithin(
+            t,
+            `${op} @${width}`,
+            () => t.run(op, { ids, count: COUNT[width], width, maxSeconds }),
+            { seconds: sampleTimeout, drainSeconds: DRAIN_SECONDS, log },
+          );
           if (backend.name === "consul") t.idle?.(); // see dropIdleSockets
           return sample;
         });
@@ -142,7 +156,9 @@ async function benchBackend(backend, url) {
     }
   }
   const names = Object.fromEntries(targets.map((t) => [t.kind, t.name]));
-  return { backend: backend.name, names, failures, rows };
+  const seconds = Math.round((Date.now() - began) / 1000);
+  log(`${backend.name}: done in ${seconds} s`);
+  return { backend: backend.name, names, failures, rows, seconds };
 }
 
 function summary(row) {

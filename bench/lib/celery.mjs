@@ -89,7 +89,10 @@ export async function createCeleryTarget(backend, url) {
     prepare: (ids) => answered({ cmd: "prepare", ids, width: 16 }),
     run: (op, { ids, count, width, maxSeconds }) =>
       answered({ cmd: "measure", op, ids, count, width, max_seconds: maxSeconds }),
+    /** Stops a process whose sample ran past its time (its answers would come out of order). */
+    abort: () => child.kill(),
     close: async () => {
+      if (child.exitCode !== null || child.signalCode !== null) return;
       await ask({ cmd: "teardown" }).catch(() => undefined);
       child.stdin.end();
       await new Promise((resolve) =>

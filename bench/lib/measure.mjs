@@ -80,6 +80,50 @@ export async function alternate(targets, rounds, sample) {
   );
 }
 
+/** Why a sample was abandoned: it ran past its time limit (see `withTimeout`). */
+export class SampleTimeout extends Error {}
+
+/**
+ * `promise`, or a `SampleTimeout` rejection once `seconds` passed (then `onTimeout()` runs, e.g.
+ * to stop a child process). A sample stops starting calls after `maxSeconds`, but calls already
+ * in flight must finish: on a slow server, 64 in flight of a 100-read op can take minutes, and a
+ * call that never answers would stop the whole run. The promise itself cannot be cancelled; the
+ * caller decides what to do with it (`orphan`).
+ */
+export async function withTimeout(promise, seconds, onTimeout) {
+  let timer;
+  const timeout = new Promise((_, reject) => {
+    timer = setTimeout(() => {
+      onTimeout?.();
+      reject(new SampleTimeout(`did not finish within ${seconds} s`));
+    }, seconds * 1000);
+  });
+  try {
+    return await Promise.race([promise, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/**
+ * `run()` (one sample of `target`), abandoned after `seconds`: the target is then marked
+ * `broken` (the caller skips its remaining samples), `target.abort?.()` stops what can be stopped
+ * (a Celery process, whose late answer would otherwise be read as the next one's), and this waits
+ * up to `drainSeconds` for the abandoned calls, so they do not load the next samples.
+ */
+export async function sampleWithin(target, label, run, { seconds, drainSeconds = 0, log }) {
+  const sample = run();
+  try {
+    return await withTimeout(sample, seconds, () => target.abort?.());
+  } catch (error) {
+    if (!(error instanceof SampleTimeout)) throw error;
+    target.broken = `${target.kind ?? target.name} ${label} ${error.message}`;
+    log?.(`${target.broken}; its remaining samples are skipped`);
+    if (drainSeconds > 0) await withTimeout(sample, drainSeconds).catch(() => undefined);
+    throw error;
+  }
+}
+
 /** Ratio a/b of two rates, or undefined when either is missing. */
 export function ratio(a, b) {
   return a?.opsPerSec && b?.opsPerSec ? a.opsPerSec / b.opsPerSec : undefined;

@@ -40,7 +40,8 @@ function backendSection(result, engines) {
   const lines = [`### ${result.backend} — ${engines[result.backend] ?? ""}`, ""];
   if (result.skipped) return [...lines, `Skipped: ${result.skipped}.`, ""];
   const names = KINDS.filter((k) => result.names[k]).map((k) => `${k} = ${result.names[k]}`);
-  lines.push(`${names.join("; ")}.`, "");
+  const took = result.seconds === undefined ? "" : ` Measured in ${result.seconds} s.`;
+  lines.push(`${names.join("; ")}.${took}`, "");
   for (const [kind, why] of Object.entries(result.failures ?? {}))
     lines.push(`No ${kind} column: ${why}`, "");
   lines.push(

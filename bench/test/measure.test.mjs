@@ -1,7 +1,16 @@
 // The harness's own logic (no database, no timing asserted): bench figures are only as honest as
 // the way samples are taken and medians chosen.
 import { describe, expect, it } from "vitest";
-import { alternate, measure, median, medianSample, ratio } from "../lib/measure.mjs";
+import {
+  alternate,
+  measure,
+  median,
+  medianSample,
+  ratio,
+  SampleTimeout,
+  sampleWithin,
+  withTimeout,
+} from "../lib/measure.mjs";
 import { targetsFor } from "../lib/report.mjs";
 
 describe("measure", () => {
@@ -100,5 +109,56 @@ describe("targets", () => {
     expect(targetsFor("memory", row("store", 1, 60, 100)).map((c) => [c.label, c.met])).toEqual([
       ["Map", true],
     ]);
+  });
+});
+
+describe("sampleWithin", () => {
+  const never = () => new Promise(() => {});
+  const quick = async () => ({ opsPerSec: 10 });
+
+  it("passes a sample that finishes in time through", async () => {
+    const target = { kind: "raw" };
+    await expect(sampleWithin(target, "get @1", quick, { seconds: 1 })).resolves.toEqual({
+      opsPerSec: 10,
+    });
+    expect(target.broken).toBeUndefined();
+  });
+
+  it("abandons a sample that never finishes: SampleTimeout, target broken, abort called", async () => {
+    let aborted = 0;
+    const target = { kind: "celery", abort: () => aborted++ };
+    await expect(
+      sampleWithin(target, "getMany @64", never, { seconds: 0.05 }),
+    ).rejects.toBeInstanceOf(SampleTimeout);
+    expect(aborted).toBe(1);
+    expect(target.broken).toMatch(/celery getMany @64 did not finish within 0.05 s/);
+  });
+
+  it("waits at most drainSeconds for the abandoned calls", async () => {
+    const started = Date.now();
+    await expect(
+      sampleWithin({ kind: "raw" }, "x", never, { seconds: 0.05, drainSeconds: 0.05 }),
+    ).rejects.toBeInstanceOf(SampleTimeout);
+    expect(Date.now() - started).toBeLessThan(2000);
+  });
+
+  it("lets alternate() finish the other targets when one hangs (the run goes on)", async () => {
+    const targets = [
+      { kind: "ours", run: quick },
+      { kind: "raw", run: never },
+    ];
+    const results = await alternate(targets, 3, (t) =>
+      t.broken
+        ? Promise.reject(new Error(`skipped: ${t.broken}`))
+        : sampleWithin(t, "getMany @64", t.run, { seconds: 0.05 }),
+    );
+    expect(results[0].sample).toEqual({ opsPerSec: 10 });
+    expect(results[1].error).toMatch(/did not finish within/);
+  });
+
+  it("withTimeout keeps a late rejection handled", async () => {
+    const late = new Promise((_, reject) => setTimeout(() => reject(new Error("late")), 20));
+    await expect(withTimeout(late, 0.01)).rejects.toBeInstanceOf(SampleTimeout);
+    await new Promise((r) => setTimeout(r, 40)); // an unhandled rejection would fail the run
   });
 });

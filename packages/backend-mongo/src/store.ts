@@ -8,6 +8,7 @@
 import {
   type BackendCapabilities,
   type BackendUrlOptions,
+  canTransition,
   type GroupRecord,
   LazyConnection,
   LOST_RACE,
@@ -99,10 +100,21 @@ export class MongoBackend implements ResultBackend {
       throw new ValueTooLargeError(BACKEND_NAME, size, MAX_DOCUMENT_BYTES);
     const now = new Date();
     if (await this.guardedUpsert(tasks, write, update, now)) return { applied: true };
-    // The insert collided: the stored document refuses the write, or has expired (an expired record
-    // counts as absent, so it is deleted and the write starts afresh), or a concurrent writer
-    // inserted it first. One more guarded attempt settles which.
-    await errors.guard("write", () => tasks.deleteOne({ _id: write.taskId, ...this.expired(now) }));
+    // The insert collided with a stored document. Most often it is live and refuses the write: one
+    // read of its status says so (a refusal costs 2 round trips). Otherwise it has expired (an
+    // expired record counts as absent: it is deleted and the write starts afresh), or a concurrent
+    // writer inserted it first; one more guarded attempt settles either.
+    const live = await errors.guard("write", () =>
+      tasks.findOne(
+        { _id: write.taskId, ...liveFilter(now, this.config.resultExpires) },
+        { projection: { status: 1 } },
+      ),
+    );
+    if (live && !canTransition(live.status, write.status)) return { applied: false };
+    if (!live)
+      await errors.guard("write", () =>
+        tasks.deleteOne({ _id: write.taskId, ...this.expired(now) }),
+      );
     return { applied: await this.guardedUpsert(tasks, write, update, now) };
   }
 

@@ -81,6 +81,31 @@ for (const target of await engineTargets()) {
       });
     });
 
+    it("a refused late write costs two round trips: the upsert's duplicate key, one status read", async () => {
+      const client = new MongoClient(url, { monitorCommands: true });
+      const commands: string[] = [];
+      client.on("commandStarted", (event) => commands.push(event.commandName));
+      try {
+        await withStore(
+          async (store) => {
+            await store.markSuccess("done", 1, { metadata: { kept: true } });
+            commands.length = 0;
+            expect((await store.markStarted("done")).applied).toBe(false);
+            expect(commands).toEqual(["update", "find"]);
+            const meta = await store.getMeta("done");
+            expect([meta.status, meta.result, meta.metadata]).toEqual([
+              "SUCCESS",
+              1,
+              { kept: true },
+            ]);
+          },
+          { client },
+        );
+      } finally {
+        await client.close();
+      }
+    });
+
     it("reads Celery's own documents (no expires_at: date_done + result_expires; old ISO-string date_done)", async () => {
       await withStore(
         async (store) => {

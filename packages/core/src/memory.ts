@@ -4,6 +4,7 @@
  */
 import { decodeJson, encodeJson } from "./codec.js";
 import { applyWrite, assertRecordFits, isExpired } from "./record.js";
+import { canTransition } from "./states.js";
 import type {
   BackendCapabilities,
   GroupRecord,
@@ -122,10 +123,13 @@ export class MemoryBackend implements ResultBackend {
     if (write.writeId && this.lastWrite.get(write.taskId) === write.writeId) {
       return { applied: true }; // this very call landed before; its answer was lost
     }
-    const stored = thaw(this.tasks.get(write.taskId), false);
-    const next = applyWrite(stored, write);
+    const frozen = this.tasks.get(write.taskId);
+    // The state rules first, on the frozen record: a refused write decodes nothing.
+    const live = frozen && !(frozen.expiresAt !== null && frozen.expiresAt <= Date.now());
+    if (live && !canTransition(frozen.status, write.status)) return { applied: false };
+    const next = applyWrite(thaw(frozen, false), write);
     if (!next) return { applied: false };
-    if (stored)
+    if (frozen)
       assertRecordFits(this.name, next, write.resultJson, this.capabilities.maxRecordBytes);
     if (write.writeId) this.lastWrite.set(write.taskId, write.writeId);
     else this.lastWrite.delete(write.taskId);
@@ -135,6 +139,11 @@ export class MemoryBackend implements ResultBackend {
 
   async read(taskId: string): Promise<TaskRecord | null> {
     return thaw(this.tasks.get(taskId));
+  }
+
+  /** All in one call: one promise for the batch instead of one per id. */
+  async readMany(taskIds: readonly string[]): Promise<(TaskRecord | null)[]> {
+    return taskIds.map((taskId) => thaw(this.tasks.get(taskId)));
   }
 
   async remove(taskId: string): Promise<void> {

@@ -221,11 +221,46 @@ export function taskIdsFromGroupValue(value: unknown): string[] {
   throw new DecodeError("Stored group is neither a group tuple nor an id list.");
 }
 
-/** The size core holds against `capabilities.maxRecordBytes`: the meta JSON plus metadata. */
+/**
+ * The size core holds against `capabilities.maxRecordBytes`: the meta JSON plus metadata, i.e.
+ * `encodeMeta(applyWrite(null, write), { resultJson: write.resultJson }).length`, summed field by
+ * field without building that record or its text (this runs before every write). Encoding the
+ * structured fields here is also what rejects one Python could not read, before any backend call.
+ */
 export function measureWrite(write: TaskWrite): number {
-  const record = applyWrite(null, write) as TaskRecord;
   // Celery's JSON is ASCII-only (ensure_ascii): its length is its size in UTF-8 bytes.
-  return encodeMeta(record, { resultJson: write.resultJson }).length;
+  // Each part is `"key": value`: the key's length + 4; parts are joined by ", "; then "{" "}".
+  let size = 2;
+  let parts = 0;
+  const part = (key: string, valueLength: number) => {
+    size += key.length + 4 + valueLength;
+    parts++;
+  };
+  part("status", quote(write.status).length);
+  part("result", write.resultJson.length);
+  part("traceback", encodeJson(write.traceback ?? null).length);
+  part("children", encodeJson(write.children ?? null).length);
+  part("date_done", write.dateDone ? celeryDateLength(write.dateDone) + 2 : 4);
+  if (write.groupId) part("group_id", quote(write.groupId).length);
+  if (write.parentId) part("parent_id", quote(write.parentId).length);
+  if (EXTENDED_FIELDS.some((field) => write[field] !== undefined && write[field] !== null)) {
+    for (const field of EXTENDED_FIELDS) part(field, encodeJson(write[field] ?? null).length);
+  }
+  if (write.metadata && Object.keys(write.metadata).length > 0)
+    part("metadata", encodeJson(write.metadata).length);
+  part("task_id", quote(write.taskId).length);
+  return size + 2 * (parts - 1);
+}
+
+/** The fields {@link hasExtendedFields} looks at, in Celery's order (their meta keys too). */
+const EXTENDED_FIELDS = ["name", "args", "kwargs", "worker", "retries", "queue"] as const;
+
+/** `formatCeleryDate(date).length`: microseconds appear only when the milliseconds are not 0. */
+function celeryDateLength(date: Date): number {
+  const year = date.getUTCFullYear();
+  // An invalid date throws there as in encodeMeta; a year beyond 4 digits is longer.
+  if (!(year >= 0 && year <= 9999)) return formatCeleryDate(date).length;
+  return date.getUTCMilliseconds() === 0 ? 25 : 32;
 }
 
 /**
