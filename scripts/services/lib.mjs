@@ -2,7 +2,7 @@
 // before (and without) the workspace's own dependencies.
 import { spawn } from "node:child_process";
 import { createHash } from "node:crypto";
-import { existsSync, mkdirSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { request as httpRequest } from "node:http";
 import { request as httpsRequest } from "node:https";
 import { connect } from "node:net";
@@ -56,9 +56,9 @@ const stripColours = (text) => text.replace(COLOURS, "");
 /**
  * Writes `pom` (a project whose dependencies are the server's artifacts) into `dir` and copies
  * their runtime dependency closure into `dir/<outputDir>` with the ordinary Maven client, so the
- * repository they come from is Maven's own default.
+ * repository they come from is Maven's own default. `env` adds to the environment (e.g. JAVA_HOME).
  */
-export async function mavenDependencies(dir, pom, { outputDir = "lib", log } = {}) {
+export async function mavenDependencies(dir, pom, { outputDir = "lib", log, env } = {}) {
   ensureDir(dir);
   writeFileSync(join(dir, "pom.xml"), pom);
   const plugin = "org.apache.maven.plugins:maven-dependency-plugin:3.8.1:copy-dependencies";
@@ -67,7 +67,7 @@ export async function mavenDependencies(dir, pom, { outputDir = "lib", log } = {
     `-DoutputDirectory=${outputDir}`,
     "-Dmdep.overWriteIfNewer=true",
   ];
-  await run("mvn", ["-B", "-q", plugin, ...flags], { cwd: dir, log });
+  await run("mvn", ["-B", "-q", plugin, ...flags], { cwd: dir, log, env });
 }
 
 /** A JDK tool: from JAVA_HOME when it is set, else from PATH. */
@@ -157,6 +157,50 @@ export function portOpen(host, port, timeoutMs = 1000) {
 
 export function sha256(text) {
   return createHash("sha256").update(text).digest("hex").slice(0, 16);
+}
+
+/**
+ * A JDK (with javac) of Java `minMajor` or newer: `$pinnedVar` if set, else JAVA_HOME if it fits,
+ * else the newest of the JAVA_HOME_<n>_X64 variables of CI runners and the JDKs in /usr/lib/jvm.
+ * The machine's default Java may well be 17 (which Cassandra needs). Resolves { home, major }.
+ */
+export function findJdk(minMajor, pinnedVar, what) {
+  const pinned = process.env[pinnedVar];
+  const withMajor = (h) => ({ home: h, major: javaMajor(h) });
+  const others = [
+    ...Object.keys(process.env)
+      .filter((k) => /^JAVA_HOME_\d+_X64$/.test(k))
+      .map((k) => process.env[k]),
+    ...(existsSync("/usr/lib/jvm")
+      ? readdirSync("/usr/lib/jvm").map((d) => join("/usr/lib/jvm", d))
+      : []),
+  ]
+    .map(withMajor)
+    .sort((a, b) => b.major - a.major);
+  const candidates = pinned
+    ? [withMajor(pinned)]
+    : [...(process.env.JAVA_HOME ? [withMajor(process.env.JAVA_HOME)] : []), ...others];
+  const found = candidates.find(
+    (j) => j.major >= minMajor && existsSync(join(j.home, "bin", "javac")),
+  );
+  if (!found) {
+    throw new Error(
+      `${what} needs a JDK ${minMajor}+ and none was found in ${pinned ? pinnedVar : "JAVA_HOME, JAVA_HOME_*_X64 or /usr/lib/jvm"}: set ${pinnedVar}`,
+    );
+  }
+  return found;
+}
+
+/** The major version from a Java home's `release` file (JAVA_VERSION="25.0.1"), or 0. */
+function javaMajor(javaHome) {
+  try {
+    const m = readFileSync(join(javaHome, "release"), "utf8").match(
+      /^JAVA_VERSION="(?:1\.)?(\d+)/m,
+    );
+    return m ? Number(m[1]) : 0;
+  } catch {
+    return 0;
+  }
 }
 
 export { existsSync, join };

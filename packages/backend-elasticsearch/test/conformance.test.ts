@@ -1,24 +1,24 @@
-import { Client } from "@elastic/elasticsearch";
-import { runConformanceSuite, serverTarget } from "@resultstore/conformance";
+import { runConformanceSuite } from "@resultstore/conformance";
 import { afterAll, beforeAll, describe, it } from "vitest";
-import { CLIENT_UNDER_TEST, createStore, nodeOf, readRaw } from "./helpers.js";
+import { createStore, type Engine, engineTargets, rawEngine, readRaw } from "./helpers.js";
 
-const target = serverTarget("ELASTICSEARCH");
-
-describe.skipIf(!target.url)(`elasticsearch ${target.reason}`, () => {
-  const url = target.url ?? "";
-  let raw: Client;
-  beforeAll(() => {
-    raw = new Client({ node: nodeOf(url) });
+// The whole suite against each engine: Elasticsearch and a real OpenSearch node.
+for (const { engine, target, client } of engineTargets()) {
+  describe.skipIf(!target.url)(`${engine} ${target.reason}`, () => {
+    const url = target.url ?? "";
+    let raw: Engine;
+    beforeAll(async () => {
+      raw = await rawEngine(url, client);
+    });
+    afterAll(() => raw?.close());
+    runConformanceSuite(
+      { describe, it, beforeAll, afterAll },
+      {
+        name: `${engine} (client: ${client})`,
+        refusesOversizedMerge: true,
+        createStore: (options) => createStore(url, options, {}, client),
+        readRaw: (store, taskId) => readRaw(raw, store, taskId),
+      },
+    );
   });
-  afterAll(() => raw?.close());
-  runConformanceSuite(
-    { describe, it, beforeAll, afterAll },
-    {
-      name: `elasticsearch (client: ${CLIENT_UNDER_TEST})`,
-      refusesOversizedMerge: true,
-      createStore: (options) => createStore(url, options),
-      readRaw: (store, taskId) => readRaw(raw, store, taskId),
-    },
-  );
-});
+}

@@ -1,8 +1,12 @@
 /** Shared test wiring: fresh indexes per store, and a raw client that reads around the backend. */
 import { randomUUID } from "node:crypto";
-import type { Client } from "@elastic/elasticsearch";
-import type { RawRecord } from "@resultstore/conformance";
+import { Client } from "@elastic/elasticsearch";
+import { type RawRecord, type ServerTarget, serverTarget } from "@resultstore/conformance";
 import { parseCeleryDate, ResultStore, type ResultStoreOptions } from "@resultstore/core";
+import { adaptClient, type Engine } from "../src/client.js";
+
+export type { Engine };
+
 import {
   ElasticsearchBackend,
   type ElasticsearchBackendOptions,
@@ -26,13 +30,34 @@ export const freshIndex = (label = "rs-es") => `${label}-${randomUUID().slice(0,
  */
 export const CLIENT_UNDER_TEST = process.env.RESULTSTORE_ES_CLIENT ?? "elasticsearch";
 
-async function callerClient(url: string): Promise<SearchClientLike | undefined> {
+/** A server the integration tests run against, and the client its users would install. */
+export interface EngineTarget {
+  engine: "elasticsearch" | "opensearch";
+  target: ServerTarget;
+  client: string;
+}
+
+/**
+ * Elasticsearch (with CLIENT_UNDER_TEST) and OpenSearch (with @opensearch-project/opensearch: the
+ * Elasticsearch clients 8+ refuse a server that is not Elasticsearch). In CI both are required.
+ */
+export function engineTargets(): EngineTarget[] {
+  return [
+    { engine: "elasticsearch", target: serverTarget("ELASTICSEARCH"), client: CLIENT_UNDER_TEST },
+    { engine: "opensearch", target: serverTarget("OPENSEARCH"), client: "opensearch" },
+  ];
+}
+
+async function callerClient(
+  url: string,
+  kind = CLIENT_UNDER_TEST,
+): Promise<SearchClientLike | undefined> {
   const node = nodeOf(url);
-  if (CLIENT_UNDER_TEST === "elasticsearch8") {
+  if (kind === "elasticsearch8") {
     const { Client: Client8 } = await import("elasticsearch8");
     return new Client8({ node });
   }
-  if (CLIENT_UNDER_TEST === "opensearch") {
+  if (kind === "opensearch") {
     const { Client: OpenSearchClient } = await import("@opensearch-project/opensearch");
     return new OpenSearchClient({ node });
   }
@@ -43,8 +68,9 @@ export async function createStore(
   url: string,
   storeOptions?: ResultStoreOptions,
   backendOptions: ElasticsearchBackendOptions = {},
+  kind = CLIENT_UNDER_TEST,
 ): Promise<ResultStore> {
-  const client = await callerClient(url);
+  const client = await callerClient(url, kind);
   return new ResultStore(
     new ElasticsearchBackend({
       url,
@@ -56,17 +82,28 @@ export async function createStore(
   );
 }
 
-/** What Elasticsearch holds for a task, read with the driver directly (realtime GET). */
+/**
+ * A raw REST client around the backend, for either engine: the client the engine's users install,
+ * speaking plain REST paths (as the backend does), so one `readRaw` serves both.
+ */
+export async function rawEngine(url: string, kind: string): Promise<Engine> {
+  return adaptClient(
+    (await callerClient(url, kind)) ?? (new Client({ node: nodeOf(url) }) as SearchClientLike),
+  );
+}
+
+/** What the engine holds for a task, read with the driver directly (realtime GET). */
 export async function readRaw(
-  raw: Client,
+  raw: Engine,
   store: ResultStore,
   taskId: string,
 ): Promise<RawRecord | null> {
   const backend = store.backend as ElasticsearchBackend;
-  const doc = await raw.get<Record<string, unknown>>(
-    { index: backend.index, id: `celery-task-meta-${taskId}` },
+  const { body } = await raw.request(
+    { method: "GET", path: `/${backend.index}/_doc/celery-task-meta-${taskId}` },
     { ignore: [404] },
   );
+  const doc = body as { found?: boolean; _source?: Record<string, unknown> };
   if (!doc.found || !doc._source) return null;
   const source = doc._source;
   const meta =

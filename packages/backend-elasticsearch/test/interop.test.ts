@@ -1,15 +1,20 @@
-// Celery interop both ways, through Celery's own Elasticsearch backend (Python, elasticsearch-py 8.x
-// via @resultstore/celery-interop) on the same index: the shared scenarios of celeryInteropSuite and
-// Elasticsearch's own, in both `elasticsearch_save_meta_as_text` forms.
+// Celery interop both ways, through Celery's own Elasticsearch backend (Python, via
+// @resultstore/celery-interop) on the same index: the shared scenarios of celeryInteropSuite and
+// Elasticsearch's own, in both `elasticsearch_save_meta_as_text` forms. Against Elasticsearch Celery
+// uses elasticsearch-py 8.x; against OpenSearch 7.13.4, the last client that accepts a server that
+// is not Elasticsearch (its own venv: interop/celery/requirements-elasticsearch7.txt), and we use
+// the OpenSearch client (`driver: "opensearch"`).
 import { randomUUID } from "node:crypto";
-import { celeryInteropSuite, NESTED } from "@resultstore/celery-interop";
-import { serverTarget } from "@resultstore/conformance";
+import {
+  celeryInteropSuite,
+  NESTED,
+  REQUIREMENTS,
+  REQUIREMENTS_ELASTICSEARCH7,
+} from "@resultstore/celery-interop";
 import { ResultStore } from "@resultstore/core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { fromUrl } from "../src/index.js";
-import { freshIndex } from "./helpers.js";
-
-const target = serverTarget("ELASTICSEARCH");
+import { engineTargets, freshIndex } from "./helpers.js";
 
 /** What the peer's "raw" op returns for Elasticsearch: Celery's own GET of the document. */
 interface RawDocument {
@@ -17,78 +22,89 @@ interface RawDocument {
   document: { found: boolean; _id: string; _source: Record<string, unknown> };
 }
 
-for (const asText of [true, false]) {
-  describe.skipIf(!target.url)(
-    `elasticsearch interop with Celery, save_meta_as_text=${asText} ${target.reason}`,
-    () => {
-      // One index shared by both sides: Celery's URL names it in the path, as users configure it.
-      const index = freshIndex("interop");
-      const url = `${(target.url ?? "").replace(/\/+$/, "")}/${index}`;
-      const celery = celeryInteropSuite(
-        { describe, it, expect, beforeAll, afterAll },
-        {
-          name: `elasticsearch, save_meta_as_text=${asText}`,
-          celeryUrl: url,
-          settings: { elasticsearch_save_meta_as_text: asText },
-          createStore: async () => new ResultStore(fromUrl(url, { saveMetaAsText: asText })),
-          // Our first write creates the index with the explicit mapping before Celery touches it.
-          prepare: async (store) => {
-            await store.markSuccess(`warm-up-${randomUUID()}`, 1);
+for (const { engine, target } of engineTargets())
+  for (const asText of [true, false]) {
+    const openSearch = engine === "opensearch";
+    describe.skipIf(!target.url)(
+      `${engine} interop with Celery, save_meta_as_text=${asText} ${target.reason}`,
+      () => {
+        // One index shared by both sides: Celery's URL names it in the path, as users configure it.
+        const index = freshIndex("interop");
+        const url = `${(target.url ?? "").replace(/\/+$/, "")}/${index}`;
+        const celery = celeryInteropSuite(
+          { describe, it, expect, beforeAll, afterAll },
+          {
+            name: `${engine}, save_meta_as_text=${asText}`,
+            celeryUrl: url,
+            settings: { elasticsearch_save_meta_as_text: asText },
+            requirements: openSearch ? REQUIREMENTS_ELASTICSEARCH7 : REQUIREMENTS,
+            createStore: async () =>
+              new ResultStore(
+                fromUrl(url, {
+                  saveMetaAsText: asText,
+                  ...(openSearch && { driver: "opensearch" as const }),
+                }),
+              ),
+            // Our first write creates the index with the explicit mapping before Celery touches it.
+            prepare: async (store) => {
+              await store.markSuccess(`warm-up-${randomUUID()}`, 1);
+            },
+            // A group document has `@timestamp`, which we read as the group's dateDone.
+            celeryGroupTime: true,
+            checkOurRecord: async ({ peer, taskId }) => {
+              // Celery's twin: the same extended fields, written by Celery's worker-side store.
+              const theirs = randomUUID();
+              const request = {
+                name: "tasks.send",
+                args: [1],
+                kwargs: { to: "x" },
+                delivery_info: { routing_key: "mail" },
+              };
+              const [raw, , theirRaw] = (await peer(
+                [
+                  { op: "raw", task_id: taskId },
+                  { op: "store", task_id: theirs, state: "SUCCESS", result: NESTED, request },
+                  { op: "raw", task_id: theirs },
+                ],
+                { settings: { result_extended: true } },
+              )) as unknown as [RawDocument, unknown, RawDocument];
+              // Same _id, and `result` has Celery's shape with Celery's keys in Celery's order.
+              expect(raw.document._id).toBe(`celery-task-meta-${taskId}`);
+              expect(theirRaw.document._id).toBe(`celery-task-meta-${theirs}`);
+              const keys = (doc: RawDocument) => {
+                const value = doc.document._source.result;
+                expect(typeof value).toBe(asText ? "string" : "object");
+                return Object.keys(
+                  typeof value === "string" ? JSON.parse(value) : (value as object),
+                );
+              };
+              expect(keys(raw)).toEqual(keys(theirRaw));
+              expect(raw.document._source["@timestamp"]).toEqual(
+                expect.stringMatching(/^\d{4}-\d\d-\d\dT\d\d:\d\d(:\d\d\.\d{3})?Z$/),
+              );
+            },
           },
-          // A group document has `@timestamp`, which we read as the group's dateDone.
-          celeryGroupTime: true,
-          checkOurRecord: async ({ peer, taskId }) => {
-            // Celery's twin: the same extended fields, written by Celery's worker-side store.
-            const theirs = randomUUID();
-            const request = {
-              name: "tasks.send",
-              args: [1],
-              kwargs: { to: "x" },
-              delivery_info: { routing_key: "mail" },
-            };
-            const [raw, , theirRaw] = (await peer(
-              [
-                { op: "raw", task_id: taskId },
-                { op: "store", task_id: theirs, state: "SUCCESS", result: NESTED, request },
-                { op: "raw", task_id: theirs },
-              ],
-              { settings: { result_extended: true } },
-            )) as unknown as [RawDocument, unknown, RawDocument];
-            // Same _id, and `result` has Celery's shape with Celery's keys in Celery's order.
-            expect(raw.document._id).toBe(`celery-task-meta-${taskId}`);
-            expect(theirRaw.document._id).toBe(`celery-task-meta-${theirs}`);
-            const keys = (doc: RawDocument) => {
-              const value = doc.document._source.result;
-              expect(typeof value).toBe(asText ? "string" : "object");
-              return Object.keys(typeof value === "string" ? JSON.parse(value) : (value as object));
-            };
-            expect(keys(raw)).toEqual(keys(theirRaw));
-            expect(raw.document._source["@timestamp"]).toEqual(
-              expect.stringMatching(/^\d{4}-\d\d-\d\dT\d\d:\d\d(:\d\d\.\d{3})?Z$/),
-            );
-          },
-        },
-      );
+        );
 
-      describe("mixed writers on one task", () => {
-        it("a Celery worker finishing a task we queued keeps our metadata (Celery updates partially)", async () => {
-          const store = celery.store();
-          const taskId = randomUUID();
-          await store.markQueued(taskId, { metadata: { tenant: "acme" }, name: "tasks.mixed" });
-          await celery.peer([
-            { op: "store", task_id: taskId, state: "STARTED", result: { pid: 1, hostname: "w" } },
-            { op: "store", task_id: taskId, state: "SUCCESS", result: "celery done" },
-          ]);
-          const meta = await store.getMeta(taskId);
-          expect(meta).toMatchObject({
-            status: "SUCCESS",
-            result: "celery done",
-            metadata: { tenant: "acme" },
+        describe("mixed writers on one task", () => {
+          it("a Celery worker finishing a task we queued keeps our metadata (Celery updates partially)", async () => {
+            const store = celery.store();
+            const taskId = randomUUID();
+            await store.markQueued(taskId, { metadata: { tenant: "acme" }, name: "tasks.mixed" });
+            await celery.peer([
+              { op: "store", task_id: taskId, state: "STARTED", result: { pid: 1, hostname: "w" } },
+              { op: "store", task_id: taskId, state: "SUCCESS", result: "celery done" },
+            ]);
+            const meta = await store.getMeta(taskId);
+            expect(meta).toMatchObject({
+              status: "SUCCESS",
+              result: "celery done",
+              metadata: { tenant: "acme" },
+            });
+            // Our rules hold over Celery's record: a late STARTED is refused.
+            expect((await store.markStarted(taskId)).applied).toBe(false);
           });
-          // Our rules hold over Celery's record: a late STARTED is refused.
-          expect((await store.markStarted(taskId)).applied).toBe(false);
         });
-      });
-    },
-  );
-}
+      },
+    );
+  }

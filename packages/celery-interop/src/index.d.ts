@@ -4,11 +4,13 @@ export declare const PEER_DIR: string;
 export declare const PEER_SCRIPT: string;
 /** Absolute path of interop/celery/requirements.txt. */
 export declare const REQUIREMENTS: string;
+/** Absolute path of interop/celery/requirements-elasticsearch7.txt (Celery + elasticsearch-py 7.13.4, for OpenSearch). */
+export declare const REQUIREMENTS_ELASTICSEARCH7: string;
 
 /** `${RESULTSTORE_CACHE_DIR:-~/.cache/resultstore}` */
 export declare function cacheRoot(): string;
-/** `<cacheRoot>/celery-venv-<sha256(requirements.txt) prefix>` */
-export declare function celeryVenvDir(): string;
+/** `<cacheRoot>/celery-venv-<sha256(requirements file) prefix>`; default REQUIREMENTS. */
+export declare function celeryVenvDir(requirements?: string): string;
 
 /**
  * Creates the Celery virtualenv on first use (pip install -r requirements.txt; minutes) and
@@ -16,6 +18,8 @@ export declare function celeryVenvDir(): string;
  */
 export declare function ensureCeleryEnv(options?: {
   log?: (line: string) => void;
+  /** Another pinned requirements file (e.g. REQUIREMENTS_ELASTICSEARCH7), built into its own venv. */
+  requirements?: string;
 }): Promise<string>;
 
 /** The child's environment for one request (a small allow-list plus the Cosmos CA). */
@@ -149,7 +153,7 @@ export interface PeerAnswer {
 
 export declare function celeryPeer(
   request: PeerRequest,
-  options?: { timeoutMs?: number; python?: string },
+  options?: { timeoutMs?: number; python?: string; requirements?: string },
 ): Promise<PeerAnswer>;
 
 // ------------------------------------------------------------------ a real worker
@@ -316,6 +320,8 @@ export interface CeleryInteropOptions<S extends InteropStore> {
   /** Per-test timeout. @default 240000 */
   timeoutMs?: number;
   /** Timeout of one peer process. @default 180000 */
+  /** Requirements file of the Celery venv, default REQUIREMENTS (e.g. REQUIREMENTS_ELASTICSEARCH7). */
+  requirements?: string;
   peerTimeoutMs?: number;
 }
 

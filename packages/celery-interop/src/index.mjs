@@ -20,6 +20,15 @@ const REPO_ROOT = resolve(HERE, "..", "..", "..");
 export const PEER_DIR = join(REPO_ROOT, "interop", "celery");
 export const PEER_SCRIPT = join(PEER_DIR, "peer.py");
 export const REQUIREMENTS = join(PEER_DIR, "requirements.txt");
+/** Celery with elasticsearch-py 7.13.4, the last client that talks to OpenSearch (see the file). */
+export const REQUIREMENTS_ELASTICSEARCH7 = join(PEER_DIR, "requirements-elasticsearch7.txt");
+
+/** What a fresh venv must import, per requirements file: proof that pip installed what we need. */
+const IMPORT_CHECK = {
+  [REQUIREMENTS]:
+    "import celery, pymongo, cassandra, boto3, elasticsearch, consul, pydocumentdb, redis",
+  [REQUIREMENTS_ELASTICSEARCH7]: "import celery, elasticsearch",
+};
 
 const MARKER = ".resultstore-ready";
 const LOCK_WAIT_MS = 20 * 60_000;
@@ -29,9 +38,9 @@ export function cacheRoot() {
   return process.env.RESULTSTORE_CACHE_DIR || join(homedir(), ".cache", "resultstore");
 }
 
-/** The venv directory for the current requirements.txt (its SHA-256, first 16 hex digits). */
-export function celeryVenvDir() {
-  const hash = createHash("sha256").update(readFileSync(REQUIREMENTS)).digest("hex").slice(0, 16);
+/** The venv directory for a requirements file (its SHA-256, first 16 hex digits). */
+export function celeryVenvDir(requirements = REQUIREMENTS) {
+  const hash = createHash("sha256").update(readFileSync(requirements)).digest("hex").slice(0, 16);
   return join(cacheRoot(), `celery-venv-${hash}`);
 }
 
@@ -109,22 +118,24 @@ const pending = new Map();
  * `<cache>/celery-venv-<hash of requirements.txt>` with `pip install -r requirements.txt`, and
  * resolves the path of its python. The base interpreter is `$RESULTSTORE_PYTHON` or `python3`.
  * A marker file is written only after a successful install; a half-built venv is rebuilt.
- * @param {{log?: (line: string) => void}} [options]
+ * `options.requirements` picks another pinned file (REQUIREMENTS_ELASTICSEARCH7), in its own venv.
+ * @param {{log?: (line: string) => void, requirements?: string}} [options]
  * @returns {Promise<string>}
  */
 export function ensureCeleryEnv(options = {}) {
-  const dir = celeryVenvDir();
+  const requirements = options.requirements ?? REQUIREMENTS;
+  const dir = celeryVenvDir(requirements);
   const python = venvPython(dir);
   if (existsSync(join(dir, MARKER)) && existsSync(python)) return Promise.resolve(python);
   let p = pending.get(dir);
   if (!p) {
-    p = buildVenv(dir, python, options.log).finally(() => pending.delete(dir));
+    p = buildVenv(dir, python, requirements, options.log).finally(() => pending.delete(dir));
     pending.set(dir, p);
   }
   return p;
 }
 
-async function buildVenv(dir, python, log) {
+async function buildVenv(dir, python, requirements, log) {
   mkdirSync(dirname(dir), { recursive: true });
   return withLock(`${dir}.lock`, async () => {
     if (existsSync(join(dir, MARKER)) && existsSync(python)) return python; // built meanwhile
@@ -134,21 +145,14 @@ async function buildVenv(dir, python, log) {
     log?.(`creating ${dir} with ${base}`);
     await run(base, ["-m", "venv", dir], { log });
     const pipEnv = { ...process.env, PIP_DISABLE_PIP_VERSION_CHECK: "1", PIP_NO_INPUT: "1" };
-    await run(python, ["-m", "pip", "install", "--prefer-binary", "-r", REQUIREMENTS], {
+    await run(python, ["-m", "pip", "install", "--prefer-binary", "-r", requirements], {
       env: pipEnv,
       log,
     });
-    await run(
-      python,
-      [
-        "-c",
-        "import celery, pymongo, cassandra, boto3, elasticsearch, consul, pydocumentdb, redis",
-      ],
-      { log },
-    );
+    await run(python, ["-c", IMPORT_CHECK[requirements] ?? "import celery"], { log });
     writeFileSync(
       join(dir, MARKER),
-      `${JSON.stringify({ requirements: REQUIREMENTS, seconds: (Date.now() - started) / 1000 })}\n`,
+      `${JSON.stringify({ requirements, seconds: (Date.now() - started) / 1000 })}\n`,
     );
     log?.(`celery venv ready in ${((Date.now() - started) / 1000).toFixed(1)}s`);
     return python;
@@ -205,11 +209,11 @@ export function peerEnv(request) {
  * answer `{celery, backend, results}`. Rejects (with the child's stderr) when the process fails, its
  * stdout is not JSON, or, unless `request.allowErrors`, when any op answered `{error}`.
  * @param {import("./index.d.ts").PeerRequest} request
- * @param {{timeoutMs?: number, python?: string}} [options]
+ * @param {{timeoutMs?: number, python?: string, requirements?: string}} [options]
  * @returns {Promise<import("./index.d.ts").PeerAnswer>}
  */
 export async function celeryPeer(request, options = {}) {
-  const python = options.python ?? (await ensureCeleryEnv());
+  const python = options.python ?? (await ensureCeleryEnv({ requirements: options.requirements }));
   const timeoutMs = options.timeoutMs ?? 120_000;
   const { allowErrors, ...wire } = request;
   return new Promise((resolvePromise, reject) => {

@@ -74,7 +74,7 @@ export function celeryInteropSuite(api, options) {
         ops,
         allowErrors: peerOptions.allowErrors ?? false,
       },
-      { timeoutMs: options.peerTimeoutMs ?? 180_000 },
+      { timeoutMs: options.peerTimeoutMs ?? 180_000, requirements: options.requirements },
     );
     return answer.results;
   };
@@ -84,7 +84,10 @@ export function celeryInteropSuite(api, options) {
   const handle = { store, peer, read };
 
   beforeAll(async () => {
-    await ensureCeleryEnv({ log: (line) => console.error(`[celery-venv] ${line}`) });
+    await ensureCeleryEnv({
+      log: (line) => console.error(`[celery-venv] ${line}`),
+      requirements: options.requirements,
+    });
     current = await options.createStore();
     await options.prepare?.(current);
   }, 15 * 60_000);

@@ -16,7 +16,14 @@
 import { readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { dirname } from "node:path";
 import { fileURLToPath } from "node:url";
-import { ensureDir, existsSync, httpCall, join, mavenDependencies, run, sha256 } from "../lib.mjs";
+import { ensureDir, existsSync, findJdk, join, mavenDependencies, run, sha256 } from "../lib.mjs";
+import {
+  SEARCH_LOG4J,
+  searchHealthy,
+  searchJvmOptions,
+  searchNodeSettings,
+  settingArgs,
+} from "../search-node.mjs";
 
 const VERSION = "9.5.3";
 const MIN_JAVA = 21; // the 9.x jars are compiled for Java 21
@@ -41,18 +48,9 @@ const POM = `<project xmlns="http://maven.apache.org/POM/4.0.0">
 const NETTY_MODULE_JAR =
   /^(transport-netty4|netty-.*|elasticsearch-ssl-config)-[\d.]+(Final)?\.jar$/;
 
-// Console only: the CLI already sends stdout to ctx.logFile.
-const LOG4J = `status = error
-appender.console.type = Console
-appender.console.name = console
-appender.console.layout.type = PatternLayout
-appender.console.layout.pattern = [%d{ISO8601}][%-5p][%-25c{1.}] [%node_name]%marker %m%n
-rootLogger.level = info
-rootLogger.appenderRef.console.ref = console
-`;
-
 const home = (ctx) => join(ctx.cacheDir, `elasticsearch-${VERSION}`);
 const transportPort = (ctx) => ctx.port + 10100; // 19300 by default: not 9300, often taken on dev machines
+const nodeName = (index) => (index === undefined ? "resultstore" : `resultstore-${index + 1}`);
 
 export default {
   name: "elasticsearch",
@@ -90,7 +88,7 @@ export default {
     renameSync(join(netty, descriptor), join(netty, "plugin-descriptor.properties"));
     rmSync(join(netty, "META-INF"), { recursive: true });
 
-    writeFileSync(join(ensureDir(join(dir, "config")), "log4j2.properties"), LOG4J);
+    writeFileSync(join(ensureDir(join(dir, "config")), "log4j2.properties"), SEARCH_LOG4J);
     ctx.log(`compiling the launcher with ${java.home}`);
     await run(
       join(java.home, "bin", "javac"),
@@ -113,39 +111,27 @@ export default {
 
   async start(ctx) {
     const dir = home(ctx);
-    const tmp = ensureDir(join(ctx.dataDir, "tmp"));
     const settings = {
-      "cluster.name": "resultstore",
-      "node.name": "resultstore",
-      "discovery.type": "single-node",
-      "network.host": ctx.host,
-      "http.port": ctx.port,
-      "transport.port": transportPort(ctx),
-      "path.data": join(ctx.dataDir, "data"),
-      "path.logs": join(ctx.dataDir, "logs"),
-      // CI disks are often >90% full; the disk watermarks would then refuse to allocate new shards.
-      "cluster.routing.allocation.disk.threshold_enabled": false,
+      ...searchNodeSettings(ctx, {
+        clusterName: ctx.cluster ? "resultstore-cluster" : "resultstore",
+        nodeName: nodeName(ctx.cluster?.index),
+        transportPort: transportPort(ctx),
+      }),
+      ...(ctx.cluster
+        ? {
+            // Every node is master-eligible and lists the others: any two elect a master, so the
+            // cluster survives (and the proof tests) the loss of any one node, the master included.
+            "discovery.seed_hosts": ctx.cluster.nodes
+              .map((n) => `${n.host}:${transportPort(n)}`)
+              .join(","),
+            "cluster.initial_master_nodes": ctx.cluster.nodes.map((_, i) => nodeName(i)).join(","),
+          }
+        : { "discovery.type": "single-node" }),
     };
     return {
       command: join(findJava().home, "bin", "java"),
       args: [
-        // Small heap for a test node; the rest mirrors the distribution's jvm.options and the system
-        // properties its server CLI adds.
-        "-Xms512m",
-        "-Xmx512m",
-        "-XX:+UseG1GC",
-        "-XX:+ExitOnOutOfMemoryError",
-        `-Djava.io.tmpdir=${tmp}`,
-        "-Dfile.encoding=UTF-8",
-        "-Djava.awt.headless=true",
-        "-Djava.locale.providers=CLDR",
-        "-Dio.netty.noUnsafe=true",
-        "-Dio.netty.noKeySetOptimization=true",
-        "-Dio.netty.recycler.maxCapacityPerThread=0",
-        "-Dlog4j.shutdownHookEnabled=false",
-        "-Dlog4j2.disable.jmx=true",
-        "-Dlog4j2.formatMsgNoLookups=true",
-        "--add-modules=jdk.incubator.vector",
+        ...searchJvmOptions(ctx),
         "--enable-native-access=org.elasticsearch.nativeaccess,org.apache.lucene.core",
         // Where native access looks for lib/platform/<os>-<arch>/. Elastic publishes those libraries
         // (zstd, vec) only in its own distributions, so it logs "Native methods will be disabled" and
@@ -160,7 +146,7 @@ export default {
         join(dir, "launcher"),
         "Launcher",
         dir,
-        ...Object.entries(settings).map(([key, value]) => `${key}=${value}`),
+        ...settingArgs(settings),
       ],
       cwd: ctx.runDir,
       env: { MALLOC_ARENA_MAX: "4" }, // caps glibc arenas, i.e. idle RSS
@@ -169,59 +155,14 @@ export default {
 
   url: (ctx) => `elasticsearch://${ctx.host}:${ctx.port}`,
 
-  async healthy(ctx) {
-    try {
-      const res = await httpCall(`http://${ctx.host}:${ctx.port}/_cluster/health`, {
-        timeoutMs: 3000,
-      });
-      // Yellow is normal for one node: replicas of indices created with the default 1 stay unassigned.
-      return res.status === 200 && ["green", "yellow"].includes(JSON.parse(res.body).status);
-    } catch {
-      return false;
-    }
-  },
+  // Yellow is normal for one node: replicas of indices created with the default 1 stay unassigned.
+  // A cluster is healthy once every node has joined and every shard is allocated (green).
+  healthy: (ctx) =>
+    ctx.cluster
+      ? searchHealthy(ctx, { statuses: ["green"], nodes: ctx.cluster.nodes.length })
+      : searchHealthy(ctx),
 };
 
-/**
- * A JDK (javac is needed for the launcher) of Java 21 or newer: RESULTSTORE_ELASTICSEARCH_JAVA_HOME
- * if set, else JAVA_HOME if it fits, else the newest of the JAVA_HOME_<n>_X64 variables of CI runners
- * and the JDKs in /usr/lib/jvm. The machine's default Java may well be 17.
- */
-function findJava() {
-  const pinned = process.env.RESULTSTORE_ELASTICSEARCH_JAVA_HOME;
-  const withMajor = (h) => ({ home: h, major: javaMajor(h) });
-  const others = [
-    ...Object.keys(process.env)
-      .filter((k) => /^JAVA_HOME_\d+_X64$/.test(k))
-      .map((k) => process.env[k]),
-    ...(existsSync("/usr/lib/jvm")
-      ? readdirSync("/usr/lib/jvm").map((d) => join("/usr/lib/jvm", d))
-      : []),
-  ]
-    .map(withMajor)
-    .sort((a, b) => b.major - a.major);
-  const candidates = pinned
-    ? [withMajor(pinned)]
-    : [...(process.env.JAVA_HOME ? [withMajor(process.env.JAVA_HOME)] : []), ...others];
-  const found = candidates.find(
-    (j) => j.major >= MIN_JAVA && existsSync(join(j.home, "bin", "javac")),
-  );
-  if (!found) {
-    throw new Error(
-      `Elasticsearch ${VERSION} needs a JDK ${MIN_JAVA}+ and none was found in ${pinned ? "RESULTSTORE_ELASTICSEARCH_JAVA_HOME" : "JAVA_HOME, JAVA_HOME_*_X64 or /usr/lib/jvm"}: set RESULTSTORE_ELASTICSEARCH_JAVA_HOME`,
-    );
-  }
-  return found;
-}
-
-/** The major version from a Java home's `release` file (JAVA_VERSION="25.0.1"), or 0. */
-function javaMajor(javaHome) {
-  try {
-    const m = readFileSync(join(javaHome, "release"), "utf8").match(
-      /^JAVA_VERSION="(?:1\.)?(\d+)/m,
-    );
-    return m ? Number(m[1]) : 0;
-  } catch {
-    return 0;
-  }
-}
+/** A JDK 21+ (javac builds the launcher): RESULTSTORE_ELASTICSEARCH_JAVA_HOME, JAVA_HOME, … */
+const findJava = () =>
+  findJdk(MIN_JAVA, "RESULTSTORE_ELASTICSEARCH_JAVA_HOME", `Elasticsearch ${VERSION}`);
