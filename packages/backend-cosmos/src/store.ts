@@ -42,6 +42,8 @@ const CLEANUP_CONCURRENCY = 16;
 /** Ids per readMany query. */
 const READ_MANY_CHUNK = 100;
 const APPLIED: WriteOutcome = { applied: true };
+/** A task read back: its ETag, the record, and the call that wrote it (`write_id`). */
+type Read = KnownVersion<string> & { writeId?: string | undefined };
 const REFUSED: WriteOutcome = { applied: false };
 
 /** The Azure Cosmos DB (SQL API) backend: Celery's document layout, ETag-conditional writes for the state rules, native TTL. */
@@ -85,7 +87,7 @@ export class CosmosBackend implements ResultBackend {
   async write(write: TaskWrite): Promise<WriteOutcome> {
     const container = await this.connection.get();
     const id = TASK_KEY_PREFIX + write.taskId;
-    let known: KnownVersion<string> | null | undefined = this.etags.get(id);
+    let known: Read | null | undefined = this.etags.get(id);
     let fresh = false; // whether `known` was read during this call (then a refusal is final)
     if (!known && (await this.tryCreate(container, id, write))) return APPLIED;
     return retryLostRaces(BACKEND_NAME, `write of task ${write.taskId}`, async () => {
@@ -94,12 +96,24 @@ export class CosmosBackend implements ResultBackend {
         fresh = true;
       }
       const next = known && applyWrite(known.record, write);
-      if (known && !next && fresh) return REFUSED;
+      if (known && !next && fresh) {
+        // Refused, unless the stored document is this very call's: sent again after it landed.
+        const own = write.writeId !== undefined && known.writeId === write.writeId;
+        return own ? APPLIED : REFUSED;
+      }
       // The cache said no (confirm against the stored record), or someone else wrote first.
       const landed =
         known === null
           ? await this.tryCreate(container, id, write)
-          : next && (await this.tryReplace(container, id, known.version, next, write.resultJson));
+          : next &&
+            (await this.tryReplace(
+              container,
+              id,
+              known.version,
+              next,
+              write.resultJson,
+              write.writeId,
+            ));
       known = undefined;
       return landed ? APPLIED : LOST_RACE;
     });
@@ -289,7 +303,7 @@ export class CosmosBackend implements ResultBackend {
     container: Container,
     id: string,
     taskId: string,
-  ): Promise<KnownVersion<string> | null> {
+  ): Promise<Read | null> {
     const { resource, etag } = await errors.guard(`Reading task ${taskId}`, () =>
       container.item(id, id).read<StoredDocument>(),
     );
@@ -299,12 +313,16 @@ export class CosmosBackend implements ResultBackend {
     }
     const record = decodeTask(resource, taskId);
     this.etags.set(id, etag, record);
-    return { version: etag, record };
+    const writeId = typeof resource.write_id === "string" ? resource.write_id : undefined;
+    return { version: etag, record, writeId };
   }
 
   private async tryCreate(container: Container, id: string, write: TaskWrite): Promise<boolean> {
     const record = applyWrite(null, write) as TaskRecord; // nothing stored: the rules always allow
-    const etag = await this.tryInsert(container, encodeTask(record, write.resultJson));
+    const etag = await this.tryInsert(
+      container,
+      encodeTask(record, write.resultJson, write.writeId),
+    );
     if (etag) this.etags.set(id, etag, record);
     return etag !== undefined;
   }
@@ -315,9 +333,11 @@ export class CosmosBackend implements ResultBackend {
     etag: string,
     record: TaskRecord,
     resultJson: string,
+    writeId: string | undefined,
   ) {
     assertRecordFits(BACKEND_NAME, record, resultJson, MAX_RECORD_BYTES); // merged metadata grows it
-    const newEtag = await this.tryReplaceDocument(container, encodeTask(record, resultJson), etag);
+    const doc = encodeTask(record, resultJson, writeId);
+    const newEtag = await this.tryReplaceDocument(container, doc, etag);
     if (newEtag) this.etags.set(id, newEtag, record);
     return newEtag !== undefined;
   }

@@ -17,6 +17,7 @@ describe.skipIf(!target.url)(`elasticsearch ${target.reason}`, () => {
     {
       name: `elasticsearch (client: ${CLIENT_UNDER_TEST})`,
       refusesOversizedMerge: true,
+      recognisesRetriedWrites: true,
       createStore: (options) => createStore(url, options),
       readRaw: (store, taskId) => readRaw(raw, store, taskId),
     },

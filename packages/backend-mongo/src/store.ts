@@ -41,6 +41,7 @@ import {
   type Layout,
   liveFilter,
   type TaskDocument,
+  WRITE_ID_FIELD,
   writableFilter,
 } from "./records.js";
 import type { MongoBackendOptions } from "./types.js";
@@ -103,7 +104,14 @@ export class MongoBackend implements ResultBackend {
     // counts as absent, so it is deleted and the write starts afresh), or a concurrent writer
     // inserted it first. One more guarded attempt settles which.
     await errors.guard("write", () => tasks.deleteOne({ _id: write.taskId, ...this.expired(now) }));
-    return { applied: await this.guardedUpsert(tasks, write, update, now) };
+    if (await this.guardedUpsert(tasks, write, update, now)) return { applied: true };
+    // Refused. If the document is this very call's (sent again after it landed, its answer lost),
+    // it was applied; any other write since would have replaced the write id.
+    if (!write.writeId) return { applied: false };
+    const own = await errors.guard("write", () =>
+      tasks.countDocuments({ _id: write.taskId, [WRITE_ID_FIELD]: write.writeId }, { limit: 1 }),
+    );
+    return { applied: own > 0 };
   }
 
   private async guardedUpsert(
