@@ -47,19 +47,22 @@ const fromJson = (blob: Buffer | null | undefined): unknown => (blob ? decodeJso
  * Celery's row columns for `record` (result, traceback and children as JSON text blobs), and our
  * static `rs_meta`.
  */
-export function encodeTask(record: TaskRecord, resultJson: string) {
+export function encodeTask(record: TaskRecord, resultJson: string, writeId?: string) {
   return {
     status: record.status,
     result: Buffer.from(resultJson, "utf8"),
     traceback: json(record.traceback),
     children: json(record.children),
-    meta: encodeStaticMeta(record),
+    meta: encodeStaticMeta(record, writeId),
   };
 }
 
-/** Our static `rs_meta`: metadata and the extended fields, only those that are set. */
-function encodeStaticMeta(record: TaskRecord): Buffer {
-  const meta: Record<string, unknown> = {};
+/**
+ * Our static `rs_meta`: metadata and the extended fields, only those that are set, and `write_id`,
+ * the call that wrote the record (core's `writeId`): sent again after it landed, it knows itself.
+ */
+function encodeStaticMeta(record: TaskRecord, writeId: string | undefined): Buffer {
+  const meta: Record<string, unknown> = writeId ? { write_id: writeId } : {};
   if (Object.keys(record.metadata).length > 0) meta.metadata = record.metadata;
   const fields = {
     group_id: record.groupId,
@@ -110,6 +113,12 @@ export function decodeTask(
   const meta = fromJson(row.get("rs_meta"));
   if (isPlainObject(meta)) readOptionalMetaFields(record, meta);
   return record;
+}
+
+/** The `write_id` in a row's `rs_meta`, if any. */
+export function storedWriteId(row: Row | undefined): string | undefined {
+  const meta = row ? fromJson(row.get("rs_meta")) : null;
+  return isPlainObject(meta) && typeof meta.write_id === "string" ? meta.write_id : undefined;
 }
 
 /** Celery's group row: the group tuple as a JSON blob, plus our exact expiry. */

@@ -28,7 +28,14 @@ import { buildClient } from "./client.js";
 import { BACKEND_NAME, optionsFromUrl, type ResolvedConfig, resolveConfig } from "./config.js";
 import { addToCounter } from "./counters.js";
 import { errors } from "./errors.js";
-import { decodeGroup, decodeTask, encodeGroup, encodeTask, ttlSeconds } from "./records.js";
+import {
+  decodeGroup,
+  decodeTask,
+  encodeGroup,
+  encodeTask,
+  storedWriteId,
+  ttlSeconds,
+} from "./records.js";
 import { Schema, type Statements, statements, type TableKind } from "./schema.js";
 import type { CassandraBackendOptions } from "./types.js";
 
@@ -95,7 +102,8 @@ export class CassandraBackend implements ResultBackend {
         undefined;
       const stored = decodeTask(row, write.taskId, now);
       const next = applyWrite(stored, write, new Date(now));
-      if (!next) return { applied: false };
+      // Refused, unless the stored record is this very call's: sent again after it landed.
+      if (!next) return { applied: !!write.writeId && storedWriteId(row) === write.writeId };
       if (stored)
         assertRecordFits(BACKEND_NAME, next, write.resultJson, this.config.maxRecordBytes);
       const version = (row?.get("rs_version") as number | null | undefined) ?? null;
@@ -116,7 +124,8 @@ export class CassandraBackend implements ResultBackend {
     now: number,
   ) {
     const ttl = ttlSeconds(next.expiresAt, now);
-    const row = encodeTask(next, write.resultJson); // EncodeError here, before anything is sent
+    // EncodeError here, before anything is sent.
+    const row = encodeTask(next, write.resultJson, write.writeId);
     // The new row must sort first (Celery reads the newest): never at or before the one it replaces.
     const rowTime = Math.max(
       (next.dateDone ?? new Date(now)).getTime(),

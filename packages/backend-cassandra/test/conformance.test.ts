@@ -12,6 +12,7 @@ describe.skipIf(!target.url)(`cassandra ${target.reason}`, () => {
     {
       name: "cassandra",
       refusesOversizedMerge: true,
+      recognisesRetriedWrites: true,
       createStore: (options) => createTestStore(url, options),
       readRaw: (store, taskId) => readRawRecord(url, store, taskId),
       timeoutMs: 120_000,

@@ -32,12 +32,29 @@ export const MAX_RECORD_BYTES = 380 * 1024;
 const expiryJson = (expiresAt: Date | null) =>
   encodeJson(expiresAt ? formatCeleryDate(expiresAt) : null);
 
-/** Celery's meta JSON (keys in Celery's order, `task_id` last) with our `expires_at` before it. */
-export function encodeTask(record: TaskRecord, resultJson: string): string {
+/**
+ * Celery's meta JSON (keys in Celery's order, `task_id` last) with our `expires_at` before it, and
+ * `write_id`, the call that wrote it (core's `writeId`), when there is one: a call sent again after
+ * it landed recognises itself by it (store.ts). Celery ignores keys it does not know.
+ */
+export function encodeTask(record: TaskRecord, resultJson: string, writeId?: string): string {
   const meta = encodeMeta(record, { resultJson });
   // `task_id` is always the last key, and a quoted id can't contain an unescaped `, "task_id": `.
   const at = meta.lastIndexOf(', "task_id": ');
-  return `${meta.slice(0, at)}, "expires_at": ${expiryJson(record.expiresAt)}${meta.slice(at)}`;
+  const ours =
+    `, "expires_at": ${expiryJson(record.expiresAt)}` +
+    (writeId ? `, "write_id": ${encodeJson(writeId)}` : "");
+  return `${meta.slice(0, at)}${ours}${meta.slice(at)}`;
+}
+
+/** The `write_id` a stored task value carries, if any. */
+export function storedWriteId(value: string): string | undefined {
+  try {
+    const meta = decodeJson(value);
+    return isPlainObject(meta) && typeof meta.write_id === "string" ? meta.write_id : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /** A stored task value, ours or Celery's. Celery's carry no `expires_at`: their session expires them. */

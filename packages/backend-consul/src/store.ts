@@ -44,6 +44,7 @@ import {
   MAX_RECORD_BYTES,
   MAX_VALUE_BYTES,
   storedExpiry,
+  storedWriteId,
 } from "./records.js";
 import { ExpirySessions } from "./sessions.js";
 import type { ConsulBackendOptions } from "./types.js";
@@ -113,9 +114,12 @@ export class ConsulBackend implements ResultBackend {
     const decide = (entry: KvEntry | null): Change<boolean> => {
       const stored = entry ? decodeTask(entry.value, write.taskId) : null;
       const next = applyWrite(stored, write);
-      if (!next) return { skip: false };
+      // Refused, unless the stored value is this very call's: sent again after it landed.
+      if (!next)
+        return { skip: !!write.writeId && storedWriteId(entry?.value ?? "") === write.writeId };
       if (stored) assertRecordFits(BACKEND_NAME, next, write.resultJson, MAX_RECORD_BYTES);
-      return { value: encodeTask(next, write.resultJson), expiresAt: next.expiresAt, result: true };
+      const value = encodeTask(next, write.resultJson, write.writeId);
+      return { value, expiresAt: next.expiresAt, result: true };
     };
     const applied = await this.update<boolean>(key, decide, !this.seen.has(key));
     this.seen.add(key); // applied or refused, the key exists now

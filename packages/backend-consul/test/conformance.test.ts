@@ -12,6 +12,7 @@ describe.skipIf(!target.url)(`consul ${target.reason}`, () => {
     {
       name: "consul",
       refusesOversizedMerge: true,
+      recognisesRetriedWrites: true,
       createStore: async (options) => newStore(url, options),
       // What Consul holds: the stored meta JSON (status, metadata) and our `expires_at`, which is
       // what cleanup() acts on (the session's TTL only bounds Consul's own deletion; test/expiry).

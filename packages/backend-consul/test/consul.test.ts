@@ -54,6 +54,7 @@ describe.skipIf(!target.url)(`consul backend ${target.reason}`, () => {
         "date_done",
         "metadata",
         "expires_at",
+        "write_id",
         "task_id",
       ]);
       expect(meta).toMatchObject({

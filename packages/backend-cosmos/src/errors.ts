@@ -5,6 +5,8 @@ import { BACKEND_NAME } from "./config.js";
 export const NOT_FOUND = 404;
 export const CONFLICT = 409;
 export const PRECONDITION_FAILED = 412;
+/** What the local emulator answers for a write into a container that no longer exists. */
+export const INTERNAL_ERROR = 500;
 
 /** The HTTP status of a Cosmos error (the SDK puts it in `code`), or undefined for other failures. */
 function httpStatus(error: unknown): number | undefined {

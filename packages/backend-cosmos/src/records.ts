@@ -42,6 +42,7 @@ export interface StoredDocument {
   value?: unknown;
   status?: unknown;
   metadata?: unknown;
+  write_id?: unknown;
   expires_at?: unknown;
   ttl?: number;
   date_done?: unknown;
@@ -69,7 +70,7 @@ export function documentExpiry(doc: StoredDocument): Date | null {
   return null;
 }
 
-export function encodeTask(record: TaskRecord, resultJson: string) {
+export function encodeTask(record: TaskRecord, resultJson: string, writeId?: string) {
   return {
     id: TASK_KEY_PREFIX + record.taskId,
     // Metadata lives in its own property, so Celery's value stays exactly what Celery writes.
@@ -77,6 +78,8 @@ export function encodeTask(record: TaskRecord, resultJson: string) {
     status: record.status,
     metadata: record.metadata,
     ...expiryFields(record.expiresAt),
+    // The call that wrote it (core's writeId): sent again after it landed, it knows itself.
+    ...(writeId ? { write_id: writeId } : {}),
   };
 }
 

@@ -25,7 +25,14 @@ import {
 } from "@resultstore/core";
 import { buildClient, type OwnedClient, openContainer } from "./client.js";
 import { BACKEND_NAME, optionsFromUrl, type ResolvedOptions, resolveOptions } from "./config.js";
-import { CONFLICT, errors, NOT_FOUND, PRECONDITION_FAILED, statusOf } from "./errors.js";
+import {
+  CONFLICT,
+  errors,
+  INTERNAL_ERROR,
+  NOT_FOUND,
+  PRECONDITION_FAILED,
+  statusOf,
+} from "./errors.js";
 import {
   decodeGroup,
   decodeTask,
@@ -42,6 +49,8 @@ const CLEANUP_CONCURRENCY = 16;
 /** Ids per readMany query. */
 const READ_MANY_CHUNK = 100;
 const APPLIED: WriteOutcome = { applied: true };
+/** A task read back: its ETag, the record, and the call that wrote it (`write_id`). */
+type Read = KnownVersion<string> & { writeId?: string | undefined };
 const REFUSED: WriteOutcome = { applied: false };
 
 /** The Azure Cosmos DB (SQL API) backend: Celery's document layout, ETag-conditional writes for the state rules, native TTL. */
@@ -83,25 +92,39 @@ export class CosmosBackend implements ResultBackend {
    * the current version, re-apply the rules and merge to it, and try again.
    */
   async write(write: TaskWrite): Promise<WriteOutcome> {
-    const container = await this.connection.get();
-    const id = TASK_KEY_PREFIX + write.taskId;
-    let known: KnownVersion<string> | null | undefined = this.etags.get(id);
-    let fresh = false; // whether `known` was read during this call (then a refusal is final)
-    if (!known && (await this.tryCreate(container, id, write))) return APPLIED;
-    return retryLostRaces(BACKEND_NAME, `write of task ${write.taskId}`, async () => {
-      if (!known) {
-        known = await this.readVersion(container, id, write.taskId);
-        fresh = true;
-      }
-      const next = known && applyWrite(known.record, write);
-      if (known && !next && fresh) return REFUSED;
-      // The cache said no (confirm against the stored record), or someone else wrote first.
-      const landed =
-        known === null
-          ? await this.tryCreate(container, id, write)
-          : next && (await this.tryReplace(container, id, known.version, next, write.resultJson));
-      known = undefined;
-      return landed ? APPLIED : LOST_RACE;
+    return this.recovering(async () => {
+      const container = await this.connection.get();
+      const id = TASK_KEY_PREFIX + write.taskId;
+      let known: Read | null | undefined = this.etags.get(id);
+      let fresh = false; // whether `known` was read during this call (then a refusal is final)
+      if (!known && (await this.tryCreate(container, id, write))) return APPLIED;
+      return retryLostRaces(BACKEND_NAME, `write of task ${write.taskId}`, async () => {
+        if (!known) {
+          known = await this.readVersion(container, id, write.taskId);
+          fresh = true;
+        }
+        const next = known && applyWrite(known.record, write);
+        if (known && !next && fresh) {
+          // Refused, unless the stored document is this very call's: sent again after it landed.
+          const own = write.writeId !== undefined && known.writeId === write.writeId;
+          return own ? APPLIED : REFUSED;
+        }
+        // The cache said no (confirm against the stored record), or someone else wrote first.
+        const landed =
+          known === null
+            ? await this.tryCreate(container, id, write)
+            : next &&
+              (await this.tryReplace(
+                container,
+                id,
+                known.version,
+                next,
+                write.resultJson,
+                write.writeId,
+              ));
+        known = undefined;
+        return landed ? APPLIED : LOST_RACE;
+      });
     });
   }
 
@@ -117,31 +140,33 @@ export class CosmosBackend implements ResultBackend {
    * a point read's would be, so a following write of it is one replace.
    */
   async readMany(taskIds: readonly string[]): Promise<(TaskRecord | null)[]> {
-    const container = await this.connection.get();
-    const keys = [...new Set(taskIds.map((id) => TASK_KEY_PREFIX + id))];
-    const found = new Map<string, StoredDocument>();
-    const chunks: string[][] = [];
-    for (let i = 0; i < keys.length; i += READ_MANY_CHUNK)
-      chunks.push(keys.slice(i, i + READ_MANY_CHUNK));
-    await Promise.all(
-      chunks.map(async (ids) => {
-        const { resources } = await errors.guard(`Reading ${ids.length} tasks`, () =>
-          container.items
-            .query<StoredDocument>({
-              query: "SELECT * FROM c WHERE ARRAY_CONTAINS(@ids, c.id)",
-              parameters: [{ name: "@ids", value: ids }],
-            })
-            .fetchAll(),
-        );
-        for (const doc of resources) found.set(doc.id, doc);
-      }),
-    );
-    return taskIds.map((taskId) => {
-      const doc = found.get(TASK_KEY_PREFIX + taskId);
-      if (!doc) return null;
-      const record = decodeTask(doc, taskId);
-      if (typeof doc._etag === "string") this.etags.set(doc.id, doc._etag, record);
-      return record;
+    return this.recovering(async () => {
+      const container = await this.connection.get();
+      const keys = [...new Set(taskIds.map((id) => TASK_KEY_PREFIX + id))];
+      const found = new Map<string, StoredDocument>();
+      const chunks: string[][] = [];
+      for (let i = 0; i < keys.length; i += READ_MANY_CHUNK)
+        chunks.push(keys.slice(i, i + READ_MANY_CHUNK));
+      await Promise.all(
+        chunks.map(async (ids) => {
+          const { resources } = await errors.guard(`Reading ${ids.length} tasks`, () =>
+            container.items
+              .query<StoredDocument>({
+                query: "SELECT * FROM c WHERE ARRAY_CONTAINS(@ids, c.id)",
+                parameters: [{ name: "@ids", value: ids }],
+              })
+              .fetchAll(),
+          );
+          for (const doc of resources) found.set(doc.id, doc);
+        }),
+      );
+      return taskIds.map((taskId) => {
+        const doc = found.get(TASK_KEY_PREFIX + taskId);
+        if (!doc) return null;
+        const record = decodeTask(doc, taskId);
+        if (typeof doc._etag === "string") this.etags.set(doc.id, doc._etag, record);
+        return record;
+      });
     });
   }
 
@@ -155,52 +180,55 @@ export class CosmosBackend implements ResultBackend {
    * makes an expired counter fail (412) so it restarts from zero instead of counting on.
    */
   async incr(key: string, by: number, expiresAt: Date | null): Promise<number> {
-    const container = await this.connection.get();
-    const item = container.item(key, key);
-    return retryLostRaces(BACKEND_NAME, `incr of ${key}`, async () => {
-      const now = Date.now();
-      const expiry = expiryFields(expiresAt, now);
-      const fresh = { id: key, count: by, ...expiry };
-      // Whole seconds, rounded down: the condition text then repeats for a second, so engines that
-      // cache compiled conditions by text (the local server compiles each new one) reuse it. Down
-      // is the safe side: a counter may count on < 1 s past expiry (Cosmos's own TTL granularity),
-      // never restart early.
-      const cutoff = Math.floor(now / 1000) * 1000;
-      try {
-        const { resource } = await item.patch<StoredDocument>({
-          // Lower-case-proof and numeric only: the local test server lower-cases this text.
-          condition: `FROM c WHERE NOT IS_DEFINED(c.expires_at) OR IS_NULL(c.expires_at) OR c.expires_at > ${cutoff}`,
-          operations: [
-            { op: "incr", path: "/count", value: by },
-            { op: "set", path: "/expires_at", value: expiry.expires_at },
-            { op: "set", path: "/ttl", value: expiry.ttl },
-          ],
-        });
-        return Number(resource?.count);
-      } catch (error) {
-        const status = statusOf(error);
-        if (status === NOT_FOUND) {
-          if (await this.tryInsert(container, fresh)) return by;
-        } else if (status === PRECONDITION_FAILED) {
-          // Expired: restart it, but only a version that is itself expired. Between the 412 and
-          // this read another client may have restarted and incremented it; replacing that live
-          // counter would lose their increments, so count on it instead (the next attempt).
-          const { resource, etag } = await errors.guard(`Reading counter ${key}`, () =>
-            item.read<StoredDocument>(),
-          );
-          const expired = typeof resource?.expires_at === "number" && resource.expires_at <= cutoff;
-          if (
-            resource &&
-            etag &&
-            expired &&
-            (await this.tryReplaceDocument(container, fresh, etag))
-          )
-            return by;
-        } else {
-          throw errors.wrapError(error, `Incrementing counter ${key}`);
+    return this.recovering(async () => {
+      const container = await this.connection.get();
+      const item = container.item(key, key);
+      return retryLostRaces(BACKEND_NAME, `incr of ${key}`, async () => {
+        const now = Date.now();
+        const expiry = expiryFields(expiresAt, now);
+        const fresh = { id: key, count: by, ...expiry };
+        // Whole seconds, rounded down: the condition text then repeats for a second, so engines that
+        // cache compiled conditions by text (the local server compiles each new one) reuse it. Down
+        // is the safe side: a counter may count on < 1 s past expiry (Cosmos's own TTL granularity),
+        // never restart early.
+        const cutoff = Math.floor(now / 1000) * 1000;
+        try {
+          const { resource } = await item.patch<StoredDocument>({
+            // Lower-case-proof and numeric only: the local test server lower-cases this text.
+            condition: `FROM c WHERE NOT IS_DEFINED(c.expires_at) OR IS_NULL(c.expires_at) OR c.expires_at > ${cutoff}`,
+            operations: [
+              { op: "incr", path: "/count", value: by },
+              { op: "set", path: "/expires_at", value: expiry.expires_at },
+              { op: "set", path: "/ttl", value: expiry.ttl },
+            ],
+          });
+          return Number(resource?.count);
+        } catch (error) {
+          const status = statusOf(error);
+          if (status === NOT_FOUND) {
+            if (await this.tryInsert(container, fresh)) return by;
+          } else if (status === PRECONDITION_FAILED) {
+            // Expired: restart it, but only a version that is itself expired. Between the 412 and
+            // this read another client may have restarted and incremented it; replacing that live
+            // counter would lose their increments, so count on it instead (the next attempt).
+            const { resource, etag } = await errors.guard(`Reading counter ${key}`, () =>
+              item.read<StoredDocument>(),
+            );
+            const expired =
+              typeof resource?.expires_at === "number" && resource.expires_at <= cutoff;
+            if (
+              resource &&
+              etag &&
+              expired &&
+              (await this.tryReplaceDocument(container, fresh, etag))
+            )
+              return by;
+          } else {
+            throw errors.wrapError(error, `Incrementing counter ${key}`);
+          }
         }
-      }
-      return LOST_RACE;
+        return LOST_RACE;
+      });
     });
   }
 
@@ -210,10 +238,12 @@ export class CosmosBackend implements ResultBackend {
 
   /** Celery creates the group document (409 on a second save); we upsert so a re-save works. */
   async saveGroup(group: GroupRecord): Promise<void> {
-    const container = await this.connection.get();
-    await errors.guard(`Saving group ${group.groupId}`, () =>
-      container.items.upsert(encodeGroup(group)),
-    );
+    return this.recovering(async () => {
+      const container = await this.connection.get();
+      await errors.guard(`Saving group ${group.groupId}`, () =>
+        container.items.upsert(encodeGroup(group)),
+      );
+    });
   }
 
   /** The saved group, or null. */
@@ -237,21 +267,23 @@ export class CosmosBackend implements ResultBackend {
    * a record rewritten meanwhile (with a new expiry) survives.
    */
   async cleanup(now: Date): Promise<number> {
-    const container = await this.connection.get();
-    const query = {
-      query: "SELECT c.id, c._etag FROM c WHERE IS_NUMBER(c.expires_at) AND c.expires_at <= @now",
-      parameters: [{ name: "@now", value: now.getTime() }],
-    };
-    const { resources } = await errors.guard("Querying expired items", () =>
-      container.items.query<{ id: string; _etag: string }>(query).fetchAll(),
-    );
-    let removed = 0;
-    for (let i = 0; i < resources.length; i += CLEANUP_CONCURRENCY) {
-      const batch = resources.slice(i, i + CLEANUP_CONCURRENCY);
-      const deleted = await Promise.all(batch.map((doc) => this.deleteItem(doc.id, doc._etag)));
-      removed += deleted.filter(Boolean).length;
-    }
-    return removed;
+    return this.recovering(async () => {
+      const container = await this.connection.get();
+      const query = {
+        query: "SELECT c.id, c._etag FROM c WHERE IS_NUMBER(c.expires_at) AND c.expires_at <= @now",
+        parameters: [{ name: "@now", value: now.getTime() }],
+      };
+      const { resources } = await errors.guard("Querying expired items", () =>
+        container.items.query<{ id: string; _etag: string }>(query).fetchAll(),
+      );
+      let removed = 0;
+      for (let i = 0; i < resources.length; i += CLEANUP_CONCURRENCY) {
+        const batch = resources.slice(i, i + CLEANUP_CONCURRENCY);
+        const deleted = await Promise.all(batch.map((doc) => this.deleteItem(doc.id, doc._etag)));
+        removed += deleted.filter(Boolean).length;
+      }
+      return removed;
+    });
   }
 
   async close(): Promise<void> {
@@ -285,11 +317,32 @@ export class CosmosBackend implements ResultBackend {
   }
 
   /** The stored version of a task (remembered for the next write), or null. */
+  /**
+   * Runs `call`, which reaches the container through `this.connection`. The container is set up
+   * once per store, so when it vanishes behind our back (the in-memory emulator restarted, an
+   * operator deleted it) every call would fail until the process restarts. When a call fails in a
+   * way a missing container explains (404; the local emulator answers 500) and the container
+   * indeed reads as gone, it is set up again, once for all callers that met it, and the call runs
+   * once more: nothing of it landed in a container that was not there, so even `incr` is safe.
+   */
+  private async recovering<T>(call: () => Promise<T>): Promise<T> {
+    const opened = this.connection.get();
+    try {
+      return await call();
+    } catch (error) {
+      if (this.resolved.provisioning === "never" || !(await containerGone(error, opened))) {
+        throw error;
+      }
+      this.connection.forget(opened);
+      return call();
+    }
+  }
+
   private async readVersion(
     container: Container,
     id: string,
     taskId: string,
-  ): Promise<KnownVersion<string> | null> {
+  ): Promise<Read | null> {
     const { resource, etag } = await errors.guard(`Reading task ${taskId}`, () =>
       container.item(id, id).read<StoredDocument>(),
     );
@@ -299,12 +352,16 @@ export class CosmosBackend implements ResultBackend {
     }
     const record = decodeTask(resource, taskId);
     this.etags.set(id, etag, record);
-    return { version: etag, record };
+    const writeId = typeof resource.write_id === "string" ? resource.write_id : undefined;
+    return { version: etag, record, writeId };
   }
 
   private async tryCreate(container: Container, id: string, write: TaskWrite): Promise<boolean> {
     const record = applyWrite(null, write) as TaskRecord; // nothing stored: the rules always allow
-    const etag = await this.tryInsert(container, encodeTask(record, write.resultJson));
+    const etag = await this.tryInsert(
+      container,
+      encodeTask(record, write.resultJson, write.writeId),
+    );
     if (etag) this.etags.set(id, etag, record);
     return etag !== undefined;
   }
@@ -315,9 +372,11 @@ export class CosmosBackend implements ResultBackend {
     etag: string,
     record: TaskRecord,
     resultJson: string,
+    writeId: string | undefined,
   ) {
     assertRecordFits(BACKEND_NAME, record, resultJson, MAX_RECORD_BYTES); // merged metadata grows it
-    const newEtag = await this.tryReplaceDocument(container, encodeTask(record, resultJson), etag);
+    const doc = encodeTask(record, resultJson, writeId);
+    const newEtag = await this.tryReplaceDocument(container, doc, etag);
     if (newEtag) this.etags.set(id, newEtag, record);
     return newEtag !== undefined;
   }
@@ -364,6 +423,20 @@ export class CosmosBackend implements ResultBackend {
       },
       errors.on(etag ? [NOT_FOUND, PRECONDITION_FAILED] : [NOT_FOUND], false),
     );
+  }
+}
+
+/** Whether `error` came from `opened`'s container being gone (checked by reading it). */
+async function containerGone(error: unknown, opened: Promise<Container>): Promise<boolean> {
+  const status = statusOf(error);
+  if (status !== NOT_FOUND && status !== INTERNAL_ERROR) return false;
+  const container = await opened.catch(() => undefined);
+  if (!container) return false;
+  try {
+    await container.read();
+    return false;
+  } catch (readError) {
+    return statusOf(readError) === NOT_FOUND;
   }
 }
 

@@ -9,6 +9,7 @@ describe.skipIf(!target.url)(`cosmos ${target.reason}`, () =>
     {
       name: "cosmos",
       refusesOversizedMerge: true,
+      recognisesRetriedWrites: true,
       createStore: async (options) => store(options),
       readRaw: async (s, taskId) => {
         const doc = await readDocument(s.backend as CosmosBackend, `celery-task-meta-${taskId}`);

@@ -43,6 +43,24 @@ describe.skipIf(!target.url)(`cosmos backend ${target.reason}`, () => {
     }
   });
 
+  it("sets its container up again when it vanishes behind the store's back (a restarted emulator)", async () => {
+    const store = new ResultStore(open());
+    const before = randomUUID();
+    await store.markSuccess(before, 1);
+    await rawContainer(store.backend as CosmosBackend).delete();
+    const after = randomUUID();
+    assert.equal((await store.markSuccess(after, 2)).applied, true);
+    assert.equal((await store.getMeta(after)).result, 2);
+    assert.equal((await store.getMeta(before)).status, "PENDING"); // lost with the container
+    assert.equal(await store.incr(`c-${after}`), 1);
+    await rawContainer(store.backend as CosmosBackend).delete();
+    const counts = await Promise.all([1, 2, 3].map(() => store.incr(`d-${after}`)));
+    assert.deepEqual(
+      counts.sort((a, b) => a - b),
+      [1, 2, 3],
+    );
+  });
+
   it("stores Celery's document: id, value (meta JSON string), and our fields beside it", async () => {
     const b = open();
     const store = new ResultStore(b, { expires: 60 });

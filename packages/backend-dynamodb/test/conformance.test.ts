@@ -15,6 +15,7 @@ describe.skipIf(!target.url)(`dynamodb ${target.reason}`, () => {
     {
       name: "dynamodb",
       refusesOversizedMerge: true,
+      recognisesRetriedWrites: true,
       createStore: async (options) =>
         new ResultStore(fromUrl(url, { namespace: freshNamespace("conf") }), options),
       readRaw: (store, taskId): Promise<RawRecord | null> =>

@@ -89,27 +89,6 @@ describe.skipIf(!target.url)(`dynamodb backend ${target.reason}`, () => {
     expect(Number(item?.ttl?.N)).toBeGreaterThan(Date.now() / 1000 + 86_000);
   });
 
-  it("a write sent again after it landed (a transport retry) reports applied: true", async () => {
-    // The AWS SDK and alwaysRetry re-send the very same write when its answer was lost; the
-    // second attempt finds its own SUCCESS stored and must not call itself refused.
-    const backend = store.backend;
-    const taskId = randomUUID();
-    const write = {
-      taskId,
-      status: "SUCCESS",
-      result: 1,
-      resultJson: "1",
-      traceback: null,
-      dateDone: new Date(),
-      expiresAt: null,
-      writeId: randomUUID(),
-    };
-    expect(await backend.write(write)).toEqual({ applied: true });
-    expect(await backend.write(write)).toEqual({ applied: true });
-    // Another call with the same content is a different write: refused.
-    expect(await backend.write({ ...write, writeId: randomUUID() })).toEqual({ applied: false });
-  });
-
   it("an expired item TTL has not deleted counts as absent: any state applies and nothing merges", async () => {
     const short = newStore(1);
     const taskId = randomUUID();

@@ -16,6 +16,7 @@ for (const { engine, target, client } of engineTargets()) {
       {
         name: `${engine} (client: ${client})`,
         refusesOversizedMerge: true,
+        recognisesRetriedWrites: true,
         createStore: (options) => createStore(url, options, {}, client),
         readRaw: (store, taskId) => readRaw(raw, store, taskId),
       },

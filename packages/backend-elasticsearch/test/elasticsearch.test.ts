@@ -55,25 +55,6 @@ describe.skipIf(!target.url)(`elasticsearch backend ${target.reason}`, () => {
     await raw?.close();
   });
 
-  it("a write sent again by alwaysRetry after it landed reports applied: true", async () => {
-    // core's retry calls write() again with the very same write (same writeId); its first
-    // attempt's SUCCESS is stored, and the second must recognise it rather than be refused.
-    const backend = open().backend;
-    const write = {
-      taskId: randomUUID(),
-      status: "SUCCESS",
-      result: 1,
-      resultJson: "1",
-      traceback: null,
-      dateDone: new Date(),
-      expiresAt: null,
-      writeId: randomUUID(),
-    };
-    expect(await backend.write(write)).toEqual({ applied: true });
-    expect(await backend.write(write)).toEqual({ applied: true });
-    expect(await backend.write({ ...write, writeId: randomUUID() })).toEqual({ applied: false });
-  });
-
   describe("the index", () => {
     it("is created on the first write with an explicit, non-dynamic mapping", async () => {
       const store = open();

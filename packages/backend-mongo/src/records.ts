@@ -84,6 +84,9 @@ export interface Layout {
  * key, which is safe because core refuses `.` and `$` in metadata keys), and `$setOnInsert` nulls
  * for extended fields a new document would otherwise lack.
  */
+/** Our field naming the call that wrote a task document last (core's `writeId`). */
+export const WRITE_ID_FIELD = "write_id";
+
 export function encodeTask(write: TaskWrite, layout: Layout): Document {
   const set: Document = {
     status: write.status,
@@ -106,6 +109,10 @@ export function encodeTask(write: TaskWrite, layout: Layout): Document {
   else if (write.groupId === null) unset.group_id = "";
   if (write.parentId) set.parent_id = write.parentId;
   else if (write.parentId === null) unset.parent_id = "";
+  // Which call wrote the document last, so that call re-sent after it landed (a lost answer,
+  // alwaysRetry) knows itself (store.ts); Celery's reader takes only its own fields.
+  if (write.writeId) set[WRITE_ID_FIELD] = write.writeId;
+  else unset[WRITE_ID_FIELD] = "";
   // Celery's reader indexes `children` and, with result_extended, the six extended fields.
   const setOnInsert: Document = write.children === undefined ? { children: null } : {};
   for (const field of EXTENDED_FIELDS) {

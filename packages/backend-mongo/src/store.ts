@@ -42,6 +42,7 @@ import {
   type Layout,
   liveFilter,
   type TaskDocument,
+  WRITE_ID_FIELD,
   writableFilter,
 } from "./records.js";
 import type { MongoBackendOptions } from "./types.js";
@@ -107,9 +108,12 @@ export class MongoBackend implements ResultBackend {
     const live = await errors.guard("write", () =>
       tasks.findOne(
         { _id: write.taskId, ...liveFilter(now, this.config.resultExpires) },
-        { projection: { status: 1 } },
+        { projection: { status: 1, [WRITE_ID_FIELD]: 1 } },
       ),
     );
+    // A document carrying this very call's write id means the call was sent again after it landed
+    // (its answer lost): it was applied, as any other write since would have replaced the id.
+    if (live && write.writeId && live[WRITE_ID_FIELD] === write.writeId) return { applied: true };
     if (live && !canTransition(live.status, write.status)) return { applied: false };
     if (!live)
       await errors.guard("write", () =>

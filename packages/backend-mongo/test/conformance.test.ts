@@ -33,6 +33,7 @@ for (const target of await engineTargets()) {
           : {},
         // MongoDB refuses an update whose document outgrows 16 MiB; FerretDB 1.x stores it.
         refusesOversizedMerge: target.engine?.name === "MongoDB",
+        recognisesRetriedWrites: true,
         concurrency: 32,
       },
     );

@@ -58,6 +58,12 @@ export interface ConformanceOptions {
    * Off where the engine cannot know (a server that merges without a size limit).
    */
   refusesOversizedMerge?: boolean;
+  /**
+   * Opt in where a write sent again after it landed (same `writeId`: a transport retry whose first
+   * answer was lost) answers `applied: true`: the backend stores the write id beside the record
+   * and checks it when the rules refuse. Off where it cannot (see the backend's README).
+   */
+  recognisesRetriedWrites?: boolean;
   /** Groups this backend opts out of, each with the database limit that forces it. */
   optOut?: Partial<Record<SuiteGroup, string>>;
   /** Shortest expiry (seconds) the backend honours exactly; expiry tests wait this long. @default 1 */

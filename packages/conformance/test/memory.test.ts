@@ -8,6 +8,7 @@ runConformanceSuite(
   {
     name: "memory",
     refusesOversizedMerge: true,
+    recognisesRetriedWrites: true,
     createStore: async (options) =>
       new ResultStore(new MemoryBackend({ maxRecordBytes: 256 * 1024 }), options),
     readRaw: async (store, taskId) => {

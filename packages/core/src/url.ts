@@ -52,7 +52,8 @@ export function splitUserinfo(url: string): {
   userinfo: string | undefined;
   rest: string;
 } {
-  const match = /^([a-z][a-z0-9+.-]*:\/\/)(.*)@([^@]*)$/is.exec(url);
+  // The scheme is optional: "user:pass@host" (no scheme at all) still has a user part to mask.
+  const match = /^((?:[a-z][a-z0-9+.-]*:\/\/)?)(.*)@([^@]*)$/is.exec(url);
   if (!match) {
     const scheme = /^[a-z][a-z0-9+.-]*:\/\//i.exec(url)?.[0] ?? "";
     return { scheme, userinfo: undefined, rest: url.slice(scheme.length) };

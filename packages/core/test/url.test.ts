@@ -62,6 +62,7 @@ describe("URLs", () => {
       "consul://h:85x0/p?token=***&dc=a",
     );
     expect(sanitizeUrl("consul://h:8500/p?dc=a")).toBe("consul://h:8500/p?dc=a");
+    expect(sanitizeUrl("user:S3CR@host:1")).toBe("***:***@host:1"); // no scheme at all
   });
 
   it("encodes a pasted user part up to the last @, splitting the password at the first colon", () => {

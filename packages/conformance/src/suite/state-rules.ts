@@ -50,4 +50,32 @@ export const stateRuleTests = defineGroup("stateRules", (ctx, api, options) => {
       options.timeoutMs,
     );
   }
+  if (options.recognisesRetriedWrites) {
+    api.it(
+      "a write sent again after it landed (its answer lost) reports applied: true",
+      async () => {
+        // A transport retry (the driver's own, or alwaysRetry) re-sends the very same write, same
+        // writeId; finding its own SUCCESS stored, it must not call itself refused.
+        const backend = ctx.store().backend;
+        const write = {
+          taskId: id(),
+          status: "SUCCESS",
+          result: 1,
+          resultJson: "1",
+          traceback: null,
+          dateDone: new Date(),
+          expiresAt: null,
+          writeId: id(),
+        };
+        assert.deepEqual(await backend.write(write), { applied: true });
+        assert.deepEqual(await backend.write(write), { applied: true });
+        // Another call with the same content is another write: refused.
+        assert.deepEqual(await backend.write({ ...write, writeId: id() }), { applied: false });
+        const { writeId: _, ...withoutId } = write;
+        assert.deepEqual(await backend.write(withoutId), { applied: false });
+        assert.equal((await ctx.store().getMeta(write.taskId)).status, "SUCCESS");
+      },
+      options.timeoutMs,
+    );
+  }
 });
