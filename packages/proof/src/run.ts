@@ -139,7 +139,9 @@ export async function runProof(options: RunOptions): Promise<RunResult> {
     for (const { config } of workers) {
       const text = readFileSync(config.historyFile, "utf8");
       appendFileSync(historyFile, text);
-      events.push(...parseHistory(text));
+      // Not push(...): a process's history can hold more events than a call has argument slots
+      // (a minute of Cassandra failing fast: ~100 000), which throws "Maximum call stack size".
+      for (const event of parseHistory(text)) events.push(event);
     }
     const direct = await openBackend({ ...connection, url });
     try {
