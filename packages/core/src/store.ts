@@ -317,7 +317,8 @@ export class ResultStore {
     validateId(key, "counter key");
     if (!Number.isSafeInteger(by))
       throw new ConfigurationError("core", `incr needs an integer step, got ${by}.`);
-    return this.backend.incr(key, by, this.expiresAt());
+    // Never retried: an increment whose answer was lost may have counted.
+    return this.call(() => this.backend.incr(key, by, this.expiresAt()), false);
   }
 
   /** Saves a group's member ids (Celery's `save_group`). */
@@ -409,10 +410,22 @@ export class ResultStore {
     if (this.closed) throw new StoreClosedError(this.backend.name);
   }
 
-  private call<T>(operation: () => Promise<T>): Promise<T> {
-    if (!this.retryPolicy) return operation();
-    const isRetryable = this.backend.isRetryable?.bind(this.backend) ?? (() => false);
-    return withRetry(operation, this.retryPolicy, isRetryable);
+  /**
+   * Runs one backend call, retried under `alwaysRetry` when `retry` allows. A failure reaches the
+   * caller one event-loop turn later: a driver with every host marked down fails without any I/O,
+   * and a caller that tries again at once would then spin on microtasks and starve the event loop,
+   * the driver's own reconnection timers included (packages/proof saw Cassandra clients never
+   * come back after a server restart). Success pays nothing.
+   */
+  private async call<T>(operation: () => Promise<T>, retry = true): Promise<T> {
+    try {
+      if (!this.retryPolicy || !retry) return await operation();
+      const isRetryable = this.backend.isRetryable?.bind(this.backend) ?? (() => false);
+      return await withRetry(operation, this.retryPolicy, isRetryable);
+    } catch (error) {
+      await new Promise((resolve) => setTimeout(resolve, 0));
+      throw error;
+    }
   }
 }
 

@@ -58,6 +58,34 @@ describe("ResultStore", () => {
     await expect(store.markSuccess("t", 42)).resolves.toMatchObject({ applied: false });
   });
 
+  it("a failure without I/O still lets timers run before the caller can try again", async () => {
+    // A driver with every host marked down rejects at once. A caller that retries straight away
+    // must not starve the event loop, or the driver's reconnection timer never fires.
+    const backend = new MemoryBackend();
+    const down = () => Promise.reject(new Error("All host(s) tried for query failed"));
+    vi.spyOn(backend, "read").mockImplementation(down);
+    vi.spyOn(backend, "write").mockImplementation(down);
+    vi.spyOn(backend, "incr").mockImplementation(down);
+    const store = new ResultStore(backend);
+    for (const call of [
+      () => store.getMeta("t"),
+      () => store.markStarted("t"),
+      () => store.incr("c"),
+    ]) {
+      let timerFired = false;
+      setTimeout(() => {
+        timerFired = true;
+      }, 0);
+      let attempts = 0;
+      while (!timerFired && attempts < 10_000) {
+        attempts++;
+        await call().catch(() => undefined);
+      }
+      expect(timerFired).toBe(true);
+      expect(attempts).toBeLessThan(10);
+    }
+  });
+
   it("does not retry by default", async () => {
     const backend = new MemoryBackend();
     vi.spyOn(backend, "read").mockRejectedValueOnce(new Error("flaky"));
