@@ -111,12 +111,14 @@ export class Schema {
     await client.execute(
       `CREATE KEYSPACE IF NOT EXISTS ${q(this.config.names.keyspace)} WITH replication = ${replicationCql(this.config.replication)}`,
     );
+    await awaitSchemaAgreement(client);
   }
 
   private async ensureTable(kind: TableKind): Promise<void> {
     if (!this.config.createTables) return;
     const client = await this.client();
     await client.execute(createTableCql(this.config.names, kind));
+    await awaitSchemaAgreement(client);
   }
 
   /** Celery's table may exist without our columns (Celery created it): add them, never drop any. */
@@ -173,6 +175,7 @@ export class Schema {
     const probe = `SELECT ${kind === "tasks" ? "rs_version, rs_meta, rs_expires_at" : "*"} FROM ${table} LIMIT 1`;
     // Without createTables nobody here is creating it: a missing table is an error at once.
     const wait = this.config.createTables ? SCHEMA_WAIT_MS : 0;
+    if (wait) await awaitSchemaAgreement(client);
     for (const deadline = Date.now() + wait; ; await sleep(100)) {
       try {
         await client.execute(probe);
@@ -210,5 +213,23 @@ export class Schema {
     }
     this.tables.clear();
     this.keyspace.reset();
+  }
+}
+
+/** Metadata#checkSchemaAgreement exists in the driver (4.x) but is missing from its typings. */
+interface SchemaCheck {
+  checkSchemaAgreement(): Promise<boolean>;
+}
+
+/**
+ * On a cluster a schema change reaches the other nodes by gossip, seconds later on a busy machine:
+ * a replica without the new table fails reads ("… replicas responded, 1 failed"), a coordinator
+ * without the keyspace refuses the CREATE TABLE. The driver waits for agreement after each DDL
+ * for at most `maxSchemaAgreementWaitSeconds` (10 s) and then carries on regardless, so wait here
+ * until every live node reports the same schema version (bounded by SCHEMA_WAIT_MS).
+ */
+async function awaitSchemaAgreement(client: Client): Promise<void> {
+  for (const deadline = Date.now() + SCHEMA_WAIT_MS; Date.now() < deadline; await sleep(200)) {
+    if (await (client.metadata as unknown as SchemaCheck).checkSchemaAgreement()) return;
   }
 }
