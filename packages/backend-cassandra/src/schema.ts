@@ -108,7 +108,8 @@ export class Schema {
   private async ensureKeyspace(): Promise<void> {
     if (!this.config.ownKeyspace) return;
     const client = await this.client();
-    await client.execute(
+    await ddl(
+      client,
       `CREATE KEYSPACE IF NOT EXISTS ${q(this.config.names.keyspace)} WITH replication = ${replicationCql(this.config.replication)}`,
     );
     await awaitSchemaAgreement(client);
@@ -117,7 +118,7 @@ export class Schema {
   private async ensureTable(kind: TableKind): Promise<void> {
     if (!this.config.createTables) return;
     const client = await this.client();
-    await client.execute(createTableCql(this.config.names, kind));
+    await ddl(client, createTableCql(this.config.names, kind));
     await awaitSchemaAgreement(client);
   }
 
@@ -138,7 +139,7 @@ export class Schema {
           `Table ${keyspace}.${tasks} does not exist and createTables is false.`,
         );
       }
-      await client.execute(createTableCql(this.config.names, "tasks"));
+      await ddl(client, createTableCql(this.config.names, "tasks"));
       return;
     }
     const missingCelery = CELERY_COLUMNS.filter((name) => !columns.has(name));
@@ -157,7 +158,7 @@ export class Schema {
         );
       }
       try {
-        await client.execute(`ALTER TABLE ${q(keyspace)}.${q(tasks)} ADD ${name} ${type} static`);
+        await ddl(client, `ALTER TABLE ${q(keyspace)}.${q(tasks)} ADD ${name} ${type} static`);
       } catch (error) {
         // Another store may have added it meanwhile.
         if (!/already exist/i.test(String((error as Error).message))) throw error;
@@ -194,7 +195,7 @@ export class Schema {
     const client = await this.client();
     const { keyspace } = this.config.names;
     if (this.config.ownKeyspace) {
-      await client.execute(`DROP KEYSPACE IF EXISTS ${q(keyspace)}`);
+      await ddl(client, `DROP KEYSPACE IF EXISTS ${q(keyspace)}`);
     } else {
       // Every table of ours that exists, whichever store created it.
       const found = await client.execute(
@@ -208,12 +209,26 @@ export class Schema {
         .map((kind) => this.config.names[kind])
         .filter((n) => existing.has(n))) {
         const table = `${q(keyspace)}.${q(name)}`;
-        await client.execute(this.config.ownTables ? `DROP TABLE ${table}` : `TRUNCATE ${table}`);
+        await ddl(client, this.config.ownTables ? `DROP TABLE ${table}` : `TRUNCATE ${table}`);
       }
     }
     this.tables.clear();
     this.keyspace.reset();
   }
+}
+
+/**
+ * Every schema change goes to one coordinator: the first live node by address, the same for every
+ * client. Cassandra 5.0 has no cluster-wide DDL lock, so two clients creating the same table at
+ * once through different nodes (stores starting together do) give it two table ids, and the
+ * cluster's schema then never agrees again; through one node, IF NOT EXISTS serialises them.
+ */
+function ddl(client: Client, cql: string) {
+  const hosts = client.hosts
+    .values()
+    .filter((host) => host.isUp())
+    .sort((a, b) => a.address.localeCompare(b.address));
+  return client.execute(cql, [], hosts[0] ? { host: hosts[0] } : {});
 }
 
 /** Metadata#checkSchemaAgreement exists in the driver (4.x) but is missing from its typings. */

@@ -166,8 +166,16 @@ export async function clusterServer(
   const nodes = target.nodes as number;
   log(`using the ${nodes}-node ${name} cluster (starting it if needed)`);
   await api.up([name], { nodes });
-  const base = (await api.env([name], { nodes }))[`RESULTSTORE_${target.envName}_CLUSTER_URL`];
+  const vars = await api.env([name], { nodes });
+  let base = vars[`RESULTSTORE_${target.envName}_CLUSTER_URL`];
   if (!base) throw new Error(`the ${name} cluster is not running`);
+  if (name === "consul") {
+    // Clients talk to one agent. Pick one that is not the leader, so that killing the leader is a
+    // leader change seen through a surviving agent, not just the loss of the clients' agent.
+    const leader = await pickNode(name, nodes, -1);
+    const agents = (vars.RESULTSTORE_CONSUL_CLUSTER_AGENTS ?? base).split(",");
+    base = agents.find((_, i) => i !== leader) ?? base;
+  }
   let turn = 0;
   const victim = async (): Promise<number> => {
     const picked = await pickNode(name, nodes, turn++);
@@ -216,7 +224,7 @@ async function pickNode(name: string, nodes: number, turn: number): Promise<numb
   } catch {
     // the node we ask may be the one down: fall back to taking turns
   }
-  return turn % nodes;
+  return ((turn % nodes) + nodes) % nodes;
 }
 
 async function getJson<T>(url: string): Promise<T> {
