@@ -4,8 +4,12 @@
 // suite and the Celery interop tests run against them, and the servers this run started are
 // stopped again — also on failure or Ctrl-C.
 //
-// In CI (CI set) every server is required: one that fails to install or start fails the run.
-// Elsewhere a missing server is skipped, and said so loudly at the start and at the end.
+// Then the 3-node clusters (Cassandra, Consul, Elasticsearch) come up beside them, each backend's
+// `test:cluster` runs (its conformance suite against its cluster, and the proof with a node killed
+// and one paused), and the clusters are stopped again before the end.
+//
+// In CI (CI set) every server and cluster is required: one that fails to install or start fails
+// the run. Elsewhere a missing one is skipped, and said so loudly at the start and at the end.
 import { spawn } from "node:child_process";
 import { down, env, loadServers, status, up } from "./services/cli.mjs";
 
@@ -32,10 +36,22 @@ const turbo = (...args) =>
 
 const startedHere = [];
 const skipped = [];
+/** The clusters `test:cluster` runs against; started after the single servers' tests. */
+const CLUSTERS = ["cassandra", "consul", "elasticsearch"];
+const NODES = 3;
+const clustersStartedHere = [];
 let stopping;
+
+async function stopClusters() {
+  const names = clustersStartedHere.splice(0);
+  if (!names.length) return;
+  say(`stopping the clusters this run started: ${names.join(", ")}`);
+  await down(names, { nodes: NODES }).catch((e) => console.error(e.message));
+}
 
 async function stopStarted() {
   stopping ??= (async () => {
+    await stopClusters();
     if (!startedHere.length) return;
     say(`stopping the servers this run started: ${startedHere.join(", ")}`);
     await down(startedHere).catch((e) => console.error(e.message));
@@ -72,6 +88,26 @@ async function startServers() {
   return env();
 }
 
+/** Brings the clusters up (a failure is fatal in CI, a loud skip elsewhere); returns env lines. */
+async function startClusters() {
+  const before = new Set(
+    (await status(CLUSTERS, { nodes: NODES }))
+      .filter((s) => s.up === "up")
+      .map((s) => s.name.split("#")[0]),
+  );
+  const wanted = inCI ? [CLUSTERS] : CLUSTERS.map((name) => [name]);
+  for (const names of wanted) {
+    try {
+      await up(names, { nodes: NODES });
+      clustersStartedHere.push(...names.filter((n) => !before.has(n)));
+    } catch (error) {
+      if (inCI) throw error;
+      skipped.push(`${names.join(", ")} cluster: ${error.message.split("\n")[0]}`);
+    }
+  }
+  return env(CLUSTERS, { nodes: NODES });
+}
+
 let failed = false;
 try {
   say("lint");
@@ -100,6 +136,28 @@ try {
     ],
     serverEnv,
   );
+  say(
+    `clusters: ${NODES}-node ${CLUSTERS.join(", ")} (${inCI ? "CI: all required" : "missing ones are skipped"})`,
+  );
+  const clusterEnv = await startClusters();
+  say(
+    "cluster tests: each backend's conformance suite against its cluster, and the proof with a " +
+      "node fault (the leader / primary holder killed and restarted, one node paused)",
+  );
+  await step(
+    "npx",
+    [
+      "turbo",
+      "run",
+      "test:cluster",
+      "--concurrency=1",
+      "--output-logs=full",
+      "--log-order=grouped",
+    ],
+    { ...serverEnv, ...clusterEnv },
+  );
+  // Their memory back before anything else runs.
+  await stopClusters();
 } catch (error) {
   failed = true;
   console.error(`\n${error.message}`);

@@ -1,7 +1,10 @@
 #!/usr/bin/env node
 // `services`: installs, starts, checks and stops the real database servers the tests run against.
 //
-//   node scripts/services/cli.mjs up|down|status|env [names...]
+//   node scripts/services/cli.mjs up|down|status|env [--nodes N] [names...]
+//
+// With `--nodes N` (N > 1) each named server runs as an N-node cluster instead, beside the single
+// nodes (its own addresses, ports and run dirs; only modules with a `cluster` spec can).
 //
 // Every server is a module in ./servers/<name>.mjs (contract: ./server-module.mjs). Without a Docker
 // engine each one is installed from a package registry into CACHE_ROOT (outside the repository) and
@@ -67,6 +70,34 @@ export function contextFor(mod, log = (line) => say(`[${mod.name}] ${line}`)) {
     logFile: join(runDir, "server.log"),
   };
 }
+
+/** Where a module's N-node cluster keeps its nodes' run dirs: <run root>/<name>-cluster/node<i>. */
+const clusterRoot = (mod) => join(runRoot(), `${mod.name}-cluster`);
+
+/**
+ * The contexts of the `count` nodes of a module's cluster: each at the address its `cluster.placement`
+ * gives, with its own run and data dir, and `cluster` = { index, nodes } so the module can join it.
+ */
+export function clusterContexts(mod, count) {
+  if (!mod.cluster) throw new Error(`${mod.name} cannot run as a cluster (no \`cluster\` spec)`);
+  const nodes = Array.from({ length: count }, (_, i) => mod.cluster.placement(i));
+  return nodes.map(({ host, port }, index) => {
+    const runDir = join(clusterRoot(mod), `node${index + 1}`);
+    return {
+      host,
+      port,
+      log: (line) => say(`[${mod.name}#${index + 1}] ${line}`),
+      runDir,
+      cacheDir: join(CACHE_ROOT, mod.name),
+      dataDir: join(runDir, "data"),
+      logFile: join(runDir, "server.log"),
+      cluster: { index, nodes },
+    };
+  });
+}
+
+/** One context per instance `up` manages: the single node, or each node of a cluster. */
+const instances = (mod, nodes) => (nodes > 1 ? clusterContexts(mod, nodes) : [contextFor(mod)]);
 
 const statePath = (ctx) => join(ctx.runDir, "state.json");
 function readState(ctx) {
@@ -200,6 +231,8 @@ function compose(args) {
  */
 export async function up(names = [], opts = {}) {
   const mods = await loadServers(names);
+  const nodes = opts.nodes ?? 1;
+  if (nodes > 1) return upClusters(mods, nodes, opts);
   if (dockerMode()) {
     const services = inCompose(mods);
     compose(["up", "-d", "--wait", ...services.map((m) => m.name)]);
@@ -254,6 +287,49 @@ export async function up(names = [], opts = {}) {
   }
 }
 
+/**
+ * `up` for N-node clusters (local processes only): each module installs once, then its nodes start
+ * together and each waits until its module's `healthy` sees the whole cluster. Resolves
+ * { name: cluster URL }.
+ */
+async function upClusters(mods, nodes, opts) {
+  if (dockerMode()) throw new Error("--nodes runs local processes only (no Docker clusters)");
+  const started = [];
+  const cancel = new AbortController();
+  opts.signal?.addEventListener("abort", () => cancel.abort());
+  const urls = {};
+  try {
+    for (const mod of mods) {
+      const ctxs = clusterContexts(mod, nodes);
+      const t0 = Date.now();
+      const installed = await mod.install(ctxs[0]);
+      const t1 = Date.now();
+      let firstError; // the first failure in time: the cause, not the cancellations it triggers
+      const results = await Promise.allSettled(
+        ctxs.map((ctx) =>
+          startOne(mod, ctx, installed, started, cancel.signal, opts).catch((e) => {
+            firstError ??= e;
+            cancel.abort();
+            throw e;
+          }),
+        ),
+      );
+      if (firstError) throw firstError;
+      urls[mod.name] = mod.cluster.url(ctxs);
+      const reused = results.every((r) => r.value.reused);
+      say(
+        `  ${`${mod.name} x${nodes}`.padEnd(16)} install ${secs(t1 - t0)}, ${reused ? "already running" : `start ${secs(Date.now() - t1)}`}`,
+      );
+    }
+    return urls;
+  } catch (err) {
+    cancel.abort();
+    for (const [, ctx] of started)
+      await stopProcess(ctx, readState(ctx), { keepLog: true }).catch(() => {});
+    throw err;
+  }
+}
+
 async function startOne(mod, ctx, installed, started, signal, { keepData = false } = {}) {
   const state = readState(ctx);
   if (isOurs(state)) {
@@ -264,7 +340,7 @@ async function startOne(mod, ctx, installed, started, signal, { keepData = false
     ctx.log(`pid ${state.pid} is running but unhealthy: restarting it`);
   }
   await stopProcess(ctx, state, { keepData }); // clears a stale run dir (or the unhealthy process)
-  if (await portOpen(HOST, ctx.port)) {
+  if (await portOpen(ctx.host, ctx.port)) {
     throw new Error(
       `${mod.name}: port ${ctx.port} is taken by a process 'services' did not start ` +
         `(see \`ss -ltnp 'sport = :${ctx.port}'\`); stop it or set RESULTSTORE_${mod.envName}_PORT`,
@@ -345,9 +421,27 @@ function failure(mod, ctx, what) {
   return new Error(`${mod.name} ${what}. Last lines of ${ctx.logFile}:\n${tail}`);
 }
 
-/** Stops the servers that `up` started (by the pids in their state files) and deletes their run dirs. */
-export async function down(names = []) {
+/**
+ * Stops the servers that `up` started (by the pids in their state files) and deletes their run dirs;
+ * with `{ nodes: N }`, the nodes of those clusters instead.
+ */
+export async function down(names = [], { nodes = 1 } = {}) {
   const mods = await loadServers(names);
+  if (nodes > 1) {
+    await Promise.all(
+      mods
+        .filter((mod) => mod.cluster)
+        .flatMap((mod) => clusterContexts(mod, nodes))
+        .map(async (ctx) => {
+          const state = readState(ctx);
+          if (!state && !existsSync(ctx.runDir)) return;
+          await stopProcess(ctx, state);
+          ctx.log("down");
+        }),
+    );
+    for (const mod of mods) rmSync(clusterRoot(mod), { recursive: true, force: true });
+    return;
+  }
   if (dockerMode()) {
     compose(
       names.length
@@ -380,22 +474,48 @@ export async function signalServers(names, signal) {
   }
 }
 
-/** One row per server: { name, up, port, pid, engine, version, url, rssMiB }. */
-export async function status(names = []) {
-  const mods = await loadServers(names);
-  if (dockerMode()) {
+/** signalServers for one node (0-based `index`) of a module's `nodes`-node cluster. */
+export async function signalNode(name, nodes, index, signal) {
+  const [mod] = await loadServers([name]);
+  const ctx = clusterContexts(mod, nodes)[index];
+  const state = readState(ctx);
+  if (!isOurs(state))
+    throw new Error(`${name} node ${index + 1} is not running under ${ctx.runDir}`);
+  signalTree(state.pid, signal);
+}
+
+/**
+ * Restarts one node of a cluster that died (e.g. was killed) on its existing data directory, and
+ * waits until its module's `healthy` sees the whole cluster again.
+ */
+export async function restartNode(name, nodes, index, { signal } = {}) {
+  const [mod] = await loadServers([name]);
+  const ctx = clusterContexts(mod, nodes)[index];
+  const installed = await mod.install(ctx);
+  await startOne(mod, ctx, installed, [], signal, { keepData: true });
+}
+
+/**
+ * One row per server: { name, up, port, pid, engine, version, url, rssMiB }; with `{ nodes: N }`,
+ * one per node of those clusters (name `cassandra#2`; "up" means it sees the whole cluster healthy).
+ */
+export async function status(names = [], { nodes = 1 } = {}) {
+  const mods = (await loadServers(names)).filter((m) => nodes === 1 || m.cluster);
+  if (nodes === 1 && dockerMode()) {
     compose(["ps"]); // containers are Docker's to report
     return [];
   }
+  const rows = mods.flatMap((mod) =>
+    instances(mod, nodes).map((ctx) => ({ mod, ctx: { ...ctx, log: () => {} } })),
+  );
   return Promise.all(
-    mods.map(async (mod) => {
-      const ctx = contextFor(mod, () => {});
+    rows.map(async ({ mod, ctx }) => {
       const state = readState(ctx);
       const running = isOurs(state);
       return {
-        name: mod.name,
+        name: ctx.cluster ? `${mod.name}#${ctx.cluster.index + 1}` : mod.name,
         up: running && (await probe(mod, ctx)) ? "up" : running ? "unhealthy" : "down",
-        port: ctx.port,
+        port: ctx.cluster ? `${ctx.host}:${ctx.port}` : ctx.port,
         pid: running ? state.pid : "",
         engine: state ? `${state.engine} ${state.version}` : "",
         url: running ? state.url : "",
@@ -405,8 +525,22 @@ export async function status(names = []) {
   );
 }
 
-/** { RESULTSTORE_<NAME>_URL: url, ...extraEnv } for every running server. */
-export async function env(names = []) {
+/**
+ * { RESULTSTORE_<NAME>_URL: url, ...extraEnv } for every running server; with `{ nodes: N }`,
+ * { RESULTSTORE_<NAME>_CLUSTER_URL: a URL naming every node } for every cluster whose nodes all run.
+ */
+export async function env(names = [], { nodes = 1 } = {}) {
+  if (nodes > 1) {
+    const vars = {};
+    for (const mod of (await loadServers(names)).filter((m) => m.cluster)) {
+      const ctxs = clusterContexts(mod, nodes);
+      if (ctxs.every((ctx) => isOurs(readState(ctx)))) {
+        vars[`RESULTSTORE_${mod.envName}_CLUSTER_URL`] = mod.cluster.url(ctxs);
+        Object.assign(vars, mod.cluster.extraEnv?.(ctxs) ?? {});
+      }
+    }
+    return vars;
+  }
   const docker = dockerMode();
   const mods = docker ? inCompose(await loadServers(names)) : await loadServers(names);
   const vars = {};
@@ -454,7 +588,21 @@ function table(rows) {
     .join("\n");
 }
 
-async function main([command, ...names]) {
+/** `--nodes N` anywhere in the arguments; the rest are server names. */
+function parseArgs(args) {
+  const names = [];
+  let nodes = 1;
+  for (let i = 0; i < args.length; i++) {
+    const m = args[i].match(/^--nodes(?:=(.*))?$/);
+    if (!m) names.push(args[i]);
+    else nodes = Number(m[1] ?? args[++i]);
+  }
+  if (!Number.isInteger(nodes) || nodes < 1) throw new Error("--nodes takes a positive integer");
+  return { names, nodes };
+}
+
+async function main([command, ...args]) {
+  const { names, nodes } = parseArgs(args);
   switch (command) {
     case "up": {
       const controller = new AbortController();
@@ -468,7 +616,7 @@ async function main([command, ...names]) {
       process.on("SIGTERM", onSignal);
       const t0 = Date.now();
       try {
-        const urls = await up(names, { signal: controller.signal });
+        const urls = await up(names, { signal: controller.signal, nodes });
         say(`up in ${secs(Date.now() - t0)}: ${Object.keys(urls).join(", ")}`);
       } catch (err) {
         if (controller.signal.aborted) {
@@ -480,18 +628,18 @@ async function main([command, ...names]) {
       return;
     }
     case "down":
-      return down(names);
+      return down(names, { nodes });
     case "status": {
-      const rows = await status(names);
+      const rows = await status(names, { nodes });
       if (rows.length) console.log(table(rows));
       return;
     }
     case "env":
-      for (const [k, v] of Object.entries(await env(names)))
+      for (const [k, v] of Object.entries(await env(names, { nodes })))
         console.log(`export ${k}=${shellQuote(v)}`);
       return;
     default:
-      say("usage: node scripts/services/cli.mjs up|down|status|env [names...]");
+      say("usage: node scripts/services/cli.mjs up|down|status|env [--nodes N] [names...]");
       process.exit(command ? 2 : 0);
   }
 }

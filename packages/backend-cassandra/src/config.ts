@@ -141,12 +141,16 @@ const QUERY_OPTIONS = {
   writeConsistency: "writeConsistency",
   write_consistency: "writeConsistency",
   serialConsistency: "serialConsistency",
+  serial_consistency: "serialConsistency",
+  replicationFactor: "keyspaceReplication",
+  replication_factor: "keyspaceReplication",
   secureConnectBundle: "secureConnectBundle",
   secure_bundle_path: "secureConnectBundle",
 } as const;
 
 /**
- * Reads `cassandra://[user:password@]host[:port][,host[:port]…][/keyspace][?table=…&…]`. Celery
+ * Reads `cassandra://[user:password@]host[:port][,host[:port]…][/keyspace][?table=…&…]`
+ * (`?replication_factor=3` gives a keyspace we create SimpleStrategy with that factor). Celery
  * ignores the URL's content; we take contact points, credentials, keyspace and the query options
  * from it, and explicit options win over the URL.
  */
@@ -175,7 +179,15 @@ export function optionsFromUrl(url: string): CassandraBackendOptions {
         BACKEND_NAME,
         `Unknown URL option \`${key}\` in ${sanitizeUrl(url)}.`,
       );
-    options[name] = value;
+    // A cluster's usual replication in a URL: SimpleStrategy with that factor (for
+    // NetworkTopologyStrategy, pass `keyspaceReplication` as an option).
+    options[name] =
+      name === "keyspaceReplication"
+        ? {
+            class: "SimpleStrategy",
+            replication_factor: intOption(Number(value), key, BACKEND_NAME, 1),
+          }
+        : value;
   }
   return options as CassandraBackendOptions;
 }

@@ -108,15 +108,18 @@ export class Schema {
   private async ensureKeyspace(): Promise<void> {
     if (!this.config.ownKeyspace) return;
     const client = await this.client();
-    await client.execute(
+    await ddl(
+      client,
       `CREATE KEYSPACE IF NOT EXISTS ${q(this.config.names.keyspace)} WITH replication = ${replicationCql(this.config.replication)}`,
     );
+    await awaitSchemaAgreement(client);
   }
 
   private async ensureTable(kind: TableKind): Promise<void> {
     if (!this.config.createTables) return;
     const client = await this.client();
-    await client.execute(createTableCql(this.config.names, kind));
+    await ddl(client, createTableCql(this.config.names, kind));
+    await awaitSchemaAgreement(client);
   }
 
   /** Celery's table may exist without our columns (Celery created it): add them, never drop any. */
@@ -136,7 +139,7 @@ export class Schema {
           `Table ${keyspace}.${tasks} does not exist and createTables is false.`,
         );
       }
-      await client.execute(createTableCql(this.config.names, "tasks"));
+      await ddl(client, createTableCql(this.config.names, "tasks"));
       return;
     }
     const missingCelery = CELERY_COLUMNS.filter((name) => !columns.has(name));
@@ -155,7 +158,7 @@ export class Schema {
         );
       }
       try {
-        await client.execute(`ALTER TABLE ${q(keyspace)}.${q(tasks)} ADD ${name} ${type} static`);
+        await ddl(client, `ALTER TABLE ${q(keyspace)}.${q(tasks)} ADD ${name} ${type} static`);
       } catch (error) {
         // Another store may have added it meanwhile.
         if (!/already exist/i.test(String((error as Error).message))) throw error;
@@ -173,6 +176,7 @@ export class Schema {
     const probe = `SELECT ${kind === "tasks" ? "rs_version, rs_meta, rs_expires_at" : "*"} FROM ${table} LIMIT 1`;
     // Without createTables nobody here is creating it: a missing table is an error at once.
     const wait = this.config.createTables ? SCHEMA_WAIT_MS : 0;
+    if (wait) await awaitSchemaAgreement(client);
     for (const deadline = Date.now() + wait; ; await sleep(100)) {
       try {
         await client.execute(probe);
@@ -191,7 +195,7 @@ export class Schema {
     const client = await this.client();
     const { keyspace } = this.config.names;
     if (this.config.ownKeyspace) {
-      await client.execute(`DROP KEYSPACE IF EXISTS ${q(keyspace)}`);
+      await ddl(client, `DROP KEYSPACE IF EXISTS ${q(keyspace)}`);
     } else {
       // Every table of ours that exists, whichever store created it.
       const found = await client.execute(
@@ -205,10 +209,42 @@ export class Schema {
         .map((kind) => this.config.names[kind])
         .filter((n) => existing.has(n))) {
         const table = `${q(keyspace)}.${q(name)}`;
-        await client.execute(this.config.ownTables ? `DROP TABLE ${table}` : `TRUNCATE ${table}`);
+        await ddl(client, this.config.ownTables ? `DROP TABLE ${table}` : `TRUNCATE ${table}`);
       }
     }
     this.tables.clear();
     this.keyspace.reset();
+  }
+}
+
+/**
+ * Every schema change goes to one coordinator: the first live node by address, the same for every
+ * client. Cassandra 5.0 has no cluster-wide DDL lock, so two clients creating the same table at
+ * once through different nodes (stores starting together do) give it two table ids, and the
+ * cluster's schema then never agrees again; through one node, IF NOT EXISTS serialises them.
+ */
+function ddl(client: Client, cql: string) {
+  const hosts = client.hosts
+    .values()
+    .filter((host) => host.isUp())
+    .sort((a, b) => a.address.localeCompare(b.address));
+  return client.execute(cql, [], hosts[0] ? { host: hosts[0] } : {});
+}
+
+/** Metadata#checkSchemaAgreement exists in the driver (4.x) but is missing from its typings. */
+interface SchemaCheck {
+  checkSchemaAgreement(): Promise<boolean>;
+}
+
+/**
+ * On a cluster a schema change reaches the other nodes by gossip, seconds later on a busy machine:
+ * a replica without the new table fails reads ("… replicas responded, 1 failed"), a coordinator
+ * without the keyspace refuses the CREATE TABLE. The driver waits for agreement after each DDL
+ * for at most `maxSchemaAgreementWaitSeconds` (10 s) and then carries on regardless, so wait here
+ * until every live node reports the same schema version (bounded by SCHEMA_WAIT_MS).
+ */
+async function awaitSchemaAgreement(client: Client): Promise<void> {
+  for (const deadline = Date.now() + SCHEMA_WAIT_MS; Date.now() < deadline; await sleep(200)) {
+    if (await (client.metadata as unknown as SchemaCheck).checkSchemaAgreement()) return;
   }
 }

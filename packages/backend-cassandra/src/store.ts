@@ -37,13 +37,31 @@ import {
   ttlSeconds,
 } from "./records.js";
 import { Schema, type Statements, statements, type TableKind } from "./schema.js";
-import type { CassandraBackendOptions } from "./types.js";
+import type { CassandraBackendOptions, ConsistencyName, SerialConsistencyName } from "./types.js";
 
 /** Ids per `SELECT … IN` of readMany. */
 const READ_MANY_CHUNK = 100;
 
-const level = (name: string) =>
-  cassandra.types.consistencies[name as keyof typeof cassandra.types.consistencies];
+/**
+ * The driver's value for a consistency name. Its `types.consistencies` keys are camelCase
+ * (`localQuorum`, `localSerial`), so the CQL names Celery and our options use are mapped one by
+ * one: looking "LOCAL_QUORUM" up directly finds nothing, and the driver then silently uses its
+ * default (LOCAL_ONE) for every query.
+ */
+const LEVELS: Record<ConsistencyName | SerialConsistencyName, number> = {
+  ANY: cassandra.types.consistencies.any,
+  ONE: cassandra.types.consistencies.one,
+  TWO: cassandra.types.consistencies.two,
+  THREE: cassandra.types.consistencies.three,
+  QUORUM: cassandra.types.consistencies.quorum,
+  ALL: cassandra.types.consistencies.all,
+  LOCAL_QUORUM: cassandra.types.consistencies.localQuorum,
+  EACH_QUORUM: cassandra.types.consistencies.eachQuorum,
+  LOCAL_ONE: cassandra.types.consistencies.localOne,
+  SERIAL: cassandra.types.consistencies.serial,
+  LOCAL_SERIAL: cassandra.types.consistencies.localSerial,
+};
+const level = (name: ConsistencyName | SerialConsistencyName) => LEVELS[name];
 
 /** The Cassandra / Astra DB backend: Celery's table layout, lightweight transactions for the state rules, native TTL. */
 export class CassandraBackend implements ResultBackend {

@@ -180,6 +180,36 @@ describe.skipIf(!target.url)(`cassandra backend ${target.reason}`, () => {
     });
   });
 
+  describe("consistency levels", () => {
+    // One node holds a keyspace with replication_factor 3: QUORUM needs two live replicas, so the
+    // server must refuse it while ONE answers. This proves the option names reach the driver (the
+    // driver's `types.consistencies` keys are camelCase; "QUORUM" once mapped to undefined there,
+    // i.e. the driver's default LOCAL_ONE, and every level silently read and wrote at ONE).
+    it("readConsistency reaches the server: QUORUM on RF 3 with one node is unavailable, ONE reads", async () => {
+      const keyspace = `rs_rf3_${randomUUID().replaceAll("-", "").slice(0, 12)}`;
+      await cql(
+        `CREATE KEYSPACE ${keyspace} WITH replication = {'class': 'SimpleStrategy', 'replication_factor': 3}`,
+      );
+      try {
+        const quorum = fromUrl(url, { keyspace, readConsistency: "QUORUM" });
+        const one = fromUrl(url, { keyspace, readConsistency: "ONE" });
+        try {
+          expect((await one.read("t"))?.status ?? "PENDING").toBe("PENDING");
+          const error = await quorum.read("t").catch((e: unknown) => e);
+          // Unavailable: too few replicas alive right now, a retryable connection-class error.
+          expect(error).toBeInstanceOf(BackendConnectionError);
+          expect(quorum.isRetryable(error)).toBe(true);
+          expect(String((error as Error).message)).toMatch(/QUORUM|[Uu]navailable/);
+        } finally {
+          await quorum.close();
+          await one.close();
+        }
+      } finally {
+        await cql(`DROP KEYSPACE IF EXISTS ${keyspace}`);
+      }
+    });
+  });
+
   describe("connections and errors", () => {
     it("an unreachable server is a retryable BackendConnectionError", async () => {
       const backend = fromUrl("cassandra://127.0.0.1:1/ks", {

@@ -2,6 +2,7 @@
 import { randomUUID } from "node:crypto";
 import { decodeJson, isPlainObject, ResultStore, type ResultStoreOptions } from "@resultstore/core";
 import cassandra from "cassandra-driver";
+import { optionsFromUrl } from "../src/config.js";
 import { type CassandraBackend, type CassandraBackendOptions, fromUrl } from "../src/index.js";
 
 export const KEYSPACE = `rs_test_${randomUUID().replaceAll("-", "").slice(0, 12)}`;
@@ -11,12 +12,24 @@ let raw: Promise<cassandra.Client> | undefined;
 /** A plain driver client and the run's keyspace (RF 1), made once. */
 export function rawClient(url: string): Promise<cassandra.Client> {
   raw ??= (async () => {
-    const host = new URL(url.replace(/^cassandra:/, "http:")).host || "127.0.0.1:9042";
-    const client = new cassandra.Client({ contactPoints: [host], localDataCenter: "datacenter1" });
+    // Every host the URL names (a cluster's contact points), and its replication factor.
+    const fromUrlOptions = optionsFromUrl(url);
+    const client = new cassandra.Client({
+      contactPoints: fromUrlOptions.contactPoints ?? ["127.0.0.1:9042"],
+      localDataCenter: "datacenter1",
+      // Raw reads must see what a QUORUM write acknowledged on a cluster (one replica may lag).
+      queryOptions: { consistency: cassandra.types.consistencies.quorum },
+    });
     await client.connect();
+    const rf = fromUrlOptions.keyspaceReplication?.replication_factor ?? 1;
     await client.execute(
-      `CREATE KEYSPACE IF NOT EXISTS ${KEYSPACE} WITH replication = {'class': 'SimpleStrategy', 'replication_factor': 1}`,
+      `CREATE KEYSPACE IF NOT EXISTS ${KEYSPACE} WITH replication = {'class': 'SimpleStrategy', 'replication_factor': ${Number(rf)}}`,
     );
+    // On a cluster, every node must know the keyspace before stores create tables in it.
+    const metadata = client.metadata as unknown as { checkSchemaAgreement(): Promise<boolean> };
+    for (let i = 0; i < 150 && !(await metadata.checkSchemaAgreement()); i++) {
+      await new Promise((r) => setTimeout(r, 200));
+    }
     return client;
   })();
   return raw;

@@ -83,7 +83,8 @@ export async function buildClient(config: ConnectionConfig): Promise<SearchClien
     ...(config.caCert && { ca: config.caCert }),
   };
   const common = {
-    node: config.node,
+    // Both clients take several nodes, spread requests over them and mark a dead one for a while.
+    ...(config.nodes.length === 1 ? { node: config.nodes[0] } : { nodes: config.nodes }),
     requestTimeout: config.requestTimeout,
     maxRetries: config.maxRetries,
   };

@@ -29,8 +29,8 @@ export const MAX_RECORD_BYTES_CEILING = 49 * 1024 * 1024;
 /** How to build a client from options; unused when the caller passes one. */
 export interface ConnectionConfig {
   driver: SearchDriver;
-  /** `http(s)://host:port`, never with credentials. */
-  node: string;
+  /** `http(s)://host:port` of every node the URL names, never with credentials. */
+  nodes: string[];
   username: string | undefined;
   password: string | undefined;
   apiKey: string | { id: string; api_key: string } | undefined;
@@ -48,6 +48,10 @@ export interface ResolvedConfig {
   saveMetaAsText: boolean;
   maxRecordBytes: number;
   cleanupBatchSize: number;
+  /** Settings of the index we create (`number_of_replicas`), empty for the server's defaults. */
+  indexSettings: Record<string, number>;
+  /** Query parameters of every write (`wait_for_active_shards`). */
+  writeParams: Record<string, string | number>;
   connection: ConnectionConfig;
 }
 
@@ -65,16 +69,28 @@ export function resolveConfig(options: ElasticsearchBackendOptions): ResolvedCon
       `Option \`maxRecordBytes\` is at most ${MAX_RECORD_BYTES_CEILING} (Elasticsearch's 100 MB request limit, halved for JSON escaping).`,
     );
   }
+  const replicas =
+    options.numberOfReplicas ??
+    (url.query.number_of_replicas === undefined ? undefined : Number(url.query.number_of_replicas));
+  const numberOfReplicas = intOption(replicas, "numberOfReplicas", BACKEND_NAME, 0);
+  const activeShards = options.waitForActiveShards ?? url.query.wait_for_active_shards;
+  const waitForActiveShards =
+    activeShards === undefined || activeShards === "all"
+      ? activeShards
+      : intOption(Number(activeShards), "waitForActiveShards", BACKEND_NAME, 1);
   return {
     index,
     keyPrefix: celeryKeyPrefix(options.keyPrefix),
+    indexSettings: numberOfReplicas === undefined ? {} : { number_of_replicas: numberOfReplicas },
+    writeParams:
+      waitForActiveShards === undefined ? {} : { wait_for_active_shards: waitForActiveShards },
     saveMetaAsText: options.saveMetaAsText ?? true,
     maxRecordBytes,
     cleanupBatchSize:
       intOption(options.cleanupBatchSize, "cleanupBatchSize", BACKEND_NAME, 1) ?? 1000,
     connection: {
       driver,
-      node: url.node,
+      nodes: url.nodes,
       username: options.username ?? url.username,
       password: options.password ?? url.password,
       apiKey: options.apiKey,
@@ -90,20 +106,31 @@ export function resolveConfig(options: ElasticsearchBackendOptions): ResolvedCon
 }
 
 interface CeleryUrl {
-  node: string;
+  nodes: string[];
+  /** Our query options (Celery reads none): number_of_replicas, wait_for_active_shards. */
+  query: Record<string, string>;
   index: string | undefined;
   username: string | undefined;
   password: string | undefined;
 }
 
+/** The query options a URL may carry. */
+const QUERY_OPTIONS = ["number_of_replicas", "wait_for_active_shards"];
+
 /**
  * `elasticsearch://[user:pw@]host[:port][/index[/doc_type]]` as Celery reads it: an empty host is
- * localhost, the port defaults to 9200, `elasticsearch+https://` selects TLS.
+ * localhost, the port defaults to 9200, `elasticsearch+https://` selects TLS. Our extension for a
+ * cluster (Celery reads one host only): several `host[:port]`, comma-separated; the client spreads
+ * requests over them and fails over when one is down.
  */
 export function parseCeleryUrl(raw: string): CeleryUrl {
   // An unencoded "/" in the password would put the rest of it into the index name and its error.
   assertUserinfoEncoded(raw, BACKEND_NAME);
-  const url = parseUrl(raw, BACKEND_NAME);
+  // WHATWG URLs hold one host: parse the URL with the first, then the others on their own.
+  const [, head = "", userinfo = "", hostList = "", tail = ""] =
+    /^([^:]*:\/\/)([^@/?#]*@)?([^/?#]*)(.*)$/s.exec(raw) ?? [];
+  const [first = "", ...others] = hostList.split(",");
+  const url = parseUrl(`${head}${userinfo}${first}${tail}`, BACKEND_NAME);
   const scheme = /^elasticsearch(?:\+(https?))?:$/i.exec(url.protocol);
   if (!scheme) {
     throw new ConfigurationError(
@@ -119,10 +146,25 @@ export function parseCeleryUrl(raw: string): CeleryUrl {
       `The URL path may name only the index; mapping types (doc_type) were removed in Elasticsearch 8: ${sanitizeUrl(raw)}`,
     );
   }
-  const host = url.hostname || "localhost";
-  const port = url.port || String(DEFAULT_PORT);
+  const protocol = scheme[1]?.toLowerCase() ?? "http";
+  const nodeOf = (u: URL) => `${protocol}://${u.hostname || "localhost"}:${u.port || DEFAULT_PORT}`;
+  const nodes = [
+    nodeOf(url),
+    ...others.map((host) => nodeOf(parseUrl(`${head}${host}`, BACKEND_NAME))),
+  ];
+  const query: Record<string, string> = {};
+  for (const [key, value] of url.searchParams) {
+    if (!QUERY_OPTIONS.includes(key)) {
+      throw new ConfigurationError(
+        BACKEND_NAME,
+        `Unknown URL option \`${key}\` in ${sanitizeUrl(raw)} (known: ${QUERY_OPTIONS.join(", ")}).`,
+      );
+    }
+    query[key] = value;
+  }
   return {
-    node: `${scheme[1]?.toLowerCase() ?? "http"}://${host}:${port}`,
+    nodes,
+    query,
     index: index === undefined ? undefined : decodeURIComponent(index),
     username: url.username ? decodeUrlPart(url.username, "user name", BACKEND_NAME) : undefined,
     password: url.password ? decodeUrlPart(url.password, "password", BACKEND_NAME) : undefined,

@@ -31,17 +31,24 @@ type Retries = Pick<RequestOptions, "maxRetries">;
 export class IndexApi {
   private readonly base: string;
 
+  /**
+   * `writeParams` go on every write (`wait_for_active_shards`); `indexSettings` on the index we
+   * create (`number_of_replicas`).
+   */
   constructor(
     private readonly engine: Engine,
     private readonly index: string,
+    private readonly writeParams: Record<string, string | number> = {},
+    private readonly indexSettings: Record<string, number> = {},
   ) {
     this.base = `/${encodeURIComponent(index)}`;
   }
 
   /** Creates the index with `mappings`; an index that already exists is left as it is. */
   async ensureIndex(mappings: object): Promise<void> {
+    const settings = Object.keys(this.indexSettings).length ? { settings: this.indexSettings } : {};
     const { statusCode, body } = await this.engine.request(
-      { method: "PUT", path: this.base, body: { mappings } },
+      { method: "PUT", path: this.base, body: { mappings, ...settings } },
       { ignore: [400] },
     );
     const type = errorOf(body)?.type;
@@ -94,7 +101,12 @@ export class IndexApi {
   /** `_create`: true if it created the document, false if one exists (409). */
   async create(id: string, body: string, retries: Retries = {}): Promise<DocumentVersion | null> {
     const response = await this.engine.request(
-      { method: "PUT", path: `${this.base}/_create/${encodeURIComponent(id)}`, body },
+      {
+        method: "PUT",
+        path: `${this.base}/_create/${encodeURIComponent(id)}`,
+        body,
+        querystring: this.writeParams,
+      },
       { ...retries, ignore: [409] },
     );
     return written(response);
@@ -112,7 +124,11 @@ export class IndexApi {
         method: "PUT",
         path: this.docPath(id),
         body,
-        querystring: { if_seq_no: seen.seqNo, if_primary_term: seen.primaryTerm },
+        querystring: {
+          ...this.writeParams,
+          if_seq_no: seen.seqNo,
+          if_primary_term: seen.primaryTerm,
+        },
       },
       { ...retries, ignore: [409] },
     );
@@ -121,11 +137,19 @@ export class IndexApi {
 
   /** Unguarded index (create or overwrite). */
   async put(id: string, body: string): Promise<void> {
-    await this.engine.request({ method: "PUT", path: this.docPath(id), body });
+    await this.engine.request({
+      method: "PUT",
+      path: this.docPath(id),
+      body,
+      querystring: this.writeParams,
+    });
   }
 
   async delete(id: string): Promise<void> {
-    await this.engine.request({ method: "DELETE", path: this.docPath(id) }, { ignore: [404] });
+    await this.engine.request(
+      { method: "DELETE", path: this.docPath(id), querystring: this.writeParams },
+      { ignore: [404] },
+    );
   }
 
   /** Makes recent writes searchable; false when the index does not exist. */
@@ -167,6 +191,7 @@ export class IndexApi {
     const { body } = await this.engine.request({
       method: "POST",
       path: `${this.base}/_bulk`,
+      querystring: this.writeParams,
       bulkBody: hits.map((hit) => ({
         delete: { _id: hit.id, if_seq_no: hit.seqNo, if_primary_term: hit.primaryTerm },
       })),

@@ -245,7 +245,7 @@ export class ElasticsearchBackend implements ResultBackend {
       : adaptClient(await buildClient(connection), {
           ...(connection.retryOnTimeout && { retryOnTimeout: true }),
         });
-    return new IndexApi(engine, this.index);
+    return new IndexApi(engine, this.index, this.config.writeParams, this.config.indexSettings);
   }
 
   /**

@@ -95,4 +95,18 @@ export interface ElasticsearchBackendOptions {
   maxRecordBytes?: number;
   /** Documents `cleanup()` finds and deletes per page. @default 1000 */
   cleanupBatchSize?: number;
+  /**
+   * `number_of_replicas` of the index we create (an existing index keeps its own). On a cluster,
+   * replicas are what a promoted primary recovers acknowledged writes from. (URL:
+   * `?number_of_replicas=N`.)
+   * @default the server's (1)
+   */
+  numberOfReplicas?: number;
+  /**
+   * `wait_for_active_shards` of every write: how many copies (or `"all"`) must be active before a
+   * write starts. The write is acknowledged only once every in-sync copy has it either way; this
+   * refuses writes while too few copies are up. (URL: `?wait_for_active_shards=N|all`.)
+   * @default the server's (1: the primary)
+   */
+  waitForActiveShards?: number | "all";
 }

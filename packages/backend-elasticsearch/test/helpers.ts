@@ -13,10 +13,12 @@ import {
   type SearchClientLike,
 } from "../src/index.js";
 
-/** `http://host:port` for the raw driver, from Celery's URL. */
+/** `http://host:port` for the raw driver, from Celery's URL (its first node, for a cluster's). */
 export function nodeOf(url: string): string {
   const parsed = new URL(
-    url.replace(/^elasticsearch(\+https?)?:/, (_, t) => `${t ? t.slice(1) : "http"}:`),
+    url
+      .replace(/^elasticsearch(\+https?)?:/, (_, t) => `${t ? t.slice(1) : "http"}:`)
+      .replace(/^([^:]*:\/\/[^/?#,]*),[^/?#]*/, "$1"),
   );
   return `${parsed.protocol}//${parsed.host}`;
 }
@@ -40,12 +42,18 @@ export interface EngineTarget {
 /**
  * Elasticsearch (with CLIENT_UNDER_TEST) and OpenSearch (with @opensearch-project/opensearch: the
  * Elasticsearch clients 8+ refuse a server that is not Elasticsearch). In CI both are required.
+ * The URL may name several nodes (a cluster's); the raw client then talks to the first.
  */
 export function engineTargets(): EngineTarget[] {
-  return [
-    { engine: "elasticsearch", target: serverTarget("ELASTICSEARCH"), client: CLIENT_UNDER_TEST },
-    { engine: "opensearch", target: serverTarget("OPENSEARCH"), client: "opensearch" },
-  ];
+  // RESULTSTORE_ES_ENGINES narrows the list (the cluster run tests Elasticsearch only).
+  const only = process.env.RESULTSTORE_ES_ENGINES?.split(",");
+  const engines = [
+    { engine: "elasticsearch", envName: "ELASTICSEARCH", client: CLIENT_UNDER_TEST },
+    { engine: "opensearch", envName: "OPENSEARCH", client: "opensearch" },
+  ] as const;
+  return engines
+    .filter((e) => !only || only.includes(e.engine))
+    .map(({ engine, envName, client }) => ({ engine, target: serverTarget(envName), client }));
 }
 
 async function callerClient(

@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 /**
  * `npm run proof -- [--backend NAME] [--seconds N] [--processes N] [--faults kill,pause,drop]
- *                   [--json FILE] [--keep DIR]`
+ *                   [--json FILE] [--keep DIR] [--clusters]`
+ * (`--clusters`: the 3-node cluster targets, `cassandra-cluster` etc., instead of the single servers)
  * `npm run proof -- --check HISTORY.jsonl`   (check a saved history again)
  *
  * Runs the workload against each backend in turn, prints one row per backend and exits non-zero
@@ -15,7 +16,7 @@ import { type CheckReport, check } from "./checker.js";
 import type { FaultKind } from "./history.js";
 import { readHistory } from "./history.js";
 import { type RunResult, runProof } from "./run.js";
-import { TARGETS, targetNamed } from "./targets.js";
+import { CLUSTER_TARGETS, TARGETS, targetNamed } from "./targets.js";
 
 const FAULTS: readonly FaultKind[] = ["kill", "pause", "drop"];
 
@@ -48,8 +49,12 @@ function parse(argv: string[]) {
       keep: { type: "string" },
       check: { type: "string" },
       ci: { type: "boolean", default: false },
+      clusters: { type: "boolean", default: false },
     },
   });
+  // `--ci --clusters`: the same short run against the 3-node clusters, a node killed and one paused.
+  if (values.ci && values.clusters)
+    return { ...CI_PRESET, targets: [...CLUSTER_TARGETS], note: undefined };
   if (values.ci) return CI_PRESET;
   const faults = (values.faults ?? "")
     .split(",")
@@ -59,8 +64,14 @@ function parse(argv: string[]) {
   if (unknown.length)
     throw new Error(`unknown fault(s) ${unknown.join(", ")}; known: ${FAULTS.join(", ")}`);
   const names = (values.backend ?? []).flatMap((b) => b.split(","));
+  if (faults.includes("drop") && (values.clusters || names.some((n) => targetNamed(n).nodes)))
+    throw new Error("the drop fault needs one server address; cluster targets take kill,pause");
   return {
-    targets: names.length ? names.map(targetNamed) : [...TARGETS],
+    targets: names.length
+      ? names.map(targetNamed)
+      : values.clusters
+        ? [...CLUSTER_TARGETS]
+        : [...TARGETS],
     seconds: positive(values.seconds, "--seconds"),
     processes: positive(values.processes, "--processes"),
     faults: [...new Set(faults)],

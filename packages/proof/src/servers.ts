@@ -31,10 +31,15 @@ export interface ServerHandle {
 }
 
 interface ServicesApi {
-  up(names: string[], opts?: { keepData?: boolean }): Promise<Record<string, string>>;
+  up(
+    names: string[],
+    opts?: { keepData?: boolean; nodes?: number },
+  ): Promise<Record<string, string>>;
   down(names: string[]): Promise<void>;
-  env(names: string[]): Promise<Record<string, string>>;
+  env(names: string[], opts?: { nodes?: number }): Promise<Record<string, string>>;
   signalServers(names: string[], signal: NodeJS.Signals): Promise<void>;
+  signalNode(name: string, nodes: number, index: number, signal: NodeJS.Signals): Promise<void>;
+  restartNode(name: string, nodes: number, index: number): Promise<void>;
 }
 
 let services: Promise<ServicesApi> | undefined;
@@ -142,6 +147,90 @@ export async function privateServer(
       }),
     stop: () => scoped(() => api.down([name])),
   };
+}
+
+/**
+ * A `services` cluster (started by `up --nodes N` if it is not running; left running afterwards,
+ * like the shared servers: `down --nodes N` stops it). Faults hit one node, the one whose loss
+ * matters most: Consul's Raft leader, the Elasticsearch node holding the proof index's primary
+ * shard, and (Cassandra has no leader; with RF 3 every node is a replica) each node in turn,
+ * starting with the first contact point. A killed node restarts on its data directory, and the
+ * fault ends once the module's health check sees the whole cluster again.
+ */
+export async function clusterServer(
+  target: Target,
+  log: (line: string) => void,
+): Promise<ServerHandle> {
+  const api = await servicesApi();
+  const name = target.server as string;
+  const nodes = target.nodes as number;
+  log(`using the ${nodes}-node ${name} cluster (starting it if needed)`);
+  await api.up([name], { nodes });
+  const vars = await api.env([name], { nodes });
+  let base = vars[`RESULTSTORE_${target.envName}_CLUSTER_URL`];
+  if (!base) throw new Error(`the ${name} cluster is not running`);
+  if (name === "consul") {
+    // Clients talk to one agent. Pick one that is not the leader, so that killing the leader is a
+    // leader change seen through a surviving agent, not just the loss of the clients' agent.
+    const leader = await pickNode(name, nodes, -1);
+    const agents = (vars.RESULTSTORE_CONSUL_CLUSTER_AGENTS ?? base).split(",");
+    base = agents.find((_, i) => i !== leader) ?? base;
+  }
+  let turn = 0;
+  const victim = async (): Promise<number> => {
+    const picked = await pickNode(name, nodes, turn++);
+    log(`fault target: ${name} node ${picked + 1}`);
+    return picked;
+  };
+  return {
+    url: `${base}${target.query ?? ""}`,
+    private: true,
+    killAndRestart: async () => {
+      const index = await victim();
+      await api.signalNode(name, nodes, index, "SIGKILL");
+      await sleep(1000);
+      await api.restartNode(name, nodes, index);
+    },
+    pause: async (ms) => {
+      const index = await victim();
+      await api.signalNode(name, nodes, index, "SIGSTOP");
+      try {
+        await sleep(ms);
+      } finally {
+        await api.signalNode(name, nodes, index, "SIGCONT");
+      }
+    },
+    stop: async () => {},
+  };
+}
+
+/** The node (0-based) a fault should hit; see clusterServer. Ports as in the server modules. */
+async function pickNode(name: string, nodes: number, turn: number): Promise<number> {
+  try {
+    if (name === "consul") {
+      // "127.0.0.1:8631": the leader's server RPC port, HTTP port + 100, HTTP ports from 8531.
+      const leader = await getJson<string>("http://127.0.0.1:8531/v1/status/leader");
+      const index = Number(leader.split(":")[1]) - 100 - 8531;
+      if (index >= 0 && index < nodes) return index;
+    }
+    if (name === "elasticsearch") {
+      const shards = await getJson<{ index: string; prirep: string; node: string }[]>(
+        "http://127.0.0.1:9211/_cat/shards?format=json&h=index,prirep,node",
+      );
+      const primary = shards.find((s) => s.index.startsWith("proof_") && s.prirep === "p");
+      const index = Number(primary?.node.match(/-(\d+)$/)?.[1]) - 1; // node names resultstore-<i>
+      if (index >= 0 && index < nodes) return index;
+    }
+  } catch {
+    // the node we ask may be the one down: fall back to taking turns
+  }
+  return ((turn % nodes) + nodes) % nodes;
+}
+
+async function getJson<T>(url: string): Promise<T> {
+  const response = await fetch(url, { signal: AbortSignal.timeout(3000) });
+  if (!response.ok) throw new Error(`${url}: ${response.status}`);
+  return (await response.json()) as T;
 }
 
 function restore(name: string, value: string | undefined): void {

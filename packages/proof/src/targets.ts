@@ -22,6 +22,12 @@ export interface Target {
    * checker counts each such kill as a reset.
    */
   inMemory?: string;
+  /**
+   * A cluster target: the `services` cluster of that many nodes (`up --nodes N`), whose faults hit
+   * one node (see servers.ts `clusterServer`), with `query` (a cluster user's options) on its URL.
+   */
+  nodes?: number;
+  query?: string;
 }
 
 export const TARGETS: readonly Target[] = [
@@ -55,10 +61,34 @@ export const TARGETS: readonly Target[] = [
   },
 ];
 
+/**
+ * The 3-node clusters (`npm run services -- up --nodes 3 …`): chosen by name or `--clusters`, never
+ * by default. Their data is on disk, so a node kill is never a reset.
+ */
+export const CLUSTER_TARGETS: readonly Target[] = [
+  {
+    name: "cassandra-cluster",
+    server: "cassandra",
+    envName: "CASSANDRA",
+    nodes: 3,
+    query:
+      "?replication_factor=3&read_consistency=QUORUM&write_consistency=QUORUM&serial_consistency=SERIAL",
+  },
+  { name: "consul-cluster", server: "consul", envName: "CONSUL", nodes: 3, query: "" },
+  {
+    name: "elasticsearch-cluster",
+    server: "elasticsearch",
+    envName: "ELASTICSEARCH",
+    nodes: 3,
+    query: "?number_of_replicas=2",
+  },
+];
+
 export function targetNamed(name: string): Target {
-  const target = TARGETS.find((t) => t.name === name);
+  const all = [...TARGETS, ...CLUSTER_TARGETS];
+  const target = all.find((t) => t.name === name);
   if (!target) {
-    throw new Error(`unknown backend ${name} (known: ${TARGETS.map((t) => t.name).join(", ")})`);
+    throw new Error(`unknown backend ${name} (known: ${all.map((t) => t.name).join(", ")})`);
   }
   return target;
 }

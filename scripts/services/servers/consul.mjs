@@ -31,9 +31,12 @@ exclude (
 )
 `;
 
-/** Ports other than HTTP, moved off consul's defaults so they clash with nothing else here. */
-const serverPort = (ctx) => ctx.port + 10;
-const serfLanPort = (ctx) => ctx.port + 11;
+/**
+ * Ports other than HTTP, moved off consul's defaults so they clash with nothing else here. A
+ * cluster's HTTP ports are consecutive (8531-8533), so its nodes use +100 and +200 instead.
+ */
+const serverPort = (ctx) => ctx.port + (ctx.cluster ? 100 : 10);
+const serfLanPort = (ctx) => ctx.port + (ctx.cluster ? 200 : 11);
 
 /** @type {import("../server-module.mjs").ServerModule} */
 export default {
@@ -82,11 +85,31 @@ export default {
   },
 
   async start(ctx) {
+    const mode = ctx.cluster
+      ? [
+          // Three real servers on disk, each joining the others' LAN gossip: a Raft cluster that
+          // elects a leader once all three are there and survives the loss of any one.
+          "-server",
+          "-bootstrap-expect",
+          String(ctx.cluster.nodes.length),
+          "-node",
+          `resultstore-${ctx.cluster.index + 1}`,
+          "-data-dir",
+          ctx.dataDir,
+          ...ctx.cluster.nodes
+            .filter((_, i) => i !== ctx.cluster.index)
+            .flatMap((n) => ["-retry-join", `${n.host}:${serfLanPort({ ...n, cluster: true })}`]),
+          // Production Raft timing (the default multiplier 5 is for slow shared machines): a killed
+          // leader is replaced within seconds, which the proof's node faults rely on.
+          "-hcl",
+          "performance { raft_multiplier = 1 }",
+        ]
+      : ["-dev"];
     return {
       command: join(ctx.cacheDir, "bin", "consul"),
       args: [
         "agent",
-        "-dev",
+        ...mode,
         "-client",
         ctx.host,
         "-bind",
@@ -123,6 +146,13 @@ export default {
     try {
       const leader = await httpCall(`${base}/status/leader`);
       if (leader.status !== 200 || JSON.parse(leader.body) === "") return false;
+      if (ctx.cluster) {
+        // The whole cluster: a leader and every server a voter in the Raft configuration.
+        const raft = await httpCall(`${base}/operator/raft/configuration`);
+        if (raft.status !== 200) return false;
+        const voters = JSON.parse(raft.body).Servers.filter((s) => s.Voter).length;
+        if (voters !== ctx.cluster.nodes.length) return false;
+      }
       // A leader alone doesn't prove the KV store accepts writes yet: round-trip one key.
       const key = `${base}/kv/resultstore-health/${randomUUID()}`;
       const value = randomUUID();
@@ -134,6 +164,16 @@ export default {
     } catch {
       return false;
     }
+  },
+
+  // Three servers with HTTP on 8531-8533. A Consul client talks to one agent (normally the local
+  // one), which forwards to the leader, so the URL names one; RESULTSTORE_CONSUL_CLUSTER_AGENTS lists all.
+  cluster: {
+    placement: (index) => ({ host: "127.0.0.1", port: 8531 + index }),
+    url: (ctxs) => `consul://${ctxs[0].host}:${ctxs[0].port}`,
+    extraEnv: (ctxs) => ({
+      RESULTSTORE_CONSUL_CLUSTER_AGENTS: ctxs.map((c) => `consul://${c.host}:${c.port}`).join(","),
+    }),
   },
 };
 

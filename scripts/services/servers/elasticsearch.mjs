@@ -161,6 +161,13 @@ export default {
     ctx.cluster
       ? searchHealthy(ctx, { statuses: ["green"], nodes: ctx.cluster.nodes.length })
       : searchHealthy(ctx),
+
+  // Three nodes with HTTP on 9211-9213 and transport on 19311-19313, one cluster; the URL names
+  // every node (backend-elasticsearch spreads requests over them and fails over).
+  cluster: {
+    placement: (index) => ({ host: "127.0.0.1", port: 9211 + index }),
+    url: (ctxs) => `elasticsearch://${ctxs.map((c) => `${c.host}:${c.port}`).join(",")}`,
+  },
 };
 
 /** A JDK 21+ (javac builds the launcher): RESULTSTORE_ELASTICSEARCH_JAVA_HOME, JAVA_HOME, … */

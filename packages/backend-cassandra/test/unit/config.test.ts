@@ -26,6 +26,23 @@ describe("cassandra:// URLs", () => {
     });
   });
 
+  it("takes a cluster's options: several hosts, replication factor, consistency levels", () => {
+    expect(
+      optionsFromUrl(
+        "cassandra://127.0.0.2:9042,127.0.0.3:9042,127.0.0.4:9042?replication_factor=3&read_consistency=QUORUM&write_consistency=QUORUM&serial_consistency=SERIAL",
+      ),
+    ).toEqual({
+      contactPoints: ["127.0.0.2:9042", "127.0.0.3:9042", "127.0.0.4:9042"],
+      keyspaceReplication: { class: "SimpleStrategy", replication_factor: 3 },
+      readConsistency: "QUORUM",
+      writeConsistency: "QUORUM",
+      serialConsistency: "SERIAL",
+    });
+    expect(() => optionsFromUrl("cassandra://h?replication_factor=zero")).toThrow(
+      ConfigurationError,
+    );
+  });
+
   it("accepts Celery's empty URL (everything from options)", () => {
     expect(optionsFromUrl("cassandra://")).toEqual({});
     const backend = fromUrl("cassandra://", { contactPoints: ["127.0.0.1"], keyspace: "ks" });

@@ -15,9 +15,33 @@ describe("Celery's elasticsearch:// URL", () => {
     ["elasticsearch+http://[::1]:9200/", "http://[::1]:9200", undefined, undefined],
   ])("%s", (url, node, index, username) => {
     const parsed = parseCeleryUrl(url);
-    expect(parsed.node).toBe(node);
+    expect(parsed.nodes).toEqual([node]);
     expect(parsed.index).toBe(index);
     expect(parsed.username).toBe(username);
+  });
+
+  it("names several nodes of a cluster, with its options in the query", () => {
+    const parsed = parseCeleryUrl(
+      "elasticsearch://u:p@127.0.0.1:9211,127.0.0.1:9212,es3/celery?number_of_replicas=2&wait_for_active_shards=all",
+    );
+    expect(parsed.nodes).toEqual([
+      "http://127.0.0.1:9211",
+      "http://127.0.0.1:9212",
+      "http://es3:9200",
+    ]);
+    expect(parsed).toMatchObject({ index: "celery", username: "u", password: "p" });
+    const config = resolveConfig({
+      url: "elasticsearch://h?number_of_replicas=2&wait_for_active_shards=all",
+    });
+    expect(config.indexSettings).toEqual({ number_of_replicas: 2 });
+    expect(config.writeParams).toEqual({ wait_for_active_shards: "all" });
+    expect(resolveConfig({ url: "elasticsearch://h", waitForActiveShards: 2 }).writeParams).toEqual(
+      { wait_for_active_shards: 2 },
+    );
+    expect(() => parseCeleryUrl("elasticsearch://h?replicas=2")).toThrow(ConfigurationError);
+    expect(() => resolveConfig({ url: "elasticsearch://h?wait_for_active_shards=some" })).toThrow(
+      ConfigurationError,
+    );
   });
 
   it("decodes percent-encoded credentials", () => {
