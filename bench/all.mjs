@@ -43,6 +43,13 @@ const DRAIN_SECONDS = 60;
 const WIDTHS = [1, 64];
 /** Ops issued per sample at most (a sample also stops after `maxSeconds`). */
 const COUNT = { 1: 400, 64: 4000 };
+/**
+ * memory:// runs 10⁴–10⁶ ops/s: 400 ops would be a sample of 1–10 ms, all JIT warm-up and timer
+ * noise (the last run's memory ratios swung 2× between neighbouring rows). Its samples are
+ * bounded by time like the servers' instead (`--seconds`), with this cap on ops.
+ */
+const MEMORY_COUNT = 50_000;
+const countFor = (backend, width) => (backend.name === "memory" ? MEMORY_COUNT : COUNT[width]);
 /** Records each target stores first for refused/get/getMany. */
 const PREPARED_IDS = 200;
 
@@ -128,11 +135,11 @@ async function benchBackend(backend, url) {
           if (PREPARED.has(op) && !t.prepared) throw new Error(`prepare failed: ${t.prepareError}`);
           const ids = PREPARED.has(op)
             ? t.prepared
-            : Array.from({ length: COUNT[width] }, () => `bench-${randomUUID()}`);
+            : Array.from({ length: countFor(backend, width) }, () => `bench-${randomUUID()}`);
           const sample = await sampleWithin(
             t,
             `${op} @${width}`,
-            () => t.run(op, { ids, count: COUNT[width], width, maxSeconds }),
+            () => t.run(op, { ids, count: countFor(backend, width), width, maxSeconds }),
             { seconds: sampleTimeout, drainSeconds: DRAIN_SECONDS, log },
           );
           if (backend.name === "consul") t.idle?.(); // see dropIdleSockets
@@ -254,7 +261,7 @@ const report = {
   seconds: (Date.now() - started.getTime()) / 1000,
   rounds,
   maxSeconds,
-  counts: COUNT,
+  counts: { ...COUNT, memory: MEMORY_COUNT },
   engines,
   versions: { ...versions(), celery: results.find((r) => r.names?.celery)?.names.celery },
   results,

@@ -117,7 +117,7 @@ export function renderResults(report, notes = "") {
     "> once, in an order that rotates every round, and each figure is the median of the rounds.",
     "",
     `- Command: \`${report.command}\``,
-    `- Run: ${report.started}, ${Math.round(report.seconds)} s; ${report.rounds} rounds; a sample stops after ${report.counts[1]} ops at 1 in flight, ${report.counts[64]} at 64, or ${report.maxSeconds} s.`,
+    `- Run: ${report.started}, ${Math.round(report.seconds)} s; ${report.rounds} rounds; a sample stops after ${report.counts[1]} ops at 1 in flight, ${report.counts[64]} at 64${report.counts.memory ? ` (${report.counts.memory} on memory://)` : ""}, or ${report.maxSeconds} s.`,
     `- Engines: ${Object.entries(report.engines)
       .map(([k, v]) => `${k} = ${v}`)
       .join("; ")}.`,

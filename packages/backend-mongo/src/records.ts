@@ -73,7 +73,11 @@ export interface Layout {
    * nest, so they are stored as JSON text there.
    */
   nestedArrays: boolean;
-  /** False where `$setOnInsert` drops null values (FerretDB 1.x): `store.ts` then adds them. */
+  /**
+   * False where `$setOnInsert` drops null values (FerretDB 1.x): the nulls then go in `$max`,
+   * which sets a missing field and never replaces a stored one (null sorts below every other
+   * BSON value), so a new document gets them in the same round trip.
+   */
   insertsNulls: boolean;
   /** False where Decimal128 is unsupported (FerretDB 1.x closes the connection on one). */
   decimal128: boolean;
@@ -82,7 +86,8 @@ export interface Layout {
 /**
  * The update that applies `write` as a merge: `$set` on the fields it carries (metadata key by
  * key, which is safe because core refuses `.` and `$` in metadata keys), and `$setOnInsert` nulls
- * for extended fields a new document would otherwise lack.
+ * for extended fields a new document would otherwise lack (`$max` nulls where the engine drops
+ * `$setOnInsert` nulls, see `Layout.insertsNulls`).
  */
 /** Our field naming the call that wrote a task document last (core's `writeId`). */
 export const WRITE_ID_FIELD = "write_id";
@@ -125,6 +130,11 @@ export function encodeTask(write: TaskWrite, layout: Layout): Document {
   for (const [key, value] of metadata) set[`metadata.${key}`] = value;
   if (metadata.length === 0) setOnInsert.metadata = {};
   const update: Document = { $set: set, $setOnInsert: setOnInsert };
+  if (!layout.insertsNulls) {
+    const nulls = Object.keys(setOnInsert).filter((field) => setOnInsert[field] === null);
+    for (const field of nulls) delete setOnInsert[field];
+    if (nulls.length > 0) update.$max = Object.fromEntries(nulls.map((field) => [field, null]));
+  }
   if (Object.keys(unset).length > 0) update.$unset = unset;
   return update;
 }

@@ -96,6 +96,7 @@ export class MongoBackend implements ResultBackend {
       _id: write.taskId,
       ...update.$set,
       ...update.$setOnInsert,
+      ...update.$max,
     });
     if (size > MAX_DOCUMENT_BYTES)
       throw new ValueTooLargeError(BACKEND_NAME, size, MAX_DOCUMENT_BYTES);
@@ -136,25 +137,7 @@ export class MongoBackend implements ResultBackend {
         }),
       errors.on([DUPLICATE_KEY], null),
     );
-    if (result === null) return false; // refused, see `write`
-    if (result.upsertedCount > 0 && !this.layout.insertsNulls)
-      await this.addInsertNulls(tasks, write.taskId, update.$setOnInsert);
-    return true;
-  }
-
-  /**
-   * FerretDB 1.x leaves out `$setOnInsert` fields whose value is null, and Celery's reader needs
-   * them present. One round trip adds each one still missing (so none a later write set is touched).
-   */
-  private async addInsertNulls(tasks: Collection<TaskDocument>, taskId: string, fields: Document) {
-    const operations = Object.entries(fields).map(([field, value]) => ({
-      updateOne: {
-        filter: { _id: taskId, [field]: { $exists: false } },
-        update: { $set: { [field]: value } },
-      },
-    }));
-    if (operations.length > 0)
-      await errors.guard("write", () => tasks.bulkWrite(operations, { ordered: false }));
+    return result !== null; // null: refused, see `write`
   }
 
   async read(taskId: string): Promise<TaskRecord | null> {

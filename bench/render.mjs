@@ -1,0 +1,23 @@
+// `node bench/render.mjs RUN.json [--out bench/RESULTS.md]`: RESULTS.md again from the `--json`
+// file of an `--all` run, with the current bench/NOTES.md, so the closing notes can be written
+// after the run without measuring again. The figures are the run's, unchanged.
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+import { parseArgs } from "node:util";
+import { renderResults } from "./lib/report.mjs";
+
+const { values, positionals } = parseArgs({
+  allowPositionals: true,
+  options: {
+    out: { type: "string", default: fileURLToPath(new URL("RESULTS.md", import.meta.url)) },
+  },
+});
+if (positionals.length !== 1) {
+  console.error("usage: node bench/render.mjs RUN.json [--out bench/RESULTS.md]");
+  process.exit(2);
+}
+const report = JSON.parse(readFileSync(positionals[0], "utf8"));
+const notesFile = new URL("NOTES.md", import.meta.url);
+const notes = existsSync(notesFile) ? readFileSync(notesFile, "utf8") : "";
+writeFileSync(values.out, renderResults(report, notes));
+console.error(`[bench] wrote ${values.out}`);
