@@ -136,7 +136,7 @@ describe("passwords with characters that end a URL's host part", () => {
     for (const secret of UNENCODED_SECRETS) {
       expect(
         parseCeleryUrl(`elasticsearch://user:${encodeURIComponent(secret)}@127.0.0.1:9200/idx`),
-      ).toMatchObject({ password: secret, index: "idx", node: "http://127.0.0.1:9200" });
+      ).toMatchObject({ password: secret, index: "idx", nodes: ["http://127.0.0.1:9200"] });
     }
   });
 
