@@ -12,6 +12,7 @@
 import { execFileSync } from "node:child_process";
 import { randomUUID } from "node:crypto";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { basename } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { createStore } from "@resultstore/core";
@@ -256,7 +257,7 @@ if (!args["no-scale"]) {
 }
 
 const report = {
-  command: `npm run bench -- ${process.argv.slice(2).join(" ")}`.trim(),
+  command: `npm run bench -- ${publicArgs(process.argv.slice(2)).join(" ")}`.trim(),
   started: started.toISOString(),
   seconds: (Date.now() - started.getTime()) / 1000,
   rounds,
@@ -274,3 +275,8 @@ writeFileSync(
 );
 log(`wrote ${args.out}`);
 if (args.json) writeFileSync(args.json, `${JSON.stringify(report, null, 2)}\n`);
+
+/** The command line as RESULTS.md shows it: output files by name only, never a machine's path. */
+function publicArgs(args) {
+  return args.map((arg, i) => (["--json", "--out"].includes(args[i - 1]) ? basename(arg) : arg));
+}

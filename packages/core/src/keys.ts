@@ -5,8 +5,9 @@ export const TASK_KEY_PREFIX = "celery-task-meta-";
 /** Celery's key prefix for a saved group: `celery-taskset-meta-<id>`. */
 export const GROUP_KEY_PREFIX = "celery-taskset-meta-";
 
-/** The counters core keeps for a chord: Celery's `chord-unlock-<gid>`, our `chord-part-<gid>-<id>`. */
+/** Celery's counter of a chord's finished members: `chord-unlock-<group id>`. */
 export const CHORD_UNLOCK_KEY_PREFIX = "chord-unlock-";
+/** Core's own per-member delivery counter of a chord: `chord-part-<group id>-<task id>`. */
 export const CHORD_PART_KEY_PREFIX = "chord-part-";
 
 /**
