@@ -237,6 +237,8 @@ for (const target of storeTargets()) {
           queue,
           withResultStore(store, async (_job, _token, signal) => {
             await new Promise((_, reject) => {
+              // Cancelled once the test reads STARTED, possibly before this runs (see below).
+              if (signal?.aborted) reject(new Error("aborted"));
               signal?.addEventListener("abort", () => reject(new Error("aborted")));
             });
           }),
@@ -471,9 +473,11 @@ for (const target of storeTargets()) {
           withResultStore(
             store,
             async (job: Job<number>, _token, signal) => {
-              // Member 2 runs until it is cancelled.
+              // Member 2 runs until it is cancelled. The test cancels once it reads STARTED, which
+              // can be before this processor runs: an already aborted signal fires no event.
               if (job.data === 2) {
                 await new Promise((_, reject) => {
+                  if (signal?.aborted) reject(new Error("aborted"));
                   signal?.addEventListener("abort", () => reject(new Error("aborted")));
                 });
               }
