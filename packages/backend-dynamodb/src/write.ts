@@ -44,7 +44,8 @@ import {
   ttlValue,
 } from "./records.js";
 
-type Attempt = { applied: true } | { applied: false; old: Item | undefined };
+/** `resent`: the SDK sent the request more than once (its own retry), so a copy may have landed. */
+type Attempt = { applied: true } | { applied: false; old: Item | undefined; resent: boolean };
 
 export class TaskWriter {
   constructor(
@@ -54,10 +55,13 @@ export class TaskWriter {
 
   write(id: string, write: TaskWrite): Promise<WriteOutcome> {
     const attributes = itemAttributes(id, write);
+    let resent = false;
+    const refused = (): WriteOutcome => (resent ? { applied: false, resent } : { applied: false });
     return retryLostRaces(BACKEND_NAME, `write of task ${write.taskId}`, async () => {
       const nowMs = Date.now();
       const first = await this.update(id, write, attributes, nowMs, guardCondition(write));
       if (first.applied) return { applied: true };
+      resent ||= first.resent;
       const old = first.old;
       if (!old) return LOST_RACE; // deleted since the check: try again from the top
       if (itemExpired(old, nowMs)) {
@@ -69,10 +73,10 @@ export class TaskWriter {
       const storedStatus = old[ATTR.status]?.S;
       if (storedStatus !== undefined) {
         // Our live item refused the write: the state rules said no, atomically.
-        return canTransition(storedStatus, write.status) ? LOST_RACE : { applied: false };
+        return canTransition(storedStatus, write.status) ? LOST_RACE : refused();
       }
       const stored = decodeTask(old, write.taskId);
-      if (stored && !canTransition(stored.status, write.status)) return { applied: false };
+      if (stored && !canTransition(stored.status, write.status)) return refused();
       const merged = withStoredFields(write, stored);
       const swapped = await this.update(
         id,
@@ -117,7 +121,7 @@ export class TaskWriter {
       // The condition failed: DynamoDB hands back the item it checked.
       (error) =>
         errorName(error) === CONDITION_FAILED
-          ? { applied: false, old: (error as { Item?: Item }).Item }
+          ? { applied: false, old: (error as { Item?: Item }).Item, resent: sentAgain(error) }
           : undefined,
     );
   }
@@ -199,4 +203,10 @@ function checkExpressionSize(updateExpression: string, write: TaskWrite): void {
       "write at most about 200 keys at a time.",
     BACKEND_NAME,
   );
+}
+
+/** The SDK counts the attempts it made of a request in `$metadata.attempts` (1: sent once). */
+function sentAgain(error: unknown): boolean {
+  const attempts = (error as { $metadata?: { attempts?: unknown } }).$metadata?.attempts;
+  return typeof attempts === "number" && attempts > 1;
 }

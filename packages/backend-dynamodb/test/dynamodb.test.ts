@@ -8,7 +8,7 @@ import {
   DescribeTimeToLiveCommand,
   PutItemCommand,
 } from "@aws-sdk/client-dynamodb";
-import { serverTarget } from "@resultstore/conformance";
+import { loseOneAnswer, serverTarget } from "@resultstore/conformance";
 import {
   BackendConnectionError,
   BackendError,
@@ -16,6 +16,7 @@ import {
   InvalidMetadataError,
   ResultStore,
   ValueTooLargeError,
+  WriteOutcomeUnknownError,
 } from "@resultstore/core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { DynamoDBBackend, fromUrl } from "../src/index.js";
@@ -306,6 +307,59 @@ describe.skipIf(!target.url)(`dynamodb backend ${target.reason}`, () => {
       ),
     ).toBe(false);
     await down.close();
+  });
+
+  describe("a write whose answer is lost", () => {
+    // The proxy passes the task's first UpdateItem to the server, runs `meanwhile`, then cuts the
+    // connection: the SDK sends the request again by itself (its own retry, no alwaysRetry).
+    const throughLossyProxy = async (
+      taskId: string,
+      meanwhile: (direct: ResultStore) => Promise<unknown>,
+    ) => {
+      const namespace = freshNamespace("lost");
+      const direct = new ResultStore(fromUrl(url, { namespace }));
+      stores.push(direct);
+      await direct.markQueued("warm-up"); // the table exists: the next write is one UpdateItem
+      const server = new URL(url);
+      const proxy = await loseOneAnswer(
+        { host: server.hostname, port: Number(server.port) },
+        {
+          matches: (request) =>
+            request.includes("DynamoDB_20120810.UpdateItem") &&
+            request.includes(`"${celeryTaskKey(taskId)}"`),
+          meanwhile: async () => {
+            await meanwhile(direct);
+          },
+        },
+      );
+      server.host = proxy.address;
+      const proxied = new ResultStore(fromUrl(server.toString(), { namespace }));
+      stores.push(proxied);
+      return { direct, proxied, proxy };
+    };
+
+    it("re-sent by the SDK after another write landed is unknown, not refused", async () => {
+      const setup = await throughLossyProxy("t", (direct) => direct.markSuccess("t", 1));
+      try {
+        await expect(setup.proxied.markStarted("t")).rejects.toBeInstanceOf(
+          WriteOutcomeUnknownError,
+        );
+        expect(setup.proxy.lost()).toBe(1);
+        expect((await setup.direct.getMeta("t")).status).toBe("SUCCESS");
+      } finally {
+        await setup.proxy.stop();
+      }
+    });
+
+    it("re-sent by the SDK with nothing in between is recognised as applied", async () => {
+      const setup = await throughLossyProxy("t", async () => undefined);
+      try {
+        await expect(setup.proxied.markStarted("t")).resolves.toMatchObject({ applied: true });
+        expect(setup.proxy.lost()).toBe(1);
+      } finally {
+        await setup.proxy.stop();
+      }
+    });
   });
 
   it("rejected access keys surface as a BackendError naming the backend, without the secret", async () => {

@@ -3,7 +3,7 @@
  * Answers are checked here so the backend deals only in documents and booleans.
  */
 import { BackendError } from "@resultstore/core";
-import type { Engine, RequestOptions } from "./client.js";
+import type { Engine, EngineResponse, RequestOptions } from "./client.js";
 import { BACKEND_NAME } from "./config.js";
 import type { DocumentVersion, StoredDocument } from "./records.js";
 
@@ -27,6 +27,12 @@ export interface ExpiredHit {
 }
 
 type Retries = Pick<RequestOptions, "maxRetries">;
+
+/** What a guarded write did: the new version (null on a 409), and whether the client re-sent it. */
+export interface Written {
+  version: DocumentVersion | null;
+  resent: boolean;
+}
 
 export class IndexApi {
   private readonly base: string;
@@ -98,8 +104,8 @@ export class IndexApi {
     return out;
   }
 
-  /** `_create`: true if it created the document, false if one exists (409). */
-  async create(id: string, body: string, retries: Retries = {}): Promise<DocumentVersion | null> {
+  /** `_create`: the new version, or null if the document exists (409). */
+  async create(id: string, body: string, retries: Retries = {}): Promise<Written> {
     const response = await this.engine.request(
       {
         method: "PUT",
@@ -112,13 +118,13 @@ export class IndexApi {
     return written(response);
   }
 
-  /** Index guarded by the version we read: false (409) if anyone wrote or deleted it since. */
+  /** Index guarded by the version we read: null (409) if anyone wrote or deleted it since. */
   async replace(
     id: string,
     body: string,
     seen: DocumentVersion,
     retries: Retries = {},
-  ): Promise<DocumentVersion | null> {
+  ): Promise<Written> {
     const response = await this.engine.request(
       {
         method: "PUT",
@@ -212,14 +218,15 @@ export class IndexApi {
 }
 
 /** The new version of a document an index or create wrote; null on 409 (a version conflict). */
-function written(response: { statusCode: number; body: unknown }): DocumentVersion | null {
-  if (response.statusCode === 409) return null;
+function written(response: EngineResponse): Written {
+  const resent = response.resent === true;
+  if (response.statusCode === 409) return { version: null, resent };
   const { _seq_no: seqNo, _primary_term: primaryTerm } = response.body as {
     _seq_no?: number;
     _primary_term?: number;
   };
   // Elasticsearch and OpenSearch report it; -1 marks "written, version unknown" (never cached).
-  return { seqNo: seqNo ?? -1, primaryTerm: primaryTerm ?? -1 };
+  return { version: { seqNo: seqNo ?? -1, primaryTerm: primaryTerm ?? -1 }, resent };
 }
 
 function toStored(doc: GetResponse, id: string): StoredDocument | null {

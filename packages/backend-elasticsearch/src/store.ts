@@ -29,7 +29,7 @@ import {
 import { adaptClient, buildClient } from "./client.js";
 import { BACKEND_NAME, type ResolvedConfig, resolveConfig } from "./config.js";
 import { errors } from "./errors.js";
-import { IndexApi } from "./index-api.js";
+import { IndexApi, type Written } from "./index-api.js";
 import {
   DocumentIds,
   type DocumentVersion,
@@ -101,7 +101,10 @@ export class ElasticsearchBackend implements ResultBackend {
         encodeTask(record, write.resultJson, this.config.saveMetaAsText, writeId),
       );
     };
-    const remember = (version: DocumentVersion | null, record: TaskRecord) => {
+    // Whether the client re-sent one of this call's writes: a copy may have landed unanswered.
+    let resent = false;
+    const remember = ({ version, resent: again }: Written, record: TaskRecord) => {
+      resent ||= again;
       if (version && version.seqNo >= 0) this.versions.set(id, version, record);
       return version !== null;
     };
@@ -119,7 +122,7 @@ export class ElasticsearchBackend implements ResultBackend {
       if (stored?.source.write_id === writeId) return APPLIED;
       if (!stored) this.versions.delete(id);
       const next = stored && applyWrite(decodeTask(stored.source, write.taskId), write);
-      if (stored && !next) return REFUSED;
+      if (stored && !next) return resent ? { applied: false, resent } : REFUSED;
       const landed = stored
         ? remember(await api.replace(id, body(next as TaskRecord), stored), next as TaskRecord)
         : remember(await api.create(id, body(fresh)), fresh);
@@ -170,10 +173,10 @@ export class ElasticsearchBackend implements ResultBackend {
       const stored = await api.get(id, { maxRetries: 0 });
       const value = (stored ? decodeCounter(stored.source, key, new Date()) : 0) + by;
       const body = encodeCounter(value, expiresAt);
-      const landed = stored
+      const { version } = stored
         ? await api.replace(id, body, stored, { maxRetries: 0 })
         : await api.create(id, body, { maxRetries: 0 });
-      return landed ? value : LOST_RACE;
+      return version ? value : LOST_RACE;
     });
   }
 

@@ -3,8 +3,8 @@
 // need URL encoding, and client ownership.
 import { randomUUID } from "node:crypto";
 import { Client } from "@elastic/elasticsearch";
-import { serverTarget } from "@resultstore/conformance";
-import { DecodeError, ResultStore } from "@resultstore/core";
+import { loseOneAnswer, serverTarget } from "@resultstore/conformance";
+import { DecodeError, ResultStore, WriteOutcomeUnknownError } from "@resultstore/core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ElasticsearchBackend, type SearchClientLike } from "../src/index.js";
 import { freshIndex, nodeOf } from "./helpers.js";
@@ -273,6 +273,53 @@ describe.skipIf(!target.url)(`elasticsearch backend ${target.reason}`, () => {
       });
       expect(doc._source?.result.traceback).toBe('"Traceback: here"'); // Celery's JSON text of the string
       expect(typeof doc._source?.result.result).toBe("string");
+    });
+  });
+
+  describe("a write whose answer is lost", () => {
+    // The proxy passes the first write of the task to the server, lets another process's SUCCESS
+    // land, then cuts the connection: the client re-sends the write, which is refused by then.
+    const loseFirstWriteOf = (taskId: string, meanwhile: () => Promise<unknown>) => {
+      const { hostname, port } = new URL(nodeOf(url));
+      return loseOneAnswer(
+        { host: hostname, port: Number(port) },
+        {
+          matches: (request) =>
+            new RegExp(`^PUT [^ ]*/celery-task-meta-${taskId}[ ?]`).test(request),
+          meanwhile: async () => {
+            await meanwhile();
+          },
+        },
+      );
+    };
+
+    it("re-sent by the client after another write landed is unknown, not refused", async () => {
+      const namespace = freshIndex();
+      const direct = open({ namespace });
+      await direct.markQueued("warm-up"); // the index exists: the next write is one _create
+      const proxy = await loseFirstWriteOf("t", () => direct.markSuccess("t", 1));
+      try {
+        const proxied = open({ url: `elasticsearch://${proxy.address}`, namespace });
+        await expect(proxied.markStarted("t")).rejects.toBeInstanceOf(WriteOutcomeUnknownError);
+        expect(proxy.lost()).toBe(1);
+        expect((await direct.getMeta("t")).status).toBe("SUCCESS");
+      } finally {
+        await proxy.stop();
+      }
+    });
+
+    it("re-sent by the client with nothing in between is recognised as applied", async () => {
+      const namespace = freshIndex();
+      const direct = open({ namespace });
+      await direct.markQueued("warm-up");
+      const proxy = await loseFirstWriteOf("t", async () => undefined);
+      try {
+        const proxied = open({ url: `elasticsearch://${proxy.address}`, namespace });
+        await expect(proxied.markStarted("t")).resolves.toMatchObject({ applied: true });
+        expect(proxy.lost()).toBe(1);
+      } finally {
+        await proxy.stop();
+      }
     });
   });
 

@@ -69,6 +69,24 @@ export class ContentionError extends BackendError {
   }
 }
 
+/**
+ * A write was sent more than once after a transport failure (by `alwaysRetry`, or by the driver's
+ * own retry) and the copy that got an answer was refused. An earlier copy may have landed and a
+ * later write from elsewhere may have superseded it since, so neither "applied" nor "refused"
+ * would be true. Read the task to see where it stands; writing again is safe under the state rules.
+ */
+export class WriteOutcomeUnknownError extends BackendError {
+  readonly taskId: string;
+  constructor(backend: string, taskId: string) {
+    super(
+      backend,
+      `The write of task ${taskId} was sent again after a transport failure and then refused: ` +
+        "an earlier copy may have landed before another write, so whether it was applied is unknown.",
+    );
+    this.taskId = taskId;
+  }
+}
+
 /** A value cannot be written as Celery-compatible JSON. Raised before anything is stored. */
 export class EncodeError extends ResultStoreError {
   constructor(message: string, options?: { cause?: unknown }) {

@@ -9,6 +9,7 @@ import {
   ValueTooLargeError,
   WaitAbortedError,
   WaitTimeoutError,
+  WriteOutcomeUnknownError,
 } from "./errors.js";
 import { CHORD_PART_KEY_PREFIX, CHORD_UNLOCK_KEY_PREFIX } from "./keys.js";
 import {
@@ -209,7 +210,11 @@ export class ResultStore {
     return this.storeResult(taskId, error, REVOKED, options);
   }
 
-  /** The general write. Refused writes (the state rules) resolve with `applied: false`. */
+  /**
+   * The general write. Refused writes (the state rules) resolve with `applied: false`; a refusal
+   * of a copy re-sent after a transport failure rejects with `WriteOutcomeUnknownError` instead,
+   * since an earlier copy may have landed.
+   */
   async storeResult(
     taskId: string,
     result: unknown,
@@ -226,7 +231,17 @@ export class ResultStore {
         this.backend.capabilities.maxRecordBytes,
       );
     }
-    const outcome = await this.call(() => this.backend.write(write));
+    let attempts = 0;
+    const outcome = await this.call(() => {
+      attempts++;
+      return this.backend.write(write);
+    });
+    // A refusal of a copy sent again after a transport failure is not a refusal of the write: an
+    // earlier copy may have landed, then been superseded by another process's write (which also
+    // replaced the write id a backend would have recognised). Say so rather than guess.
+    if (!outcome.applied && (attempts > 1 || outcome.resent)) {
+      throw new WriteOutcomeUnknownError(this.backend.name, taskId);
+    }
     return { taskId, status: state, applied: outcome.applied };
   }
 

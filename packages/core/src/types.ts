@@ -56,6 +56,12 @@ export type TaskWrite = Pick<TaskRecord, RequiredWriteFields> &
 /** What a write did: `applied: false` means the state rules refused it and nothing changed. */
 export interface WriteOutcome {
   applied: boolean;
+  /**
+   * The driver sent this write more than once (its own retry after a failed or lost answer). A
+   * refusal then cannot tell whether an earlier copy landed, unless the backend recognised its
+   * `writeId`; core answers such a refusal with `WriteOutcomeUnknownError`.
+   */
+  resent?: boolean;
 }
 
 /** A saved group (Celery's GroupResult): its id and member task ids. */

@@ -1,5 +1,12 @@
 import { describe, expect, it, vi } from "vitest";
-import { backoffMs, createStore, MemoryBackend, ResultStore, withRetry } from "../src/index.js";
+import {
+  backoffMs,
+  createStore,
+  MemoryBackend,
+  ResultStore,
+  WriteOutcomeUnknownError,
+  withRetry,
+} from "../src/index.js";
 
 describe("ResultStore", () => {
   it("writes Celery's KV meta for what it stores", async () => {
@@ -56,6 +63,38 @@ describe("ResultStore", () => {
     expect(backend.write).toHaveBeenCalledTimes(2);
     // A different call with the same content is still refused: only the same call is recognised.
     await expect(store.markSuccess("t", 42)).resolves.toMatchObject({ applied: false });
+  });
+
+  it("a re-sent write refused after another write landed is unknown, not refused", async () => {
+    // The first attempt lands and its answer is lost; before alwaysRetry sends it again, another
+    // process's SUCCESS lands (and replaces the write id). The re-sent STARTED is refused, but the
+    // first copy did land: neither applied: true nor applied: false would be the truth.
+    const backend = new MemoryBackend();
+    const other = new ResultStore(backend);
+    const write = backend.write.bind(backend);
+    vi.spyOn(backend, "write").mockImplementationOnce(async (w) => {
+      await write(w);
+      await other.markSuccess("t", 1);
+      throw new Error("connection reset after the write landed");
+    });
+    Object.assign(backend, { isRetryable: () => true });
+    const store = new ResultStore(backend, { alwaysRetry: true, retryPolicy: { baseMs: 1 } });
+    await expect(store.markStarted("t")).rejects.toBeInstanceOf(WriteOutcomeUnknownError);
+    expect(backend.write).toHaveBeenCalledTimes(3);
+    // Without a re-send a refusal is still a refusal.
+    await expect(store.markStarted("t")).resolves.toMatchObject({ applied: false });
+  });
+
+  it("a refusal the driver reports as re-sent is unknown too", async () => {
+    const backend = new MemoryBackend();
+    const store = new ResultStore(backend);
+    await store.markSuccess("t", 1);
+    const write = backend.write.bind(backend);
+    vi.spyOn(backend, "write").mockImplementationOnce(async (w) => ({
+      ...(await write(w)),
+      resent: true,
+    }));
+    await expect(store.markStarted("t")).rejects.toBeInstanceOf(WriteOutcomeUnknownError);
   });
 
   it("a failure without I/O still lets timers run before the caller can try again", async () => {

@@ -8,6 +8,7 @@ import { randomBytes } from "node:crypto";
 import { appendFileSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { TcpProxy } from "@resultstore/conformance";
 import { sanitizeUrl } from "@resultstore/core";
 import { type CheckReport, check } from "./checker.js";
 import { readFinalState } from "./final.js";
@@ -19,7 +20,6 @@ import {
   parseHistory,
   type RunEvent,
 } from "./history.js";
-import { TcpProxy } from "./proxy.js";
 import { clusterServer, privateServer, type ServerHandle, sharedServer } from "./servers.js";
 import { openBackend, type Target } from "./targets.js";
 import type { WorkerConfig } from "./worker.js";
