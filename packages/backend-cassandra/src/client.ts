@@ -2,6 +2,7 @@
 import { ConfigurationError } from "@resultstore/core";
 import cassandra from "cassandra-driver";
 import { BACKEND_NAME, contactPointsWithPort } from "./config.js";
+import { guardControlRefresh } from "./control-refresh.js";
 import type { CassandraBackendOptions } from "./types.js";
 
 const { auth, Client } = cassandra;
@@ -51,8 +52,9 @@ export function buildClient(options: CassandraBackendOptions): cassandra.Client 
     },
     ...options.driverOptions,
   };
+  let client: cassandra.Client;
   try {
-    return new Client(clientOptions);
+    client = new Client(clientOptions);
   } catch (cause) {
     throw new ConfigurationError(
       BACKEND_NAME,
@@ -60,4 +62,6 @@ export function buildClient(options: CassandraBackendOptions): cassandra.Client 
       { cause },
     );
   }
+  guardControlRefresh(client);
+  return client;
 }

@@ -1,7 +1,7 @@
 // Cassandra-specific behaviour against the real server: the guard between processes, the layout
 // in Celery's table, expiry, size limits, schema handling, errors and the client's lifecycle.
 import { randomUUID } from "node:crypto";
-import { serverTarget } from "@resultstore/conformance";
+import { serverTarget, TcpProxy } from "@resultstore/conformance";
 import {
   BackendConnectionError,
   BackendError,
@@ -15,6 +15,7 @@ import { createTestStore, dropKeyspace, KEYSPACE, rawClient, tableOf } from "./h
 
 const target = serverTarget("CASSANDRA");
 const MiB = 1024 * 1024;
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 describe.skipIf(!target.url)(`cassandra backend ${target.reason}`, () => {
   const url = target.url as string;
@@ -220,6 +221,53 @@ describe.skipIf(!target.url)(`cassandra backend ${target.reason}`, () => {
       expect(backend.isRetryable(error)).toBe(true);
       await backend.close();
     });
+
+    it("survives its connections cut again and again, and writes again after", async () => {
+      // cassandra-driver 4.10 could run two control-connection refreshes at once after a cut; one
+      // then read a connection the other had reset, and its rejection had no one to catch it,
+      // which ends a Node process (packages/proof, finding 10). control-refresh.ts guards it.
+      const unhandled: unknown[] = [];
+      const onUnhandled = (reason: unknown) => unhandled.push(reason);
+      process.on("unhandledRejection", onUnhandled);
+      const [direct] = await peers(1);
+      const namespace = tableOf(direct as ResultStore).split(".")[1] as string;
+      const server = new URL(url.replace(/^cassandra:/, "http:"));
+      const proxy = new TcpProxy(server.hostname, Number(server.port || 9042));
+      await proxy.start();
+      try {
+        const store = track(
+          new ResultStore(
+            fromUrl(`cassandra://${proxy.address}`, { keyspace: KEYSPACE, namespace }),
+          ),
+        );
+        await store.markStarted("before-the-cuts");
+        let stop = false;
+        const writers = Array.from({ length: 8 }, async (_, w) => {
+          for (let n = 0; !stop; n++) {
+            await store.markStarted(`cut-${w}-${n}`).catch(() => sleep(5));
+          }
+        });
+        for (let cut = 0; cut < 80; cut++) {
+          await sleep(30 + Math.random() * 100);
+          proxy.cut();
+        }
+        stop = true;
+        await Promise.all(writers);
+        const deadline = Date.now() + 30_000;
+        let written = false;
+        while (!written && Date.now() < deadline) {
+          written = await store.markStarted("after-the-cuts").then(
+            () => true,
+            () => sleep(200).then(() => false),
+          );
+        }
+        expect(written).toBe(true);
+        expect(unhandled).toEqual([]);
+      } finally {
+        process.off("unhandledRejection", onUnhandled);
+        await proxy.stop();
+      }
+    }, 90_000);
 
     it("a server-side refusal is not retryable", async () => {
       const store = track(await createTestStore(url));
