@@ -1,7 +1,8 @@
 // What the Elasticsearch and OpenSearch modules (./servers/elasticsearch.mjs, ./servers/opensearch.mjs)
 // share: both run a search node from Maven jars through a small launcher, with the same logging, JVM
 // options, node settings and health probe. Not a server module itself (those live in ./servers/).
-import { ensureDir, httpCall, join } from "./lib.mjs";
+import { readFileSync, writeFileSync } from "node:fs";
+import { ensureDir, existsSync, httpCall, join, run, sha256 } from "./lib.mjs";
 
 /** log4j2 configuration: console only, since the CLI already sends stdout to ctx.logFile. */
 export const SEARCH_LOG4J = `status = error
@@ -71,4 +72,38 @@ export async function searchHealthy(ctx, { statuses = ["green", "yellow"], nodes
   } catch {
     return false;
   }
+}
+
+/**
+ * Whether `dir` holds a complete install of `version` built with this launcher source, and how to
+ * mark it so once built: a changed Launcher.java means a rebuild (the jars then come from Maven's
+ * local repository).
+ */
+export function launcherInstall(dir, version, launcherSource) {
+  const marker = join(dir, ".installed");
+  const fingerprint = `${version} ${sha256(readFileSync(launcherSource, "utf8"))}\n`;
+  return {
+    done: existsSync(marker) && readFileSync(marker, "utf8") === fingerprint,
+    markDone: () => writeFileSync(marker, fingerprint),
+  };
+}
+
+/** Compiles the launcher into <dir>/launcher against the server's jars (`classPath`: javac flags). */
+export async function compileLauncher(ctx, { java, dir, source, release, classPath }) {
+  ctx.log(`compiling the launcher with ${java.home}`);
+  await run(
+    join(java.home, "bin", "javac"),
+    ["--release", String(release), "-d", join(dir, "launcher"), ...classPath, source],
+    { log: ctx.log },
+  );
+}
+
+/** The node's process: the JDK's java with the shared JVM options, then `args`. */
+export function searchNodeProcess(ctx, java, args) {
+  return {
+    command: join(java.home, "bin", "java"),
+    args: [...searchJvmOptions(ctx), ...args],
+    cwd: ctx.runDir,
+    env: { MALLOC_ARENA_MAX: "4" }, // caps glibc arenas, i.e. idle RSS
+  };
 }

@@ -13,14 +13,16 @@
 // fails with 405 and ping() is false), _delete_by_query/_update_by_query/_reindex (reindex), scripts
 // (lang-painless), x-pack features (ILM, data streams, security), and the native libraries (so no
 // index.codec: best_compression: its shards never start).
-import { readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { readdirSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { dirname } from "node:path";
 import { fileURLToPath } from "node:url";
-import { ensureDir, existsSync, findJdk, join, mavenDependencies, run, sha256 } from "../lib.mjs";
+import { ensureDir, findJdk, join, mavenDependencies, run } from "../lib.mjs";
 import {
+  compileLauncher,
+  launcherInstall,
   SEARCH_LOG4J,
   searchHealthy,
-  searchJvmOptions,
+  searchNodeProcess,
   searchNodeSettings,
   settingArgs,
 } from "../search-node.mjs";
@@ -60,12 +62,8 @@ export default {
 
   async install(ctx) {
     const dir = home(ctx);
-    const marker = join(dir, ".installed");
-    // A changed Launcher.java means a rebuild; the jars then come from Maven's local repository.
-    const fingerprint = `${VERSION} ${sha256(readFileSync(LAUNCHER_SOURCE, "utf8"))}\n`;
-    if (existsSync(marker) && readFileSync(marker, "utf8") === fingerprint) {
-      return { engine: "Elasticsearch", version: VERSION };
-    }
+    const install = launcherInstall(dir, VERSION, LAUNCHER_SOURCE);
+    if (install.done) return { engine: "Elasticsearch", version: VERSION };
     const java = findJava();
     rmSync(dir, { recursive: true, force: true });
     const lib = ensureDir(join(dir, "lib"));
@@ -89,23 +87,14 @@ export default {
     rmSync(join(netty, "META-INF"), { recursive: true });
 
     writeFileSync(join(ensureDir(join(dir, "config")), "log4j2.properties"), SEARCH_LOG4J);
-    ctx.log(`compiling the launcher with ${java.home}`);
-    await run(
-      join(java.home, "bin", "javac"),
-      [
-        "--release",
-        String(MIN_JAVA),
-        "-d",
-        join(dir, "launcher"),
-        "--module-path",
-        lib,
-        "--add-modules",
-        "ALL-MODULE-PATH",
-        LAUNCHER_SOURCE,
-      ],
-      { log: ctx.log },
-    );
-    writeFileSync(marker, fingerprint);
+    await compileLauncher(ctx, {
+      java,
+      dir,
+      source: LAUNCHER_SOURCE,
+      release: MIN_JAVA,
+      classPath: ["--module-path", lib, "--add-modules", "ALL-MODULE-PATH"],
+    });
+    install.markDone();
     return { engine: "Elasticsearch", version: VERSION };
   },
 
@@ -128,29 +117,23 @@ export default {
           }
         : { "discovery.type": "single-node" }),
     };
-    return {
-      command: join(findJava().home, "bin", "java"),
-      args: [
-        ...searchJvmOptions(ctx),
-        "--enable-native-access=org.elasticsearch.nativeaccess,org.apache.lucene.core",
-        // Where native access looks for lib/platform/<os>-<arch>/. Elastic publishes those libraries
-        // (zstd, vec) only in its own distributions, so it logs "Native methods will be disabled" and
-        // carries on; what needs them (index.codec: best_compression, memory locking) is unavailable.
-        `-Des.path.home=${dir}`,
-        // The server and its libraries are Java modules, as in a distribution; the launcher is not.
-        "--module-path",
-        join(dir, "lib"),
-        "--add-modules",
-        "ALL-MODULE-PATH",
-        "-cp",
-        join(dir, "launcher"),
-        "Launcher",
-        dir,
-        ...settingArgs(settings),
-      ],
-      cwd: ctx.runDir,
-      env: { MALLOC_ARENA_MAX: "4" }, // caps glibc arenas, i.e. idle RSS
-    };
+    return searchNodeProcess(ctx, findJava(), [
+      "--enable-native-access=org.elasticsearch.nativeaccess,org.apache.lucene.core",
+      // Where native access looks for lib/platform/<os>-<arch>/. Elastic publishes those libraries
+      // (zstd, vec) only in its own distributions, so it logs "Native methods will be disabled" and
+      // carries on; what needs them (index.codec: best_compression, memory locking) is unavailable.
+      `-Des.path.home=${dir}`,
+      // The server and its libraries are Java modules, as in a distribution; the launcher is not.
+      "--module-path",
+      join(dir, "lib"),
+      "--add-modules",
+      "ALL-MODULE-PATH",
+      "-cp",
+      join(dir, "launcher"),
+      "Launcher",
+      dir,
+      ...settingArgs(settings),
+    ]);
   },
 
   url: (ctx) => `elasticsearch://${ctx.host}:${ctx.port}`,

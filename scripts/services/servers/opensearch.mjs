@@ -10,14 +10,16 @@
 // Only transport-netty4 (HTTP and transport) is installed, so besides the document, search, bulk,
 // index and cluster APIs of the server these are missing: _delete_by_query/_update_by_query/_reindex
 // (reindex module), scripts (lang-painless) and every plugin (security, ISM, …).
-import { readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { readdirSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { dirname } from "node:path";
 import { fileURLToPath } from "node:url";
-import { ensureDir, existsSync, findJdk, join, mavenDependencies, run, sha256 } from "../lib.mjs";
+import { ensureDir, findJdk, join, mavenDependencies } from "../lib.mjs";
 import {
+  compileLauncher,
+  launcherInstall,
   SEARCH_LOG4J,
   searchHealthy,
-  searchJvmOptions,
+  searchNodeProcess,
   searchNodeSettings,
   settingArgs,
 } from "../search-node.mjs";
@@ -73,12 +75,8 @@ export default {
 
   async install(ctx) {
     const dir = home(ctx);
-    const marker = join(dir, ".installed");
-    // A changed Launcher.java means a rebuild; the jars then come from Maven's local repository.
-    const fingerprint = `${VERSION} ${sha256(readFileSync(LAUNCHER_SOURCE, "utf8"))}\n`;
-    if (existsSync(marker) && readFileSync(marker, "utf8") === fingerprint) {
-      return { engine: "OpenSearch", version: VERSION };
-    }
+    const install = launcherInstall(dir, VERSION, LAUNCHER_SOURCE);
+    if (install.done) return { engine: "OpenSearch", version: VERSION };
     const java = findJava();
     rmSync(dir, { recursive: true, force: true });
     ctx.log(`resolving OpenSearch ${VERSION} and transport-netty4-client with mvn`);
@@ -106,21 +104,14 @@ export default {
     writeFileSync(join(netty, "plugin-descriptor.properties"), NETTY_DESCRIPTOR);
     writeFileSync(join(ensureDir(join(dir, "config")), "log4j2.properties"), SEARCH_LOG4J);
 
-    ctx.log(`compiling the launcher with ${java.home}`);
-    await run(
-      join(java.home, "bin", "javac"),
-      [
-        "--release",
-        String(MIN_JAVA),
-        "-cp",
-        join(dir, "lib", "*"),
-        "-d",
-        join(dir, "launcher"),
-        LAUNCHER_SOURCE,
-      ],
-      { log: ctx.log },
-    );
-    writeFileSync(marker, fingerprint);
+    await compileLauncher(ctx, {
+      java,
+      dir,
+      source: LAUNCHER_SOURCE,
+      release: MIN_JAVA,
+      classPath: ["-cp", join(dir, "lib", "*")],
+    });
+    install.markDone();
     return { engine: "OpenSearch", version: VERSION };
   },
 
@@ -134,21 +125,15 @@ export default {
       }),
       "discovery.type": "single-node",
     };
-    return {
-      command: join(findJava().home, "bin", "java"),
-      args: [
-        ...searchJvmOptions(ctx),
-        "--enable-native-access=ALL-UNNAMED", // Lucene's native I/O hints, on the class path
-        `-Dopensearch.path.home=${dir}`,
-        "-cp",
-        `${join(dir, "lib", "*")}:${join(dir, "launcher")}`,
-        "Launcher",
-        dir,
-        ...settingArgs(settings),
-      ],
-      cwd: ctx.runDir,
-      env: { MALLOC_ARENA_MAX: "4" }, // caps glibc arenas, i.e. idle RSS
-    };
+    return searchNodeProcess(ctx, findJava(), [
+      "--enable-native-access=ALL-UNNAMED", // Lucene's native I/O hints, on the class path
+      `-Dopensearch.path.home=${dir}`,
+      "-cp",
+      `${join(dir, "lib", "*")}:${join(dir, "launcher")}`,
+      "Launcher",
+      dir,
+      ...settingArgs(settings),
+    ]);
   },
 
   // backend-elasticsearch reads OpenSearch URLs in the same scheme (Celery's own).
