@@ -22,6 +22,8 @@ const DRIVERS: readonly SearchDriver[] = ["elasticsearch", "opensearch"];
 const DEFAULT_PORT = 9200;
 const DEFAULT_TIMEOUT_MS = 10_000;
 const DEFAULT_MAX_RETRIES = 3;
+/** Every client reads each shard from the same copy, so no read sees an older state than another. */
+const DEFAULT_PREFERENCE = "resultstore";
 const DEFAULT_MAX_RECORD_BYTES = 10 * 1024 * 1024;
 /** Half of `http.max_content_length` (100 MB) minus room for our fields: JSON escaping can double the meta. */
 export const MAX_RECORD_BYTES_CEILING = 49 * 1024 * 1024;
@@ -52,6 +54,8 @@ export interface ResolvedConfig {
   indexSettings: Record<string, number>;
   /** Query parameters of every write (`wait_for_active_shards`). */
   writeParams: Record<string, string | number>;
+  /** Query parameters of every read (`preference`). */
+  readParams: Record<string, string>;
   connection: ConnectionConfig;
 }
 
@@ -78,9 +82,20 @@ export function resolveConfig(options: ElasticsearchBackendOptions): ResolvedCon
     activeShards === undefined || activeShards === "all"
       ? activeShards
       : intOption(Number(activeShards), "waitForActiveShards", BACKEND_NAME, 1);
+  const preference =
+    options.preference === undefined
+      ? (url.query.preference ?? DEFAULT_PREFERENCE)
+      : options.preference;
+  if (preference !== null && (typeof preference !== "string" || preference === "")) {
+    throw new ConfigurationError(
+      BACKEND_NAME,
+      "Option `preference` must be a non-empty string (Elasticsearch's `preference`) or null.",
+    );
+  }
   return {
     index,
     keyPrefix: celeryKeyPrefix(options.keyPrefix),
+    readParams: preference === null ? {} : { preference },
     indexSettings: numberOfReplicas === undefined ? {} : { number_of_replicas: numberOfReplicas },
     writeParams:
       waitForActiveShards === undefined ? {} : { wait_for_active_shards: waitForActiveShards },
@@ -107,7 +122,7 @@ export function resolveConfig(options: ElasticsearchBackendOptions): ResolvedCon
 
 interface CeleryUrl {
   nodes: string[];
-  /** Our query options (Celery reads none): number_of_replicas, wait_for_active_shards. */
+  /** Our query options (Celery reads none): number_of_replicas, wait_for_active_shards, preference. */
   query: Record<string, string>;
   index: string | undefined;
   username: string | undefined;
@@ -115,7 +130,7 @@ interface CeleryUrl {
 }
 
 /** The query options a URL may carry. */
-const QUERY_OPTIONS = ["number_of_replicas", "wait_for_active_shards"];
+const QUERY_OPTIONS = ["number_of_replicas", "wait_for_active_shards", "preference"];
 
 /**
  * `elasticsearch://[user:pw@]host[:port][/index[/doc_type]]` as Celery reads it: an empty host is

@@ -37,17 +37,27 @@ export interface Written {
 export class IndexApi {
   private readonly base: string;
 
+  private readonly writeParams: Record<string, string | number>;
+  private readonly readParams: Record<string, string>;
+  private readonly indexSettings: Record<string, number>;
+
   /**
-   * `writeParams` go on every write (`wait_for_active_shards`); `indexSettings` on the index we
-   * create (`number_of_replicas`).
+   * `writeParams` go on every write (`wait_for_active_shards`), `readParams` on every read
+   * (`preference`); `indexSettings` on the index we create (`number_of_replicas`).
    */
   constructor(
     private readonly engine: Engine,
     private readonly index: string,
-    private readonly writeParams: Record<string, string | number> = {},
-    private readonly indexSettings: Record<string, number> = {},
+    params: {
+      writeParams?: Record<string, string | number>;
+      readParams?: Record<string, string>;
+      indexSettings?: Record<string, number>;
+    } = {},
   ) {
     this.base = `/${encodeURIComponent(index)}`;
+    this.writeParams = params.writeParams ?? {};
+    this.readParams = params.readParams ?? {};
+    this.indexSettings = params.indexSettings ?? {};
   }
 
   /** Creates the index with `mappings`; an index that already exists is left as it is. */
@@ -73,7 +83,7 @@ export class IndexApi {
   /** Realtime GET (sees every acknowledged write, no refresh needed); null when absent. */
   async get(id: string, retries: Retries = {}): Promise<StoredDocument | null> {
     const { statusCode, body } = await this.engine.request(
-      { method: "GET", path: this.docPath(id) },
+      { method: "GET", path: this.docPath(id), querystring: this.readParams },
       { ...retries, ignore: [404] },
     );
     return statusCode === 404 ? null : toStored(body as GetResponse, id);
@@ -88,6 +98,7 @@ export class IndexApi {
         method: "POST",
         path: `${this.base}/_mget`,
         body: { ids: batch },
+        querystring: this.readParams,
       });
       const docs = (body as { docs?: GetResponse[] }).docs ?? [];
       batch.forEach((id, i) => {

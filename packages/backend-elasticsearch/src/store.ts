@@ -248,7 +248,11 @@ export class ElasticsearchBackend implements ResultBackend {
       : adaptClient(await buildClient(connection), {
           ...(connection.retryOnTimeout && { retryOnTimeout: true }),
         });
-    return new IndexApi(engine, this.index, this.config.writeParams, this.config.indexSettings);
+    return new IndexApi(engine, this.index, {
+      writeParams: this.config.writeParams,
+      readParams: this.config.readParams,
+      indexSettings: this.config.indexSettings,
+    });
   }
 
   /**

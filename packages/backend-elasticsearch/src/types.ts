@@ -109,4 +109,14 @@ export interface ElasticsearchBackendOptions {
    * @default the server's (1: the primary)
    */
   waitForActiveShards?: number | "all";
+  /**
+   * Elasticsearch's `preference` on every read (GET, `_mget`): every read of a shard, from any
+   * client with the same value, goes to the same copy of it. A write shows on the primary before
+   * it reaches the replicas, so with replicas two reads answered by different copies can see a
+   * SUCCESS and then the state before it (packages/proof saw this on the 3-node cluster). `null`
+   * lets the server pick a copy for each read (adaptive replica selection: reads spread over the
+   * copies, but a later read may see an older state). (URL: `?preference=VALUE`.)
+   * @default "resultstore"
+   */
+  preference?: string | null;
 }

@@ -12,19 +12,25 @@ import { freshIndex, nodeOf } from "./helpers.js";
 const target = serverTarget("ELASTICSEARCH");
 
 /** The real driver, counting the requests each store call makes (no behaviour changed). */
-function countingClient(node: string): { client: SearchClientLike; paths: string[] } {
+function countingClient(node: string): {
+  client: SearchClientLike;
+  paths: string[];
+  queries: Record<string, unknown>[];
+} {
   const real = new Client({ node });
   const paths: string[] = [];
+  const queries: Record<string, unknown>[] = [];
   const client: SearchClientLike = {
     transport: {
       request: (params, options) => {
         paths.push(`${params.method} ${params.path.replace(/^\/[^/]+/, "")}`);
+        queries.push({ ...(params.querystring as Record<string, unknown> | undefined) });
         return real.transport.request(params, options);
       },
     },
     close: () => real.close(),
   };
-  return { client, paths };
+  return { client, paths, queries };
 }
 
 describe.skipIf(!target.url)(`elasticsearch backend ${target.reason}`, () => {
@@ -135,6 +141,38 @@ describe.skipIf(!target.url)(`elasticsearch backend ${target.reason}`, () => {
       const key = randomUUID();
       expect(await count(() => store.incr(key))).toHaveLength(2); // GET (404) + _create
       expect(await count(() => store.incr(key))).toHaveLength(2); // GET + guarded index
+    });
+
+    it("every read asks for the same copy of its shard (preference), unless told not to", async () => {
+      // With replicas, a write shows on the primary before the replicas: reads that different
+      // copies answer could see a SUCCESS and then the state before it (the proof, 3 nodes).
+      for (const [preference, expected] of [
+        [undefined, "resultstore"],
+        ["my-app", "my-app"],
+        [null, undefined],
+      ] as const) {
+        const { client, paths, queries } = countingClient(nodeOf(url));
+        const store = new ResultStore(
+          new ElasticsearchBackend({
+            url,
+            namespace: freshIndex(),
+            client,
+            closeClient: true,
+            preference,
+          }),
+        );
+        stores.push(store);
+        const taskId = randomUUID();
+        await store.markSuccess(taskId, 1);
+        paths.length = 0;
+        queries.length = 0;
+        await store.getMeta(taskId);
+        await store.getMany([taskId, randomUUID()]);
+        await store.markStarted(taskId); // refused: confirmed by a realtime GET
+        expect((await store.getMeta(taskId)).status).toBe("SUCCESS");
+        expect(paths.filter((p) => p.startsWith("GET") || p.endsWith("_mget"))).toHaveLength(4);
+        for (const query of queries) expect(query.preference).toBe(expected);
+      }
     });
 
     it("another process's write: create 409, GET, guarded PUT; a stale version re-reads and merges", async () => {

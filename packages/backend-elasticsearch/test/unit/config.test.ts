@@ -44,6 +44,19 @@ describe("Celery's elasticsearch:// URL", () => {
     );
   });
 
+  it("reads every shard from one copy by default (preference), from the options or the URL", () => {
+    expect(resolveConfig({ url: "elasticsearch://h" }).readParams).toEqual({
+      preference: "resultstore",
+    });
+    expect(resolveConfig({ url: "elasticsearch://h?preference=app" }).readParams).toEqual({
+      preference: "app",
+    });
+    expect(resolveConfig({ url: "elasticsearch://h", preference: null }).readParams).toEqual({});
+    expect(() => resolveConfig({ url: "elasticsearch://h", preference: "" })).toThrow(
+      ConfigurationError,
+    );
+  });
+
   it("decodes percent-encoded credentials", () => {
     expect(parseCeleryUrl("elasticsearch://user:p%40ss%3Aw@h").password).toBe("p@ss:w");
   });
