@@ -374,6 +374,9 @@ export class ResultStore {
    * per-member counter drops duplicate deliveries, then Celery's `chord-unlock-<gid>` counts.
    * Once the callback has run, the unlock counter is removed (as Celery deletes it); the
    * per-member counters live until they expire, so a duplicate after completion is still recognised.
+   * The callback never runs twice, but it can fail to run: `incr` is not idempotent, so if this call
+   * fails after an increment landed (its answer lost), a redelivery of the member is taken for a
+   * duplicate (PROOF.md, finding 4).
    */
   async onChordPartReturn(part: ChordPart, callback?: () => unknown): Promise<ChordProgress> {
     validateId(part.groupId, "group id");
