@@ -56,7 +56,7 @@ export class TaskWriter {
   write(id: string, write: TaskWrite): Promise<WriteOutcome> {
     const attributes = itemAttributes(id, write);
     let resent = false;
-    const refused = (): WriteOutcome => (resent ? { applied: false, resent } : { applied: false });
+    const refused = (): WriteOutcome => ({ applied: false, resent });
     return retryLostRaces(BACKEND_NAME, `write of task ${write.taskId}`, async () => {
       const nowMs = Date.now();
       const first = await this.update(id, write, attributes, nowMs, guardCondition(write));

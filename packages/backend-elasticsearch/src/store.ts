@@ -48,7 +48,6 @@ import type { ElasticsearchBackendOptions } from "./types.js";
 const VERSION_CACHE_SIZE = 1000;
 
 const APPLIED: WriteOutcome = { applied: true };
-const REFUSED: WriteOutcome = { applied: false };
 
 /** The Elasticsearch / OpenSearch backend: Celery's document layout, optimistic concurrency for the state rules. */
 export class ElasticsearchBackend implements ResultBackend {
@@ -122,7 +121,7 @@ export class ElasticsearchBackend implements ResultBackend {
       if (stored?.source.write_id === writeId) return APPLIED;
       if (!stored) this.versions.delete(id);
       const next = stored && applyWrite(decodeTask(stored.source, write.taskId), write);
-      if (stored && !next) return resent ? { applied: false, resent } : REFUSED;
+      if (stored && !next) return { applied: false, resent };
       const landed = stored
         ? remember(await api.replace(id, body(next as TaskRecord), stored), next as TaskRecord)
         : remember(await api.create(id, body(fresh)), fresh);

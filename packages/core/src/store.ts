@@ -5,6 +5,7 @@ import { hostname } from "node:os";
 import { encodeJson } from "./codec.js";
 import {
   ConfigurationError,
+  ContentionError,
   StoreClosedError,
   ValueTooLargeError,
   WaitAbortedError,
@@ -231,15 +232,19 @@ export class ResultStore {
         this.backend.capabilities.maxRecordBytes,
       );
     }
-    let attempts = 0;
-    const outcome = await this.call(() => {
-      attempts++;
-      return this.backend.write(write);
-    });
+    // Whether an attempt failed in a way that may have stored it. A ContentionError stored
+    // nothing (every compare-and-swap round was lost), so a refusal after it is still a refusal.
+    let mayHaveLanded = false;
+    const outcome = await this.call(() =>
+      this.backend.write(write).catch((error: unknown) => {
+        if (!(error instanceof ContentionError)) mayHaveLanded = true;
+        throw error;
+      }),
+    );
     // A refusal of a copy sent again after a transport failure is not a refusal of the write: an
     // earlier copy may have landed, then been superseded by another process's write (which also
     // replaced the write id a backend would have recognised). Say so rather than guess.
-    if (!outcome.applied && (attempts > 1 || outcome.resent)) {
+    if (!outcome.applied && (mayHaveLanded || outcome.resent)) {
       throw new WriteOutcomeUnknownError(this.backend.name, taskId);
     }
     return { taskId, status: state, applied: outcome.applied };

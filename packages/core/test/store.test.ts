@@ -1,6 +1,7 @@
 import { describe, expect, it, vi } from "vitest";
 import {
   backoffMs,
+  ContentionError,
   createStore,
   MemoryBackend,
   ResultStore,
@@ -83,6 +84,16 @@ describe("ResultStore", () => {
     expect(backend.write).toHaveBeenCalledTimes(3);
     // Without a re-send a refusal is still a refusal.
     await expect(store.markStarted("t")).resolves.toMatchObject({ applied: false });
+  });
+
+  it("a refusal after a lost compare-and-swap (ContentionError: nothing stored) is a refusal", async () => {
+    const backend = new MemoryBackend();
+    const store = new ResultStore(backend, { alwaysRetry: true, retryPolicy: { baseMs: 1 } });
+    await store.markSuccess("t", 1);
+    vi.spyOn(backend, "write").mockRejectedValueOnce(new ContentionError("memory", "write", 3));
+    Object.assign(backend, { isRetryable: () => true });
+    await expect(store.markStarted("t")).resolves.toMatchObject({ applied: false });
+    expect(backend.write).toHaveBeenCalledTimes(2);
   });
 
   it("a refusal the driver reports as re-sent is unknown too", async () => {
