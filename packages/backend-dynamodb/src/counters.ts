@@ -10,9 +10,9 @@ import {
   type DynamoDBClient,
   UpdateItemCommand,
 } from "@aws-sdk/client-dynamodb";
-import { LOST_RACE, retryLostRaces } from "@resultstore/core";
+import { BackendConnectionError, LOST_RACE, retryLostRaces } from "@resultstore/core";
 import { BACKEND_NAME } from "./config.js";
-import { CONDITION_FAILED, errors } from "./errors.js";
+import { CONDITION_FAILED, errorName, errors, sentAgain } from "./errors.js";
 import { Expression } from "./expression.js";
 import { ATTR, epochSeconds, ttlValue } from "./records.js";
 
@@ -65,7 +65,26 @@ async function conditionalCount(
           ...expr.placeholders(),
         }),
       ),
-    errors.on([CONDITION_FAILED], null),
+    (error) => {
+      if (errorName(error) !== CONDITION_FAILED) return undefined;
+      // A re-sent restart whose first copy landed finds the counter live: not a lost race.
+      if (sentAgain(error)) throw resentIncrement(id);
+      return null;
+    },
   );
+  // A re-sent add whose first copy landed has added twice; the value cannot say.
+  if (sentAgain(output)) throw resentIncrement(id);
   return output && Number(output.Attributes?.[ATTR.count]?.N);
+}
+
+/**
+ * The SDK sent an increment again after a failure or a lost answer (the proof saw a chord member
+ * counted twice during dropped connections): it may have counted more than once. An increment is
+ * not idempotent, so the caller hears what it would after a lost answer: nothing is known.
+ */
+function resentIncrement(id: string): BackendConnectionError {
+  return new BackendConnectionError(
+    BACKEND_NAME,
+    `Incrementing counter ${id}: the AWS SDK sent it again after a failure, so it may have counted more than once.`,
+  );
 }

@@ -15,6 +15,16 @@ interface SdkError {
 }
 
 /** The SDK error name, e.g. "ConditionalCheckFailedException", or undefined. */
+/**
+ * Whether the SDK sent a request more than once (its own retry after a failure or a lost answer):
+ * it counts its attempts in `$metadata.attempts`, on answers and errors alike (1: sent once).
+ */
+export function sentAgain(answer: unknown): boolean {
+  const attempts = (answer as { $metadata?: { attempts?: unknown } } | undefined)?.$metadata
+    ?.attempts;
+  return typeof attempts === "number" && attempts > 1;
+}
+
 export function errorName(error: unknown): string | undefined {
   return typeof error === "object" && error !== null ? (error as SdkError).name : undefined;
 }

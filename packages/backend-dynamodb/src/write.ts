@@ -30,7 +30,7 @@ import {
   type WriteOutcome,
 } from "@resultstore/core";
 import { BACKEND_NAME } from "./config.js";
-import { CONDITION_FAILED, errorName, errors, ITEM_LIMIT_BYTES } from "./errors.js";
+import { CONDITION_FAILED, errorName, errors, ITEM_LIMIT_BYTES, sentAgain } from "./errors.js";
 import { Expression, MAX_EXPRESSION_BYTES } from "./expression.js";
 import {
   ATTR,
@@ -56,7 +56,7 @@ export class TaskWriter {
   write(id: string, write: TaskWrite): Promise<WriteOutcome> {
     const attributes = itemAttributes(id, write);
     let resent = false;
-    const refused = (): WriteOutcome => ({ applied: false, resent });
+    const refused = (): WriteOutcome => (resent ? { applied: false, resent } : { applied: false });
     return retryLostRaces(BACKEND_NAME, `write of task ${write.taskId}`, async () => {
       const nowMs = Date.now();
       const first = await this.update(id, write, attributes, nowMs, guardCondition(write));
@@ -203,10 +203,4 @@ function checkExpressionSize(updateExpression: string, write: TaskWrite): void {
       "write at most about 200 keys at a time.",
     BACKEND_NAME,
   );
-}
-
-/** The SDK counts the attempts it made of a request in `$metadata.attempts` (1: sent once). */
-function sentAgain(error: unknown): boolean {
-  const attempts = (error as { $metadata?: { attempts?: unknown } }).$metadata?.attempts;
-  return typeof attempts === "number" && attempts > 1;
 }

@@ -310,11 +310,12 @@ describe.skipIf(!target.url)(`dynamodb backend ${target.reason}`, () => {
   });
 
   describe("a write whose answer is lost", () => {
-    // The proxy passes the task's first UpdateItem to the server, runs `meanwhile`, then cuts the
-    // connection: the SDK sends the request again by itself (its own retry, no alwaysRetry).
+    // The proxy passes the first UpdateItem of `itemId` to the server, runs `meanwhile`, then cuts
+    // the connection: the SDK sends the request again by itself (its own retry, no alwaysRetry).
     const throughLossyProxy = async (
       taskId: string,
       meanwhile: (direct: ResultStore) => Promise<unknown>,
+      itemId = celeryTaskKey(taskId),
     ) => {
       const namespace = freshNamespace("lost");
       const direct = new ResultStore(fromUrl(url, { namespace }));
@@ -325,8 +326,7 @@ describe.skipIf(!target.url)(`dynamodb backend ${target.reason}`, () => {
         { host: server.hostname, port: Number(server.port) },
         {
           matches: (request) =>
-            request.includes("DynamoDB_20120810.UpdateItem") &&
-            request.includes(`"${celeryTaskKey(taskId)}"`),
+            request.includes("DynamoDB_20120810.UpdateItem") && request.includes(`"${itemId}"`),
           meanwhile: async () => {
             await meanwhile(direct);
           },
@@ -346,6 +346,19 @@ describe.skipIf(!target.url)(`dynamodb backend ${target.reason}`, () => {
         );
         expect(setup.proxy.lost()).toBe(1);
         expect((await setup.direct.getMeta("t")).status).toBe("SUCCESS");
+      } finally {
+        await setup.proxy.stop();
+      }
+    });
+
+    it("an increment re-sent by the SDK is an error, never a value that may count twice", async () => {
+      // The proof saw a chord member's first delivery read as a duplicate during dropped
+      // connections: the SDK had re-sent its increment, which then counted twice.
+      const setup = await throughLossyProxy("c", async () => undefined, "b'c'");
+      try {
+        await expect(setup.proxied.incr("c")).rejects.toBeInstanceOf(BackendConnectionError);
+        expect(setup.proxy.lost()).toBe(1);
+        expect(await setup.direct.incr("c")).toBe(3); // both copies had counted
       } finally {
         await setup.proxy.stop();
       }

@@ -121,7 +121,7 @@ export class ElasticsearchBackend implements ResultBackend {
       if (stored?.source.write_id === writeId) return APPLIED;
       if (!stored) this.versions.delete(id);
       const next = stored && applyWrite(decodeTask(stored.source, write.taskId), write);
-      if (stored && !next) return { applied: false, resent };
+      if (stored && !next) return resent ? { applied: false, resent } : { applied: false };
       const landed = stored
         ? remember(await api.replace(id, body(next as TaskRecord), stored), next as TaskRecord)
         : remember(await api.create(id, body(fresh)), fresh);
