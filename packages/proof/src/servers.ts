@@ -85,6 +85,12 @@ async function freePortBlock(): Promise<number> {
   throw new Error("no free port block found on 127.0.0.1");
 }
 
+/** Waits until `port` can be bound on 127.0.0.1 again, up to `timeoutMs`. */
+async function waitForFreePort(port: number, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await portFree(port)) && Date.now() < deadline) await sleep(250);
+}
+
 function portFree(port: number): Promise<boolean> {
   return new Promise((resolve) => {
     const server = createServer();
@@ -134,6 +140,9 @@ export async function privateServer(
       scoped(async () => {
         await api.signalServers([name], "SIGKILL");
         await sleep(1000);
+        // A killed process on a loaded machine can hold its port a while longer: restarting
+        // before it is free failed a CI run ("Failed to bind" from DynamoDB Local).
+        await waitForFreePort(port, 30_000);
         await api.up([name], { keepData: true });
       }),
     pause: (ms) =>
