@@ -457,22 +457,28 @@ function checkCounters(
       .filter((e) => e.value !== undefined && epochs.of(e) !== null)
       .sort((a, b) => a.start - b.start);
     // Two calls can only be in different lifetimes of an expiring counter if it could have
-    // expired between them; up to a second of slack covers backends that keep expiry in whole
-    // seconds.
+    // expired between the moments they took effect. Either call may have taken effect anywhere
+    // within its own span, and the one that started first need not be the one that took effect
+    // first: a call held up by a paused server can find the counter restarted by a later call,
+    // wait past that lifetime, and restart it again (PROOF.md finding 13). Up to a second of
+    // slack covers backends that keep expiry in whole seconds.
     // A lasting counter has one lifetime per epoch.
     const window = expiresMs - Math.min(1000, expiresMs / 3);
     const sameValue = groupBy(acked, (e) => `${epochs.of(e)}:${e.value}`);
     for (const group of sameValue.values()) {
-      for (let i = 0; i + 1 < group.length; i++) {
-        const a = group[i] as IncrEvent;
-        const b = group[i + 1] as IncrEvent;
-        if (a.expiring && b.end - a.start >= window) continue;
-        report(
-          "counter-duplicate",
-          key,
-          `value ${a.value} returned to process ${a.p} (${a.start}–${a.end}) and to process ${b.p} ` +
-            `(${b.start}–${b.end}) within one lifetime`,
-        );
+      // Every pair: one long call can be far enough from both of two others that are not.
+      for (let i = 0; i < group.length; i++) {
+        for (let j = i + 1; j < group.length; j++) {
+          const a = group[i] as IncrEvent;
+          const b = group[j] as IncrEvent;
+          if (a.expiring && farthestApart(a, b) >= window) continue;
+          report(
+            "counter-duplicate",
+            key,
+            `value ${a.value} returned to process ${a.p} (${a.start}–${a.end}) and to process ${b.p} ` +
+              `(${b.start}–${b.end}) within one lifetime`,
+          );
+        }
       }
     }
     if (all[0]?.expiring) continue;
@@ -494,6 +500,11 @@ function checkCounters(
     }
   }
   return lostToReset;
+}
+
+/** The longest time that can separate the moments two calls took effect. */
+function farthestApart(a: IncrEvent, b: IncrEvent): number {
+  return Math.max(b.end - a.start, a.end - b.start);
 }
 
 /** Each chord whose members were all delivered fires exactly once. Returns chords stalled. */

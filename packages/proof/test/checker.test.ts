@@ -274,6 +274,27 @@ describe("the checker", () => {
     expect(check(h).violations).toBe(0);
   });
 
+  it("accepts a restart by a call that outlived the lifetime a later call started (finding 13)", () => {
+    const h = cleanHistory();
+    // Process 0 is held up by a paused server: it finds the counter that process 1 restarted,
+    // waits past that lifetime, and restarts it again. Both answers are right.
+    h.push(incr(0, "e0", 100, 4300, 1, true), incr(1, "e0", 101, 130, 1, true));
+    expect(check(h).violations).toBe(0);
+  });
+
+  it("catches a duplicate between two short calls that a long call overlaps", () => {
+    const h = cleanHistory();
+    // The long call may be in another lifetime than either short one; the short ones cannot be.
+    h.push(
+      incr(0, "e0", 100, 130, 1, true),
+      incr(1, "e0", 150, 5000, 1, true),
+      incr(0, "e0", 200, 230, 1, true),
+    );
+    const report = expectOnly("counter-duplicate", h);
+    expect(report.violations).toBe(1);
+    expect(report.examples[0]?.detail).toContain("(100–130) and to process 0 (200–230)");
+  });
+
   it("catches a chord callback that fired twice", () => {
     const h = cleanHistory();
     h.push(chord(1, "m0", 40, true));
