@@ -457,9 +457,10 @@ function checkCounters(
       .filter((e) => e.value !== undefined && epochs.of(e) !== null)
       .sort((a, b) => a.start - b.start);
     // Two calls can only be in different lifetimes of an expiring counter if it could have
-    // expired between the moments they took effect. Either call may have taken effect anywhere
-    // within its own span, and the one that started first need not be the one that took effect
-    // first: a call held up by a paused server can find the counter restarted by a later call,
+    // expired between the moments they took effect. A lifetime lasts at least `expires` from
+    // the start of each call in it (core fixes a call's expiry when it is called), so the later
+    // one must end that long after the earlier one started. Either may be the later one: a call
+    // held up by a paused server can find the counter restarted by a call that started after it,
     // wait past that lifetime, and restart it again (PROOF.md finding 13). Up to a second of
     // slack covers backends that keep expiry in whole seconds.
     // A lasting counter has one lifetime per epoch.
