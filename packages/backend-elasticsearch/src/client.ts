@@ -21,8 +21,6 @@ export interface RequestOptions {
 export interface EngineResponse {
   statusCode: number;
   body: unknown;
-  /** The client sent the request more than once (its own retry after a failure or lost answer). */
-  resent?: boolean;
 }
 
 /** What the backend needs from a client. Unit tests can implement it without a server. */
@@ -67,18 +65,8 @@ export function adaptClient(
 /** Normalises a transport result: `{ body, statusCode }` (both clients here) or a bare body. */
 export function toEngineResponse(raw: unknown): EngineResponse {
   if (typeof raw === "object" && raw !== null && "body" in raw && "statusCode" in raw) {
-    const { body, statusCode, meta } = raw as {
-      body: unknown;
-      statusCode: unknown;
-      meta?: { attempts?: unknown };
-    };
-    const response: EngineResponse = {
-      statusCode: typeof statusCode === "number" ? statusCode : 200,
-      body,
-    };
-    // Both clients count their retries of this request in `meta.attempts` (0: sent once).
-    if (typeof meta?.attempts === "number" && meta.attempts > 0) response.resent = true;
-    return response;
+    const { body, statusCode } = raw as { body: unknown; statusCode: unknown };
+    return { statusCode: typeof statusCode === "number" ? statusCode : 200, body };
   }
   // A client that resolves bodies only reports success this way (errors throw).
   return { statusCode: 200, body: raw };

@@ -15,6 +15,7 @@ interface GetResponse {
   found?: boolean;
   _seq_no?: number;
   _primary_term?: number;
+  _version?: number;
   _source?: Record<string, unknown>;
   error?: { type?: string; reason?: string };
 }
@@ -27,12 +28,6 @@ export interface ExpiredHit {
 }
 
 type Retries = Pick<RequestOptions, "maxRetries">;
-
-/** What a guarded write did: the new version (null on a 409), and whether the client re-sent it. */
-export interface Written {
-  version: DocumentVersion | null;
-  resent: boolean;
-}
 
 export class IndexApi {
   private readonly base: string;
@@ -116,7 +111,7 @@ export class IndexApi {
   }
 
   /** `_create`: the new version, or null if the document exists (409). */
-  async create(id: string, body: string, retries: Retries = {}): Promise<Written> {
+  async create(id: string, body: string, retries: Retries = {}): Promise<DocumentVersion | null> {
     const response = await this.engine.request(
       {
         method: "PUT",
@@ -135,7 +130,7 @@ export class IndexApi {
     body: string,
     seen: DocumentVersion,
     retries: Retries = {},
-  ): Promise<Written> {
+  ): Promise<DocumentVersion | null> {
     const response = await this.engine.request(
       {
         method: "PUT",
@@ -229,15 +224,15 @@ export class IndexApi {
 }
 
 /** The new version of a document an index or create wrote; null on 409 (a version conflict). */
-function written(response: EngineResponse): Written {
-  const resent = response.resent === true;
-  if (response.statusCode === 409) return { version: null, resent };
-  const { _seq_no: seqNo, _primary_term: primaryTerm } = response.body as {
-    _seq_no?: number;
-    _primary_term?: number;
-  };
-  // Elasticsearch and OpenSearch report it; -1 marks "written, version unknown" (never cached).
-  return { version: { seqNo: seqNo ?? -1, primaryTerm: primaryTerm ?? -1 }, resent };
+function written(response: EngineResponse): DocumentVersion | null {
+  if (response.statusCode === 409) return null;
+  const {
+    _seq_no: seqNo,
+    _primary_term: primaryTerm,
+    _version: version,
+  } = response.body as GetResponse;
+  // Elasticsearch and OpenSearch report them; -1 marks "written, version unknown" (never cached).
+  return { seqNo: seqNo ?? -1, primaryTerm: primaryTerm ?? -1, version: version ?? -1 };
 }
 
 function toStored(doc: GetResponse, id: string): StoredDocument | null {
@@ -248,7 +243,12 @@ function toStored(doc: GetResponse, id: string): StoredDocument | null {
       `The server returned ${id} without _seq_no/_primary_term/_source.`,
     );
   }
-  return { seqNo: doc._seq_no, primaryTerm: doc._primary_term, source: doc._source };
+  return {
+    seqNo: doc._seq_no,
+    primaryTerm: doc._primary_term,
+    version: doc._version ?? -1,
+    source: doc._source,
+  };
 }
 
 function errorOf(body: unknown): { type?: string; reason?: string } | undefined {

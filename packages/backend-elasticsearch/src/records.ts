@@ -58,10 +58,21 @@ export const INDEX_MAPPINGS = {
   },
 } as const;
 
-/** A document's version: what if_seq_no/if_primary_term compare. */
+/**
+ * How many write ids a task document keeps (newest last, about 40 bytes each). A write that meets
+ * a 409 looks for its id there: the 409 may answer a copy of itself that already landed, re-sent
+ * by the client or re-run by the cluster on a new primary after a failover.
+ */
+export const RECENT_WRITE_IDS = 16;
+
+/**
+ * A document's version: `seqNo`/`primaryTerm` are what if_seq_no/if_primary_term compare;
+ * `version` is `_version`, which every write of this document raises by one (-1: not reported).
+ */
 export interface DocumentVersion {
   seqNo: number;
   primaryTerm: number;
+  version: number;
 }
 
 /** A document as GET/mget return it, with its version. */
@@ -71,14 +82,14 @@ export interface StoredDocument extends DocumentVersion {
 
 /**
  * The task document as JSON text. We serialise it ourselves so the meta is byte-for-byte Celery's
- * JSON (big integers, NaN, kombu markers inside it stay exact). `writeId` lets a write recognise
- * its own earlier attempt when a retried request meets a 409.
+ * JSON (big integers, NaN, kombu markers inside it stay exact). `writeIds` (the recent writes,
+ * this one last) let a write recognise its own earlier attempt when a retried request meets a 409.
  */
 export function encodeTask(
   record: TaskRecord,
   resultJson: string,
   saveMetaAsText: boolean,
-  writeId: string,
+  writeIds: readonly string[],
 ): string {
   const meta = saveMetaAsText
     ? JSON.stringify(encodeMeta(record, { resultJson, includeMetadata: false }))
@@ -89,8 +100,32 @@ export function encodeTask(
     `{"result": ${meta}, "@timestamp": ${JSON.stringify(timestamp())}, ` +
     `"status": ${JSON.stringify(record.status)}, "date_done": ${dateJson(record.dateDone)}, ` +
     `"expires_at": ${dateJson(record.expiresAt)}, "metadata": ${metadata}, ` +
-    `"write_id": ${JSON.stringify(writeId)}}`
+    `"write_id": ${JSON.stringify(writeIds)}}`
   );
+}
+
+/**
+ * The ids of the recent writes a task document records, oldest first. A keyword field holds one
+ * value or an array; documents Celery created have none.
+ */
+export function recentWriteIds(source: Record<string, unknown>): string[] {
+  const value = source.write_id;
+  if (typeof value === "string") return [value];
+  return Array.isArray(value) ? value.filter((id): id is string => typeof id === "string") : [];
+}
+
+/**
+ * Whether a document now at `_version` `now` still records the id of every write since `_version`
+ * `before` (each write raises `_version` by one; -1 is unknown, and a lower version means it was
+ * deleted and created again, so nothing is known).
+ */
+export function withinRecentWrites(before: number, now: number): boolean {
+  return before >= 0 && now >= before && now - before <= RECENT_WRITE_IDS;
+}
+
+/** The ids to store with write `writeId` on a document that recorded `before`. */
+export function withWriteId(before: readonly string[], writeId: string): string[] {
+  return [...before.filter((id) => id !== writeId), writeId].slice(-RECENT_WRITE_IDS);
 }
 
 /**
@@ -172,13 +207,21 @@ export function decodeGroup(source: Record<string, unknown>, groupId: string): G
   };
 }
 
-/** A counter document (Celery's Elasticsearch backend has no counters; `kind` marks ours). */
-export function encodeCounter(count: number, expiresAt: Date | null): string {
+/**
+ * A counter document (Celery's Elasticsearch backend has no counters; `kind` marks ours), with the
+ * ids of its recent increments (see RECENT_WRITE_IDS).
+ */
+export function encodeCounter(
+  count: number,
+  expiresAt: Date | null,
+  writeIds: readonly string[],
+): string {
   return JSON.stringify({
     kind: "counter",
     count,
     "@timestamp": timestamp(),
     expires_at: expiresAt?.toISOString() ?? null,
+    write_id: writeIds,
   });
 }
 

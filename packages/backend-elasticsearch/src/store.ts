@@ -11,6 +11,7 @@ import {
   applyWrite,
   assertRecordFits,
   type BackendCapabilities,
+  BackendConnectionError,
   type BackendUrlOptions,
   type GroupRecord,
   IncrementBatcher,
@@ -29,7 +30,7 @@ import {
 import { adaptClient, buildClient } from "./client.js";
 import { BACKEND_NAME, type ResolvedConfig, resolveConfig } from "./config.js";
 import { errors } from "./errors.js";
-import { IndexApi, type Written } from "./index-api.js";
+import { IndexApi } from "./index-api.js";
 import {
   DocumentIds,
   type DocumentVersion,
@@ -40,7 +41,11 @@ import {
   encodeGroup,
   encodeTask,
   INDEX_MAPPINGS,
+  RECENT_WRITE_IDS,
+  recentWriteIds,
   type StoredDocument,
+  withinRecentWrites,
+  withWriteId,
 } from "./records.js";
 import type { ElasticsearchBackendOptions } from "./types.js";
 
@@ -48,6 +53,29 @@ import type { ElasticsearchBackendOptions } from "./types.js";
 const VERSION_CACHE_SIZE = 1000;
 
 const APPLIED: WriteOutcome = { applied: true };
+
+/** A task version remembered with the write ids its document recorded. */
+interface TaskVersion extends DocumentVersion {
+  writeIds: readonly string[];
+}
+
+/**
+ * The rules refused a write whose id the document (now at `_version` `now`) does not record;
+ * its first attempt was based on `_version` `before`. Within RECENT_WRITE_IDS writes since, its
+ * id would still be recorded, so none of its attempts landed; beyond them, one may have landed
+ * and been superseded, and core answers WriteOutcomeUnknownError, not a refusal that may be false.
+ */
+function refusal(before: number, now: number): WriteOutcome {
+  return withinRecentWrites(before, now) ? { applied: false } : { applied: false, resent: true };
+}
+
+/** An increment that met a 409 and whose id is no longer among the recent writes: it may have counted. */
+function uncertainIncrement(id: string): BackendConnectionError {
+  return new BackendConnectionError(
+    BACKEND_NAME,
+    `Incrementing counter ${id}: an attempt met a conflict after more than ${RECENT_WRITE_IDS} other increments, so it may have counted.`,
+  );
+}
 
 /** The Elasticsearch / OpenSearch backend: Celery's document layout, optimistic concurrency for the state rules. */
 export class ElasticsearchBackend implements ResultBackend {
@@ -71,7 +99,7 @@ export class ElasticsearchBackend implements ResultBackend {
     this.addToCounter(key, by, expiresAt),
   );
   /** The version of each task this process last wrote or read (see core's VersionCache). */
-  private readonly versions = new VersionCache<DocumentVersion>(VERSION_CACHE_SIZE);
+  private readonly versions = new VersionCache<TaskVersion>(VERSION_CACHE_SIZE);
 
   constructor(options: ElasticsearchBackendOptions = {}) {
     this.config = resolveConfig(options);
@@ -90,41 +118,49 @@ export class ElasticsearchBackend implements ResultBackend {
   async write(write: TaskWrite): Promise<WriteOutcome> {
     const api = await this.writable();
     const id = this.ids.task(write.taskId);
-    // Tags this write's documents, so a request retried after a lost response (by the client, or
-    // by core's alwaysRetry, which passes the same writeId again) is recognised as our own.
+    // Tags this write's documents, so a request that landed and then met a 409 (re-sent by the
+    // client or by core's alwaysRetry, or re-run by the cluster after a failover) finds itself.
     const writeId = write.writeId ?? randomUUID();
-    const body = (record: TaskRecord) => {
+    const body = (record: TaskRecord, writeIds: readonly string[]) => {
       // Core measured the write; metadata merged from the stored record can make it larger.
       assertRecordFits(BACKEND_NAME, record, write.resultJson, this.config.maxRecordBytes);
       return this.checkSize(
-        encodeTask(record, write.resultJson, this.config.saveMetaAsText, writeId),
+        encodeTask(record, write.resultJson, this.config.saveMetaAsText, writeIds),
       );
     };
-    // Whether the client re-sent one of this call's writes: a copy may have landed unanswered.
-    let resent = false;
-    const remember = ({ version, resent: again }: Written, record: TaskRecord) => {
-      resent ||= again;
-      if (version && version.seqNo >= 0) this.versions.set(id, version, record);
+    const remember = (version: DocumentVersion | null, record: TaskRecord, writeIds: string[]) => {
+      if (version && version.seqNo >= 0) this.versions.set(id, { ...version, writeIds }, record);
       return version !== null;
     };
     const fresh = applyWrite(null, write) as TaskRecord;
     const known = this.versions.get(id);
+    // The document's _version before this call's first attempt (0: it did not exist).
+    const before = known ? known.version.version : 0;
     if (known) {
       // A refusal the cache suggests is confirmed by the read below, never taken from it.
       const next = applyWrite(known.record, write);
-      if (next && remember(await api.replace(id, body(next), known.version), next)) return APPLIED;
-    } else if (remember(await api.create(id, body(fresh)), fresh)) {
+      const ids = withWriteId(known.version.writeIds, writeId);
+      if (next && remember(await api.replace(id, body(next, ids), known.version), next, ids)) {
+        return APPLIED;
+      }
+    } else if (remember(await api.create(id, body(fresh, [writeId])), fresh, [writeId])) {
       return APPLIED; // the common first write: one round trip, no read
     }
     return retryLostRaces(BACKEND_NAME, `write of task ${write.taskId}`, async () => {
       const stored = await api.get(id);
-      if (stored?.source.write_id === writeId) return APPLIED;
+      const recorded = stored ? recentWriteIds(stored.source) : [];
+      if (recorded.includes(writeId)) return APPLIED;
       if (!stored) this.versions.delete(id);
       const next = stored && applyWrite(decodeTask(stored.source, write.taskId), write);
-      if (stored && !next) return resent ? { applied: false, resent } : { applied: false };
+      if (stored && !next) return refusal(before, stored.version);
+      const ids = withWriteId(recorded, writeId);
       const landed = stored
-        ? remember(await api.replace(id, body(next as TaskRecord), stored), next as TaskRecord)
-        : remember(await api.create(id, body(fresh)), fresh);
+        ? remember(
+            await api.replace(id, body(next as TaskRecord, ids), stored),
+            next as TaskRecord,
+            ids,
+          )
+        : remember(await api.create(id, body(fresh, ids)), fresh, ids);
       return landed ? APPLIED : LOST_RACE;
     });
   }
@@ -147,7 +183,12 @@ export class ElasticsearchBackend implements ResultBackend {
       return null;
     }
     const record = decodeTask(doc.source, taskId);
-    this.versions.set(id, doc, record);
+    const { seqNo, primaryTerm, version, source } = doc;
+    this.versions.set(
+      id,
+      { seqNo, primaryTerm, version, writeIds: recentWriteIds(source) },
+      record,
+    );
     return record;
   }
 
@@ -163,19 +204,31 @@ export class ElasticsearchBackend implements ResultBackend {
   /**
    * A compare-and-swap loop on the counter document: read it (realtime), write count + by guarded
    * by its version, retry on conflict. Requests go out with client retries off: a retried
-   * increment whose first attempt landed would count twice.
+   * increment whose first attempt landed would count twice. The cluster can still re-run one
+   * after a failover and answer 409 to an increment that landed, so each carries an id, as task
+   * writes do, and a 409 is taken for a lost race only once the re-read shows it did not land.
    */
   private async addToCounter(key: string, by: number, expiresAt: Date | null): Promise<number> {
     const api = await this.writable();
     const id = this.ids.counter(key);
+    const incrementId = randomUUID();
+    let before = -1; // the counter's _version under the first attempt (0: it did not exist)
+    let sent: number | null = null; // the value the attempt that met a 409 would have set
     return retryLostRaces(BACKEND_NAME, `incr of ${key}`, async () => {
       const stored = await api.get(id, { maxRetries: 0 });
-      const value = (stored ? decodeCounter(stored.source, key, new Date()) : 0) + by;
-      const body = encodeCounter(value, expiresAt);
-      const { version } = stored
+      const recorded = stored ? recentWriteIds(stored.source) : [];
+      if (sent !== null) {
+        if (recorded.includes(incrementId)) return sent;
+        if (!withinRecentWrites(before, stored?.version ?? 0)) throw uncertainIncrement(id);
+      } else {
+        before = stored?.version ?? 0;
+      }
+      sent = (stored ? decodeCounter(stored.source, key, new Date()) : 0) + by;
+      const body = encodeCounter(sent, expiresAt, withWriteId(recorded, incrementId));
+      const landed = stored
         ? await api.replace(id, body, stored, { maxRetries: 0 })
         : await api.create(id, body, { maxRetries: 0 });
-      return version ? value : LOST_RACE;
+      return landed ? sent : LOST_RACE;
     });
   }
 

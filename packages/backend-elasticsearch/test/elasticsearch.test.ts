@@ -229,6 +229,68 @@ describe.skipIf(!target.url)(`elasticsearch backend ${target.reason}`, () => {
       expect(replayed).toBe(true);
       expect((await store.markSuccess(taskId, "twice")).applied).toBe(false);
     });
+
+    it("a write the cluster re-ran after a failover, then superseded, is applied (not refused)", async () => {
+      // When a primary fails mid-request, Elasticsearch re-runs the request on the new primary,
+      // where it meets its own first execution and answers 409 though the write landed (seen
+      // in the three-node proof). Here the first _create lands, another process writes SUCCESS
+      // over it, and then the same request is sent again, as the cluster would.
+      const namespace = freshIndex();
+      const other = open({ namespace });
+      await other.markQueued("warm-up");
+      const real = new Client({ node: nodeOf(url) });
+      let reran = false;
+      const client: SearchClientLike = {
+        transport: {
+          request: async (params, options) => {
+            if (!reran && params.path.endsWith("/_create/celery-task-meta-t")) {
+              reran = true;
+              await real.transport.request(params, options);
+              await other.markSuccess("t", 1);
+            }
+            return real.transport.request(params, options);
+          },
+        },
+        close: () => real.close(),
+      };
+      const store = open({ namespace, client, closeClient: true });
+      const started = await store.markStarted("t", null, { metadata: { started: true } });
+      expect(reran).toBe(true);
+      expect(started.applied).toBe(true); // its metadata is stored: it did land
+      expect(await other.getMeta("t")).toMatchObject({
+        status: "SUCCESS",
+        metadata: { started: true },
+      });
+    });
+
+    it("an increment the cluster re-ran after a failover counts once", async () => {
+      // The same re-run as above, on a counter: the create and then the guarded replace each land,
+      // and the identical request sent again meets 409 from its own first execution.
+      const real = new Client({ node: nodeOf(url) });
+      let reran = 0;
+      const client: SearchClientLike = {
+        transport: {
+          request: async (params, options) => {
+            if (
+              reran < 2 &&
+              params.method === "PUT" &&
+              /\/(_create|_doc)\/hits$/.test(params.path)
+            ) {
+              reran++;
+              await real.transport.request(params, options);
+            }
+            return real.transport.request(params, options);
+          },
+        },
+        close: () => real.close(),
+      };
+      const store = open({ client, closeClient: true });
+      expect(await store.incr("hits")).toBe(1);
+      expect(await store.incr("hits", 2)).toBe(3);
+      expect(reran).toBe(2);
+      const stored = await raw.get<{ count: number }>({ index: indexOf(store), id: "hits" });
+      expect(stored._source?.count).toBe(3);
+    });
   });
 
   describe("documents written around us", () => {
@@ -315,50 +377,66 @@ describe.skipIf(!target.url)(`elasticsearch backend ${target.reason}`, () => {
   });
 
   describe("a write whose answer is lost", () => {
-    // The proxy passes the first write of the task to the server, lets another process's SUCCESS
-    // land, then cuts the connection: the client re-sends the write, which is refused by then.
-    const loseFirstWriteOf = (taskId: string, meanwhile: () => Promise<unknown>) => {
-      const { hostname, port } = new URL(nodeOf(url));
-      return loseOneAnswer(
-        { host: hostname, port: Number(port) },
-        {
-          matches: (request) =>
-            new RegExp(`^PUT [^ ]*/celery-task-meta-${taskId}[ ?]`).test(request),
-          meanwhile: async () => {
-            await meanwhile();
-          },
-        },
-      );
-    };
-
-    it("re-sent by the client after another write landed is unknown, not refused", async () => {
+    // The proxy passes the first write of task "t" to the server, runs `meanwhile` (another
+    // store's writes land), then cuts the connection: the client re-sends the write, which meets
+    // a 409 by then. `check` gets a store behind the proxy and one that talks to the server.
+    const afterLostAnswer = async (
+      meanwhile: (direct: ResultStore) => Promise<unknown>,
+      check: (proxied: ResultStore, direct: ResultStore) => Promise<void>,
+    ) => {
       const namespace = freshIndex();
       const direct = open({ namespace });
       await direct.markQueued("warm-up"); // the index exists: the next write is one _create
-      const proxy = await loseFirstWriteOf("t", () => direct.markSuccess("t", 1));
+      const { hostname, port } = new URL(nodeOf(url));
+      const proxy = await loseOneAnswer(
+        { host: hostname, port: Number(port) },
+        {
+          matches: (request) => /^PUT [^ ]*\/celery-task-meta-t[ ?]/.test(request),
+          meanwhile: async () => {
+            await meanwhile(direct);
+          },
+        },
+      );
       try {
-        const proxied = open({ url: `elasticsearch://${proxy.address}`, namespace });
-        await expect(proxied.markStarted("t")).rejects.toBeInstanceOf(WriteOutcomeUnknownError);
+        await check(open({ url: `elasticsearch://${proxy.address}`, namespace }), direct);
         expect(proxy.lost()).toBe(1);
-        expect((await direct.getMeta("t")).status).toBe("SUCCESS");
       } finally {
         await proxy.stop();
       }
-    });
+    };
 
-    it("re-sent by the client with nothing in between is recognised as applied", async () => {
-      const namespace = freshIndex();
-      const direct = open({ namespace });
-      await direct.markQueued("warm-up");
-      const proxy = await loseFirstWriteOf("t", async () => undefined);
-      try {
-        const proxied = open({ url: `elasticsearch://${proxy.address}`, namespace });
-        await expect(proxied.markStarted("t")).resolves.toMatchObject({ applied: true });
-        expect(proxy.lost()).toBe(1);
-      } finally {
-        await proxy.stop();
-      }
-    });
+    it("re-sent by the client after another write landed on it: found among the recent writes", () =>
+      afterLostAnswer(
+        (direct) => direct.markSuccess("t", 1),
+        async (proxied, direct) => {
+          const started = proxied.markStarted("t", null, { metadata: { started: true } });
+          await expect(started).resolves.toMatchObject({ applied: true });
+          expect(await direct.getMeta("t")).toMatchObject({
+            status: "SUCCESS",
+            metadata: { started: true },
+          });
+        },
+      ));
+
+    it("re-sent after more writes than a document records: unknown, not refused", () =>
+      afterLostAnswer(
+        async (direct) => {
+          for (let i = 0; i < 16; i++) await direct.storeResult("t", { step: i }, "PROGRESS");
+          await direct.markSuccess("t", 1);
+        },
+        async (proxied, direct) => {
+          await expect(proxied.markStarted("t")).rejects.toBeInstanceOf(WriteOutcomeUnknownError);
+          expect((await direct.getMeta("t")).status).toBe("SUCCESS");
+        },
+      ));
+
+    it("re-sent by the client with nothing in between is recognised as applied", () =>
+      afterLostAnswer(
+        async () => undefined,
+        async (proxied) => {
+          await expect(proxied.markStarted("t")).resolves.toMatchObject({ applied: true });
+        },
+      ));
   });
 
   describe("cleanup", () => {

@@ -57,9 +57,9 @@ export type TaskWrite = Pick<TaskRecord, RequiredWriteFields> &
 export interface WriteOutcome {
   applied: boolean;
   /**
-   * The driver sent this write more than once (its own retry after a failed or lost answer). A
-   * refusal then cannot tell whether an earlier copy landed, unless the backend recognised its
-   * `writeId`; core answers such a refusal with `WriteOutcomeUnknownError`.
+   * An earlier copy of this write may have landed and been superseded: the driver re-sent it
+   * after a failed or lost answer, or the server re-ran it after a failover, and the backend
+   * could not recognise its `writeId`. Core answers such a refusal with `WriteOutcomeUnknownError`.
    */
   resent?: boolean;
 }

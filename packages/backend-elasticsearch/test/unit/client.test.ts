@@ -38,12 +38,6 @@ describe("response shapes", () => {
       body: { _id: "x", found: true },
     });
   });
-  it("a request the client sent more than once (meta.attempts > 0) is marked re-sent", () => {
-    const answer = (attempts: number) =>
-      toEngineResponse({ body: {}, statusCode: 409, meta: { attempts } });
-    expect(answer(0).resent).toBeUndefined();
-    expect(answer(2).resent).toBe(true);
-  });
   it("a missing statusCode with a body reads as 200", () => {
     expect(toEngineResponse({ body: {}, statusCode: null }).statusCode).toBe(200);
   });
