@@ -10,7 +10,7 @@ import {
   type DynamoDBClient,
   UpdateItemCommand,
 } from "@aws-sdk/client-dynamodb";
-import { BackendConnectionError, LOST_RACE, retryLostRaces } from "@resultstore/core";
+import { IncrementOutcomeUnknownError, LOST_RACE, retryLostRaces } from "@resultstore/core";
 import { BACKEND_NAME } from "./config.js";
 import { CONDITION_FAILED, errorName, errors, sentAgain } from "./errors.js";
 import { Expression } from "./expression.js";
@@ -79,12 +79,12 @@ async function conditionalCount(
 
 /**
  * The SDK sent an increment again after a failure or a lost answer (the proof saw a chord member
- * counted twice during dropped connections): it may have counted more than once. An increment is
- * not idempotent, so the caller hears what it would after a lost answer: nothing is known.
+ * counted twice during dropped connections): it may have counted more than once.
  */
-function resentIncrement(id: string): BackendConnectionError {
-  return new BackendConnectionError(
+function resentIncrement(id: string): IncrementOutcomeUnknownError {
+  return new IncrementOutcomeUnknownError(
     BACKEND_NAME,
-    `Incrementing counter ${id}: the AWS SDK sent it again after a failure, so it may have counted more than once.`,
+    id,
+    "the AWS SDK sent it again after a failure",
   );
 }

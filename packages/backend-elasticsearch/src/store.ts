@@ -11,10 +11,10 @@ import {
   applyWrite,
   assertRecordFits,
   type BackendCapabilities,
-  BackendConnectionError,
   type BackendUrlOptions,
   type GroupRecord,
   IncrementBatcher,
+  IncrementOutcomeUnknownError,
   Lazy,
   LazyConnection,
   LOST_RACE,
@@ -70,10 +70,11 @@ function refusal(before: number, now: number): WriteOutcome {
 }
 
 /** An increment that met a 409 and whose id is no longer among the recent writes: it may have counted. */
-function uncertainIncrement(id: string): BackendConnectionError {
-  return new BackendConnectionError(
+function uncertainIncrement(id: string): IncrementOutcomeUnknownError {
+  return new IncrementOutcomeUnknownError(
     BACKEND_NAME,
-    `Incrementing counter ${id}: an attempt met a conflict after more than ${RECENT_WRITE_IDS} other increments, so it may have counted.`,
+    id,
+    `an attempt met a conflict after more than ${RECENT_WRITE_IDS} other increments`,
   );
 }
 

@@ -49,6 +49,20 @@ export class BackendConnectionError extends ResultStoreError {
   }
 }
 
+/**
+ * An increment failed, but a copy of it may have counted: it was sent or run more than once (by the
+ * driver after a lost answer, or by the cluster after a failover) and the backend cannot tell
+ * whether an earlier copy landed. Increments are not idempotent, so the caller hears what it would
+ * after a lost answer: the counter's value is unknown. Read it before counting again.
+ */
+export class IncrementOutcomeUnknownError extends BackendConnectionError {
+  readonly counter: string;
+  constructor(backend: string, counter: string, why: string) {
+    super(backend, `Incrementing counter ${counter}: ${why}, so it may have counted.`);
+    this.counter = counter;
+  }
+}
+
 /** Any other failure the backend's server reported. */
 export class BackendError extends ResultStoreError {
   constructor(backend: string, message: string, options?: { cause?: unknown }) {
