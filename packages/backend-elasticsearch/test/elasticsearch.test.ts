@@ -4,12 +4,37 @@
 import { randomUUID } from "node:crypto";
 import { Client } from "@elastic/elasticsearch";
 import { loseOneAnswer, serverTarget } from "@resultstore/conformance";
-import { DecodeError, ResultStore, WriteOutcomeUnknownError } from "@resultstore/core";
+import {
+  DecodeError,
+  IncrementOutcomeUnknownError,
+  ResultStore,
+  WriteOutcomeUnknownError,
+} from "@resultstore/core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ElasticsearchBackend, type SearchClientLike } from "../src/index.js";
+import { ElasticsearchBackend, type SearchClientLike, type TransportParams } from "../src/index.js";
 import { freshIndex, nodeOf } from "./helpers.js";
 
 const target = serverTarget("ELASTICSEARCH");
+
+/**
+ * The real driver, running `before` ahead of each request; `send` lets it send the request one
+ * extra time (what a client re-send or a cluster's re-run after a failover does).
+ */
+function interceptingClient(
+  node: string,
+  before: (params: TransportParams, send: () => Promise<unknown>) => Promise<void>,
+): SearchClientLike {
+  const real = new Client({ node });
+  return {
+    transport: {
+      request: async (params, options) => {
+        await before(params, () => real.transport.request(params, options));
+        return real.transport.request(params, options);
+      },
+    },
+    close: () => real.close(),
+  };
+}
 
 /** The real driver, counting the requests each store call makes (no behaviour changed). */
 function countingClient(node: string): {
@@ -206,20 +231,13 @@ describe.skipIf(!target.url)(`elasticsearch backend ${target.reason}`, () => {
 
     it("a retried request that already landed is recognised as our own write", async () => {
       // Replays the first _create, as the client does when a response is lost: the replay gets 409.
-      const real = new Client({ node: nodeOf(url) });
       let replayed = false;
-      const client: SearchClientLike = {
-        transport: {
-          request: async (params, options) => {
-            if (!replayed && params.path.includes("/_create/celery-task-meta-")) {
-              replayed = true;
-              await real.transport.request(params, options);
-            }
-            return real.transport.request(params, options);
-          },
-        },
-        close: () => real.close(),
-      };
+      const client = interceptingClient(nodeOf(url), async (params, send) => {
+        if (!replayed && params.path.includes("/_create/celery-task-meta-")) {
+          replayed = true;
+          await send();
+        }
+      });
       const store = new ResultStore(
         new ElasticsearchBackend({ url, namespace: freshIndex(), client, closeClient: true }),
       );
@@ -238,21 +256,14 @@ describe.skipIf(!target.url)(`elasticsearch backend ${target.reason}`, () => {
       const namespace = freshIndex();
       const other = open({ namespace });
       await other.markQueued("warm-up");
-      const real = new Client({ node: nodeOf(url) });
       let reran = false;
-      const client: SearchClientLike = {
-        transport: {
-          request: async (params, options) => {
-            if (!reran && params.path.endsWith("/_create/celery-task-meta-t")) {
-              reran = true;
-              await real.transport.request(params, options);
-              await other.markSuccess("t", 1);
-            }
-            return real.transport.request(params, options);
-          },
-        },
-        close: () => real.close(),
-      };
+      const client = interceptingClient(nodeOf(url), async (params, send) => {
+        if (!reran && params.path.endsWith("/_create/celery-task-meta-t")) {
+          reran = true;
+          await send();
+          await other.markSuccess("t", 1);
+        }
+      });
       const store = open({ namespace, client, closeClient: true });
       const started = await store.markStarted("t", null, { metadata: { started: true } });
       expect(reran).toBe(true);
@@ -266,30 +277,40 @@ describe.skipIf(!target.url)(`elasticsearch backend ${target.reason}`, () => {
     it("an increment the cluster re-ran after a failover counts once", async () => {
       // The same re-run as above, on a counter: the create and then the guarded replace each land,
       // and the identical request sent again meets 409 from its own first execution.
-      const real = new Client({ node: nodeOf(url) });
       let reran = 0;
-      const client: SearchClientLike = {
-        transport: {
-          request: async (params, options) => {
-            if (
-              reran < 2 &&
-              params.method === "PUT" &&
-              /\/(_create|_doc)\/hits$/.test(params.path)
-            ) {
-              reran++;
-              await real.transport.request(params, options);
-            }
-            return real.transport.request(params, options);
-          },
-        },
-        close: () => real.close(),
-      };
+      const client = interceptingClient(nodeOf(url), async (params, send) => {
+        if (reran < 2 && params.method === "PUT" && /\/(_create|_doc)\/hits$/.test(params.path)) {
+          reran++;
+          await send();
+        }
+      });
       const store = open({ client, closeClient: true });
       expect(await store.incr("hits")).toBe(1);
       expect(await store.incr("hits", 2)).toBe(3);
       expect(reran).toBe(2);
       const stored = await raw.get<{ count: number }>({ index: indexOf(store), id: "hits" });
       expect(stored._source?.count).toBe(3);
+    });
+
+    it("an increment re-run after more increments than a counter records: unknown, counted once", async () => {
+      // The first _create lands, 16 increments from another store follow, then the same request
+      // meets 409: the counter no longer records its id, so whether it counted cannot be told.
+      const namespace = freshIndex();
+      const other = open({ namespace });
+      let reran = false;
+      const client = interceptingClient(nodeOf(url), async (params, send) => {
+        if (!reran && params.path.endsWith("/_create/hits")) {
+          reran = true;
+          await send();
+          for (let i = 0; i < 16; i++) await other.incr("hits");
+        }
+      });
+      const store = open({ namespace, client, closeClient: true });
+      const error = await store.incr("hits").catch((caught: unknown) => caught);
+      expect(reran).toBe(true);
+      expect(error).toBeInstanceOf(IncrementOutcomeUnknownError);
+      expect((error as IncrementOutcomeUnknownError).counter).toBe("hits");
+      expect(await other.incr("hits")).toBe(18); // its one landing copy, the 16, and this one
     });
   });
 
@@ -473,25 +494,18 @@ describe.skipIf(!target.url)(`elasticsearch backend ${target.reason}`, () => {
     it("goes on to later pages when a whole page of deletes hit conflicts", async () => {
       // Page size 2; the first page's two documents are rewritten (still expired) between the
       // search and the delete, so both deletes answer 409. The other two must still go.
-      const real = new Client({ node: nodeOf(url) });
       let rewritten: string[] = [];
-      const client: SearchClientLike = {
-        transport: {
-          request: async (params, options) => {
-            const bulk = (params as { bulkBody?: { delete?: { _id: string } }[] }).bulkBody;
-            if (params.path.endsWith("/_bulk") && bulk && rewritten.length === 0) {
-              rewritten = bulk.map((item) => item.delete?._id ?? "");
-              const index = params.path.split("/")[1] ?? "";
-              for (const id of rewritten) {
-                const doc = await raw.get<Record<string, unknown>>({ index, id });
-                await raw.index({ index, id, document: doc._source });
-              }
-            }
-            return real.transport.request(params, options);
-          },
-        },
-        close: () => real.close(),
-      };
+      const client = interceptingClient(nodeOf(url), async (params) => {
+        const bulk = (params as { bulkBody?: { delete?: { _id: string } }[] }).bulkBody;
+        if (params.path.endsWith("/_bulk") && bulk && rewritten.length === 0) {
+          rewritten = bulk.map((item) => item.delete?._id ?? "");
+          const index = params.path.split("/")[1] ?? "";
+          for (const id of rewritten) {
+            const doc = await raw.get<Record<string, unknown>>({ index, id });
+            await raw.index({ index, id, document: doc._source });
+          }
+        }
+      });
       const expiring = open({ client, closeClient: true, cleanupBatchSize: 2 }, 1);
       const ids = [randomUUID(), randomUUID(), randomUUID(), randomUUID()];
       for (const id of ids) await expiring.markSuccess(id, id);
