@@ -53,7 +53,9 @@ export class ConsulHttp {
         ? await this.viaFetch(this.config.fetch, method, url, headers, body)
         : await this.viaNode(method, url, headers, body);
     } catch (cause) {
-      throw errors.wrapError(new TransportFailure(this.config.baseUrl, cause), `${method} ${path}`);
+      // Our own client sends each request once; a caller's fetch may retry by itself.
+      const failure = new TransportFailure(this.config.baseUrl, cause, !this.config.fetch);
+      throw errors.wrapError(failure, `${method} ${path}`);
     }
   }
 

@@ -88,6 +88,28 @@ describe.skipIf(!target.url)(`consul backend ${target.reason}`, () => {
       expect(counter.count).toBe(3);
     });
 
+    it("keeps sets in their own folder with their expiry; cleanup() and destroy() remove them", async () => {
+      const s = store(url, { expires: 1 }, { sessionExpiry: false });
+      const gid = randomUUID();
+      const key = `chord-members-${gid}`;
+      const soon = new Date(Date.now() + 1000);
+      expect(await s.backend.addToSet(key, "a", soon)).toBe(1);
+      expect(await s.backend.addToSet(key, "b", soon)).toBe(2);
+      expect(await s.backend.addToSet(key, "a", soon)).toBe(2);
+      const setKey = `${consulOf(s).keyPrefix}resultstore-sets/${key}`;
+      const stored = JSON.parse((await rawEntry(url, setKey))?.value ?? "{}");
+      expect(stored.members).toEqual(["a", "b"]);
+      expect(new Date(stored.expires_at).getTime()).toBe(soon.getTime());
+      expect(await rawEntry(url, `${consulOf(s).keyPrefix}${key}`)).toBeNull(); // no counter
+      await new Promise((r) => setTimeout(r, 1100));
+      expect(await s.cleanup()).toBe(1);
+      expect(await rawEntry(url, setKey)).toBeNull();
+      const kept = store(url);
+      await kept.backend.addToSet(key, "a", null);
+      await kept.backend.destroy?.();
+      expect(await rawEntry(url, `${consulOf(kept).keyPrefix}resultstore-sets/${key}`)).toBeNull();
+    });
+
     it("reads records Celery wrote (no metadata, no expires_at, naive date_done)", async () => {
       const s = store(url);
       const id = randomUUID();
@@ -341,7 +363,7 @@ describe.skipIf(!target.url)(`consul backend ${target.reason}`, () => {
           sessionExpiry: false,
           warn: () => {},
           fetch: async (target, init) => {
-            if (init.method === "GET" && target.includes("recurse")) listed.push(target);
+            if (init.method === "GET" && /[?&]keys/.test(target)) listed.push(target);
             return fetch(target, init);
           },
         }),
@@ -350,15 +372,17 @@ describe.skipIf(!target.url)(`consul backend ${target.reason}`, () => {
       const id = randomUUID();
       try {
         await root.markSuccess(id, 1);
+        await root.backend.addToSet(`chord-members-${id}`, "m", new Date(Date.now() + 1000));
         await new Promise((r) => setTimeout(r, 1100));
-        expect(await root.cleanup()).toBeGreaterThanOrEqual(1); // our own expired record goes
+        expect(await root.cleanup()).toBeGreaterThanOrEqual(2); // our own expired keys go
         expect(await rawEntry(url, `celery-task-meta-${id}`)).toBeNull();
+        expect(await rawEntry(url, `resultstore-sets/chord-members-${id}`)).toBeNull();
         expect(await rawEntry(url, foreign)).not.toBeNull();
         // Only our own key names were listed, never the whole store.
         expect(listed.length).toBeGreaterThan(0);
         for (const target of listed) {
           expect(new URL(target).pathname).toMatch(
-            /^\/v1\/kv\/(celery-task|celery-taskset|chord)-/,
+            /^\/v1\/kv\/((celery-task|celery-taskset|chord)-|resultstore-sets\/)/,
           );
         }
       } finally {
