@@ -172,6 +172,17 @@ export class ConsulKv {
     return parseJson<{ ID: string }>(ok(response, "session create"), "session create").ID;
   }
 
+  /** The agent's node name and whether it is a server; null when the token may not read it. */
+  async agentSelf(): Promise<{ node: string; server: boolean } | null> {
+    const response = await this.http.request("GET", "/v1/agent/self");
+    if (response.status !== 200) return null;
+    const self = parseJson<{ Config?: { NodeName?: string; Server?: boolean } }>(
+      response.body,
+      "agent self",
+    );
+    return { node: self.Config?.NodeName ?? "?", server: self.Config?.Server === true };
+  }
+
   async sessionInfo(id: string): Promise<{ ttl: string; behavior: string } | null> {
     const response = await this.http.request("GET", `/v1/session/info/${encodeURIComponent(id)}`);
     const [raw] =

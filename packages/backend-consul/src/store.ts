@@ -98,7 +98,12 @@ export class ConsulBackend implements ResultBackend {
   /** There is no connection to open (HTTP keep-alive does that): the first call builds the client. */
   private readonly connection = new LazyConnection<Client>(BACKEND_NAME, async () => {
     const kv = new ConsulKv(this.config);
-    const sessions = new ExpirySessions(kv, this.config.keyPrefix || "/", this.config.warn);
+    const sessions = new ExpirySessions(
+      kv,
+      this.config.keyPrefix || "/",
+      this.config.warn,
+      this.config.sessionNode,
+    );
     return { kv, sessions };
   });
   private readonly seen = new SeenKeys();

@@ -209,6 +209,40 @@ describe.skipIf(!target.url)(`consul backend ${target.reason}`, () => {
       expect(warnings).toHaveLength(1);
     });
 
+    it("warns once when its sessions would live on a client agent's node (they die with it)", async () => {
+      const asked: string[] = [];
+      const clientAgent: FetchLike = async (target, init) => {
+        if (new URL(target).pathname !== "/v1/agent/self") return fetch(target, init);
+        asked.push(target);
+        const self = { Config: { NodeName: "client-7", Server: false } };
+        return { status: 200, text: async () => JSON.stringify(self) };
+      };
+      const warnings: string[] = [];
+      const warn = (m: string) => warnings.push(m);
+      const s = store(url, { expires: 600 }, { fetch: clientAgent, warn });
+      await s.markSuccess(randomUUID(), 1);
+      await s.markSuccess(randomUUID(), 2);
+      expect(warnings).toHaveLength(1);
+      expect(warnings[0]).toMatch(/client agent client-7.*sessionNode/);
+      // The real dev agent is a server: no warning. With sessionNode, no question asked.
+      const quiet: string[] = [];
+      await store(url, { expires: 600 }, { warn: (m) => quiet.push(m) }).markSuccess(
+        randomUUID(),
+        1,
+      );
+      const node = (
+        (await (await fetch(`${httpBase(url)}/v1/agent/self`)).json()) as {
+          Config: { NodeName: string };
+        }
+      ).Config.NodeName;
+      asked.length = 0;
+      const pinned = store(url, { expires: 600 }, { fetch: clientAgent, sessionNode: node, warn });
+      await pinned.markSuccess(randomUUID(), 1);
+      expect(quiet).toEqual([]);
+      expect(asked).toEqual([]);
+      expect(warnings).toHaveLength(1);
+    });
+
     it("lets Consul delete the key when its session expires", async () => {
       const s = store(url, { expires: 1 });
       const id = randomUUID();
