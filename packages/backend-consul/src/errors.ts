@@ -2,20 +2,31 @@
 import { defineErrorMapping, isConnectionRefused } from "@resultstore/core";
 import { BACKEND_NAME } from "./config.js";
 
+/** How a failed request went, as far as the client can tell. */
+export interface TransportContext {
+  /**
+   * The request went through our own node:http client, which sends each request once (no re-send
+   * after a lost answer), so a refused connection proves nothing was sent. A caller's `fetch` may
+   * retry on its own: its failures prove nothing either way.
+   */
+  ownClient?: boolean;
+  /** The request asked for a change (a write transaction, a delete). */
+  change?: boolean;
+  /** Our own client had handed the whole request to the socket before it failed. */
+  sent?: boolean;
+}
+
 /** The request did not complete: the agent is unreachable, refused the connection or timed out. */
 export class TransportFailure extends Error {
-  /**
-   * @param ownClient the request went through our own node:http client, which sends each request
-   *   once (no re-send after a lost answer), so a refused connection proves nothing was sent. A
-   *   caller's `fetch` may retry on its own: its refusals prove nothing.
-   */
-  constructor(
-    baseUrl: string,
-    cause: unknown,
-    readonly ownClient = false,
-  ) {
+  readonly ownClient: boolean;
+  readonly change: boolean;
+  readonly sent: boolean;
+  constructor(baseUrl: string, cause: unknown, context: TransportContext = {}) {
     const code = (cause as { code?: string }).code ?? (cause as Error).name;
     super(`cannot reach Consul at ${baseUrl}: ${code}`, { cause });
+    this.ownClient = context.ownClient ?? false;
+    this.change = context.change ?? false;
+    this.sent = context.sent ?? false;
   }
 }
 
@@ -48,8 +59,12 @@ const MAYBE_APPLIED = new Set([500, 502, 504]);
  */
 const NO_LEADER = /no cluster leader/i;
 
-/** A change that reached Consul and may have been applied. */
+/**
+ * A change that reached Consul and may have been applied: answered with a server error, or whose
+ * answer never came (timeout, reset) after our own client had sent the whole request.
+ */
 function isOutcomeUnknown(error: unknown): boolean {
+  if (error instanceof TransportFailure) return error.ownClient && error.change && error.sent;
   return (
     error instanceof StatusFailure &&
     error.write &&

@@ -125,7 +125,7 @@ export class ConsulKv {
   /** Runs `ops` atomically. Null when it committed; the failing ops when Consul rolled it back. */
   async txn(ops: readonly TxnOp[]): Promise<TxnFailure[] | null> {
     const body = JSON.stringify(ops.map(encodeOp));
-    const response = await this.http.request("PUT", "/v1/txn", {}, body);
+    const response = await this.http.request("PUT", "/v1/txn", {}, body, true);
     if (response.status === 200) return null;
     if (response.status === 409) {
       const parsed = parseJson<{ Errors?: { OpIndex: number; What: string }[] | null }>(
@@ -143,12 +143,25 @@ export class ConsulKv {
 
   /** Deletes `key` only while its ModifyIndex is still `index`; whether it did. */
   async deleteCas(key: string, index: number): Promise<boolean> {
-    const response = await this.http.request("DELETE", `/v1/kv/${keyPath(key)}`, { cas: index });
+    const response = await this.http.request(
+      "DELETE",
+      `/v1/kv/${keyPath(key)}`,
+      { cas: index },
+      undefined,
+      true,
+    );
     return ok(response, "KV delete", true).trim() === "true";
   }
 
   async delete(key: string): Promise<void> {
-    ok(await this.http.request("DELETE", `/v1/kv/${keyPath(key)}`), "KV delete", true);
+    const response = await this.http.request(
+      "DELETE",
+      `/v1/kv/${keyPath(key)}`,
+      {},
+      undefined,
+      true,
+    );
+    ok(response, "KV delete", true);
   }
 
   /**

@@ -3,6 +3,7 @@
  * (never retried blindly); a connection our own client saw refused sent nothing.
  */
 import { randomUUID } from "node:crypto";
+import { connect, createServer, type Server } from "node:net";
 import { serverTarget } from "@resultstore/conformance";
 import {
   BackendConnectionError,
@@ -25,6 +26,33 @@ const answers500AfterWrites: FetchLike = async (url, init) => {
   if (!isWriteTxn || response.status !== 200) return response;
   return { status: 500, text: async () => "rpc error: leadership lost while committing log" };
 };
+
+/**
+ * A proxy to host:port that passes requests on and answers back, except that once a connection
+ * carries a request starting with `dropAfter` (e.g. "PUT /v1/txn"), every later answer on it is
+ * read and discarded: that request lands, and its answer is lost.
+ */
+async function answerDropper(
+  host: string,
+  port: number,
+  dropAfter: string,
+): Promise<{ port: number; server: Server }> {
+  const server = createServer((client) => {
+    const upstream = connect(port, host);
+    let dropping = false;
+    client.on("data", (chunk: Buffer) => {
+      if (chunk.includes(dropAfter)) dropping = true;
+      upstream.write(chunk);
+    });
+    upstream.on("data", (chunk: Buffer) => {
+      if (!dropping) client.write(chunk);
+    });
+    for (const socket of [client, upstream]) socket.on("error", () => {});
+    client.on("close", () => upstream.destroy());
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  return { port: (server.address() as { port: number }).port, server };
+}
 
 describe.skipIf(!target.url)(`consul outcome typing ${target.reason}`, () => {
   const url = target.url as string;
@@ -59,6 +87,47 @@ describe.skipIf(!target.url)(`consul outcome typing ${target.reason}`, () => {
     const error = await failing.backend.addToSet(key, "a", expiresAt).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(OutcomeUnknownError);
     expect(await plain.backend.addToSet(key, "a", expiresAt)).toBe(1);
+  });
+
+  /** A store of our own client through `answerDropper`; `body` gets it, then all is closed. */
+  const throughDropper = async (
+    dropAfter: string,
+    body: (lossy: ResultStore) => Promise<void>,
+  ): Promise<void> => {
+    const { hostname, port } = new URL(url);
+    const dropper = await answerDropper(hostname, Number(port), dropAfter);
+    const backend = new ConsulBackend({
+      port: dropper.port,
+      namespace,
+      sessionExpiry: false,
+      requestTimeoutMs: 1000,
+    });
+    const lossy = new ResultStore(backend);
+    try {
+      await body(lossy);
+    } finally {
+      await lossy.close();
+      await new Promise((resolve) => dropper.server.close(resolve));
+    }
+  };
+
+  it("an increment whose answer is lost after our client sent it is IncrementOutcomeUnknownError", async () => {
+    const key = `c-${randomUUID()}`;
+    await throughDropper("PUT /v1/txn", async (lossy) => {
+      const error = await lossy.incr(key).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(IncrementOutcomeUnknownError);
+      expect(lossy.backend.isRetryable?.(error)).toBe(false);
+    });
+    expect(await plain.incr(key)).toBe(2); // it had counted
+  });
+
+  it("a read whose answer is lost stays a retryable connection error", async () => {
+    await throughDropper("GET /v1/kv", async (lossy) => {
+      const error = await lossy.getMeta(randomUUID()).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(BackendConnectionError);
+      expect(error).not.toBeInstanceOf(OutcomeUnknownError);
+      expect(lossy.backend.isRetryable?.(error)).toBe(true);
+    });
   });
 
   it("a refused connection of our own client is a BackendUnavailableError: nothing was sent", async () => {

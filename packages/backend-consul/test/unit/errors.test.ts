@@ -53,14 +53,37 @@ describe("outcome unknown and unsent (issue 28)", () => {
   });
   it("a refused connection of our own client sent nothing; through a caller's fetch it may have", () => {
     const refused = Object.assign(new Error("connect ECONNREFUSED"), { code: "ECONNREFUSED" });
-    const own = errors.wrapError(new TransportFailure("http://h:1", refused, true), "PUT /v1/txn");
+    const own = errors.wrapError(
+      new TransportFailure("http://h:1", refused, { ownClient: true, change: true }),
+      "PUT /v1/txn",
+    );
     expect(own).toBeInstanceOf(BackendUnavailableError);
     expect(errors.isRetryable(own)).toBe(true);
     const viaFetch = errors.wrapError(new TransportFailure("http://h:1", refused), "PUT /v1/txn");
     expect(viaFetch).not.toBeInstanceOf(BackendUnavailableError);
     expect(viaFetch).toBeInstanceOf(BackendConnectionError);
     const reset = Object.assign(new Error("socket hang up"), { code: "ECONNRESET" });
-    const lost = errors.wrapError(new TransportFailure("http://h:1", reset, true), "PUT /v1/txn");
+    const lost = errors.wrapError(
+      new TransportFailure("http://h:1", reset, { ownClient: true }),
+      "PUT /v1/txn",
+    );
     expect(lost).not.toBeInstanceOf(BackendUnavailableError);
+    expect(errors.isRetryable(lost)).toBe(true); // a read, or a change never fully sent
+  });
+  it("a change whose answer never came after our client sent it may have been applied", () => {
+    const timeout = Object.assign(new Error("request timed out"), { code: "ETIMEDOUT" });
+    const context = { ownClient: true, change: true, sent: true };
+    const unknown = errors.wrapError(new TransportFailure("http://h:1", timeout, context), "txn");
+    expect(unknown).toBeInstanceOf(OutcomeUnknownError);
+    expect(errors.isRetryable(unknown)).toBe(false);
+    // A read that timed out, or a caller's fetch (which may have re-sent), stay retryable.
+    for (const other of [
+      { ownClient: true, sent: true },
+      { change: true, sent: true },
+    ]) {
+      const wrapped = errors.wrapError(new TransportFailure("http://h:1", timeout, other), "x");
+      expect(wrapped).not.toBeInstanceOf(OutcomeUnknownError);
+      expect(errors.isRetryable(wrapped)).toBe(true);
+    }
   });
 });
