@@ -1,5 +1,11 @@
 /** What AWS SDK failures mean: core's typed errors, and which of them are safe to retry. */
-import { defineErrorMapping, isNetworkError, ValueTooLargeError } from "@resultstore/core";
+import type { DynamoDBClient } from "@aws-sdk/client-dynamodb";
+import {
+  defineErrorMapping,
+  isConnectionRefused,
+  isNetworkError,
+  ValueTooLargeError,
+} from "@resultstore/core";
 import { BACKEND_NAME } from "./config.js";
 
 /** DynamoDB's own limit on one item (attribute names plus values), in bytes. */
@@ -14,7 +20,6 @@ interface SdkError {
   $metadata?: { httpStatusCode?: number };
 }
 
-/** The SDK error name, e.g. "ConditionalCheckFailedException", or undefined. */
 /**
  * Whether the SDK sent a request more than once (its own retry after a failure or a lost answer):
  * it counts its attempts in `$metadata.attempts`, on answers and errors alike (1: sent once).
@@ -25,6 +30,7 @@ export function sentAgain(answer: unknown): boolean {
   return typeof attempts === "number" && attempts > 1;
 }
 
+/** The SDK error name, e.g. "ConditionalCheckFailedException", or undefined. */
 export function errorName(error: unknown): string | undefined {
   return typeof error === "object" && error !== null ? (error as SdkError).name : undefined;
 }
@@ -47,9 +53,52 @@ function isTransport(error: unknown): boolean {
   );
 }
 
+/** Set on every failed attempt's error by {@link trackAttempts}: whether any attempt so far may have sent. */
+const MAY_HAVE_SENT = Symbol("resultstore.dynamodb.mayHaveSent");
+
+/**
+ * Lets errors say whether the SDK may have sent the request at all. The SDK re-sends a failed
+ * request (`maxAttempts`) and reports only the last attempt's error, so a refused connection after
+ * an attempt that timed out says nothing about that earlier one. This middleware sits below the
+ * SDK's retry, sees every attempt, and marks each failed attempt's error with whether any attempt
+ * so far failed otherwise than by a refused connection (the one failure that provably sent
+ * nothing). Installed on clients we build; a caller's client is left as it is.
+ */
+export function trackAttempts(client: DynamoDBClient): void {
+  client.middlewareStack.add(
+    (next, context) => async (args) => {
+      try {
+        return await next(args);
+      } catch (error) {
+        const attempts = context as { [MAY_HAVE_SENT]?: boolean };
+        if (!isConnectionRefused(error)) attempts[MAY_HAVE_SENT] = true;
+        if (typeof error === "object" && error !== null) {
+          (error as { [MAY_HAVE_SENT]?: boolean })[MAY_HAVE_SENT] =
+            attempts[MAY_HAVE_SENT] ?? false;
+        }
+        throw error;
+      }
+    },
+    { step: "deserialize", priority: "high", name: "resultstoreAttempts", override: true },
+  );
+}
+
+/**
+ * Nothing was sent: the connection was refused, and so was every earlier attempt the SDK made (as
+ * {@link trackAttempts} recorded), or there was no earlier attempt (a caller's client).
+ */
+export function isUnsent(error: unknown): boolean {
+  if (!isConnectionRefused(error)) return false;
+  const marked = (error as { [MAY_HAVE_SENT]?: boolean })[MAY_HAVE_SENT];
+  if (marked !== undefined) return !marked;
+  const attempts = (error as SdkError & { $metadata?: { attempts?: unknown } }).$metadata?.attempts;
+  return attempts === 1;
+}
+
 export const errors = defineErrorMapping({
   backend: BACKEND_NAME,
   isTransport,
+  isUnsent,
   statusOf: errorName,
   // Service errors that mean "slow down or try again", never "your request is wrong".
   transientStatuses: [
