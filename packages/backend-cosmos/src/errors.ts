@@ -4,12 +4,17 @@ import {
   type ErrorMappingSpec,
   isConnectionRefused,
   isNetworkError,
+  ValueTooLargeError,
 } from "@resultstore/core";
 import { BACKEND_NAME } from "./config.js";
+import { ITEM_LIMIT_BYTES } from "./records.js";
 
 export const NOT_FOUND = 404;
 export const CONFLICT = 409;
 export const PRECONDITION_FAILED = 412;
+/** What Cosmos DB answers for a document over its 2 MB limit (e.g. a set grown too large). */
+export const TOO_LARGE = 413;
+
 /** What the local emulator answers for a write into a container that no longer exists. */
 export const INTERNAL_ERROR = 500;
 
@@ -52,6 +57,12 @@ const spec: ErrorMappingSpec = {
   statusLabel: "HTTP",
   // Timeout, throttled (after the SDK's own 429 retries), retry-with, unavailable.
   transientStatuses: [408, 429, 449, 503],
+  special: (error) =>
+    httpStatus(error) === TOO_LARGE
+      ? new ValueTooLargeError(BACKEND_NAME, ITEM_LIMIT_BYTES + 1, ITEM_LIMIT_BYTES, {
+          cause: error,
+        })
+      : undefined,
 };
 
 /** Reads, deletes and other idempotent calls: a failure is transient or final, never "maybe". */

@@ -26,7 +26,7 @@ import {
  * (every `"` and `\` gains a backslash; the meta is ASCII-only). Our fields, the id and the system
  * properties fit in the reserve.
  */
-const ITEM_LIMIT_BYTES = 2_000_000;
+export const ITEM_LIMIT_BYTES = 2_000_000;
 const RESERVE_BYTES = 16 * 1024;
 export const MAX_RECORD_BYTES = Math.floor((ITEM_LIMIT_BYTES - RESERVE_BYTES) / 2);
 

@@ -179,6 +179,16 @@ describe.skipIf(!target.url)(`dynamodb backend ${target.reason}`, () => {
     expect(kept?.ttl).toBeUndefined(); // no expiry: ttl removed
   });
 
+  it("a set that would outgrow 400 KB refuses the add with ValueTooLargeError and stays as it was", async () => {
+    const key = `big-${randomUUID()}`;
+    const hour = new Date(Date.now() + 3_600_000);
+    expect(await store.backend.addToSet(key, "x".repeat(300_000), hour)).toBe(1);
+    await expect(store.backend.addToSet(key, "y".repeat(150_000), hour)).rejects.toBeInstanceOf(
+      ValueTooLargeError,
+    );
+    expect(await store.backend.addToSet(key, "z", hour)).toBe(2);
+  });
+
   it("a write whose optional fields make the item too large is refused before sending", async () => {
     const taskId = randomUUID();
     const args = ["x".repeat(250 * 1024)]; // fits core's measure, but is kept twice (blob + attribute)

@@ -4,6 +4,7 @@ import {
   BackendError,
   BackendUnavailableError,
   OutcomeUnknownError,
+  ValueTooLargeError,
 } from "@resultstore/core";
 import { describe, expect, it } from "vitest";
 import { errors, writeErrors } from "../../src/errors.js";
@@ -82,5 +83,10 @@ describe("driver errors", () => {
     expect(
       errors.wrapError(refused([{ statusCode: "TimeoutError" }]), "Reading x"),
     ).not.toBeInstanceOf(BackendUnavailableError);
+  });
+  it("a document over Cosmos's 2 MB limit (HTTP 413) is a ValueTooLargeError, on writes too", () => {
+    expect(writeErrors.wrapError(cosmosError(413), "Updating set s")).toBeInstanceOf(
+      ValueTooLargeError,
+    );
   });
 });
