@@ -15,7 +15,7 @@ import {
 } from "@aws-sdk/client-dynamodb";
 import { IncrementOutcomeUnknownError, LOST_RACE, retryLostRaces } from "@resultstore/core";
 import { BACKEND_NAME } from "./config.js";
-import { CONDITION_FAILED, errorName, errors, isUnsent, sentAgain } from "./errors.js";
+import { CONDITION_FAILED, errorName, sentAgain, writeErrors } from "./errors.js";
 import { Expression } from "./expression.js";
 import { ATTR, epochSeconds, ttlValue } from "./records.js";
 
@@ -125,7 +125,7 @@ async function conditionalUpdate(
   const sets = [...set, `${expr.name(ATTR.timestamp)} = ${expr.value(now)}`];
   if (expiresAt) sets.push(`${expr.name(ATTR.ttl)} = ${expr.value(ttlValue(expiresAt))}`);
   const remove = expiresAt ? "" : ` REMOVE ${expr.name(ATTR.ttl)}`;
-  const output = await errors.guard(
+  const output = await writeErrors.guard(
     update.doing,
     () =>
       client.send(
@@ -140,11 +140,10 @@ async function conditionalUpdate(
         }),
       ),
     (error) => {
-      // A copy the SDK sent before this failure may have landed (its answer lost), unless every
-      // attempt provably failed to connect. A re-sent restart whose first copy landed finds the
-      // item live: also not a lost race.
-      if (sentAgain(error) && !isUnsent(error)) update.onResent?.();
-      return errorName(error) === CONDITION_FAILED ? null : undefined;
+      if (errorName(error) !== CONDITION_FAILED) return undefined; // writeErrors types the rest
+      // A re-sent restart whose first copy landed finds the item live: not a lost race.
+      if (sentAgain(error)) update.onResent?.();
+      return null;
     },
   );
   // A re-sent increment whose first copy landed has added twice; the value cannot say.

@@ -385,6 +385,38 @@ describe.skipIf(!target.url)(`dynamodb backend ${target.reason}`, () => {
     await store.close();
   });
 
+  it("a write or increment whose only answer was lost may have landed: typed outcome-unknown, not retryable", async () => {
+    const namespace = freshNamespace("lost1");
+    const direct = new ResultStore(fromUrl(url, { namespace }));
+    stores.push(direct);
+    await direct.incr("c"); // the table exists and the counter is 1
+    const server = new URL(url);
+    for (const [op, expected] of [
+      ["incr", IncrementOutcomeUnknownError],
+      ["write", WriteOutcomeUnknownError],
+    ] as const) {
+      const proxy = await loseOneAnswer(
+        { host: server.hostname, port: Number(server.port) },
+        { matches: (request) => request.includes("DynamoDB_20120810.UpdateItem") },
+      );
+      const through = new URL(url);
+      through.host = proxy.address;
+      const proxied = new ResultStore(fromUrl(through.toString(), { namespace, maxAttempts: 1 }));
+      stores.push(proxied);
+      try {
+        const call = op === "incr" ? proxied.incr("c") : proxied.markSuccess("t", 1);
+        const failed = await call.catch((e: unknown) => e);
+        expect(proxy.lost()).toBe(1);
+        expect(failed).toBeInstanceOf(expected);
+        expect(proxied.backend.isRetryable?.(failed)).toBe(false);
+      } finally {
+        await proxy.stop();
+      }
+    }
+    expect(await direct.incr("c")).toBe(3); // the increment had counted
+    expect((await direct.getMeta("t")).status).toBe("SUCCESS"); // the write had landed
+  });
+
   it("an increment whose answer was lost, then re-sent into a refused connection, may have counted", async () => {
     const namespace = freshNamespace("cut");
     const direct = new ResultStore(fromUrl(url, { namespace }));
