@@ -70,8 +70,8 @@ export const errors = defineErrorMapping(spec);
 
 /**
  * Server statuses that say a write reached Cosmos DB but not how it ended: 408 (the service timed
- * out; Cosmos documents that a write may have succeeded), 500 and 503 (the SDK never re-sends a
- * write after them, as it cannot know).
+ * out; Cosmos documents that a write may have succeeded), 500 and 503 (taken as unknown too: the
+ * SDK re-sends a write after a 503 only on accounts with several write regions).
  */
 const WRITE_OUTCOME_UNKNOWN = new Set([408, 500, 503]);
 
@@ -79,7 +79,8 @@ const WRITE_OUTCOME_UNKNOWN = new Set([408, 500, 503]);
  * Task writes and increments (create, replace, patch): a failure after the request may have
  * reached the server — one of those statuses, or a socket failure or client-side timeout after
  * the connection was made — is an `OutcomeUnknownError`, which core narrows to the write or
- * increment that failed. The SDK never re-sends a write after such a failure by itself.
+ * increment that failed. The SDK does not re-send a write after a socket failure or its own
+ * timeout (it does so only for reads and queries).
  */
 export const writeErrors = defineErrorMapping({
   ...spec,
