@@ -6,6 +6,7 @@ import {
   DeleteTableCommand,
   DescribeTableCommand,
   DescribeTimeToLiveCommand,
+  DynamoDBClient,
   PutItemCommand,
 } from "@aws-sdk/client-dynamodb";
 import { loseOneAnswer, serverTarget } from "@resultstore/conformance";
@@ -15,6 +16,7 @@ import {
   decodeJson,
   IncrementOutcomeUnknownError,
   InvalidMetadataError,
+  OutcomeUnknownError,
   ResultStore,
   ValueTooLargeError,
   WriteOutcomeUnknownError,
@@ -415,6 +417,30 @@ describe.skipIf(!target.url)(`dynamodb backend ${target.reason}`, () => {
     }
     expect(await direct.incr("c")).toBe(3); // the increment had counted
     expect((await direct.getMeta("t")).status).toBe("SUCCESS"); // the write had landed
+  });
+
+  it("with a caller-built client (no attempt tracking) only a single refused attempt is 'nothing sent'", async () => {
+    const down = (maxAttempts: number) =>
+      new DynamoDBBackend({
+        client: new DynamoDBClient({
+          endpoint: "http://127.0.0.1:1",
+          region: "us-east-1",
+          credentials: { accessKeyId: "x", secretAccessKey: "y" },
+          maxAttempts,
+        }),
+        closeClient: true,
+        manageTable: false,
+      });
+    // Three attempts: the last was refused, but an earlier one may have reached a server that
+    // went down, so the increment may have counted.
+    for (const [attempts, expected] of [
+      [1, BackendUnavailableError],
+      [3, OutcomeUnknownError],
+    ] as const) {
+      const backend = down(attempts);
+      await expect(backend.incr("c", 1, null)).rejects.toBeInstanceOf(expected);
+      await backend.close();
+    }
   });
 
   it("an increment whose answer was lost, then re-sent into a refused connection, may have counted", async () => {
