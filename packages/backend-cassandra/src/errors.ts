@@ -60,8 +60,19 @@ function mayHaveBeenSent(error: unknown): boolean {
  * the request anywhere (it records every host it sent to with that host's failure, and re-sends
  * only after a failure it recorded, so an earlier copy would show here).
  */
+/** The server refused our credentials (directly, or for a host inside a NoHostAvailableError). */
+function isRejectedCredentials(error: unknown): boolean {
+  if (error instanceof driver.NoHostAvailableError)
+    return innerErrors(error).some(isRejectedCredentials);
+  return error instanceof driver.AuthenticationError;
+}
+
 function isUnsent(error: unknown): boolean {
-  return error instanceof driver.NoHostAvailableError && !innerErrors(error).some(mayHaveBeenSent);
+  if (!(error instanceof driver.NoHostAvailableError)) return false;
+  const inner = innerErrors(error);
+  // Rejected credentials while connecting: nothing sent, but no retry will help either.
+  if (inner.some(isRejectedCredentials)) return false;
+  return !inner.some(mayHaveBeenSent);
 }
 
 function isTransport(error: unknown): boolean {
@@ -156,7 +167,7 @@ export function beforeSending(error: unknown, operation: string): unknown {
   if (
     wrapped instanceof BackendConnectionError &&
     !(wrapped instanceof BackendUnavailableError) &&
-    !(wrapped.cause instanceof driver.AuthenticationError)
+    !isRejectedCredentials(wrapped.cause)
   ) {
     return new BackendUnavailableError(BACKEND_NAME, untagged(wrapped.message), {
       cause: wrapped.cause,

@@ -113,6 +113,12 @@ describe("driver errors", () => {
         "127.0.0.1:9042": response(types.responseErrorCodes.unavailableException),
       }),
     ];
+    // Rejected credentials while connecting: nothing was sent, but retrying will not help.
+    const rejected = new driver.NoHostAvailableError({
+      "127.0.0.1:9042": new driver.AuthenticationError("bad password"),
+    });
+    expect(errors.wrapError(rejected, "connect")).not.toBeInstanceOf(BackendUnavailableError);
+    expect(beforeSending(rejected, "connect")).not.toBeInstanceOf(BackendUnavailableError);
     for (const error of sent) {
       expect(errors.wrapError(error, "read of t")).not.toBeInstanceOf(BackendUnavailableError);
     }
