@@ -12,6 +12,7 @@ import {
 } from "@resultstore/core";
 import cassandra from "cassandra-driver";
 import { afterAll, describe, expect, it } from "vitest";
+import { optionsFromUrl } from "../src/config.js";
 import { CassandraBackend, fromUrl } from "../src/index.js";
 import { createTestStore, dropKeyspace, KEYSPACE, rawClient, tableOf } from "./helpers.js";
 
@@ -68,8 +69,9 @@ describe.skipIf(!target.url)(`cassandra backend ${target.reason}`, () => {
       // re-created record with 2 writes, replacing its SUCCESS.
       const [fresh] = (await peers(1)) as [ResultStore];
       const namespace = tableOf(fresh).split(".")[1] as string;
+      // Every host of the URL (a cluster's too), read as the store reads them.
       const client = new cassandra.Client({
-        contactPoints: [new URL(url.replace("cassandra:", "http:")).host],
+        contactPoints: optionsFromUrl(url).contactPoints ?? [],
         localDataCenter: "datacenter1",
       });
       const stalled = track(
