@@ -30,7 +30,10 @@ for (const { engine, target } of engineTargets())
       () => {
         // One index shared by both sides: Celery's URL names it in the path, as users configure it.
         const index = freshIndex("interop");
-        const url = `${(target.url ?? "").replace(/\/+$/, "")}/${index}`;
+        // Our side names OpenSearch by its own scheme (also when the environment still says
+        // elasticsearch:// for it, as servers started before opensearch:// existed do).
+        const base = (target.url ?? "").replace(/\/+$/, "");
+        const url = `${openSearch ? base.replace(/^elasticsearch/, "opensearch") : base}/${index}`;
         const celery = celeryInteropSuite(
           { describe, it, expect, beforeAll, afterAll },
           {
