@@ -37,6 +37,7 @@ export interface Progress {
   stop(): ProgressSummary;
 }
 
+/** What {@link startProgress} draws. */
 export interface ProgressOptions {
   /** What is running, e.g. "cleanup" or "bench". */
   label: string;

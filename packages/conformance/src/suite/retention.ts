@@ -34,6 +34,7 @@ async function assertRawExpiry(
   );
 }
 
+/** `expires` by state: persisted expiries, refused writes leave them alone, short ones turn invisible. */
 export const retentionTests = defineGroup("retention", (_ctx, api, options) => {
   const short = options.minExpirySeconds ?? 1;
   api.it(
