@@ -6,7 +6,9 @@
 //
 //   node scripts/node-versions.mjs install          # every version below; prints each bin dir
 //   node scripts/node-versions.mjs install 24.22.3
-import { spawnSync } from "node:child_process";
+//   node scripts/node-versions.mjs test [version…]  # what `npm test` runs on each (servers up,
+//                                                   # e.g. eval "$(npm run -s services -- env)")
+import { spawn, spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -26,6 +28,9 @@ function installed(version) {
   return probe.status === 0 && probe.stdout.trim() === `v${version}`;
 }
 
+/** Node could not be installed (no registry, no such package): CI fails, a laptop skips loudly. */
+export class NodeInstallError extends Error {}
+
 /**
  * Installs Node `version` into the cache (once) and resolves its bin directory. The package holds
  * the release's `bin/node` (no npm): commands under it still use the workspace's npm, whose
@@ -37,7 +42,11 @@ export async function installNode(version, { log = () => {} } = {}) {
   const work = mkdtempSync(join(tmpdir(), "resultstore-node-"));
   try {
     log(`npm pack ${pkg}`);
-    await run("npm", ["pack", pkg, "--pack-destination", work, "--silent"], { log });
+    await run("npm", ["pack", pkg, "--pack-destination", work, "--silent"], { log }).catch(
+      (error) => {
+        throw new NodeInstallError(`npm pack ${pkg} failed: ${error.message}`);
+      },
+    );
     const tarball = join(work, `node-${process.platform}-${process.arch}-${version}.tgz`);
     const dir = nodeDir(version);
     rmSync(dir, { recursive: true, force: true });
@@ -46,8 +55,9 @@ export async function installNode(version, { log = () => {} } = {}) {
   } finally {
     rmSync(work, { recursive: true, force: true });
   }
-  if (!installed(version))
-    throw new Error(`${pkg} unpacked but ${nodeBinary(version)} does not run`);
+  if (!installed(version)) {
+    throw new NodeInstallError(`${pkg} unpacked but ${nodeBinary(version)} does not run`);
+  }
   return join(nodeDir(version), "bin");
 }
 
@@ -56,13 +66,60 @@ export function envWithNode(binDir, base = process.env) {
   return { ...base, PATH: `${binDir}:${base.PATH ?? ""}` };
 }
 
+/** Runs `command` to completion with inherited output; rejects on a non-zero exit. */
+function inherit(command, args, extraEnv = {}, baseEnv = process.env) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(command, args, {
+      stdio: "inherit",
+      env: { ...baseEnv, TURBO_TELEMETRY_DISABLED: "1", ...extraEnv },
+    });
+    child.on("error", reject);
+    child.on("exit", (code, signal) =>
+      code === 0
+        ? resolve()
+        : reject(new Error(`${command} ${args.join(" ")} failed (${signal ?? `exit ${code}`})`)),
+    );
+  });
+}
+
+/**
+ * What `npm test` runs on Node `version` besides 20: Biome, every unit test (the memory://
+ * conformance suite and its mutants among them), DynamoDB's conformance suite against its server
+ * (`serverEnv` names it) and package-check's fresh project. Builds are turbo cache hits from the
+ * Node 20 pass. Resolves the seconds it took.
+ */
+export async function testOnNode(
+  version,
+  { serverEnv = {}, step = inherit, say = (line) => console.error(`\n=== ${line}`) } = {},
+) {
+  const bin = await installNode(version, { log: (line) => console.error(`  ${line}`) });
+  const began = Date.now();
+  const onNode = envWithNode(bin);
+  say(`Node ${version}: lint, unit tests, DynamoDB conformance, package-check`);
+  const check = `if (process.version !== "v${version}") process.exit(1)`;
+  await step("node", ["-e", check], {}, onNode);
+  await step("npx", ["biome", "ci", "."], {}, onNode);
+  const unit = ["turbo", "run", "test:unit", "--output-logs=errors-only", "--log-order=grouped"];
+  await step("npx", unit, {}, onNode);
+  const dynamodb = ["--root", "packages/backend-dynamodb", "test/conformance.test.ts"];
+  await step("npx", ["vitest", "run", ...dynamodb], serverEnv, onNode);
+  await step("npx", ["vitest", "run", "--root", "packages/package-check"], serverEnv, onNode);
+  const seconds = Math.round((Date.now() - began) / 1000);
+  say(`Node ${version}: passed in ${seconds} s`);
+  return seconds;
+}
+
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const [command, ...versions] = process.argv.slice(2);
-  if (command !== "install") {
-    console.error("usage: node scripts/node-versions.mjs install [version...]");
+  if (command !== "install" && command !== "test") {
+    console.error("usage: node scripts/node-versions.mjs install|test [version...]");
     process.exit(2);
   }
   for (const version of versions.length ? versions : EXTRA_NODE_VERSIONS) {
-    console.log(await installNode(version, { log: (line) => console.error(`  ${line}`) }));
+    if (command === "install") {
+      console.log(await installNode(version, { log: (line) => console.error(`  ${line}`) }));
+    } else {
+      await testOnNode(version);
+    }
   }
 }
