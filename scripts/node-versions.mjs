@@ -66,8 +66,11 @@ export function envWithNode(binDir, base = process.env) {
   return { ...base, PATH: `${binDir}:${base.PATH ?? ""}` };
 }
 
-/** Runs `command` to completion with inherited output; rejects on a non-zero exit. */
-function inherit(command, args, extraEnv = {}, baseEnv = process.env) {
+/**
+ * Runs `command` to completion with inherited output (turbo's telemetry off); rejects on a
+ * non-zero exit. `npm test`'s steps too (scripts/test.mjs).
+ */
+export function runStep(command, args, extraEnv = {}, baseEnv = process.env) {
   return new Promise((resolve, reject) => {
     const child = spawn(command, args, {
       stdio: "inherit",
@@ -90,7 +93,7 @@ function inherit(command, args, extraEnv = {}, baseEnv = process.env) {
  */
 export async function testOnNode(
   version,
-  { serverEnv = {}, step = inherit, say = (line) => console.error(`\n=== ${line}`) } = {},
+  { serverEnv = {}, step = runStep, say = (line) => console.error(`\n=== ${line}`) } = {},
 ) {
   const bin = await installNode(version, { log: (line) => console.error(`  ${line}`) });
   const began = Date.now();

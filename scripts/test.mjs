@@ -13,27 +13,13 @@
 //
 // In CI (CI set) every server and cluster is required: one that fails to install or start fails
 // the run. Elsewhere a missing one is skipped, and said so loudly at the start and at the end.
-import { spawn } from "node:child_process";
-import { EXTRA_NODE_VERSIONS, NodeInstallError, testOnNode } from "./node-versions.mjs";
+import { EXTRA_NODE_VERSIONS, NodeInstallError, runStep, testOnNode } from "./node-versions.mjs";
 import { down, env, loadServers, status, up } from "./services/cli.mjs";
 
 const inCI = Boolean(process.env.CI);
 const say = (line) => process.stderr.write(`\n=== ${line}\n`);
 
-function step(command, args, extraEnv = {}, baseEnv = process.env) {
-  return new Promise((resolve, reject) => {
-    const child = spawn(command, args, {
-      stdio: "inherit",
-      env: { ...baseEnv, TURBO_TELEMETRY_DISABLED: "1", ...extraEnv },
-    });
-    child.on("error", reject);
-    child.on("exit", (code, signal) =>
-      code === 0
-        ? resolve()
-        : reject(new Error(`${command} ${args.join(" ")} failed (${signal ?? `exit ${code}`})`)),
-    );
-  });
-}
+const step = runStep;
 
 const turbo = (...args) =>
   step("npx", ["turbo", "run", ...args, "--output-logs=new-only", "--log-order=grouped"]);
