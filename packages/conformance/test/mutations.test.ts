@@ -94,12 +94,12 @@ class ForgetIsNoop extends MemoryBackend {
 
 /** A set that reads, yields, then writes: concurrent adds get lost, so a chord never completes. */
 class RacySet extends MemoryBackend {
-  private sets = new Map<string, Set<string>>();
+  private racySets = new Map<string, Set<string>>();
   override async addToSet(key: string, member: string): Promise<number> {
-    const members = new Set(this.sets.get(key));
+    const members = new Set(this.racySets.get(key));
     await new Promise((r) => setTimeout(r, 1));
     members.add(member);
-    this.sets.set(key, members);
+    this.racySets.set(key, members);
     return members.size;
   }
 }
@@ -111,6 +111,28 @@ class SetCountsDuplicates extends MemoryBackend {
     const n = (this.counts.get(key) ?? 0) + 1;
     this.counts.set(key, n);
     return n;
+  }
+}
+
+/**
+ * Remembers the record it last read or wrote and merges the next write into it, handing out and
+ * keeping the very objects callers hold (as a version cache that copies one level does).
+ */
+class SharesObjects extends MemoryBackend {
+  private readonly known = new Map<string, TaskRecord>();
+  override async read(taskId: string): Promise<TaskRecord | null> {
+    const record = await super.read(taskId);
+    if (record) this.known.set(taskId, { ...record });
+    return record && { ...record, metadata: this.known.get(taskId)?.metadata ?? {} };
+  }
+  override async write(write: TaskWrite): Promise<WriteOutcome> {
+    const next = applyWrite(
+      this.known.get(write.taskId) ?? (await super.read(write.taskId)),
+      write,
+    );
+    if (!next) return { applied: false };
+    this.known.set(write.taskId, next);
+    return overwrite(this, { ...write, ...next, resultJson: write.resultJson });
   }
 }
 
@@ -148,6 +170,7 @@ describe("the suite catches broken backends", () => {
     ["racy set", RacySet, ["counters"], /each member once/],
     ["no expiry", NoExpiry, ["expiry"], /hidden on read/],
     ["forget does nothing", ForgetIsNoop, ["reads"], /forget deletes/],
+    ["a cache that shares objects with callers", SharesObjects, ["isolation"], /never written/],
     ["a set that counts duplicates", SetCountsDuplicates, ["chords"], /fires exactly once/],
   ];
   for (const [label, Backend, groups, expected] of cases) {

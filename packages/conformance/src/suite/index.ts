@@ -11,6 +11,7 @@ import type { GroupTests } from "./context.js";
 import { counterTests } from "./counters.js";
 import { expiryTests } from "./expiry.js";
 import { groupTests } from "./groups.js";
+import { isolationTests } from "./isolation.js";
 import { lifecycleTests } from "./lifecycle.js";
 import { metadataTests } from "./metadata.js";
 import { raceTests } from "./races.js";
@@ -27,6 +28,7 @@ export {
   counterTests,
   expiryTests,
   groupTests,
+  isolationTests,
   lifecycleTests,
   metadataTests,
   raceTests,
@@ -52,6 +54,7 @@ export const SUITE_GROUPS: Record<SuiteGroup, GroupTests> = {
   expiry: expiryTests,
   badInput: badInputTests,
   lifecycle: lifecycleTests,
+  isolation: isolationTests,
 };
 
 /** Registers the whole suite under one describe block named after the backend. */
