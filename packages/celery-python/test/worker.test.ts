@@ -5,6 +5,7 @@
 // metadata key. A redelivered message (a late STARTED and a second SUCCESS) and a late RETRY after
 // SUCCESS are refused: the record stays as the first SUCCESS left it.
 import { randomUUID } from "node:crypto";
+import * as consul from "@resultstore/backend-consul";
 import * as dynamodb from "@resultstore/backend-dynamodb";
 import * as mongo from "@resultstore/backend-mongo";
 import { type CeleryWorker, startCeleryWorker } from "@resultstore/celery-interop";
@@ -57,6 +58,18 @@ const DATABASES: Database[] = [
       const workerUrl = `${trimmed(url)}/${ns}`;
       return {
         store: await createStore(workerUrl, { backends: [dynamodb] }),
+        workerUrl,
+        settings: {},
+      };
+    },
+  },
+  {
+    name: "consul",
+    target: serverTarget("CONSUL"),
+    async pair(url, ns) {
+      const workerUrl = `${trimmed(url)}/rs-py-e2e/${ns}`; // the URL path is the key prefix
+      return {
+        store: await createStore(workerUrl, { backends: [consul] }),
         workerUrl,
         settings: {},
       };

@@ -12,7 +12,6 @@ per optional field (Celery JSON text), ``meta_<key>`` per metadata key and ``wri
 
 import math
 import time
-from datetime import datetime, timezone
 from typing import Any, Dict, List, Optional, Tuple
 
 from botocore.exceptions import ClientError
@@ -22,6 +21,7 @@ from kombu.utils.json import dumps as json_dumps
 from kombu.utils.json import loads as json_loads
 
 from ._base import RulesMixin
+from .records import celery_date
 from .rules import READY_STATES, can_transition, states_refusing
 
 #: Record fields kept in their own attribute (named after Celery's meta keys), in Celery's order.
@@ -52,12 +52,6 @@ def epoch_seconds(ms: int) -> Dict[str, str]:
 def ttl_value(expires_ms: int) -> Dict[str, str]:
     """Whole seconds, never before the expiry (what DynamoDB TTL reads)."""
     return {"N": str(math.ceil(expires_ms / 1000))}
-
-
-def celery_date(ms: int) -> str:
-    """@resultstore/core's formatCeleryDate: ``2024-05-01T12:00:00.123000+00:00``."""
-    date = datetime.fromtimestamp(ms / 1000, tz=timezone.utc).replace(microsecond=(ms % 1000) * 1000)
-    return date.isoformat()
 
 
 class _Expression:

@@ -16,12 +16,13 @@ from .errors import ConfigurationError
 SCHEMES: Dict[str, Tuple[str, str]] = {
     "mongodb": ("resultstore_celery.mongodb", "MongoBackend"),
     "dynamodb": ("resultstore_celery.dynamodb", "DynamoDBBackend"),
+    "consul": ("resultstore_celery.consul", "ConsulBackend"),
 }
 
 #: Schemes @resultstore/core knows that this package does not serve yet.
-_NOT_YET = ("cassandra", "elasticsearch", "consul", "cosmosdbsql")
+_NOT_YET = ("cassandra", "elasticsearch", "cosmosdbsql")
 
-_EXTRA = {"mongodb": "mongodb", "dynamodb": "dynamodb"}
+_EXTRA = {"mongodb": "mongodb", "dynamodb": "dynamodb", "consul": "consul"}
 
 
 def scheme_of(url: str) -> str:

@@ -36,7 +36,6 @@ class MongoBackend(RulesMixin, CeleryMongoBackend):
     """``resultstore+mongodb://…``: Celery's MongoBackend under resultstore's state rules."""
 
     backend_name = "mongodb"
-    implements_incr = True
 
     def __init__(self, app: Any = None, **kwargs: Any) -> None:
         super().__init__(app, **kwargs)
