@@ -15,6 +15,7 @@ import { createStore, type ResultStore } from "@resultstore/core";
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { DRIVER_DIR, packageEnv, pythonEnv } from "./env.js";
+import { readmeCell, writeReadmeCell } from "./readme.js";
 
 const redis = serverTarget("REDIS");
 const METADATA = { tenant: "acme", traceId: "tr-42", nested: { a: [1, 2] } };
@@ -22,6 +23,8 @@ const SETTINGS = { result_extended: true, task_track_started: true };
 
 interface Database {
   name: string;
+  /** The row of celery-producer's worker table this database's cell is in. */
+  row: string;
   target: ServerTarget;
   /** Our store and the worker's URL (after "resultstore+") on the same records. */
   pair(
@@ -49,10 +52,16 @@ const mongoPair = async (url: string, ns: string) => {
 };
 
 const DATABASES: Database[] = [
-  { name: "mongo (FerretDB)", target: serverTarget("MONGO"), pair: mongoPair },
-  { name: "mongo-java", target: serverTarget("MONGO_JAVA", "mongo-java"), pair: mongoPair },
+  { name: "mongo (FerretDB)", row: "mongo", target: serverTarget("MONGO"), pair: mongoPair },
+  {
+    name: "mongo-java",
+    row: "mongo-java",
+    target: serverTarget("MONGO_JAVA", "mongo-java"),
+    pair: mongoPair,
+  },
   {
     name: "dynamodb",
+    row: "dynamodb",
     target: serverTarget("DYNAMODB"),
     async pair(url, ns) {
       const workerUrl = `${trimmed(url)}/${ns}`;
@@ -65,6 +74,7 @@ const DATABASES: Database[] = [
   },
   {
     name: "consul",
+    row: "consul",
     target: serverTarget("CONSUL"),
     async pair(url, ns) {
       const workerUrl = `${trimmed(url)}/rs-py-e2e/${ns}`; // the URL path is the key prefix
@@ -114,6 +124,8 @@ for (const db of DATABASES) {
       });
 
       let succeededId: string;
+      /** What this run proved, in the order of the tests: the README cell is built from it. */
+      const proved: string[] = [];
 
       it("SUCCESS: Node reads the result and every metadata key through STARTED and SUCCESS", async () => {
         const id = await sendTask(store, broker, "e2e.add", {
@@ -128,6 +140,7 @@ for (const db of DATABASES) {
         expect(meta.worker).toMatch(/^e2e-\d+@/); // the worker's own extended field, merged in
         expect(meta.dateDone).toBeInstanceOf(Date);
         succeededId = id;
+        proved.push("SUCCESS 5");
       });
 
       it("FAILURE: the exception, the traceback and the metadata", async () => {
@@ -144,6 +157,7 @@ for (const db of DATABASES) {
           metadata: METADATA,
         });
         expect(meta.traceback).toContain("ValueError: boom");
+        proved.push('FAILURE ValueError("boom") + traceback', "metadata kept");
       });
 
       it("a redelivered message after SUCCESS (STARTED, then SUCCESS 20) is refused", async () => {
@@ -154,6 +168,7 @@ for (const db of DATABASES) {
         const after = await store.getMeta(succeededId);
         expect(after).toMatchObject({ status: "SUCCESS", result: 5, metadata: METADATA });
         expect(after.dateDone).toEqual(before.dateDone);
+        proved.push("redelivery after SUCCESS refused");
       });
 
       it("a late RETRY after SUCCESS is refused", async () => {
@@ -165,6 +180,13 @@ for (const db of DATABASES) {
           result: 5,
           metadata: METADATA,
         });
+        proved.push("late RETRY refused");
+      });
+
+      it('the worker table\'s column "with resultstore-celery" says what this run proved', () => {
+        const cell = proved.join(", ");
+        if (process.env.RESULTSTORE_UPDATE_README) return writeReadmeCell(db.row, cell);
+        expect(readmeCell(db.row)).toBe(cell);
       });
     },
   );
