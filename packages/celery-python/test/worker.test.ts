@@ -5,7 +5,9 @@
 // metadata key. A redelivered message (a late STARTED and a second SUCCESS) and a late RETRY after
 // SUCCESS are refused: the record stays as the first SUCCESS left it.
 import { randomUUID } from "node:crypto";
+import { readFileSync } from "node:fs";
 import * as consul from "@resultstore/backend-consul";
+import * as cosmos from "@resultstore/backend-cosmos";
 import * as dynamodb from "@resultstore/backend-dynamodb";
 import * as mongo from "@resultstore/backend-mongo";
 import { type CeleryWorker, startCeleryWorker } from "@resultstore/celery-interop";
@@ -83,6 +85,21 @@ const DATABASES: Database[] = [
         workerUrl,
         settings: {},
       };
+    },
+  },
+  {
+    name: "cosmos",
+    row: "cosmos",
+    target: serverTarget("COSMOS"),
+    async pair(url, ns) {
+      const caFile = process.env.RESULTSTORE_COSMOS_CA;
+      const store = await createStore({
+        url,
+        backends: [cosmos],
+        backendOptions: { namespace: ns, ...(caFile ? { ca: readFileSync(caFile) } : {}) },
+      });
+      const container = (store.backend as unknown as { containerName: string }).containerName;
+      return { store, workerUrl: url, settings: { cosmosdbsql_collection_name: container } };
     },
   },
 ];

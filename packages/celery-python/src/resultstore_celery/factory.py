@@ -17,12 +17,13 @@ SCHEMES: Dict[str, Tuple[str, str]] = {
     "mongodb": ("resultstore_celery.mongodb", "MongoBackend"),
     "dynamodb": ("resultstore_celery.dynamodb", "DynamoDBBackend"),
     "consul": ("resultstore_celery.consul", "ConsulBackend"),
+    "cosmosdbsql": ("resultstore_celery.cosmos", "CosmosDBSQLBackend"),
 }
 
 #: Schemes @resultstore/core knows that this package does not serve yet.
-_NOT_YET = ("cassandra", "elasticsearch", "cosmosdbsql")
+_NOT_YET = ("cassandra", "elasticsearch")
 
-_EXTRA = {"mongodb": "mongodb", "dynamodb": "dynamodb", "consul": "consul"}
+_EXTRA = {"mongodb": "mongodb", "dynamodb": "dynamodb", "consul": "consul", "cosmosdbsql": "cosmos"}
 
 
 def scheme_of(url: str) -> str:
