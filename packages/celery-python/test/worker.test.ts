@@ -9,6 +9,7 @@ import { readFileSync } from "node:fs";
 import * as consul from "@resultstore/backend-consul";
 import * as cosmos from "@resultstore/backend-cosmos";
 import * as dynamodb from "@resultstore/backend-dynamodb";
+import * as elasticsearch from "@resultstore/backend-elasticsearch";
 import * as mongo from "@resultstore/backend-mongo";
 import { type CeleryWorker, startCeleryWorker } from "@resultstore/celery-interop";
 import { sendTask } from "@resultstore/celery-producer";
@@ -100,6 +101,19 @@ const DATABASES: Database[] = [
       });
       const container = (store.backend as unknown as { containerName: string }).containerName;
       return { store, workerUrl: url, settings: { cosmosdbsql_collection_name: container } };
+    },
+  },
+  {
+    name: "elasticsearch",
+    row: "elasticsearch",
+    target: serverTarget("ELASTICSEARCH"),
+    async pair(url, ns) {
+      const workerUrl = `${trimmed(url)}/${ns}`; // the URL path names the index, on both sides
+      return {
+        store: await createStore(workerUrl, { backends: [elasticsearch] }),
+        workerUrl,
+        settings: {},
+      };
     },
   },
 ];

@@ -18,12 +18,13 @@ SCHEMES: Dict[str, Tuple[str, str]] = {
     "dynamodb": ("resultstore_celery.dynamodb", "DynamoDBBackend"),
     "consul": ("resultstore_celery.consul", "ConsulBackend"),
     "cosmosdbsql": ("resultstore_celery.cosmos", "CosmosDBSQLBackend"),
+    "elasticsearch": ("resultstore_celery.elasticsearch", "ElasticsearchBackend"),
 }
 
 #: Schemes @resultstore/core knows that this package does not serve yet.
-_NOT_YET = ("cassandra", "elasticsearch")
+_NOT_YET = ("cassandra",)
 
-_EXTRA = {"mongodb": "mongodb", "dynamodb": "dynamodb", "consul": "consul", "cosmosdbsql": "cosmos"}
+_EXTRA = {"mongodb": "mongodb", "dynamodb": "dynamodb", "consul": "consul", "cosmosdbsql": "cosmos", "elasticsearch": "elasticsearch"}
 
 
 def scheme_of(url: str) -> str:
