@@ -6,6 +6,7 @@
 // SUCCESS are refused: the record stays as the first SUCCESS left it.
 import { randomUUID } from "node:crypto";
 import { readFileSync } from "node:fs";
+import * as cassandraBackend from "@resultstore/backend-cassandra";
 import * as consul from "@resultstore/backend-consul";
 import * as cosmos from "@resultstore/backend-cosmos";
 import * as dynamodb from "@resultstore/backend-dynamodb";
@@ -114,6 +115,20 @@ const DATABASES: Database[] = [
         workerUrl,
         settings: {},
       };
+    },
+  },
+  {
+    name: "cassandra",
+    row: "cassandra",
+    target: serverTarget("CASSANDRA"),
+    async pair(url, ns) {
+      // Our namespace is a keyspace of its own; the worker's URL names it as its path.
+      const store = await createStore({
+        url,
+        backends: [cassandraBackend],
+        backendOptions: { namespace: ns },
+      });
+      return { store, workerUrl: `${trimmed(url)}/${ns}`, settings: {} };
     },
   },
 ];

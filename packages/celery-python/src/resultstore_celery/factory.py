@@ -19,12 +19,13 @@ SCHEMES: Dict[str, Tuple[str, str]] = {
     "consul": ("resultstore_celery.consul", "ConsulBackend"),
     "cosmosdbsql": ("resultstore_celery.cosmos", "CosmosDBSQLBackend"),
     "elasticsearch": ("resultstore_celery.elasticsearch", "ElasticsearchBackend"),
+    "cassandra": ("resultstore_celery.cassandra", "CassandraBackend"),
 }
 
 #: Schemes @resultstore/core knows that this package does not serve yet.
-_NOT_YET = ("cassandra",)
+_NOT_YET: Tuple[str, ...] = ()
 
-_EXTRA = {"mongodb": "mongodb", "dynamodb": "dynamodb", "consul": "consul", "cosmosdbsql": "cosmos", "elasticsearch": "elasticsearch"}
+_EXTRA = {"mongodb": "mongodb", "dynamodb": "dynamodb", "consul": "consul", "cosmosdbsql": "cosmos", "elasticsearch": "elasticsearch", "cassandra": "cassandra"}
 
 
 def scheme_of(url: str) -> str:

@@ -76,7 +76,7 @@ def apply_write(stored: Optional[Record], write: Record, now_ms: int) -> Optiona
     base: Record = current or {"task_id": write["task_id"], "metadata": {}}
     nxt = {field: base.get(field) for field in OPTIONAL_FIELDS}
     nxt.update(
-        task_id=base["task_id"],
+        task_id=base.get("task_id") or write["task_id"],
         status=write["status"],
         result=write["result"],
         traceback=write["traceback"],
