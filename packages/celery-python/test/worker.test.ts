@@ -18,7 +18,7 @@ import { type ServerTarget, serverTarget } from "@resultstore/conformance";
 import { createStore, type ResultStore } from "@resultstore/core";
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { DRIVER_DIR, packageEnv, pythonEnv } from "./env.js";
+import { DRIVER_DIR, packageEnv, pythonDriver, pythonEnv } from "./env.js";
 import { readmeCell, writeReadmeCell } from "./readme.js";
 
 const redis = serverTarget("REDIS");
@@ -27,6 +27,8 @@ const SETTINGS = { result_extended: true, task_track_started: true };
 
 interface Database {
   name: string;
+  /** Celery counts chords with our exact incr there (a key-value backend with implements_incr). */
+  countsChords?: boolean;
   /** The row of celery-producer's worker table this database's cell is in. */
   row: string;
   target: ServerTarget;
@@ -65,6 +67,7 @@ const DATABASES: Database[] = [
   },
   {
     name: "dynamodb",
+    countsChords: true,
     row: "dynamodb",
     target: serverTarget("DYNAMODB"),
     async pair(url, ns) {
@@ -78,6 +81,7 @@ const DATABASES: Database[] = [
   },
   {
     name: "consul",
+    countsChords: true,
     row: "consul",
     target: serverTarget("CONSUL"),
     async pair(url, ns) {
@@ -91,6 +95,7 @@ const DATABASES: Database[] = [
   },
   {
     name: "cosmos",
+    countsChords: true,
     row: "cosmos",
     target: serverTarget("COSMOS"),
     async pair(url, ns) {
@@ -106,6 +111,7 @@ const DATABASES: Database[] = [
   },
   {
     name: "elasticsearch",
+    countsChords: true,
     row: "elasticsearch",
     target: serverTarget("ELASTICSEARCH"),
     async pair(url, ns) {
@@ -142,12 +148,16 @@ for (const db of DATABASES) {
       let store: ResultStore;
       let broker: Redis;
       let worker: CeleryWorker;
+      let workerUrl: string;
+      let workerSettings: Record<string, unknown>;
 
       beforeAll(async () => {
         const { site } = await packageEnv();
         broker = new Redis(redis.url as string);
         const pair = await db.pair(db.target.url as string, ns);
         store = pair.store;
+        workerUrl = pair.workerUrl;
+        workerSettings = { ...pair.settings, ...SETTINGS };
         await store.getMeta("warm-up"); // our side creates the table / indexes first
         worker = await startCeleryWorker({
           url: pair.workerUrl,
@@ -228,6 +238,53 @@ for (const db of DATABASES) {
         });
         proved.push("late RETRY refused");
       });
+
+      it("a Python producer (record_queued_on_publish): QUEUED with metadata, kept through SUCCESS", async () => {
+        const [id] = await pythonDriver({
+          url: workerUrl,
+          settings: { ...workerSettings, broker_url: redis.url },
+          ops: [{ op: "publish", name: "e2e.add", args: [1, 2], queue, metadata: METADATA }],
+        });
+        expect(typeof id).toBe("string");
+        expect((await worker.waitForTask(id as string)).outcome).toBe("succeeded");
+        const meta = await store.waitFor(id as string, { timeout: 10_000, interval: 100 });
+        expect(meta).toMatchObject({
+          status: "SUCCESS",
+          result: 3,
+          metadata: METADATA,
+          name: "e2e.add",
+        });
+      });
+
+      it.skipIf(!db.countsChords)(
+        "a chord counts with the exact incr and runs its callback once",
+        async () => {
+          const [answer] = await pythonDriver({
+            url: workerUrl,
+            settings: { ...workerSettings, broker_url: redis.url },
+            ops: [
+              {
+                op: "chord",
+                members: [
+                  [1, 1],
+                  [2, 2],
+                  [3, 3],
+                ],
+                queue,
+              },
+            ],
+          });
+          const { id } = answer as { id: string };
+          const ran = () => worker.output().split(`e2e.total[${id}] succeeded`).length - 1;
+          await until(() => ran() > 0, 60_000);
+          expect(await store.waitFor(id, { timeout: 10_000, interval: 100 })).toMatchObject({
+            status: "SUCCESS",
+            result: 12,
+          });
+          await new Promise((r) => setTimeout(r, 1000)); // a second run would come right after
+          expect(ran()).toBe(1);
+        },
+      );
 
       it('the worker table\'s column "with resultstore-celery" says what this run proved', () => {
         const cell = proved.join(", ");

@@ -88,6 +88,21 @@ def run(app, op):
         return jsonable(backend.get_task_meta(op["task_id"], cache=False))
     if kind == "incr":
         return backend.incr(op["key"], op.get("by", 1))
+    if kind == "publish":
+        # A Python producer: record_queued_on_publish records QUEUED with the header's metadata.
+        from resultstore_celery import record_queued_on_publish
+
+        record_queued_on_publish(app)
+        result = app.send_task(
+            op["name"], args=op.get("args", []), queue=op["queue"], headers={"resultstore_metadata": op["metadata"]}
+        )
+        return result.id
+    if kind == "chord":
+        from celery import chord
+
+        header = [app.signature("e2e.add", args=members, queue=op["queue"]) for members in op["members"]]
+        result = chord(header)(app.signature("e2e.total", queue=op["queue"]))
+        return {"id": result.id, "group": result.parent.id if result.parent else None}
     raise ValueError(f"unknown op {kind}")
 
 

@@ -24,6 +24,11 @@ def add(x, y):
     return x + y
 
 
+@app.task(name="e2e.total")
+def total(values):
+    return sum(values)
+
+
 @app.task(name="e2e.fail")
 def fail(message):
     raise ValueError(message)
