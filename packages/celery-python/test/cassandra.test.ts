@@ -41,6 +41,10 @@ describe.skipIf(!target.url)(`resultstore+cassandra:// ${target.reason}`, () => 
   parityTests({
     store: () => store,
     python: () => ({ url: `${base}/${ns}`, settings: { result_extended: true } }),
+    stock: () => ({
+      url: base,
+      settings: { cassandra_keyspace: ns, cassandra_table: "celery_taskmeta" },
+    }),
     raw: async (id) => {
       const { rows } = await client.execute(
         `SELECT * FROM "${ns}".celery_taskmeta WHERE task_id = ?`,

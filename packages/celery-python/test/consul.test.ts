@@ -30,6 +30,7 @@ describe.skipIf(!target.url)(`resultstore+consul:// ${target.reason}`, () => {
   parityTests({
     store: () => store,
     python: () => ({ url, settings: { result_extended: true } }),
+    stock: () => ({ url }),
     raw: async (id) => {
       const response = await fetch(`${http}/v1/kv/${prefix}/celery-task-meta-${id}`);
       if (response.status === 404) return null;

@@ -42,6 +42,10 @@ describe.skipIf(!target.url)(`resultstore+cosmosdbsql:// ${target.reason}`, () =
       url: target.url as string,
       settings: { result_extended: true, cosmosdbsql_collection_name: container },
     }),
+    stock: () => ({
+      url: target.url as string,
+      settings: { cosmosdbsql_collection_name: container },
+    }),
     raw: async (id) => {
       const backend = store.backend as unknown as {
         connection: {

@@ -55,6 +55,7 @@ describe.skipIf(!target.url)(`resultstore+dynamodb:// ${target.reason}`, () => {
   parityTests({
     store: () => store,
     python: () => ({ url, settings: { result_extended: true } }),
+    stock: () => ({ url }),
     raw: async (id) => {
       const { Item } = await client.send(
         new GetItemCommand({

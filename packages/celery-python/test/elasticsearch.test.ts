@@ -30,6 +30,7 @@ describe.skipIf(!target.url)(`resultstore+elasticsearch:// ${target.reason}`, ()
   parityTests({
     store: () => store,
     python: () => ({ url, settings: { result_extended: true } }),
+    stock: () => ({ url }),
     raw: async (id) => {
       const response = await fetch(`${http}/${index}/_doc/celery-task-meta-${id}?realtime=true`);
       if (response.status === 404) return null;

@@ -50,6 +50,15 @@ for (const { name, target } of ENGINES) {
           },
         },
       }),
+      stock: () => ({
+        url: `${(target.url as string).replace(/\/+$/, "")}/${DATABASE}`,
+        settings: {
+          mongodb_backend_settings: {
+            taskmeta_collection: `${ns}_taskmeta`,
+            groupmeta_collection: `${ns}_groupmeta`,
+          },
+        },
+      }),
       raw: async (id) => {
         const doc = await client
           .db(DATABASE)

@@ -5,6 +5,7 @@
  * QUEUED, Python finishes it, each reads the other's writes).
  */
 import { randomUUID } from "node:crypto";
+import { celeryPeer, type PeerRequest } from "@resultstore/celery-interop";
 import type { ResultStore } from "@resultstore/core";
 import { expect, it } from "vitest";
 import { type DriverRequest, pythonDriver } from "./env.js";
@@ -16,6 +17,8 @@ export interface ParityTarget {
   python: () => Omit<DriverRequest, "ops">;
   /** The stored record of a task, raw, with times and write ids already replaced by their kind. */
   raw: (taskId: string) => Promise<unknown>;
+  /** Celery's STOCK backend (celery-interop's peer) on the same records: its URL and settings. */
+  stock: () => Pick<PeerRequest, "url" | "settings">;
 }
 
 export const METADATA = { tenant: "acme", traceId: "tr-42" };
@@ -180,6 +183,58 @@ export function parityTests(target: ParityTarget): void {
     expect(meta).toMatchObject({ status: "SUCCESS", result: 42, metadata: METADATA });
     expect(meta.name).toBe(REQUEST.name);
     expect((await target.store().markStarted(id)).applied).toBe(false);
+  });
+
+  it("records Celery's stock backend wrote: a later write merges over STARTED, and a stock SUCCESS refuses STARTED", async () => {
+    const suffix = randomUUID();
+    const [startedId, succeededId] = [`s-${suffix}`, `t-${suffix}`];
+    await celeryPeer({
+      ...target.stock(),
+      ops: [
+        {
+          op: "store",
+          task_id: startedId,
+          state: "STARTED",
+          result: { pid: 1, hostname: "stock" },
+        },
+        { op: "store", task_id: succeededId, state: "SUCCESS", result: 7 },
+      ],
+    });
+    const [, , overStarted, overSuccess] = await pythonDriver({
+      ...target.python(),
+      ops: [
+        {
+          op: "store",
+          task_id: startedId,
+          state: "SUCCESS",
+          result: 42,
+          metadata: { by: "python" },
+        },
+        {
+          op: "store",
+          task_id: succeededId,
+          state: "STARTED",
+          result: { pid: 2, hostname: "late" },
+        },
+        { op: "meta", task_id: startedId },
+        { op: "meta", task_id: succeededId },
+      ],
+    });
+    expect(overStarted).toMatchObject({
+      status: "SUCCESS",
+      result: 42,
+      metadata: { by: "python" },
+    });
+    expect(overSuccess).toMatchObject({ status: "SUCCESS", result: 7 });
+    expect(await target.store().getMeta(startedId)).toMatchObject({
+      status: "SUCCESS",
+      result: 42,
+      metadata: { by: "python" },
+    });
+    expect(await target.store().getMeta(succeededId)).toMatchObject({
+      status: "SUCCESS",
+      result: 7,
+    });
   });
 
   it("incr: Node and Python count on the same counter, exactly", async () => {
