@@ -17,6 +17,8 @@ export interface ParityTarget {
   python: () => Omit<DriverRequest, "ops">;
   /** The stored record of a task, raw, with times and write ids already replaced by their kind. */
   raw: (taskId: string) => Promise<unknown>;
+  /** False for an engine that loses concurrent updates of one document (FerretDB 1.x). */
+  atomic?: boolean;
   /** Celery's STOCK backend (celery-interop's peer) on the same records: its URL and settings. */
   stock: () => Pick<PeerRequest, "url" | "settings">;
 }
@@ -236,6 +238,36 @@ export function parityTests(target: ParityTarget): void {
       result: 7,
     });
   });
+
+  it.skipIf(target.atomic === false)(
+    "concurrent merges: 4 Python threads and Node write one task at once, no metadata key is lost",
+    async () => {
+      const id = `r-${randomUUID()}`;
+      const rounds = 8;
+      await target.store().markQueued(id, { metadata: { queued: true } });
+      const node = (async () => {
+        for (let j = 0; j < rounds; j++)
+          await target.store().storeResult(id, j, "PROGRESS", { metadata: { node: j } });
+      })();
+      const [python] = await Promise.all([
+        pythonDriver({
+          ...target.python(),
+          ops: [{ op: "race", task_id: id, threads: 4, rounds }],
+        }),
+        node,
+      ]);
+      expect(python).toEqual([null]);
+      const last = rounds - 1;
+      expect((await target.store().getMeta(id)).metadata).toEqual({
+        queued: true,
+        node: last,
+        t0: last,
+        t1: last,
+        t2: last,
+        t3: last,
+      });
+    },
+  );
 
   it("incr: Node and Python count on the same counter, exactly", async () => {
     const key = `chord-unlock-${randomUUID()}`;

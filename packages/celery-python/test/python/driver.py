@@ -88,6 +88,28 @@ def run(app, op):
         return jsonable(backend.get_task_meta(op["task_id"], cache=False))
     if kind == "incr":
         return backend.incr(op["key"], op.get("by", 1))
+    if kind == "race":
+        # Threads writing PROGRESS with a metadata key each, all at once: a merge that is not
+        # atomic on the server loses keys (or a value) under this.
+        import threading
+
+        errors = []
+
+        def writer(i):
+            try:
+                for j in range(op["rounds"]):
+                    backend.store_result(op["task_id"], j, "PROGRESS", metadata={f"t{i}": j})
+            except Exception as exc:  # reported below
+                errors.append(repr(exc))
+
+        threads = [threading.Thread(target=writer, args=(i,)) for i in range(op["threads"])]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        if errors:
+            raise RuntimeError("; ".join(errors))
+        return None
     if kind == "publish":
         # A Python producer: record_queued_on_publish records QUEUED with the header's metadata.
         from resultstore_celery import record_queued_on_publish
