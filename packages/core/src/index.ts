@@ -55,6 +55,16 @@ export {
   type TaskRequestInfo,
   type WaitOptions,
 } from "./store.js";
+export {
+  loadOtelApi,
+  type OtelApi,
+  type OtelMeterProvider,
+  type OtelTracerProvider,
+  SPAN_KIND,
+  StoreTelemetry,
+  type TelemetryOptions,
+  telemetryOf,
+} from "./telemetry.js";
 export type * from "./types.js";
 
 export {

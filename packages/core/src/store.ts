@@ -32,6 +32,7 @@ import {
   SUCCESS,
   type TaskState,
 } from "./states.js";
+import { instrumentStore, type TelemetryOptions } from "./telemetry.js";
 import type { GroupRecord, ResultBackend, TaskRecord, TaskWrite } from "./types.js";
 import { validateId, validateMetadata } from "./validate.js";
 
@@ -43,6 +44,11 @@ export interface ResultStoreOptions {
   alwaysRetry?: boolean;
   /** Backoff for `alwaysRetry`. @default { maxRetries: 3, baseMs: 10, maxMs: 10000 } */
   retryPolicy?: Partial<RetryPolicy>;
+  /**
+   * OpenTelemetry spans and metrics for each call (see telemetry.ts): on whenever
+   * `@opentelemetry/api` is installed, no-op until a provider is registered; `false` turns it off.
+   */
+  telemetry?: TelemetryOptions | false;
 }
 
 /** What the worker knew about the task (Celery's request), stored as the extended fields. */
@@ -138,6 +144,7 @@ export class ResultStore {
     this.retryPolicy = options.alwaysRetry
       ? { ...DEFAULT_RETRY_POLICY, ...options.retryPolicy }
       : null;
+    instrumentStore(this, options.telemetry);
   }
 
   /** The record a producer writes before publishing the task; its metadata survives every later write. */
