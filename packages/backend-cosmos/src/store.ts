@@ -7,7 +7,9 @@ import {
   applyWrite,
   assertRecordFits,
   type BackendCapabilities,
+  type BackendTelemetry,
   type BackendUrlOptions,
+  endpointOf,
   GROUP_KEY_PREFIX,
   type GroupRecord,
   type KnownVersion,
@@ -61,6 +63,7 @@ export class CosmosBackend implements ResultBackend {
     nativeExpiry: true,
     maxRecordBytes: MAX_RECORD_BYTES,
   };
+  readonly telemetry: BackendTelemetry;
   private readonly options: CosmosBackendOptions;
   private readonly resolved: ResolvedOptions;
   private readonly etags: VersionCache<string>;
@@ -72,6 +75,12 @@ export class CosmosBackend implements ResultBackend {
 
   constructor(options: CosmosBackendOptions) {
     this.resolved = resolveOptions(options);
+    this.telemetry = {
+      system: "azure.cosmosdb",
+      namespace: this.resolved.databaseName,
+      collection: this.resolved.containerName,
+      ...endpointOf(options.client ? undefined : options.endpoint, 443),
+    };
     this.options = options;
     this.etags = new VersionCache<string>(this.resolved.etagCacheSize);
   }

@@ -56,6 +56,7 @@ export {
   type WaitOptions,
 } from "./store.js";
 export {
+  endpointOf,
   loadOtelApi,
   type OtelApi,
   type OtelMeterProvider,

@@ -281,6 +281,12 @@ function errorType(error: unknown): string {
 // ---------------------------------------------------------------------------------------------
 // One store's instruments
 
+interface Start {
+  spanName: string;
+  kind: number;
+  attributes: OtelAttributes;
+}
+
 interface Instruments {
   provider: OtelMeterProvider;
   /** Null while the provider is the API's no-op one: nothing is timed then. */
@@ -297,7 +303,7 @@ export class StoreTelemetry {
   private readonly system: string;
   private readonly described: BackendTelemetry | undefined;
   /** Start options per operation: built once, since they never change for a store. */
-  private readonly starts = new Map<string, { kind: number; attributes: OtelAttributes }>();
+  private readonly starts = new Map<string, Start>();
   private instruments: Instruments | undefined;
 
   constructor(api: OtelApi, backend: ResultBackend, options: TelemetryOptions) {
@@ -309,8 +315,8 @@ export class StoreTelemetry {
     this.tracer = (options.tracerProvider ?? api.trace).getTracer(SCOPE, SCOPE_VERSION);
   }
 
-  /** The stable database attributes of `operation`, built once. */
-  private start(name: string, operation: Operation): { kind: number; attributes: OtelAttributes } {
+  /** The span name and stable database attributes of `operation`, built once. */
+  private start(name: string, operation: Operation): Start {
     let start = this.starts.get(name);
     if (!start) {
       const d = this.described;
@@ -319,6 +325,8 @@ export class StoreTelemetry {
           ? d.collection
           : operation.records && d?.collection?.[operation.records];
       start = {
+        // The conventions' `{db.operation.name} {target}`, the target being the collection.
+        spanName: collection ? `${name} ${collection}` : name,
         kind: operation.kind,
         attributes: dropUndefined({
           "db.system.name": this.system,
@@ -372,7 +380,7 @@ export class StoreTelemetry {
   /** Runs `method` as traced operation `name`; with no provider registered it just calls it. */
   run<T>(name: string, operation: Operation, args: Args, method: () => Promise<T>): Promise<T> {
     const start = this.start(name, operation);
-    const span = this.tracer.startSpan(name, start, this.api.context.active());
+    const span = this.tracer.startSpan(start.spanName, start, this.api.context.active());
     const meters = this.meters();
     if (!span.isRecording() && !meters.duration) {
       span.end();
@@ -479,6 +487,28 @@ export class StoreTelemetry {
   /** The context a message's headers carry, on top of the active one. */
   extract(carrier: Record<string, unknown>): OtelContext {
     return this.api.propagation.extract(this.api.context.active(), carrier);
+  }
+}
+
+/**
+ * `server.address` and `server.port` of an endpoint as backends are given it: a URL
+ * (`https://host:443/`), `host:port`, or a host; the port defaults to `defaultPort`. For
+ * `BackendTelemetry`.
+ */
+export function endpointOf(
+  endpoint: string | undefined,
+  defaultPort?: number,
+): Pick<BackendTelemetry, "serverAddress" | "serverPort"> {
+  if (!endpoint) return {};
+  try {
+    const url = new URL(endpoint.includes("://") ? endpoint : `tcp://${endpoint}`);
+    const port = url.port ? Number(url.port) : defaultPort;
+    const address = url.hostname.replace(/^\[(.*)\]$/, "$1"); // an IPv6 literal without brackets
+    return port === undefined
+      ? { serverAddress: address }
+      : { serverAddress: address, serverPort: port };
+  } catch {
+    return {}; // informational only: an endpoint we cannot read is left out
   }
 }
 

@@ -20,6 +20,7 @@ import {
 } from "@opentelemetry/sdk-trace-base";
 import { afterAll, beforeEach, describe, expect, it } from "vitest";
 import {
+  endpointOf,
   InvalidIdError,
   MemoryBackend,
   ResultStore,
@@ -217,5 +218,22 @@ describe("telemetry on memory://", () => {
     expect(Object.hasOwn(store, "storeResult")).toBe(false);
     expect(telemetryOf(store)).toBeNull();
     expect(telemetryOf(traced())).not.toBeNull();
+  });
+});
+
+describe("endpointOf", () => {
+  it("reads server.address and server.port from the forms backends are given", () => {
+    expect(endpointOf("http://127.0.0.1:8000")).toEqual({
+      serverAddress: "127.0.0.1",
+      serverPort: 8000,
+    });
+    expect(endpointOf("https://acct.documents.azure.com/", 443)).toEqual({
+      serverAddress: "acct.documents.azure.com",
+      serverPort: 443,
+    });
+    expect(endpointOf("db1:9043", 9042)).toEqual({ serverAddress: "db1", serverPort: 9043 });
+    expect(endpointOf("[::1]:27017")).toEqual({ serverAddress: "::1", serverPort: 27017 });
+    expect(endpointOf("node")).toEqual({ serverAddress: "node" });
+    expect(endpointOf(undefined)).toEqual({});
   });
 });
