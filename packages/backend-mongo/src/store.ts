@@ -88,10 +88,11 @@ export class MongoBackend implements ResultBackend {
       system: "mongodb",
       namespace: this.config.database,
       collection: this.config.collections,
-      // The first host of the connection string; none for a client the caller built.
+      // The first host of the connection string (an SRV name has no port of its own); none for
+      // a client the caller built.
       ...endpointOf(
         /^mongodb(?:\+srv)?:\/\/(?:[^@/?]*@)?([^,/?]+)/i.exec(this.config.url ?? "")?.[1],
-        27017,
+        /^mongodb\+srv:/i.test(this.config.url ?? "") ? undefined : 27017,
       ),
     };
     this.layout = {
