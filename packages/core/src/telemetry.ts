@@ -16,7 +16,8 @@
  * Core's published types never name the package: the few members used are declared here
  * structurally, so a project without it still type-checks.
  */
-import { createRequire } from "node:module";
+// Aliased: the banner bundlers are told to add for CommonJS drivers declares `createRequire`.
+import { createRequire as requireFrom } from "node:module";
 import { encodeJson } from "./codec.js";
 import type { ChordPart, ChordProgress, ResultStore, StoreOutcome, TaskMeta } from "./store.js";
 import type { BackendTelemetry, ResultBackend } from "./types.js";
@@ -31,16 +32,23 @@ export type OtelAttributes = Record<string, string | number | boolean | undefine
 
 /** The members of an OpenTelemetry `Span` core calls. */
 export interface OtelSpan {
+  /** False for a no-op or unsampled span: attributes need not be computed then. */
   isRecording(): boolean;
+  /** Sets one attribute. */
   setAttribute(key: string, value: string | number | boolean): unknown;
+  /** Sets several attributes. */
   setAttributes(attributes: OtelAttributes): unknown;
+  /** Sets the status (2 = ERROR). */
   setStatus(status: { code: number; message?: string }): unknown;
+  /** Adds an `exception` event. */
   recordException(exception: Error | string): unknown;
+  /** Ends the span. */
   end(): void;
 }
 
 /** The members of an OpenTelemetry `Tracer` core calls. */
 export interface OtelTracer {
+  /** Starts a span as a child of `context`'s span. */
   startSpan(
     name: string,
     options?: { kind?: number; attributes?: OtelAttributes },
@@ -48,14 +56,19 @@ export interface OtelTracer {
   ): OtelSpan;
 }
 
-interface OtelCounter {
+/** An OpenTelemetry `Counter`. */
+export interface OtelCounter {
+  /** Adds `value` to the series of `attributes`. */
   add(value: number, attributes?: OtelAttributes): void;
 }
-interface OtelHistogram {
+/** An OpenTelemetry `Histogram`. */
+export interface OtelHistogram {
+  /** Records one measurement in the series of `attributes`. */
   record(value: number, attributes?: OtelAttributes): void;
 }
 /** The members of an OpenTelemetry `Meter` core calls. */
 export interface OtelMeter {
+  /** A histogram instrument. */
   createHistogram(
     name: string,
     options?: {
@@ -64,38 +77,55 @@ export interface OtelMeter {
       advice?: { explicitBucketBoundaries?: number[] };
     },
   ): OtelHistogram;
+  /** A monotonic counter instrument. */
   createCounter(name: string, options?: { description?: string; unit?: string }): OtelCounter;
 }
 
 /** A `TracerProvider`, e.g. the SDK's, for tracing one store apart from the global provider. */
 export interface OtelTracerProvider {
+  /** The tracer of an instrumentation scope. */
   getTracer(name: string, version?: string): OtelTracer;
 }
 /** A `MeterProvider`, e.g. the SDK's, for one store's metrics apart from the global provider. */
 export interface OtelMeterProvider {
+  /** The meter of an instrumentation scope. */
   getMeter(name: string, version?: string): OtelMeter;
 }
 
 /** The part of `@opentelemetry/api`'s module core uses; `import * as api from "@opentelemetry/api"` fits. */
 export interface OtelApi {
+  /** `trace`: the global tracer provider (a proxy) and span-in-context helpers. */
   trace: {
+    /** A tracer from the global provider. */
     getTracer(name: string, version?: string): OtelTracer;
+    /** `context` with `span` as its active span. */
     // biome-ignore lint/suspicious/noExplicitAny: the API's Context is opaque; any keeps its own type assignable
     setSpan(context: any, span: any): any;
   };
-  metrics: { getMeterProvider(): OtelMeterProvider };
+  /** `metrics`: the global meter provider. */
+  metrics: {
+    /** The registered provider, or the API's no-op one. */
+    getMeterProvider(): OtelMeterProvider;
+  };
+  /** `context`: the active context and running code in another one. */
   context: {
+    /** The active context. */
     // biome-ignore lint/suspicious/noExplicitAny: as above
     active(): any;
+    /** Runs `fn` with `context` active. @typeParam F - the function run */
     // biome-ignore lint/suspicious/noExplicitAny: as above
     with<F extends (...args: any[]) => any>(context: any, fn: F): ReturnType<F>;
   };
+  /** `propagation`: the global propagator (W3C trace context with the usual SDK setup). */
   propagation: {
+    /** Writes `context`'s trace context into `carrier` (message headers). */
     // biome-ignore lint/suspicious/noExplicitAny: as above
     inject(context: any, carrier: any): void;
+    /** The context `carrier` carries, on top of `context`. */
     // biome-ignore lint/suspicious/noExplicitAny: as above
     extract(context: any, carrier: any): any;
   };
+  /** The API's no-op meter, which a meter from an unregistered provider is. */
   createNoopMeter(): unknown;
 }
 
@@ -127,7 +157,7 @@ let loaded: OtelApi | null | undefined;
 export function loadOtelApi(): OtelApi | null {
   if (loaded === undefined) {
     try {
-      loaded = createRequire(import.meta.url)("@opentelemetry/api") as OtelApi;
+      loaded = requireFrom(import.meta.url)("@opentelemetry/api") as OtelApi;
     } catch {
       loaded = null; // not installed, or a bundle without `require`: telemetry stays off
     }
@@ -142,7 +172,7 @@ const SCOPE = "@resultstore/core";
 /** The instrumentation scope's version: this package's. */
 const SCOPE_VERSION = (() => {
   try {
-    return (createRequire(import.meta.url)("../package.json") as { version: string }).version;
+    return (requireFrom(import.meta.url)("../package.json") as { version: string }).version;
   } catch {
     return undefined;
   }
@@ -297,6 +327,7 @@ interface Instruments {
 
 /** The telemetry of one store: its tracer, its meter, and what it knows about its backend. */
 export class StoreTelemetry {
+  /** The API module this store's telemetry uses. */
   readonly api: OtelApi;
   private readonly tracer: OtelTracer;
   private readonly options: TelemetryOptions;
@@ -377,8 +408,12 @@ export class StoreTelemetry {
     return this.instruments;
   }
 
-  /** Runs `method` as traced operation `name`; with no provider registered it just calls it. */
-  run<T>(name: string, operation: Operation, args: Args, method: () => Promise<T>): Promise<T> {
+  /**
+   * Runs `method`, the ResultStore method `name` called with `args`, as a traced operation (see
+   * `TRACED_OPERATIONS`); with no provider registered it just calls it.
+   */
+  run<T>(name: string, args: readonly unknown[], method: () => Promise<T>): Promise<T> {
+    const operation = TRACED_OPERATIONS[name] as Operation;
     const start = this.start(name, operation);
     const span = this.tracer.startSpan(start.spanName, start, this.api.context.active());
     const meters = this.meters();
@@ -539,10 +574,10 @@ export function instrumentStore(
   const telemetry = new StoreTelemetry(api, store.backend, options ?? {});
   byStore.set(store, telemetry);
   const methods = store as unknown as Record<string, (...args: unknown[]) => Promise<unknown>>;
-  for (const [name, operation] of Object.entries(TRACED_OPERATIONS)) {
+  for (const name of Object.keys(TRACED_OPERATIONS)) {
     const method = methods[name] as (...args: unknown[]) => Promise<unknown>;
     methods[name] = (...args: unknown[]) =>
-      telemetry.run(name, operation, args, () => method.apply(store, args));
+      telemetry.run(name, args, () => method.apply(store, args));
   }
 }
 
