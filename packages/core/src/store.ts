@@ -13,6 +13,7 @@ import {
   WriteOutcomeUnknownError,
 } from "./errors.js";
 import { CHORD_PART_KEY_PREFIX, CHORD_UNLOCK_KEY_PREFIX } from "./keys.js";
+import type { TelemetryOptions } from "./otel-api.js";
 import {
   exceptionToDict,
   isExpired,
@@ -32,7 +33,7 @@ import {
   SUCCESS,
   type TaskState,
 } from "./states.js";
-import { instrumentStore, type TelemetryOptions } from "./telemetry.js";
+import { instrumentStore } from "./telemetry.js";
 import type { GroupRecord, ResultBackend, TaskRecord, TaskWrite } from "./types.js";
 import { validateId, validateMetadata } from "./validate.js";
 
@@ -45,7 +46,7 @@ export interface ResultStoreOptions {
   /** Backoff for `alwaysRetry`. @default { maxRetries: 3, baseMs: 10, maxMs: 10000 } */
   retryPolicy?: Partial<RetryPolicy>;
   /**
-   * OpenTelemetry spans and metrics for each call (see telemetry.ts): on whenever
+   * OpenTelemetry spans and metrics for each call (see otel-api.ts and telemetry.ts): on whenever
    * `@opentelemetry/api` is installed, no-op until a provider is registered; `false` turns it off.
    */
   telemetry?: TelemetryOptions | false;

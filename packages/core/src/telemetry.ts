@@ -1,312 +1,29 @@
 /**
- * OpenTelemetry traces and metrics for every store call, with `@opentelemetry/api` as an optional
- * peer dependency.
- *
- * Why this shape: a library that is "natively instrumented" uses only the API package and gets
- * no-op behaviour until the application registers an SDK; the application decides everything else
- * (exporters, sampling, views). The API keeps its registered providers on `globalThis` under a
- * versioned symbol, so every copy of the package in a process (its CommonJS and ESM builds
- * included) sees the same providers, propagator and context manager. Core therefore loads the API
- * synchronously with `createRequire` the first time a store is built (a dynamic `import()` would
- * make the constructor or every call wait for it, and a bundler would try to resolve its literal
- * name). When it is not installed, nothing is wrapped and a store runs exactly the code it runs
- * without telemetry. A bundle, where `createRequire` finds nothing, passes the API in:
- * `{ telemetry: { api: await import("@opentelemetry/api") } }` — the same rule as `backends`.
- *
- * Core's published types never name the package: the few members used are declared here
- * structurally, so a project without it still type-checks.
+ * OpenTelemetry for every store call: the per-store tracer and instruments, and the hook
+ * ResultStore's constructor calls. Why the API is optional and how it is loaded: otel-api.ts.
  */
-// Aliased: the banner bundlers are told to add for CommonJS drivers declares `createRequire`.
-import { createRequire as requireFrom } from "node:module";
-import { encodeJson } from "./codec.js";
-import type { ChordPart, ChordProgress, ResultStore, StoreOutcome, TaskMeta } from "./store.js";
+import {
+  CLIENT,
+  coreVersion,
+  loadOtelApi,
+  type OtelApi,
+  type OtelAttributes,
+  type OtelContext,
+  type OtelCounter,
+  type OtelHistogram,
+  type OtelMeterProvider,
+  type OtelSpan,
+  type OtelTracer,
+  STATUS_ERROR,
+  type TelemetryOptions,
+} from "./otel-api.js";
+import type { ResultStore, StoreOutcome } from "./store.js";
+import { errorType, type Operation, TRACED_OPERATIONS } from "./telemetry-operations.js";
 import type { BackendTelemetry, ResultBackend } from "./types.js";
 
-// ---------------------------------------------------------------------------------------------
-// The part of @opentelemetry/api core uses, declared structurally.
-
-/** An OpenTelemetry `Context` (opaque here). */
-export type OtelContext = object;
-/** Attribute values as the API accepts them. */
-export type OtelAttributes = Record<string, string | number | boolean | undefined>;
-
-/** The members of an OpenTelemetry `Span` core calls. */
-export interface OtelSpan {
-  /** False for a no-op or unsampled span: attributes need not be computed then. */
-  isRecording(): boolean;
-  /** Sets one attribute. */
-  setAttribute(key: string, value: string | number | boolean): unknown;
-  /** Sets several attributes. */
-  setAttributes(attributes: OtelAttributes): unknown;
-  /** Sets the status (2 = ERROR). */
-  setStatus(status: { code: number; message?: string }): unknown;
-  /** Adds an `exception` event. */
-  recordException(exception: Error | string): unknown;
-  /** Ends the span. */
-  end(): void;
-}
-
-/** The members of an OpenTelemetry `Tracer` core calls. */
-export interface OtelTracer {
-  /** Starts a span as a child of `context`'s span. */
-  startSpan(
-    name: string,
-    options?: { kind?: number; attributes?: OtelAttributes },
-    context?: OtelContext,
-  ): OtelSpan;
-}
-
-/** An OpenTelemetry `Counter`. */
-export interface OtelCounter {
-  /** Adds `value` to the series of `attributes`. */
-  add(value: number, attributes?: OtelAttributes): void;
-}
-/** An OpenTelemetry `Histogram`. */
-export interface OtelHistogram {
-  /** Records one measurement in the series of `attributes`. */
-  record(value: number, attributes?: OtelAttributes): void;
-}
-/** The members of an OpenTelemetry `Meter` core calls. */
-export interface OtelMeter {
-  /** A histogram instrument. */
-  createHistogram(
-    name: string,
-    options?: {
-      description?: string;
-      unit?: string;
-      advice?: { explicitBucketBoundaries?: number[] };
-    },
-  ): OtelHistogram;
-  /** A monotonic counter instrument. */
-  createCounter(name: string, options?: { description?: string; unit?: string }): OtelCounter;
-}
-
-/** A `TracerProvider`, e.g. the SDK's, for tracing one store apart from the global provider. */
-export interface OtelTracerProvider {
-  /** The tracer of an instrumentation scope. */
-  getTracer(name: string, version?: string): OtelTracer;
-}
-/** A `MeterProvider`, e.g. the SDK's, for one store's metrics apart from the global provider. */
-export interface OtelMeterProvider {
-  /** The meter of an instrumentation scope. */
-  getMeter(name: string, version?: string): OtelMeter;
-}
-
-/** The part of `@opentelemetry/api`'s module core uses; `import * as api from "@opentelemetry/api"` fits. */
-export interface OtelApi {
-  /** `trace`: the global tracer provider (a proxy) and span-in-context helpers. */
-  trace: {
-    /** A tracer from the global provider. */
-    getTracer(name: string, version?: string): OtelTracer;
-    /** `context` with `span` as its active span. */
-    // biome-ignore lint/suspicious/noExplicitAny: the API's Context is opaque; any keeps its own type assignable
-    setSpan(context: any, span: any): any;
-  };
-  /** `metrics`: the global meter provider. */
-  metrics: {
-    /** The registered provider, or the API's no-op one. */
-    getMeterProvider(): OtelMeterProvider;
-  };
-  /** `context`: the active context and running code in another one. */
-  context: {
-    /** The active context. */
-    // biome-ignore lint/suspicious/noExplicitAny: as above
-    active(): any;
-    /** Runs `fn` with `context` active. @typeParam F - the function run */
-    // biome-ignore lint/suspicious/noExplicitAny: as above
-    with<F extends (...args: any[]) => any>(context: any, fn: F): ReturnType<F>;
-  };
-  /** `propagation`: the global propagator (W3C trace context with the usual SDK setup). */
-  propagation: {
-    /** Writes `context`'s trace context into `carrier` (message headers). */
-    // biome-ignore lint/suspicious/noExplicitAny: as above
-    inject(context: any, carrier: any): void;
-    /** The context `carrier` carries, on top of `context`. */
-    // biome-ignore lint/suspicious/noExplicitAny: as above
-    extract(context: any, carrier: any): any;
-  };
-  /** The API's no-op meter, which a meter from an unregistered provider is. */
-  createNoopMeter(): unknown;
-}
-
-/** `createStore`'s and `ResultStore`'s `telemetry` option. */
-export interface TelemetryOptions {
-  /**
-   * The API module, for programs where core cannot load it by name (bundles):
-   * `import * as api from "@opentelemetry/api"`. @default loaded with `require` when installed
-   */
-  api?: OtelApi;
-  /** Trace this store with this provider instead of the global one. */
-  tracerProvider?: OtelTracerProvider;
-  /** Record this store's metrics with this provider instead of the global one. */
-  meterProvider?: OtelMeterProvider;
-  /**
-   * Put results and metadata on spans (`resultstore.task.result`, `resultstore.task.metadata`,
-   * Celery JSON cut at 4 KiB). They may hold personal data, so they are left out by default.
-   * @default false
-   */
-  captureValues?: boolean;
-}
-
-// ---------------------------------------------------------------------------------------------
-// Loading the API
-
-let loaded: OtelApi | null | undefined;
-
-/** `@opentelemetry/api` when it can be required from here, else null; looked up once per process. */
-export function loadOtelApi(): OtelApi | null {
-  if (loaded === undefined) {
-    try {
-      loaded = requireFrom(import.meta.url)("@opentelemetry/api") as OtelApi;
-    } catch {
-      loaded = null; // not installed, or a bundle without `require`: telemetry stays off
-    }
-  }
-  return loaded;
-}
-
-// ---------------------------------------------------------------------------------------------
-// Names
-
 const SCOPE = "@resultstore/core";
-/** The instrumentation scope's version: this package's. */
-const SCOPE_VERSION = (() => {
-  try {
-    return (requireFrom(import.meta.url)("../package.json") as { version: string }).version;
-  } catch {
-    return undefined;
-  }
-})();
-/** SpanKind and SpanStatusCode values (fixed by the specification). */
-const INTERNAL = 0;
-const CLIENT = 2;
-const PRODUCER = 3;
-const CONSUMER = 4;
-const STATUS_ERROR = 2;
 /** The stable `db.client.operation.duration` buckets the conventions advise, in seconds. */
 const DURATION_BUCKETS = [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10];
-const VALUE_LIMIT = 4096;
-
-/** The span kinds the messaging helpers use. */
-export const SPAN_KIND = { PRODUCER, CONSUMER } as const;
-
-type Args = readonly unknown[];
-
-/** How one ResultStore method is recorded. */
-interface Operation {
-  /** CLIENT: one logical database call; INTERNAL: made of other traced calls (not in the duration metric). */
-  kind: typeof CLIENT | typeof INTERNAL;
-  /** Which `BackendTelemetry.collection` entry the call touches. */
-  records?: "tasks" | "groups" | "counters";
-  /** Attributes known before the call, from its arguments. */
-  before(args: Args, values: boolean): OtelAttributes;
-  /** Attributes of its answer. */
-  after?(result: unknown, args: Args, values: boolean): OtelAttributes;
-}
-
-const taskId = (args: Args): OtelAttributes => ({ "resultstore.task.id": args[0] as string });
-const groupId = (args: Args): OtelAttributes => ({ "resultstore.group.id": args[0] as string });
-const metaAfter = (result: unknown, _args: Args, values: boolean): OtelAttributes => {
-  const meta = result as TaskMeta;
-  return {
-    "resultstore.task.state": meta.status,
-    ...(values ? valueAttributes(meta.result, meta.metadata) : {}),
-  };
-};
-
-/**
- * Every traced method of ResultStore. `mark*` are not listed: they call `storeResult`. The
- * composite calls (`waitFor` polls `getMeta`; `onChordPartReturn` is two `incr` and a counter
- * removal) are INTERNAL spans around their CLIENT children, so the duration histogram measures
- * database calls only, never a 30-second wait.
- */
-export const TRACED_OPERATIONS: Readonly<Record<string, Operation>> = {
-  storeResult: {
-    kind: CLIENT,
-    records: "tasks",
-    before: (args, values) => ({
-      ...taskId(args),
-      "resultstore.task.state": args[2] as string,
-      ...(values
-        ? valueAttributes(args[1], (args[3] as { metadata?: unknown } | undefined)?.metadata)
-        : {}),
-    }),
-    after: (result) => ({ "resultstore.write.applied": (result as StoreOutcome).applied }),
-  },
-  getMeta: { kind: CLIENT, records: "tasks", before: taskId, after: metaAfter },
-  getMany: {
-    kind: CLIENT,
-    records: "tasks",
-    before: (args) => {
-      const size = (args[0] as readonly string[]).length;
-      return size >= 2 ? { "db.operation.batch.size": size } : {};
-    },
-  },
-  waitFor: { kind: INTERNAL, records: "tasks", before: taskId, after: metaAfter },
-  forget: { kind: CLIENT, records: "tasks", before: taskId },
-  incr: {
-    kind: CLIENT,
-    records: "counters",
-    before: (args) => ({ "resultstore.counter.key": args[0] as string }),
-    after: (result) => ({ "resultstore.counter.value": result as number }),
-  },
-  saveGroup: {
-    kind: CLIENT,
-    records: "groups",
-    before: (args) => ({
-      ...groupId(args),
-      "resultstore.group.size": (args[1] as readonly string[]).length,
-    }),
-  },
-  restoreGroup: { kind: CLIENT, records: "groups", before: groupId },
-  deleteGroup: { kind: CLIENT, records: "groups", before: groupId },
-  onChordPartReturn: {
-    kind: INTERNAL,
-    records: "counters",
-    before: (args) => {
-      const part = args[0] as ChordPart;
-      return {
-        "resultstore.group.id": part.groupId,
-        "resultstore.task.id": part.taskId,
-        "resultstore.chord.size": part.size,
-      };
-    },
-    after: (result) => {
-      const progress = result as ChordProgress;
-      return {
-        "resultstore.chord.count": progress.count,
-        "resultstore.chord.complete": progress.complete,
-        "resultstore.chord.duplicate": progress.duplicate,
-      };
-    },
-  },
-  cleanup: {
-    kind: CLIENT,
-    before: () => ({}),
-    after: (result) => ({ "resultstore.cleanup.removed": result as number }),
-  },
-};
-
-function valueAttributes(result: unknown, metadata: unknown): OtelAttributes {
-  return {
-    "resultstore.task.result": clip(result),
-    "resultstore.task.metadata": metadata === undefined ? undefined : clip(metadata),
-  };
-}
-
-function clip(value: unknown): string | undefined {
-  try {
-    const text = encodeJson(value instanceof Error ? String(value) : (value ?? null));
-    return text.length > VALUE_LIMIT ? `${text.slice(0, VALUE_LIMIT)}...` : text;
-  } catch {
-    return undefined; // a value the codec refuses is the call's error, reported there
-  }
-}
-
-/** `error.type`: the error's class name (ours are `BackendConnectionError`, `WaitTimeoutError`, …). */
-function errorType(error: unknown): string {
-  return error instanceof Error && error.name ? error.name : "_OTHER";
-}
 
 // ---------------------------------------------------------------------------------------------
 // One store's instruments
@@ -330,6 +47,7 @@ export class StoreTelemetry {
   /** The API module this store's telemetry uses. */
   readonly api: OtelApi;
   private readonly tracer: OtelTracer;
+  private readonly version = coreVersion();
   private readonly options: TelemetryOptions;
   private readonly system: string;
   private readonly described: BackendTelemetry | undefined;
@@ -343,7 +61,7 @@ export class StoreTelemetry {
     this.described = backend.telemetry;
     this.system = backend.telemetry?.system ?? backend.name;
     // The global tracer is a proxy: a provider registered after this store exists is still used.
-    this.tracer = (options.tracerProvider ?? api.trace).getTracer(SCOPE, SCOPE_VERSION);
+    this.tracer = (options.tracerProvider ?? api.trace).getTracer(SCOPE, this.version);
   }
 
   /** The span name and stable database attributes of `operation`, built once. */
@@ -380,7 +98,7 @@ export class StoreTelemetry {
   private meters(): Instruments {
     const provider = this.options.meterProvider ?? this.api.metrics.getMeterProvider();
     if (this.instruments?.provider === provider) return this.instruments;
-    const meter = provider.getMeter(SCOPE, SCOPE_VERSION);
+    const meter = provider.getMeter(SCOPE, this.version);
     const live = meter !== this.api.createNoopMeter();
     this.instruments = {
       provider,
@@ -427,7 +145,7 @@ export class StoreTelemetry {
   private async measure<T>(
     name: string,
     operation: Operation,
-    args: Args,
+    args: readonly unknown[],
     base: OtelAttributes,
     span: OtelSpan,
     meters: Instruments,

@@ -27,7 +27,7 @@ import {
   type ResultStoreOptions,
   telemetryOf,
 } from "../src/index.js";
-import { TRACED_OPERATIONS } from "../src/telemetry.js";
+import { TRACED_OPERATIONS } from "../src/telemetry-operations.js";
 
 const spans = new InMemorySpanExporter();
 const tracerProvider = new BasicTracerProvider({
