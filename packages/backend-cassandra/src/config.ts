@@ -19,7 +19,7 @@ const DEFAULT_PORT = 9042;
 const DEFAULT_TABLE = "celery_taskmeta";
 /** Cassandra's limit on keyspace and table names. */
 const MAX_NAME = 48;
-const SUFFIXES = ["_groups", "_counters"] as const;
+const SUFFIXES = ["_groups", "_counters", "_sets"] as const;
 
 const CONSISTENCIES: readonly ConsistencyName[] = [
   "ANY",
@@ -40,6 +40,7 @@ export interface TableNames {
   tasks: string;
   groups: string;
   counters: string;
+  sets: string;
 }
 
 export interface ResolvedConfig {
@@ -114,6 +115,7 @@ export function resolveConfig(options: CassandraBackendOptions): ResolvedConfig 
       tasks: tasks.toLowerCase(),
       groups: `${tasks.toLowerCase()}_groups`,
       counters: `${tasks.toLowerCase()}_counters`,
+      sets: `${tasks.toLowerCase()}_sets`,
     },
     ownKeyspace,
     ownTables: namespace !== undefined,
@@ -171,7 +173,7 @@ export function optionsFromUrl(url: string): CassandraBackendOptions {
       options.password = decodeUrlPart(userinfo.slice(separator + 1), "password", BACKEND_NAME);
   }
   if (hosts) options.contactPoints = hosts.split(",").filter(Boolean);
-  if (path) options.keyspace = decodeURIComponent(path.replace(/\/$/, ""));
+  if (path) options.keyspace = decodeUrlPart(path.replace(/\/$/, ""), "keyspace", BACKEND_NAME);
   for (const [key, value] of new URLSearchParams(query)) {
     const name = QUERY_OPTIONS[key as keyof typeof QUERY_OPTIONS];
     if (!name)

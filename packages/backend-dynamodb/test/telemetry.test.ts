@@ -93,15 +93,17 @@ describe.skipIf(!target.url)(`dynamodb telemetry ${target.reason}`, () => {
     });
   });
 
-  it("a chord's counting is one INTERNAL span over its CLIENT increments", async () => {
-    await store.onChordPartReturn({ groupId: "g-otel", taskId: "m1", size: 2 });
+  it("a chord's completion is one INTERNAL span over the CLIENT write that claims it", async () => {
+    await store.onChordPartReturn({ groupId: "g-otel", taskId: "m1", size: 1 });
     const spans = otel.spans();
     const chord = spans.find((s) => s.attributes[OPERATION] === "onChordPartReturn");
-    const increments = spans.filter((s) => s.attributes[OPERATION] === "incr");
+    const claims = spans.filter((s) => s.attributes[OPERATION] === "storeResult");
     expect(chord?.kind).toBe(0); // INTERNAL
-    expect(increments).toHaveLength(2);
-    for (const span of increments) {
+    expect(chord?.attributes).toMatchObject({ "resultstore.chord.complete": true });
+    expect(claims).toHaveLength(1);
+    for (const span of claims) {
       expect(span.kind).toBe(CLIENT);
+      expect(span.attributes["resultstore.write.applied"]).toBe(true);
       expect(span.parentSpanContext?.spanId).toBe(chord?.spanContext().spanId);
       expect(span.spanContext().traceId).toBe(chord?.spanContext().traceId);
     }
@@ -111,7 +113,8 @@ describe.skipIf(!target.url)(`dynamodb telemetry ${target.reason}`, () => {
     // Over DynamoDB's 400 KB item limit: refused before anything is sent.
     const big = "x".repeat(500_000);
     await expect(store.markSuccess("o-big", big)).rejects.toBeInstanceOf(ValueTooLargeError);
-    // A port nothing listens on: the driver's connection error, typed by the backend.
+    // A port nothing listens on: the driver's connection error, typed by the backend
+    // (BackendUnavailableError, a BackendConnectionError that says nothing was sent).
     const dead = await createStore("dynamodb://k:s@127.0.0.1:1/none", {
       backends: [dynamodb],
       backendOptions: { manageTable: false },
@@ -123,7 +126,7 @@ describe.skipIf(!target.url)(`dynamodb telemetry ${target.reason}`, () => {
     expect(tooBig?.attributes[ERROR_TYPE]).toBe("ValueTooLargeError");
     expect(tooBig?.status.code).toBe(ERROR);
     expect(unreachable?.attributes).toMatchObject({
-      [ERROR_TYPE]: "BackendConnectionError",
+      [ERROR_TYPE]: "BackendUnavailableError", // the concrete class: nothing was sent
       [ADDRESS]: "127.0.0.1",
       [PORT]: 1,
     });
@@ -154,7 +157,7 @@ describe.skipIf(!target.url)(`dynamodb telemetry ${target.reason}`, () => {
     expect(histogram.sum / histogram.count).toBeLessThan(30); // seconds, not milliseconds
     const failures = points.filter((p) => p.attributes[ERROR_TYPE]);
     expect(failures.map((p) => p.attributes[ERROR_TYPE]).sort()).toEqual([
-      "BackendConnectionError",
+      "BackendUnavailableError",
       "ValueTooLargeError",
     ]);
     // The INTERNAL chord span is not a database call: it has no duration point.
@@ -168,7 +171,7 @@ describe.skipIf(!target.url)(`dynamodb telemetry ${target.reason}`, () => {
           p.attributes["resultstore.write.applied"] === applied &&
           p.attributes[SYSTEM] === "aws.dynamodb",
       )?.value;
-    expect(count("SUCCESS", true)).toBe(2);
+    expect(count("SUCCESS", true)).toBe(3); // o1, the chord's claim, o2
     expect(count("STARTED", false)).toBe(1);
     expect(count("RETRY", false)).toBe(1);
     const refused = metrics.get("resultstore.write.refused")?.dataPoints ?? [];

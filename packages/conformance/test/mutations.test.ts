@@ -5,6 +5,7 @@
  */
 import {
   applyWrite,
+  encodeJson,
   type GroupRecord,
   MemoryBackend,
   ResultStore,
@@ -87,14 +88,44 @@ class NoExpiry extends MemoryBackend {
   }
 }
 
+/** Renews the expiry even when the rules refuse the write, like a TTL set outside the condition. */
+class RefusedWriteRenewsExpiry extends MemoryBackend {
+  override async write(write: TaskWrite): Promise<WriteOutcome> {
+    const outcome = await super.write(write);
+    const stored = await this.read(write.taskId);
+    if (!outcome.applied && stored) {
+      const resultJson = encodeJson(stored.result);
+      await overwrite(this, { ...stored, resultJson, expiresAt: write.expiresAt });
+    }
+    return outcome;
+  }
+}
+
 /** Forgets nothing. */
 class ForgetIsNoop extends MemoryBackend {
   override async remove(): Promise<void> {}
 }
 
-/** Keeps every counter: a chord's unlock counter outlives its callback. */
-class RemoveCounterIsNoop extends MemoryBackend {
-  override async removeCounter(): Promise<void> {}
+/** A set that reads, yields, then writes: concurrent adds get lost, so a chord never completes. */
+class RacySet extends MemoryBackend {
+  private racySets = new Map<string, Set<string>>();
+  override async addToSet(key: string, member: string): Promise<number> {
+    const members = new Set(this.racySets.get(key));
+    await new Promise((r) => setTimeout(r, 1));
+    members.add(member);
+    this.racySets.set(key, members);
+    return members.size;
+  }
+}
+
+/** A "set" that counts every add, as a counter would: a redelivered member counts twice. */
+class SetCountsDuplicates extends MemoryBackend {
+  private counts = new Map<string, number>();
+  override async addToSet(key: string): Promise<number> {
+    const n = (this.counts.get(key) ?? 0) + 1;
+    this.counts.set(key, n);
+    return n;
+  }
 }
 
 async function failuresOf(Backend: Mutant, groups: SuiteGroup[]): Promise<string[]> {
@@ -127,10 +158,17 @@ describe("the suite catches broken backends", () => {
     ],
     ["read-then-write guard", ReadThenWrite, ["races"], /SUCCESS is never lost/],
     ["racy counter", RacyCounter, ["counters"], /concurrent increments/],
-    ["racy counter (chords)", RacyCounter, ["chords"], /exactly once/],
+    ["racy set (chords)", RacySet, ["chords"], /exactly once/],
+    ["racy set", RacySet, ["counters"], /each member once/],
     ["no expiry", NoExpiry, ["expiry"], /hidden on read/],
+    [
+      "refused write renews the expiry",
+      RefusedWriteRenewsExpiry,
+      ["retention"],
+      /refused write keeps the stored state's expiry/,
+    ],
     ["forget does nothing", ForgetIsNoop, ["reads"], /forget deletes/],
-    ["counters never removed", RemoveCounterIsNoop, ["chords"], /unlock counter is removed/],
+    ["a set that counts duplicates", SetCountsDuplicates, ["chords"], /fires exactly once/],
   ];
   for (const [label, Backend, groups, expected] of cases) {
     it(`${label}: ${expected.source} goes red`, async () => {

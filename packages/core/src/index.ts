@@ -13,14 +13,21 @@ export {
   defineErrorMapping,
   type ErrorMapping,
   type ErrorMappingSpec,
+  isConnectionRefused,
   isNetworkError,
 } from "./driver-errors.js";
 export * from "./errors.js";
 export {
-  CHORD_PART_KEY_PREFIX,
+  CHORD_CLAIM_KEY_PREFIX,
+  CHORD_MEMBERS_KEY_PREFIX,
   CHORD_UNLOCK_KEY_PREFIX,
+  COUNTER_KEY_PREFIX,
   celeryKeyPrefix,
+  counterKey,
+  derivedKey,
   GROUP_KEY_PREFIX,
+  SET_KEY_PREFIX,
+  setKey,
   TASK_KEY_PREFIX,
 } from "./keys.js";
 export { Lazy, LazyConnection } from "./lazy.js";
@@ -57,6 +64,11 @@ export {
   readOptionalMetaFields,
   taskIdsFromGroupValue,
 } from "./record.js";
+export {
+  DEFAULT_EXPIRES_SECONDS,
+  type ExpiresOption,
+  type RetentionByState,
+} from "./retention.js";
 export { backoffMs, DEFAULT_RETRY_POLICY, type RetryPolicy, withRetry } from "./retry.js";
 export * from "./states.js";
 export {
@@ -88,7 +100,13 @@ export {
   splitUserinfo,
 } from "./url.js";
 
-export { isPlainObject, MAX_ID_BYTES, validateId, validateMetadata } from "./validate.js";
+export {
+  isPlainObject,
+  MAX_ID_BYTES,
+  MAX_METADATA_DEPTH,
+  validateId,
+  validateMetadata,
+} from "./validate.js";
 export { type KnownVersion, VersionCache } from "./versions.js";
 
 import { MemoryBackend } from "./memory.js";

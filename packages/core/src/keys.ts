@@ -1,4 +1,6 @@
-/** Celery's key names for key-value stores (KeyValueStoreBackend, CELERY-COMPAT.md §4). */
+/** Celery's key names for key-value stores (KeyValueStoreBackend, CELERY-COMPAT.md §4), and ours. */
+import { createHash } from "node:crypto";
+import { MAX_ID_BYTES } from "./validate.js";
 
 /** Celery's key prefix for a task's record: `celery-task-meta-<id>`. */
 export const TASK_KEY_PREFIX = "celery-task-meta-";
@@ -7,8 +9,21 @@ export const GROUP_KEY_PREFIX = "celery-taskset-meta-";
 
 /** Celery's counter of a chord's finished members: `chord-unlock-<group id>`. */
 export const CHORD_UNLOCK_KEY_PREFIX = "chord-unlock-";
-/** Core's own per-member delivery counter of a chord: `chord-part-<group id>-<task id>`. */
-export const CHORD_PART_KEY_PREFIX = "chord-part-";
+/** Core's set of a chord's finished members (`addToSet`): `chord-members-<group id>`. */
+export const CHORD_MEMBERS_KEY_PREFIX = "chord-members-";
+/** Core's record of which delivery runs a chord's callback: `chord-claim-<group id>`. */
+export const CHORD_CLAIM_KEY_PREFIX = "chord-claim-";
+
+/**
+ * `prefix` + `id` when that fits the id limit every backend's keys are sized for, else `prefix` +
+ * `sha256:` and the hex digest of `id`. One id per key, so two ids never share a key (a fitting id
+ * could spell a long id's digest only by finding a preimage of it).
+ */
+export function derivedKey(prefix: string, id: string): string {
+  const key = `${prefix}${id}`;
+  if (Buffer.byteLength(key) <= MAX_ID_BYTES) return key;
+  return `${prefix}sha256:${createHash("sha256").update(id).digest("hex")}`;
+}
 
 /**
  * Celery's `global_keyprefix` transport option as it prepends it: `_` is added unless the prefix
@@ -17,4 +32,33 @@ export const CHORD_PART_KEY_PREFIX = "chord-part-";
 export function celeryKeyPrefix(globalPrefix: string | undefined): string {
   if (!globalPrefix) return "";
   return /[:_.-]$/.test(globalPrefix) ? globalPrefix : `${globalPrefix}_`;
+}
+
+/** Where a counter lives when its own key would spell a task's, group's, set's or counter's key. */
+export const COUNTER_KEY_PREFIX = "resultstore-counter-";
+/** Where every set (`addToSet`) lives: `resultstore-set-<key>`. */
+export const SET_KEY_PREFIX = "resultstore-set-";
+
+/** The prefixes a counter's key must not start with to be stored as itself. */
+const RESERVED_PREFIXES = [TASK_KEY_PREFIX, GROUP_KEY_PREFIX, COUNTER_KEY_PREFIX, SET_KEY_PREFIX];
+
+/**
+ * The storage key of counter `key` in a backend whose tasks, groups, counters and sets share one
+ * key space (a DynamoDB table, a Cosmos container): `key` itself — Celery's layout, so Celery's
+ * `chord-unlock-<gid>` stays where Celery's DynamoDB backend counts it — unless `key` starts with
+ * one of the reserved prefixes; then `resultstore-counter-<key>`. So `incr("celery-task-meta-x")`
+ * never touches task x's item. No two keys share a storage key (each side of the rule is
+ * one-to-one, and their ranges differ by their first prefix), and none is a task's, group's or
+ * set's: those start with a reserved prefix, which a key stored as itself does not, and an escaped
+ * key starts with `resultstore-counter-`, which neither prefix of theirs does.
+ */
+export function counterKey(key: string): string {
+  return RESERVED_PREFIXES.some((prefix) => key.startsWith(prefix))
+    ? `${COUNTER_KEY_PREFIX}${key}`
+    : key;
+}
+
+/** The storage key of set `key` in a shared key space (see {@link counterKey}): `resultstore-set-<key>`. */
+export function setKey(key: string): string {
+  return `${SET_KEY_PREFIX}${key}`;
 }

@@ -12,7 +12,7 @@ export interface Operation {
   /** CLIENT: one logical database call; INTERNAL: made of other traced calls (not in the duration metric). */
   kind: typeof CLIENT | typeof INTERNAL;
   /** Which `BackendTelemetry.collection` entry the call touches. */
-  records?: "tasks" | "groups" | "counters";
+  records?: "tasks" | "groups" | "counters" | "sets";
   /** Attributes known before the call, from its arguments. */
   before(args: Args, values: boolean): OtelAttributes;
   /** Attributes of its answer. */
@@ -31,9 +31,9 @@ const metaAfter = (result: unknown, _args: Args, values: boolean): OtelAttribute
 
 /**
  * Every traced method of ResultStore. `mark*` are not listed: they call `storeResult`. The
- * composite calls (`waitFor` polls `getMeta`; `onChordPartReturn` is two `incr` and a counter
- * removal) are INTERNAL spans around their CLIENT children, so the duration histogram measures
- * database calls only, never a 30-second wait.
+ * composite calls (`waitFor` polls `getMeta`; `onChordPartReturn` adds the member to the chord's
+ * set, then claims the callback with `storeResult`) are INTERNAL spans around their CLIENT
+ * children, so the duration histogram measures database calls only, never a 30-second wait.
  */
 export const TRACED_OPERATIONS: Readonly<Record<string, Operation>> = {
   storeResult: {
@@ -77,7 +77,7 @@ export const TRACED_OPERATIONS: Readonly<Record<string, Operation>> = {
   deleteGroup: { kind: CLIENT, records: "groups", before: groupId },
   onChordPartReturn: {
     kind: INTERNAL,
-    records: "counters",
+    records: "sets",
     before: (args) => {
       const part = args[0] as ChordPart;
       return {

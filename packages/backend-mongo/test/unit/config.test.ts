@@ -30,6 +30,7 @@ describe("URLs and options (no server)", () => {
         tasks: "celery_taskmeta",
         groups: "celery_groupmeta",
         counters: "celery_counters",
+        sets: "celery_sets",
       },
     });
     expect(
@@ -38,10 +39,16 @@ describe("URLs and options (no server)", () => {
         database: "explicit",
         namespace: "ns",
         taskmetaCollection: "tm",
+        setsCollection: "chord_sets",
       }),
     ).toMatchObject({
       database: "explicit",
-      collections: { tasks: "tm", groups: "ns_groupmeta", counters: "ns_counters" },
+      collections: {
+        tasks: "tm",
+        groups: "ns_groupmeta",
+        counters: "ns_counters",
+        sets: "chord_sets",
+      },
     });
   });
   it("refuses bad URLs and options with ConfigurationError, never echoing the password", () => {
@@ -113,5 +120,14 @@ describe("engines", () => {
     expect(unsafeEngineWarning("1.24.0")).toMatch(/FerretDB 1\.24\.0/);
     expect(unsafeEngineWarning(undefined)).toBeUndefined(); // MongoDB
     expect(unsafeEngineWarning("2.1.0")).toBeUndefined();
+  });
+});
+
+describe("a stray % in the URL", () => {
+  it("is a ConfigurationError naming the part, never a URIError", () => {
+    for (const url of ["mongodb://127.0.0.1:27017/db%zz"]) {
+      expect(() => fromUrl(url), url).toThrow(ConfigurationError);
+      expect(() => fromUrl(url), url).toThrow(/"%"|Malformed/);
+    }
   });
 });
