@@ -29,3 +29,10 @@ def add(x, y):
 @app.task(name="e2e.fail")
 def fail(message):
     raise ValueError(message)
+
+
+@app.task(name="e2e.request_attribute", bind=True)
+def request_attribute(self, name):
+    """`getattr(task.request, name)`: where Celery's OpenTelemetry instrumentation reads the trace
+    context (`traceparent`) that a producer put in the message headers."""
+    return getattr(self.request, name, None)

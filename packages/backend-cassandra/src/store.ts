@@ -11,7 +11,9 @@ import {
   applyWrite,
   assertRecordFits,
   type BackendCapabilities,
+  type BackendTelemetry,
   type BackendUrlOptions,
+  endpointOf,
   type GroupRecord,
   IncrementBatcher,
   LazyConnection,
@@ -68,6 +70,7 @@ const level = (name: ConsistencyName | SerialConsistencyName) => LEVELS[name];
 export class CassandraBackend implements ResultBackend {
   readonly name = BACKEND_NAME;
   readonly capabilities: BackendCapabilities;
+  readonly telemetry: BackendTelemetry;
   private readonly config: ResolvedConfig;
   private readonly cql: Statements;
   private readonly schema: Schema;
@@ -100,6 +103,13 @@ export class CassandraBackend implements ResultBackend {
     this.cql = statements(this.config.names);
     this.schema = new Schema(() => this.connection.get(), this.config);
     this.capabilities = { nativeExpiry: true, maxRecordBytes: this.config.maxRecordBytes };
+    const { keyspace, ...collection } = this.config.names;
+    this.telemetry = {
+      system: "cassandra",
+      namespace: keyspace,
+      collection,
+      ...endpointOf(options.contactPoints?.[0], options.port ?? 9042),
+    };
     this.readOptions = { prepare: true, consistency: level(this.config.readConsistency) };
     this.writeOptions = {
       prepare: true,

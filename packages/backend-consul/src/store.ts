@@ -13,6 +13,7 @@ import {
   assertRecordFits,
   type BackendCapabilities,
   BackendError,
+  type BackendTelemetry,
   type BackendUrlOptions,
   CHORD_UNLOCK_KEY_PREFIX,
   ConfigurationError,
@@ -94,6 +95,7 @@ interface Client {
 export class ConsulBackend implements ResultBackend {
   readonly name = BACKEND_NAME;
   readonly capabilities: BackendCapabilities;
+  readonly telemetry: BackendTelemetry;
   private readonly config: ConsulConfig;
   /** There is no connection to open (HTTP keep-alive does that): the first call builds the client. */
   private readonly connection = new LazyConnection<Client>(BACKEND_NAME, async () => {
@@ -113,6 +115,12 @@ export class ConsulBackend implements ResultBackend {
     this.capabilities = {
       nativeExpiry: this.config.sessionExpiry,
       maxRecordBytes: MAX_RECORD_BYTES,
+    };
+    this.telemetry = {
+      system: "consul", // not a registered db.system.name value
+      collection: this.config.keyPrefix || undefined,
+      serverAddress: this.config.host,
+      serverPort: this.config.port,
     };
   }
 

@@ -7,8 +7,10 @@ import {
   applyWrite,
   assertRecordFits,
   type BackendCapabilities,
+  type BackendTelemetry,
   type BackendUrlOptions,
   counterKey,
+  endpointOf,
   GROUP_KEY_PREFIX,
   type GroupRecord,
   isPlainObject,
@@ -77,6 +79,7 @@ export class CosmosBackend implements ResultBackend {
     nativeExpiry: true,
     maxRecordBytes: MAX_RECORD_BYTES,
   };
+  readonly telemetry: BackendTelemetry;
   private readonly options: CosmosBackendOptions;
   private readonly resolved: ResolvedOptions;
   private readonly etags: VersionCache<string>;
@@ -88,6 +91,12 @@ export class CosmosBackend implements ResultBackend {
 
   constructor(options: CosmosBackendOptions) {
     this.resolved = resolveOptions(options);
+    this.telemetry = {
+      system: "azure.cosmosdb",
+      namespace: this.resolved.databaseName,
+      collection: this.resolved.containerName,
+      ...endpointOf(options.client ? undefined : options.endpoint, 443),
+    };
     this.options = options;
     this.etags = new VersionCache<string>(this.resolved.etagCacheSize);
   }

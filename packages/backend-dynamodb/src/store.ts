@@ -8,7 +8,9 @@ import {
 } from "@aws-sdk/client-dynamodb";
 import {
   type BackendCapabilities,
+  type BackendTelemetry,
   type BackendUrlOptions,
+  endpointOf,
   type GroupRecord,
   LazyConnection,
   mergeUrlOptions,
@@ -43,6 +45,7 @@ export class DynamoDBBackend implements ResultBackend {
   readonly capabilities: BackendCapabilities;
   /** The table this backend reads and writes. */
   readonly table: string;
+  readonly telemetry: BackendTelemetry;
   private readonly options: DynamoDBBackendOptions;
   private readonly keys: KeyBuilder;
   private client: DynamoDBClient | null;
@@ -68,6 +71,12 @@ export class DynamoDBBackend implements ResultBackend {
     this.capabilities = {
       nativeExpiry: options.ttlSeconds !== -1,
       maxRecordBytes: MAX_RECORD_BYTES,
+    };
+    const aws = options.region && `https://dynamodb.${options.region}.amazonaws.com`;
+    this.telemetry = {
+      system: "aws.dynamodb",
+      collection: this.table,
+      ...endpointOf(options.client ? undefined : (options.endpoint ?? aws), 443),
     };
   }
 

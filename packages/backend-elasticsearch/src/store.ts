@@ -11,7 +11,9 @@ import {
   applyWrite,
   assertRecordFits,
   type BackendCapabilities,
+  type BackendTelemetry,
   type BackendUrlOptions,
+  endpointOf,
   type GroupRecord,
   IncrementBatcher,
   IncrementOutcomeUnknownError,
@@ -78,6 +80,7 @@ export class ElasticsearchBackend implements ResultBackend {
   readonly capabilities: BackendCapabilities;
   /** The index this backend reads and writes. */
   readonly index: string;
+  readonly telemetry: BackendTelemetry;
   private readonly config: ResolvedConfig;
   private readonly ids: DocumentIds;
   private readonly options: ElasticsearchBackendOptions;
@@ -104,6 +107,12 @@ export class ElasticsearchBackend implements ResultBackend {
     this.config = resolveConfig(options);
     this.options = options;
     this.index = this.config.index;
+    const { driver, nodes } = this.config.connection;
+    this.telemetry = {
+      system: driver, // "elasticsearch" or "opensearch", both registered values
+      collection: this.index,
+      ...endpointOf(options.client ? undefined : nodes[0]),
+    };
     this.ids = new DocumentIds(this.config.keyPrefix);
     // No native TTL in Elasticsearch: expired records are hidden on read and removed by cleanup().
     this.capabilities = { nativeExpiry: false, maxRecordBytes: this.config.maxRecordBytes };

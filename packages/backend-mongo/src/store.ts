@@ -7,8 +7,10 @@
  */
 import {
   type BackendCapabilities,
+  type BackendTelemetry,
   type BackendUrlOptions,
   canTransition,
+  endpointOf,
   type GroupRecord,
   LazyConnection,
   LOST_RACE,
@@ -80,6 +82,7 @@ interface Collections {
 export class MongoBackend implements ResultBackend {
   readonly name = BACKEND_NAME;
   readonly capabilities: BackendCapabilities;
+  readonly telemetry: BackendTelemetry;
   private readonly config: ResolvedConfig;
   private readonly client: MongoClient;
   private readonly ownsClient: boolean;
@@ -98,6 +101,17 @@ export class MongoBackend implements ResultBackend {
     this.ownsClient = !options.client || options.closeClient === true;
     this.client = options.client ?? buildClient(this.config);
     this.capabilities = { nativeExpiry: this.config.ttlIndex, maxRecordBytes: MAX_RECORD_BYTES };
+    this.telemetry = {
+      system: "mongodb",
+      namespace: this.config.database,
+      collection: this.config.collections,
+      // The first host of the connection string (an SRV name has no port of its own); none for
+      // a client the caller built.
+      ...endpointOf(
+        /^mongodb(?:\+srv)?:\/\/(?:[^@/?]*@)?([^,/?]+)/i.exec(this.config.url ?? "")?.[1],
+        /^mongodb\+srv:/i.test(this.config.url ?? "") ? undefined : 27017,
+      ),
+    };
     this.layout = {
       serializer: this.config.resultSerializer,
       nestedArrays: true,

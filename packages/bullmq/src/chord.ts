@@ -14,6 +14,7 @@ import {
   validateId,
 } from "@resultstore/core";
 import type { Job, Queue } from "bullmq";
+import { publishSpan, withTraceContext } from "./telemetry.js";
 import type { ChordCallbackData, ChordSpec } from "./types.js";
 
 /** The callback's task (and job) id: derived from the group, so any member's worker finds it. */
@@ -55,8 +56,14 @@ export async function enqueueChord(
     groupId,
     members.map((m) => m.jobId),
   );
-  const jobs = await queue.addBulk(
-    members.map((m) => ({ name: m.name, data: m.data ?? null, opts: { jobId: m.jobId } })),
+  const jobs = await publishSpan(store, queue.name, undefined, () =>
+    queue.addBulk(
+      members.map((m) => ({
+        name: m.name,
+        data: m.data ?? null,
+        opts: withTraceContext(store, { jobId: m.jobId }),
+      })),
+    ),
   );
   return { groupId, callbackId, members: jobs };
 }
@@ -95,7 +102,10 @@ export async function chordMemberSucceeded(
     const data: ChordCallbackData = { results, data: callback.args?.[0] ?? null };
     const name = callback.name ?? "chord-callback";
     // The fixed job id makes a second publish (which the claim already prevents) a BullMQ no-op.
-    await chordQueue(callback.queue ?? "").add(name, data, { jobId: callback.taskId });
+    const target = chordQueue(callback.queue ?? "");
+    await publishSpan(store, target.name, callback.taskId, () =>
+      target.add(name, data, withTraceContext(store, { jobId: callback.taskId })),
+    );
   });
 }
 

@@ -3,6 +3,7 @@ import { randomUUID } from "node:crypto";
 import { REVOKED, type ResultStore, type StoreOutcome, validateId } from "@resultstore/core";
 import type { Job, Queue } from "bullmq";
 import { chordMemberFailed, revokedError } from "./chord.js";
+import { publishSpan, withTraceContext } from "./telemetry.js";
 import type { EnqueueOptions } from "./types.js";
 
 /**
@@ -19,14 +20,21 @@ export async function enqueue<D>(
 ): Promise<Job> {
   const { metadata, jobId = randomUUID(), ...jobOptions } = options;
   validateId(jobId);
-  const queued = await store.markQueued(jobId, { metadata, name, args: [data], queue: queue.name });
-  try {
-    return await queue.add(name, data, { ...jobOptions, jobId });
-  } catch (error) {
-    // Only a record this call created is removed; a refused QUEUED means one existed already.
-    if (queued.applied) await store.forget(jobId).catch(() => {});
-    throw error;
-  }
+  return publishSpan(store, queue.name, jobId, async () => {
+    const queued = await store.markQueued(jobId, {
+      metadata,
+      name,
+      args: [data],
+      queue: queue.name,
+    });
+    try {
+      return await queue.add(name, data, withTraceContext(store, { ...jobOptions, jobId }));
+    } catch (error) {
+      // Only a record this call created is removed; a refused QUEUED means one existed already.
+      if (queued.applied) await store.forget(jobId).catch(() => {});
+      throw error;
+    }
+  });
 }
 
 /** BullMQ states in which a job is finished: revoking it would rewrite history. */

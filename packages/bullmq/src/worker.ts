@@ -11,6 +11,7 @@ import {
   WaitingError,
 } from "bullmq";
 import { chordMemberFailed, chordMemberSucceeded, revokedError } from "./chord.js";
+import { processSpan } from "./telemetry.js";
 import type { TrackOptions } from "./types.js";
 
 /** Errors BullMQ uses for flow control (move the job elsewhere); the attempt has not failed. */
@@ -26,6 +27,10 @@ const CONTROL_FLOW = [DelayedError, WaitingChildrenError, WaitingError, RateLimi
  * REVOKED: a stalled job redelivered after it finished, a duplicate, a revoked job) does not run the
  * processor again: it returns the stored result, or fails the job with an UnrecoverableError for a
  * stored FAILURE or REVOKED. Nothing it does changes the record.
+ *
+ * When the store is traced (OpenTelemetry, see core's README), each delivery runs in a CONSUMER
+ * span `process <queue>` whose parent is the trace context the job carries (`enqueue` puts it
+ * there), so the processor's spans and the store's join the producer's trace.
  */
 export function withResultStore<D = unknown, R = unknown, N extends string = string>(
   store: ResultStore,
@@ -33,7 +38,8 @@ export function withResultStore<D = unknown, R = unknown, N extends string = str
   options: TrackOptions = {},
 ): Processor<D, R, N> {
   const worker = options.workerName ?? `bullmq@${hostname()}`;
-  return async (job, token, signal) => {
+  return (job, token, signal) => processSpan(store, job, () => attempt(job, token, signal));
+  async function attempt(...[job, token, signal]: Parameters<Processor<D, R, N>>): Promise<R> {
     const taskId = jobIdOf(job);
     const request: TaskRequestInfo = {
       name: job.name,
@@ -65,7 +71,7 @@ export function withResultStore<D = unknown, R = unknown, N extends string = str
     await store.markSuccess(taskId, result, { request });
     await chordMemberSucceeded(store, taskId, options.chordQueue);
     return result;
-  };
+  }
 }
 
 function jobIdOf(job: Job): string {

@@ -19,6 +19,12 @@ export interface TaskMessageFields {
   groupId?: string;
   parentId?: string;
   rootId?: string;
+  /**
+   * Trace context headers (`traceparent`, `tracestate`, …), added to the message's headers where
+   * Celery's OpenTelemetry instrumentation reads them: the worker exposes each message header as
+   * an attribute of `task.request`, and the instrumentation extracts the context from those.
+   */
+  traceHeaders?: Record<string, string>;
 }
 
 /** Celery's `argsrepr_maxsize` / `kwargsrepr_maxsize`. */
@@ -54,11 +60,13 @@ export function celeryMessage(fields: TaskMessageFields): string {
     stamped_headers: null,
     stamps: {},
   };
+  // Never one of Celery's own headers, whatever a propagator names its fields.
+  const trace = Object.entries(fields.traceHeaders ?? {}).filter(([key]) => !(key in headers));
   return encodeJson({
     body: Buffer.from(body, "utf8").toString("base64"),
     "content-encoding": "utf-8",
     "content-type": "application/json",
-    headers,
+    headers: { ...headers, ...Object.fromEntries(trace) },
     properties: {
       correlation_id: taskId,
       // Celery's RPC result backend replies there; the database backends never read it.

@@ -1,6 +1,12 @@
 /** `sendTask`: the record first, QUEUED with the caller's metadata, then the Celery message. */
 import { randomUUID } from "node:crypto";
-import { ConfigurationError, type ResultStore, validateId } from "@resultstore/core";
+import {
+  ConfigurationError,
+  type ResultStore,
+  SPAN_KIND,
+  telemetryOf,
+  validateId,
+} from "@resultstore/core";
 import { celeryMessage } from "./message.js";
 import type { RedisBroker, SendTaskOptions } from "./types.js";
 
@@ -9,6 +15,10 @@ import type { RedisBroker, SendTaskOptions } from "./types.js";
  * broker as a Celery protocol-2 message, so a Celery worker consuming `queue` runs it and stores the
  * result with its own backend. Resolves the task id, for `store.waitFor(id)`. If publishing fails,
  * the record written here is removed again and the error is rethrown.
+ *
+ * When the store is traced (OpenTelemetry, see core's README), this runs in a PRODUCER span
+ * `send <queue>` and the message carries its context in W3C `traceparent` headers, which Celery's
+ * OpenTelemetry instrumentation continues on the worker.
  */
 export async function sendTask(
   store: ResultStore,
@@ -20,14 +30,28 @@ export async function sendTask(
   validateId(taskId);
   if (!name) throw new ConfigurationError("celery-producer", "A task needs a name.");
   if (!queue) throw new ConfigurationError("celery-producer", "A task needs a queue.");
-  // Built before anything is written: an argument Celery could not decode fails here.
-  const message = celeryMessage({ ...options, taskId, name, args, kwargs, queue });
-  const queued = await store.markQueued(taskId, { metadata, name, args, kwargs, queue });
-  try {
-    await broker.lpush(queue, message);
-  } catch (error) {
-    if (queued.applied) await store.forget(taskId).catch(() => {});
-    throw error;
-  }
-  return taskId;
+  const telemetry = telemetryOf(store);
+  const send = async () => {
+    // Built before anything is written: an argument Celery could not decode fails here.
+    const traceHeaders = telemetry?.inject();
+    const message = celeryMessage({ ...options, taskId, name, args, kwargs, queue, traceHeaders });
+    const queued = await store.markQueued(taskId, { metadata, name, args, kwargs, queue });
+    try {
+      await broker.lpush(queue, message);
+    } catch (error) {
+      if (queued.applied) await store.forget(taskId).catch(() => {});
+      throw error;
+    }
+    return taskId;
+  };
+  if (!telemetry) return send();
+  const attributes = {
+    "messaging.system": "celery", // not a registered value; Celery's own instrumentation sets none
+    "messaging.operation.type": "send",
+    "messaging.operation.name": "send",
+    "messaging.destination.name": queue,
+    "messaging.message.id": taskId,
+    "celery.task_name": name,
+  };
+  return telemetry.span(`send ${queue}`, SPAN_KIND.PRODUCER, attributes, send);
 }

@@ -34,6 +34,21 @@ export {
 } from "./keys.js";
 export { Lazy, LazyConnection } from "./lazy.js";
 export { MemoryBackend, type MemoryBackendOptions } from "./memory.js";
+export {
+  loadOtelApi,
+  type OtelApi,
+  type OtelAttributes,
+  type OtelContext,
+  type OtelCounter,
+  type OtelHistogram,
+  type OtelMeter,
+  type OtelMeterProvider,
+  type OtelSpan,
+  type OtelTracer,
+  type OtelTracerProvider,
+  SPAN_KIND,
+  type TelemetryOptions,
+} from "./otel-api.js";
 export { PyDate, PyDecimal, PyTime, PyUUID } from "./pytypes.js";
 export {
   applyWrite,
@@ -69,6 +84,7 @@ export {
   type TaskRequestInfo,
   type WaitOptions,
 } from "./store.js";
+export { endpointOf, StoreTelemetry, telemetryOf } from "./telemetry.js";
 export type * from "./types.js";
 
 export {

@@ -23,6 +23,7 @@ import {
   GROUP_KEY_PREFIX,
   TASK_KEY_PREFIX,
 } from "./keys.js";
+import type { TelemetryOptions } from "./otel-api.js";
 import {
   exceptionToDict,
   isExpired,
@@ -43,6 +44,7 @@ import {
   SUCCESS,
   type TaskState,
 } from "./states.js";
+import { instrumentStore } from "./telemetry.js";
 import type { GroupRecord, ResultBackend, TaskRecord, TaskWrite } from "./types.js";
 import { validateId, validateMetadata } from "./validate.js";
 
@@ -59,6 +61,11 @@ export interface ResultStoreOptions {
   alwaysRetry?: boolean;
   /** Backoff for `alwaysRetry`. @default { maxRetries: 3, baseMs: 10, maxMs: 10000 } */
   retryPolicy?: Partial<RetryPolicy>;
+  /**
+   * OpenTelemetry spans and metrics for each call (see otel-api.ts and telemetry.ts): on whenever
+   * `@opentelemetry/api` is installed, no-op until a provider is registered; `false` turns it off.
+   */
+  telemetry?: TelemetryOptions | false;
 }
 
 /** What the worker knew about the task (Celery's request), stored as the extended fields. */
@@ -162,6 +169,7 @@ export class ResultStore {
     this.retryPolicy = options.alwaysRetry
       ? { ...DEFAULT_RETRY_POLICY, ...options.retryPolicy }
       : null;
+    instrumentStore(this, options.telemetry);
   }
 
   /** The record a producer writes before publishing the task; its metadata survives every later write. */

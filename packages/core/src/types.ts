@@ -84,12 +84,33 @@ export interface BackendCapabilities {
   maxRecordBytes: number;
 }
 
+/**
+ * Where a backend stores, for OpenTelemetry's stable database conventions: core puts these on each
+ * call's span and on `db.client.operation.duration`. Informational; every field but `system` may
+ * be left out when the backend does not know it (a client the caller built, say).
+ */
+export interface BackendTelemetry {
+  /** `db.system.name`: the registered value where there is one ("mongodb", "aws.dynamodb", …). */
+  readonly system: string;
+  /** `db.namespace`: the database, keyspace or account the records live in. */
+  readonly namespace?: string;
+  /** `db.collection.name`: one table/index/prefix for everything, or one per kind of record. */
+  readonly collection?:
+    | string
+    | Readonly<Partial<Record<"tasks" | "groups" | "counters" | "sets", string>>>;
+  /** `server.address` and `server.port` of the (first) server the backend talks to. */
+  readonly serverAddress?: string;
+  readonly serverPort?: number;
+}
+
 /** The contract. Keep it small: core supplies the rest (fallbacks, validation, retries). */
 export interface ResultBackend {
   /** Short name used in errors and logs, e.g. "mongodb": the `BACKEND_NAME` its package exports. */
   readonly name: string;
   /** What the backend declares about itself (see `BackendCapabilities`). */
   readonly capabilities: BackendCapabilities;
+  /** Where it stores, for telemetry (see `BackendTelemetry`); `system` defaults to `name`. */
+  readonly telemetry?: BackendTelemetry;
   /** Applies `write` atomically on the server iff the state rules (`statesRefusing`) allow it. */
   write(write: TaskWrite): Promise<WriteOutcome>;
   /** The stored record, or null. May return expired records: core hides them. */

@@ -158,6 +158,10 @@ describe("the packages as published", () => {
     expect(existsSync(join(project, "node_modules", "@resultstore", "conformance"))).toBe(false);
   });
 
+  it("core's OpenTelemetry API is an optional peer: not installed, and every store here runs without it", () => {
+    expect(existsSync(join(project, "node_modules", "@opentelemetry", "api"))).toBe(false);
+  });
+
   it("never wrote to the user's ~/.npmrc", () => {
     expect(fingerprint()).toBe(npmrcBefore);
   });

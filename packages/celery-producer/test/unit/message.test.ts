@@ -66,3 +66,26 @@ describe("celeryMessage", () => {
     expect(text.startsWith('{"body": "')).toBe(true);
   });
 });
+
+describe("celeryMessage trace headers", () => {
+  const fields = { taskId: "t-2", name: "tasks.add", args: [], kwargs: {}, queue: "work" };
+  const traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+
+  it("puts traceparent among the message headers, where Celery's request exposes it", () => {
+    const { headers } = JSON.parse(
+      celeryMessage({ ...fields, traceHeaders: { traceparent, tracestate: "k=v" } }),
+    );
+    expect(headers).toMatchObject({ id: "t-2", traceparent, tracestate: "k=v" });
+  });
+
+  it("never lets a propagator's field replace one of Celery's headers", () => {
+    const { headers } = JSON.parse(
+      celeryMessage({ ...fields, traceHeaders: { id: "x", task: "y" } }),
+    );
+    expect(headers).toMatchObject({ id: "t-2", task: "tasks.add" });
+  });
+
+  it("adds nothing without trace headers", () => {
+    expect(celeryMessage(fields)).not.toContain("traceparent");
+  });
+});

@@ -19,6 +19,28 @@ export const lifecycleTests = defineGroup("lifecycle", (_ctx, api, options) => {
     options.timeoutMs,
   );
   api.it(
+    "describes where it stores for telemetry: db.system.name, collections, server",
+    async () => {
+      const store = await options.createStore();
+      try {
+        const described = store.backend.telemetry;
+        if (described === undefined) return; // optional: spans then name the backend itself
+        assert.match(described.system, /^[a-z][a-z0-9_.]*$/, "db.system.name");
+        const { collection, serverPort } = described;
+        const names = typeof collection === "object" ? Object.values(collection) : [collection];
+        for (const name of names)
+          assert.ok(name === undefined || (typeof name === "string" && name));
+        const kinds = ["counters", "groups", "sets", "tasks"];
+        if (typeof collection === "object")
+          for (const kind of Object.keys(collection)) assert.ok(kinds.includes(kind), kind);
+        assert.ok(serverPort === undefined || Number.isInteger(serverPort), "server.port");
+      } finally {
+        await store.close(); // nothing was written: there is nothing to destroy
+      }
+    },
+    options.timeoutMs,
+  );
+  api.it(
     "a store closed before first use closes cleanly",
     async () => {
       const store = await options.createStore();
