@@ -93,6 +93,7 @@ const COLUMNS = [
   "ops",
   "acknowledged",
   "indeterminate",
+  "failed",
   "faults",
   "resets",
   "violations",
@@ -106,11 +107,16 @@ function row(r: RunResult | (CheckReport & { skipped?: string })): string[] {
     : [];
   if (r.notes.lostToReset) notes.push(`(lost to resets: ${r.notes.lostToReset})`);
   if (r.notes.unrecovered) notes.push("(NOT RECOVERED after the last fault)");
+  if (r.notes.indeterminateBudget !== undefined)
+    notes.push(
+      `(indeterminate outside faults: ${r.notes.indeterminateOutsideFaults} of ${r.notes.indeterminateBudget} allowed)`,
+    );
   return [
     r.backend,
     String(r.ops),
     String(r.acknowledged),
     String(r.indeterminate),
+    String(r.failed),
     r.skipped ? `SKIPPED: ${r.skipped}` : r.faults.join(",") || "-",
     String(r.notes.resets),
     String(r.violations),
@@ -138,6 +144,7 @@ function toJson(results: readonly (RunResult | CheckReport)[]) {
         ops: r.ops,
         acknowledged: r.acknowledged,
         indeterminate: r.indeterminate,
+        failed: r.failed,
         faults: r.faults,
         violations: r.violations,
         byKind: r.byKind,

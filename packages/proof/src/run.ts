@@ -22,7 +22,7 @@ import {
 } from "./history.js";
 import { clusterServer, privateServer, type ServerHandle, sharedServer } from "./servers.js";
 import { openBackend, type Target } from "./targets.js";
-import type { WorkerConfig } from "./worker.js";
+import { DEFAULT_TASK_EXPIRES_MS, type WorkerConfig } from "./worker.js";
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 /** How long the clients run after the last fault healed. */
@@ -44,6 +44,8 @@ export interface RunOptions {
   pauseMs?: number;
   /** `expires` of the expiring counters. @default 3000 */
   counterExpiresMs?: number;
+  /** `expires` of the expiring tasks. @default 2000 */
+  taskExpiresMs?: number;
 }
 
 export interface RunResult extends CheckReport {
@@ -55,6 +57,7 @@ export interface RunResult extends CheckReport {
 export async function runProof(options: RunOptions): Promise<RunResult> {
   const { target, seconds, processes, faults, workDir, log } = options;
   const counterExpiresMs = options.counterExpiresMs ?? 3000;
+  const taskExpiresMs = options.taskExpiresMs ?? DEFAULT_TASK_EXPIRES_MS;
   mkdirSync(workDir, { recursive: true });
   const historyFile = join(workDir, `${target.name}.history.jsonl`);
   writeFileSync(historyFile, "");
@@ -85,6 +88,7 @@ export async function runProof(options: RunOptions): Promise<RunResult> {
       seconds,
       faults,
       counterExpiresMs,
+      taskExpiresMs,
       start: Date.now(),
     };
     const record = (event: HistoryEvent) =>
@@ -103,6 +107,7 @@ export async function runProof(options: RunOptions): Promise<RunResult> {
         // Half the clients retry transient failures (Celery's result_backend_always_retry).
         alwaysRetry: p % 2 === 0,
         counterExpiresMs,
+        taskExpiresMs,
         secrets,
         callTimeoutMs: 10_000,
       };
@@ -191,6 +196,7 @@ function skipped(target: Target, historyFile: string, why: string): RunResult {
     ops: 0,
     acknowledged: 0,
     indeterminate: 0,
+    failed: 0,
     faults: [],
     violations: 0,
     byKind: {},
