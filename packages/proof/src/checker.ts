@@ -96,7 +96,7 @@ export interface Violation {
  */
 export const INDETERMINATE_FRACTION = 0.02;
 export const INDETERMINATE_SLACK = 10;
-export const FAULT_GRACE_MS = 10_000;
+export const FAULT_GRACE_MS = 5_000;
 
 /** Backends keep expiry in whole seconds: a record or counter may live up to this much less. */
 const EXPIRY_SLACK_MS = 1000;

@@ -4,6 +4,7 @@
  *                   [--json FILE] [--keep DIR] [--clusters]`
  * (`--clusters`: the 3-node cluster targets, `cassandra-cluster` etc., instead of the single servers)
  * `npm run proof -- --check HISTORY.jsonl`   (check a saved history again)
+ * `npm run proof -- --mutants [--mutant NAME]`   (the checker must catch each broken backend)
  *
  * Runs the workload against each backend in turn, prints one row per backend and exits non-zero
  * on any violation (or, in CI, on a backend that could not run).
@@ -12,9 +13,10 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { type CheckReport, check } from "./checker.js";
+import { type CheckReport, check, type ViolationKind } from "./checker.js";
 import type { FaultKind } from "./history.js";
 import { readHistory } from "./history.js";
+import { MUTANTS, type Mutant, mutantNamed } from "./mutants.js";
 import { type RunResult, runProof } from "./run.js";
 import { CLUSTER_TARGETS, TARGETS, targetNamed } from "./targets.js";
 
@@ -34,6 +36,7 @@ const CI_PRESET = {
   json: undefined,
   keep: undefined,
   check: undefined,
+  mutants: undefined as string[] | undefined,
   note: "CI preset: mongo (FerretDB 1.x, not atomic per document) is not run; see PROOF.md",
 };
 
@@ -49,13 +52,17 @@ function parse(argv: string[]) {
       keep: { type: "string" },
       check: { type: "string" },
       ci: { type: "boolean", default: false },
+      mutants: { type: "boolean", default: false },
+      mutant: { type: "string", multiple: true },
       clusters: { type: "boolean", default: false },
     },
   });
   // `--ci --clusters`: the same short run against the 3-node clusters, a node killed and one paused.
   if (values.ci && values.clusters)
-    return { ...CI_PRESET, targets: [...CLUSTER_TARGETS], note: undefined };
+    return { ...CI_PRESET, targets: [...CLUSTER_TARGETS], note: undefined as string | undefined };
   if (values.ci) return CI_PRESET;
+  if (values.mutants || values.mutant?.length)
+    return { ...CI_PRESET, mutants: values.mutant ?? [], keep: values.keep, note: undefined };
   const faults = (values.faults ?? "")
     .split(",")
     .map((f) => f.trim())
@@ -79,6 +86,7 @@ function parse(argv: string[]) {
     keep: values.keep,
     check: values.check,
     note: undefined as string | undefined,
+    mutants: undefined as string[] | undefined,
   };
 }
 
@@ -166,6 +174,7 @@ async function main(): Promise<number> {
     if (args.json) writeFileSync(args.json, `${JSON.stringify(toJson([report]), null, 2)}\n`);
     return report.violations ? 1 : 0;
   }
+  if (args.mutants) return runMutants(args.mutants, args.keep, log);
   if (args.note) log(`!!! ${args.note}`);
   const workDir = args.keep ?? mkdtempSync(join(tmpdir(), "resultstore-proof-"));
   const results: RunResult[] = [];
@@ -207,6 +216,83 @@ async function main(): Promise<number> {
   else log(`histories kept in ${workDir}`);
   return failed ? 1 : 0;
 }
+
+/**
+ * The checker proving itself under faults: every mutant of mutants.ts (or those named) runs on
+ * the memory server for a short while, 3 processes, the server paused and its connections cut,
+ * three runs at a time; each must be reported under one of its kinds.
+ */
+async function runMutants(
+  names: string[],
+  keep: string | undefined,
+  log: (line: string) => void,
+): Promise<number> {
+  const mutants = names.length ? names.map(mutantNamed) : [...MUTANTS];
+  const workDir = keep ?? mkdtempSync(join(tmpdir(), "resultstore-mutants-"));
+  const t0 = Date.now();
+  const rows: string[][] = [];
+  let failed = false;
+  const one = async (mutant: Mutant) => {
+    const target = {
+      name: `mutant-${mutant.name}`,
+      envName: "MEMORY",
+      inMemory: "MemoryBackend is a process's memory",
+      mutant: mutant.name,
+    };
+    try {
+      const r = await runProof({
+        target,
+        seconds: MUTANT_SECONDS,
+        processes: 3,
+        faults: ["pause", "drop"],
+        pauseMs: 2000,
+        workDir: join(workDir, target.name),
+        log: (line) => log(`${target.name}: ${line}`),
+      });
+      const found = Object.keys(r.byKind);
+      const caught = mutant.caughtAs.filter((k) => found.includes(k));
+      const ok = caught.length > 0 && r.faults.length > 0;
+      if (!ok) failed = true;
+      if (!ok) for (const v of r.examples) log(`${target.name}: ${v.kind} ${v.key}: ${v.detail}`);
+      rows.push([
+        mutant.name,
+        String(r.ops),
+        r.faults.join(",") || "-",
+        ok ? `caught: ${caught.map((k) => `${k}=${r.byKind[k]}`).join(" ")}` : "NOT CAUGHT",
+        found.filter((k) => !caught.includes(k as ViolationKind)).join(" ") || "-",
+      ]);
+    } catch (error) {
+      failed = true;
+      log(`${target.name}: the run failed: ${(error as Error).stack ?? error}`);
+      rows.push([mutant.name, "0", "-", "RUN FAILED", "-"]);
+    }
+  };
+  const queue = [...mutants];
+  await Promise.all(
+    Array.from({ length: MUTANTS_AT_ONCE }, async () => {
+      for (let m = queue.shift(); m; m = queue.shift()) await one(m);
+    }),
+  );
+  const header = ["mutant", "ops", "faults", "verdict", "also reported"];
+  const widths = header.map((_, i) =>
+    Math.max(...[header, ...rows].map((r) => (r[i] ?? "").length)),
+  );
+  for (const r of [header, ...rows])
+    console.log(
+      r
+        .map((c, i) => c.padEnd(widths[i] ?? 0))
+        .join("  ")
+        .trimEnd(),
+    );
+  log(`mutants: ${mutants.length} in ${((Date.now() - t0) / 1000).toFixed(0)}s`);
+  if (!keep && !failed) rmSync(workDir, { recursive: true, force: true });
+  else log(`histories kept in ${workDir}`);
+  return failed ? 1 : 0;
+}
+
+/** Seconds each mutant runs (the healthy tail after the last fault comes on top). */
+const MUTANT_SECONDS = 8;
+const MUTANTS_AT_ONCE = 3;
 
 main().then(
   (code) => process.exit(code),

@@ -5,7 +5,7 @@
  * survive); the MemoryBackend runs each call without interleaving, as a database would.
  * It keeps everything in memory: a kill is a reset.
  *
- *   node dist/memory-server.js PORT
+ *   node dist/memory-server.js PORT [MUTANT]   (MUTANT: a server-side mutant of mutants.ts)
  */
 import { createServer } from "node:http";
 import {
@@ -21,6 +21,7 @@ import {
   type TaskWrite,
   type WriteOutcome,
 } from "@resultstore/core";
+import { mutantNamed } from "./mutants.js";
 
 const METHODS = new Set([
   "write",
@@ -36,9 +37,10 @@ const METHODS = new Set([
   "destroy",
 ]);
 
-/** Serves one MemoryBackend on 127.0.0.1:port until the process ends. */
-export function serveMemoryBackend(port: number): Promise<() => Promise<void>> {
-  const backend = new MemoryBackend() as unknown as Record<
+/** Serves one MemoryBackend (or a mutant's broken one) on 127.0.0.1:port until the process ends. */
+export function serveMemoryBackend(port: number, mutant?: string): Promise<() => Promise<void>> {
+  const make = mutant ? mutantNamed(mutant).server : undefined;
+  const backend = (make ? make() : new MemoryBackend()) as unknown as Record<
     string,
     (...args: unknown[]) => Promise<unknown>
   >;
@@ -143,7 +145,7 @@ export class RemoteMemoryBackend implements ResultBackend {
 
 if (process.argv[1]?.endsWith("memory-server.js")) {
   const port = Number(process.argv[2]);
-  serveMemoryBackend(port).then(
+  serveMemoryBackend(port, process.argv[3]).then(
     () => process.stdout.write(`memory server on 127.0.0.1:${port}\n`),
     (error: Error) => {
       process.stderr.write(`${error.message}\n`);

@@ -78,6 +78,7 @@ export async function runProof(options: RunOptions): Promise<RunResult> {
       url: clientUrl,
       namespace,
       ...(server.caFile ? { caFile: server.caFile } : {}),
+      ...(target.mutant ? { mutant: target.mutant } : {}),
     };
     const runEvent: RunEvent = {
       type: "run",
@@ -156,7 +157,9 @@ export async function runProof(options: RunOptions): Promise<RunResult> {
       // (a minute of Cassandra failing fast: ~100 000), which throws "Maximum call stack size".
       for (const event of parseHistory(text)) events.push(event);
     }
-    const direct = await openBackend({ ...connection, url });
+    // The final state is read by a healthy client: a mutant's bug is in its server, if anywhere.
+    const { mutant: _clientBug, ...healthy } = connection;
+    const direct = await openBackend({ ...healthy, url });
     try {
       const final = await readFinalState(direct, events);
       record(final);
@@ -299,6 +302,11 @@ function withSecrets(target: Target, url: string): { url: string; secrets: strin
     parsed.username = `proofkey${tag}`;
     parsed.password = `proofsecret${tag}`;
     return { url: parsed.toString(), secrets: [`proofkey${tag}`, `proofsecret${tag}`] };
+  }
+  if (!target.server) {
+    // The memory server ignores the query; a token there lets mutants and errors be searched.
+    parsed.searchParams.set("token", `prooftoken${tag}`);
+    return { url: parsed.toString(), secrets: [`prooftoken${tag}`] };
   }
   if (target.server === "consul") {
     parsed.searchParams.set("token", `prooftoken${tag}`);
