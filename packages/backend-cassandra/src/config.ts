@@ -171,7 +171,7 @@ export function optionsFromUrl(url: string): CassandraBackendOptions {
       options.password = decodeUrlPart(userinfo.slice(separator + 1), "password", BACKEND_NAME);
   }
   if (hosts) options.contactPoints = hosts.split(",").filter(Boolean);
-  if (path) options.keyspace = decodeURIComponent(path.replace(/\/$/, ""));
+  if (path) options.keyspace = decodeUrlPart(path.replace(/\/$/, ""), "keyspace", BACKEND_NAME);
   for (const [key, value] of new URLSearchParams(query)) {
     const name = QUERY_OPTIONS[key as keyof typeof QUERY_OPTIONS];
     if (!name)

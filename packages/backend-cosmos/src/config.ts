@@ -1,6 +1,7 @@
 /** Celery's `cosmosdbsql://` URL and the checks every option goes through before anything connects. */
 import {
   ConfigurationError,
+  decodeUrlPart,
   encodeUserinfo,
   enumOption,
   intOption,
@@ -54,7 +55,7 @@ export function optionsFromUrl(rawUrl: string, protocol?: unknown): CosmosBacken
     throw new ConfigurationError(BACKEND_NAME, `The URL needs a host: ${sanitizeUrl(url)}.`);
   }
   const scheme = enumOption(protocol, ["https", "http"], "protocol", BACKEND_NAME) ?? "https";
-  const key = parsed.password ? decodeURIComponent(parsed.password) : undefined;
+  const key = parsed.password ? decodeUrlPart(parsed.password, "key", BACKEND_NAME) : undefined;
   return { endpoint: `${scheme}://${parsed.hostname}:${parsed.port || "443"}/`, key };
 }
 

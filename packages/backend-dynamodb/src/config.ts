@@ -2,6 +2,7 @@
 import { isIP } from "node:net";
 import {
   ConfigurationError,
+  decodeUrlPart,
   encodeUserinfo,
   enumOption,
   intOption,
@@ -40,8 +41,8 @@ export function optionsFromUrl(url: string): DynamoDBBackendOptions {
     );
   }
   const options: DynamoDBBackendOptions = {};
-  const user = decodeURIComponent(parsed.username);
-  const password = decodeURIComponent(parsed.password);
+  const user = decodeUrlPart(parsed.username, "access key id", BACKEND_NAME);
+  const password = decodeUrlPart(parsed.password, "secret access key", BACKEND_NAME);
   if (Boolean(user) !== Boolean(password)) {
     // Celery: "You need to specify both the Access Key ID and Secret."
     throw new ConfigurationError(
@@ -60,7 +61,7 @@ export function optionsFromUrl(url: string): DynamoDBBackendOptions {
     options.region = host;
   }
 
-  const table = decodeURIComponent(parsed.pathname.replace(/^\/+/, ""));
+  const table = decodeUrlPart(parsed.pathname.replace(/^\/+/, ""), "table name", BACKEND_NAME);
   if (table) options.table = table;
 
   for (const key of parsed.searchParams.keys()) {

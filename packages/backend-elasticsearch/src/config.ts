@@ -180,7 +180,7 @@ export function parseCeleryUrl(raw: string): CeleryUrl {
   return {
     nodes,
     query,
-    index: index === undefined ? undefined : decodeURIComponent(index),
+    index: index === undefined ? undefined : decodeUrlPart(index, "index name", BACKEND_NAME),
     username: url.username ? decodeUrlPart(url.username, "user name", BACKEND_NAME) : undefined,
     password: url.password ? decodeUrlPart(url.password, "password", BACKEND_NAME) : undefined,
   };

@@ -1,8 +1,9 @@
 /**
  * Chords over BullMQ: a header of jobs and a callback that runs exactly once, after every member
  * succeeded, with their results. The group (Celery's `celery-taskset-meta`) and each member's
- * `groupId` live in the store; counting is core's `onChordPartReturn` (an `incr` per member drops
- * duplicate deliveries, then Celery's `chord-unlock-<gid>` counter fires at the header's size).
+ * `groupId` live in the store; counting is core's `onChordPartReturn` (each member is added to the
+ * chord's member set, so a redelivery counts nothing new, and the delivery that sees the set full
+ * and wins the chord's claim publishes the callback).
  */
 import { randomUUID } from "node:crypto";
 import {
@@ -93,7 +94,7 @@ export async function chordMemberSucceeded(
     const results = (await store.getMany(taskIds)).map((meta) => meta.result);
     const data: ChordCallbackData = { results, data: callback.args?.[0] ?? null };
     const name = callback.name ?? "chord-callback";
-    // The fixed job id makes a second publish (which the counters already prevent) a BullMQ no-op.
+    // The fixed job id makes a second publish (which the claim already prevents) a BullMQ no-op.
     await chordQueue(callback.queue ?? "").add(name, data, { jobId: callback.taskId });
   });
 }

@@ -187,7 +187,7 @@ async function runChord(store: ResultStore, print: (line: string) => void): Prom
     }),
   );
   print(
-    `chord     ${members.length} members (one delivered twice) counted with incr: callback fired ${fired} time${fired === 1 ? "" : "s"}`,
+    `chord     ${members.length} members (one delivered twice) counted in a set: callback fired ${fired} time${fired === 1 ? "" : "s"}`,
   );
   return [...members, callback];
 }

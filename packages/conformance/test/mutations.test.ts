@@ -92,9 +92,26 @@ class ForgetIsNoop extends MemoryBackend {
   override async remove(): Promise<void> {}
 }
 
-/** Keeps every counter: a chord's unlock counter outlives its callback. */
-class RemoveCounterIsNoop extends MemoryBackend {
-  override async removeCounter(): Promise<void> {}
+/** A set that reads, yields, then writes: concurrent adds get lost, so a chord never completes. */
+class RacySet extends MemoryBackend {
+  private sets = new Map<string, Set<string>>();
+  override async addToSet(key: string, member: string): Promise<number> {
+    const members = new Set(this.sets.get(key));
+    await new Promise((r) => setTimeout(r, 1));
+    members.add(member);
+    this.sets.set(key, members);
+    return members.size;
+  }
+}
+
+/** A "set" that counts every add, as a counter would: a redelivered member counts twice. */
+class SetCountsDuplicates extends MemoryBackend {
+  private counts = new Map<string, number>();
+  override async addToSet(key: string): Promise<number> {
+    const n = (this.counts.get(key) ?? 0) + 1;
+    this.counts.set(key, n);
+    return n;
+  }
 }
 
 async function failuresOf(Backend: Mutant, groups: SuiteGroup[]): Promise<string[]> {
@@ -127,10 +144,11 @@ describe("the suite catches broken backends", () => {
     ],
     ["read-then-write guard", ReadThenWrite, ["races"], /SUCCESS is never lost/],
     ["racy counter", RacyCounter, ["counters"], /concurrent increments/],
-    ["racy counter (chords)", RacyCounter, ["chords"], /exactly once/],
+    ["racy set (chords)", RacySet, ["chords"], /exactly once/],
+    ["racy set", RacySet, ["counters"], /each member once/],
     ["no expiry", NoExpiry, ["expiry"], /hidden on read/],
     ["forget does nothing", ForgetIsNoop, ["reads"], /forget deletes/],
-    ["counters never removed", RemoveCounterIsNoop, ["chords"], /unlock counter is removed/],
+    ["a set that counts duplicates", SetCountsDuplicates, ["chords"], /fires exactly once/],
   ];
   for (const [label, Backend, groups, expected] of cases) {
     it(`${label}: ${expected.source} goes red`, async () => {

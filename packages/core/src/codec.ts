@@ -11,7 +11,21 @@ const utf8 = new TextDecoder("utf-8", { fatal: true });
 
 /** Encodes `value` as Celery's JSON text. Throws `EncodeError` for anything Python could not read. */
 export function encodeJson(value: unknown): string {
-  return flat(encodeValue(value, [], []));
+  try {
+    return flat(encodeValue(value, [], []));
+  } catch (error) {
+    throw tooDeep(error, (message) => new EncodeError(message)) ?? error;
+  }
+}
+
+/**
+ * A typed error for a value nested so deeply that a recursive walk overflowed the stack (a
+ * `RangeError`), or undefined for any other failure.
+ */
+function tooDeep<E>(error: unknown, typed: (message: string) => E): E | undefined {
+  return error instanceof RangeError
+    ? typed("The value is nested too deeply to be carried as Celery JSON.")
+    : undefined;
 }
 
 /**
@@ -162,6 +176,14 @@ export function quote(text: string): string {
 
 /** Decodes Celery's JSON: tolerant of NaN/Infinity, big integers kept exact as BigInt. */
 export function decodeJson(text: string | Uint8Array): unknown {
+  try {
+    return decodeText(text);
+  } catch (error) {
+    throw tooDeep(error, (message) => new DecodeError(message)) ?? error;
+  }
+}
+
+function decodeText(text: string | Uint8Array): unknown {
   const source = typeof text === "string" ? text : Buffer.from(text).toString("utf8");
   // Fast path: the engine's JSON.parse (several times faster than the parser below) whenever it
   // reads the text the same way: no digit run long enough to be an unsafe integer, and no bare

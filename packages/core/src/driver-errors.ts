@@ -6,7 +6,9 @@
 import {
   BackendConnectionError,
   BackendError,
+  BackendUnavailableError,
   ContentionError,
+  OutcomeUnknownError,
   ResultStoreError,
 } from "./errors.js";
 import { sanitizeUrl } from "./url.js";
@@ -17,6 +19,21 @@ export interface ErrorMappingSpec {
   backend: string;
   /** The request may not have reached the server (socket, DNS, timeout, no host): retryable. */
   isTransport(error: unknown): boolean;
+  /**
+   * Nothing was sent: no host was up, or the connection was refused before the request left the
+   * client. Such a failure is a `BackendUnavailableError`: its outcome is known (nothing changed).
+   * Only a backend that knows its driver made no earlier attempt may say so: a driver that re-sends
+   * a request and then meets a refused connection may have landed the first copy
+   * (`isConnectionRefused` helps where the driver's retries are off). @default never
+   */
+  isUnsent?(error: unknown): boolean;
+  /**
+   * The request reached the server and may have taken effect, but its answer says it is unknown
+   * whether it did (a coordinator's write timeout, a 5xx after the request was accepted). Such a
+   * failure is an `OutcomeUnknownError`, which core narrows to the write or increment that failed
+   * and never retries blindly.
+   */
+  isOutcomeUnknown?(error: unknown): boolean;
   /** The status a server's refusal carries (HTTP status, server error code or SDK error name). */
   statusOf?(error: unknown): number | string | undefined;
   /** How a message names the status: "HTTP" → `(HTTP 503)`. @default "" */
@@ -69,13 +86,33 @@ const NETWORK_CODES = new Set([
 
 /** Whether `error` or any error in its `cause` chain is a socket-level failure. */
 export function isNetworkError(error: unknown): boolean {
+  return someCause(
+    error,
+    ({ code, name }) =>
+      (typeof code === "string" && NETWORK_CODES.has(code)) || name === "TimeoutError",
+  );
+}
+
+/** Whether the connection was refused (`ECONNREFUSED` anywhere in the cause chain): nothing was sent. */
+export function isConnectionRefused(error: unknown): boolean {
+  return someCause(error, ({ code }) => code === "ECONNREFUSED");
+}
+
+/** Whether `test` holds for `error` or any error in its `cause` chain (also `errors` of an AggregateError). */
+function someCause(
+  error: unknown,
+  test: (e: { code?: unknown; name?: unknown }) => boolean,
+): boolean {
   const seen = new Set<unknown>();
-  for (let e = error; typeof e === "object" && e !== null && !seen.has(e); ) {
+  const pending: unknown[] = [error];
+  while (pending.length) {
+    const e = pending.pop();
+    if (typeof e !== "object" || e === null || seen.has(e)) continue;
     seen.add(e);
-    const { code, name, cause } = e as { code?: unknown; name?: unknown; cause?: unknown };
-    if ((typeof code === "string" && NETWORK_CODES.has(code)) || name === "TimeoutError")
-      return true;
-    e = cause;
+    if (test(e as { code?: unknown; name?: unknown })) return true;
+    const { cause, errors } = e as { cause?: unknown; errors?: unknown };
+    pending.push(cause);
+    if (Array.isArray(errors)) pending.push(...errors);
   }
   return false;
 }
@@ -101,6 +138,20 @@ export function defineErrorMapping(spec: ErrorMappingSpec): ErrorMapping {
       if (error instanceof ResultStoreError) return error;
       const special = spec.special?.(error, operation);
       if (special) return special;
+      if (spec.isUnsent?.(error)) {
+        return new BackendUnavailableError(
+          spec.backend,
+          `${operation} failed before anything was sent: ${detail(error)}`,
+          { cause: error },
+        );
+      }
+      if (spec.isOutcomeUnknown?.(error)) {
+        return new OutcomeUnknownError(
+          spec.backend,
+          `${operation} may have taken effect: ${detail(error)}`,
+          { cause: error },
+        );
+      }
       if (spec.isTransport(error) || spec.isConnectionRefusal?.(error)) {
         return new BackendConnectionError(spec.backend, `${operation} failed: ${detail(error)}`, {
           cause: error,
@@ -113,7 +164,10 @@ export function defineErrorMapping(spec: ErrorMappingSpec): ErrorMapping {
       });
     },
     isRetryable(error) {
-      if (error instanceof ContentionError) return true;
+      // Nothing was stored, so trying again is safe; a maybe-landed call is core's to decide.
+      if (error instanceof ContentionError || error instanceof BackendUnavailableError) return true;
+      if (error instanceof OutcomeUnknownError) return false;
+      if (spec.isOutcomeUnknown?.(driverError(error))) return false;
       const inner = driverError(error);
       if (inner === undefined || inner === null) return false;
       if (spec.isTransport(inner) || spec.isTransient?.(inner)) return true;

@@ -14,6 +14,7 @@ export type ErrorCode =
   | "INVALID_ID"
   | "INVALID_METADATA"
   | "ABORTED"
+  | "OUTCOME_UNKNOWN"
   | "BACKEND";
 
 /** `message` tagged with its source, as every error and warning of ours reads: `[resultstore] [mongodb] …`. */
@@ -50,18 +51,11 @@ export class BackendConnectionError extends ResultStoreError {
 }
 
 /**
- * An increment failed, but a copy of it may have counted: it was sent or run more than once (by the
- * driver after a lost answer, or by the cluster after a failover) and the backend cannot tell
- * whether an earlier copy landed. Increments are not idempotent, so the caller hears what it would
- * after a lost answer: the counter's value is unknown. Read it before counting again.
+ * A call that nothing was sent for: no host was up, or the connection was refused or could not be
+ * opened before the request left the client. Its outcome is known: it changed nothing. Retrying is
+ * safe, also for an increment.
  */
-export class IncrementOutcomeUnknownError extends BackendConnectionError {
-  readonly counter: string;
-  constructor(backend: string, counter: string, why: string) {
-    super(backend, `Incrementing counter ${counter}: ${why}, so it may have counted.`);
-    this.counter = counter;
-  }
-}
+export class BackendUnavailableError extends BackendConnectionError {}
 
 /** Any other failure the backend's server reported. */
 export class BackendError extends ResultStoreError {
@@ -84,20 +78,52 @@ export class ContentionError extends BackendError {
 }
 
 /**
- * A write was sent more than once after a transport failure (by `alwaysRetry`, or by the driver's
- * own retry) and the copy that got an answer was refused. An earlier copy may have landed and a
- * later write from elsewhere may have superseded it since, so neither "applied" nor "refused"
- * would be true. Read the task to see where it stands; writing again is safe under the state rules.
+ * A call may or may not have taken effect: its request may have reached the server and its answer
+ * was lost, timed out, or contradicted by a copy of it that ran more than once. Never retried
+ * blindly: a write recognises itself on a retry (its write id), an increment cannot, so core retries
+ * only `WriteOutcomeUnknownError` under `alwaysRetry` and every backend's `isRetryable` says no to
+ * the rest. Read the task or counter to see where it stands.
  */
-export class WriteOutcomeUnknownError extends BackendError {
+export class OutcomeUnknownError extends ResultStoreError {
+  constructor(backend: string, message: string, options?: { cause?: unknown }) {
+    super("OUTCOME_UNKNOWN", backend, message, options);
+  }
+}
+
+/**
+ * A write's outcome is unknown: the server timed out after the request reached it (a Paxos or
+ * replication timeout, a 5xx after sending), or a copy re-sent after a transport failure was
+ * refused, so an earlier copy may have landed and been superseded since. Writing again is safe
+ * under the state rules: a retry that finds its own write id stored answers `applied: true`.
+ */
+export class WriteOutcomeUnknownError extends OutcomeUnknownError {
   readonly taskId: string;
-  constructor(backend: string, taskId: string) {
+  constructor(
+    backend: string,
+    taskId: string,
+    why = "it was sent again after a transport failure and then refused: an earlier copy may have landed before another write",
+    options?: { cause?: unknown },
+  ) {
     super(
       backend,
-      `The write of task ${taskId} was sent again after a transport failure and then refused: ` +
-        "an earlier copy may have landed before another write, so whether it was applied is unknown.",
+      `The write of task ${taskId} has an unknown outcome: ${why}, so whether it was applied is unknown.`,
+      options,
     );
     this.taskId = taskId;
+  }
+}
+
+/**
+ * An increment failed, but it may have counted: its answer was lost or timed out after it reached
+ * the server, or it was sent or run more than once (by the driver after a lost answer, or by the
+ * cluster after a failover). Increments are not idempotent, so it is never retried: read the counter
+ * before counting again.
+ */
+export class IncrementOutcomeUnknownError extends OutcomeUnknownError {
+  readonly counter: string;
+  constructor(backend: string, counter: string, why: string, options?: { cause?: unknown }) {
+    super(backend, `Incrementing counter ${counter}: ${why}, so it may have counted.`, options);
+    this.counter = counter;
   }
 }
 

@@ -13,13 +13,16 @@ export {
   defineErrorMapping,
   type ErrorMapping,
   type ErrorMappingSpec,
+  isConnectionRefused,
   isNetworkError,
 } from "./driver-errors.js";
 export * from "./errors.js";
 export {
-  CHORD_PART_KEY_PREFIX,
+  CHORD_CLAIM_KEY_PREFIX,
+  CHORD_MEMBERS_KEY_PREFIX,
   CHORD_UNLOCK_KEY_PREFIX,
   celeryKeyPrefix,
+  derivedKey,
   GROUP_KEY_PREFIX,
   TASK_KEY_PREFIX,
 } from "./keys.js";
@@ -72,7 +75,13 @@ export {
   splitUserinfo,
 } from "./url.js";
 
-export { isPlainObject, MAX_ID_BYTES, validateId, validateMetadata } from "./validate.js";
+export {
+  isPlainObject,
+  MAX_ID_BYTES,
+  MAX_METADATA_DEPTH,
+  validateId,
+  validateMetadata,
+} from "./validate.js";
 export { type KnownVersion, VersionCache } from "./versions.js";
 
 import { MemoryBackend } from "./memory.js";

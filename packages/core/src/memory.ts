@@ -108,6 +108,7 @@ export class MemoryBackend implements ResultBackend {
   private readonly tasks = new Map<string, FrozenRecord>();
   private readonly groups = new Map<string, GroupRecord>();
   private readonly counters = new Map<string, Counter>();
+  private readonly sets = new Map<string, { members: Set<string>; expiresAt: Date | null }>();
   /** The write that last changed each task: a retry of it is recognised, not refused. */
   private readonly lastWrite = new Map<string, string>();
 
@@ -162,6 +163,14 @@ export class MemoryBackend implements ResultBackend {
     this.counters.delete(key);
   }
 
+  async addToSet(key: string, member: string, expiresAt: Date | null): Promise<number> {
+    const current = this.sets.get(key);
+    const members = current && !isExpired(current) ? current.members : new Set<string>();
+    members.add(member);
+    this.sets.set(key, { members, expiresAt });
+    return members.size;
+  }
+
   /** Stores the group in this process's memory. */
   async saveGroup(group: GroupRecord): Promise<void> {
     this.groups.set(group.groupId, structuredClone(group));
@@ -188,7 +197,11 @@ export class MemoryBackend implements ResultBackend {
         removed++;
       }
     }
-    for (const map of [this.groups, this.counters] as Map<string, { expiresAt: Date | null }>[]) {
+    const maps = [this.groups, this.counters, this.sets] as Map<
+      string,
+      { expiresAt: Date | null }
+    >[];
+    for (const map of maps) {
       for (const [key, entry] of map) {
         if (isExpired(entry, now)) {
           map.delete(key);
@@ -206,5 +219,6 @@ export class MemoryBackend implements ResultBackend {
     this.lastWrite.clear();
     this.groups.clear();
     this.counters.clear();
+    this.sets.clear();
   }
 }

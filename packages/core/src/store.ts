@@ -4,15 +4,18 @@ import { randomUUID } from "node:crypto";
 import { hostname } from "node:os";
 import { encodeJson } from "./codec.js";
 import {
+  BackendUnavailableError,
   ConfigurationError,
   ContentionError,
+  IncrementOutcomeUnknownError,
+  OutcomeUnknownError,
   StoreClosedError,
   ValueTooLargeError,
   WaitAbortedError,
   WaitTimeoutError,
   WriteOutcomeUnknownError,
 } from "./errors.js";
-import { CHORD_PART_KEY_PREFIX, CHORD_UNLOCK_KEY_PREFIX } from "./keys.js";
+import { CHORD_CLAIM_KEY_PREFIX, CHORD_MEMBERS_KEY_PREFIX, derivedKey } from "./keys.js";
 import {
   exceptionToDict,
   isExpired,
@@ -111,12 +114,27 @@ export interface ChordPart {
   size: number;
 }
 
-/** Where a chord stands after one member's completion: `count` of `size` done, `complete` once, `duplicate` for a redelivery. */
+/** Where a chord stands after one member's completion. */
 export interface ChordProgress {
+  /** Distinct members counted so far, as this call saw them (a redelivery counts nothing new). */
   count: number;
+  /** This call ran the callback: true for exactly one delivery of the chord. */
   complete: boolean;
+  /** Every member was counted and another delivery had claimed the callback: nothing to do. */
   duplicate: boolean;
 }
+
+/** How a call may be retried under `alwaysRetry`. */
+type CallKind =
+  /** Reads, deletes, group saves and set adds: doing it twice is doing it once. */
+  | "idempotent"
+  /** A task write: a copy that lands twice is recognised by its write id, or refused by the rules. */
+  | "write"
+  /** An increment: a second copy counts again, so it is retried only when nothing was sent. */
+  | "incr";
+
+/** Attempts to settle a chord's claim when calls fail (each one reads back what is stored). */
+const CLAIM_ATTEMPTS = 6;
 
 /** The API: task states, results, metadata, groups and counters over one backend, with the state rules, validation, expiry and retries applied. */
 export class ResultStore {
@@ -234,13 +252,22 @@ export class ResultStore {
     }
     // Whether an attempt failed in a way that may have stored it. A ContentionError stored
     // nothing (every compare-and-swap round was lost), so a refusal after it is still a refusal.
+    // BackendUnavailableError sent nothing either.
     let mayHaveLanded = false;
-    const outcome = await this.call(() =>
-      this.backend.write(write).catch((error: unknown) => {
-        if (!(error instanceof ContentionError)) mayHaveLanded = true;
-        throw error;
-      }),
-    );
+    const outcome = await this.call(
+      () =>
+        this.backend.write(write).catch((error: unknown) => {
+          if (!(error instanceof ContentionError || error instanceof BackendUnavailableError))
+            mayHaveLanded = true;
+          throw error;
+        }),
+      "write",
+    ).catch((error: unknown) => {
+      throw narrowOutcomeUnknown(
+        error,
+        (why, cause) => new WriteOutcomeUnknownError(this.backend.name, taskId, why, { cause }),
+      );
+    });
     // A refusal of a copy sent again after a transport failure is not a refusal of the write: an
     // earlier copy may have landed, then been superseded by another process's write (which also
     // replaced the write id a backend would have recognised). Say so rather than guess.
@@ -337,8 +364,15 @@ export class ResultStore {
     validateId(key, "counter key");
     if (!Number.isSafeInteger(by))
       throw new ConfigurationError("core", `incr needs an integer step, got ${by}.`);
-    // Never retried: an increment whose answer was lost may have counted.
-    return this.call(() => this.backend.incr(key, by, this.expiresAt()), false);
+    // Retried only when nothing was sent: an increment whose answer was lost may have counted.
+    return this.call(() => this.backend.incr(key, by, this.expiresAt()), "incr").catch(
+      (error: unknown) => {
+        throw narrowOutcomeUnknown(
+          error,
+          (why, cause) => new IncrementOutcomeUnknownError(this.backend.name, key, why, { cause }),
+        );
+      },
+    );
   }
 
   /** Saves a group's member ids (Celery's `save_group`). */
@@ -375,15 +409,17 @@ export class ResultStore {
 
   /**
    * Counts a finished chord member and runs `callback` exactly once, when the last one arrives —
-   * also when members finish concurrently or one is delivered twice. Built on `incr`: a
-   * per-member counter drops duplicate deliveries, then Celery's `chord-unlock-<gid>` counts.
-   * Once the callback has run, the unlock counter is removed (as Celery deletes it); the
-   * per-member counters live until they expire, so a duplicate after completion is still recognised.
-   * The callback never runs twice, but it can fail to run: `incr` is not idempotent, so if this call
-   * fails after an increment landed (its answer lost), a redelivery of the member is taken for a
-   * duplicate (PROOF.md, finding 4).
+   * also when members finish concurrently, one is delivered twice, or a delivery's answer was lost
+   * and the member is delivered again. Members are added to the chord's set (`addToSet`), which is
+   * idempotent: a redelivery counts nothing new, however its first delivery ended. A delivery that
+   * sees every member counted claims the callback with a guarded write (the first SUCCESS of
+   * `chord-claim-<gid>` wins, and a claim whose answer was lost is read back), so one delivery runs
+   * it. The set and the claim live until they expire, so a late duplicate is still recognised.
+   * The callback can fail to run only when every attempt to settle the claim fails (the claim is
+   * then unknown to the delivery that made it), and a later redelivery finds it taken.
    */
   async onChordPartReturn(part: ChordPart, callback?: () => unknown): Promise<ChordProgress> {
+    this.assertOpen();
     validateId(part.groupId, "group id");
     validateId(part.taskId);
     if (!Number.isSafeInteger(part.size) || part.size < 1) {
@@ -392,19 +428,46 @@ export class ResultStore {
         `Chord size must be a positive integer, got ${part.size}.`,
       );
     }
-    const deliveries = await this.incr(`${CHORD_PART_KEY_PREFIX}${part.groupId}-${part.taskId}`);
-    if (deliveries > 1) return { count: -1, complete: false, duplicate: true };
-    const unlock = `${CHORD_UNLOCK_KEY_PREFIX}${part.groupId}`;
-    const count = await this.incr(unlock);
-    const complete = count === part.size;
-    if (complete) {
+    const members = derivedKey(CHORD_MEMBERS_KEY_PREFIX, part.groupId);
+    const expiresAt = this.expiresAt();
+    const count = await this.call(
+      () => this.backend.addToSet(members, part.taskId, expiresAt),
+      "idempotent",
+    );
+    if (count < part.size) return { count, complete: false, duplicate: false };
+    if (!(await this.claimChord(part))) return { count, complete: false, duplicate: true };
+    await callback?.();
+    return { count, complete: true, duplicate: false };
+  }
+
+  /**
+   * Whether this delivery wins the chord's callback: its token is the first SUCCESS stored under
+   * the claim id (SUCCESS is final, so later claims are refused). A claim whose answer was lost or
+   * unknown is settled by reading the claim back, so the winner learns it won.
+   */
+  private async claimChord(part: ChordPart): Promise<boolean> {
+    const claimId = derivedKey(CHORD_CLAIM_KEY_PREFIX, part.groupId);
+    const token = randomUUID();
+    const won = async () => {
+      const meta = await this.getMeta(claimId);
+      if (meta.status !== SUCCESS) return undefined; // no claim stored yet: claim again
+      return (meta.result as { token?: unknown } | null)?.token === token;
+    };
+    for (let attempt = 1; ; attempt++) {
       try {
-        await callback?.();
-      } finally {
-        await this.call(() => this.backend.removeCounter(unlock));
+        const outcome = await this.storeResult(claimId, { member: part.taskId, token }, SUCCESS, {
+          request: { groupId: part.groupId },
+        });
+        if (outcome.applied) return true;
+        const settled = await won();
+        if (settled !== undefined) return settled;
+      } catch (error) {
+        if (attempt >= CLAIM_ATTEMPTS) throw error;
+        const settled = await won().catch(() => undefined);
+        if (settled !== undefined) return settled;
       }
+      await delay(Math.min(1000, 20 * 2 ** attempt));
     }
-    return { count, complete, duplicate: false };
   }
 
   /** Deletes expired records, groups and counters; how many it removed. */
@@ -440,10 +503,17 @@ export class ResultStore {
    * the driver's own reconnection timers included (packages/proof saw Cassandra clients never
    * come back after a server restart). Success pays nothing.
    */
-  private async call<T>(operation: () => Promise<T>, retry = true): Promise<T> {
+  private async call<T>(operation: () => Promise<T>, kind: CallKind = "idempotent"): Promise<T> {
     try {
-      if (!this.retryPolicy || !retry) return await operation();
-      const isRetryable = this.backend.isRetryable?.bind(this.backend) ?? (() => false);
+      if (!this.retryPolicy) return await operation();
+      const backendSays = this.backend.isRetryable?.bind(this.backend) ?? (() => false);
+      const isRetryable = (error: unknown): boolean => {
+        if (error instanceof BackendUnavailableError) return true; // nothing was sent
+        if (kind === "incr") return false; // a copy that reached the server may have counted
+        // A write that may have landed recognises itself by its write id when sent again.
+        if (error instanceof OutcomeUnknownError) return true;
+        return backendSays(error);
+      };
       return await withRetry(operation, this.retryPolicy, isRetryable);
     } catch (error) {
       await new Promise((resolve) => setTimeout(resolve, 0));
@@ -470,6 +540,23 @@ function toMeta(taskId: string, stored: TaskRecord | null): TaskMeta {
   }
   return meta;
 }
+
+/**
+ * A backend's generic `OutcomeUnknownError` narrowed to the call that failed (a write or an
+ * increment), keeping the backend's words; anything else passes through.
+ */
+function narrowOutcomeUnknown(
+  error: unknown,
+  narrow: (why: string, cause: unknown) => OutcomeUnknownError,
+): unknown {
+  if (!(error instanceof OutcomeUnknownError)) return error;
+  if (error instanceof WriteOutcomeUnknownError || error instanceof IncrementOutcomeUnknownError)
+    return error;
+  const why = error.message.replace(/^\[resultstore\] \[[^\]]*\] /, "").replace(/\.$/, "");
+  return narrow(why, error.cause ?? error);
+}
+
+const delay = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve, reject) => {

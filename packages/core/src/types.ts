@@ -100,15 +100,23 @@ export interface ResultBackend {
   remove(taskId: string): Promise<void>;
   /** Atomically adds `by` to counter `key` (created at 0, restarted when expired); the new value. */
   incr(key: string, by: number, expiresAt: Date | null): Promise<number>;
-  /** Deletes counter `key` (core drops a chord's `chord-unlock-<gid>` once its callback ran). */
+  /** Deletes counter `key`. */
   removeCounter(key: string): Promise<void>;
+  /**
+   * Adds `member` to set `key` atomically and idempotently (adding a member already present changes
+   * nothing; the set is created empty, and restarted empty once expired) and sets its expiry to
+   * `expiresAt`; resolves the set's size after the add, read no earlier than the add landed. Sets
+   * live apart from task records and counters. Core counts chord members with it, so a member
+   * delivered again after a lost answer is counted once.
+   */
+  addToSet(key: string, member: string, expiresAt: Date | null): Promise<number>;
   /** Stores a group (Celery's `save_group`), replacing any earlier save of the same id. */
   saveGroup(group: GroupRecord): Promise<void>;
   /** The saved group, or null. May return an expired one: core hides it. */
   readGroup(groupId: string): Promise<GroupRecord | null>;
   /** Deletes a saved group (Celery's `delete_group`); absent is not an error. */
   removeGroup(groupId: string): Promise<void>;
-  /** Deletes records, groups and counters expired at `now`; how many it removed. */
+  /** Deletes records, groups, counters and sets expired at `now`; how many it removed. */
   cleanup(now: Date): Promise<number>;
   /** Releases connections. Idempotent. */
   close(): Promise<void>;

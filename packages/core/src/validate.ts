@@ -30,6 +30,13 @@ export function validateId(id: unknown, what = "task id"): asserts id is string 
 const FORBIDDEN_KEYS = new Set(["__proto__", "constructor", "prototype"]);
 
 /**
+ * Deepest nesting of objects and arrays below `metadata` itself: within MongoDB's 100 levels per
+ * document and far within Python's and the JSON parsers' recursion limits, so a record that one
+ * client writes every other client (and Celery) can read.
+ */
+export const MAX_METADATA_DEPTH = 64;
+
+/**
  * Metadata is a plain object whose keys, at every depth, can be neither operators nor paths in any
  * database: no leading `$`, no `.`, no NUL, no prototype names. Values must be encodable (checked
  * by the codec). Rejecting such keys is what lets every backend merge metadata natively.
@@ -38,15 +45,20 @@ export function validateMetadata(metadata: unknown): asserts metadata is Record<
   if (!isPlainObject(metadata)) {
     throw new InvalidMetadataError("Metadata must be a plain object.");
   }
-  checkKeys(metadata, "metadata", new Set());
+  checkKeys(metadata, "metadata", new Set(), 0);
 }
 
-function checkKeys(value: unknown, path: string, seen: Set<object>): void {
+function checkKeys(value: unknown, path: string, seen: Set<object>, depth: number): void {
   if (typeof value !== "object" || value === null || seen.has(value)) return; // cycles: the codec's EncodeError
+  if (depth > MAX_METADATA_DEPTH) {
+    throw new InvalidMetadataError(
+      `Metadata is nested deeper than ${MAX_METADATA_DEPTH} levels (at ${path.slice(0, 80)}…).`,
+    );
+  }
   seen.add(value);
   if (Array.isArray(value)) {
     value.forEach((item, i) => {
-      checkKeys(item, `${path}[${i}]`, seen);
+      checkKeys(item, `${path}[${i}]`, seen, depth + 1);
     });
     return;
   }
@@ -63,7 +75,7 @@ function checkKeys(value: unknown, path: string, seen: Set<object>): void {
         `Metadata key ${JSON.stringify(key)} at ${path} is not allowed (empty, leading "$", ".", NUL or a prototype name).`,
       );
     }
-    checkKeys(value[key], `${path}.${key}`, seen);
+    checkKeys(value[key], `${path}.${key}`, seen, depth + 1);
   }
 }
 

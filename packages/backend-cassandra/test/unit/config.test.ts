@@ -202,3 +202,12 @@ describe("user info", () => {
     ).not.toContain(SECRET_MARK);
   });
 });
+
+describe("a stray % in the URL", () => {
+  it("is a ConfigurationError naming the part, never a URIError", () => {
+    for (const url of ["cassandra://127.0.0.1/key%zzspace"]) {
+      expect(() => fromUrl(url), url).toThrow(ConfigurationError);
+      expect(() => fromUrl(url), url).toThrow(/"%"|Malformed/);
+    }
+  });
+});

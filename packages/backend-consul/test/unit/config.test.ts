@@ -134,3 +134,12 @@ describe("a token holding characters that end a URL's query value", () => {
     }
   });
 });
+
+describe("a stray % in the URL", () => {
+  it("is a ConfigurationError naming the part, never a URIError", () => {
+    for (const url of ["consul://127.0.0.1:8500/pre%zzfix"]) {
+      expect(() => fromUrl(url), url).toThrow(ConfigurationError);
+      expect(() => fromUrl(url), url).toThrow(/"%"|Malformed/);
+    }
+  });
+});

@@ -120,3 +120,9 @@ describe("keys pasted unencoded", () => {
     }
   });
 });
+
+describe("a stray % in the URL's key", () => {
+  it("is taken literally: unencoded keys just work (encodeUserinfo)", () => {
+    expect(() => fromUrl("cosmosdbsql://:bad%zzkey@127.0.0.1:8081")).not.toThrow();
+  });
+});

@@ -124,3 +124,12 @@ describe("secrets pasted unencoded", () => {
     }
   });
 });
+
+describe("a stray % in the URL", () => {
+  it("is a ConfigurationError naming the part, never a URIError", () => {
+    for (const url of ["dynamodb://localhost:8000/tab%zzle"]) {
+      expect(() => fromUrl(url), url).toThrow(ConfigurationError);
+      expect(() => fromUrl(url), url).toThrow(/"%"|Malformed/);
+    }
+  });
+});

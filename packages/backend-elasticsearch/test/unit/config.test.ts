@@ -163,3 +163,12 @@ describe("passwords with characters that end a URL's host part", () => {
     }
   });
 });
+
+describe("a stray % in the URL", () => {
+  it("is a ConfigurationError naming the part, never a URIError", () => {
+    for (const url of ["elasticsearch://127.0.0.1:9200/ind%zzex"]) {
+      expect(() => fromUrl(url), url).toThrow(ConfigurationError);
+      expect(() => fromUrl(url), url).toThrow(/"%"|Malformed/);
+    }
+  });
+});

@@ -115,3 +115,12 @@ describe("engines", () => {
     expect(unsafeEngineWarning("2.1.0")).toBeUndefined();
   });
 });
+
+describe("a stray % in the URL", () => {
+  it("is a ConfigurationError naming the part, never a URIError", () => {
+    for (const url of ["mongodb://127.0.0.1:27017/db%zz"]) {
+      expect(() => fromUrl(url), url).toThrow(ConfigurationError);
+      expect(() => fromUrl(url), url).toThrow(/"%"|Malformed/);
+    }
+  });
+});

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { defineGroup, id, sleep } from "./context.js";
+import { defineGroup, id, raw, sleep } from "./context.js";
 
 /** `incr` is atomic under concurrency and expires. */
 export const counterTests = defineGroup("counters", (ctx, api, options) => {
@@ -40,6 +40,59 @@ export const counterTests = defineGroup("counters", (ctx, api, options) => {
         await store.backend.destroy?.();
         await store.close();
       }
+    },
+    (options.minExpirySeconds ?? 1) * 1000 + 60_000,
+  );
+  api.it(
+    "counters and sets live apart from task records: incr on a task's id leaves the task alone",
+    async () => {
+      const taskId = id("shared");
+      await ctx.store().markSuccess(taskId, "kept", { metadata: { k: "v" } });
+      const before = await raw(ctx, taskId);
+      const longer = await options.createStore({ expires: 7 * 86_400 });
+      try {
+        assert.equal(await longer.incr(taskId, 5), 5);
+        await longer.onChordPartReturn({ groupId: taskId, taskId, size: 2 });
+        assert.equal(await longer.incr(taskId), 6);
+      } finally {
+        await longer.close();
+      }
+      const meta = await ctx.store().getMeta(taskId);
+      assert.deepEqual([meta.status, meta.result, meta.metadata], ["SUCCESS", "kept", { k: "v" }]);
+      const after = await raw(ctx, taskId);
+      if (before && after)
+        assert.equal(after.expiresAt?.getTime(), before.expiresAt?.getTime(), "the task's expiry");
+    },
+    options.timeoutMs,
+  );
+  api.it(
+    "a set counts each member once, under concurrency too, and apart from counters",
+    async () => {
+      const backend = ctx.store().backend;
+      const key = id("set");
+      const members = Array.from({ length: width }, (_, i) => `m${i}`);
+      const expiresAt = new Date(Date.now() + 3_600_000);
+      const sizes = await Promise.all(
+        [...members, ...members].map((m) => backend.addToSet(key, m, expiresAt)),
+      );
+      assert.ok(sizes.every((n) => n >= 1 && n <= width));
+      assert.equal(await backend.addToSet(key, "m0", expiresAt), width);
+      assert.equal(await backend.addToSet(key, "new", expiresAt), width + 1);
+      assert.equal(await ctx.store().incr(key), 1, "a counter of the same key is its own");
+    },
+    options.timeoutMs,
+  );
+  api.it(
+    "a set expires and restarts empty",
+    async () => {
+      const seconds = options.minExpirySeconds ?? 1;
+      const backend = ctx.store().backend;
+      const key = id("sexp");
+      const soon = () => new Date(Date.now() + seconds * 1000);
+      assert.equal(await backend.addToSet(key, "a", soon()), 1);
+      assert.equal(await backend.addToSet(key, "b", soon()), 2);
+      await sleep(seconds * 1000 + 1200);
+      assert.equal(await backend.addToSet(key, "b", soon()), 1);
     },
     (options.minExpirySeconds ?? 1) * 1000 + 60_000,
   );
