@@ -66,6 +66,8 @@ export const VIOLATION_KINDS = [
   "counter-skipped",
   /** A chord callback fired more than once. */
   "chord-fired-twice",
+  /** A chord callback fired before every member had been delivered. */
+  "chord-fired-early",
   /** Every member of a chord was delivered, none indeterminately, and the callback never fired. */
   "chord-never-fired",
   /** Outside the fault windows, more calls were indeterminate than the budget allows. */
@@ -934,6 +936,23 @@ function checkChords(deliveries: ChordEvent[], epochs: Epochs, report: Report): 
       continue;
     }
     const size = all[0]?.size ?? 0;
+    const firing = all.find((d) => d.fired);
+    if (firing) {
+      // Every member needs a delivery that began before the firing call ended (and may have
+      // landed: one that never reached a server does not count).
+      const at = firing.firedAt ?? firing.end;
+      const members = new Set(
+        all.filter((d) => !d.error?.definite && d.start <= at).map((d) => d.member),
+      );
+      if (members.size < size) {
+        report(
+          "chord-fired-early",
+          group,
+          `the callback fired in process ${firing.p}'s delivery of ${firing.member} ` +
+            `(${firing.start}–${firing.end}) when only ${members.size} of ${size} members had been delivered`,
+        );
+      }
+    }
     const delivered = new Set(all.filter((d) => !d.error).map((d) => d.member));
     if (fired === 0 && delivered.size >= size) {
       // A delivery that failed definitely had no effect: only an indeterminate one can stall.

@@ -97,8 +97,9 @@ export interface ChordEvent extends Call {
   member: string;
   size: number;
   duplicate?: boolean;
-  /** The callback ran during this call. */
+  /** The callback ran during this call, at `firedAt`. */
   fired?: boolean;
+  firedAt?: number;
 }
 
 export type FaultKind = "kill" | "pause" | "drop";

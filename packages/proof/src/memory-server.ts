@@ -30,6 +30,7 @@ const METHODS = new Set([
   "remove",
   "incr",
   "removeCounter",
+  "addToSet",
   "saveGroup",
   "readGroup",
   "removeGroup",
@@ -121,6 +122,9 @@ export class RemoteMemoryBackend implements ResultBackend {
   }
   removeCounter(key: string): Promise<void> {
     return this.call("removeCounter", key);
+  }
+  addToSet(key: string, member: string, expiresAt: Date | null): Promise<number> {
+    return this.call("addToSet", key, member, expiresAt);
   }
   saveGroup(group: GroupRecord): Promise<void> {
     return this.call("saveGroup", group);

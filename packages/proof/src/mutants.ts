@@ -10,7 +10,7 @@
  */
 import {
   BackendConnectionError,
-  CHORD_PART_KEY_PREFIX,
+  BackendUnavailableError,
   encodeJson,
   MemoryBackend,
   type ResultBackend,
@@ -31,12 +31,6 @@ export interface Mutant {
   /** The client's backend with the bug; `url` is the client's URL (with its secrets). */
   client?: (backend: ResultBackend, url: string) => ResultBackend;
 }
-
-/**
- * "Nothing was sent": core's `BackendUnavailableError` is matched by name, so this stands for it
- * whether or not the core in use has the class yet.
- */
-class BackendUnavailableError extends BackendConnectionError {}
 
 const chance = (p: number) => Math.random() < p;
 
@@ -112,11 +106,22 @@ class CounterNeverExpires extends MemoryBackend {
   }
 }
 
-/** A member mark that never recognises a redelivery: every delivery counts. */
+/** A member set that is no set: every delivery, redeliveries too, counts as a new member. */
 class ChordCountsRedeliveries extends MemoryBackend {
-  override async incr(key: string, by: number, expiresAt: Date | null): Promise<number> {
-    if (key.startsWith(CHORD_PART_KEY_PREFIX)) return by;
-    return super.incr(key, by, expiresAt);
+  private readonly adds = new Map<string, number>();
+  override async addToSet(key: string, member: string, expiresAt: Date | null): Promise<number> {
+    await super.addToSet(key, member, expiresAt);
+    const n = (this.adds.get(key) ?? 0) + 1;
+    this.adds.set(key, n);
+    return n;
+  }
+}
+
+/** The chord's claim record written without the state rules: every claim wins. */
+class ClaimWithoutRules extends BlindOverwrite {
+  override async write(write: TaskWrite): Promise<WriteOutcome> {
+    if (write.taskId.startsWith("chord-claim")) return super.write(write);
+    return MemoryBackend.prototype.write.call(this, write);
   }
 }
 
@@ -208,9 +213,15 @@ export const MUTANTS: readonly Mutant[] = [
   },
   {
     name: "chord-counts-redeliveries",
-    bug: "a redelivered chord member counts again",
-    caughtAs: ["chord-fired-twice"],
+    bug: "a redelivered chord member counts again (the member set is no set)",
+    caughtAs: ["chord-fired-early"],
     server: () => new ChordCountsRedeliveries(),
+  },
+  {
+    name: "chord-claim-without-rules",
+    bug: "the chord's claim is written without the state rules, so every claim wins",
+    caughtAs: ["chord-fired-twice"],
+    server: () => new ClaimWithoutRules(),
   },
   {
     name: "secret-in-base64",

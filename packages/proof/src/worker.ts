@@ -22,7 +22,12 @@
  *   node dist/worker.js '<WorkerConfig as JSON>'
  */
 import { inspect } from "node:util";
-import { ResultStore, ResultStoreError, type TaskMeta } from "@resultstore/core";
+import {
+  BackendUnavailableError,
+  ResultStore,
+  ResultStoreError,
+  type TaskMeta,
+} from "@resultstore/core";
 import {
   type ChordEvent,
   type CleanupEvent,
@@ -347,6 +352,8 @@ export class Worker {
       (j) => j % processes === p || (j + 1) % processes === p,
     );
     for (const j of shuffle(members)) {
+      // Members finish at different times, as tasks do: a chord firing early has a window to show.
+      await sleep(Math.random() * 40);
       // A delivery that failed is redelivered, as a broker would, at most twice more.
       for (let attempt = 0; attempt < 3; attempt++) {
         const event: ChordEvent = {
@@ -359,16 +366,19 @@ export class Worker {
           end: 0,
         };
         let fired = false;
+        let firedAt = 0;
         const outcome = await this.timed(() =>
           this.store.onChordPartReturn(
             { groupId: event.group, taskId: `g${window}-m${j}`, size },
             () => {
               fired = true;
+              firedAt = Date.now();
             },
           ),
         );
         event.end = Date.now();
         event.fired = fired;
+        if (fired) event.firedAt = firedAt;
         if (outcome.error) event.error = outcome.error;
         else event.duplicate = outcome.value?.duplicate;
         this.history.add(event);
@@ -404,15 +414,9 @@ export function describeError(error: unknown, secrets: readonly string[] = []): 
   };
 }
 
-/**
- * Core's `BackendUnavailableError`: the call never reached a server, so it had no effect. Matched
- * by name, so this compiles whether or not the core in use has the class yet.
- */
+/** Core's `BackendUnavailableError`: the call never reached a server, so it had no effect. */
 function neverSent(error: unknown): boolean {
-  return (
-    error instanceof ResultStoreError &&
-    (error as { name?: string }).name === "BackendUnavailableError"
-  );
+  return error instanceof BackendUnavailableError;
 }
 
 /** A deep copy of JSON-like data, as it was at this moment. */

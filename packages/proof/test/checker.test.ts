@@ -382,7 +382,7 @@ describe("the checker", () => {
 
   it("has a test for every kind it knows", () => {
     // Keeps this file honest when a kind is added.
-    expect(VIOLATION_KINDS.length).toBe(20); // 19 here, plus the runner's `inconclusive`
+    expect(VIOLATION_KINDS.length).toBe(21); // 20 here, plus the runner's `inconclusive`
   });
 });
 
@@ -639,6 +639,13 @@ describe("the checker's secret search", () => {
 });
 
 describe("the checker's chords", () => {
+  it("catches a chord that fired before every member was delivered", () => {
+    const h = cleanHistory().filter((e) => !(e.type === "chord" && e.member === "m0"));
+    // m0 is delivered only after the callback already ran.
+    h.push(chord(0, "m0", 40));
+    expectOnly("chord-fired-early", h);
+  });
+
   it("does not let a delivery that never reached a server excuse a chord that never fired", () => {
     const h = cleanHistory().map(
       (e): HistoryEvent => (e.type === "chord" ? { ...e, fired: false } : e),
