@@ -48,7 +48,7 @@ export const VIOLATION_KINDS = [
   "metadata-lost",
   /** A read misses a metadata key that a read which ended before it began showed (back in time). */
   "read-went-back",
-  /** A read or the end shows a metadata key, or a value, that no write sent (or not yet). */
+  /** A read or the end shows a metadata key or value, or args, that no write sent (or not yet). */
   "metadata-unwritten",
   /** A write answered `applied: false`, yet its metadata key was read or is in the final state. */
   "refused-write-visible",
@@ -603,10 +603,27 @@ function checkKeyOrigins(
       }
     }
   };
+  // Args come only with QUEUED: a read's must be what one of the id's QUEUED writes sent.
+  const argsSent = groupBy(
+    writes.filter((w) => w.args !== undefined && !w.error?.definite && w.applied !== false),
+    (w) => w.id,
+  );
   for (const r of reads) {
     r.ids.forEach((id, i) => {
-      const metadata = r.states?.[i]?.metadata;
-      if (metadata) seen(id, metadata, r.end, `a read by process ${r.p} from ${r.start}`);
+      const state = r.states?.[i];
+      const by = `a read by process ${r.p} from ${r.start}`;
+      if (state?.metadata) seen(id, state.metadata, r.end, by);
+      if (state?.args === undefined) return;
+      const shown = canonical(state.args);
+      const sent = argsSent.get(id) ?? [];
+      if (!sent.some((w) => w.start <= r.end && canonical(w.args) === shown)) {
+        report(
+          "metadata-unwritten",
+          id,
+          `${by} shows args ${shown.slice(0, 100)}, which no QUEUED write to ${id} sent` +
+            (sent.length ? ` (they sent ${canonical(sent[0]?.args).slice(0, 100)}, …)` : ""),
+        );
+      }
     });
   }
   if (!final) return;

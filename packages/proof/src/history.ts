@@ -50,6 +50,8 @@ export interface WriteEvent extends Call {
   metaValue?: unknown;
   /** The write's `expires` in milliseconds, when the record is meant to expire during the run. */
   expiresMs?: number;
+  /** The task's args as sent (QUEUED only), before the caller mutated them. */
+  args?: unknown[];
   /** The rules' answer; absent when the call failed. */
   applied?: boolean;
 }
@@ -59,6 +61,8 @@ export interface ReadState {
   result: unknown;
   /** The whole metadata returned, as returned (before the caller mutated it). */
   metadata?: Record<string, unknown>;
+  /** The task's args, when the record has them. */
+  args?: unknown;
 }
 
 /** `getMeta` (one id) or `getMany` (several). */

@@ -148,6 +148,8 @@ export class Worker {
     const value: unknown = n % 3 === 0 ? { n, deep: { tags: ["a", n], flag: true } } : n;
     const metadata: Record<string, unknown> = { [metaKey]: value };
     const options = { metadata };
+    // QUEUED also carries the task's args, one of them nested, mutated after the call like metadata.
+    const args: unknown[] = [n, { deep: [n] }];
     const event: WriteEvent = {
       type: "write",
       p: this.config.p,
@@ -159,12 +161,13 @@ export class Worker {
       end: 0,
     };
     if (store !== this.store) event.expiresMs = this.taskExpiresMs;
+    if (status === "QUEUED") event.args = clone(args);
     if (status === "SUCCESS") event.result = clone(result);
     const s = store;
     const outcome = await this.timed(() => {
       switch (status) {
         case "QUEUED":
-          return s.markQueued(id, { ...options, name: "proof.task", args: [n] });
+          return s.markQueued(id, { ...options, name: "proof.task", args });
         case "STARTED":
           return s.markStarted(id, { pid: process.pid, p: this.config.p }, options);
         case "SUCCESS":
@@ -186,6 +189,7 @@ export class Worker {
     // The caller reuses what it passed: nothing of this may reach a later write or read.
     metadata[`mutated_${metaKey}`] = "by the writer";
     mutateNested(value);
+    mutateNested(args);
     if (result && typeof result === "object") (result as Record<string, unknown>).mutated = true;
     return event;
   }
@@ -225,6 +229,7 @@ export class Worker {
         status: m.status,
         result: clone(m.result),
         metadata: clone(m.metadata),
+        ...(m.args != null ? { args: clone(m.args) } : {}),
       }));
     this.history.add(event);
     // The caller changes what it was given: no later read or write may show it.
@@ -232,6 +237,7 @@ export class Worker {
       try {
         m.metadata[`mutated_by_reader_p${this.config.p}`] = ++this.seq;
         for (const v of Object.values(m.metadata)) mutateNested(v);
+        mutateNested(m.args);
         if (m.result && typeof m.result === "object" && !Array.isArray(m.result))
           (m.result as Record<string, unknown>).mutated = true;
       } catch {

@@ -467,6 +467,23 @@ describe("the checker's metadata model", () => {
       final({ t9: task("QUEUED", { k: { deep: { flag: true } } }) }),
     ];
     expectOnly("metadata-unwritten", nested);
+    const args: HistoryEvent[] = [
+      run,
+      write(0, "t9", "QUEUED", 10, 20, true, { args: [10, { deep: [10] }] }),
+      {
+        ...readMeta(1, "t9", 30, 40, "QUEUED", { p0_10: 10 }),
+        states: [
+          {
+            status: "QUEUED",
+            result: null,
+            metadata: { p0_10: 10 },
+            args: [10, { deep: [10, "mutated"] }],
+          },
+        ],
+      },
+      final({ t9: task("QUEUED", { p0_10: 10 }) }),
+    ];
+    expectOnly("metadata-unwritten", args);
   });
 
   it("catches a refused write's key in a read", () => {
