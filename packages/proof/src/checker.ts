@@ -675,8 +675,11 @@ function checkFinalTasks(
         `a ready state was applied; the end holds ${end.status}`,
       );
     }
-    // The last write: applied, and every other write that may have landed ended before it began.
-    const ends = landed.map((w) => w.end).sort((a, b) => b - a);
+    // The last write: applied, and every other write that may have landed ended before it began
+    // (an indeterminate one may land any time after it began: it never ends).
+    const ends = landed
+      .map((w) => (indeterminate(w) ? Number.POSITIVE_INFINITY : w.end))
+      .sort((a, b) => b - a);
     for (const w of applied) {
       // The latest end among the other writes: the second-latest of all when w itself is latest.
       const othersLatest = ends[0] === w.end ? (ends[1] ?? -1) : (ends[0] ?? -1);
@@ -799,11 +802,11 @@ function checkCounters(
         checkDuplicates(key, acked, expiring && !single ? window : 0, report);
         if (!single) continue;
         checkRealTime(key, acked, report);
-        const slack = [...life.filter(indeterminate), ...spanning].reduce(
-          (sum, e) => sum + stepOf(e),
-          0,
-        );
-        checkSkipped(key, acked, slack, report);
+        // An indeterminate call may land any time after it began (a request still in a buffer
+        // when the connection was cut), so calls of earlier lifetimes count too.
+        const lifeEnd = Math.max(...life.map((e) => e.end));
+        const unknown = inEpoch.filter((e) => indeterminate(e) && e.start < lifeEnd);
+        checkSkipped(key, acked, unknown, spanning, report);
       }
     }
     if (expiring) continue;
@@ -908,22 +911,54 @@ function checkRealTime(key: string, acked: IncrEvent[], report: Report): void {
   }
 }
 
-/** Units from 1 to the largest answer that no acknowledged increment took, against `slack`. */
-function checkSkipped(key: string, acked: IncrEvent[], slack: number, report: Report): void {
+/**
+ * Units from 1 to the largest answer that no acknowledged increment took. In all, they must not
+ * exceed what the indeterminate increments (`unknown`, and `spanning` a reset) could add; and each
+ * gap must be fillable by the indeterminate calls that could have landed before the acknowledged
+ * call above it ended (any that began before then: an indeterminate call may land late).
+ */
+function checkSkipped(
+  key: string,
+  acked: IncrEvent[],
+  unknown: IncrEvent[],
+  spanning: IncrEvent[],
+  report: Report,
+): void {
   if (!acked.length) return;
-  const sorted = [...acked].sort(
-    (a, b) => (a.value as number) - stepOf(a) - ((b.value as number) - stepOf(b)),
-  );
+  const low = (e: IncrEvent) => (e.value as number) - stepOf(e);
+  const sorted = [...acked].sort((a, b) => low(a) - low(b));
+  const slack = [...unknown, ...spanning].reduce((sum, e) => sum + stepOf(e), 0);
   let covered = 0;
+  let below: IncrEvent | undefined;
   let gaps = 0;
   const where: string[] = [];
   for (const e of sorted) {
-    const low = (e.value as number) - stepOf(e);
-    if (low > covered) {
-      gaps += low - covered;
-      if (where.length < 3) where.push(`${covered + 1}..${low}`);
+    if (low(e) > covered) {
+      const size = low(e) - covered;
+      gaps += size;
+      if (where.length < 3) where.push(`${covered + 1}..${low(e)}`);
+      // Calls that could have taken these units: any that began before e ended.
+      const fill = [...spanning, ...unknown.filter((u) => u.start < e.end)].reduce(
+        (sum, u) => sum + stepOf(u),
+        0,
+      );
+      if (fill < size) {
+        const after = below
+          ? `${below.value} (process ${below.p}, ${below.start}–${below.end})`
+          : "the start";
+        report(
+          "counter-skipped",
+          key,
+          `units ${covered + 1}..${low(e)} went to no acknowledged increment: between ${after} ` +
+            `and ${e.value} (+${stepOf(e)}, process ${e.p}, ${e.start}–${e.end}) only ` +
+            `indeterminate increments adding up to ${fill} could have landed`,
+        );
+      }
     }
-    covered = Math.max(covered, e.value as number);
+    if ((e.value as number) > covered) {
+      covered = e.value as number;
+      below = e;
+    }
   }
   if (gaps > slack) {
     report(
