@@ -603,9 +603,10 @@ function checkKeyOrigins(
       }
     }
   };
-  // Args come only with QUEUED: a read's must be what one of the id's QUEUED writes sent.
+  // Args come only with QUEUED: a read's must be what one of the id's QUEUED writes sent (one
+  // that was refused, or failed before reaching a server, had no business landing).
   const argsSent = groupBy(
-    writes.filter((w) => w.args !== undefined && !w.error?.definite && w.applied !== false),
+    writes.filter((w) => w.args !== undefined),
     (w) => w.id,
   );
   for (const r of reads) {
@@ -616,7 +617,22 @@ function checkKeyOrigins(
       if (state?.args === undefined) return;
       const shown = canonical(state.args);
       const sent = argsSent.get(id) ?? [];
-      if (!sent.some((w) => w.start <= r.end && canonical(w.args) === shown)) {
+      const from = sent.find((w) => w.start <= r.end && canonical(w.args) === shown);
+      if (from?.applied === false) {
+        report(
+          "refused-write-visible",
+          id,
+          `QUEUED by process ${from.p} from ${from.start} answered applied: false, but ${by} ` +
+            "shows its args",
+        );
+      } else if (from?.error?.definite) {
+        report(
+          "failed-call-visible",
+          id,
+          `QUEUED by process ${from.p} from ${from.start} failed before reaching a server ` +
+            `(${from.error.name}), but ${by} shows its args`,
+        );
+      } else if (!from) {
         report(
           "metadata-unwritten",
           id,
@@ -912,10 +928,12 @@ function checkRealTime(key: string, acked: IncrEvent[], report: Report): void {
 }
 
 /**
- * Units from 1 to the largest answer that no acknowledged increment took. In all, they must not
- * exceed what the indeterminate increments (`unknown`, and `spanning` a reset) could add; and each
- * gap must be fillable by the indeterminate calls that could have landed before the acknowledged
- * call above it ended (any that began before then: an indeterminate call may land late).
+ * Units from 1 to the largest answer that no acknowledged increment took must be taken by
+ * indeterminate increments, each at most once and only by one that began before the
+ * acknowledged call just above the gap ended (an indeterminate call may land long after it
+ * failed, but never before it began). So for every gap, the units of that gap and all gaps
+ * below it must not exceed the steps of the indeterminate calls (`unknown`, and those `spanning`
+ * a reset) that began before the call above that gap ended.
  */
 function checkSkipped(
   key: string,
@@ -927,46 +945,37 @@ function checkSkipped(
   if (!acked.length) return;
   const low = (e: IncrEvent) => (e.value as number) - stepOf(e);
   const sorted = [...acked].sort((a, b) => low(a) - low(b));
-  const slack = [...unknown, ...spanning].reduce((sum, e) => sum + stepOf(e), 0);
+  const candidates = [...spanning, ...unknown].sort((a, b) => a.start - b.start);
+  const starts = candidates.map((u) => u.start);
+  // stepsBefore[k]: the steps of the first k candidates to begin.
+  const stepsBefore = [0];
+  for (const u of candidates) stepsBefore.push((stepsBefore.at(-1) as number) + stepOf(u));
   let covered = 0;
   let below: IncrEvent | undefined;
   let gaps = 0;
-  const where: string[] = [];
   for (const e of sorted) {
     if (low(e) > covered) {
-      const size = low(e) - covered;
-      gaps += size;
-      if (where.length < 3) where.push(`${covered + 1}..${low(e)}`);
-      // Calls that could have taken these units: any that began before e ended.
-      const fill = [...spanning, ...unknown.filter((u) => u.start < e.end)].reduce(
-        (sum, u) => sum + stepOf(u),
-        0,
-      );
-      if (fill < size) {
+      gaps += low(e) - covered;
+      const fill = stepsBefore[lowerBound(starts, e.end)] as number;
+      if (gaps > fill) {
         const after = below
           ? `${below.value} (process ${below.p}, ${below.start}–${below.end})`
           : "the start";
         report(
           "counter-skipped",
           key,
-          `units ${covered + 1}..${low(e)} went to no acknowledged increment: between ${after} ` +
-            `and ${e.value} (+${stepOf(e)}, process ${e.p}, ${e.start}–${e.end}) only ` +
-            `indeterminate increments adding up to ${fill} could have landed`,
+          `units ${covered + 1}..${low(e)}, between ${after} and ${e.value} (+${stepOf(e)}, ` +
+            `process ${e.p}, ${e.start}–${e.end}), went to no acknowledged increment; with the ` +
+            `gaps below them that is ${gaps} units, and the indeterminate increments begun ` +
+            `before ${e.end} add up to ${fill}`,
         );
+        return; // one report per lifetime: every gap above this one is short too
       }
     }
     if ((e.value as number) > covered) {
       covered = e.value as number;
       below = e;
     }
-  }
-  if (gaps > slack) {
-    report(
-      "counter-skipped",
-      key,
-      `${gaps} units up to ${covered} were taken by no acknowledged increment (${where.join(", ")}); ` +
-        `indeterminate increments could take ${slack}`,
-    );
   }
 }
 

@@ -141,13 +141,13 @@ export const MUTANTS: readonly Mutant[] = [
   },
   {
     name: "resent-incr-counted-twice",
-    bug: "an increment re-sent by the driver counts twice, the caller hears one answer",
+    bug: "an increment re-sent by the driver counts twice (one in ten), the caller hears one answer",
     caughtAs: ["counter-skipped", "counter-mismatch"],
     client: (backend) =>
       override(backend, {
         async incr(key: string, by: number, expiresAt: Date | null): Promise<number> {
           const value = await backend.incr(key, by, expiresAt);
-          if (!chance(0.03)) return value;
+          if (!chance(0.1)) return value;
           // The first copy's answer "was lost"; the re-sent copy counts again and answers.
           return backend.incr(key, by, expiresAt);
         },
@@ -225,13 +225,13 @@ export const MUTANTS: readonly Mutant[] = [
   },
   {
     name: "secret-in-base64",
-    bug: "an error shows the URL's token, base64-encoded (as in an Authorization header)",
+    bug: "an error shows the URL's token, base64-encoded (as in an Authorization header), in 5% of reads",
     caughtAs: ["secret-leaked"],
     client: (backend, url) => {
       const token = new URL(url).searchParams.get("token") ?? "";
       return override(backend, {
         async read(taskId: string) {
-          if (chance(0.01))
+          if (chance(0.05))
             throw new BackendConnectionError(
               backend.name,
               `read ${taskId}: 401 for authorization: Basic ${Buffer.from(`proof:${token}`).toString("base64")}`,

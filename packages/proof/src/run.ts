@@ -46,6 +46,8 @@ export interface RunOptions {
   counterExpiresMs?: number;
   /** `expires` of the expiring tasks. @default 2000 */
   taskExpiresMs?: number;
+  /** How long the clients run after the last fault healed. @default 8000 */
+  healthyTailMs?: number;
 }
 
 export interface RunResult extends CheckReport {
@@ -135,7 +137,7 @@ export async function runProof(options: RunOptions): Promise<RunResult> {
     // Every run ends with a healthy stretch: the clients keep going until the server has been
     // healthy for a while after the last fault.
     const lastFault = Math.max(0, ...faultEvents.map((f) => f.end));
-    const end = Math.max(deadline, lastFault + HEALTHY_TAIL_MS);
+    const end = Math.max(deadline, lastFault + (options.healthyTailMs ?? HEALTHY_TAIL_MS));
     if (end > deadline)
       log(`extending the run by ${((end - deadline) / 1000).toFixed(0)}s for a healthy tail`);
     tell(end);
