@@ -7,6 +7,41 @@ import type { CassandraBackendOptions } from "./types.js";
 
 const { auth, Client } = cassandra;
 
+/**
+ * The driver's policies: the caller's (`driverOptions.policies`) merged over ours, policy by
+ * policy, so a caller's load balancing or retry policy no longer drops the two of ours. A
+ * client-side timestamp generator is refused: the guard's Paxos writes take the coordinator's
+ * clock, and plain deletes (`forget`, counters, groups) stamped by a client clock behind the
+ * servers' would miss what they delete. (Retry and speculative-execution policies are safe with
+ * ours: the driver consults them to re-send only statements marked idempotent, and the backend's
+ * lightweight transactions never are.)
+ */
+function policies(
+  given: cassandra.ClientOptions["policies"] = {},
+): cassandra.ClientOptions["policies"] {
+  const timestamps = given.timestampGeneration;
+  if (timestamps !== undefined && timestamps !== null) {
+    throw new ConfigurationError(
+      BACKEND_NAME,
+      "driverOptions.policies.timestampGeneration must be left out (or null): the backend needs " +
+        "server-side timestamps, so that deletes are ordered with its lightweight transactions.",
+    );
+  }
+  return {
+    // The driver's default backs off up to 10 minutes between attempts on a lost host: after a
+    // restart, a result store must be writable again within seconds (found by packages/proof).
+    reconnection: new cassandra.policies.reconnection.ExponentialReconnectionPolicy(
+      500,
+      5000,
+      false,
+    ),
+    ...given,
+    // Server-side timestamps (null), for the reason above.
+    timestampGeneration:
+      null as unknown as cassandra.policies.timestampGeneration.TimestampGenerator,
+  };
+}
+
 /** A client for `options`: contact points or an Astra secure connect bundle, never both (as Celery). */
 export function buildClient(options: CassandraBackendOptions): cassandra.Client {
   const bundle = options.secureConnectBundle;
@@ -37,20 +72,8 @@ export function buildClient(options: CassandraBackendOptions): cassandra.Client 
           localDataCenter: options.localDataCenter ?? "datacenter1",
         }),
     ...(authProvider ? { authProvider } : {}),
-    // Server-side timestamps: the guard's Paxos writes take the coordinator's clock, so plain
-    // deletes must too, or a client clock behind the server's would let a delete miss them.
-    policies: {
-      timestampGeneration:
-        null as unknown as cassandra.policies.timestampGeneration.TimestampGenerator,
-      // The driver's default backs off up to 10 minutes between attempts on a lost host: after a
-      // restart, a result store must be writable again within seconds (found by packages/proof).
-      reconnection: new cassandra.policies.reconnection.ExponentialReconnectionPolicy(
-        500,
-        5000,
-        false,
-      ),
-    },
     ...options.driverOptions,
+    policies: policies(options.driverOptions?.policies),
   };
   let client: cassandra.Client;
   try {

@@ -19,7 +19,7 @@ const DEFAULT_PORT = 9042;
 const DEFAULT_TABLE = "celery_taskmeta";
 /** Cassandra's limit on keyspace and table names. */
 const MAX_NAME = 48;
-const SUFFIXES = ["_groups", "_counters"] as const;
+const SUFFIXES = ["_groups", "_counters", "_sets"] as const;
 
 const CONSISTENCIES: readonly ConsistencyName[] = [
   "ANY",
@@ -40,6 +40,7 @@ export interface TableNames {
   tasks: string;
   groups: string;
   counters: string;
+  sets: string;
 }
 
 export interface ResolvedConfig {
@@ -114,6 +115,7 @@ export function resolveConfig(options: CassandraBackendOptions): ResolvedConfig 
       tasks: tasks.toLowerCase(),
       groups: `${tasks.toLowerCase()}_groups`,
       counters: `${tasks.toLowerCase()}_counters`,
+      sets: `${tasks.toLowerCase()}_sets`,
     },
     ownKeyspace,
     ownTables: namespace !== undefined,

@@ -10,6 +10,7 @@
 import { LOST_RACE, retryLostRaces } from "@resultstore/core";
 import cassandra from "cassandra-driver";
 import { BACKEND_NAME } from "./config.js";
+import { lightweightTransaction } from "./errors.js";
 import { ttlSeconds } from "./records.js";
 import type { Statements } from "./schema.js";
 
@@ -17,6 +18,7 @@ export interface CounterContext {
   client: cassandra.Client;
   cql: Statements;
   readOptions: cassandra.QueryOptions;
+  /** For the transaction: must not be idempotent, so the driver never re-sends it. */
   writeOptions: cassandra.QueryOptions;
 }
 
@@ -37,13 +39,16 @@ export function addToCounter(
     const value = (live ? Number(row.get("value")) : 0) + by;
     const next = cassandra.types.Long.fromNumber(value);
     const ttl = ttlSeconds(expiresAt, now);
-    const outcome = row
-      ? await client.execute(
-          cql.updateCounter,
-          [ttl, next, expiresAt, key, row.get("value"), storedExpiry],
-          writeOptions,
-        )
-      : await client.execute(cql.createCounter, [key, next, expiresAt, ttl], writeOptions);
+    // A transaction whose outcome is unknown ends the increment: it may have counted.
+    const outcome = await lightweightTransaction(`incr of ${key}`, () =>
+      row
+        ? client.execute(
+            cql.updateCounter,
+            [ttl, next, expiresAt, key, row.get("value"), storedExpiry],
+            writeOptions,
+          )
+        : client.execute(cql.createCounter, [key, next, expiresAt, ttl], writeOptions),
+    );
     return outcome.wasApplied() ? value : LOST_RACE;
   });
 }

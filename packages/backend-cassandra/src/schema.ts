@@ -9,8 +9,12 @@ import { BACKEND_NAME, type ResolvedConfig, type TableNames } from "./config.js"
 
 /** Our static columns on Celery's table. */
 const STATIC_COLUMNS: readonly [string, string][] = [
-  // Bumped by every guarded write; the lightweight transaction's condition.
+  // Bumped by every write: the guard's condition for stores that predate rs_token (during a
+  // rolling upgrade), and a count of writes. It restarts after `forget` or expiry, so it cannot
+  // be the guard alone: a stalled writer holding version N would pass on a re-created record.
   ["rs_version", "int"],
+  // A fresh random UUID per write: the guard's token, never repeated across re-creations.
+  ["rs_token", "uuid"],
   // Everything Celery's row has no column for: metadata and the extended request fields (JSON).
   ["rs_meta", "blob"],
   // The record's expiry to the millisecond (TTL is whole seconds).
@@ -28,14 +32,15 @@ export function statements(names: TableNames) {
   const tasks = `${q(names.keyspace)}.${q(names.tasks)}`;
   const groups = `${q(names.keyspace)}.${q(names.groups)}`;
   const counters = `${q(names.keyspace)}.${q(names.counters)}`;
+  const sets = `${q(names.keyspace)}.${q(names.sets)}`;
   return {
     readTask: `SELECT status, result, date_done, traceback, children, rs_meta, rs_expires_at, TTL(status) AS ttl FROM ${tasks} WHERE task_id = ? LIMIT 1`,
     /** `readTask` for many ids: the newest row of each partition. */
     readTasks: `SELECT task_id, status, result, date_done, traceback, children, rs_meta, rs_expires_at, TTL(status) AS ttl FROM ${tasks} WHERE task_id IN ? PER PARTITION LIMIT 1`,
     /** What the guard needs: no result or traceback, which may be megabytes. */
-    readGuard: `SELECT status, date_done, children, rs_version, rs_meta, rs_expires_at, TTL(status) AS ttl FROM ${tasks} WHERE task_id = ? LIMIT 1`,
-    guardedStatics: `UPDATE ${tasks} USING TTL ? SET rs_version = ?, rs_meta = ?, rs_expires_at = ? WHERE task_id = ? IF rs_version = ?`,
-    plainStatics: `UPDATE ${tasks} USING TTL ? SET rs_version = ?, rs_meta = ?, rs_expires_at = ? WHERE task_id = ?`,
+    readGuard: `SELECT status, date_done, children, rs_version, rs_token, rs_meta, rs_expires_at, TTL(status) AS ttl FROM ${tasks} WHERE task_id = ? LIMIT 1`,
+    guardedStatics: `UPDATE ${tasks} USING TTL ? SET rs_version = ?, rs_token = ?, rs_meta = ?, rs_expires_at = ? WHERE task_id = ? IF rs_version = ? AND rs_token = ?`,
+    plainStatics: `UPDATE ${tasks} USING TTL ? SET rs_version = ?, rs_token = ?, rs_meta = ?, rs_expires_at = ? WHERE task_id = ?`,
     insertRow: `INSERT INTO ${tasks} (task_id, date_done, status, result, traceback, children) VALUES (?, ?, ?, ?, ?, ?) USING TTL ?`,
     deleteRow: `DELETE FROM ${tasks} WHERE task_id = ? AND date_done = ?`,
     deleteTask: `DELETE FROM ${tasks} WHERE task_id = ?`,
@@ -46,11 +51,14 @@ export function statements(names: TableNames) {
     createCounter: `INSERT INTO ${counters} (key, value, expires_at) VALUES (?, ?, ?) IF NOT EXISTS USING TTL ?`,
     updateCounter: `UPDATE ${counters} USING TTL ? SET value = ?, expires_at = ? WHERE key = ? IF value = ? AND expires_at = ?`,
     deleteCounter: `DELETE FROM ${counters} WHERE key = ?`,
+    readSet: `SELECT members FROM ${sets} WHERE key = ?`,
+    /** Adds or refreshes members: a map of member → the set's expiry; idempotent, no Paxos. */
+    addToSet: `UPDATE ${sets} USING TTL ? SET members = members + ? WHERE key = ?`,
   };
 }
 
 export type Statements = ReturnType<typeof statements>;
-export type TableKind = "tasks" | "groups" | "counters";
+export type TableKind = "tasks" | "groups" | "counters" | "sets";
 
 function createTableCql(names: TableNames, kind: TableKind): string {
   const table = `${q(names.keyspace)}.${q(names[kind])}`;
@@ -65,6 +73,8 @@ function createTableCql(names: TableNames, kind: TableKind): string {
       return `CREATE TABLE IF NOT EXISTS ${table} (group_id text PRIMARY KEY, result blob, date_done timestamp, expires_at timestamp)`;
     case "counters":
       return `CREATE TABLE IF NOT EXISTS ${table} (key text PRIMARY KEY, value bigint, expires_at timestamp)`;
+    case "sets":
+      return `CREATE TABLE IF NOT EXISTS ${table} (key text PRIMARY KEY, members map<text, timestamp>)`;
   }
 }
 
@@ -173,7 +183,7 @@ export class Schema {
   private async awaitUsable(kind: TableKind): Promise<void> {
     const client = await this.client();
     const table = `${q(this.config.names.keyspace)}.${q(this.config.names[kind])}`;
-    const probe = `SELECT ${kind === "tasks" ? "rs_version, rs_meta, rs_expires_at" : "*"} FROM ${table} LIMIT 1`;
+    const probe = `SELECT ${kind === "tasks" ? STATIC_COLUMNS.map(([n]) => n).join(", ") : "*"} FROM ${table} LIMIT 1`;
     // Without createTables nobody here is creating it: a missing table is an error at once.
     const wait = this.config.createTables ? SCHEMA_WAIT_MS : 0;
     if (wait) await awaitSchemaAgreement(client);
@@ -204,7 +214,7 @@ export class Schema {
         { prepare: true },
       );
       const existing = new Set(found.rows.map((row) => String(row.table_name)));
-      const kinds: TableKind[] = ["tasks", "groups", "counters"];
+      const kinds: TableKind[] = ["tasks", "groups", "counters", "sets"];
       for (const name of kinds
         .map((kind) => this.config.names[kind])
         .filter((n) => existing.has(n))) {

@@ -27,7 +27,7 @@ import cassandra from "cassandra-driver";
 import { buildClient } from "./client.js";
 import { BACKEND_NAME, optionsFromUrl, type ResolvedConfig, resolveConfig } from "./config.js";
 import { addToCounter } from "./counters.js";
-import { errors } from "./errors.js";
+import { beforeSending, errors, lightweightTransaction } from "./errors.js";
 import {
   decodeGroup,
   decodeTask,
@@ -37,6 +37,7 @@ import {
   ttlSeconds,
 } from "./records.js";
 import { Schema, type Statements, statements, type TableKind } from "./schema.js";
+import { addMember } from "./sets.js";
 import type { CassandraBackendOptions, ConsistencyName, SerialConsistencyName } from "./types.js";
 
 /** Ids per `SELECT … IN` of readMany. */
@@ -83,12 +84,14 @@ export class CassandraBackend implements ResultBackend {
       client: await this.ready("counters"),
       cql: this.cql,
       readOptions: this.readOptions,
-      writeOptions: this.writeOptions,
+      writeOptions: this.sendOnce,
     };
     return errors.guard(`incr of ${key}`, () => addToCounter(context, key, by, expiresAt));
   });
   private readonly readOptions: cassandra.QueryOptions;
   private readonly writeOptions: cassandra.QueryOptions;
+  /** Task writes and lightweight transactions: never re-sent by the driver (see the constructor). */
+  private readonly sendOnce: cassandra.QueryOptions;
 
   constructor(options: CassandraBackendOptions) {
     this.config = resolveConfig(options);
@@ -103,6 +106,12 @@ export class CassandraBackend implements ResultBackend {
       consistency: level(this.config.writeConsistency),
       serialConsistency: level(this.config.serialConsistency),
     };
+    // A lightweight transaction re-sent after its answer was lost applies once and then fails its
+    // condition, which reads as a lost race: the write or increment runs again and an increment
+    // counts twice. The driver re-sends (retry policy, speculative executions) only statements
+    // marked idempotent, so ours say they are not, whatever `driverOptions.queryOptions` say. (An
+    // unguarded task write re-sent late could also overwrite a newer one: not idempotent either.)
+    this.sendOnce = { ...this.writeOptions, isIdempotent: false };
   }
 
   async write(write: TaskWrite): Promise<WriteOutcome> {
@@ -124,20 +133,33 @@ export class CassandraBackend implements ResultBackend {
       if (!next) return { applied: !!write.writeId && storedWriteId(row) === write.writeId };
       if (stored)
         assertRecordFits(BACKEND_NAME, next, write.resultJson, this.config.maxRecordBytes);
-      const version = (row?.get("rs_version") as number | null | undefined) ?? null;
+      const guard = {
+        version: (row?.get("rs_version") as number | null | undefined) ?? null,
+        token: (row?.get("rs_token") as cassandra.types.Uuid | null | undefined) ?? null,
+      };
       const superseded = stored ? (row?.get("date_done") as Date) : null;
-      const batch = this.writeBatch(write, next, version, superseded, now);
-      const outcome = await client.batch(batch, this.writeOptions);
+      const batch = this.writeBatch(write, next, guard, superseded, now);
+      const outcome = this.config.guardedWrites
+        ? await lightweightTransaction(`write of ${write.taskId}`, () =>
+            client.batch(batch, this.sendOnce),
+          )
+        : await client.batch(batch, this.sendOnce);
       // Otherwise another process wrote in between: read again and re-decide.
       return !this.config.guardedWrites || outcome.wasApplied() ? { applied: true } : LOST_RACE;
     });
   }
 
-  /** One partition, so Cassandra applies it atomically (and, with the IF, under Paxos). */
+  /**
+   * One partition, so Cassandra applies it atomically (and, with the IF, under Paxos). The guard
+   * is the token read with the record: a new random UUID per write, so a writer that read an
+   * earlier incarnation of the task (before `forget` or expiry) never matches a re-created one,
+   * however many writes it has had. The version is still bumped and checked, for stores of the
+   * previous release (which guard on it alone) writing the same table during an upgrade.
+   */
   private writeBatch(
     write: TaskWrite,
     next: TaskRecord,
-    version: number | null,
+    guard: { version: number | null; token: cassandra.types.Uuid | null },
     superseded: Date | null,
     now: number,
   ) {
@@ -149,10 +171,11 @@ export class CassandraBackend implements ResultBackend {
       (next.dateDone ?? new Date(now)).getTime(),
       (superseded?.getTime() ?? 0) + 1,
     );
-    const statics = [ttl, (version ?? 0) + 1, row.meta, next.expiresAt, write.taskId];
+    const token = cassandra.types.Uuid.random();
+    const statics = [ttl, (guard.version ?? 0) + 1, token, row.meta, next.expiresAt, write.taskId];
     const queries: { query: string; params: unknown[] }[] = [
       this.config.guardedWrites
-        ? { query: this.cql.guardedStatics, params: [...statics, version] }
+        ? { query: this.cql.guardedStatics, params: [...statics, guard.version, guard.token] }
         : { query: this.cql.plainStatics, params: statics },
     ];
     if (superseded) queries.push({ query: this.cql.deleteRow, params: [write.taskId, superseded] });
@@ -214,6 +237,17 @@ export class CassandraBackend implements ResultBackend {
     return this.counters.incr(key, by, expiresAt);
   }
 
+  /** See sets.ts: a map of member → expiry, updated without Paxos (adding twice adds once). */
+  async addToSet(key: string, member: string, expiresAt: Date | null): Promise<number> {
+    const context = {
+      client: await this.ready("sets"),
+      cql: this.cql,
+      readOptions: this.readOptions,
+      writeOptions: this.writeOptions,
+    };
+    return errors.guard(`add to set ${key}`, () => addMember(context, key, member, expiresAt));
+  }
+
   async removeCounter(key: string): Promise<void> {
     const client = await this.ready("counters");
     await errors.guard(`removal of counter ${key}`, () =>
@@ -271,12 +305,14 @@ export class CassandraBackend implements ResultBackend {
     return errors.isRetryable(error);
   }
 
-  /** The client, once the `kind` table is usable. */
-  private ready(kind: TableKind): Promise<cassandra.Client> {
-    return errors.guard("connect", async () => {
+  /** The client, once the `kind` table is usable. Nothing of the caller's call is sent before. */
+  private async ready(kind: TableKind): Promise<cassandra.Client> {
+    try {
       await this.schema.ensure(kind);
-      return this.connection.get();
-    });
+      return await this.connection.get();
+    } catch (error) {
+      throw beforeSending(error, "connect");
+    }
   }
 }
 

@@ -5,11 +5,14 @@ import { serverTarget, TcpProxy } from "@resultstore/conformance";
 import {
   BackendConnectionError,
   BackendError,
+  IncrementOutcomeUnknownError,
   ResultStore,
   StoreClosedError,
+  WriteOutcomeUnknownError,
 } from "@resultstore/core";
 import cassandra from "cassandra-driver";
 import { afterAll, describe, expect, it } from "vitest";
+import { optionsFromUrl } from "../src/config.js";
 import { CassandraBackend, fromUrl } from "../src/index.js";
 import { createTestStore, dropKeyspace, KEYSPACE, rawClient, tableOf } from "./helpers.js";
 
@@ -58,6 +61,52 @@ describe.skipIf(!target.url)(`cassandra backend ${target.reason}`, () => {
         expect(meta?.status).toBe("SUCCESS");
         expect(meta?.result).toBe(successes[0]?.result);
       }
+    });
+
+    it("a writer stalled across forget and re-creation is refused: the guard's token never repeats", async () => {
+      // The guard once was a counter that restarted at 1 when the partition was deleted (forget,
+      // expiry): a writer that read version 2 of the old record and stalled passed the guard on a
+      // re-created record with 2 writes, replacing its SUCCESS.
+      const [fresh] = (await peers(1)) as [ResultStore];
+      const namespace = tableOf(fresh).split(".")[1] as string;
+      // Every host of the URL (a cluster's too), read as the store reads them.
+      const client = new cassandra.Client({
+        contactPoints: optionsFromUrl(url).contactPoints ?? [],
+        localDataCenter: "datacenter1",
+      });
+      const stalled = track(
+        new ResultStore(
+          new CassandraBackend({ client, keyspace: KEYSPACE, namespace, closeClient: true }),
+        ),
+      );
+      const taskId = `stalled-${randomUUID()}`;
+      await fresh.markQueued(taskId);
+      await fresh.markStarted(taskId);
+      let release = () => {};
+      const gate = new Promise<void>((resolve) => {
+        release = resolve;
+      });
+      let reached = () => {};
+      const atBatch = new Promise<void>((resolve) => {
+        reached = resolve;
+      });
+      const batch = client.batch.bind(client);
+      client.batch = (async (...args: Parameters<typeof batch>) => {
+        reached();
+        await gate;
+        client.batch = batch;
+        return (batch as (...a: unknown[]) => unknown)(...args);
+      }) as typeof client.batch;
+      // Reads the record as STARTED after 2 writes, then stalls before its guarded batch.
+      const late = stalled.markRetry(taskId, new Error("stalled"));
+      await atBatch;
+      await fresh.forget(taskId);
+      await fresh.markQueued(taskId);
+      expect((await fresh.markSuccess(taskId, "final")).applied).toBe(true);
+      release();
+      expect((await late).applied).toBe(false);
+      const meta = await fresh.getMeta(taskId);
+      expect([meta.status, meta.result]).toEqual(["SUCCESS", "final"]);
     });
 
     it("counters without expiry (expires: null) count and compare on a null expiry", async () => {
@@ -154,17 +203,22 @@ describe.skipIf(!target.url)(`cassandra backend ${target.reason}`, () => {
   });
 
   describe("limits", () => {
-    it("the default limit (3 MiB) really stores, and the server's own limit is below 8 MiB here", async () => {
+    it("the default limit (3 MiB) really stores, and the server's own limit is below 8 MiB here (a real CAS write timeout)", async () => {
       const store = track(await createTestStore(url, {}, { maxRecordBytes: 8 * MiB }));
       const fits = "x".repeat(3 * MiB - 1024);
       const taskId = randomUUID();
       await store.markSuccess(taskId, fits);
       expect(((await store.getMeta(taskId)).result as string).length).toBe(fits.length);
-      // Over max_mutation_size (half of the dev server's 8 MiB commit log segment): refused, nothing stored.
+      // Over max_mutation_size (half of the dev server's 8 MiB commit log segment): refused, nothing
+      // stored. The replica drops the Paxos proposal without answering, so the coordinator reports
+      // a CAS write timeout, which is all a client can see of a real Paxos timeout too: the write's
+      // outcome is unknown (never retryable as is), and reading shows it did not land.
       const tooBig = randomUUID();
-      await expect(store.markSuccess(tooBig, "x".repeat(5 * MiB))).rejects.toBeInstanceOf(
-        BackendError,
-      );
+      const refused = await store.markSuccess(tooBig, "x".repeat(5 * MiB)).catch((e: unknown) => e);
+      expect(refused).toBeInstanceOf(WriteOutcomeUnknownError);
+      expect(String(refused)).toMatch(/may or may not have been applied/);
+      expect(((refused as Error).cause as { writeType?: string }).writeType).toBe("CAS");
+      expect(store.backend.isRetryable?.(refused)).toBe(false);
       expect((await store.getMeta(tooBig)).status).toBe("PENDING");
     });
   });
@@ -178,6 +232,72 @@ describe.skipIf(!target.url)(`cassandra backend ${target.reason}`, () => {
       expect((await store.markStarted(taskId)).applied).toBe(false);
       const meta = await store.getMeta(taskId);
       expect([meta.status, meta.result, meta.metadata]).toEqual(["SUCCESS", 2, { a: 1, b: 2 }]);
+    });
+  });
+
+  describe("sets (addToSet)", () => {
+    const membersOf = async (store: ResultStore, key: string) => {
+      const row = (await cql(`SELECT members FROM ${tableOf(store)}_sets WHERE key = ?`, [key]))
+        .rows[0];
+      return Object.keys((row?.get("members") as Record<string, Date> | null) ?? {}).sort();
+    };
+
+    it("every member lives until the last add's expiry, although Cassandra's TTLs are per element", async () => {
+      const store = track(await createTestStore(url));
+      const key = `set-${randomUUID()}`;
+      const start = Date.now();
+      expect(await store.backend.addToSet(key, "a", new Date(start + 2000))).toBe(1);
+      expect(await store.backend.addToSet(key, "b", new Date(start + 60_000))).toBe(2);
+      // "a" was written with a TTL of 2–3 s; the second add re-wrote it with the set's new expiry.
+      await sleep(start + 4000 - Date.now());
+      expect(await membersOf(store, key)).toEqual(["a", "b"]);
+      expect(await store.backend.addToSet(key, "c", new Date(start + 60_000))).toBe(3);
+    });
+
+    it("an expired set restarts empty at once, while Cassandra still holds its members (whole-second TTLs)", async () => {
+      const store = track(await createTestStore(url));
+      let exercised = false;
+      for (let attempt = 0; attempt < 5 && !exercised; attempt++) {
+        // Just after a whole second, an expiry 200 ms ahead has a TTL reaching the next second.
+        await sleep(1000 - (Date.now() % 1000) + 20);
+        const key = `sexp-${randomUUID()}`;
+        const expiresAt = new Date(Date.now() + 200);
+        await store.backend.addToSet(key, "a", expiresAt);
+        await sleep(expiresAt.getTime() + 50 - Date.now());
+        // Only meaningful while Cassandra still stores the expired member: try again otherwise.
+        if ((await membersOf(store, key)).includes("a") && Date.now() % 1000 < 800) {
+          exercised = true;
+          expect(await store.backend.addToSet(key, "b", new Date(Date.now() + 60_000))).toBe(1);
+        }
+      }
+      expect(exercised).toBe(true);
+    });
+
+    it("without an expiry the members carry no TTL", async () => {
+      const store = track(await createTestStore(url));
+      const key = `sforever-${randomUUID()}`;
+      expect(await store.backend.addToSet(key, "a", null)).toBe(1);
+      expect(await store.backend.addToSet(key, "a", null)).toBe(1);
+      expect(await store.backend.addToSet(key, "b", null)).toBe(2);
+      const [row] = (
+        await cql(`SELECT TTL(members) AS ttl FROM ${tableOf(store)}_sets WHERE key = ?`, [
+          key,
+        ]).catch(() => ({ rows: [] }))
+      ).rows;
+      // Cassandra 5 reads a TTL per element; older servers refuse TTL() on a collection.
+      if (row) expect((row.get("ttl") as (number | null)[]).every((t) => t === null)).toBe(true);
+    });
+
+    it("destroy() drops the sets table with the others", async () => {
+      const store = await createTestStore(url);
+      const [keyspace, table] = tableOf(store).split(".") as [string, string];
+      await store.backend.addToSet("k", "m", null);
+      await store.backend.destroy?.();
+      await store.close();
+      const left = (
+        await cql("SELECT table_name FROM system_schema.tables WHERE keyspace_name = ?", [keyspace])
+      ).rows.map((row) => String(row.get("table_name")));
+      expect(left.filter((name) => name.startsWith(table))).toEqual([]);
     });
   });
 
@@ -269,6 +389,54 @@ describe.skipIf(!target.url)(`cassandra backend ${target.reason}`, () => {
       }
     }, 90_000);
 
+    it("never lets the driver re-send a lightweight transaction, even told every statement is idempotent", async () => {
+      // driverOptions.queryOptions.isIdempotent once reached the backend's transactions: the
+      // driver re-sent a CAS whose answer was lost, that copy failed its condition (the first had
+      // applied), the backend read it as a lost race and counted again.
+      const [direct] = (await peers(1)) as [ResultStore];
+      const namespace = tableOf(direct).split(".")[1] as string;
+      const key = `resent-${randomUUID()}`;
+      let seen = 0;
+      const server = new URL(url.replace(/^cassandra:/, "http:"));
+      // Loses the answer to the second request naming the key: the read, then the transaction.
+      const proxy = new TcpProxy(server.hostname, Number(server.port || 9042), {
+        matches: (request) => request.includes(key) && ++seen === 2,
+      });
+      await proxy.start();
+      // A caller's policy that retries a request error on the same host (another connection).
+      class SameHost extends cassandra.policies.retry.RetryPolicy {
+        override onRequestError() {
+          return this.retryResult(undefined as unknown as cassandra.types.consistencies, true);
+        }
+      }
+      try {
+        const store = track(
+          new ResultStore(
+            fromUrl(`cassandra://${proxy.address}`, {
+              keyspace: KEYSPACE,
+              namespace,
+              driverOptions: {
+                queryOptions: { isIdempotent: true },
+                pooling: { coreConnectionsPerHost: { [cassandra.types.distance.local]: 2 } },
+                policies: { retry: new SameHost() },
+              },
+            }),
+          ),
+        );
+        await store.backend.removeCounter("warm-up"); // connected, the table ready
+        const error = await store.incr(key).catch((e: unknown) => e);
+        expect(proxy.lost()).toBe(1);
+        expect(error).toBeInstanceOf(IncrementOutcomeUnknownError);
+        expect(store.backend.isRetryable?.(error)).toBe(false);
+        const [row] = (
+          await cql(`SELECT value FROM ${tableOf(direct)}_counters WHERE key = ?`, [key])
+        ).rows;
+        expect(Number(row?.get("value"))).toBe(1);
+      } finally {
+        await proxy.stop();
+      }
+    });
+
     it("a server-side refusal is not retryable", async () => {
       const store = track(await createTestStore(url));
       const error = await store.backend.read("x").then(async () => {
@@ -344,6 +512,7 @@ describe.skipIf(!target.url)(`cassandra backend ${target.reason}`, () => {
       const taskId = randomUUID();
       await store.markSuccess(taskId, 1);
       await store.incr(`c-${taskId}`);
+      await store.backend.addToSet(`s-${taskId}`, "m", new Date(Date.now() + 1000));
       await new Promise((resolve) => setTimeout(resolve, 1000));
       expect(await store.backend.cleanup(new Date())).toBe(0);
       expect(
@@ -351,6 +520,9 @@ describe.skipIf(!target.url)(`cassandra backend ${target.reason}`, () => {
       ).toHaveLength(0);
       expect(
         (await cql(`SELECT * FROM ${tableOf(store)}_counters WHERE key = ?`, [`c-${taskId}`])).rows,
+      ).toHaveLength(0);
+      expect(
+        (await cql(`SELECT * FROM ${tableOf(store)}_sets WHERE key = ?`, [`s-${taskId}`])).rows,
       ).toHaveLength(0);
     });
   });

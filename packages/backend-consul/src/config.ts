@@ -37,6 +37,7 @@ export interface ConsulConfig {
   readonly requestTimeoutMs: number;
   readonly maxCasAttempts: number;
   readonly sessionExpiry: boolean;
+  readonly sessionNode: string | undefined;
   readonly warn: (message: string) => void;
 }
 
@@ -116,6 +117,7 @@ export function resolveConfig(options: ConsulBackendOptions): ConsulConfig {
       intOption(options.requestTimeoutMs, "requestTimeoutMs", BACKEND_NAME, 1) ?? 10_000,
     maxCasAttempts: intOption(options.maxCasAttempts, "maxCasAttempts", BACKEND_NAME, 1) ?? 200,
     sessionExpiry: options.sessionExpiry ?? true,
+    sessionNode: nodeOption(options.sessionNode),
     warn: options.warn ?? ((message) => process.emitWarning(message, "ResultStoreWarning")),
   };
 }
@@ -155,6 +157,18 @@ export function optionsFromUrl(url: string): ConsulBackendOptions {
     consistency: (query.get("consistency") as ConsulConsistency | null) ?? undefined,
     token: query.get("token") ?? undefined,
   };
+}
+
+/** `sessionNode`: a node name as Consul spells them, or undefined for the agent's own. */
+function nodeOption(node: unknown): string | undefined {
+  if (node === undefined || node === "") return undefined;
+  if (typeof node !== "string" || !/^[A-Za-z0-9_.-]{1,253}$/.test(node)) {
+    throw new ConfigurationError(
+      BACKEND_NAME,
+      `Option \`sessionNode\` is not a node name: ${JSON.stringify(node)}.`,
+    );
+  }
+  return node;
 }
 
 function safeDecode(text: string, url: string): string {

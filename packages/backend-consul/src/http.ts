@@ -38,22 +38,30 @@ export class ConsulHttp {
         : new http.Agent(base);
   }
 
+  /** `change`: the request asks for a change, so a failure after sending leaves it unknown. */
   async request(
     method: string,
     path: string,
     query: Query = {},
     body?: string,
+    change = false,
   ): Promise<HttpResponse> {
     const url = this.url(path, query);
     const headers: Record<string, string> = {};
     if (this.config.token) headers["X-Consul-Token"] = this.config.token;
     if (body !== undefined) headers["Content-Type"] = "application/json";
+    let sent = false;
     try {
       return this.config.fetch
         ? await this.viaFetch(this.config.fetch, method, url, headers, body)
-        : await this.viaNode(method, url, headers, body);
+        : await this.viaNode(method, url, headers, body, () => {
+            sent = true;
+          });
     } catch (cause) {
-      throw errors.wrapError(new TransportFailure(this.config.baseUrl, cause), `${method} ${path}`);
+      // Our own client sends each request once; a caller's fetch may retry by itself.
+      const ownClient = !this.config.fetch;
+      const failure = new TransportFailure(this.config.baseUrl, cause, { ownClient, change, sent });
+      throw errors.wrapError(failure, `${method} ${path}`);
     }
   }
 
@@ -92,6 +100,7 @@ export class ConsulHttp {
     url: string,
     headers: Record<string, string>,
     body: string | undefined,
+    onSent: () => void,
   ): Promise<HttpResponse> {
     const transport = this.config.scheme === "https" ? https : http;
     if (body !== undefined) headers["Content-Length"] = String(Buffer.byteLength(body));
@@ -108,6 +117,8 @@ export class ConsulHttp {
         req.destroy(Object.assign(new Error("request timed out"), { code: "ETIMEDOUT" }));
       });
       req.on("error", reject);
+      // The whole request is handed to the socket: from here a failure may follow its arrival.
+      req.on("finish", onSent);
       req.end(body);
     });
   }

@@ -109,20 +109,23 @@ export class ConsulKv {
     return keys.map((key) => found.get(key) ?? null);
   }
 
-  /** Every entry whose key starts with `prefix` (a string prefix, not only a folder). */
-  async list(prefix: string): Promise<KvEntry[]> {
+  /**
+   * The names (no values) of every key that starts with `prefix`: what cleanup() pages through,
+   * reading values 64 keys at a time, instead of one answer holding every value of the namespace.
+   */
+  async listKeys(prefix: string): Promise<string[]> {
     const response = await this.http.request("GET", `/v1/kv/${keyPath(prefix)}`, {
-      recurse: true,
+      keys: true,
       ...this.consistencyQuery(),
     });
     if (response.status === 404) return [];
-    return parseJson<RawEntry[]>(ok(response, "KV list"), "KV list").map(toEntry);
+    return parseJson<string[]>(ok(response, "KV key list"), "KV key list");
   }
 
   /** Runs `ops` atomically. Null when it committed; the failing ops when Consul rolled it back. */
   async txn(ops: readonly TxnOp[]): Promise<TxnFailure[] | null> {
     const body = JSON.stringify(ops.map(encodeOp));
-    const response = await this.http.request("PUT", "/v1/txn", {}, body);
+    const response = await this.http.request("PUT", "/v1/txn", {}, body, true);
     if (response.status === 200) return null;
     if (response.status === 409) {
       const parsed = parseJson<{ Errors?: { OpIndex: number; What: string }[] | null }>(
@@ -131,27 +134,47 @@ export class ConsulKv {
       );
       return (parsed.Errors ?? []).map((e) => ({ opIndex: e.OpIndex, what: e.What }));
     }
-    throw errors.wrapError(new StatusFailure(response.status, response.body), "KV transaction");
+    // Any other answer to a write transaction may come after Consul applied it (see errors.ts).
+    throw errors.wrapError(
+      new StatusFailure(response.status, response.body, true),
+      "KV transaction",
+    );
   }
 
   /** Deletes `key` only while its ModifyIndex is still `index`; whether it did. */
   async deleteCas(key: string, index: number): Promise<boolean> {
-    const response = await this.http.request("DELETE", `/v1/kv/${keyPath(key)}`, { cas: index });
-    return ok(response, "KV delete").trim() === "true";
+    const response = await this.http.request(
+      "DELETE",
+      `/v1/kv/${keyPath(key)}`,
+      { cas: index },
+      undefined,
+      true,
+    );
+    return ok(response, "KV delete", true).trim() === "true";
   }
 
   async delete(key: string): Promise<void> {
-    ok(await this.http.request("DELETE", `/v1/kv/${keyPath(key)}`), "KV delete");
+    const response = await this.http.request(
+      "DELETE",
+      `/v1/kv/${keyPath(key)}`,
+      {},
+      undefined,
+      true,
+    );
+    ok(response, "KV delete", true);
   }
 
   /**
-   * A session that deletes the keys it holds when it expires. No health checks, so only the TTL
-   * ends it (a default session dies with the agent's node), and no lock-delay, so a key can be
-   * written again at once after its session deleted it.
+   * A session that deletes the keys it holds when it expires. No health checks, so no failing
+   * check ends it (a default session dies with the agent's serfHealth), and no lock-delay, so a key
+   * can be written again at once after its session deleted it. It still belongs to a node (the
+   * agent's own, or `sessionNode`): Consul invalidates every session of a node that is
+   * deregistered, checks or not, and so deletes the keys they hold (see the README).
    */
   async createSession(name: string, ttlSeconds: number): Promise<string> {
     const body = JSON.stringify({
       Name: name,
+      ...(this.config.sessionNode ? { Node: this.config.sessionNode } : {}),
       TTL: `${ttlSeconds}s`,
       Behavior: "delete",
       LockDelay: "0s",
@@ -160,6 +183,17 @@ export class ConsulKv {
     });
     const response = await this.http.request("PUT", "/v1/session/create", {}, body);
     return parseJson<{ ID: string }>(ok(response, "session create"), "session create").ID;
+  }
+
+  /** The agent's node name and whether it is a server; null when the token may not read it. */
+  async agentSelf(): Promise<{ node: string; server: boolean } | null> {
+    const response = await this.http.request("GET", "/v1/agent/self");
+    if (response.status !== 200) return null;
+    const self = parseJson<{ Config?: { NodeName?: string; Server?: boolean } }>(
+      response.body,
+      "agent self",
+    );
+    return { node: self.Config?.NodeName ?? "?", server: self.Config?.Server === true };
   }
 
   async sessionInfo(id: string): Promise<{ ttl: string; behavior: string } | null> {
@@ -176,6 +210,7 @@ export class ConsulKv {
     ok(
       await this.http.request("PUT", `/v1/session/destroy/${encodeURIComponent(id)}`),
       "session destroy",
+      true,
     );
   }
 
@@ -184,9 +219,10 @@ export class ConsulKv {
   }
 }
 
-function ok(response: HttpResponse, what: string): string {
+/** The body of a 200 answer; any other is a typed error (`write`: the request asked for a change). */
+function ok(response: HttpResponse, what: string, write = false): string {
   if (response.status !== 200)
-    throw errors.wrapError(new StatusFailure(response.status, response.body), what);
+    throw errors.wrapError(new StatusFailure(response.status, response.body, write), what);
   return response.body;
 }
 

@@ -101,6 +101,25 @@ export function decodeCounter(value: string, key: string): Counter {
   return { count: meta.count, expiresAt: parseCeleryDate(meta.expires_at) };
 }
 
+/** A set of members (`addToSet`), stored as `{"members": [...], "expires_at": ...}`. */
+export interface StoredSet {
+  members: string[];
+  expiresAt: Date | null;
+}
+
+export function encodeSet(set: StoredSet): string {
+  return `{"members": ${encodeJson(set.members)}, "expires_at": ${expiryJson(set.expiresAt)}}`;
+}
+
+export function decodeSet(value: string, key: string): StoredSet {
+  const meta = decodeObject(value, `set ${key}`);
+  const { members } = meta;
+  if (!Array.isArray(members) || !members.every((m) => typeof m === "string")) {
+    throw new DecodeError(`Stored set ${key} has no list of string members.`);
+  }
+  return { members, expiresAt: parseCeleryDate(meta.expires_at) };
+}
+
 /** The expiry any of our values carries, or undefined when `value` is not one of ours. */
 export function storedExpiry(value: string): Date | null | undefined {
   try {

@@ -23,11 +23,14 @@ export class ExpirySessions {
   /** Sessions we created → when Consul has surely invalidated them (2× TTL), for `destroy()`. */
   private readonly created = new Map<string, number>();
   private readonly warned = new Set<string>();
+  /** The one look at which node our sessions land on (see `checkNode`). */
+  private nodeChecked: Promise<void> | undefined;
 
   constructor(
     private readonly kv: ConsulKv,
     private readonly label: string,
     private readonly warn: (message: string) => void,
+    private readonly sessionNode?: string,
   ) {}
 
   /** The session a key expiring at `expiresAt` should be locked by; null: no native expiry. */
@@ -79,7 +82,26 @@ export class ExpirySessions {
     await Promise.all(ids.map((id) => this.kv.destroySession(id)));
   }
 
+  /**
+   * Warns once when our sessions would live on a client agent's node: a session dies with its
+   * node, so a client agent leaving the cluster deletes every record they hold (README). Servers
+   * leave far more rarely; a token that may not read the agent gets no warning.
+   */
+  private async checkNode(): Promise<void> {
+    if (this.sessionNode) return;
+    const self = await this.kv.agentSelf().catch(() => null);
+    if (!self || self.server) return;
+    this.warnOnce(
+      "node",
+      `Expiry sessions live on the node of client agent ${self.node}: if it leaves the cluster ` +
+        "or is deregistered, Consul deletes every record they hold, live or not. Set `sessionNode` " +
+        "to a server's node, or `sessionExpiry: false` (see the README).",
+    );
+  }
+
   private async create(bucketEnd: number, now: number): Promise<string> {
+    this.nodeChecked ??= this.checkNode();
+    await this.nodeChecked;
     let ttl = Math.ceil((bucketEnd - now) / 1000);
     if (ttl < MIN_SESSION_TTL_SECONDS) {
       this.warnOnce(

@@ -14,7 +14,6 @@ import {
   type BackendCapabilities,
   BackendError,
   type BackendUrlOptions,
-  CHORD_PART_KEY_PREFIX,
   CHORD_UNLOCK_KEY_PREFIX,
   ConfigurationError,
   GROUP_KEY_PREFIX,
@@ -37,9 +36,11 @@ import { ConsulKv, type KvEntry, type TxnOp } from "./kv.js";
 import {
   decodeCounter,
   decodeGroup,
+  decodeSet,
   decodeTask,
   encodeCounter,
   encodeGroup,
+  encodeSet,
   encodeTask,
   MAX_RECORD_BYTES,
   MAX_VALUE_BYTES,
@@ -54,7 +55,13 @@ type Change<T> = { value: string; expiresAt: Date | null; result: T } | { skip: 
 
 /** Lock failures on one write (the guard passed) before it is written without a session. */
 const LOCK_FAILURES_BEFORE_UNLOCKED_WRITE = 3;
-const CLEANUP_PARALLELISM = 16;
+/** Keys whose values cleanup() reads per round trip (one read-only transaction). */
+const CLEANUP_PAGE = 64;
+/**
+ * The folder sets live in (`<prefix>resultstore-sets/<key>`): ids never hold a "/", so no task,
+ * group or counter key can be a set's, and a set never shares its key with a counter.
+ */
+export const SETS_FOLDER = "resultstore-sets/";
 /** Task keys this process remembers having seen exist (oldest forgotten first). */
 const SEEN_KEYS = 10_000;
 
@@ -91,7 +98,12 @@ export class ConsulBackend implements ResultBackend {
   /** There is no connection to open (HTTP keep-alive does that): the first call builds the client. */
   private readonly connection = new LazyConnection<Client>(BACKEND_NAME, async () => {
     const kv = new ConsulKv(this.config);
-    const sessions = new ExpirySessions(kv, this.config.keyPrefix || "/", this.config.warn);
+    const sessions = new ExpirySessions(
+      kv,
+      this.config.keyPrefix || "/",
+      this.config.warn,
+      this.config.sessionNode,
+    );
     return { kv, sessions };
   });
   private readonly seen = new SeenKeys();
@@ -159,6 +171,22 @@ export class ConsulBackend implements ResultBackend {
     await (await this.connection.get()).kv.delete(this.config.keyPrefix + key);
   }
 
+  /**
+   * Check-and-set on the set's key like `incr`: the members are JSON in the value, the add commits
+   * only while the ModifyIndex read is unchanged, and the size returned is the one committed. One
+   * value holds at most ~380 KB: about 1,800 members of 200 bytes (ValueTooLargeError beyond).
+   */
+  async addToSet(key: string, member: string, expiresAt: Date | null): Promise<number> {
+    return this.update<number>(this.setKey(key), (entry) => {
+      const stored = entry ? decodeSet(entry.value, key) : null;
+      const members = stored && !isExpired(stored) ? stored.members : [];
+      // Written even when the member is there (its expiry moves): the size answered is then the
+      // one a committed check-and-set saw, never a possibly stale read's.
+      if (!members.includes(member)) members.push(member);
+      return { value: encodeSet({ members, expiresAt }), expiresAt, result: members.length };
+    });
+  }
+
   /** Stores a group's member ids in Celery's layout (`celery-taskset-meta-<id>`). */
   async saveGroup(group: GroupRecord): Promise<void> {
     const value = encodeGroup(group);
@@ -181,32 +209,34 @@ export class ConsulBackend implements ResultBackend {
   }
 
   /**
-   * Deletes our expired keys under the prefix: tasks, groups and counters whose `expires_at` has
-   * passed (Celery's own records carry none: their sessions expire them). Each delete is
-   * check-and-set on the ModifyIndex listed, so a key rewritten meanwhile is kept.
+   * Deletes our expired keys under the prefix: tasks, groups, counters and sets whose `expires_at`
+   * has passed (Celery's own records carry none: their sessions expire them). It lists key names
+   * only, then reads values 64 keys per read-only transaction, so no answer holds more than one
+   * page of values. Each delete is check-and-set on the ModifyIndex read, so a key rewritten
+   * meanwhile is kept.
    *
    * Without a prefix the store shares the KV root with everyone else, so it lists only the key
-   * names it writes itself (tasks, groups, chord counters): a foreign key is never read, let alone
-   * deleted because its JSON happens to carry a past `expires_at`. Counters the caller named
-   * itself are then left to their sessions (see the README).
+   * names it writes itself (tasks — chord claims included —, groups, chord counters, sets): a
+   * foreign key is never read, let alone deleted because its JSON happens to carry a past
+   * `expires_at`. Counters the caller named itself are then left to their sessions (see the README).
    */
   async cleanup(now: Date): Promise<number> {
     const { kv } = await this.connection.get();
     const prefix = this.config.keyPrefix;
-    const owned = prefix === "" ? ROOT_KEY_PREFIXES : [prefix];
-    const listed = (await Promise.all(owned.map((p) => kv.list(p)))).flat();
-    const expired = listed.filter((entry) => {
-      if (entry.key.slice(prefix.length).includes("/")) return false; // another namespace's key
-      const expiresAt = storedExpiry(entry.value);
-      return expiresAt !== undefined && expiresAt !== null && expiresAt.getTime() <= now.getTime();
-    });
     let removed = 0;
-    for (let i = 0; i < expired.length; i += CLEANUP_PARALLELISM) {
-      const batch = expired.slice(i, i + CLEANUP_PARALLELISM);
-      const results = await Promise.all(
-        batch.map((entry) => kv.deleteCas(entry.key, entry.modifyIndex)),
-      );
-      removed += results.filter(Boolean).length;
+    for (const listed of prefix === "" ? ROOT_KEY_PREFIXES : [prefix]) {
+      const keys = (await kv.listKeys(listed)).filter((key) => isOwnKey(key.slice(prefix.length)));
+      for (let i = 0; i < keys.length; i += CLEANUP_PAGE) {
+        const entries = await kv.getMany(keys.slice(i, i + CLEANUP_PAGE));
+        const expired = entries.filter((entry): entry is KvEntry => {
+          const expiresAt = entry && storedExpiry(entry.value);
+          return !!expiresAt && expiresAt.getTime() <= now.getTime();
+        });
+        const results = await Promise.all(
+          expired.map((entry) => kv.deleteCas(entry.key, entry.modifyIndex)),
+        );
+        removed += results.filter(Boolean).length;
+      }
     }
     return removed;
   }
@@ -238,6 +268,10 @@ export class ConsulBackend implements ResultBackend {
 
   private taskKey(taskId: string): string {
     return `${this.config.keyPrefix}${TASK_KEY_PREFIX}${taskId}`;
+  }
+
+  private setKey(key: string): string {
+    return `${this.config.keyPrefix}${SETS_FOLDER}${key}`;
   }
 
   private groupKey(groupId: string): string {
@@ -324,13 +358,18 @@ export function writeOps(
   return ops;
 }
 
-/** The key names this backend writes at the KV root when it has no prefix: all cleanup() may list there. */
-const ROOT_KEY_PREFIXES = [
-  TASK_KEY_PREFIX,
-  GROUP_KEY_PREFIX,
-  CHORD_UNLOCK_KEY_PREFIX,
-  CHORD_PART_KEY_PREFIX,
-];
+/**
+ * The key names this backend writes at the KV root when it has no prefix: all cleanup() may list
+ * there. Chord claims (`chord-claim-<gid>`) are task records; chord members (`chord-members-<gid>`)
+ * are sets, in their folder.
+ */
+const ROOT_KEY_PREFIXES = [TASK_KEY_PREFIX, GROUP_KEY_PREFIX, CHORD_UNLOCK_KEY_PREFIX, SETS_FOLDER];
+
+/** Whether a key (without the store's prefix) is this store's: not in a nested namespace. */
+function isOwnKey(rest: string): boolean {
+  const name = rest.startsWith(SETS_FOLDER) ? rest.slice(SETS_FOLDER.length) : rest;
+  return !name.includes("/");
+}
 
 function checkSize(value: string): void {
   const size = Buffer.byteLength(value);

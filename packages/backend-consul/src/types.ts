@@ -75,6 +75,15 @@ export interface ConsulBackendOptions {
    * stored `expires_at` (hidden on read) and `cleanup()`. @default true
    */
   sessionExpiry?: boolean;
+  /**
+   * The node the expiry sessions belong to. A session dies with its node: when that node is
+   * deregistered (its agent leaves, `consul force-leave`, reaped after `reconnect_timeout`, or
+   * `/v1/catalog/deregister`), Consul invalidates the session whatever its checks, and deletes
+   * every key it holds, live or not. By default that is the node of the agent this store talks
+   * to; name a node that outlives it (a server's) to tie the records to that node instead. Only
+   * `sessionExpiry: false` takes node membership out of the picture. @default the agent's node
+   */
+  sessionNode?: string;
   /** Where warnings go (TTL clamping, expiries Consul can't express). @default process.emitWarning */
   warn?: (message: string) => void;
 }

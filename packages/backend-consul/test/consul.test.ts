@@ -88,6 +88,28 @@ describe.skipIf(!target.url)(`consul backend ${target.reason}`, () => {
       expect(counter.count).toBe(3);
     });
 
+    it("keeps sets in their own folder with their expiry; cleanup() and destroy() remove them", async () => {
+      const s = store(url, { expires: 1 }, { sessionExpiry: false });
+      const gid = randomUUID();
+      const key = `chord-members-${gid}`;
+      const soon = new Date(Date.now() + 1000);
+      expect(await s.backend.addToSet(key, "a", soon)).toBe(1);
+      expect(await s.backend.addToSet(key, "b", soon)).toBe(2);
+      expect(await s.backend.addToSet(key, "a", soon)).toBe(2);
+      const setKey = `${consulOf(s).keyPrefix}resultstore-sets/${key}`;
+      const stored = JSON.parse((await rawEntry(url, setKey))?.value ?? "{}");
+      expect(stored.members).toEqual(["a", "b"]);
+      expect(new Date(stored.expires_at).getTime()).toBe(soon.getTime());
+      expect(await rawEntry(url, `${consulOf(s).keyPrefix}${key}`)).toBeNull(); // no counter
+      await new Promise((r) => setTimeout(r, 1100));
+      expect(await s.cleanup()).toBe(1);
+      expect(await rawEntry(url, setKey)).toBeNull();
+      const kept = store(url);
+      await kept.backend.addToSet(key, "a", null);
+      await kept.backend.destroy?.();
+      expect(await rawEntry(url, `${consulOf(kept).keyPrefix}resultstore-sets/${key}`)).toBeNull();
+    });
+
     it("reads records Celery wrote (no metadata, no expires_at, naive date_done)", async () => {
       const s = store(url);
       const id = randomUUID();
@@ -184,6 +206,40 @@ describe.skipIf(!target.url)(`consul backend ${target.reason}`, () => {
       expect(Date.parse(JSON.parse(entry?.value ?? "{}").expires_at)).toBeGreaterThan(
         Date.now() + 6 * 86_400_000,
       );
+      expect(warnings).toHaveLength(1);
+    });
+
+    it("warns once when its sessions would live on a client agent's node (they die with it)", async () => {
+      const asked: string[] = [];
+      const clientAgent: FetchLike = async (target, init) => {
+        if (new URL(target).pathname !== "/v1/agent/self") return fetch(target, init);
+        asked.push(target);
+        const self = { Config: { NodeName: "client-7", Server: false } };
+        return { status: 200, text: async () => JSON.stringify(self) };
+      };
+      const warnings: string[] = [];
+      const warn = (m: string) => warnings.push(m);
+      const s = store(url, { expires: 600 }, { fetch: clientAgent, warn });
+      await s.markSuccess(randomUUID(), 1);
+      await s.markSuccess(randomUUID(), 2);
+      expect(warnings).toHaveLength(1);
+      expect(warnings[0]).toMatch(/client agent client-7.*sessionNode/);
+      // The real dev agent is a server: no warning. With sessionNode, no question asked.
+      const quiet: string[] = [];
+      await store(url, { expires: 600 }, { warn: (m) => quiet.push(m) }).markSuccess(
+        randomUUID(),
+        1,
+      );
+      const node = (
+        (await (await fetch(`${httpBase(url)}/v1/agent/self`)).json()) as {
+          Config: { NodeName: string };
+        }
+      ).Config.NodeName;
+      asked.length = 0;
+      const pinned = store(url, { expires: 600 }, { fetch: clientAgent, sessionNode: node, warn });
+      await pinned.markSuccess(randomUUID(), 1);
+      expect(quiet).toEqual([]);
+      expect(asked).toEqual([]);
       expect(warnings).toHaveLength(1);
     });
 
@@ -341,7 +397,7 @@ describe.skipIf(!target.url)(`consul backend ${target.reason}`, () => {
           sessionExpiry: false,
           warn: () => {},
           fetch: async (target, init) => {
-            if (init.method === "GET" && target.includes("recurse")) listed.push(target);
+            if (init.method === "GET" && /[?&]keys/.test(target)) listed.push(target);
             return fetch(target, init);
           },
         }),
@@ -350,15 +406,17 @@ describe.skipIf(!target.url)(`consul backend ${target.reason}`, () => {
       const id = randomUUID();
       try {
         await root.markSuccess(id, 1);
+        await root.backend.addToSet(`chord-members-${id}`, "m", new Date(Date.now() + 1000));
         await new Promise((r) => setTimeout(r, 1100));
-        expect(await root.cleanup()).toBeGreaterThanOrEqual(1); // our own expired record goes
+        expect(await root.cleanup()).toBeGreaterThanOrEqual(2); // our own expired keys go
         expect(await rawEntry(url, `celery-task-meta-${id}`)).toBeNull();
+        expect(await rawEntry(url, `resultstore-sets/chord-members-${id}`)).toBeNull();
         expect(await rawEntry(url, foreign)).not.toBeNull();
         // Only our own key names were listed, never the whole store.
         expect(listed.length).toBeGreaterThan(0);
         for (const target of listed) {
           expect(new URL(target).pathname).toMatch(
-            /^\/v1\/kv\/(celery-task|celery-taskset|chord)-/,
+            /^\/v1\/kv\/((celery-task|celery-taskset|chord)-|resultstore-sets\/)/,
           );
         }
       } finally {

@@ -26,7 +26,7 @@ import {
  * (every `"` and `\` gains a backslash; the meta is ASCII-only). Our fields, the id and the system
  * properties fit in the reserve.
  */
-const ITEM_LIMIT_BYTES = 2_000_000;
+export const ITEM_LIMIT_BYTES = 2_000_000;
 const RESERVE_BYTES = 16 * 1024;
 export const MAX_RECORD_BYTES = Math.floor((ITEM_LIMIT_BYTES - RESERVE_BYTES) / 2);
 
@@ -47,6 +47,7 @@ export interface StoredDocument {
   ttl?: number;
   date_done?: unknown;
   count?: unknown;
+  members?: unknown;
   _ts?: unknown;
   _etag?: string;
 }
@@ -114,4 +115,42 @@ export function decodeGroup(doc: StoredDocument, groupId: string): GroupRecord {
 function valueText(doc: StoredDocument): string | Record<string, unknown> {
   if (typeof doc.value === "string" || isPlainObject(doc.value)) return doc.value;
   return "null"; // decodeMeta turns a missing value into a clear DecodeError
+}
+
+/**
+ * The property of a set document's `members` object that stands for `member`: `m` and the
+ * member percent-encoded down to letters, digits, `-`, `_` and `%`, so a task id reads as itself
+ * (`m<uuid>`). One member, one property, and a patch path (`/members/<property>`) that needs no
+ * escaping and can name no property an object inherits (`__proto__`, `constructor`).
+ */
+export function memberProperty(member: string): string {
+  const encoded = encodeURIComponent(member).replace(
+    /[.!~*'()]/g,
+    (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`,
+  );
+  return `m${encoded}`;
+}
+
+/**
+ * A copy of `record` that shares no object with it (its result dropped: the version cache keeps
+ * none), its structured fields taken through Celery JSON as the database keeps them; or undefined
+ * when a field will not copy (then the version is not remembered, and the next write reads).
+ */
+export function detachedRecord(record: TaskRecord): TaskRecord | undefined {
+  const copy = <T>(value: T): T =>
+    value === null || value === undefined ? value : (decodeJson(encodeJson(value)) as T);
+  try {
+    return {
+      ...record,
+      result: null,
+      children: copy(record.children),
+      args: copy(record.args),
+      kwargs: copy(record.kwargs),
+      metadata: copy(record.metadata),
+      dateDone: record.dateDone && new Date(record.dateDone.getTime()),
+      expiresAt: record.expiresAt && new Date(record.expiresAt.getTime()),
+    };
+  } catch {
+    return undefined;
+  }
 }

@@ -2,14 +2,16 @@
  * `CosmosBackend`: task records in Celery's cosmosdbsql layout, written under ETag (`If-Match`)
  * conditions so core's state rules hold on the server without a read-then-write window.
  */
-import type { Container, CosmosClient, ItemDefinition } from "@azure/cosmos";
+import type { Container, CosmosClient, ItemDefinition, PatchOperation } from "@azure/cosmos";
 import {
   applyWrite,
   assertRecordFits,
   type BackendCapabilities,
   type BackendUrlOptions,
+  counterKey,
   GROUP_KEY_PREFIX,
   type GroupRecord,
+  isPlainObject,
   type KnownVersion,
   LazyConnection,
   LOST_RACE,
@@ -17,6 +19,7 @@ import {
   type ResultBackend,
   retryLostRaces,
   StoreClosedError,
+  setKey,
   TASK_KEY_PREFIX,
   type TaskRecord,
   type TaskWrite,
@@ -32,14 +35,17 @@ import {
   NOT_FOUND,
   PRECONDITION_FAILED,
   statusOf,
+  writeErrors,
 } from "./errors.js";
 import {
   decodeGroup,
   decodeTask,
+  detachedRecord,
   encodeGroup,
   encodeTask,
   expiryFields,
   MAX_RECORD_BYTES,
+  memberProperty,
   type StoredDocument,
 } from "./records.js";
 import type { CosmosBackendOptions, CosmosUrlOptions } from "./types.js";
@@ -52,6 +58,16 @@ const APPLIED: WriteOutcome = { applied: true };
 /** A task read back: its ETag, the record, and the call that wrote it (`write_id`). */
 type Read = KnownVersion<string> & { writeId?: string | undefined };
 const REFUSED: WriteOutcome = { applied: false };
+
+/** A counter's or set's change, applied to the live document or as the restarted one. */
+interface LiveUpdate {
+  /** The patch operations that change the value (the expiry's two `set`s are added). */
+  operations: PatchOperation[];
+  /** The value's fields of a document created or restarted by this call. */
+  fresh: Record<string, unknown>;
+  /** The answer, from the document as this call left it. */
+  answer(doc: StoredDocument): number;
+}
 
 /** The Azure Cosmos DB (SQL API) backend: Celery's document layout, ETag-conditional writes for the state rules, native TTL. */
 export class CosmosBackend implements ResultBackend {
@@ -164,7 +180,7 @@ export class CosmosBackend implements ResultBackend {
         const doc = found.get(TASK_KEY_PREFIX + taskId);
         if (!doc) return null;
         const record = decodeTask(doc, taskId);
-        if (typeof doc._etag === "string") this.etags.set(doc.id, doc._etag, record);
+        if (typeof doc._etag === "string") this.remember(doc.id, doc._etag, record);
         return record;
       });
     });
@@ -177,65 +193,35 @@ export class CosmosBackend implements ResultBackend {
 
   /**
    * One conditional patch in the common case: `incr` is atomic on the server, and the condition
-   * makes an expired counter fail (412) so it restarts from zero instead of counting on.
+   * makes an expired counter fail (412) so it restarts from zero instead of counting on. Counters
+   * live under core's `counterKey`: Celery's layout, apart from every task and group document.
    */
   async incr(key: string, by: number, expiresAt: Date | null): Promise<number> {
-    return this.recovering(async () => {
-      const container = await this.connection.get();
-      const item = container.item(key, key);
-      return retryLostRaces(BACKEND_NAME, `incr of ${key}`, async () => {
-        const now = Date.now();
-        const expiry = expiryFields(expiresAt, now);
-        const fresh = { id: key, count: by, ...expiry };
-        // Whole seconds, rounded down: the condition text then repeats for a second, so engines that
-        // cache compiled conditions by text (the local server compiles each new one) reuse it. Down
-        // is the safe side: a counter may count on < 1 s past expiry (Cosmos's own TTL granularity),
-        // never restart early.
-        const cutoff = Math.floor(now / 1000) * 1000;
-        try {
-          const { resource } = await item.patch<StoredDocument>({
-            // Lower-case-proof and numeric only: the local test server lower-cases this text.
-            condition: `FROM c WHERE NOT IS_DEFINED(c.expires_at) OR IS_NULL(c.expires_at) OR c.expires_at > ${cutoff}`,
-            operations: [
-              { op: "incr", path: "/count", value: by },
-              { op: "set", path: "/expires_at", value: expiry.expires_at },
-              { op: "set", path: "/ttl", value: expiry.ttl },
-            ],
-          });
-          return Number(resource?.count);
-        } catch (error) {
-          const status = statusOf(error);
-          if (status === NOT_FOUND) {
-            if (await this.tryInsert(container, fresh)) return by;
-          } else if (status === PRECONDITION_FAILED) {
-            // Expired: restart it, but only a version that is itself expired. Between the 412 and
-            // this read another client may have restarted and incremented it; replacing that live
-            // counter would lose their increments, so count on it instead (the next attempt).
-            const { resource, etag } = await errors.guard(`Reading counter ${key}`, () =>
-              item.read<StoredDocument>(),
-            );
-            const expired =
-              typeof resource?.expires_at === "number" && resource.expires_at <= cutoff;
-            if (
-              resource &&
-              etag &&
-              expired &&
-              (await this.tryReplaceDocument(container, fresh, etag))
-            )
-              return by;
-          } else {
-            throw errors.wrapError(error, `Incrementing counter ${key}`);
-          }
-        }
-        return LOST_RACE;
-      });
+    return this.updateLive(counterKey(key), `counter ${key}`, expiresAt, {
+      operations: [{ op: "incr", path: "/count", value: by }],
+      fresh: { count: by },
+      answer: (doc) => Number(doc.count),
     });
   }
 
   async removeCounter(key: string): Promise<void> {
-    await this.deleteItem(key);
+    await this.deleteItem(counterKey(key));
   }
 
+  /**
+   * One conditional patch, as `incr`: `set /members/<member>` on the set's document, an object
+   * whose property names are the members (see `memberProperty`), so adding a member already there
+   * changes nothing, and the size is the object's size in the document the patch returns. Sets
+   * live under core's `setKey`, apart from tasks, groups and counters.
+   */
+  async addToSet(key: string, member: string, expiresAt: Date | null): Promise<number> {
+    const property = memberProperty(member);
+    return this.updateLive(setKey(key), `set ${key}`, expiresAt, {
+      operations: [{ op: "set", path: `/members/${property}`, value: true }],
+      fresh: { members: { [property]: true } },
+      answer: (doc) => (isPlainObject(doc.members) ? Object.keys(doc.members).length : 0),
+    });
+  }
   /** Celery creates the group document (409 on a second save); we upsert so a re-save works. */
   async saveGroup(group: GroupRecord): Promise<void> {
     return this.recovering(async () => {
@@ -311,6 +297,71 @@ export class CosmosBackend implements ResultBackend {
     return errors.isRetryable(error);
   }
 
+  /**
+   * Applies `update.operations` to document `id` with one patch conditional on it being live, and
+   * answers from the patched document. A missing document (404) is created as `update.fresh`; an
+   * expired one (412: the condition failed) is replaced by `update.fresh` under If-Match on the
+   * version seen, so concurrent callers restart it once and the rest apply to the restarted one.
+   */
+  private async updateLive(
+    id: string,
+    what: string,
+    expiresAt: Date | null,
+    update: LiveUpdate,
+  ): Promise<number> {
+    const doing = `Updating ${what}`;
+    return this.recovering(async () => {
+      const container = await this.connection.get();
+      const item = container.item(id, id);
+      return retryLostRaces(BACKEND_NAME, doing, async () => {
+        const now = Date.now();
+        const expiry = expiryFields(expiresAt, now);
+        const fresh = { id, ...update.fresh, ...expiry };
+        // Whole seconds, rounded down: the condition text then repeats for a second, so engines that
+        // cache compiled conditions by text (the local server compiles each new one) reuse it. Down
+        // is the safe side: a document may live on < 1 s past expiry (Cosmos's own TTL granularity),
+        // never restart early.
+        const cutoff = Math.floor(now / 1000) * 1000;
+        try {
+          const { resource } = await item.patch<StoredDocument>({
+            // Lower-case-proof and numeric only: the local test server lower-cases this text.
+            condition: `FROM c WHERE NOT IS_DEFINED(c.expires_at) OR IS_NULL(c.expires_at) OR c.expires_at > ${cutoff}`,
+            operations: [
+              ...update.operations,
+              { op: "set", path: "/expires_at", value: expiry.expires_at },
+              { op: "set", path: "/ttl", value: expiry.ttl },
+            ],
+          });
+          return update.answer(resource ?? { id });
+        } catch (error) {
+          const status = statusOf(error);
+          if (status === NOT_FOUND) {
+            if (await this.tryInsert(container, fresh)) return update.answer(fresh);
+          } else if (status === PRECONDITION_FAILED) {
+            // Expired: restart it, but only a version that is itself expired. Between the 412 and
+            // this read another client may have restarted it and applied theirs; replacing that
+            // live document would lose their changes, so apply to it instead (the next attempt).
+            const { resource, etag } = await errors.guard(`Reading ${what}`, () =>
+              item.read<StoredDocument>(),
+            );
+            const expired =
+              typeof resource?.expires_at === "number" && resource.expires_at <= cutoff;
+            if (
+              resource &&
+              etag &&
+              expired &&
+              (await this.tryReplaceDocument(container, fresh, etag))
+            )
+              return update.answer(fresh);
+          } else {
+            throw writeErrors.wrapError(error, doing);
+          }
+        }
+        return LOST_RACE;
+      });
+    });
+  }
+
   private client(): CosmosClient {
     this.owned ??= buildClient(this.options, this.resolved);
     return this.owned.client;
@@ -338,6 +389,17 @@ export class CosmosBackend implements ResultBackend {
     }
   }
 
+  /**
+   * Remembers `record` as the version `etag` of document `id`, as a copy that shares no object
+   * with it: the record is also the caller's (what `read` returned, what a write carried), and a
+   * change the caller makes to it later must never reach the next write's merge.
+   */
+  private remember(id: string, etag: string, record: TaskRecord): void {
+    const copy = detachedRecord(record);
+    if (copy) this.etags.set(id, etag, copy);
+    else this.etags.delete(id);
+  }
+
   private async readVersion(
     container: Container,
     id: string,
@@ -351,7 +413,7 @@ export class CosmosBackend implements ResultBackend {
       return null;
     }
     const record = decodeTask(resource, taskId);
-    this.etags.set(id, etag, record);
+    this.remember(id, etag, record);
     const writeId = typeof resource.write_id === "string" ? resource.write_id : undefined;
     return { version: etag, record, writeId };
   }
@@ -362,7 +424,7 @@ export class CosmosBackend implements ResultBackend {
       container,
       encodeTask(record, write.resultJson, write.writeId),
     );
-    if (etag) this.etags.set(id, etag, record);
+    if (etag) this.remember(id, etag, record);
     return etag !== undefined;
   }
 
@@ -377,7 +439,7 @@ export class CosmosBackend implements ResultBackend {
     assertRecordFits(BACKEND_NAME, record, resultJson, MAX_RECORD_BYTES); // merged metadata grows it
     const doc = encodeTask(record, resultJson, writeId);
     const newEtag = await this.tryReplaceDocument(container, doc, etag);
-    if (newEtag) this.etags.set(id, newEtag, record);
+    if (newEtag) this.remember(id, newEtag, record);
     return newEtag !== undefined;
   }
 
@@ -386,7 +448,7 @@ export class CosmosBackend implements ResultBackend {
     container: Container,
     doc: ItemDefinition & { id: string },
   ): Promise<string | undefined> {
-    const created = await errors.guard(
+    const created = await writeErrors.guard(
       `Creating ${doc.id}`,
       () => container.items.create(doc),
       errors.on([CONFLICT], null),
@@ -400,7 +462,7 @@ export class CosmosBackend implements ResultBackend {
     doc: ItemDefinition & { id: string },
     etag: string,
   ): Promise<string | undefined> {
-    const replaced = await errors.guard(
+    const replaced = await writeErrors.guard(
       `Replacing ${doc.id}`,
       () =>
         container

@@ -6,7 +6,13 @@ import diagnostics from "node:diagnostics_channel";
 import type { ClientRequest } from "node:http";
 import { Agent } from "node:https";
 import { CosmosClient } from "@azure/cosmos";
-import { BackendConnectionError, ConfigurationError, ResultStore } from "@resultstore/core";
+import { loseOneAnswer } from "@resultstore/conformance";
+import {
+  BackendUnavailableError,
+  ConfigurationError,
+  IncrementOutcomeUnknownError,
+  ResultStore,
+} from "@resultstore/core";
 import { afterAll, describe, it } from "vitest";
 import { errors } from "../src/errors.js";
 import { CosmosBackend, fromUrl } from "../src/index.js";
@@ -285,17 +291,80 @@ describe.skipIf(!target.url)(`cosmos backend ${target.reason}`, () => {
     await b.close();
   });
 
-  it("an unreachable server is a retryable BackendConnectionError", async () => {
+  it("an unreachable server is a retryable BackendUnavailableError: nothing was sent", async () => {
     const b = fromUrl("cosmosdbsql://:a2V5@127.0.0.1:9", {
       namespace: namespace(),
       ca,
       maxRetryAttempts: 0,
     });
     const error = await b.read("x").catch((e: unknown) => e);
-    assert.ok(error instanceof BackendConnectionError, String(error));
+    assert.ok(error instanceof BackendUnavailableError, String(error));
     assert.equal(b.isRetryable(error), true);
+    const store = new ResultStore(b);
+    await assert.rejects(store.incr("c"), BackendUnavailableError);
+    await assert.rejects(store.markSuccess("t", 1), BackendUnavailableError);
     await b.close();
   }, 60_000);
+
+  it("an increment whose answer is lost may have counted: IncrementOutcomeUnknownError, not a retryable connection error", async () => {
+    const direct = open();
+    const ns = direct.containerName.slice("celerycol_".length);
+    const store = new ResultStore(direct);
+    await store.incr("c"); // the container exists and the counter is 1
+    const server = new URL(target.url as string);
+    // TLS hides the request from the proxy, and the local server closes each connection after one
+    // answer, so every request opens a new one. Under TLS 1.2 only the request itself comes in an
+    // application-data record (header 17 03 03) from the client; once armed, the proxy loses the
+    // answer to the first one.
+    let armed = false;
+    const proxy = await loseOneAnswer(
+      { host: server.hostname, port: Number(server.port) },
+      { matches: (request) => armed && request.includes("\x17\x03\x03") },
+    );
+    // Endpoint discovery off: the server advertises its own address, which would bypass the proxy.
+    const client = new CosmosClient({
+      endpoint: `https://${proxy.address}`,
+      key: decodeURIComponent(server.password),
+      agent: new Agent({ ...(ca ? { ca } : {}), maxVersion: "TLSv1.2" }),
+      connectionPolicy: { enableEndpointDiscovery: false },
+    });
+    const proxied = new ResultStore(
+      new CosmosBackend({ client, namespace: ns, closeClient: true }),
+    );
+    try {
+      await proxied.getMeta("warm-up"); // the container is opened: the next request is the patch
+      armed = true;
+      const failed = await proxied.incr("c").catch((e: unknown) => e);
+      assert.equal(proxy.lost(), 1);
+      assert.ok(failed instanceof IncrementOutcomeUnknownError, String(failed));
+      assert.equal(await store.incr("c"), 3, "the increment whose answer was lost had counted");
+    } finally {
+      await proxied.close();
+      await proxy.stop();
+    }
+  });
+
+  it("a set is a members object patched in one request, restarted when expired, deleted by cleanup", async () => {
+    const b = open();
+    const key = `s-${randomUUID()}`;
+    const soon = () => new Date(Date.now() + 1000);
+    const members = ["task-1", "it's ~ été/#?", "__proto__", "constructor", ""];
+    let size = 0;
+    for (const member of members) size = await b.addToSet(key, member, soon());
+    assert.equal(size, members.length);
+    assert.equal(await b.addToSet(key, "task-1", soon()), members.length);
+    const doc = await readDocument(b, `resultstore-set-${key}`);
+    assert.ok(doc && typeof doc.members === "object");
+    assert.ok("mtask-1" in (doc.members as object), "a task id reads as itself");
+    assert.equal(Object.keys(doc.members as object).length, members.length);
+    assert.equal(await roundTrips(() => b.addToSet(key, "task-2", soon())), 1, "one patch per add");
+    await new Promise((resolve) => setTimeout(resolve, 2200));
+    // The local server never expires documents: an expired one is restarted by the next add.
+    assert.equal(await b.addToSet(key, "task-1", new Date(Date.now() + 1000)), 1);
+    await new Promise((resolve) => setTimeout(resolve, 2200));
+    assert.equal(await b.cleanup(new Date()), 1);
+    assert.equal(await readDocument(b, `resultstore-set-${key}`), null);
+  });
 
   it("the worst-case escaping of a record at maxRecordBytes still fits Cosmos's 2 MB item limit", () => {
     const quotes = '"\\'.repeat(MAX_RECORD_BYTES / 4);

@@ -1,20 +1,38 @@
 /**
- * `incr`: one UpdateItem adding to Celery's `chord_count` attribute (`if_not_exists` starts it at
- * zero) and refreshing `ttl`, conditional on the counter not having expired. An expired counter
- * that TTL has not deleted yet fails that condition; it is then restarted at `by` by an UpdateItem
- * conditional on it still being expired, so concurrent increments stay exact: each one either adds
- * to the live counter or is the single restart.
+ * Counters and sets: each one UpdateItem that changes the value and refreshes `ttl`, conditional
+ * on the item not having expired. An expired item that TTL has not deleted yet fails that
+ * condition; it is then restarted by an UpdateItem conditional on it still being expired, so
+ * concurrent calls stay exact: each one either changes the live item or is the single restart.
+ *  - `incr` adds to Celery's `chord_count` attribute (`if_not_exists` starts it at zero);
+ *  - `addToSet` ADDs the member to the string set `members` (DynamoDB ignores a member already
+ *    there), and answers the set's size from the values the update returns.
  */
 import {
   type AttributeValue,
   type DynamoDBClient,
   UpdateItemCommand,
+  type UpdateItemCommandOutput,
 } from "@aws-sdk/client-dynamodb";
 import { IncrementOutcomeUnknownError, LOST_RACE, retryLostRaces } from "@resultstore/core";
 import { BACKEND_NAME } from "./config.js";
-import { CONDITION_FAILED, errorName, errors, sentAgain } from "./errors.js";
+import { CONDITION_FAILED, errorName, sentAgain, writeErrors } from "./errors.js";
 import { Expression } from "./expression.js";
 import { ATTR, epochSeconds, ttlValue } from "./records.js";
+
+/** Whether an update changes the live item or restarts an expired one. */
+type Mode = "add" | "restart";
+
+/** One update of a counter or set item; what it changes, by mode. */
+interface ItemUpdate {
+  /** What failed, for messages. */
+  doing: string;
+  /** The `SET` assignments and the `ADD` clause (or "") that change the value. */
+  change(expr: Expression, mode: Mode): { set: string[]; add: string };
+  /** The answer, from the attributes the update returned. */
+  answer(output: UpdateItemCommandOutput): number;
+  /** Throws when a request the SDK sent more than once may have changed the value twice. */
+  onResent?(): never;
+}
 
 export function increment(
   client: DynamoDBClient,
@@ -23,42 +41,98 @@ export function increment(
   by: number,
   expiresAt: Date | null,
 ): Promise<number> {
-  return retryLostRaces(BACKEND_NAME, `incr of ${id}`, async () => {
+  const resent = (): never => {
+    // The proof saw a chord member counted twice during dropped connections.
+    throw new IncrementOutcomeUnknownError(
+      BACKEND_NAME,
+      id,
+      "the AWS SDK sent it again after a failure",
+    );
+  };
+  return updateLive(client, table, id, expiresAt, {
+    doing: `Incrementing counter ${id}`,
+    change: (expr, mode) => {
+      const count = expr.name(ATTR.count);
+      const step = expr.value({ N: String(by) });
+      const next =
+        mode === "add" ? `if_not_exists(${count}, ${expr.value({ N: "0" })}) + ${step}` : step;
+      return { set: [`${count} = ${next}`], add: "" };
+    },
+    answer: (output) => Number(output.Attributes?.[ATTR.count]?.N),
+    onResent: resent,
+  });
+}
+
+/** Adds `member` to the string set of item `id`; the set's size after the add. */
+export function addMember(
+  client: DynamoDBClient,
+  table: string,
+  id: string,
+  member: string,
+  expiresAt: Date | null,
+): Promise<number> {
+  return updateLive(client, table, id, expiresAt, {
+    doing: `Adding to set ${id}`,
+    change: (expr, mode) => {
+      const members = expr.name(ATTR.members);
+      const value = expr.value({ SS: [member] });
+      // ADD to a string set is idempotent, so a copy the SDK sends again changes nothing more.
+      return mode === "add"
+        ? { set: [], add: ` ADD ${members} ${value}` }
+        : { set: [`${members} = ${value}`], add: "" };
+    },
+    answer: (output) => output.Attributes?.[ATTR.members]?.SS?.length ?? 0,
+  });
+}
+
+function updateLive(
+  client: DynamoDBClient,
+  table: string,
+  id: string,
+  expiresAt: Date | null,
+  update: ItemUpdate,
+): Promise<number> {
+  return retryLostRaces(BACKEND_NAME, update.doing, async () => {
     const nowMs = Date.now();
-    const added = await conditionalCount(client, table, id, by, expiresAt, nowMs, "add");
+    const added = await conditionalUpdate(client, table, id, expiresAt, nowMs, "add", update);
     if (added !== null) return added;
-    const restarted = await conditionalCount(client, table, id, by, expiresAt, nowMs, "restart");
+    const restarted = await conditionalUpdate(
+      client,
+      table,
+      id,
+      expiresAt,
+      nowMs,
+      "restart",
+      update,
+    );
     return restarted ?? LOST_RACE;
   });
 }
 
-/** The new count, or null when the condition failed (live for "add", expired for "restart"). */
-async function conditionalCount(
+/** The answer, or null when the condition failed (live for "add", expired for "restart"). */
+async function conditionalUpdate(
   client: DynamoDBClient,
   table: string,
   id: string,
-  by: number,
   expiresAt: Date | null,
   nowMs: number,
-  mode: "add" | "restart",
+  mode: Mode,
+  update: ItemUpdate,
 ): Promise<number | null> {
   const expr = new Expression();
-  const count = expr.name(ATTR.count);
-  const step = expr.value({ N: String(by) });
   const now: AttributeValue = epochSeconds(nowMs);
-  const next =
-    mode === "add" ? `if_not_exists(${count}, ${expr.value({ N: "0" })}) + ${step}` : step;
-  const sets = [`${count} = ${next}`, `${expr.name(ATTR.timestamp)} = ${expr.value(now)}`];
+  const { set, add } = update.change(expr, mode);
+  const sets = [...set, `${expr.name(ATTR.timestamp)} = ${expr.value(now)}`];
   if (expiresAt) sets.push(`${expr.name(ATTR.ttl)} = ${expr.value(ttlValue(expiresAt))}`);
   const remove = expiresAt ? "" : ` REMOVE ${expr.name(ATTR.ttl)}`;
-  const output = await errors.guard(
-    `Incrementing counter ${id}`,
+  const output = await writeErrors.guard(
+    update.doing,
     () =>
       client.send(
         new UpdateItemCommand({
           TableName: table,
           Key: { [ATTR.id]: { S: id } },
-          UpdateExpression: `SET ${sets.join(", ")}${remove}`,
+          UpdateExpression: `SET ${sets.join(", ")}${remove}${add}`,
           ConditionExpression:
             mode === "add" ? expr.live(ATTR.ttl, now) : expr.expired(ATTR.ttl, now),
           ReturnValues: "UPDATED_NEW",
@@ -66,25 +140,13 @@ async function conditionalCount(
         }),
       ),
     (error) => {
-      if (errorName(error) !== CONDITION_FAILED) return undefined;
-      // A re-sent restart whose first copy landed finds the counter live: not a lost race.
-      if (sentAgain(error)) throw resentIncrement(id);
+      if (errorName(error) !== CONDITION_FAILED) return undefined; // writeErrors types the rest
+      // A re-sent restart whose first copy landed finds the item live: not a lost race.
+      if (sentAgain(error)) update.onResent?.();
       return null;
     },
   );
-  // A re-sent add whose first copy landed has added twice; the value cannot say.
-  if (sentAgain(output)) throw resentIncrement(id);
-  return output && Number(output.Attributes?.[ATTR.count]?.N);
-}
-
-/**
- * The SDK sent an increment again after a failure or a lost answer (the proof saw a chord member
- * counted twice during dropped connections): it may have counted more than once.
- */
-function resentIncrement(id: string): IncrementOutcomeUnknownError {
-  return new IncrementOutcomeUnknownError(
-    BACKEND_NAME,
-    id,
-    "the AWS SDK sent it again after a failure",
-  );
+  // A re-sent increment whose first copy landed has added twice; the value cannot say.
+  if (output && sentAgain(output)) update.onResent?.();
+  return output && update.answer(output);
 }

@@ -4,7 +4,13 @@
  * `b'celery-task-meta-<id>'`. We reproduce that repr exactly (quotes, escapes, non-ASCII bytes)
  * so both sides address the same item for any id core accepts.
  */
-import { celeryKeyPrefix, GROUP_KEY_PREFIX, TASK_KEY_PREFIX } from "@resultstore/core";
+import {
+  celeryKeyPrefix,
+  counterKey,
+  GROUP_KEY_PREFIX,
+  setKey,
+  TASK_KEY_PREFIX,
+} from "@resultstore/core";
 import type { DynamoDBKeyFormat } from "./types.js";
 
 /** Python's `repr(bytes)` of the UTF-8 encoding of `text`. */
@@ -25,7 +31,7 @@ export function pythonBytesRepr(text: string): string {
   return `${out}${quote}`;
 }
 
-/** Builds the `id` attribute values for tasks, groups and counters. */
+/** Builds the `id` attribute values for tasks, groups, counters and sets. */
 export class KeyBuilder {
   private readonly prefix: string;
 
@@ -44,9 +50,18 @@ export class KeyBuilder {
     return this.spell(`${this.prefix}${GROUP_KEY_PREFIX}${groupId}`);
   }
 
-  /** Core passes whole counter keys, e.g. Celery's `chord-unlock-<gid>`. */
+  /**
+   * Core passes whole counter keys, e.g. Celery's `chord-unlock-<gid>`, kept as they are, except a
+   * key that would spell a task's or group's id (`celery-task-meta-…`): core's `counterKey` moves
+   * it to `resultstore-counter-<key>`, so `incr` never touches a task item.
+   */
   counter(key: string): string {
-    return this.spell(`${this.prefix}${key}`);
+    return this.spell(`${this.prefix}${counterKey(key)}`);
+  }
+
+  /** Sets (`addToSet`) in their own key space: `resultstore-set-<key>`. */
+  set(key: string): string {
+    return this.spell(`${this.prefix}${setKey(key)}`);
   }
 
   private spell(key: string): string {

@@ -1,7 +1,8 @@
 /**
  * The item layout (CELERY-COMPAT.md §5, DynamoDB). Celery's attributes: `id` (S), `result` (B: the
  * UTF-8 meta JSON Celery reads), `timestamp` (N, epoch seconds), `ttl` (N, epoch seconds) and
- * `chord_count` (N, counters). Ours, beside them, so one UpdateItem can guard and merge:
+ * `chord_count` (N, counters). Ours: `members` (SS) of a set item, and on task items, beside
+ * Celery's, so one UpdateItem can guard and merge:
  *  - `status` (S): the state, for the ConditionExpression;
  *  - `children`, `group_id`, `parent_id`, `name`, `args`, `kwargs`, `worker`, `retries`, `queue`
  *    (S, Celery JSON text): the optional fields, so a write that lacks one keeps the stored value;
@@ -32,6 +33,8 @@ export const ATTR = {
   timestamp: "timestamp",
   ttl: "ttl",
   count: "chord_count",
+  /** A set's members (SS), beside its `ttl` and `timestamp`. */
+  members: "members",
   status: "status",
   /** The `writeId` of the write that last changed the item: a re-sent copy of it is recognised. */
   writeId: "write_id",

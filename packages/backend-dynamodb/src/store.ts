@@ -20,8 +20,8 @@ import {
 } from "@resultstore/core";
 import { batchGet, deleteExpired } from "./bulk.js";
 import { BACKEND_NAME, optionsFromUrl, resolveConfig } from "./config.js";
-import { increment } from "./counters.js";
-import { errorName, errors, ITEM_LIMIT_BYTES } from "./errors.js";
+import { addMember, increment } from "./counters.js";
+import { errorName, errors, ITEM_LIMIT_BYTES, trackAttempts } from "./errors.js";
 import { KeyBuilder } from "./keys.js";
 import { ATTR, decodeGroup, decodeTask, encodeGroup, type Item } from "./records.js";
 import { ensureTable } from "./table.js";
@@ -108,6 +108,12 @@ export class DynamoDBBackend implements ResultBackend {
     await this.deleteItem(this.keys.counter(key), `Deleting counter ${key}`);
   }
 
+  async addToSet(key: string, member: string, expiresAt: Date | null): Promise<number> {
+    return this.withTable((client) =>
+      addMember(client, this.table, this.keys.set(key), member, this.expiry(expiresAt)),
+    );
+  }
+
   /** Stores a group's member ids in Celery's layout (`celery-taskset-meta-<id>`). */
   async saveGroup(group: GroupRecord): Promise<void> {
     const item = encodeGroup(this.keys.group(group.groupId), {
@@ -168,6 +174,7 @@ export class DynamoDBBackend implements ResultBackend {
         ...(credentials ? { credentials } : {}),
         maxAttempts: maxAttempts ?? 3,
       });
+      trackAttempts(this.client);
     }
     this.writer ??= new TaskWriter(this.client, this.table);
     return this.client;

@@ -30,7 +30,7 @@ import {
   type WriteOutcome,
 } from "@resultstore/core";
 import { BACKEND_NAME } from "./config.js";
-import { CONDITION_FAILED, errorName, errors, ITEM_LIMIT_BYTES, sentAgain } from "./errors.js";
+import { CONDITION_FAILED, errorName, ITEM_LIMIT_BYTES, sentAgain, writeErrors } from "./errors.js";
 import { Expression, MAX_EXPRESSION_BYTES } from "./expression.js";
 import {
   ATTR,
@@ -112,7 +112,7 @@ export class TaskWriter {
       ReturnValuesOnConditionCheckFailure: "ALL_OLD",
       ...expr.placeholders(),
     });
-    return errors.guard(
+    return writeErrors.guard(
       `Writing task ${write.taskId}`,
       async (): Promise<Attempt> => {
         await this.client.send(command);
@@ -139,10 +139,10 @@ export class TaskWriter {
       ConditionExpression: expr.expired(ATTR.ttl, epochSeconds(nowMs)),
       ...expr.placeholders(),
     });
-    return errors.guard(
+    return writeErrors.guard(
       `Writing task ${write.taskId}`,
       async () => Boolean(await this.client.send(command)),
-      errors.on([CONDITION_FAILED], false),
+      writeErrors.on([CONDITION_FAILED], false),
     );
   }
 }

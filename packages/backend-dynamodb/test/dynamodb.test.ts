@@ -6,15 +6,17 @@ import {
   DeleteTableCommand,
   DescribeTableCommand,
   DescribeTimeToLiveCommand,
+  DynamoDBClient,
   PutItemCommand,
 } from "@aws-sdk/client-dynamodb";
 import { loseOneAnswer, serverTarget } from "@resultstore/conformance";
 import {
-  BackendConnectionError,
   BackendError,
+  BackendUnavailableError,
   decodeJson,
   IncrementOutcomeUnknownError,
   InvalidMetadataError,
+  OutcomeUnknownError,
   ResultStore,
   ValueTooLargeError,
   WriteOutcomeUnknownError,
@@ -118,19 +120,75 @@ describe.skipIf(!target.url)(`dynamodb backend ${target.reason}`, () => {
     expect(values.sort((a, b) => a - b)).toEqual(Array.from({ length: 24 }, (_, i) => i + 1));
   });
 
-  it("cleanup deletes expired tasks, groups and counters, counts them, and spares live items", async () => {
+  it("cleanup deletes expired tasks, groups, counters and sets, counts them, and spares live items", async () => {
     const short = newStore(1);
     const [expiring, group, counter] = [randomUUID(), randomUUID(), `c-${randomUUID()}`];
     await short.markSuccess(expiring, 1);
     await short.saveGroup(group, [expiring]);
     await short.incr(counter);
+    await short.backend.addToSet(counter, "m", new Date(Date.now() + 1000));
     await sleep(2200);
     const live = randomUUID();
     await short.markSuccess(live, "stays");
-    expect(await short.cleanup()).toBe(3);
+    expect(await short.cleanup()).toBe(4);
     expect(await getRawItem(client, tableOf(short), celeryTaskKey(expiring))).toBeNull();
     expect((await short.getMeta(live)).result).toBe("stays");
     expect(await short.cleanup()).toBe(0);
+  });
+
+  it("counters and sets have items of their own: incr on a task's own key leaves the task alone", async () => {
+    const taskId = randomUUID();
+    await store.markSuccess(taskId, "kept", { metadata: { k: "v" } });
+    const before = await getRawItem(client, tableOf(store), celeryTaskKey(taskId));
+    const longer = new ResultStore(store.backend, { expires: 7 * 86_400 });
+    const week = new Date(Date.now() + 7 * 86_400_000);
+    // The keys a task's and a group's items are stored under, as counters and as sets.
+    expect(await longer.incr(`celery-task-meta-${taskId}`, 5)).toBe(5);
+    expect(await longer.incr(`celery-taskset-meta-${taskId}`)).toBe(1);
+    expect(await getRawItem(client, tableOf(store), celeryTaskKey(taskId))).toEqual(before);
+    expect(await store.backend.addToSet(`celery-task-meta-${taskId}`, "m", week)).toBe(1);
+    expect(await getRawItem(client, tableOf(store), celeryTaskKey(taskId))).toEqual(before);
+    expect((await store.getMeta(taskId)).result).toBe("kept");
+    // Each of these is its own counter, and a set of the same key is apart from them all.
+    expect(await longer.incr(`resultstore-counter-celery-task-meta-${taskId}`)).toBe(1);
+    expect(await longer.incr(`celery-task-meta-${taskId}`)).toBe(6);
+    expect(await store.backend.addToSet(`resultstore-set-${taskId}`, "m", week)).toBe(1);
+    expect(await longer.incr(`resultstore-set-${taskId}`)).toBe(1);
+    // Celery's chord counter stays where Celery's DynamoDB backend counts it.
+    await store.incr(`chord-unlock-${taskId}`, 2);
+    const celeryCounter = await getRawItem(client, tableOf(store), `b'chord-unlock-${taskId}'`);
+    expect(celeryCounter?.chord_count).toEqual({ N: "2" });
+  });
+
+  it("a set is one string set attribute, ADDed to with its ttl: an expired, undeleted set restarts", async () => {
+    const short = newStore(1);
+    const key = `set-${randomUUID()}`;
+    const soon = () => new Date(Date.now() + 1000);
+    expect(await short.backend.addToSet(key, "a", soon())).toBe(1);
+    expect(await short.backend.addToSet(key, "b", soon())).toBe(2);
+    const item = await getRawItem(client, tableOf(short), `b'resultstore-set-${key}'`);
+    expect(item?.members?.SS?.sort()).toEqual(["a", "b"]);
+    expect(Number(item?.ttl?.N)).toBeGreaterThan(Date.now() / 1000);
+    await sleep(2200);
+    expect(await getRawItem(client, tableOf(short), `b'resultstore-set-${key}'`)).not.toBeNull();
+    const hour = new Date(Date.now() + 3_600_000);
+    const sizes = await Promise.all(
+      ["b", "c", "c", "d"].map((m) => short.backend.addToSet(key, m, hour)),
+    );
+    expect(Math.max(...sizes)).toBe(3); // restarted once: a is gone
+    expect(await short.backend.addToSet(key, "a", null)).toBe(4);
+    const kept = await getRawItem(client, tableOf(short), `b'resultstore-set-${key}'`);
+    expect(kept?.ttl).toBeUndefined(); // no expiry: ttl removed
+  });
+
+  it("a set that would outgrow 400 KB refuses the add with ValueTooLargeError and stays as it was", async () => {
+    const key = `big-${randomUUID()}`;
+    const hour = new Date(Date.now() + 3_600_000);
+    expect(await store.backend.addToSet(key, "x".repeat(300_000), hour)).toBe(1);
+    await expect(store.backend.addToSet(key, "y".repeat(150_000), hour)).rejects.toBeInstanceOf(
+      ValueTooLargeError,
+    );
+    expect(await store.backend.addToSet(key, "z", hour)).toBe(2);
   });
 
   it("a write whose optional fields make the item too large is refused before sending", async () => {
@@ -283,7 +341,7 @@ describe.skipIf(!target.url)(`dynamodb backend ${target.reason}`, () => {
     own.destroy();
   });
 
-  it("an unreachable server is a retryable BackendConnectionError; a refusal is not retryable", async () => {
+  it("an unreachable server is a retryable BackendUnavailableError; a refusal is not retryable", async () => {
     const down = new DynamoDBBackend({
       endpoint: "http://127.0.0.1:1",
       region: "us-east-1",
@@ -291,7 +349,7 @@ describe.skipIf(!target.url)(`dynamodb backend ${target.reason}`, () => {
       maxAttempts: 1,
     });
     const error = await down.read("x").catch((e: unknown) => e);
-    expect(error).toBeInstanceOf(BackendConnectionError);
+    expect(error).toBeInstanceOf(BackendUnavailableError);
     expect(down.isRetryable(error)).toBe(true);
     expect(
       down.isRetryable(Object.assign(new Error("slow"), { name: "ThrottlingException" })),
@@ -308,6 +366,106 @@ describe.skipIf(!target.url)(`dynamodb backend ${target.reason}`, () => {
       ),
     ).toBe(false);
     await down.close();
+  });
+
+  it("nothing sent after the SDK's own attempts all met a refused connection: BackendUnavailableError", async () => {
+    const down = new DynamoDBBackend({
+      endpoint: "http://127.0.0.1:1",
+      region: "us-east-1",
+      credentials: { accessKeyId: "x", secretAccessKey: "y" },
+      maxAttempts: 3,
+      manageTable: false,
+    });
+    const store = new ResultStore(down);
+    const failed = await store.incr("c").catch((e: unknown) => e);
+    expect(failed).toBeInstanceOf(BackendUnavailableError);
+    expect(
+      (failed as Error & { cause?: { $metadata?: { attempts?: number } } }).cause?.$metadata
+        ?.attempts,
+    ).toBe(3);
+    await expect(store.markSuccess("t", 1)).rejects.toBeInstanceOf(BackendUnavailableError);
+    await store.close();
+  });
+
+  it("a write or increment whose only answer was lost may have landed: typed outcome-unknown, not retryable", async () => {
+    const namespace = freshNamespace("lost1");
+    const direct = new ResultStore(fromUrl(url, { namespace }));
+    stores.push(direct);
+    await direct.incr("c"); // the table exists and the counter is 1
+    const server = new URL(url);
+    for (const [op, expected] of [
+      ["incr", IncrementOutcomeUnknownError],
+      ["write", WriteOutcomeUnknownError],
+    ] as const) {
+      const proxy = await loseOneAnswer(
+        { host: server.hostname, port: Number(server.port) },
+        { matches: (request) => request.includes("DynamoDB_20120810.UpdateItem") },
+      );
+      const through = new URL(url);
+      through.host = proxy.address;
+      const proxied = new ResultStore(fromUrl(through.toString(), { namespace, maxAttempts: 1 }));
+      stores.push(proxied);
+      try {
+        const call = op === "incr" ? proxied.incr("c") : proxied.markSuccess("t", 1);
+        const failed = await call.catch((e: unknown) => e);
+        expect(proxy.lost()).toBe(1);
+        expect(failed).toBeInstanceOf(expected);
+        expect(proxied.backend.isRetryable?.(failed)).toBe(false);
+      } finally {
+        await proxy.stop();
+      }
+    }
+    expect(await direct.incr("c")).toBe(3); // the increment had counted
+    expect((await direct.getMeta("t")).status).toBe("SUCCESS"); // the write had landed
+  });
+
+  it("with a caller-built client (no attempt tracking) only a single refused attempt is 'nothing sent'", async () => {
+    const down = (maxAttempts: number) =>
+      new DynamoDBBackend({
+        client: new DynamoDBClient({
+          endpoint: "http://127.0.0.1:1",
+          region: "us-east-1",
+          credentials: { accessKeyId: "x", secretAccessKey: "y" },
+          maxAttempts,
+        }),
+        closeClient: true,
+        manageTable: false,
+      });
+    // Three attempts: the last was refused, but an earlier one may have reached a server that
+    // went down, so the increment may have counted.
+    for (const [attempts, expected] of [
+      [1, BackendUnavailableError],
+      [3, OutcomeUnknownError],
+    ] as const) {
+      const backend = down(attempts);
+      await expect(backend.incr("c", 1, null)).rejects.toBeInstanceOf(expected);
+      await backend.close();
+    }
+  });
+
+  it("an increment whose answer was lost, then re-sent into a refused connection, may have counted", async () => {
+    const namespace = freshNamespace("cut");
+    const direct = new ResultStore(fromUrl(url, { namespace }));
+    stores.push(direct);
+    await direct.incr("c"); // the table exists and the counter is 1
+    const server = new URL(url);
+    // The first UpdateItem reaches the server and counts; its answer is lost and the proxy stops,
+    // so the SDK's second attempt meets a refused connection.
+    let proxy: Awaited<ReturnType<typeof loseOneAnswer>> | undefined;
+    proxy = await loseOneAnswer(
+      { host: server.hostname, port: Number(server.port) },
+      {
+        matches: (request) => request.includes("DynamoDB_20120810.UpdateItem"),
+        meanwhile: () => proxy?.stop() ?? Promise.resolve(),
+      },
+    );
+    server.host = proxy.address;
+    const proxied = new ResultStore(fromUrl(server.toString(), { namespace, maxAttempts: 2 }));
+    stores.push(proxied);
+    const failed = await proxied.incr("c").catch((e: unknown) => e);
+    expect(proxy.lost()).toBe(1);
+    expect(failed).toBeInstanceOf(IncrementOutcomeUnknownError);
+    expect(await direct.incr("c")).toBe(3); // the first copy had counted
   });
 
   describe("a write whose answer is lost", () => {

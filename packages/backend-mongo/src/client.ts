@@ -1,6 +1,6 @@
 /** The MongoDB client: built from the resolved URL, and asked which engine it reached. */
 import { ConfigurationError, sanitizeUrl } from "@resultstore/core";
-import { MongoClient } from "mongodb";
+import { type Document, MongoClient } from "mongodb";
 import { BACKEND_NAME, type ResolvedConfig } from "./config.js";
 
 /** FerretDB's version from `buildInfo` (FerretDB names itself there), or undefined for MongoDB. */
@@ -26,6 +26,28 @@ export function unsafeEngineWarning(ferretDb: string | undefined): string | unde
     "of one document (an update is an unlocked read and write), so the state rules, counters and " +
     "chords do not hold under concurrency. Use MongoDB, or an engine with atomic updates."
   );
+}
+
+/**
+ * Whether the driver may send one write twice: retryable writes are on (the driver's default) and
+ * the deployment supports them (a replica set or sharded cluster with sessions). A standalone
+ * server — FerretDB, mongo-java-server, a lone mongod — gets each write once.
+ */
+export async function writesMayBeResent(client: MongoClient): Promise<boolean> {
+  const admin = client.db("admin");
+  const hello = await admin
+    .command({ hello: 1 })
+    .catch(() => admin.command({ isMaster: 1 })) // mongo-java-server knows only the old name
+    .catch(() => undefined);
+  return resendsWrites(client.options.retryWrites, hello);
+}
+
+/** `writesMayBeResent` from the client's `retryWrites` and the server's hello (undefined: unknown). */
+export function resendsWrites(retryWrites: boolean, hello: Document | undefined): boolean {
+  if (retryWrites === false) return false;
+  if (!hello) return true; // unknown: assume the driver may
+  const replicated = typeof hello.setName === "string" || hello.msg === "isdbgrid";
+  return replicated && hello.logicalSessionTimeoutMinutes != null;
 }
 
 const warned = new Set<string>();

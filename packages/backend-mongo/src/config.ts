@@ -20,7 +20,7 @@ export interface ResolvedConfig {
   url: string | undefined;
   clientOptions: MongoClientOptions;
   database: string;
-  collections: { tasks: string; groups: string; counters: string };
+  collections: { tasks: string; groups: string; counters: string; sets: string };
   resultSerializer: MongoResultSerializer;
   resultExpires: number | null;
   ttlIndex: boolean;
@@ -78,6 +78,7 @@ export function resolveConfig(options: MongoBackendOptions): ResolvedConfig {
     tasks: options.taskmetaCollection ?? `${prefix}_taskmeta`,
     groups: options.groupmetaCollection ?? `${prefix}_groupmeta`,
     counters: options.countersCollection ?? `${prefix}_counters`,
+    sets: options.setsCollection ?? `${prefix}_sets`,
   };
   for (const name of Object.values(collections)) {
     if (!COLLECTION.test(name)) {

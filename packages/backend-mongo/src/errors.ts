@@ -5,6 +5,7 @@ import {
   MongoNetworkError,
   MongoServerError,
   MongoServerSelectionError,
+  MongoWriteConcernError,
 } from "mongodb";
 import { BACKEND_NAME } from "./config.js";
 
@@ -31,10 +32,30 @@ export function serverCode(error: unknown): number | undefined {
     : undefined;
 }
 
+/**
+ * A write's server selection failed where the driver may have sent the write once already: with
+ * retryable writes on a replica set or sharded cluster, the driver re-sends a write after a
+ * network error, and when no server can be selected for that second copy it throws the selection
+ * error, although the first copy may have landed. The store re-types such failures (store.ts), so
+ * a bare `MongoServerSelectionError` means nothing was sent.
+ */
+export class WriteMayHaveBeenSent extends Error {
+  constructor(cause: MongoServerSelectionError) {
+    super(`${cause.message} (the driver may have sent the write before)`, { cause });
+  }
+}
+
 export const errors = defineErrorMapping({
   backend: BACKEND_NAME,
   isTransport: (error) =>
-    error instanceof MongoNetworkError || error instanceof MongoServerSelectionError,
+    error instanceof MongoNetworkError ||
+    error instanceof MongoServerSelectionError ||
+    error instanceof WriteMayHaveBeenSent,
+  // No server could be selected, and no earlier attempt of this operation was sent (see above).
+  isUnsent: (error) => error instanceof MongoServerSelectionError,
+  // The primary applied the write but could not get it acknowledged as asked (wtimeout, a step
+  // down before replication): it may survive or be rolled back.
+  isOutcomeUnknown: (error) => error instanceof MongoWriteConcernError,
   statusOf: serverCode,
   statusLabel: "code",
   // Failover, shutdown, timeouts, and throttling (Cosmos DB's Mongo API answers 16500).

@@ -20,8 +20,21 @@ import {
   ValueTooLargeError,
   type WriteOutcome,
 } from "@resultstore/core";
-import { BSON, type Collection, type Document, type FindOptions, type MongoClient } from "mongodb";
-import { buildClient, ferretDbVersion, unsafeEngineWarning, warnOncePerProcess } from "./client.js";
+import {
+  BSON,
+  type Collection,
+  type Document,
+  type FindOptions,
+  type MongoClient,
+  MongoServerSelectionError,
+} from "mongodb";
+import {
+  buildClient,
+  ferretDbVersion,
+  unsafeEngineWarning,
+  warnOncePerProcess,
+  writesMayBeResent,
+} from "./client.js";
 import { BACKEND_NAME, type ResolvedConfig, resolveConfig } from "./config.js";
 import {
   DUPLICATE_KEY,
@@ -31,6 +44,7 @@ import {
   NAMESPACE_NOT_FOUND,
   NOT_IMPLEMENTED,
   serverCode,
+  WriteMayHaveBeenSent,
 } from "./errors.js";
 import {
   decodeGroup,
@@ -59,6 +73,7 @@ interface Collections {
   tasks: Collection<TaskDocument>;
   groups: Collection<TaskDocument>;
   counters: Collection<TaskDocument>;
+  sets: Collection<TaskDocument>;
 }
 
 /** The MongoDB backend: Celery's document layout, guarded `$set` upserts for the state rules, a TTL index. */
@@ -73,6 +88,8 @@ export class MongoBackend implements ResultBackend {
     errors.guard("connect", () => this.open()),
   );
   private layout: Layout;
+  /** Whether the driver may send a write twice (see `writesMayBeResent`); learnt on connecting. */
+  private writesResent = true;
   private readonly warn: (message: string) => void;
 
   constructor(options: MongoBackendOptions) {
@@ -118,7 +135,7 @@ export class MongoBackend implements ResultBackend {
     if (live && !canTransition(live.status, write.status)) return { applied: false };
     if (!live)
       await errors.guard("write", () =>
-        tasks.deleteOne({ _id: write.taskId, ...this.expired(now) }),
+        this.sending(() => tasks.deleteOne({ _id: write.taskId, ...this.expired(now) })),
       );
     return { applied: await this.guardedUpsert(tasks, write, update, now) };
   }
@@ -132,9 +149,11 @@ export class MongoBackend implements ResultBackend {
     const result = await errors.guard(
       "write",
       () =>
-        tasks.updateOne(writableFilter(write, now, this.config.resultExpires), update, {
-          upsert: true,
-        }),
+        this.sending(() =>
+          tasks.updateOne(writableFilter(write, now, this.config.resultExpires), update, {
+            upsert: true,
+          }),
+        ),
       errors.on([DUPLICATE_KEY], null),
     );
     return result !== null; // null: refused, see `write`
@@ -163,36 +182,66 @@ export class MongoBackend implements ResultBackend {
 
   async remove(taskId: string): Promise<void> {
     const { tasks } = await this.connection.get();
-    await errors.guard("remove", () => tasks.deleteOne({ _id: taskId }));
+    await errors.guard("remove", () => this.sending(() => tasks.deleteOne({ _id: taskId })));
   }
 
   async incr(key: string, by: number, expiresAt: Date | null): Promise<number> {
     const { counters } = await this.connection.get();
-    const now = new Date();
-    return retryLostRaces(BACKEND_NAME, `incr of ${key}`, async () => {
-      // $inc on the live counter, or an insert starting at `by`: one atomic server-side step.
-      const doc = await errors.guard(
-        "incr",
-        () =>
-          counters.findOneAndUpdate(
-            { _id: key, ...liveFilter(now, null) },
-            { $inc: { value: by }, $set: { [EXPIRES_FIELD]: expiresAt } },
-            { upsert: true, returnDocument: "after" },
-          ),
-        errors.on([DUPLICATE_KEY], LOST_RACE),
-      );
-      if (doc !== LOST_RACE) return Number(doc?.value);
-      // The stored counter has expired (restart it from zero) or a concurrent first increment won.
-      await errors.guard("incr", () =>
-        counters.deleteOne({ _id: key, [EXPIRES_FIELD]: { $lte: now } }),
-      );
-      return LOST_RACE;
-    });
+    // $inc on the live counter, or an insert starting at `by`: one atomic server-side step.
+    const update = { $inc: { value: by }, $set: { [EXPIRES_FIELD]: expiresAt } };
+    return Number((await this.upsertLive(counters, key, update, "incr"))?.value);
   }
 
   async removeCounter(key: string): Promise<void> {
     const { counters } = await this.connection.get();
-    await errors.guard("removeCounter", () => counters.deleteOne({ _id: key }));
+    await errors.guard("removeCounter", () => this.sending(() => counters.deleteOne({ _id: key })));
+  }
+
+  /**
+   * `$addToSet` on the live set, or an insert holding just `member`: one atomic server-side step
+   * (on MongoDB; FerretDB 1.x loses concurrent updates of one document, see the README), whose
+   * answer is the document after it, so the size is read no earlier than the add. Sets live in
+   * their own collection. An expired set is deleted and started afresh, as `incr` does.
+   */
+  async addToSet(key: string, member: string, expiresAt: Date | null): Promise<number> {
+    const { sets } = await this.connection.get();
+    const update = { $addToSet: { members: member }, $set: { [EXPIRES_FIELD]: expiresAt } };
+    // FerretDB 1.x implements no projection here, so the whole document comes back.
+    const doc = await this.upsertLive(sets, key, update, "addToSet");
+    return Array.isArray(doc?.members) ? doc.members.length : 0;
+  }
+
+  /**
+   * `update` applied to the live document `key` (or to a new one, by upsert), returning the
+   * document after it. A stored document that expired is excluded by the filter, so the upsert's
+   * insert collides with it (duplicate key): it is deleted and the update starts afresh; the same
+   * retry settles two first updates racing to insert.
+   */
+  private upsertLive(
+    collection: Collection<TaskDocument>,
+    key: string,
+    update: Document,
+    operation: string,
+  ): Promise<TaskDocument | null> {
+    const now = new Date();
+    return retryLostRaces(BACKEND_NAME, `${operation} of ${key}`, async () => {
+      const doc = await errors.guard(
+        operation,
+        () =>
+          this.sending(() =>
+            collection.findOneAndUpdate({ _id: key, ...liveFilter(now, null) }, update, {
+              upsert: true,
+              returnDocument: "after",
+            }),
+          ),
+        errors.on([DUPLICATE_KEY], LOST_RACE),
+      );
+      if (doc !== LOST_RACE) return doc;
+      await errors.guard(operation, () =>
+        this.sending(() => collection.deleteOne({ _id: key, [EXPIRES_FIELD]: { $lte: now } })),
+      );
+      return LOST_RACE;
+    });
   }
 
   /** Stores a group's member ids in Celery's layout (`celery-taskset-meta-<id>`). */
@@ -200,7 +249,7 @@ export class MongoBackend implements ResultBackend {
     const { groups } = await this.connection.get();
     const update = encodeGroup(group, this.config.resultSerializer);
     await errors.guard("saveGroup", () =>
-      groups.updateOne({ _id: group.groupId }, update, { upsert: true }),
+      this.sending(() => groups.updateOne({ _id: group.groupId }, update, { upsert: true })),
     );
   }
 
@@ -214,17 +263,18 @@ export class MongoBackend implements ResultBackend {
   /** Deletes a saved group. */
   async removeGroup(groupId: string): Promise<void> {
     const { groups } = await this.connection.get();
-    await errors.guard("removeGroup", () => groups.deleteOne({ _id: groupId }));
+    await errors.guard("removeGroup", () => this.sending(() => groups.deleteOne({ _id: groupId })));
   }
 
   /** Deletes expired documents in batches of `cleanupBatchSize`, so no single delete runs unbounded. */
   async cleanup(now: Date): Promise<number> {
-    const { tasks, groups, counters } = await this.connection.get();
+    const { tasks, groups, counters, sets } = await this.connection.get();
     let removed = 0;
     for (const [collection, filter] of [
       [tasks, this.expired(now)],
       [groups, this.expired(now)],
       [counters, expiredFilter(now, null)],
+      [sets, expiredFilter(now, null)],
     ] as const) {
       for (;;) {
         const ids = await errors.guard("cleanup", () =>
@@ -234,7 +284,9 @@ export class MongoBackend implements ResultBackend {
         );
         if (ids.length === 0) break;
         const result = await errors.guard("cleanup", () =>
-          collection.deleteMany({ _id: { $in: ids.map((doc) => doc._id) }, ...filter }),
+          this.sending(() =>
+            collection.deleteMany({ _id: { $in: ids.map((doc) => doc._id) }, ...filter }),
+          ),
         );
         removed += result.deletedCount;
         if (ids.length < this.config.cleanupBatchSize) break;
@@ -247,7 +299,7 @@ export class MongoBackend implements ResultBackend {
     await this.connection.close(() => this.ownsClient && this.client.close());
   }
 
-  /** Drops this namespace's three collections (and so their indexes, recreated on next use). */
+  /** Drops this namespace's four collections (and so their indexes, recreated on next use). */
   async destroy(): Promise<void> {
     const collections = await this.connection.get();
     this.connection.reset();
@@ -264,6 +316,21 @@ export class MongoBackend implements ResultBackend {
     return errors.isRetryable(error);
   }
 
+  /**
+   * Runs one driver write. Where the driver may send a write twice (`writesResent`), a failed
+   * server selection may be its second copy's, after the first was sent: it is re-typed, so only
+   * a selection failure that nothing preceded reads as "nothing was sent" (errors.ts).
+   */
+  private async sending<T>(body: () => Promise<T>): Promise<T> {
+    try {
+      return await body();
+    } catch (error) {
+      if (error instanceof MongoServerSelectionError && this.writesResent)
+        throw new WriteMayHaveBeenSent(error);
+      throw error;
+    }
+  }
+
   private expired(now: Date): Document {
     return expiredFilter(now, this.config.resultExpires);
   }
@@ -275,6 +342,7 @@ export class MongoBackend implements ResultBackend {
 
   private async open(): Promise<Collections> {
     await this.client.connect();
+    this.writesResent = await writesMayBeResent(this.client);
     const version = await ferretDbVersion(this.client);
     const warning = unsafeEngineWarning(version);
     if (warning) this.warn(warning);
@@ -286,11 +354,12 @@ export class MongoBackend implements ResultBackend {
       decimal128: !ferretDb,
     };
     const db = this.client.db(this.config.database);
-    const { tasks, groups, counters } = this.config.collections;
+    const { tasks, groups, counters, sets } = this.config.collections;
     const collections: Collections = {
       tasks: db.collection<TaskDocument>(tasks),
       groups: db.collection<TaskDocument>(groups),
       counters: db.collection<TaskDocument>(counters),
+      sets: db.collection<TaskDocument>(sets),
     };
     await Promise.all([
       // Exactly the index Celery creates (`background` is ignored since MongoDB 4.2), so a

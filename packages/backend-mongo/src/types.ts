@@ -27,8 +27,8 @@ export interface MongoBackendOptions {
    */
   database?: string;
   /**
-   * Collection-name prefix isolating this store: `<namespace>_taskmeta`, `<namespace>_groupmeta`
-   * and `<namespace>_counters`. Used by tests and `resultstore conformance`.
+   * Collection-name prefix isolating this store: `<namespace>_taskmeta`, `<namespace>_groupmeta`,
+   * `<namespace>_counters` and `<namespace>_sets`. Used by tests and `resultstore conformance`.
    * @default "celery" (so Celery's own collection names)
    */
   namespace?: string;
@@ -38,6 +38,8 @@ export interface MongoBackendOptions {
   groupmetaCollection?: string;
   /** Counter collection for `incr` (Celery's Mongo backend has none). @default "<namespace>_counters" */
   countersCollection?: string;
+  /** Set collection for `addToSet`, which counts chord members (Celery has none). @default "<namespace>_sets" */
+  setsCollection?: string;
   /**
    * `"json"` stores `result` as the JSON text Celery's JSON serializer writes, which every Celery
    * reads. `"bson"` stores it as a native BSON value you can query (datetimes as BSON dates), as

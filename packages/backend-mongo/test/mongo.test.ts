@@ -1,6 +1,14 @@
 /** MongoDB-specific behaviour: URLs, the guard's details, layout, hostile input, limits, engines. */
 import { randomUUID } from "node:crypto";
-import { EncodeError, PyDecimal, ResultStore, ValueTooLargeError } from "@resultstore/core";
+import { connect, createServer, type Socket } from "node:net";
+import {
+  BackendConnectionError,
+  BackendUnavailableError,
+  EncodeError,
+  PyDecimal,
+  ResultStore,
+  ValueTooLargeError,
+} from "@resultstore/core";
 import { type Document, MongoClient } from "mongodb";
 import { afterAll, describe, expect, it } from "vitest";
 import { MongoBackend } from "../src/index.js";
@@ -15,6 +23,32 @@ import {
 } from "./helpers.js";
 
 afterAll(closeRawClients);
+
+/** A loopback TCP proxy to host:port; `close()` stops it and cuts every connection. */
+async function tcpProxy(
+  host: string,
+  port: number,
+): Promise<{ port: number; close: () => Promise<void> }> {
+  const sockets = new Set<Socket>();
+  const server = createServer((client) => {
+    const upstream = connect(port, host);
+    for (const socket of [client, upstream]) {
+      sockets.add(socket);
+      socket.on("error", () => {});
+      socket.on("close", () => sockets.delete(socket));
+    }
+    client.pipe(upstream).pipe(client);
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  return {
+    port: (server.address() as { port: number }).port,
+    close: async () => {
+      const closed = new Promise((resolve) => server.close(resolve));
+      for (const socket of sockets) socket.destroy();
+      await closed;
+    },
+  };
+}
 
 for (const target of await engineTargets()) {
   const engine = target.engine ? `${target.engine.name} ${target.engine.version}` : "";
@@ -263,6 +297,62 @@ for (const target of await engineTargets()) {
         { cleanupBatchSize: 3 },
         { expires: 1 },
       );
+    });
+
+    it("keeps sets in <ns>_sets: each member once, the size after the add, restarted once expired", async () => {
+      await withStore(async (store) => {
+        const { backend } = store;
+        const key = `chord-members-${randomUUID()}`;
+        const later = new Date(Date.now() + 60_000);
+        expect(await backend.addToSet(key, "a", later)).toBe(1);
+        expect(await backend.addToSet(key, "b", later)).toBe(2);
+        expect(await backend.addToSet(key, "a", later)).toBe(2);
+        const sets = collection(store, "sets");
+        const doc = await sets.findOne({ _id: key });
+        expect(doc?.members).toEqual(["a", "b"]);
+        expect((doc?.expires_at as Date | undefined)?.getTime()).toBe(later.getTime());
+        // Apart from tasks and counters: a counter of the same key is its own.
+        expect(await collection(store, "counters").countDocuments()).toBe(0);
+        expect(await collection(store, "taskmeta").countDocuments()).toBe(0);
+        expect(await store.incr(key)).toBe(1);
+        // Expired but not swept yet: the upsert's insert meets the stored set (duplicate key),
+        // which is deleted, and the set restarts empty.
+        await sets.updateOne({ _id: key }, { $set: { expires_at: new Date(Date.now() - 1000) } });
+        expect(await backend.addToSet(key, "c", later)).toBe(1);
+        expect((await sets.findOne({ _id: key }))?.members).toEqual(["c"]);
+        await sets.updateOne({ _id: key }, { $set: { expires_at: new Date(Date.now() - 1000) } });
+        expect(await store.cleanup()).toBe(1);
+        expect(await sets.countDocuments()).toBe(0);
+      });
+    });
+
+    it("a server gone before anything was sent is BackendUnavailableError; ours are standalone, so the driver never re-sends", async () => {
+      const [host, port] = new URL(url.replace(/^mongodb:/, "http:")).host.split(":");
+      const proxy = await tcpProxy(host as string, Number(port));
+      const store = await freshStore(
+        `mongodb://127.0.0.1:${proxy.port}/?serverSelectionTimeoutMS=1500&heartbeatFrequencyMS=500`,
+      );
+      try {
+        expect((await store.markSuccess(randomUUID(), 1)).applied).toBe(true);
+        await proxy.close(); // the server is gone from the client's point of view
+        const errors: unknown[] = [];
+        for (let i = 0; i < 5 && !errors.some((e) => e instanceof BackendUnavailableError); i++)
+          errors.push(await store.incr("k").catch((e: unknown) => e));
+        // The first call may meet the dead pooled connection (unknown whether it was sent);
+        // once the server is known to be down, nothing is sent at all.
+        expect(errors.every((e) => e instanceof BackendConnectionError)).toBe(true);
+        expect(errors.some((e) => e instanceof BackendUnavailableError)).toBe(true);
+        expect(store.backend.isRetryable?.(errors.at(-1))).toBe(true);
+      } finally {
+        await store.close();
+      }
+      const unreachable = new ResultStore(
+        new MongoBackend({ url: "mongodb://127.0.0.1:1/?serverSelectionTimeoutMS=500" }),
+      );
+      await expect(unreachable.markSuccess(randomUUID(), 1)).rejects.toThrow(
+        BackendUnavailableError,
+      );
+      await unreachable.close();
     });
 
     if (target.engine?.name === "FerretDB") {

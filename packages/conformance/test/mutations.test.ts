@@ -94,12 +94,12 @@ class ForgetIsNoop extends MemoryBackend {
 
 /** A set that reads, yields, then writes: concurrent adds get lost, so a chord never completes. */
 class RacySet extends MemoryBackend {
-  private sets = new Map<string, Set<string>>();
+  private racySets = new Map<string, Set<string>>();
   override async addToSet(key: string, member: string): Promise<number> {
-    const members = new Set(this.sets.get(key));
+    const members = new Set(this.racySets.get(key));
     await new Promise((r) => setTimeout(r, 1));
     members.add(member);
-    this.sets.set(key, members);
+    this.racySets.set(key, members);
     return members.size;
   }
 }

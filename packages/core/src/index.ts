@@ -21,9 +21,13 @@ export {
   CHORD_CLAIM_KEY_PREFIX,
   CHORD_MEMBERS_KEY_PREFIX,
   CHORD_UNLOCK_KEY_PREFIX,
+  COUNTER_KEY_PREFIX,
   celeryKeyPrefix,
+  counterKey,
   derivedKey,
   GROUP_KEY_PREFIX,
+  SET_KEY_PREFIX,
+  setKey,
   TASK_KEY_PREFIX,
 } from "./keys.js";
 export { Lazy, LazyConnection } from "./lazy.js";

@@ -33,3 +33,32 @@ export function celeryKeyPrefix(globalPrefix: string | undefined): string {
   if (!globalPrefix) return "";
   return /[:_.-]$/.test(globalPrefix) ? globalPrefix : `${globalPrefix}_`;
 }
+
+/** Where a counter lives when its own key would spell a task's, group's, set's or counter's key. */
+export const COUNTER_KEY_PREFIX = "resultstore-counter-";
+/** Where every set (`addToSet`) lives: `resultstore-set-<key>`. */
+export const SET_KEY_PREFIX = "resultstore-set-";
+
+/** The prefixes a counter's key must not start with to be stored as itself. */
+const RESERVED_PREFIXES = [TASK_KEY_PREFIX, GROUP_KEY_PREFIX, COUNTER_KEY_PREFIX, SET_KEY_PREFIX];
+
+/**
+ * The storage key of counter `key` in a backend whose tasks, groups, counters and sets share one
+ * key space (a DynamoDB table, a Cosmos container): `key` itself — Celery's layout, so Celery's
+ * `chord-unlock-<gid>` stays where Celery's DynamoDB backend counts it — unless `key` starts with
+ * one of the reserved prefixes; then `resultstore-counter-<key>`. So `incr("celery-task-meta-x")`
+ * never touches task x's item. No two keys share a storage key (each side of the rule is
+ * one-to-one, and their ranges differ by their first prefix), and none is a task's, group's or
+ * set's: those start with a reserved prefix, which a key stored as itself does not, and an escaped
+ * key starts with `resultstore-counter-`, which neither prefix of theirs does.
+ */
+export function counterKey(key: string): string {
+  return RESERVED_PREFIXES.some((prefix) => key.startsWith(prefix))
+    ? `${COUNTER_KEY_PREFIX}${key}`
+    : key;
+}
+
+/** The storage key of set `key` in a shared key space (see {@link counterKey}): `resultstore-set-<key>`. */
+export function setKey(key: string): string {
+  return `${SET_KEY_PREFIX}${key}`;
+}

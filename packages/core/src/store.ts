@@ -8,6 +8,7 @@ import {
   ConfigurationError,
   ContentionError,
   IncrementOutcomeUnknownError,
+  InvalidIdError,
   OutcomeUnknownError,
   StoreClosedError,
   ValueTooLargeError,
@@ -15,7 +16,13 @@ import {
   WaitTimeoutError,
   WriteOutcomeUnknownError,
 } from "./errors.js";
-import { CHORD_CLAIM_KEY_PREFIX, CHORD_MEMBERS_KEY_PREFIX, derivedKey } from "./keys.js";
+import {
+  CHORD_CLAIM_KEY_PREFIX,
+  CHORD_MEMBERS_KEY_PREFIX,
+  derivedKey,
+  GROUP_KEY_PREFIX,
+  TASK_KEY_PREFIX,
+} from "./keys.js";
 import {
   exceptionToDict,
   isExpired,
@@ -361,7 +368,7 @@ export class ResultStore {
   /** Atomically adds `by` to counter `key` and returns the new value. Never retried: not idempotent. */
   async incr(key: string, by = 1): Promise<number> {
     this.assertOpen();
-    validateId(key, "counter key");
+    validateCounterKey(key);
     if (!Number.isSafeInteger(by))
       throw new ConfigurationError("core", `incr needs an integer step, got ${by}.`);
     // Retried only when nothing was sent: an increment whose answer was lost may have counted.
@@ -539,6 +546,22 @@ function toMeta(taskId: string, stored: TaskRecord | null): TaskMeta {
       (meta as unknown as Record<string, unknown>)[key] = record[key];
   }
   return meta;
+}
+
+/**
+ * A counter key must be a valid id that cannot name a task's or group's record: key-value backends
+ * keep counters beside `celery-task-meta-<id>` and `celery-taskset-meta-<id>` (as Celery does), so
+ * such a key would count inside a record, or change its expiry.
+ */
+function validateCounterKey(key: string): void {
+  validateId(key, "counter key");
+  for (const prefix of [TASK_KEY_PREFIX, GROUP_KEY_PREFIX]) {
+    if (key.startsWith(prefix)) {
+      throw new InvalidIdError(
+        `The counter key ${JSON.stringify(key)} starts with ${prefix}, which names task and group records.`,
+      );
+    }
+  }
 }
 
 /**

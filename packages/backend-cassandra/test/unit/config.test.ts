@@ -2,7 +2,7 @@
 
 import { configurationErrorText, SECRET_MARK, UNENCODED_SECRETS } from "@resultstore/conformance";
 import { ConfigurationError } from "@resultstore/core";
-import type cassandra from "cassandra-driver";
+import cassandra from "cassandra-driver";
 import { describe, expect, it } from "vitest";
 import { buildClient } from "../../src/client.js";
 import { contactPointsWithPort, optionsFromUrl, resolveConfig } from "../../src/config.js";
@@ -87,6 +87,7 @@ describe("names and settings", () => {
       tasks: "taskmeta",
       groups: "taskmeta_groups",
       counters: "taskmeta_counters",
+      sets: "taskmeta_sets",
     });
   });
 
@@ -164,6 +165,57 @@ describe("the driver client", () => {
     const waits = Array.from({ length: 20 }, () => delays?.next().value as number);
     expect(Math.max(...waits)).toBeLessThanOrEqual(5000);
     await client.shutdown();
+  });
+});
+
+const driver = cassandra;
+
+describe("driverOptions.policies", () => {
+  // A caller's `policies` once replaced the backend's whole object: its server-side timestamps
+  // (which order deletes with the guard's Paxos writes) and its reconnection policy were lost.
+  const policiesOf = (client: cassandra.Client) =>
+    (client as unknown as { options: cassandra.ClientOptions }).options.policies;
+
+  it("are merged over ours: a caller's retry or load balancing keeps our timestamps and reconnection", async () => {
+    const retry = new driver.policies.retry.FallthroughRetryPolicy();
+    const loadBalancing = new driver.policies.loadBalancing.RoundRobinPolicy();
+    const client = buildClient({
+      contactPoints: ["127.0.0.1"],
+      driverOptions: { policies: { retry, loadBalancing } },
+    });
+    const policies = policiesOf(client);
+    expect(policies?.retry).toBe(retry);
+    expect(policies?.loadBalancing).toBe(loadBalancing);
+    expect(policies?.timestampGeneration).toBeNull();
+    const delays = policies?.reconnection?.newSchedule();
+    expect(delays?.next().value).toBeLessThanOrEqual(5000);
+    await client.shutdown();
+  });
+
+  it("a caller's reconnection policy wins (it only decides when to reconnect)", async () => {
+    const reconnection = new driver.policies.reconnection.ConstantReconnectionPolicy(100);
+    const client = buildClient({
+      contactPoints: ["127.0.0.1"],
+      driverOptions: { policies: { reconnection } },
+    });
+    expect(policiesOf(client)?.reconnection).toBe(reconnection);
+    await client.shutdown();
+  });
+
+  it("a client-side timestamp generator is refused with a ConfigurationError", () => {
+    const timestampGeneration = new driver.policies.timestampGeneration.MonotonicTimestampGenerator(
+      1000,
+      1000,
+    );
+    expect(() =>
+      buildClient({
+        contactPoints: ["127.0.0.1"],
+        driverOptions: { policies: { timestampGeneration } },
+      }),
+    ).toThrow(ConfigurationError);
+    expect(() =>
+      fromUrl("cassandra://127.0.0.1/ks", { driverOptions: { policies: { timestampGeneration } } }),
+    ).toThrow(/timestampGeneration/);
   });
 });
 

@@ -1,7 +1,13 @@
 // How driver failures map to core's errors and to isRetryable (shapes as @azure/cosmos throws them).
-import { BackendConnectionError, BackendError } from "@resultstore/core";
+import {
+  BackendConnectionError,
+  BackendError,
+  BackendUnavailableError,
+  OutcomeUnknownError,
+  ValueTooLargeError,
+} from "@resultstore/core";
 import { describe, expect, it } from "vitest";
-import { errors } from "../../src/errors.js";
+import { errors, writeErrors } from "../../src/errors.js";
 
 const cosmosError = (code: number, message = "boom\n{diagnostics}") =>
   Object.assign(new Error(message), { code });
@@ -45,5 +51,42 @@ describe("driver errors", () => {
       true,
     );
     expect(errors.isRetryable(new TypeError("bug"))).toBe(false);
+  });
+  it.each([408, 500, 503])(
+    "a write answered HTTP %i may have landed: OutcomeUnknownError, never retried blindly",
+    (status) => {
+      const error = writeErrors.wrapError(cosmosError(status), "Replacing celery-task-meta-t");
+      expect(error).toBeInstanceOf(OutcomeUnknownError);
+      expect(writeErrors.isRetryable(error)).toBe(false);
+      expect(errors.isRetryable(error)).toBe(false);
+      // The same status on a read is only a failure (408 and 503 transient).
+      expect(errors.wrapError(cosmosError(status), "Reading task t")).toBeInstanceOf(BackendError);
+    },
+  );
+  it("a refused connection is nothing sent, unless the SDK made an earlier attempt that was not refused", () => {
+    const refused = (failedAttempts: { statusCode: unknown }[]) =>
+      Object.assign(new Error("connect ECONNREFUSED 127.0.0.1:1"), {
+        code: "ECONNREFUSED",
+        diagnostics: { clientSideRequestStatistics: { retryDiagnostics: { failedAttempts } } },
+      });
+    expect(writeErrors.wrapError(refused([]), "Creating x")).toBeInstanceOf(
+      BackendUnavailableError,
+    );
+    expect(
+      writeErrors.wrapError(refused([{ statusCode: "ECONNREFUSED" }]), "Creating x"),
+    ).toBeInstanceOf(BackendUnavailableError);
+    const afterTimeout = writeErrors.wrapError(
+      refused([{ statusCode: "TimeoutError" }]),
+      "Creating x",
+    );
+    expect(afterTimeout).toBeInstanceOf(OutcomeUnknownError);
+    expect(
+      errors.wrapError(refused([{ statusCode: "TimeoutError" }]), "Reading x"),
+    ).not.toBeInstanceOf(BackendUnavailableError);
+  });
+  it("a document over Cosmos's 2 MB limit (HTTP 413) is a ValueTooLargeError, on writes too", () => {
+    expect(writeErrors.wrapError(cosmosError(413), "Updating set s")).toBeInstanceOf(
+      ValueTooLargeError,
+    );
   });
 });

@@ -96,6 +96,24 @@ describe("key spelling", () => {
     expect(new KeyBuilder("celery", "x:").task("T")).toBe("b'x:celery-task-meta-T'");
     expect(new KeyBuilder("plain").task("T")).toBe("celery-task-meta-T");
   });
+
+  it("gives counters and sets ids no task or group has, and each key its own", () => {
+    const keys = new KeyBuilder("celery", "x");
+    expect(keys.counter("celery-task-meta-T")).toBe("b'x_resultstore-counter-celery-task-meta-T'");
+    expect(keys.counter("celery-taskset-meta-G")).toBe(
+      "b'x_resultstore-counter-celery-taskset-meta-G'",
+    );
+    expect(keys.set("chord-members-G")).toBe("b'x_resultstore-set-chord-members-G'");
+    const ids = ["T", "celery-task-meta-T", "resultstore-counter-T", "resultstore-set-T"];
+    const spelled = [
+      ...ids.map((id) => keys.task(id)),
+      ...ids.map((id) => keys.group(id)),
+      ...ids.map((id) => keys.counter(id)),
+      ...ids.map((id) => keys.set(id)),
+      keys.counter("resultstore-counter-celery-task-meta-T"),
+    ];
+    expect(new Set(spelled).size).toBe(spelled.length);
+  });
 });
 
 describe("secrets pasted unencoded", () => {

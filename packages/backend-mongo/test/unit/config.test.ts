@@ -30,6 +30,7 @@ describe("URLs and options (no server)", () => {
         tasks: "celery_taskmeta",
         groups: "celery_groupmeta",
         counters: "celery_counters",
+        sets: "celery_sets",
       },
     });
     expect(
@@ -38,10 +39,16 @@ describe("URLs and options (no server)", () => {
         database: "explicit",
         namespace: "ns",
         taskmetaCollection: "tm",
+        setsCollection: "chord_sets",
       }),
     ).toMatchObject({
       database: "explicit",
-      collections: { tasks: "tm", groups: "ns_groupmeta", counters: "ns_counters" },
+      collections: {
+        tasks: "tm",
+        groups: "ns_groupmeta",
+        counters: "ns_counters",
+        sets: "chord_sets",
+      },
     });
   });
   it("refuses bad URLs and options with ConfigurationError, never echoing the password", () => {

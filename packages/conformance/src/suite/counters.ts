@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { InvalidIdError } from "@resultstore/core";
 import { defineGroup, id, raw, sleep } from "./context.js";
 
 /** `incr` is atomic under concurrency and expires. */
@@ -51,6 +52,9 @@ export const counterTests = defineGroup("counters", (ctx, api, options) => {
       const before = await raw(ctx, taskId);
       const longer = await options.createStore({ expires: 7 * 86_400 });
       try {
+        // Key-value backends keep counters beside `celery-task-meta-<id>`: that key is no counter.
+        for (const key of [`celery-task-meta-${taskId}`, `celery-taskset-meta-${taskId}`])
+          await assert.rejects(longer.incr(key), InvalidIdError);
         assert.equal(await longer.incr(taskId, 5), 5);
         await longer.onChordPartReturn({ groupId: taskId, taskId, size: 2 });
         assert.equal(await longer.incr(taskId), 6);
