@@ -201,6 +201,16 @@ export function check(history: readonly HistoryEvent[]): CheckReport {
 
 type Report = (kind: ViolationKind, key: string, detail: string) => void;
 
+/**
+ * The largest or smallest `of` an item, without spreading the items into arguments (a lasting
+ * counter can have more calls than a call has argument slots).
+ */
+function extreme<T>(items: readonly T[], of: (item: T) => number, pick: typeof Math.max): number {
+  let best = pick === Math.max ? Number.NEGATIVE_INFINITY : Number.POSITIVE_INFINITY;
+  for (const item of items) best = pick(best, of(item));
+  return best;
+}
+
 function groupBy<T>(items: readonly T[], key: (item: T) => string): Map<string, T[]> {
   const groups = new Map<string, T[]>();
   for (const item of items) {
@@ -272,7 +282,7 @@ class Vanishing {
         starts: list.map((w) => w.start),
         unknown: list.filter(indeterminate),
         // The shortest `expires` among them, less the slack for whole seconds.
-        ttl: Math.min(...list.map((w) => w.expiresMs ?? 0)) - EXPIRY_SLACK_MS,
+        ttl: extreme(list, (w) => w.expiresMs ?? 0, Math.min) - EXPIRY_SLACK_MS,
       });
     }
   }
@@ -820,7 +830,7 @@ function checkCounters(
         checkRealTime(key, acked, report);
         // An indeterminate call may land any time after it began (a request still in a buffer
         // when the connection was cut), so calls of earlier lifetimes count too.
-        const lifeEnd = Math.max(...life.map((e) => e.end));
+        const lifeEnd = extreme(life, (e) => e.end, Math.max);
         const unknown = inEpoch.filter((e) => indeterminate(e) && e.start < lifeEnd);
         checkSkipped(key, acked, unknown, spanning, report);
       }
@@ -856,7 +866,7 @@ const indeterminateOrAcked = (e: IncrEvent) => !e.error?.definite;
 /** The time from the first start to the last end. */
 function spanOf(calls: IncrEvent[]): number {
   if (!calls.length) return 0;
-  return Math.max(...calls.map((e) => e.end)) - Math.min(...calls.map((e) => e.start));
+  return extreme(calls, (e) => e.end, Math.max) - extreme(calls, (e) => e.start, Math.min);
 }
 
 /**
