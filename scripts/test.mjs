@@ -4,32 +4,22 @@
 // suite and the Celery interop tests run against them, and the servers this run started are
 // stopped again — also on failure or Ctrl-C.
 //
+// Then the same unit tests, DynamoDB's conformance suite and package-check's fresh project run on
+// Node 22 and 24 (./node-versions.mjs installs them from the npm registry into the cache).
+//
 // Then the 3-node clusters (Cassandra, Consul, Elasticsearch) come up beside them, each backend's
 // `test:cluster` runs (its conformance suite against its cluster, and the proof with a node killed
 // and one paused), and the clusters are stopped again before the end.
 //
 // In CI (CI set) every server and cluster is required: one that fails to install or start fails
 // the run. Elsewhere a missing one is skipped, and said so loudly at the start and at the end.
-import { spawn } from "node:child_process";
+import { EXTRA_NODE_VERSIONS, NodeInstallError, runStep, testOnNode } from "./node-versions.mjs";
 import { down, env, loadServers, status, up } from "./services/cli.mjs";
 
 const inCI = Boolean(process.env.CI);
 const say = (line) => process.stderr.write(`\n=== ${line}\n`);
 
-function step(command, args, extraEnv = {}) {
-  return new Promise((resolve, reject) => {
-    const child = spawn(command, args, {
-      stdio: "inherit",
-      env: { ...process.env, TURBO_TELEMETRY_DISABLED: "1", ...extraEnv },
-    });
-    child.on("error", reject);
-    child.on("exit", (code, signal) =>
-      code === 0
-        ? resolve()
-        : reject(new Error(`${command} ${args.join(" ")} failed (${signal ?? `exit ${code}`})`)),
-    );
-  });
-}
+const step = runStep;
 
 const turbo = (...args) =>
   step("npx", ["turbo", "run", ...args, "--output-logs=new-only", "--log-order=grouped"]);
@@ -88,6 +78,18 @@ async function startServers() {
   return env();
 }
 
+/** Node 22 and 24 (./node-versions.mjs): a missing install fails CI, and is a loud skip elsewhere. */
+async function otherNodeVersions(serverEnv) {
+  for (const version of EXTRA_NODE_VERSIONS) {
+    try {
+      await testOnNode(version, { serverEnv, step, say });
+    } catch (error) {
+      if (inCI || !(error instanceof NodeInstallError)) throw error;
+      skipped.push(`Node ${version}: ${error.message.split("\n")[0]}`);
+    }
+  }
+}
+
 /** Brings the clusters up (a failure is fatal in CI, a loud skip elsewhere); returns env lines. */
 async function startClusters() {
   const before = new Set(
@@ -136,6 +138,7 @@ try {
     ],
     serverEnv,
   );
+  await otherNodeVersions(serverEnv);
   say(
     `clusters: ${NODES}-node ${CLUSTERS.join(", ")} (${inCI ? "CI: all required" : "missing ones are skipped"})`,
   );

@@ -15,7 +15,7 @@ import type { ElasticsearchBackendOptions, SearchDriver } from "./types.js";
 export const BACKEND_NAME = "elasticsearch";
 
 /** The URL schemes this package serves, for `createStore(url, { backends: [thisModule] })`. */
-export const schemes: readonly string[] = ["elasticsearch"];
+export const schemes: readonly string[] = ["elasticsearch", "opensearch"];
 
 const DEFAULT_INDEX = "celery";
 const DRIVERS: readonly SearchDriver[] = ["elasticsearch", "opensearch"];
@@ -63,7 +63,14 @@ export function resolveConfig(options: ElasticsearchBackendOptions): ResolvedCon
   const url = parseCeleryUrl(options.url ?? "elasticsearch://localhost:9200");
   const index = options.namespace ?? options.index ?? url.index ?? DEFAULT_INDEX;
   validateIndexName(index);
-  const driver = enumOption(options.driver, DRIVERS, "driver", BACKEND_NAME) ?? "elasticsearch";
+  const driver = enumOption(options.driver, DRIVERS, "driver", BACKEND_NAME) ?? url.engine;
+  if (url.engine === "opensearch" && driver !== "opensearch") {
+    // The Elasticsearch clients (8+) refuse any server that is not Elasticsearch.
+    throw new ConfigurationError(
+      BACKEND_NAME,
+      `An opensearch:// URL needs the OpenSearch client (\`driver: "opensearch"\`, the default for it), got \`driver: "${driver}"\`.`,
+    );
+  }
   const maxRecordBytes =
     intOption(options.maxRecordBytes, "maxRecordBytes", BACKEND_NAME, 1024) ??
     DEFAULT_MAX_RECORD_BYTES;
@@ -121,6 +128,8 @@ export function resolveConfig(options: ElasticsearchBackendOptions): ResolvedCon
 }
 
 interface CeleryUrl {
+  /** The engine the scheme names: it picks the client unless `driver` is given. */
+  engine: SearchDriver;
   nodes: string[];
   /** Our query options (Celery reads none): number_of_replicas, wait_for_active_shards, preference. */
   query: Record<string, string>;
@@ -134,9 +143,10 @@ const QUERY_OPTIONS = ["number_of_replicas", "wait_for_active_shards", "preferen
 
 /**
  * `elasticsearch://[user:pw@]host[:port][/index[/doc_type]]` as Celery reads it: an empty host is
- * localhost, the port defaults to 9200, `elasticsearch+https://` selects TLS. Our extension for a
- * cluster (Celery reads one host only): several `host[:port]`, comma-separated; the client spreads
- * requests over them and fails over when one is down.
+ * localhost, the port defaults to 9200, `elasticsearch+https://` selects TLS. Our extensions:
+ * `opensearch://` and `opensearch+https://`, the same URL for an OpenSearch server (the OpenSearch
+ * client is then built); and for a cluster (Celery reads one host only), several `host[:port]`,
+ * comma-separated; the client spreads requests over them and fails over when one is down.
  */
 export function parseCeleryUrl(raw: string): CeleryUrl {
   // An unencoded "/" in the password would put the rest of it into the index name and its error.
@@ -146,11 +156,11 @@ export function parseCeleryUrl(raw: string): CeleryUrl {
     /^([^:]*:\/\/)([^@/?#]*@)?([^/?#]*)(.*)$/s.exec(raw) ?? [];
   const [first = "", ...others] = hostList.split(",");
   const url = parseUrl(`${head}${userinfo}${first}${tail}`, BACKEND_NAME);
-  const scheme = /^elasticsearch(?:\+(https?))?:$/i.exec(url.protocol);
+  const scheme = /^(elasticsearch|opensearch)(?:\+(https?))?:$/i.exec(url.protocol);
   if (!scheme) {
     throw new ConfigurationError(
       BACKEND_NAME,
-      `Expected an elasticsearch:// or elasticsearch+https:// URL, got ${sanitizeUrl(raw)}.`,
+      `Expected an elasticsearch://, elasticsearch+https://, opensearch:// or opensearch+https:// URL, got ${sanitizeUrl(raw)}.`,
     );
   }
   const [index, docType, ...rest] = url.pathname.split("/").filter(Boolean);
@@ -161,7 +171,8 @@ export function parseCeleryUrl(raw: string): CeleryUrl {
       `The URL path may name only the index; mapping types (doc_type) were removed in Elasticsearch 8: ${sanitizeUrl(raw)}`,
     );
   }
-  const protocol = scheme[1]?.toLowerCase() ?? "http";
+  const engine = scheme[1]?.toLowerCase() === "opensearch" ? "opensearch" : "elasticsearch";
+  const protocol = scheme[2]?.toLowerCase() ?? "http";
   const nodeOf = (u: URL) => `${protocol}://${u.hostname || "localhost"}:${u.port || DEFAULT_PORT}`;
   const nodes = [
     nodeOf(url),
@@ -178,6 +189,7 @@ export function parseCeleryUrl(raw: string): CeleryUrl {
     query[key] = value;
   }
   return {
+    engine,
     nodes,
     query,
     index: index === undefined ? undefined : decodeUrlPart(index, "index name", BACKEND_NAME),

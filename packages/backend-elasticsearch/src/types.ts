@@ -32,7 +32,9 @@ export type SearchDriver = "elasticsearch" | "opensearch";
 export interface ElasticsearchBackendOptions {
   /**
    * Celery's URL: `elasticsearch://[user:pw@]host[:port][/index]`, or `elasticsearch+https://…`
-   * for TLS. Ignored for the connection when `client` is given (the index is still read from it).
+   * for TLS; `opensearch://…` and `opensearch+https://…` for an OpenSearch server (the OpenSearch
+   * client is built). Ignored for the connection when `client` is given (the index is still read
+   * from it).
    * @default "elasticsearch://localhost:9200"
    */
   url?: string;
@@ -44,7 +46,7 @@ export interface ElasticsearchBackendOptions {
   client?: SearchClientLike;
   /** Close a caller-built `client` in `close()`. @default false */
   closeClient?: boolean;
-  /** Package that builds the client from `url`. @default "elasticsearch" */
+  /** Package that builds the client from `url`. @default "opensearch" for opensearch:// URLs, else "elasticsearch" */
   driver?: SearchDriver;
   /**
    * The index (Celery: the URL's first path segment). `namespace` (from `createStore`) wins when

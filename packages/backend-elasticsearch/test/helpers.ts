@@ -17,7 +17,7 @@ import {
 export function nodeOf(url: string): string {
   const parsed = new URL(
     url
-      .replace(/^elasticsearch(\+https?)?:/, (_, t) => `${t ? t.slice(1) : "http"}:`)
+      .replace(/^(?:elasticsearch|opensearch)(\+https?)?:/, (_, t) => `${t ? t.slice(1) : "http"}:`)
       .replace(/^([^:]*:\/\/[^/?#,]*),[^/?#]*/, "$1"),
   );
   return `${parsed.protocol}//${parsed.host}`;

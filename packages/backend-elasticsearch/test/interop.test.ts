@@ -3,7 +3,7 @@
 // Elasticsearch's own, in both `elasticsearch_save_meta_as_text` forms. Against Elasticsearch Celery
 // uses elasticsearch-py 8.x; against OpenSearch 7.13.4, the last client that accepts a server that
 // is not Elasticsearch (its own venv: interop/celery/requirements-elasticsearch7.txt), and we use
-// the OpenSearch client (`driver: "opensearch"`).
+// the OpenSearch client (an opensearch:// URL; Celery gets the same URL as elasticsearch://).
 import { randomUUID } from "node:crypto";
 import {
   celeryInteropSuite,
@@ -30,21 +30,19 @@ for (const { engine, target } of engineTargets())
       () => {
         // One index shared by both sides: Celery's URL names it in the path, as users configure it.
         const index = freshIndex("interop");
-        const url = `${(target.url ?? "").replace(/\/+$/, "")}/${index}`;
+        // Our side names OpenSearch by its own scheme (also when the environment still says
+        // elasticsearch:// for it, as servers started before opensearch:// existed do).
+        const base = (target.url ?? "").replace(/\/+$/, "");
+        const url = `${openSearch ? base.replace(/^elasticsearch/, "opensearch") : base}/${index}`;
         const celery = celeryInteropSuite(
           { describe, it, expect, beforeAll, afterAll },
           {
             name: `${engine}, save_meta_as_text=${asText}`,
-            celeryUrl: url,
+            // Celery knows only elasticsearch://, for both engines.
+            celeryUrl: url.replace(/^opensearch/, "elasticsearch"),
             settings: { elasticsearch_save_meta_as_text: asText },
             requirements: openSearch ? REQUIREMENTS_ELASTICSEARCH7 : REQUIREMENTS,
-            createStore: async () =>
-              new ResultStore(
-                fromUrl(url, {
-                  saveMetaAsText: asText,
-                  ...(openSearch && { driver: "opensearch" as const }),
-                }),
-              ),
+            createStore: async () => new ResultStore(fromUrl(url, { saveMetaAsText: asText })),
             // Our first write creates the index with the explicit mapping before Celery touches it.
             prepare: async (store) => {
               await store.markSuccess(`warm-up-${randomUUID()}`, 1);

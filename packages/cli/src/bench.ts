@@ -8,6 +8,7 @@ import { randomUUID } from "node:crypto";
 import type { ResultStore } from "@resultstore/core";
 import { type Command, intFlag, requireUrl, UsageError } from "./command.js";
 import type { CliIo } from "./io.js";
+import { type Progress, progressSink, startProgress } from "./progress.js";
 import { displayUrl } from "./secrets.js";
 import { type StoreChoice, withScratchStore } from "./store.js";
 import { renderTable } from "./table.js";
@@ -57,48 +58,68 @@ export interface BenchRow extends Measurement {
   concurrency: number;
 }
 
-/** Measures store (markSuccess), get (getMeta) and incr on `store` at each concurrency. */
+/**
+ * Measures store (markSuccess), get (getMeta) and incr on `store` at each concurrency; `progress`
+ * (optional) counts every operation and names the row being measured.
+ */
 export async function benchStore(
   store: ResultStore,
   ops: number,
   concurrencies: readonly number[],
+  progress?: Progress,
 ): Promise<BenchRow[]> {
   const rows: BenchRow[] = [];
+  const counted =
+    (op: (i: number) => Promise<unknown>) =>
+    async (i: number): Promise<void> => {
+      await op(i);
+      progress?.tick();
+    };
   for (const concurrency of concurrencies) {
     const ids = Array.from({ length: ops }, () => `bench-${randomUUID()}`);
     const counter = `bench-counter-${randomUUID()}`;
-    const store_ = await measure(
-      (i) => store.markSuccess(ids[i] as string, BENCH_PAYLOAD),
-      ops,
-      concurrency,
-    );
-    rows.push({ op: "store", concurrency, ...store_ });
-    rows.push({
-      op: "get",
-      concurrency,
-      ...(await measure((i) => store.getMeta(ids[i] as string), ops, concurrency)),
-    });
-    rows.push({
-      op: "incr",
-      concurrency,
-      ...(await measure(() => store.incr(counter), ops, concurrency)),
-    });
+    const ops_: [BenchRow["op"], (i: number) => Promise<unknown>][] = [
+      ["store", (i) => store.markSuccess(ids[i] as string, BENCH_PAYLOAD)],
+      ["get", (i) => store.getMeta(ids[i] as string)],
+      ["incr", () => store.incr(counter)],
+    ];
+    for (const [op, call] of ops_) {
+      progress?.status(`${op} at concurrency ${concurrency}`);
+      rows.push({ op, concurrency, ...(await measure(counted(call), ops, concurrency)) });
+    }
   }
   return rows;
 }
 
 const fmt = (n: number) => (n >= 100 ? n.toFixed(0) : n.toFixed(2));
 
-/** Benchmarks `url` in a scratch namespace and prints the table. */
+/**
+ * Benchmarks `url` in a scratch namespace and prints the table, or with `json` one JSON object
+ * (`{ url, ops, rows }`). A terminal on stderr shows operations done, their rate and the row.
+ */
 export async function runBench(
   url: string,
-  options: { ops: number; concurrencies: readonly number[] },
+  options: { ops: number; concurrencies: readonly number[]; json?: boolean },
   io: CliIo,
   choice: StoreChoice = {},
 ): Promise<BenchRow[]> {
   return withScratchStore(url, "bench", choice, async (store) => {
-    io.err(`bench on ${displayUrl(url)}: ${options.ops} operations per row…`);
-    const rows = await benchStore(store, options.ops, options.concurrencies);
+    if (!options.json) io.err(`bench on ${displayUrl(url)}: ${options.ops} operations per row…`);
+    const progress = startProgress(progressSink(io), {
+      label: "bench",
+      unit: "ops",
+      total: options.ops * 3 * options.concurrencies.length,
+    });
+    let rows: BenchRow[];
+    try {
+      rows = await benchStore(store, options.ops, options.concurrencies, progress);
+    } finally {
+      progress.stop();
+    }
+    if (options.json) {
+      io.out(JSON.stringify({ url: displayUrl(url), ops: options.ops, rows }));
+      return rows;
+    }
     io.out(
       renderTable(
         ["op", "concurrency", "ops/s", "p50 ms", "p99 ms"],
@@ -113,13 +134,21 @@ export async function runBench(
 export const benchCommand: Command = {
   name: "bench",
   summary: "measure store, get and incr throughput and latency on your server",
-  usage: "resultstore bench --url URL [--ops N] [--concurrency 1,64]",
+  usage: "resultstore bench --url URL [--ops N] [--concurrency 1,64] [--json]",
   help: [
     "  --url URL          the store to measure; works in a namespace of its own, dropped after",
     "  --ops N            operations per row (default 1000)",
     "  --concurrency L    comma-separated calls in flight (default 1,64)",
+    '  --json             print {"url", "ops", "rows": [{op, concurrency, opsPerSec, p50, p99}]}',
+    "",
+    "On a terminal, stderr shows operations done, their rate, the elapsed time and the row.",
   ],
-  options: { url: { type: "string" }, ops: { type: "string" }, concurrency: { type: "string" } },
+  options: {
+    url: { type: "string" },
+    ops: { type: "string" },
+    concurrency: { type: "string" },
+    json: { type: "boolean" },
+  },
   async run(parsed, io) {
     const list = typeof parsed.values.concurrency === "string" ? parsed.values.concurrency : "1,64";
     const concurrencies = list.split(",").map(Number);
@@ -128,7 +157,11 @@ export const benchCommand: Command = {
     }
     await runBench(
       requireUrl(parsed, this),
-      { ops: intFlag(parsed, "ops", this) ?? 1000, concurrencies },
+      {
+        ops: intFlag(parsed, "ops", this) ?? 1000,
+        concurrencies,
+        json: parsed.values.json === true,
+      },
       io,
     );
     return 0;

@@ -12,15 +12,39 @@ import {
 } from "@resultstore/core";
 import { type Command, requireUrl } from "./command.js";
 import { describeError } from "./hints.js";
+import { type ProgressSink, progressSink, startProgress } from "./progress.js";
 import { displayUrl } from "./secrets.js";
 import { dropAndClose, type StoreChoice } from "./store.js";
+
+/** What `conformance --json` prints: one JSON object. */
+export interface ConformanceReport {
+  url: string;
+  namespace: string;
+  passed: number;
+  failed: number;
+  /** Every namespace the run used was dropped. */
+  dropped: boolean;
+  /** Backend calls no test awaited that failed later. */
+  strayRejections: number;
+  tests: { name: string; ok: boolean; ms: number; error?: string }[];
+}
+
+/** How `runConformance` reports besides its lines. */
+export interface ConformanceOutput {
+  /** Print one JSON {@link ConformanceReport} instead of a line per test. */
+  json?: boolean;
+  /** Where a progress line (tests done, rate, elapsed, the last test) is drawn. */
+  progress?: ProgressSink;
+}
 
 /** Runs the suite; resolves true when every test passed and the namespace was dropped. */
 export async function runConformance(
   url: string,
   print: (line: string) => void = console.log,
   choice: StoreChoice = {},
+  output: ConformanceOutput = {},
 ): Promise<boolean> {
+  const lines = output.json ? () => {} : print;
   const { createRunner, runConformanceSuite } = await importConformance();
   const namespace = `conformance_${randomUUID().slice(0, 8)}`;
   const runner = createRunner(120_000);
@@ -42,7 +66,11 @@ export async function runConformance(
       return store;
     },
   });
-  print(`running the conformance suite against ${displayUrl(url)} (namespace ${namespace}*)`);
+  lines(`running the conformance suite against ${displayUrl(url)} (namespace ${namespace}*)`);
+  const progress = startProgress(output.progress ?? { isTTY: false, write: () => {} }, {
+    label: "conformance",
+    unit: "tests",
+  });
 
   // A backend call no test awaited (a dead server's late rejection) must not end the process.
   const stray: unknown[] = [];
@@ -51,33 +79,56 @@ export async function runConformance(
   let results: Awaited<ReturnType<typeof runner.run>>;
   try {
     results = await runner.run((result, index, total) => {
-      const mark = result.ok ? "ok  " : "FAIL";
-      print(`[${String(index).padStart(3)}/${total}] ${mark} ${result.name} (${result.ms} ms)`);
-      if (!result.ok) {
-        for (const line of describeError(result.error, url)) print(`       ${line}`);
-      }
+      progress.setTotal(total);
+      progress.tick();
+      progress.status(result.name);
+      progress.above(() => {
+        const mark = result.ok ? "ok  " : "FAIL";
+        lines(`[${String(index).padStart(3)}/${total}] ${mark} ${result.name} (${result.ms} ms)`);
+        if (!result.ok) {
+          for (const line of describeError(result.error, url)) lines(`       ${line}`);
+        }
+      });
     });
   } finally {
+    progress.stop();
     process.off("unhandledRejection", onStray);
   }
 
   const dropFailures = await dropAll(stores, (storeNamespace) => open(storeNamespace));
   if (dropFailures.length) {
-    print(`could not drop ${dropFailures.length} of the run's stores; the first:`);
-    for (const line of describeError(dropFailures[0], url)) print(`       ${line}`);
+    lines(`could not drop ${dropFailures.length} of the run's stores; the first:`);
+    for (const line of describeError(dropFailures[0], url)) lines(`       ${line}`);
   }
   if (stray.length) {
-    print(`${stray.length} rejection${stray.length === 1 ? "" : "s"} no test awaited; the first:`);
-    for (const line of describeError(stray[0], url)) print(`       ${line}`);
+    lines(`${stray.length} rejection${stray.length === 1 ? "" : "s"} no test awaited; the first:`);
+    for (const line of describeError(stray[0], url)) lines(`       ${line}`);
   }
   const failed = results.filter((r) => !r.ok).length;
-  print(
+  lines(
     dropFailures.length
       ? `namespace ${namespace}* NOT fully dropped (see above)`
       : `namespace ${namespace}* dropped (${stores.length} stores)`,
   );
-  print("");
-  print(`${results.length - failed} passed, ${failed} failed`);
+  lines("");
+  lines(`${results.length - failed} passed, ${failed} failed`);
+  if (output.json) {
+    const report: ConformanceReport = {
+      url: displayUrl(url),
+      namespace,
+      passed: results.length - failed,
+      failed,
+      dropped: dropFailures.length === 0,
+      strayRejections: stray.length,
+      tests: results.map((r) => ({
+        name: r.name,
+        ok: r.ok,
+        ms: r.ms,
+        ...(!r.ok && { error: describeError(r.error, url).join("\n") }),
+      })),
+    };
+    print(JSON.stringify(report));
+  }
   return failed === 0 && dropFailures.length === 0 && stray.length === 0;
 }
 
@@ -116,15 +167,22 @@ async function importConformance(): Promise<typeof import("@resultstore/conforma
 export const conformanceCommand: Command = {
   name: "conformance",
   summary: "run the conformance suite against your server, in a namespace it drops afterwards",
-  usage: "resultstore conformance --url URL",
+  usage: "resultstore conformance --url URL [--json]",
   help: [
     "  --url URL        your server; the suite works in conformance_<random>* and drops it",
+    "  --json           print one JSON object: passed, failed, dropped, and every test's",
+    "                   name, ok, ms and error",
     "",
     "Prints one line per test and ends with `N passed, M failed`; exit code 1 when anything",
-    "failed. Needs @resultstore/conformance installed beside the CLI.",
+    "failed. On a terminal, stderr shows tests done, their rate, the elapsed time and the last",
+    "test. Needs @resultstore/conformance installed beside the CLI.",
   ],
-  options: { url: { type: "string" } },
+  options: { url: { type: "string" }, json: { type: "boolean" } },
   async run(parsed, io) {
-    return (await runConformance(requireUrl(parsed, this), io.out)) ? 0 : 1;
+    const ok = await runConformance(requireUrl(parsed, this), io.out, undefined, {
+      json: parsed.values.json === true,
+      progress: progressSink(io),
+    });
+    return ok ? 0 : 1;
   },
 };

@@ -6,14 +6,27 @@ export {
   measure,
   runBench,
 } from "./bench.js";
-export { runCleanup } from "./cleanup.js";
+export { type CleanupReport, runCleanup } from "./cleanup.js";
 export { type Command, type OptionSpec, type Parsed, UsageError } from "./command.js";
-export { runConformance } from "./conformance.js";
+export {
+  type ConformanceOutput,
+  type ConformanceReport,
+  runConformance,
+} from "./conformance.js";
 export { runDemo } from "./demo.js";
 export { describeError, hintFor } from "./hints.js";
 export { runInspect } from "./inspect.js";
 export { type CliIo, processIo } from "./io.js";
 export { COMMANDS, cliVersion, EXIT, runCli, usage } from "./main.js";
+export {
+  formatProgress,
+  type Progress,
+  type ProgressOptions,
+  type ProgressSink,
+  type ProgressSummary,
+  progressSink,
+  startProgress,
+} from "./progress.js";
 export { displayUrl, maskSecrets } from "./secrets.js";
 export { MEMORY_NOTE, type StoreChoice } from "./store.js";
 export { brief, renderTable } from "./table.js";

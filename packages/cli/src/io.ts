@@ -8,6 +8,12 @@ export interface CliIo {
   write(text: string): void;
   /** stdout is a terminal: live tables and in-place progress; otherwise plain lines. */
   readonly isTTY: boolean;
+  /** stderr is a terminal: long commands draw their progress line there (see progress.ts). */
+  readonly errIsTTY?: boolean;
+  /** Raw text to stderr, for the progress line. */
+  errWrite?(text: string): void;
+  /** stderr's terminal width. */
+  readonly errColumns?: number;
 }
 
 /** The process's own streams. */
@@ -17,5 +23,8 @@ export function processIo(): CliIo {
     err: (line) => process.stderr.write(`${line}\n`),
     write: (text) => process.stdout.write(text),
     isTTY: Boolean(process.stdout.isTTY),
+    errIsTTY: Boolean(process.stderr.isTTY),
+    errWrite: (text) => process.stderr.write(text),
+    errColumns: process.stderr.columns,
   };
 }

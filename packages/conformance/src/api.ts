@@ -37,6 +37,7 @@ export type SuiteGroup =
   | "reads"
   | "waiting"
   | "expiry"
+  | "retention"
   | "badInput"
   | "lifecycle";
 

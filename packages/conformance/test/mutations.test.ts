@@ -5,6 +5,7 @@
  */
 import {
   applyWrite,
+  encodeJson,
   type GroupRecord,
   MemoryBackend,
   ResultStore,
@@ -87,6 +88,19 @@ class NoExpiry extends MemoryBackend {
   }
 }
 
+/** Renews the expiry even when the rules refuse the write, like a TTL set outside the condition. */
+class RefusedWriteRenewsExpiry extends MemoryBackend {
+  override async write(write: TaskWrite): Promise<WriteOutcome> {
+    const outcome = await super.write(write);
+    const stored = await this.read(write.taskId);
+    if (!outcome.applied && stored) {
+      const resultJson = encodeJson(stored.result);
+      await overwrite(this, { ...stored, resultJson, expiresAt: write.expiresAt });
+    }
+    return outcome;
+  }
+}
+
 /** Forgets nothing. */
 class ForgetIsNoop extends MemoryBackend {
   override async remove(): Promise<void> {}
@@ -147,6 +161,12 @@ describe("the suite catches broken backends", () => {
     ["racy set (chords)", RacySet, ["chords"], /exactly once/],
     ["racy set", RacySet, ["counters"], /each member once/],
     ["no expiry", NoExpiry, ["expiry"], /hidden on read/],
+    [
+      "refused write renews the expiry",
+      RefusedWriteRenewsExpiry,
+      ["retention"],
+      /refused write keeps the stored state's expiry/,
+    ],
     ["forget does nothing", ForgetIsNoop, ["reads"], /forget deletes/],
     ["a set that counts duplicates", SetCountsDuplicates, ["chords"], /fires exactly once/],
   ];

@@ -14,6 +14,7 @@ const DRIVERS: Readonly<Record<string, string>> = {
   cassandra: "cassandra-driver",
   dynamodb: "@aws-sdk/client-dynamodb",
   elasticsearch: "@elastic/elasticsearch",
+  opensearch: "@opensearch-project/opensearch",
   cosmosdbsql: "@azure/cosmos",
 };
 

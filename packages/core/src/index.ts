@@ -49,6 +49,11 @@ export {
   readOptionalMetaFields,
   taskIdsFromGroupValue,
 } from "./record.js";
+export {
+  DEFAULT_EXPIRES_SECONDS,
+  type ExpiresOption,
+  type RetentionByState,
+} from "./retention.js";
 export { backoffMs, DEFAULT_RETRY_POLICY, type RetryPolicy, withRetry } from "./retry.js";
 export * from "./states.js";
 export {

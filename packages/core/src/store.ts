@@ -30,6 +30,7 @@ import {
   pendingRecord,
   REQUEST_FIELDS,
 } from "./record.js";
+import { type ExpiresOption, expiryFrom, type Retention, resolveRetention } from "./retention.js";
 import { DEFAULT_RETRY_POLICY, type RetryPolicy, withRetry } from "./retry.js";
 import {
   FAILURE,
@@ -47,8 +48,13 @@ import { validateId, validateMetadata } from "./validate.js";
 
 /** How a {@link ResultStore} writes: expiry and retries. */
 export interface ResultStoreOptions {
-  /** Seconds a record stays visible after its last write; null or 0 keeps it forever. @default 86400 (Celery's result_expires) */
-  expires?: number | null;
+  /**
+   * Seconds a record stays visible after its last write; null or 0 keeps it forever. Or a map by
+   * the written state, e.g. `{ SUCCESS: 86400, FAILURE: 2592000, default: 604800 }`: other
+   * states, groups and counters use `default` (86400 when absent).
+   * @default 86400 (Celery's result_expires)
+   */
+  expires?: ExpiresOption;
   /** Retry transient backend failures (Celery's result_backend_always_retry). @default false */
   alwaysRetry?: boolean;
   /** Backoff for `alwaysRetry`. @default { maxRetries: 3, baseMs: 10, maxMs: 10000 } */
@@ -146,20 +152,13 @@ const CLAIM_ATTEMPTS = 6;
 /** The API: task states, results, metadata, groups and counters over one backend, with the state rules, validation, expiry and retries applied. */
 export class ResultStore {
   readonly backend: ResultBackend;
-  private readonly expiresMs: number | null;
+  private readonly retention: Retention;
   private readonly retryPolicy: RetryPolicy | null;
   private closed = false;
 
   constructor(backend: ResultBackend, options: ResultStoreOptions = {}) {
-    const expires = options.expires === undefined ? 86_400 : options.expires;
-    if (expires !== null && (!Number.isFinite(expires) || expires < 0)) {
-      throw new ConfigurationError(
-        backend.name,
-        `Option \`expires\` must be seconds >= 0 or null, got ${expires}.`,
-      );
-    }
+    this.retention = resolveRetention(options.expires, backend.name);
     this.backend = backend;
-    this.expiresMs = expires ? expires * 1000 : null;
     this.retryPolicy = options.alwaysRetry
       ? { ...DEFAULT_RETRY_POLICY, ...options.retryPolicy }
       : null;
@@ -308,7 +307,8 @@ export class ResultStore {
       resultJson: encodeJson(value ?? null), // EncodeError here, before anything is written
       traceback: options.traceback ?? null,
       dateDone: isReady(state) ? new Date(now) : null,
-      expiresAt: this.expiresMs ? new Date(now + this.expiresMs) : null,
+      // The written state's lifetime: a refused write changes nothing, its expiry included.
+      expiresAt: expiryFrom(now, this.retention.forState(state)),
       writeId: randomUUID(),
     };
     const request = options.request ?? {};
@@ -495,8 +495,9 @@ export class ResultStore {
     return this.closed;
   }
 
+  /** Groups' and counters' expiry: the `default` lifetime. */
   private expiresAt(): Date | null {
-    return this.expiresMs ? new Date(Date.now() + this.expiresMs) : null;
+    return expiryFrom(Date.now(), this.retention.defaultMs);
   }
 
   private assertOpen(): void {

@@ -8,6 +8,7 @@ export const SCHEME_PACKAGES: Readonly<Record<string, string>> = {
   cassandra: "@resultstore/backend-cassandra",
   dynamodb: "@resultstore/backend-dynamodb",
   elasticsearch: "@resultstore/backend-elasticsearch",
+  opensearch: "@resultstore/backend-elasticsearch",
   consul: "@resultstore/backend-consul",
   cosmosdbsql: "@resultstore/backend-cosmos",
 };

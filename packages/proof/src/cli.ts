@@ -26,10 +26,13 @@ const FAULTS: readonly FaultKind[] = ["kill", "pause", "drop"];
  * What CI runs (`--ci`): 20 s per backend with one pause and one kill, on private instances.
  * FerretDB 1.x ("mongo") is left out, loudly: it applies concurrent updates to one document
  * without atomicity (see packages/backend-mongo/README.md), so the proof finds violations there
- * by design (PROOF.md); mongo-java-server carries the Mongo backend's proof.
+ * by design (PROOF.md); mongo-java-server carries the Mongo backend's proof. "opensearch" (the
+ * Elasticsearch backend again, through opensearch://) is left out to bound CI's time: a killed
+ * OpenSearch node takes 30-40 s to come back here, most of a 20 s run; its URL path is tested by
+ * backend-elasticsearch's opensearch-url test, and `--backend opensearch` runs it on demand.
  */
 const CI_PRESET = {
-  targets: TARGETS.filter((t) => t.name !== "mongo"),
+  targets: TARGETS.filter((t) => t.name !== "mongo" && t.name !== "opensearch"),
   seconds: 20,
   processes: 4,
   faults: ["kill", "pause"] as FaultKind[],

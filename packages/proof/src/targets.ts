@@ -50,6 +50,8 @@ export const TARGETS: readonly Target[] = [
     inMemory: "DynamoDB Local runs with -inMemory",
   },
   { name: "elasticsearch", server: "elasticsearch", envName: "ELASTICSEARCH" },
+  // The same backend through its opensearch:// URL, which builds the OpenSearch client.
+  { name: "opensearch", server: "opensearch", envName: "OPENSEARCH" },
   {
     name: "consul",
     server: "consul",

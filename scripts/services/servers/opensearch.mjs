@@ -136,8 +136,9 @@ export default {
     ]);
   },
 
-  // backend-elasticsearch reads OpenSearch URLs in the same scheme (Celery's own).
-  url: (ctx) => `elasticsearch://${ctx.host}:${ctx.port}`,
+  // backend-elasticsearch builds the OpenSearch client for opensearch:// (the Elasticsearch clients
+  // refuse a server that is not Elasticsearch); Celery's own tests turn it back into elasticsearch://.
+  url: (ctx) => `opensearch://${ctx.host}:${ctx.port}`,
 
   // Yellow is normal for one node: replicas of indices created with the default 1 stay unassigned.
   healthy: (ctx) => searchHealthy(ctx),

@@ -20,6 +20,33 @@ describe("Celery's elasticsearch:// URL", () => {
     expect(parsed.username).toBe(username);
   });
 
+  it.each([
+    ["opensearch://127.0.0.1:9201", "http://127.0.0.1:9201"],
+    ["opensearch+https://u:p@os.local/idx", "https://os.local:9200"],
+    ["OpenSearch+http://os.local:9201", "http://os.local:9201"],
+  ])("%s picks the OpenSearch client", (url, node) => {
+    const config = resolveConfig({ url });
+    expect(config.connection).toMatchObject({ driver: "opensearch", nodes: [node] });
+    expect(parseCeleryUrl(url).engine).toBe("opensearch");
+  });
+
+  it("elasticsearch:// still picks the Elasticsearch client; driver may say otherwise", () => {
+    expect(resolveConfig({ url: "elasticsearch://h" }).connection.driver).toBe("elasticsearch");
+    expect(
+      resolveConfig({ url: "elasticsearch://h", driver: "opensearch" }).connection.driver,
+    ).toBe("opensearch");
+  });
+
+  it("refuses opensearch:// with driver: elasticsearch, naming the conflict", () => {
+    const build = () => resolveConfig({ url: "opensearch://h", driver: "elasticsearch" });
+    expect(build).toThrow(ConfigurationError);
+    expect(build).toThrow(/opensearch:\/\/ URL needs the OpenSearch client/);
+  });
+
+  it("names every accepted scheme when the URL has another", () => {
+    expect(() => parseCeleryUrl("solr://h")).toThrow(/opensearch:\/\//);
+  });
+
   it("names several nodes of a cluster, with its options in the query", () => {
     const parsed = parseCeleryUrl(
       "elasticsearch://u:p@127.0.0.1:9211,127.0.0.1:9212,es3/celery?number_of_replicas=2&wait_for_active_shards=all",

@@ -16,6 +16,7 @@ import { metadataTests } from "./metadata.js";
 import { raceTests } from "./races.js";
 import { readTests } from "./reads.js";
 import { resultTests } from "./results.js";
+import { retentionTests } from "./retention.js";
 import { stateRuleTests } from "./state-rules.js";
 import { statesTests } from "./states.js";
 import { waitTests } from "./waiting.js";
@@ -32,6 +33,7 @@ export {
   raceTests,
   readTests,
   resultTests,
+  retentionTests,
   stateRuleTests,
   statesTests,
   waitTests,
@@ -50,6 +52,7 @@ export const SUITE_GROUPS: Record<SuiteGroup, GroupTests> = {
   reads: readTests,
   waiting: waitTests,
   expiry: expiryTests,
+  retention: retentionTests,
   badInput: badInputTests,
   lifecycle: lifecycleTests,
 };
