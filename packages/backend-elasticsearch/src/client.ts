@@ -8,7 +8,7 @@
  */
 import { ConfigurationError } from "@resultstore/core";
 import { BACKEND_NAME, type ConnectionConfig } from "./config.js";
-import { errors } from "./errors.js";
+import { errors, writeErrors } from "./errors.js";
 import type { SearchClientLike, TransportParams } from "./types.js";
 
 export interface RequestOptions {
@@ -16,11 +16,18 @@ export interface RequestOptions {
   ignore?: readonly number[];
   /** Overrides the client's own retries for this request (0 for non-idempotent ones). */
   maxRetries?: number;
+  /**
+   * The request changes documents: a failure after it was sent may have taken effect, and is
+   * core's `OutcomeUnknownError` rather than a failure that a retry may repeat.
+   */
+  mutates?: boolean;
 }
 
 export interface EngineResponse {
   statusCode: number;
   body: unknown;
+  /** Times the client sent the request again after a connection error or a 502/503/504 (0: once). */
+  attempts: number;
 }
 
 /** What the backend needs from a client. Unit tests can implement it without a server. */
@@ -42,7 +49,7 @@ export function adaptClient(
   defaults: Record<string, unknown> = {},
 ): Engine {
   return {
-    request(params, { ignore = [], maxRetries } = {}) {
+    request(params, { ignore = [], maxRetries, mutates = false } = {}) {
       const options = {
         ...defaults,
         ignore: [...ignore],
@@ -52,7 +59,7 @@ export function adaptClient(
         // Clients send a pre-serialised string as text/plain, which Elasticsearch refuses.
         ...(typeof params.body === "string" && { headers: JSON_CONTENT }),
       };
-      return errors.guard(`${params.method} ${params.path}`, async () =>
+      return (mutates ? writeErrors : errors).guard(`${params.method} ${params.path}`, async () =>
         toEngineResponse(await client.transport.request(params, options)),
       );
     },
@@ -62,14 +69,22 @@ export function adaptClient(
   };
 }
 
-/** Normalises a transport result: `{ body, statusCode }` (both clients here) or a bare body. */
+/**
+ * Normalises a transport result: `{ body, statusCode, meta }` (both clients here) or a bare body.
+ * `meta.attempts` is how many times the client re-sent the request.
+ */
 export function toEngineResponse(raw: unknown): EngineResponse {
   if (typeof raw === "object" && raw !== null && "body" in raw && "statusCode" in raw) {
-    const { body, statusCode } = raw as { body: unknown; statusCode: unknown };
-    return { statusCode: typeof statusCode === "number" ? statusCode : 200, body };
+    const { body, statusCode, meta } = raw as {
+      body: unknown;
+      statusCode: unknown;
+      meta?: { attempts?: unknown };
+    };
+    const attempts = typeof meta?.attempts === "number" ? meta.attempts : 0;
+    return { statusCode: typeof statusCode === "number" ? statusCode : 200, body, attempts };
   }
   // A client that resolves bodies only reports success this way (errors throw).
-  return { statusCode: 200, body: raw };
+  return { statusCode: 200, body: raw, attempts: 0 };
 }
 
 /** Builds a client from options with the chosen driver, loaded only now (a peer dependency). */

@@ -1,5 +1,5 @@
 /** What search-client failures mean: core's typed errors, and which of them are safe to retry. */
-import { ConfigurationError, defineErrorMapping } from "@resultstore/core";
+import { ConfigurationError, defineErrorMapping, type ErrorMappingSpec } from "@resultstore/core";
 import { BACKEND_NAME } from "./config.js";
 
 // Both clients name their errors alike (OpenSearch's client is a fork of Elasticsearch's 7.x one).
@@ -13,7 +13,42 @@ const TRANSPORT_FAILURES = new Set([
 interface DriverError {
   name?: string;
   message?: string;
-  meta?: { statusCode?: number; body?: { error?: { type?: string; reason?: string } | string } };
+  /** The transport's result: `meta.attempts` counts the client's re-sends (0: sent once). */
+  meta?: {
+    statusCode?: number;
+    body?: { error?: { type?: string; reason?: string } | string };
+    meta?: { attempts?: number };
+  };
+}
+
+const driverError = (error: unknown) => (error ?? {}) as DriverError;
+
+/**
+ * Nothing left the client: the connection was refused, or no node was alive, and the client made
+ * no earlier attempt (it re-sends after connection errors, up to `maxRetries`, and only the last
+ * error is reported, so an earlier copy may have been sent before a refused one).
+ */
+function isUnsent(error: unknown): boolean {
+  const { name, message, meta } = driverError(error);
+  if ((meta?.meta?.attempts ?? 0) !== 0) return false;
+  if (name === "NoLivingConnectionsError") return true;
+  // Both clients put the socket's code in the message ("connect ECONNREFUSED 127.0.0.1:9200").
+  return name === "ConnectionError" && /\bECONNREFUSED\b/.test(message ?? "");
+}
+
+/** Statuses of a request the server (or a gateway before it) may have carried out. */
+const MAYBE_APPLIED_STATUSES = new Set([500, 502, 504]);
+
+/**
+ * A write that may have taken effect: it was sent (not `isUnsent`) and then timed out, lost its
+ * connection, or met a server error or a gateway failure. 429 and 503 are Elasticsearch refusing
+ * before it runs anything (rejected execution, no active primary): definite, and retryable.
+ */
+function isWriteOutcomeUnknown(error: unknown): boolean {
+  const { name, meta } = driverError(error);
+  if (name !== undefined && TRANSPORT_FAILURES.has(name)) return !isUnsent(error);
+  const status = meta?.statusCode;
+  return typeof status === "number" && MAYBE_APPLIED_STATUSES.has(status);
 }
 
 /**
@@ -22,7 +57,7 @@ interface DriverError {
  * a server failure, so the typed error names the URL that works.
  */
 function openSearchWithElasticClient(error: unknown): ConfigurationError | undefined {
-  const meta = (error as DriverError | null)?.meta;
+  const meta = driverError(error).meta;
   if (meta?.statusCode !== 406 || !/compatible-with/.test(JSON.stringify(meta.body ?? ""))) return;
   return new ConfigurationError(
     BACKEND_NAME,
@@ -33,12 +68,13 @@ function openSearchWithElasticClient(error: unknown): ConfigurationError | undef
   );
 }
 
-export const errors = defineErrorMapping({
+const spec: ErrorMappingSpec = {
   backend: BACKEND_NAME,
   special: openSearchWithElasticClient,
-  isTransport: (error) => TRANSPORT_FAILURES.has((error as DriverError | null)?.name ?? ""),
+  isTransport: (error) => TRANSPORT_FAILURES.has(driverError(error).name ?? ""),
+  isUnsent,
   statusOf: (error) => {
-    const status = (error as DriverError | null)?.meta?.statusCode;
+    const status = driverError(error).meta?.statusCode;
     return typeof status === "number" ? status : undefined;
   },
   statusLabel: "HTTP",
@@ -46,9 +82,18 @@ export const errors = defineErrorMapping({
   transientStatuses: [429, 502, 503, 504],
   // The server's error type and reason, where it sent them.
   detail: (error) => {
-    const serverError = (error as DriverError | null)?.meta?.body?.error;
+    const serverError = driverError(error).meta?.body?.error;
     return typeof serverError === "object" && serverError
       ? `${serverError.type}: ${serverError.reason}`
-      : String((error as DriverError | null)?.message ?? error);
+      : String(driverError(error).message ?? error);
   },
-});
+};
+
+/** Failures of reads (and of calls that change nothing stored): a failed read may simply be retried. */
+export const errors = defineErrorMapping(spec);
+
+/**
+ * Failures of requests that change documents: one that may have been applied is core's
+ * `OutcomeUnknownError` (core narrows it to the write or increment that failed).
+ */
+export const writeErrors = defineErrorMapping({ ...spec, isOutcomeUnknown: isWriteOutcomeUnknown });

@@ -9,7 +9,9 @@ import type { DocumentVersion, StoredDocument } from "./records.js";
 
 /** Ids per `_mget` request. */
 const MGET_BATCH = 1000;
-/** Expired documents per search page in cleanup. */
+/** How long a process that found the index already created waits for its shard to start. */
+const SHARD_WAIT_MS = 30_000;
+const SHARD_POLL_MS = 50;
 
 interface GetResponse {
   found?: boolean;
@@ -28,6 +30,12 @@ export interface ExpiredHit {
 }
 
 type Retries = Pick<RequestOptions, "maxRetries">;
+
+/** What a guarded write answered: the new version, or null on 409; `resent` if the client re-sent it. */
+export interface WriteAnswer {
+  version: DocumentVersion | null;
+  resent: boolean;
+}
 
 export class IndexApi {
   private readonly base: string;
@@ -68,6 +76,24 @@ export class IndexApi {
         BACKEND_NAME,
         `Creating index ${this.index} failed: ${type}: ${errorOf(body)?.reason}`,
       );
+    }
+    if (statusCode === 400) await this.shardsActive();
+  }
+
+  /**
+   * Waits until the index answers reads. Another process may have just created it: its create
+   * waits for the primary shard, but ours answered "exists" at once, and a read of a shard still
+   * starting answers 503 (no_shard_available_action_exception). A GET of an absent id is the
+   * probe: it needs only read access to the index (the health API needs a cluster privilege).
+   */
+  private async shardsActive(): Promise<void> {
+    for (let waited = 0; waited < SHARD_WAIT_MS; waited += SHARD_POLL_MS) {
+      const { statusCode } = await this.engine.request(
+        { method: "GET", path: this.docPath("resultstore-probe"), querystring: this.readParams },
+        { ignore: [404, 503] },
+      );
+      if (statusCode !== 503) return;
+      await new Promise((resolve) => setTimeout(resolve, SHARD_POLL_MS));
     }
   }
 
@@ -111,7 +137,7 @@ export class IndexApi {
   }
 
   /** `_create`: the new version, or null if the document exists (409). */
-  async create(id: string, body: string, retries: Retries = {}): Promise<DocumentVersion | null> {
+  async create(id: string, body: string, retries: Retries = {}): Promise<WriteAnswer> {
     const response = await this.engine.request(
       {
         method: "PUT",
@@ -119,7 +145,7 @@ export class IndexApi {
         body,
         querystring: this.writeParams,
       },
-      { ...retries, ignore: [409] },
+      { ...retries, ignore: [409], mutates: true },
     );
     return written(response);
   }
@@ -130,7 +156,7 @@ export class IndexApi {
     body: string,
     seen: DocumentVersion,
     retries: Retries = {},
-  ): Promise<DocumentVersion | null> {
+  ): Promise<WriteAnswer> {
     const response = await this.engine.request(
       {
         method: "PUT",
@@ -142,25 +168,23 @@ export class IndexApi {
           if_primary_term: seen.primaryTerm,
         },
       },
-      { ...retries, ignore: [409] },
+      { ...retries, ignore: [409], mutates: true },
     );
     return written(response);
   }
 
   /** Unguarded index (create or overwrite). */
   async put(id: string, body: string): Promise<void> {
-    await this.engine.request({
-      method: "PUT",
-      path: this.docPath(id),
-      body,
-      querystring: this.writeParams,
-    });
+    await this.engine.request(
+      { method: "PUT", path: this.docPath(id), body, querystring: this.writeParams },
+      { mutates: true },
+    );
   }
 
   async delete(id: string): Promise<void> {
     await this.engine.request(
       { method: "DELETE", path: this.docPath(id), querystring: this.writeParams },
-      { ignore: [404] },
+      { ignore: [404], mutates: true },
     );
   }
 
@@ -200,14 +224,17 @@ export class IndexApi {
    * that were not (409: rewritten since the search; 404: deleted by someone else).
    */
   async deleteGuarded(hits: readonly ExpiredHit[]): Promise<{ deleted: number; failed: string[] }> {
-    const { body } = await this.engine.request({
-      method: "POST",
-      path: `${this.base}/_bulk`,
-      querystring: this.writeParams,
-      bulkBody: hits.map((hit) => ({
-        delete: { _id: hit.id, if_seq_no: hit.seqNo, if_primary_term: hit.primaryTerm },
-      })),
-    });
+    const { body } = await this.engine.request(
+      {
+        method: "POST",
+        path: `${this.base}/_bulk`,
+        querystring: this.writeParams,
+        bulkBody: hits.map((hit) => ({
+          delete: { _id: hit.id, if_seq_no: hit.seqNo, if_primary_term: hit.primaryTerm },
+        })),
+      },
+      { mutates: true },
+    );
     type Item = { delete?: { status?: number } };
     const items = (body as { items?: Item[] }).items ?? [];
     const failed = hits.filter((_hit, i) => items[i]?.delete?.status !== 200).map((hit) => hit.id);
@@ -224,15 +251,19 @@ export class IndexApi {
 }
 
 /** The new version of a document an index or create wrote; null on 409 (a version conflict). */
-function written(response: EngineResponse): DocumentVersion | null {
-  if (response.statusCode === 409) return null;
+function written(response: EngineResponse): WriteAnswer {
+  const resent = response.attempts > 0;
+  if (response.statusCode === 409) return { version: null, resent };
   const {
     _seq_no: seqNo,
     _primary_term: primaryTerm,
     _version: version,
   } = response.body as GetResponse;
   // Elasticsearch and OpenSearch report them; -1 marks "written, version unknown" (never cached).
-  return { seqNo: seqNo ?? -1, primaryTerm: primaryTerm ?? -1, version: version ?? -1 };
+  return {
+    version: { seqNo: seqNo ?? -1, primaryTerm: primaryTerm ?? -1, version: version ?? -1 },
+    resent,
+  };
 }
 
 function toStored(doc: GetResponse, id: string): StoredDocument | null {

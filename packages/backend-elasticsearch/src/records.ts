@@ -34,6 +34,13 @@ export class DocumentIds {
   counter(key: string): string {
     return `${this.prefix}${key}`;
   }
+  /**
+   * Sets live apart from counters and tasks: `set/<key>`. Keys never contain `/` (core refuses
+   * it in ids and keys), so no counter key or task id can spell a set's document id.
+   */
+  set(key: string): string {
+    return `${this.prefix}set/${key}`;
+  }
 }
 
 /**
@@ -55,6 +62,8 @@ export const INDEX_MAPPINGS = {
     kind: { type: "keyword" },
     count: { type: "long" },
     write_id: { type: "keyword", index: false, doc_values: false },
+    created_by: { type: "keyword", index: false, doc_values: false },
+    members: { type: "keyword", index: false, doc_values: false },
   },
 } as const;
 
@@ -81,15 +90,25 @@ export interface StoredDocument extends DocumentVersion {
 }
 
 /**
+ * Who wrote a document, beside it: `writeIds` (the recent writes, this one last) let a write
+ * recognise its own earlier attempt when a retried request meets a 409; `createdBy`, the write
+ * that created the document (kept by every later write), lets a `_create` that met a 409 tell
+ * whether it was its own copy that created the document, however many writes followed.
+ */
+export interface Writers {
+  writeIds: readonly string[];
+  createdBy: string | null;
+}
+
+/**
  * The task document as JSON text. We serialise it ourselves so the meta is byte-for-byte Celery's
- * JSON (big integers, NaN, kombu markers inside it stay exact). `writeIds` (the recent writes,
- * this one last) let a write recognise its own earlier attempt when a retried request meets a 409.
+ * JSON (big integers, NaN, kombu markers inside it stay exact).
  */
 export function encodeTask(
   record: TaskRecord,
   resultJson: string,
   saveMetaAsText: boolean,
-  writeIds: readonly string[],
+  writers: Writers,
 ): string {
   const meta = saveMetaAsText
     ? JSON.stringify(encodeMeta(record, { resultJson, includeMetadata: false }))
@@ -100,7 +119,7 @@ export function encodeTask(
     `{"result": ${meta}, "@timestamp": ${JSON.stringify(timestamp())}, ` +
     `"status": ${JSON.stringify(record.status)}, "date_done": ${dateJson(record.dateDone)}, ` +
     `"expires_at": ${dateJson(record.expiresAt)}, "metadata": ${metadata}, ` +
-    `"write_id": ${JSON.stringify(writeIds)}}`
+    `"write_id": ${JSON.stringify(writers.writeIds)}, "created_by": ${JSON.stringify(writers.createdBy)}}`
   );
 }
 
@@ -112,6 +131,22 @@ export function recentWriteIds(source: Record<string, unknown>): string[] {
   const value = source.write_id;
   if (typeof value === "string") return [value];
   return Array.isArray(value) ? value.filter((id): id is string => typeof id === "string") : [];
+}
+
+/** The write that created a document (null: created by Celery, or before we recorded it). */
+export function creatorOf(source: Record<string, unknown>): string | null {
+  return typeof source.created_by === "string" ? source.created_by : null;
+}
+
+/** Whether write `writeId` created the document or is among its recent writes: it landed there. */
+export function wroteBy(source: Record<string, unknown>, writeId: string): boolean {
+  return creatorOf(source) === writeId || recentWriteIds(source).includes(writeId);
+}
+
+/** The writers a document records, as a write on top of it keeps them (`writeId` added last). */
+export function writersAfter(source: Record<string, unknown> | null, writeId: string): Writers {
+  if (!source) return { writeIds: [writeId], createdBy: writeId };
+  return { writeIds: withWriteId(recentWriteIds(source), writeId), createdBy: creatorOf(source) };
 }
 
 /**
@@ -211,17 +246,14 @@ export function decodeGroup(source: Record<string, unknown>, groupId: string): G
  * A counter document (Celery's Elasticsearch backend has no counters; `kind` marks ours), with the
  * ids of its recent increments (see RECENT_WRITE_IDS).
  */
-export function encodeCounter(
-  count: number,
-  expiresAt: Date | null,
-  writeIds: readonly string[],
-): string {
+export function encodeCounter(count: number, expiresAt: Date | null, writers: Writers): string {
   return JSON.stringify({
     kind: "counter",
     count,
     "@timestamp": timestamp(),
     expires_at: expiresAt?.toISOString() ?? null,
-    write_id: writeIds,
+    write_id: writers.writeIds,
+    created_by: writers.createdBy,
   });
 }
 
@@ -232,6 +264,27 @@ export function decodeCounter(source: Record<string, unknown>, key: string, now:
   }
   const expiresAt = dateFrom(source.expires_at);
   return expiresAt && expiresAt.getTime() <= now.getTime() ? 0 : source.count;
+}
+
+/** A set document (`addToSet`): its members, in the order they were added, and its expiry. */
+export function encodeSet(members: readonly string[], expiresAt: Date | null): string {
+  return JSON.stringify({
+    kind: "set",
+    members,
+    "@timestamp": timestamp(),
+    expires_at: expiresAt?.toISOString() ?? null,
+  });
+}
+
+/** The members a stored set holds at `now`: none once it expired (a sweep may not have run yet). */
+export function decodeSet(source: Record<string, unknown>, key: string, now: Date): string[] {
+  const { members } = source;
+  if (source.kind !== "set" || !Array.isArray(members)) {
+    throw new DecodeError(`The document at set key ${key} is not a set.`);
+  }
+  const expiresAt = dateFrom(source.expires_at);
+  if (expiresAt && expiresAt.getTime() <= now.getTime()) return [];
+  return members.filter((member): member is string => typeof member === "string");
 }
 
 export function dateFrom(value: unknown): Date | null {

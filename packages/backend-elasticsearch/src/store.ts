@@ -21,31 +21,36 @@ import {
   mergeUrlOptions,
   type ResultBackend,
   retryLostRaces,
+  SetAddBatcher,
   type TaskRecord,
   type TaskWrite,
   ValueTooLargeError,
   VersionCache,
   type WriteOutcome,
 } from "@resultstore/core";
+import { type SentAttempt, settle } from "./attempts.js";
 import { adaptClient, buildClient } from "./client.js";
 import { BACKEND_NAME, type ResolvedConfig, resolveConfig } from "./config.js";
 import { errors } from "./errors.js";
-import { IndexApi } from "./index-api.js";
+import { IndexApi, type WriteAnswer } from "./index-api.js";
 import {
+  creatorOf,
   DocumentIds,
   type DocumentVersion,
   decodeCounter,
   decodeGroup,
+  decodeSet,
   decodeTask,
   encodeCounter,
   encodeGroup,
+  encodeSet,
   encodeTask,
   INDEX_MAPPINGS,
-  RECENT_WRITE_IDS,
   recentWriteIds,
   type StoredDocument,
-  withinRecentWrites,
-  withWriteId,
+  type Writers,
+  writersAfter,
+  wroteBy,
 } from "./records.js";
 import type { ElasticsearchBackendOptions } from "./types.js";
 
@@ -54,27 +59,16 @@ const VERSION_CACHE_SIZE = 1000;
 
 const APPLIED: WriteOutcome = { applied: true };
 
-/** A task version remembered with the write ids its document recorded. */
-interface TaskVersion extends DocumentVersion {
-  writeIds: readonly string[];
-}
+/** A task version remembered with the writers its document recorded. */
+interface TaskVersion extends DocumentVersion, Writers {}
 
-/**
- * The rules refused a write whose id the document (now at `_version` `now`) does not record;
- * its first attempt was based on `_version` `before`. Within RECENT_WRITE_IDS writes since, its
- * id would still be recorded, so none of its attempts landed; beyond them, one may have landed
- * and been superseded, and core answers WriteOutcomeUnknownError, not a refusal that may be false.
- */
-function refusal(before: number, now: number): WriteOutcome {
-  return withinRecentWrites(before, now) ? { applied: false } : { applied: false, resent: true };
-}
-
-/** An increment that met a 409 and whose id is no longer among the recent writes: it may have counted. */
-function uncertainIncrement(id: string): IncrementOutcomeUnknownError {
+/** An increment that met a 409 and may have counted (see attempts.ts). */
+function uncertainIncrement(id: string, cause?: unknown): IncrementOutcomeUnknownError {
   return new IncrementOutcomeUnknownError(
     BACKEND_NAME,
     id,
-    `an attempt met a conflict after more than ${RECENT_WRITE_IDS} other increments`,
+    "an attempt met a conflict that a copy of it run twice (re-sent, or re-run on a new primary) can explain",
+    cause === undefined ? undefined : { cause },
   );
 }
 
@@ -99,6 +93,10 @@ export class ElasticsearchBackend implements ResultBackend {
   private readonly counters = new IncrementBatcher((key, by, expiresAt) =>
     this.addToCounter(key, by, expiresAt),
   );
+  /** Same-key set adds in this process share one CAS round. */
+  private readonly sets = new SetAddBatcher((key, members, expiresAt) =>
+    this.addMembers(key, members, expiresAt),
+  );
   /** The version of each task this process last wrote or read (see core's VersionCache). */
   private readonly versions = new VersionCache<TaskVersion>(VERSION_CACHE_SIZE);
 
@@ -114,7 +112,8 @@ export class ElasticsearchBackend implements ResultBackend {
   /**
    * Replace under the version this process last saw (its own write or read), one request; else
    * `_create`, one request for a new task. A 409 means someone else wrote (or the cache was
-   * stale): read the current version (realtime GET), re-apply the rules and merge, and retry.
+   * stale): read the current version (realtime GET), settle whether the attempt landed after all
+   * (attempts.ts), re-apply the rules and merge, and retry.
    */
   async write(write: TaskWrite): Promise<WriteOutcome> {
     const api = await this.writable();
@@ -122,47 +121,63 @@ export class ElasticsearchBackend implements ResultBackend {
     // Tags this write's documents, so a request that landed and then met a 409 (re-sent by the
     // client or by core's alwaysRetry, or re-run by the cluster after a failover) finds itself.
     const writeId = write.writeId ?? randomUUID();
-    const body = (record: TaskRecord, writeIds: readonly string[]) => {
+    const fresh = applyWrite(null, write) as TaskRecord;
+    /** Sends `record` guarded on `base` (`_create` when null); remembers what landed. */
+    const send = async (
+      record: TaskRecord,
+      base: DocumentVersion | null,
+      writers: Writers,
+    ): Promise<WriteAnswer> => {
       // Core measured the write; metadata merged from the stored record can make it larger.
       assertRecordFits(BACKEND_NAME, record, write.resultJson, this.config.maxRecordBytes);
-      return this.checkSize(
-        encodeTask(record, write.resultJson, this.config.saveMetaAsText, writeIds),
+      const body = this.checkSize(
+        encodeTask(record, write.resultJson, this.config.saveMetaAsText, writers),
       );
+      const answer = base ? await api.replace(id, body, base) : await api.create(id, body);
+      const { version } = answer;
+      if (version && version.seqNo >= 0) this.versions.set(id, { ...version, ...writers }, record);
+      return answer;
     };
-    const remember = (version: DocumentVersion | null, record: TaskRecord, writeIds: string[]) => {
-      if (version && version.seqNo >= 0) this.versions.set(id, { ...version, writeIds }, record);
-      return version !== null;
-    };
-    const fresh = applyWrite(null, write) as TaskRecord;
+    // The attempt that met the last 409, settled by the next read; `unsettled`: one may have landed.
+    let pending: SentAttempt | null = null;
+    let unsettled = false;
     const known = this.versions.get(id);
-    // The document's _version before this call's first attempt (0: it did not exist).
-    const before = known ? known.version.version : 0;
     if (known) {
       // A refusal the cache suggests is confirmed by the read below, never taken from it.
       const next = applyWrite(known.record, write);
-      const ids = withWriteId(known.version.writeIds, writeId);
-      if (next && remember(await api.replace(id, body(next, ids), known.version), next, ids)) {
-        return APPLIED;
+      if (next) {
+        const base = known.version;
+        const writers = writersAfter(
+          { write_id: base.writeIds, created_by: base.createdBy },
+          writeId,
+        );
+        const answer = await send(next, base, writers);
+        if (answer.version) return APPLIED;
+        pending = { base, resent: answer.resent };
       }
-    } else if (remember(await api.create(id, body(fresh, [writeId])), fresh, [writeId])) {
-      return APPLIED; // the common first write: one round trip, no read
+    } else {
+      const answer = await send(fresh, null, writersAfter(null, writeId));
+      if (answer.version) return APPLIED; // the common first write: one round trip, no read
+      pending = { base: null, resent: answer.resent };
     }
     return retryLostRaces(BACKEND_NAME, `write of task ${write.taskId}`, async () => {
       const stored = await api.get(id);
-      const recorded = stored ? recentWriteIds(stored.source) : [];
-      if (recorded.includes(writeId)) return APPLIED;
+      // One of our attempts landed (also one a cached refusal was about to re-send: core's retry).
+      if (stored && wroteBy(stored.source, writeId)) return APPLIED;
+      if (pending && settle(pending, writeId, stored) === "unknown") unsettled = true;
+      pending = null;
       if (!stored) this.versions.delete(id);
       const next = stored && applyWrite(decodeTask(stored.source, write.taskId), write);
-      if (stored && !next) return refusal(before, stored.version);
-      const ids = withWriteId(recorded, writeId);
-      const landed = stored
-        ? remember(
-            await api.replace(id, body(next as TaskRecord, ids), stored),
-            next as TaskRecord,
-            ids,
-          )
-        : remember(await api.create(id, body(fresh, ids)), fresh, ids);
-      return landed ? APPLIED : LOST_RACE;
+      // A refusal is the rules' answer unless one of our attempts may have landed before it.
+      if (stored && !next) return unsettled ? { applied: false, resent: true } : { applied: false };
+      const answer = await send(
+        next ?? fresh,
+        stored,
+        writersAfter(stored?.source ?? null, writeId),
+      );
+      if (answer.version) return APPLIED;
+      pending = { base: stored, resent: answer.resent };
+      return LOST_RACE;
     });
   }
 
@@ -187,7 +202,13 @@ export class ElasticsearchBackend implements ResultBackend {
     const { seqNo, primaryTerm, version, source } = doc;
     this.versions.set(
       id,
-      { seqNo, primaryTerm, version, writeIds: recentWriteIds(source) },
+      {
+        seqNo,
+        primaryTerm,
+        version,
+        writeIds: recentWriteIds(source),
+        createdBy: creatorOf(source),
+      },
       record,
     );
     return record;
@@ -207,29 +228,65 @@ export class ElasticsearchBackend implements ResultBackend {
    * by its version, retry on conflict. Requests go out with client retries off: a retried
    * increment whose first attempt landed would count twice. The cluster can still re-run one
    * after a failover and answer 409 to an increment that landed, so each carries an id, as task
-   * writes do, and a 409 is taken for a lost race only once the re-read shows it did not land.
+   * writes do, and the read after a 409 settles whether it landed (attempts.ts) before another
+   * round adds again; one that may have counted fails with IncrementOutcomeUnknownError.
    */
   private async addToCounter(key: string, by: number, expiresAt: Date | null): Promise<number> {
     const api = await this.writable();
     const id = this.ids.counter(key);
     const incrementId = randomUUID();
-    let before = -1; // the counter's _version under the first attempt (0: it did not exist)
-    let sent: number | null = null; // the value the attempt that met a 409 would have set
+    let pending: SentAttempt | null = null; // the attempt that met the last 409
+    let sent = 0; // the value that attempt would have set
     return retryLostRaces(BACKEND_NAME, `incr of ${key}`, async () => {
-      const stored = await api.get(id, { maxRetries: 0 });
-      const recorded = stored ? recentWriteIds(stored.source) : [];
-      if (sent !== null) {
-        if (recorded.includes(incrementId)) return sent;
-        if (!withinRecentWrites(before, stored?.version ?? 0)) throw uncertainIncrement(id);
-      } else {
-        before = stored?.version ?? 0;
+      const stored = await api.get(id, { maxRetries: 0 }).catch((error: unknown) => {
+        // The last attempt's 409 is not settled: it may have counted.
+        throw pending ? uncertainIncrement(id, error) : error;
+      });
+      if (pending) {
+        const settled = settle(pending, incrementId, stored);
+        if (settled === "landed") return sent;
+        if (settled === "unknown") throw uncertainIncrement(id);
+        pending = null;
       }
       sent = (stored ? decodeCounter(stored.source, key, new Date()) : 0) + by;
-      const body = encodeCounter(sent, expiresAt, withWriteId(recorded, incrementId));
-      const landed = stored
+      const body = encodeCounter(
+        sent,
+        expiresAt,
+        writersAfter(stored?.source ?? null, incrementId),
+      );
+      const answer = stored
         ? await api.replace(id, body, stored, { maxRetries: 0 })
         : await api.create(id, body, { maxRetries: 0 });
-      return landed ? sent : LOST_RACE;
+      if (answer.version) return sent;
+      pending = { base: stored, resent: answer.resent };
+      return LOST_RACE;
+    });
+  }
+
+  addToSet(key: string, member: string, expiresAt: Date | null): Promise<number> {
+    return this.sets.add(key, member, expiresAt);
+  }
+
+  /**
+   * Adds `members` to the set document with a compare-and-swap loop (read, union, guarded write).
+   * Adding is idempotent, so a request re-sent or re-run after it landed does no harm: the next
+   * round finds the members there. An expired set restarts empty. The size is read from the
+   * document the add wrote, so it is never older than the add.
+   */
+  private async addMembers(
+    key: string,
+    members: string[],
+    expiresAt: Date | null,
+  ): Promise<number> {
+    const api = await this.writable();
+    const id = this.ids.set(key);
+    return retryLostRaces(BACKEND_NAME, `addToSet of ${key}`, async () => {
+      const stored = await api.get(id);
+      const current = stored ? decodeSet(stored.source, key, new Date()) : [];
+      const next = [...new Set([...current, ...members])];
+      const body = this.checkSize(encodeSet(next, expiresAt));
+      const answer = stored ? await api.replace(id, body, stored) : await api.create(id, body);
+      return answer.version ? next.length : LOST_RACE;
     });
   }
 

@@ -1,6 +1,13 @@
 import { runConformanceSuite } from "@resultstore/conformance";
 import { afterAll, beforeAll, describe, it } from "vitest";
-import { createStore, type Engine, engineTargets, rawEngine, readRaw } from "./helpers.js";
+import {
+  createPeer,
+  createStore,
+  type Engine,
+  engineTargets,
+  rawEngine,
+  readRaw,
+} from "./helpers.js";
 
 // The whole suite against each engine: Elasticsearch and a real OpenSearch node.
 for (const { engine, target, client } of engineTargets()) {
@@ -18,6 +25,7 @@ for (const { engine, target, client } of engineTargets()) {
         refusesOversizedMerge: true,
         recognisesRetriedWrites: true,
         createStore: (options) => createStore(url, options, {}, client),
+        createPeer: (store) => createPeer(url, store, client),
         readRaw: (store, taskId) => readRaw(raw, store, taskId),
       },
     );

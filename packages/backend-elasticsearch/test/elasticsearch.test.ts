@@ -5,6 +5,7 @@ import { randomUUID } from "node:crypto";
 import { Client } from "@elastic/elasticsearch";
 import { loseOneAnswer, serverTarget } from "@resultstore/conformance";
 import {
+  BackendUnavailableError,
   DecodeError,
   IncrementOutcomeUnknownError,
   ResultStore,
@@ -292,9 +293,10 @@ describe.skipIf(!target.url)(`elasticsearch backend ${target.reason}`, () => {
       expect(stored._source?.count).toBe(3);
     });
 
-    it("an increment re-run after more increments than a counter records: unknown, counted once", async () => {
+    it("an increment whose _create the cluster re-ran after more increments than a counter records: its own, counted once", async () => {
       // The first _create lands, 16 increments from another store follow, then the same request
-      // meets 409: the counter no longer records its id, so whether it counted cannot be told.
+      // meets 409. The counter no longer lists its id among the recent ones, but records it as
+      // the write that created it: it counted, once.
       const namespace = freshIndex();
       const other = open({ namespace });
       let reran = false;
@@ -306,11 +308,54 @@ describe.skipIf(!target.url)(`elasticsearch backend ${target.reason}`, () => {
         }
       });
       const store = open({ namespace, client, closeClient: true });
+      expect(await store.incr("hits")).toBe(1);
+      expect(reran).toBe(true);
+      expect(await other.incr("hits")).toBe(18); // its one landing copy, the 16, and this one
+    });
+
+    it("a guarded increment re-run on a new primary after more increments than a counter records: unknown, counted once", async () => {
+      // The second increment's guarded write lands; the shard gets a new primary term (closing
+      // and opening the index does that, as a failover does); 16 increments follow; the same
+      // request then meets 409. Its id is gone and a new primary took over since its base:
+      // whether it counted cannot be told.
+      const namespace = freshIndex();
+      const other = open({ namespace });
+      let reran = false;
+      const client = interceptingClient(nodeOf(url), async (params, send) => {
+        if (!reran && params.method === "PUT" && params.path.endsWith("/_doc/hits")) {
+          reran = true;
+          await send();
+          await raw.indices.close({ index: namespace });
+          await raw.indices.open({ index: namespace, wait_for_active_shards: 1 });
+          for (let i = 0; i < 16; i++) await other.incr("hits");
+        }
+      });
+      const store = open({ namespace, client, closeClient: true });
+      expect(await store.incr("hits")).toBe(1);
       const error = await store.incr("hits").catch((caught: unknown) => caught);
       expect(reran).toBe(true);
       expect(error).toBeInstanceOf(IncrementOutcomeUnknownError);
       expect((error as IncrementOutcomeUnknownError).counter).toBe("hits");
-      expect(await other.incr("hits")).toBe(18); // its one landing copy, the 16, and this one
+      expect(await other.incr("hits")).toBe(19); // 1, its one landing copy, the 16, and this one
+    });
+
+    it("a conflict after more increments by others than a counter records is contention: counted once", async () => {
+      // The store reads the counter, 20 increments from another store land before its guarded
+      // write, which meets 409: no copy of it ran twice (same primary, sent once), so it reads
+      // again and counts (before, the version gap since its first read made this "unknown").
+      const namespace = freshIndex();
+      const other = open({ namespace });
+      await other.incr("hits");
+      let raced = false;
+      const client = interceptingClient(nodeOf(url), async (params) => {
+        if (!raced && params.method === "PUT" && params.path.endsWith("/_doc/hits")) {
+          raced = true;
+          for (let i = 0; i < 20; i++) await other.incr("hits");
+        }
+      });
+      const store = open({ namespace, client, closeClient: true });
+      expect(await store.incr("hits")).toBe(22);
+      expect(raced).toBe(true);
     });
   });
 
@@ -404,26 +449,38 @@ describe.skipIf(!target.url)(`elasticsearch backend ${target.reason}`, () => {
     const afterLostAnswer = async (
       meanwhile: (direct: ResultStore) => Promise<unknown>,
       check: (proxied: ResultStore, direct: ResultStore) => Promise<void>,
+      first?: (proxied: ResultStore) => Promise<unknown>,
     ) => {
       const namespace = freshIndex();
       const direct = open({ namespace });
       await direct.markQueued("warm-up"); // the index exists: the next write is one _create
       const { hostname, port } = new URL(nodeOf(url));
+      let writes = 0;
       const proxy = await loseOneAnswer(
         { host: hostname, port: Number(port) },
         {
-          matches: (request) => /^PUT [^ ]*\/celery-task-meta-t[ ?]/.test(request),
+          // The first write of "t" after `first`'s requests.
+          matches: (request) =>
+            /^PUT [^ ]*\/celery-task-meta-t[ ?]/.test(request) && ++writes === (first ? 2 : 1),
           meanwhile: async () => {
             await meanwhile(direct);
           },
         },
       );
       try {
-        await check(open({ url: `elasticsearch://${proxy.address}`, namespace }), direct);
+        const proxied = open({ url: `elasticsearch://${proxy.address}`, namespace });
+        await first?.(proxied);
+        await check(proxied, direct);
         expect(proxy.lost()).toBe(1);
       } finally {
         await proxy.stop();
       }
+    };
+
+    // More writes by another store than a document records ids of (16).
+    const seventeenWrites = async (direct: ResultStore) => {
+      for (let i = 0; i < 16; i++) await direct.storeResult("t", { step: i }, "PROGRESS");
+      await direct.markSuccess("t", 1);
     };
 
     it("re-sent by the client after another write landed on it: found among the recent writes", () =>
@@ -439,16 +496,26 @@ describe.skipIf(!target.url)(`elasticsearch backend ${target.reason}`, () => {
         },
       ));
 
-    it("re-sent after more writes than a document records: unknown, not refused", () =>
+    it("a _create re-sent after more writes than a document records: its creator, applied", () =>
+      afterLostAnswer(seventeenWrites, async (proxied, direct) => {
+        const started = proxied.markStarted("t", null, { metadata: { started: true } });
+        await expect(started).resolves.toMatchObject({ applied: true });
+        expect(await direct.getMeta("t")).toMatchObject({
+          status: "SUCCESS",
+          metadata: { started: true },
+        });
+      }));
+
+    it("a cached write re-sent after more writes than a document records: unknown, not refused", () =>
       afterLostAnswer(
-        async (direct) => {
-          for (let i = 0; i < 16; i++) await direct.storeResult("t", { step: i }, "PROGRESS");
-          await direct.markSuccess("t", 1);
-        },
+        seventeenWrites,
         async (proxied, direct) => {
           await expect(proxied.markStarted("t")).rejects.toBeInstanceOf(WriteOutcomeUnknownError);
           expect((await direct.getMeta("t")).status).toBe("SUCCESS");
         },
+        // The proxied store queues the task first (its version cached); the answer lost is
+        // that of its next write, a guarded replace, which the client then re-sends.
+        (proxied) => proxied.markQueued("t"),
       ));
 
     it("re-sent by the client with nothing in between is recognised as applied", () =>
@@ -461,7 +528,7 @@ describe.skipIf(!target.url)(`elasticsearch backend ${target.reason}`, () => {
   });
 
   describe("cleanup", () => {
-    it("removes expired tasks, groups and counters, counts them, and leaves live and Celery's records", async () => {
+    it("removes expired tasks, groups, counters and sets, counts them, and leaves live and Celery's records", async () => {
       const expiring = open({}, 1);
       const [task, group, counter, celeryTask] = [
         randomUUID(),
@@ -472,6 +539,7 @@ describe.skipIf(!target.url)(`elasticsearch backend ${target.reason}`, () => {
       await expiring.markSuccess(task, 1);
       await expiring.saveGroup(group, [task]);
       await expiring.incr(counter);
+      await expiring.backend.addToSet(counter, "member", new Date(Date.now() + 1000));
       await raw.index({
         index: indexOf(expiring),
         id: `celery-task-meta-${celeryTask}`,
@@ -482,8 +550,13 @@ describe.skipIf(!target.url)(`elasticsearch backend ${target.reason}`, () => {
       const kept = randomUUID();
       await live.markSuccess(kept, "stays");
       await new Promise((resolve) => setTimeout(resolve, 2200));
-      expect(await expiring.cleanup()).toBe(3);
+      expect(await expiring.cleanup()).toBe(4);
       expect(await expiring.backend.read(task)).toBeNull();
+      const set = await raw.get(
+        { index: indexOf(expiring), id: `set/${counter}` },
+        { ignore: [404] },
+      );
+      expect(set.found).toBe(false);
       expect(await expiring.backend.readGroup(group)).toBeNull();
       expect(await expiring.incr(counter)).toBe(1);
       expect((await live.getMeta(kept)).result).toBe("stays");
@@ -577,6 +650,17 @@ describe.skipIf(!target.url)(`elasticsearch backend ${target.reason}`, () => {
       expect(backend.isRetryable(error)).toBe(true);
       expect(String((error as Error).message)).not.toContain("hunter2");
       await backend.close();
+    });
+
+    it("a refused connection sent nothing: an increment fails as unavailable, not as unknown", async () => {
+      const store = new ResultStore(
+        new ElasticsearchBackend({ url: "elasticsearch://127.0.0.1:1/x", maxRetries: 0 }),
+      );
+      stores.push(store);
+      for (const call of [() => store.incr("k"), () => store.markStarted("t")]) {
+        const error = await call().catch((e: unknown) => e);
+        expect(error).toBeInstanceOf(BackendUnavailableError);
+      }
     });
   });
 });

@@ -90,6 +90,19 @@ export async function createStore(
   );
 }
 
+/** Another store on `store`'s index with its own client and caches: another process. */
+export async function createPeer(
+  url: string,
+  store: ResultStore,
+  kind = CLIENT_UNDER_TEST,
+): Promise<ResultStore> {
+  const client = await callerClient(url, kind);
+  const namespace = (store.backend as ElasticsearchBackend).index;
+  return new ResultStore(
+    new ElasticsearchBackend({ url, namespace, ...(client && { client, closeClient: true }) }),
+  );
+}
+
 /**
  * A raw REST client around the backend, for either engine: the client the engine's users install,
  * speaking plain REST paths (as the backend does), so one `readRaw` serves both.

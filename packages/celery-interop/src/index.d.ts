@@ -170,6 +170,12 @@ export interface CeleryWorkerOptions {
   peer?: PeerRequest["peer"];
   /** Each line the worker logs. */
   log?: (line: string) => void;
+  /**
+   * Another worker app instead of interop/celery/e2e_worker.py: its module name (`-A`), the
+   * directory it is imported from, and variables added to the worker's environment (e.g.
+   * PYTHONPATH for a package under test). It reads `RESULTSTORE_CELERY_WORKER` as e2e_worker does.
+   */
+  app?: { module: string; cwd: string; env?: Record<string, string> };
 }
 
 /** The outcome of one task as the worker logged it. */

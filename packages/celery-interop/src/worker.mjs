@@ -9,17 +9,18 @@ const STOP_GRACE_MS = 10_000;
 /** @param {import("./index.d.ts").CeleryWorkerOptions} options */
 export async function startCeleryWorker(options) {
   const python = await ensureCeleryEnv();
-  const { url, broker, queue, settings = {}, peer = {}, log } = options;
+  const { url, broker, queue, settings = {}, peer = {}, log, app } = options;
   const request = { url, broker, settings, peer, ops: [] };
   const env = {
     ...peerEnv(request),
+    ...app?.env,
     RESULTSTORE_CELERY_WORKER: JSON.stringify({ url, broker, settings, peer }),
   };
   const args = [
     "-m",
     "celery",
     "-A",
-    "e2e_worker",
+    app?.module ?? "e2e_worker",
     "worker",
     "--pool=solo",
     "--loglevel=INFO",
@@ -30,7 +31,11 @@ export async function startCeleryWorker(options) {
     "-Q",
     queue,
   ];
-  const child = spawn(python, args, { cwd: PEER_DIR, env, stdio: ["ignore", "pipe", "pipe"] });
+  const child = spawn(python, args, {
+    cwd: app?.cwd ?? PEER_DIR,
+    env,
+    stdio: ["ignore", "pipe", "pipe"],
+  });
   let output = "";
   /** @type {Set<() => void>} */
   const listeners = new Set();

@@ -39,7 +39,8 @@ export type SuiteGroup =
   | "expiry"
   | "retention"
   | "badInput"
-  | "lifecycle";
+  | "lifecycle"
+  | "isolation";
 
 /** How the suite reaches the backend under test, and what it may skip (with a reason). */
 export interface ConformanceOptions {
@@ -50,6 +51,13 @@ export interface ConformanceOptions {
    * group and by tests that need special options (short `expires`).
    */
   createStore(options?: ResultStoreOptions): Promise<ResultStore>;
+  /**
+   * Another store on `store`'s namespace with its own client and caches, as another process would
+   * open it (default store options). Tests of several processes writing one record use it; a
+   * backend without it gets `store` itself there, which tests less (one process's caches and
+   * batching).
+   */
+  createPeer?(store: ResultStore): Promise<ResultStore>;
   /** Reads what the database holds for `taskId` without going through the store's read path. */
   readRaw?(store: ResultStore, taskId: string): Promise<RawRecord | null>;
   /**

@@ -11,6 +11,8 @@ runConformanceSuite(
     recognisesRetriedWrites: true,
     createStore: async (options) =>
       new ResultStore(new MemoryBackend({ maxRecordBytes: 256 * 1024 }), options),
+    // Another process of an in-memory store is another store over the same backend.
+    createPeer: async (store) => new ResultStore(store.backend),
     readRaw: async (store, taskId) => {
       const record = await store.backend.read(taskId);
       return (

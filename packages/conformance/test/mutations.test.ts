@@ -128,6 +128,28 @@ class SetCountsDuplicates extends MemoryBackend {
   }
 }
 
+/**
+ * Remembers the record it last read or wrote and merges the next write into it, handing out and
+ * keeping the very objects callers hold (as a version cache that copies one level does).
+ */
+class SharesObjects extends MemoryBackend {
+  private readonly known = new Map<string, TaskRecord>();
+  override async read(taskId: string): Promise<TaskRecord | null> {
+    const record = await super.read(taskId);
+    if (record) this.known.set(taskId, { ...record });
+    return record && { ...record, metadata: this.known.get(taskId)?.metadata ?? {} };
+  }
+  override async write(write: TaskWrite): Promise<WriteOutcome> {
+    const next = applyWrite(
+      this.known.get(write.taskId) ?? (await super.read(write.taskId)),
+      write,
+    );
+    if (!next) return { applied: false };
+    this.known.set(write.taskId, next);
+    return overwrite(this, { ...write, ...next, resultJson: write.resultJson });
+  }
+}
+
 async function failuresOf(Backend: Mutant, groups: SuiteGroup[]): Promise<string[]> {
   const runner = createRunner(20_000);
   const options = {
@@ -168,6 +190,7 @@ describe("the suite catches broken backends", () => {
       /refused write keeps the stored state's expiry/,
     ],
     ["forget does nothing", ForgetIsNoop, ["reads"], /forget deletes/],
+    ["a cache that shares objects with callers", SharesObjects, ["isolation"], /never written/],
     ["a set that counts duplicates", SetCountsDuplicates, ["chords"], /fires exactly once/],
   ];
   for (const [label, Backend, groups, expected] of cases) {

@@ -1,11 +1,13 @@
 export { decodeJson, encodeJson } from "./codec.js";
 export {
+  type AddMembers,
   type AddToCounter,
   CONFLICT_ATTEMPTS,
   IncrementBatcher,
   LOST_RACE,
   type LostRace,
   retryLostRaces,
+  SetAddBatcher,
 } from "./contention.js";
 export { type CreateStoreOptions, createStore } from "./create.js";
 export { formatCeleryDate, parseCeleryDate } from "./dates.js";
@@ -91,7 +93,7 @@ export {
   validateId,
   validateMetadata,
 } from "./validate.js";
-export { type KnownVersion, VersionCache } from "./versions.js";
+export { copyValue, type KnownVersion, VersionCache } from "./versions.js";
 
 import { MemoryBackend } from "./memory.js";
 import type { BackendUrlOptions } from "./types.js";

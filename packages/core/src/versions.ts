@@ -4,8 +4,51 @@
  * that follows our own read or write can skip the read: one conditional request. It is only a
  * guess: the backend's version condition makes a stale entry cost a failed request and a re-read,
  * never a wrong write.
+ *
+ * The cache shares nothing with its callers: `set` keeps a deep copy of the record and `get` hands
+ * out a deep copy, so a caller's later change to a record it read or to a value it passed in a
+ * write (nested metadata, args, kwargs, children) never reaches the next write. A deep copy of the
+ * small structured fields costs a few microseconds; keeping them as encoded JSON cost about four
+ * times as much (measured on a typical record: ~6 µs against ~22 µs per set and get).
  */
 import type { TaskRecord } from "./types.js";
+
+/**
+ * A deep copy of a value the codec can encode: plain objects and arrays are copied, `Date` and
+ * bytes too (both are mutable); an object with `toJSON` is replaced by a copy of what it encodes
+ * as (the codec writes the same text for both). Anything else (the immutable Python stand-ins,
+ * scalars) is kept as it is.
+ */
+export function copyValue<T>(value: T): T {
+  if (typeof value !== "object" || value === null) return value;
+  if (Array.isArray(value)) return value.map(copyValue) as T;
+  const proto = Object.getPrototypeOf(value);
+  if (proto === Object.prototype || proto === null) {
+    const copy: Record<string, unknown> = proto === null ? Object.create(null) : {};
+    for (const key of Object.keys(value))
+      copy[key] = copyValue((value as Record<string, unknown>)[key]);
+    return copy as T;
+  }
+  if (value instanceof Date) return new Date(value.getTime()) as T;
+  if (value instanceof Uint8Array) return Buffer.from(value) as T;
+  const toJSON = (value as { toJSON?: unknown }).toJSON;
+  if (typeof toJSON === "function") return copyValue(toJSON.call(value));
+  return value;
+}
+
+/** `record` without its result, sharing no object with it. */
+function copyRecord(record: TaskRecord): TaskRecord {
+  return {
+    ...record,
+    result: null,
+    children: copyValue(record.children),
+    dateDone: copyValue(record.dateDone),
+    args: copyValue(record.args),
+    kwargs: copyValue(record.kwargs),
+    metadata: copyValue(record.metadata),
+    expiresAt: copyValue(record.expiresAt),
+  };
+}
 
 /** A remembered version of one task record. */
 export interface KnownVersion<V> {
@@ -20,21 +63,26 @@ export class VersionCache<V> {
 
   constructor(private readonly capacity: number) {}
 
-  /** The remembered version of `key` (and marks it recently used), or undefined. */
+  /**
+   * The remembered version of `key` (and marks it recently used), or undefined. The record is a
+   * copy: changing it changes nothing here.
+   */
   get(key: string): KnownVersion<V> | undefined {
     const entry = this.entries.get(key);
-    if (entry) {
-      this.entries.delete(key);
-      this.entries.set(key, entry);
-    }
-    return entry;
+    if (!entry) return undefined;
+    this.entries.delete(key);
+    this.entries.set(key, entry);
+    return { version: entry.version, record: copyRecord(entry.record) };
   }
 
-  /** Remembers `version` for `key`; a missing version forgets nothing and remembers nothing. */
+  /**
+   * Remembers `version` for `key` with a deep copy of `record` (its result left out); a missing
+   * version forgets nothing and remembers nothing.
+   */
   set(key: string, version: V | undefined | null, record: TaskRecord): void {
     if (this.capacity === 0 || version === undefined || version === null) return;
     this.entries.delete(key);
-    this.entries.set(key, { version, record: { ...record, result: null } });
+    this.entries.set(key, { version, record: copyRecord(record) });
     if (this.entries.size > this.capacity) {
       const oldest = this.entries.keys().next().value as string;
       this.entries.delete(oldest);

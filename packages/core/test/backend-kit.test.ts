@@ -13,6 +13,7 @@ import {
   LOST_RACE,
   mergeUrlOptions,
   retryLostRaces,
+  SetAddBatcher,
   StoreClosedError,
   ValueTooLargeError,
 } from "../src/index.js";
@@ -131,6 +132,30 @@ describe("IncrementBatcher", () => {
     await expect(batcher.incr("k", 1, null)).rejects.toThrow("down");
     fail = false;
     await expect(batcher.incr("k", 4, null)).resolves.toBe(4);
+  });
+});
+
+describe("SetAddBatcher", () => {
+  it("adds concurrent same-key members in one step, each caller seeing the size after it", async () => {
+    const steps: [string, string[], Date | null][] = [];
+    const stored = new Set<string>();
+    const batcher = new SetAddBatcher(async (key, members, expiresAt) => {
+      steps.push([key, members, expiresAt]);
+      await new Promise((resolve) => setTimeout(resolve, 5));
+      for (const member of members) stored.add(member);
+      return stored.size;
+    });
+    const late = new Date(2000);
+    const sizes = await Promise.all([
+      batcher.add("k", "a", late),
+      batcher.add("k", "b", late),
+      batcher.add("k", "a", null),
+    ]);
+    expect(sizes).toEqual([1, 2, 2]);
+    expect(steps).toEqual([
+      ["k", ["a"], late],
+      ["k", ["b", "a"], null],
+    ]);
   });
 });
 

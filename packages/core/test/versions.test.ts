@@ -26,4 +26,35 @@ describe("VersionCache", () => {
     other.delete("b");
     expect(other.get("b")).toBeUndefined();
   });
+
+  it("shares nothing with its callers: what was set or got can change without changing it", () => {
+    const cache = new VersionCache<number>(5);
+    const stored = {
+      ...record("a"),
+      metadata: { tenant: "acme", nested: { k: [1] } },
+      args: [1, { x: 1 }],
+      kwargs: { a: { b: 1 } },
+      children: [[["c", null], null]] as unknown[],
+      dateDone: new Date(0),
+    };
+    cache.set("a", 1, stored);
+    (stored.metadata.nested.k as number[]).push(2);
+    stored.metadata.tenant = "changed";
+    (stored.args[1] as { x: number }).x = 2;
+    stored.kwargs.a.b = 2;
+    stored.children.push("more");
+    stored.dateDone.setTime(5);
+    const got = cache.get("a")?.record as typeof stored;
+    expect(got).toMatchObject({
+      metadata: { tenant: "acme", nested: { k: [1] } },
+      args: [1, { x: 1 }],
+      kwargs: { a: { b: 1 } },
+      children: [[["c", null], null]],
+      dateDone: new Date(0),
+    });
+    got.metadata.nested.k.push(3);
+    got.args.pop();
+    expect(cache.get("a")?.record.metadata).toEqual({ tenant: "acme", nested: { k: [1] } });
+    expect(cache.get("a")?.record.args).toEqual([1, { x: 1 }]);
+  });
 });

@@ -2,7 +2,13 @@
 // with the real packages (their own error constructors), no server involved.
 import { errors as esErrors } from "@elastic/elasticsearch";
 import { errors as osErrors } from "@opensearch-project/opensearch";
-import { BackendConnectionError, BackendError, ContentionError } from "@resultstore/core";
+import {
+  BackendConnectionError,
+  BackendError,
+  BackendUnavailableError,
+  ContentionError,
+  OutcomeUnknownError,
+} from "@resultstore/core";
 import { describe, expect, it } from "vitest";
 import { adaptClient, toEngineResponse } from "../../src/client.js";
 import { errors } from "../../src/errors.js";
@@ -30,12 +36,14 @@ describe("response shapes", () => {
     expect(toEngineResponse({ body: { found: false }, statusCode: 404, headers: {} })).toEqual({
       statusCode: 404,
       body: { found: false },
+      attempts: 0,
     });
   });
   it("a bare body (Elasticsearch 8+ without meta) counts as success", () => {
     expect(toEngineResponse({ _id: "x", found: true })).toEqual({
       statusCode: 200,
       body: { _id: "x", found: true },
+      attempts: 0,
     });
   });
   it("a missing statusCode with a body reads as 200", () => {
@@ -60,7 +68,7 @@ describe("the adapter", () => {
       { method: "PUT", path: "/i/_create/x", body: "{}" },
       { ignore: [409], maxRetries: 0 },
     );
-    expect(response).toEqual({ statusCode: 201, body: { ok: true } });
+    expect(response).toEqual({ statusCode: 201, body: { ok: true }, attempts: 0 });
     expect(calls[0]?.[1]).toEqual({
       retryOnTimeout: true,
       ignore: [409],
@@ -90,6 +98,74 @@ describe("the adapter", () => {
       adaptClient(failing(mapping)).request({ method: "PUT", path: "/i/_doc/x" }),
     ).rejects.toThrow(/HTTP 400.*mapper_parsing_exception: bad/);
   });
+});
+
+describe("what a failure says about the request (BACKEND-COMMON: unsent, outcome unknown)", () => {
+  const failing = (error: unknown): SearchClientLike => ({
+    transport: {
+      request: async () => {
+        throw error;
+      },
+    },
+    close: async () => undefined,
+  });
+  const read = { method: "GET", path: "/i/_doc/x" };
+  const write = { method: "PUT", path: "/i/_doc/x", body: "{}" };
+  const failure = (error: unknown, mutates: boolean) =>
+    adaptClient(failing(error))
+      .request(mutates ? write : read, { mutates })
+      .catch((caught: unknown) => caught);
+  // The transport's result on its errors: `meta.attempts` counts the client's re-sends.
+  const sent = (attempts: number) => ({ meta: { attempts } }) as never;
+
+  for (const [client, driver, make] of [
+    ["@elastic/elasticsearch", esErrors, esResponse],
+    ["@opensearch-project/opensearch", osErrors, osResponse],
+  ] as const) {
+    it(`${client}: a refused connection on the only attempt sent nothing, read or write`, async () => {
+      for (const mutates of [false, true]) {
+        const error = await failure(
+          new driver.ConnectionError("connect ECONNREFUSED 127.0.0.1:9200", sent(0)),
+          mutates,
+        );
+        expect(error).toBeInstanceOf(BackendUnavailableError);
+        expect(errors.isRetryable(error)).toBe(true);
+      }
+      const none = await failure(new driver.NoLivingConnectionsError("none", sent(0)), true);
+      expect(none).toBeInstanceOf(BackendUnavailableError);
+    });
+    it(`${client}: a write that may have been sent is outcome-unknown, never retryable`, async () => {
+      for (const error of [
+        new driver.ConnectionError("connect ECONNREFUSED 127.0.0.1:9200", sent(2)), // after re-sends
+        new driver.ConnectionError("socket hang up", sent(0)),
+        new driver.TimeoutError("Request timed out", sent(0)),
+        make(500, { error: { type: "x", reason: "y" } }),
+        make(504, {}),
+      ]) {
+        const wrapped = await failure(error, true);
+        expect(wrapped, String(error)).toBeInstanceOf(OutcomeUnknownError);
+        expect(errors.isRetryable(wrapped)).toBe(false);
+      }
+    });
+    it(`${client}: the same failures of a read are plain, retryable connection errors`, async () => {
+      for (const error of [
+        new driver.ConnectionError("connect ECONNREFUSED 127.0.0.1:9200", sent(2)),
+        new driver.TimeoutError("Request timed out", sent(0)),
+      ]) {
+        const wrapped = await failure(error, false);
+        expect(wrapped).toBeInstanceOf(BackendConnectionError);
+        expect(wrapped).not.toBeInstanceOf(BackendUnavailableError);
+        expect(errors.isRetryable(wrapped)).toBe(true);
+      }
+    });
+    it(`${client}: 429 and 503 refuse before anything runs: definite and retryable`, async () => {
+      for (const status of [429, 503]) {
+        const wrapped = await failure(make(status, {}), true);
+        expect(wrapped).not.toBeInstanceOf(OutcomeUnknownError);
+        expect(errors.isRetryable(wrapped)).toBe(true);
+      }
+    });
+  }
 });
 
 describe("isRetryable (Celery's exception_safe_to_retry, narrowed)", () => {

@@ -45,6 +45,26 @@ export const defineGroup =
     });
   };
 
+/**
+ * Runs `body` with `count` more stores on the group store's namespace, as other processes (the
+ * backend's `createPeer`; the group store itself where it has none), closed afterwards.
+ */
+export async function withPeers<T>(
+  ctx: Ctx,
+  count: number,
+  body: (peers: ResultStore[]) => Promise<T>,
+): Promise<T> {
+  const { createPeer } = ctx.options;
+  const peers: ResultStore[] = [];
+  try {
+    for (let i = 0; i < count; i++)
+      peers.push(createPeer ? await createPeer(ctx.store()) : ctx.store());
+    return await body(peers);
+  } finally {
+    if (createPeer) await Promise.all(peers.map((peer) => peer.close()));
+  }
+}
+
 export async function raw(ctx: Ctx, taskId: string): Promise<RawRecord | null | undefined> {
   return ctx.options.readRaw?.(ctx.store(), taskId);
 }

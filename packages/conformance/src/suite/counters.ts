@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { InvalidIdError } from "@resultstore/core";
-import { defineGroup, id, raw, sleep } from "./context.js";
+import { defineGroup, id, raw, sleep, withPeers } from "./context.js";
 
 /** `incr` is atomic under concurrency and expires. */
 export const counterTests = defineGroup("counters", (ctx, api, options) => {
@@ -14,6 +14,29 @@ export const counterTests = defineGroup("counters", (ctx, api, options) => {
         [...values].sort((a, b) => a - b),
         Array.from({ length: width }, (_, i) => i + 1),
       );
+    },
+    options.timeoutMs,
+  );
+  api.it(
+    "32 increments from 8 stores at once on one counter: exact values 1..32, none unknown",
+    async () => {
+      // Eight processes counting four chord members each, one after another, all at once: a
+      // process may lose many rounds in a row while the others count past it, yet there is no
+      // fault, so every call answers, and the values are exactly 1..32.
+      const key = id("shared-counter");
+      await withPeers(ctx, 7, async (peers) => {
+        const stores = [ctx.store(), ...peers];
+        const counted = async (store: (typeof stores)[number]) => {
+          const values: number[] = [];
+          for (let i = 0; i < 4; i++) values.push(await store.incr(key));
+          return values;
+        };
+        const values = (await Promise.all(stores.map(counted))).flat();
+        assert.deepEqual(
+          [...values].sort((a, b) => a - b),
+          Array.from({ length: 32 }, (_, i) => i + 1),
+        );
+      });
     },
     options.timeoutMs,
   );

@@ -11,6 +11,7 @@ import type { GroupTests } from "./context.js";
 import { counterTests } from "./counters.js";
 import { expiryTests } from "./expiry.js";
 import { groupTests } from "./groups.js";
+import { isolationTests } from "./isolation.js";
 import { lifecycleTests } from "./lifecycle.js";
 import { metadataTests } from "./metadata.js";
 import { raceTests } from "./races.js";
@@ -28,6 +29,7 @@ export {
   counterTests,
   expiryTests,
   groupTests,
+  isolationTests,
   lifecycleTests,
   metadataTests,
   raceTests,
@@ -55,6 +57,7 @@ export const SUITE_GROUPS: Record<SuiteGroup, GroupTests> = {
   retention: retentionTests,
   badInput: badInputTests,
   lifecycle: lifecycleTests,
+  isolation: isolationTests,
 };
 
 /** Registers the whole suite under one describe block named after the backend. */

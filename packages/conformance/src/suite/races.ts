@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
-import { isReady, type StoreOutcome } from "@resultstore/core";
-import { defineGroup, id } from "./context.js";
+import { isReady, type ResultStore, type StoreOutcome } from "@resultstore/core";
+import { assertPersisted, defineGroup, id, withPeers } from "./context.js";
 
 /** Concurrent writers: SUCCESS is never lost, a ready state never regresses. */
 export const raceTests = defineGroup("races", (ctx, api, options) => {
@@ -89,5 +89,27 @@ export const raceTests = defineGroup("races", (ctx, api, options) => {
         assert.equal((await ctx.store().getMeta(taskId)).status, "FAILURE", taskId);
     },
     Math.max(options.timeoutMs ?? 60_000, 120_000),
+  );
+  api.it(
+    "a refusal after more than 16 writes by others is a plain refusal, fresh or cached",
+    async () => {
+      // Contention is not a fault: a write the rules refuse resolves { applied: false }, however
+      // many writes the record took and whether this process saw the task before (it queued it:
+      // a backend that caches versions holds a stale one) or never did (another process).
+      const taskId = id("long");
+      await ctx.store().markQueued(taskId, { metadata: { by: "producer" } });
+      await withPeers(ctx, 2, async (peers) => {
+        const [worker, late] = peers as [ResultStore, ResultStore];
+        for (let step = 0; step < 20; step++)
+          await worker.storeResult(taskId, { step }, "PROGRESS");
+        await worker.markSuccess(taskId, "done");
+        const duplicate = await late.markStarted(taskId);
+        assert.equal(duplicate.applied, false, "a duplicate STARTED from another process");
+        const revoke = await ctx.store().markRevoked(taskId);
+        assert.equal(revoke.applied, false, "a revoke from the process that queued it");
+      });
+      await assertPersisted(ctx, taskId, { status: "SUCCESS", metadata: { by: "producer" } });
+    },
+    options.timeoutMs,
   );
 });

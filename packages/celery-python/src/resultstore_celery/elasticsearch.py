@@ -1,0 +1,251 @@
+"""Elasticsearch: Celery's ElasticsearchBackend, with every task write guarded by the document's
+version (``if_seq_no``/``if_primary_term``, or ``op_type=create`` for a new task) and decided by
+the state rules on the record read just before (records.py).
+
+Celery guards SUCCESS (and ready-vs-unready) with a GET and then a guarded partial update, but a
+FAILURE or REVOKED can still be replaced, and its partial ``{"doc": …}`` keeps nothing of ours in
+its meta. Here the whole document is rewritten under the version read, so "read, decide, write"
+is one atomic step; a 409 reads again. The document is exactly what
+@resultstore/backend-elasticsearch stores (packages/backend-elasticsearch/src/records.ts):
+``result`` (Celery's meta JSON text, what Celery reads), ``@timestamp``, ``status``,
+``date_done``, ``expires_at``, ``metadata`` (JSON text) and ``write_id`` (the recent writes' ids).
+"""
+
+import time
+from datetime import datetime, timezone
+from typing import Any, Callable, Dict, List, Optional
+
+from celery import states
+from celery.backends.elasticsearch import ElasticsearchBackend as CeleryElasticsearchBackend
+from kombu.utils.encoding import bytes_to_str
+from kombu.utils.json import dumps as json_dumps
+from kombu.utils.json import loads as json_loads
+
+from ._base import RulesMixin
+from .errors import ResultStoreError
+from .records import apply_write, encode_meta, parse_date_ms, record_from_meta, write_fields
+from .rules import READY_STATES
+
+#: How many write ids a document keeps (records.ts RECENT_WRITE_IDS).
+RECENT_WRITE_IDS = 16
+MAX_ROUNDS = 50
+
+#: The mapping of an index we create (records.ts INDEX_MAPPINGS).
+INDEX_MAPPINGS = {
+    "dynamic": False,
+    "properties": {
+        "result": {"type": "object", "enabled": False},
+        "metadata": {"type": "object", "enabled": False},
+        "@timestamp": {"type": "date"},
+        "status": {"type": "keyword"},
+        "date_done": {"type": "date"},
+        "expires_at": {"type": "date"},
+        "kind": {"type": "keyword"},
+        "count": {"type": "long"},
+        "write_id": {"type": "keyword", "index": False, "doc_values": False},
+    },
+}
+
+Doc = Dict[str, Any]
+
+
+def iso_ms(ms: Optional[int]) -> Optional[str]:
+    """JavaScript's ``toISOString()``: ``2024-05-01T12:00:00.123Z``."""
+    if ms is None:
+        return None
+    date = datetime.fromtimestamp(ms // 1000, tz=timezone.utc)
+    return date.strftime("%Y-%m-%dT%H:%M:%S") + f".{ms % 1000:03d}Z"
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def _with_write_id(before: List[str], write_id: str) -> List[str]:
+    return ([i for i in before if i != write_id] + [write_id])[-RECENT_WRITE_IDS:]
+
+
+def _recent_write_ids(source: Doc) -> List[str]:
+    value = source.get("write_id")
+    if isinstance(value, str):
+        return [value]
+    return [i for i in value if isinstance(i, str)] if isinstance(value, list) else []
+
+
+class ElasticsearchBackend(RulesMixin, CeleryElasticsearchBackend):
+    """``resultstore+elasticsearch://…``: Celery's ElasticsearchBackend under resultstore's rules."""
+
+    backend_name = "elasticsearch"
+    implements_incr = True
+    _index_ready = False
+
+    # --- documents ------------------------------------------------------------------------------
+
+    def _ensure_index(self) -> None:
+        """Our index, created with our mapping by the first write (as the Node backend's)."""
+        if self._index_ready:
+            return
+        from elasticsearch import exceptions
+
+        try:
+            self.server.indices.create(index=self.index, mappings=INDEX_MAPPINGS)
+        except exceptions.BadRequestError as exc:
+            if "resource_already_exists" not in str(exc):
+                raise
+        self._index_ready = True
+
+    def _read(self, doc_id: str) -> Optional[Doc]:
+        from elasticsearch import exceptions
+
+        try:
+            return dict(self.server.get(index=self.index, id=doc_id, realtime=True))
+        except exceptions.NotFoundError:
+            return None
+
+    def _write(self, doc_id: str, body: Doc, stored: Optional[Doc]) -> bool:
+        """Create (no document read) or replace under the version read; False on a 409."""
+        from elasticsearch import exceptions
+
+        try:
+            if stored is None:
+                self.server.index(index=self.index, id=doc_id, document=body, op_type="create")
+            else:
+                self.server.index(
+                    index=self.index,
+                    id=doc_id,
+                    document=body,
+                    if_seq_no=stored["_seq_no"],
+                    if_primary_term=stored["_primary_term"],
+                )
+            return True
+        except exceptions.ConflictError:
+            return False
+
+    def _update(self, doc_id: str, decide: Callable[[Optional[Doc]], Any]) -> Any:
+        self._ensure_index()
+        for _ in range(MAX_ROUNDS):
+            stored = self._read(doc_id)
+            change = decide(stored)
+            if not isinstance(change, tuple):
+                return change
+            body, result = change
+            if self._write(doc_id, body, stored):
+                return result
+        raise ResultStoreError("elasticsearch", f"write of {doc_id}: lost {MAX_ROUNDS} races")
+
+    def _expires_ms(self, now_ms: int) -> Optional[int]:
+        return None if not self.expires else now_ms + int(self.expires * 1000)
+
+    # --- writes ---------------------------------------------------------------------------------
+
+    def _store_result(  # type: ignore[override]
+        self,
+        task_id: str,
+        result: Any,
+        state: str,
+        traceback: Optional[str] = None,
+        request: Any = None,
+        write_id: Optional[str] = None,
+        metadata: Optional[dict] = None,
+        fields: Optional[dict] = None,
+        **kwargs: Any,
+    ) -> Any:
+        if not self.es_save_meta_as_text:
+            raise ResultStoreError(
+                "elasticsearch", "elasticsearch_save_meta_as_text=False is not supported yet."
+            )
+        meta = self._get_result_meta(result=result, state=state, traceback=traceback, request=request)
+        meta.update(fields or {})  # mark_queued's request fields
+        now_ms = _now_ms()
+        write = {
+            "task_id": task_id,
+            "status": state,
+            "result": meta["result"],
+            "traceback": traceback,
+            "date_done": now_ms if state in READY_STATES else None,
+            "expires_at": self._expires_ms(now_ms),
+            "fields": write_fields(meta),
+            "metadata": metadata,
+        }
+        doc_id = bytes_to_str(self.get_key_for_task(task_id))
+
+        def decide(stored_doc: Optional[Doc]) -> Any:
+            source = stored_doc["_source"] if stored_doc else None
+            recorded = _recent_write_ids(source) if source else []
+            if write_id and write_id in recorded:
+                return result  # this very call, sent again after it landed
+            stored = _record(source, task_id) if source else None
+            nxt = apply_write(stored, write, _now_ms())
+            if nxt is None:
+                self._refused(task_id, state, stored and stored["status"])
+                return result
+            body = {
+                "result": encode_meta({**nxt, "metadata": {}}, {}),
+                "@timestamp": iso_ms(_now_ms()),
+                "status": nxt["status"],
+                "date_done": iso_ms(nxt["date_done"]),
+                "expires_at": iso_ms(nxt["expires_at"]),
+                "metadata": json_dumps(nxt["metadata"]) if nxt["metadata"] else None,
+                "write_id": _with_write_id(recorded, write_id) if write_id else recorded,
+            }
+            return body, result
+
+        return self._update(doc_id, decide)
+
+    # --- reads, counters --------------------------------------------------------------------------
+
+    def _get_task_meta_for(self, task_id: str) -> Dict[str, Any]:
+        """Celery's meta from ``result``, with our ``metadata``; an expired record reads as PENDING."""
+        doc = self._read(bytes_to_str(self.get_key_for_task(task_id)))
+        if not doc:
+            return {"status": states.PENDING, "result": None}
+        source = doc["_source"]
+        expires = parse_date_ms(source.get("expires_at"))
+        if expires is not None and expires <= _now_ms():
+            return {"status": states.PENDING, "result": None}
+        record = _record(source, task_id)
+        meta = json_loads(source["result"]) if isinstance(source.get("result"), str) else dict(source["result"])
+        meta["metadata"] = record["metadata"] if record else {}
+        return self.meta_from_decoded(meta)
+
+    def incr(self, key: Any, by: int = 1) -> int:  # type: ignore[override]
+        """Adds ``by`` to the counter document ``{kind: "counter", count, …}`` (the Node
+        backend's) under its version; an expired counter restarts from zero."""
+        import uuid
+
+        doc_id = bytes_to_str(key)
+        increment_id = str(uuid.uuid4())
+
+        def decide(stored: Optional[Doc]) -> Any:
+            now_ms = _now_ms()
+            source = stored["_source"] if stored else {}
+            recorded = _recent_write_ids(source)
+            count = 0
+            if stored:
+                if source.get("kind") != "counter" or not isinstance(source.get("count"), int):
+                    raise ResultStoreError("elasticsearch", f"The document at counter key {doc_id} is not a counter.")
+                expires = parse_date_ms(source.get("expires_at"))
+                count = 0 if expires is not None and expires <= now_ms else source["count"]
+            count += by
+            body = {
+                "kind": "counter",
+                "count": count,
+                "@timestamp": iso_ms(now_ms),
+                "expires_at": iso_ms(self._expires_ms(now_ms)),
+                "write_id": _with_write_id(recorded, increment_id),
+            }
+            return body, count
+
+        return self._update(doc_id, decide)
+
+
+def _record(source: Doc, task_id: str) -> Optional[Dict[str, Any]]:
+    value = source.get("result")
+    meta = json_loads(value) if isinstance(value, str) else value
+    if not isinstance(meta, dict) or not isinstance(meta.get("status"), str):
+        raise ResultStoreError("elasticsearch", f"The document of task {task_id} has no Celery meta in \"result\".")
+    record = record_from_meta(meta, task_id)
+    metadata = source.get("metadata")
+    record["metadata"] = json_loads(metadata) if isinstance(metadata, str) else (metadata or {})
+    record["expires_at"] = parse_date_ms(source.get("expires_at"))
+    return record
