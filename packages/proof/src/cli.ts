@@ -4,6 +4,7 @@
  *                   [--json FILE] [--keep DIR] [--clusters]`
  * (`--clusters`: the 3-node cluster targets, `cassandra-cluster` etc., instead of the single servers)
  * `npm run proof -- --check HISTORY.jsonl`   (check a saved history again)
+ * `npm run proof -- --mutants [--mutant NAME]`   (the checker must catch each broken backend)
  *
  * Runs the workload against each backend in turn, prints one row per backend and exits non-zero
  * on any violation (or, in CI, on a backend that could not run).
@@ -12,9 +13,10 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { type CheckReport, check } from "./checker.js";
+import { type CheckReport, check, type ViolationKind } from "./checker.js";
 import type { FaultKind } from "./history.js";
 import { readHistory } from "./history.js";
+import { MUTANTS, type Mutant, mutantNamed } from "./mutants.js";
 import { type RunResult, runProof } from "./run.js";
 import { CLUSTER_TARGETS, TARGETS, targetNamed } from "./targets.js";
 
@@ -37,6 +39,7 @@ const CI_PRESET = {
   json: undefined,
   keep: undefined,
   check: undefined,
+  mutants: undefined as string[] | undefined,
   note: "CI preset: mongo (FerretDB 1.x, not atomic per document) is not run; see PROOF.md",
 };
 
@@ -52,13 +55,17 @@ function parse(argv: string[]) {
       keep: { type: "string" },
       check: { type: "string" },
       ci: { type: "boolean", default: false },
+      mutants: { type: "boolean", default: false },
+      mutant: { type: "string", multiple: true },
       clusters: { type: "boolean", default: false },
     },
   });
   // `--ci --clusters`: the same short run against the 3-node clusters, a node killed and one paused.
   if (values.ci && values.clusters)
-    return { ...CI_PRESET, targets: [...CLUSTER_TARGETS], note: undefined };
+    return { ...CI_PRESET, targets: [...CLUSTER_TARGETS], note: undefined as string | undefined };
   if (values.ci) return CI_PRESET;
+  if (values.mutants || values.mutant?.length)
+    return { ...CI_PRESET, mutants: values.mutant ?? [], keep: values.keep, note: undefined };
   const faults = (values.faults ?? "")
     .split(",")
     .map((f) => f.trim())
@@ -82,6 +89,7 @@ function parse(argv: string[]) {
     keep: values.keep,
     check: values.check,
     note: undefined as string | undefined,
+    mutants: undefined as string[] | undefined,
   };
 }
 
@@ -96,6 +104,7 @@ const COLUMNS = [
   "ops",
   "acknowledged",
   "indeterminate",
+  "failed",
   "faults",
   "resets",
   "violations",
@@ -109,11 +118,16 @@ function row(r: RunResult | (CheckReport & { skipped?: string })): string[] {
     : [];
   if (r.notes.lostToReset) notes.push(`(lost to resets: ${r.notes.lostToReset})`);
   if (r.notes.unrecovered) notes.push("(NOT RECOVERED after the last fault)");
+  if (r.notes.indeterminateBudget !== undefined)
+    notes.push(
+      `(indeterminate outside faults: ${r.notes.indeterminateOutsideFaults} of ${r.notes.indeterminateBudget} allowed)`,
+    );
   return [
     r.backend,
     String(r.ops),
     String(r.acknowledged),
     String(r.indeterminate),
+    String(r.failed),
     r.skipped ? `SKIPPED: ${r.skipped}` : r.faults.join(",") || "-",
     String(r.notes.resets),
     String(r.violations),
@@ -141,6 +155,7 @@ function toJson(results: readonly (RunResult | CheckReport)[]) {
         ops: r.ops,
         acknowledged: r.acknowledged,
         indeterminate: r.indeterminate,
+        failed: r.failed,
         faults: r.faults,
         violations: r.violations,
         byKind: r.byKind,
@@ -162,6 +177,7 @@ async function main(): Promise<number> {
     if (args.json) writeFileSync(args.json, `${JSON.stringify(toJson([report]), null, 2)}\n`);
     return report.violations ? 1 : 0;
   }
+  if (args.mutants) return runMutants(args.mutants, args.keep, log);
   if (args.note) log(`!!! ${args.note}`);
   const workDir = args.keep ?? mkdtempSync(join(tmpdir(), "resultstore-proof-"));
   const results: RunResult[] = [];
@@ -203,6 +219,99 @@ async function main(): Promise<number> {
   else log(`histories kept in ${workDir}`);
   return failed ? 1 : 0;
 }
+
+/**
+ * The checker proving itself under faults: every mutant of mutants.ts (or those named) runs on
+ * the memory server for a short while, 3 processes, the server paused and its connections cut,
+ * four runs at a time; each must be reported under one of its kinds.
+ */
+async function runMutants(
+  names: string[],
+  keep: string | undefined,
+  log: (line: string) => void,
+): Promise<number> {
+  const mutants = names.length ? names.map(mutantNamed) : [...MUTANTS];
+  const workDir = keep ?? mkdtempSync(join(tmpdir(), "resultstore-mutants-"));
+  const t0 = Date.now();
+  const rows: string[][] = [];
+  let failed = false;
+  const one = async (mutant: Mutant) => {
+    const target = {
+      name: `mutant-${mutant.name}`,
+      envName: "MEMORY",
+      inMemory: "MemoryBackend is a process's memory",
+      mutant: mutant.name,
+    };
+    try {
+      // A race needs the scheduler's help, and a loaded machine can starve a short run of the
+      // calls that would show the bug: a mutant not caught is run once more before it counts.
+      for (let attempt = 1; ; attempt++) {
+        const r = await runProof({
+          target,
+          seconds: MUTANT_SECONDS,
+          processes: 3,
+          faults: ["pause", "drop"],
+          pauseMs: 2000,
+          // Long enough after the faults' grace for a healthy stretch that can exceed a budget.
+          healthyTailMs: MUTANT_TAIL_MS,
+          workDir: join(workDir, `${target.name}-${attempt}`),
+          log: (line) => log(`${target.name}: ${line}`),
+        });
+        const found = Object.keys(r.byKind);
+        const caught = mutant.caughtAs.filter((k) => found.includes(k));
+        const ok = caught.length > 0 && r.faults.length > 0;
+        if (!ok && attempt < 2) {
+          log(
+            `${target.name}: not caught in ${r.ops} calls (${found.join(", ") || "nothing"}); again`,
+          );
+          continue;
+        }
+        if (!ok) failed = true;
+        if (!ok) for (const v of r.examples) log(`${target.name}: ${v.kind} ${v.key}: ${v.detail}`);
+        rows.push([
+          mutant.name,
+          String(r.ops),
+          r.faults.join(",") || "-",
+          ok
+            ? `caught${attempt > 1 ? " (2nd run)" : ""}: ${caught.map((k) => `${k}=${r.byKind[k]}`).join(" ")}`
+            : "NOT CAUGHT",
+          found.filter((k) => !caught.includes(k as ViolationKind)).join(" ") || "-",
+        ]);
+        break;
+      }
+    } catch (error) {
+      failed = true;
+      log(`${target.name}: the run failed: ${(error as Error).stack ?? error}`);
+      rows.push([mutant.name, "0", "-", "RUN FAILED", "-"]);
+    }
+  };
+  const queue = [...mutants];
+  await Promise.all(
+    Array.from({ length: MUTANTS_AT_ONCE }, async () => {
+      for (let m = queue.shift(); m; m = queue.shift()) await one(m);
+    }),
+  );
+  const header = ["mutant", "ops", "faults", "verdict", "also reported"];
+  const widths = header.map((_, i) =>
+    Math.max(...[header, ...rows].map((r) => (r[i] ?? "").length)),
+  );
+  for (const r of [header, ...rows])
+    console.log(
+      r
+        .map((c, i) => c.padEnd(widths[i] ?? 0))
+        .join("  ")
+        .trimEnd(),
+    );
+  log(`mutants: ${mutants.length} in ${((Date.now() - t0) / 1000).toFixed(0)}s`);
+  if (!keep && !failed) rmSync(workDir, { recursive: true, force: true });
+  else log(`histories kept in ${workDir}`);
+  return failed ? 1 : 0;
+}
+
+/** Seconds each mutant runs (the healthy tail after the last fault comes on top). */
+const MUTANT_SECONDS = 8;
+const MUTANT_TAIL_MS = 12_000;
+const MUTANTS_AT_ONCE = 4;
 
 main().then(
   (code) => process.exit(code),

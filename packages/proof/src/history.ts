@@ -15,9 +15,17 @@ export interface ErrorInfo {
   text: string;
   /** The client gave up waiting (the call may still land later). */
   timeout?: boolean;
+  /**
+   * The call provably never reached a server (core's `BackendUnavailableError`: no host up, the
+   * connection refused before anything was sent): a definite failure, not an indeterminate one.
+   */
+  definite?: boolean;
 }
 
-/** Fields every client call carries. An `error` makes the outcome indeterminate. */
+/**
+ * Fields every client call carries. An `error` makes the outcome indeterminate, unless it is
+ * `definite` (the call had no effect).
+ */
 interface Call {
   /** The client process (0-based). */
   p: number;
@@ -33,9 +41,17 @@ export interface WriteEvent extends Call {
   status: string;
   /** What a SUCCESS stores, to compare with what is read back. */
   result?: unknown;
-  /** The one metadata key this write merges (distinct per writer and write), and its value. */
+  /**
+   * The one metadata key this write merges (distinct per writer and write), and its value as it
+   * was sent (a number, or an object with nested values; the caller mutates its own copy after
+   * the call, so a later read showing the mutation shows what nobody wrote).
+   */
   metaKey?: string;
-  metaValue?: number;
+  metaValue?: unknown;
+  /** The write's `expires` in milliseconds, when the record is meant to expire during the run. */
+  expiresMs?: number;
+  /** The task's args as sent (QUEUED only), before the caller mutated them. */
+  args?: unknown[];
   /** The rules' answer; absent when the call failed. */
   applied?: boolean;
 }
@@ -43,6 +59,10 @@ export interface WriteEvent extends Call {
 export interface ReadState {
   status: string;
   result: unknown;
+  /** The whole metadata returned, as returned (before the caller mutated it). */
+  metadata?: Record<string, unknown>;
+  /** The task's args, when the record has them. */
+  args?: unknown;
 }
 
 /** `getMeta` (one id) or `getMany` (several). */
@@ -52,12 +72,26 @@ export interface ReadEvent extends Call {
   states?: ReadState[];
 }
 
-/** `incr(key, 1)`; `expiring` counters have a short `expires`, so they restart while in use. */
+/** `incr(key, by)`; `expiring` counters have a short `expires`, so they restart while in use. */
 export interface IncrEvent extends Call {
   type: "incr";
   key: string;
   expiring: boolean;
+  /** The step (1 when absent, as in histories before steps were recorded). */
+  by?: number;
   value?: number;
+}
+
+/** `forget(id)`: the record is deleted; a later write re-creates the id. */
+export interface ForgetEvent extends Call {
+  type: "forget";
+  id: string;
+}
+
+/** `cleanup()`, run while the other lanes write: it may only remove what has expired. */
+export interface CleanupEvent extends Call {
+  type: "cleanup";
+  removed?: number;
 }
 
 /** One delivery of a chord member through `onChordPartReturn`. */
@@ -67,8 +101,9 @@ export interface ChordEvent extends Call {
   member: string;
   size: number;
   duplicate?: boolean;
-  /** The callback ran during this call. */
+  /** The callback ran during this call, at `firedAt`. */
   fired?: boolean;
+  firedAt?: number;
 }
 
 export type FaultKind = "kill" | "pause" | "drop";
@@ -109,6 +144,8 @@ export interface RunEvent {
   faults: FaultKind[];
   /** `expires` of the expiring counters, in milliseconds. */
   counterExpiresMs: number;
+  /** `expires` of the expiring tasks, in milliseconds (absent: the workload had none). */
+  taskExpiresMs?: number;
   start: number;
 }
 
@@ -118,17 +155,27 @@ export type HistoryEvent =
   | ReadEvent
   | IncrEvent
   | ChordEvent
+  | ForgetEvent
+  | CleanupEvent
   | FaultEvent
   | FinalEvent;
 
-export type ClientEvent = WriteEvent | ReadEvent | IncrEvent | ChordEvent;
+export type ClientEvent =
+  | WriteEvent
+  | ReadEvent
+  | IncrEvent
+  | ChordEvent
+  | ForgetEvent
+  | CleanupEvent;
 
 export function isClientEvent(event: HistoryEvent): event is ClientEvent {
   return (
     event.type === "write" ||
     event.type === "read" ||
     event.type === "incr" ||
-    event.type === "chord"
+    event.type === "chord" ||
+    event.type === "forget" ||
+    event.type === "cleanup"
   );
 }
 

@@ -5,7 +5,7 @@
  * survive); the MemoryBackend runs each call without interleaving, as a database would.
  * It keeps everything in memory: a kill is a reset.
  *
- *   node dist/memory-server.js PORT
+ *   node dist/memory-server.js PORT [MUTANT]   (MUTANT: a server-side mutant of mutants.ts)
  */
 import { createServer } from "node:http";
 import {
@@ -21,6 +21,7 @@ import {
   type TaskWrite,
   type WriteOutcome,
 } from "@resultstore/core";
+import { mutantNamed } from "./mutants.js";
 
 const METHODS = new Set([
   "write",
@@ -29,6 +30,7 @@ const METHODS = new Set([
   "remove",
   "incr",
   "removeCounter",
+  "addToSet",
   "saveGroup",
   "readGroup",
   "removeGroup",
@@ -36,9 +38,10 @@ const METHODS = new Set([
   "destroy",
 ]);
 
-/** Serves one MemoryBackend on 127.0.0.1:port until the process ends. */
-export function serveMemoryBackend(port: number): Promise<() => Promise<void>> {
-  const backend = new MemoryBackend() as unknown as Record<
+/** Serves one MemoryBackend (or a mutant's broken one) on 127.0.0.1:port until the process ends. */
+export function serveMemoryBackend(port: number, mutant?: string): Promise<() => Promise<void>> {
+  const make = mutant ? mutantNamed(mutant).server : undefined;
+  const backend = (make ? make() : new MemoryBackend()) as unknown as Record<
     string,
     (...args: unknown[]) => Promise<unknown>
   >;
@@ -120,6 +123,9 @@ export class RemoteMemoryBackend implements ResultBackend {
   removeCounter(key: string): Promise<void> {
     return this.call("removeCounter", key);
   }
+  addToSet(key: string, member: string, expiresAt: Date | null): Promise<number> {
+    return this.call("addToSet", key, member, expiresAt);
+  }
   saveGroup(group: GroupRecord): Promise<void> {
     return this.call("saveGroup", group);
   }
@@ -143,7 +149,7 @@ export class RemoteMemoryBackend implements ResultBackend {
 
 if (process.argv[1]?.endsWith("memory-server.js")) {
   const port = Number(process.argv[2]);
-  serveMemoryBackend(port).then(
+  serveMemoryBackend(port, process.argv[3]).then(
     () => process.stdout.write(`memory server on 127.0.0.1:${port}\n`),
     (error: Error) => {
       process.stderr.write(`${error.message}\n`);

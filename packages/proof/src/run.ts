@@ -22,7 +22,7 @@ import {
 } from "./history.js";
 import { clusterServer, privateServer, type ServerHandle, sharedServer } from "./servers.js";
 import { openBackend, type Target } from "./targets.js";
-import type { WorkerConfig } from "./worker.js";
+import { DEFAULT_TASK_EXPIRES_MS, type WorkerConfig } from "./worker.js";
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 /** How long the clients run after the last fault healed. */
@@ -44,6 +44,10 @@ export interface RunOptions {
   pauseMs?: number;
   /** `expires` of the expiring counters. @default 3000 */
   counterExpiresMs?: number;
+  /** `expires` of the expiring tasks. @default 2000 */
+  taskExpiresMs?: number;
+  /** How long the clients run after the last fault healed. @default 8000 */
+  healthyTailMs?: number;
 }
 
 export interface RunResult extends CheckReport {
@@ -55,6 +59,7 @@ export interface RunResult extends CheckReport {
 export async function runProof(options: RunOptions): Promise<RunResult> {
   const { target, seconds, processes, faults, workDir, log } = options;
   const counterExpiresMs = options.counterExpiresMs ?? 3000;
+  const taskExpiresMs = options.taskExpiresMs ?? DEFAULT_TASK_EXPIRES_MS;
   mkdirSync(workDir, { recursive: true });
   const historyFile = join(workDir, `${target.name}.history.jsonl`);
   writeFileSync(historyFile, "");
@@ -75,6 +80,7 @@ export async function runProof(options: RunOptions): Promise<RunResult> {
       url: clientUrl,
       namespace,
       ...(server.caFile ? { caFile: server.caFile } : {}),
+      ...(target.mutant ? { mutant: target.mutant } : {}),
     };
     const runEvent: RunEvent = {
       type: "run",
@@ -85,6 +91,7 @@ export async function runProof(options: RunOptions): Promise<RunResult> {
       seconds,
       faults,
       counterExpiresMs,
+      taskExpiresMs,
       start: Date.now(),
     };
     const record = (event: HistoryEvent) =>
@@ -103,6 +110,7 @@ export async function runProof(options: RunOptions): Promise<RunResult> {
         // Half the clients retry transient failures (Celery's result_backend_always_retry).
         alwaysRetry: p % 2 === 0,
         counterExpiresMs,
+        taskExpiresMs,
         secrets,
         callTimeoutMs: 10_000,
       };
@@ -129,7 +137,7 @@ export async function runProof(options: RunOptions): Promise<RunResult> {
     // Every run ends with a healthy stretch: the clients keep going until the server has been
     // healthy for a while after the last fault.
     const lastFault = Math.max(0, ...faultEvents.map((f) => f.end));
-    const end = Math.max(deadline, lastFault + HEALTHY_TAIL_MS);
+    const end = Math.max(deadline, lastFault + (options.healthyTailMs ?? HEALTHY_TAIL_MS));
     if (end > deadline)
       log(`extending the run by ${((end - deadline) / 1000).toFixed(0)}s for a healthy tail`);
     tell(end);
@@ -151,7 +159,9 @@ export async function runProof(options: RunOptions): Promise<RunResult> {
       // (a minute of Cassandra failing fast: ~100 000), which throws "Maximum call stack size".
       for (const event of parseHistory(text)) events.push(event);
     }
-    const direct = await openBackend({ ...connection, url });
+    // The final state is read by a healthy client: a mutant's bug is in its server, if anywhere.
+    const { mutant: _clientBug, ...healthy } = connection;
+    const direct = await openBackend({ ...healthy, url });
     try {
       const final = await readFinalState(direct, events);
       record(final);
@@ -191,6 +201,7 @@ function skipped(target: Target, historyFile: string, why: string): RunResult {
     ops: 0,
     acknowledged: 0,
     indeterminate: 0,
+    failed: 0,
     faults: [],
     violations: 0,
     byKind: {},
@@ -293,6 +304,11 @@ function withSecrets(target: Target, url: string): { url: string; secrets: strin
     parsed.username = `proofkey${tag}`;
     parsed.password = `proofsecret${tag}`;
     return { url: parsed.toString(), secrets: [`proofkey${tag}`, `proofsecret${tag}`] };
+  }
+  if (!target.server) {
+    // The memory server ignores the query; a token there lets mutants and errors be searched.
+    parsed.searchParams.set("token", `prooftoken${tag}`);
+    return { url: parsed.toString(), secrets: [`prooftoken${tag}`] };
   }
   if (target.server === "consul") {
     parsed.searchParams.set("token", `prooftoken${tag}`);

@@ -109,7 +109,7 @@ export async function privateServer(
   runRoot: string,
   log: (line: string) => void,
 ): Promise<ServerHandle> {
-  if (!target.server) return memoryServer(await freePortBlock());
+  if (!target.server) return memoryServer(await freePortBlock(), target.mutant);
   const api = await servicesApi();
   const name = target.server;
   const port = await freePortBlock();
@@ -248,10 +248,11 @@ function restore(name: string, value: string | undefined): void {
 }
 
 /** The memory backend served by a child process of the runner. */
-async function memoryServer(port: number): Promise<ServerHandle> {
+async function memoryServer(port: number, mutant?: string): Promise<ServerHandle> {
   let child: ChildProcess;
+  const args = [join(HERE, "memory-server.js"), String(port), ...(mutant ? [mutant] : [])];
   const start = async () => {
-    child = spawn(process.execPath, [join(HERE, "memory-server.js"), String(port)], {
+    child = spawn(process.execPath, args, {
       stdio: ["ignore", "ignore", "inherit"],
     });
     for (let i = 0; i < 100 && (await portFree(port)); i++) await sleep(100);

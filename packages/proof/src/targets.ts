@@ -9,6 +9,7 @@ import {
   schemeOf,
 } from "@resultstore/core";
 import { RemoteMemoryBackend } from "./memory-server.js";
+import { mutantNamed } from "./mutants.js";
 
 export interface Target {
   /** The proof's name for it (`--backend NAME`). */
@@ -28,6 +29,8 @@ export interface Target {
    */
   nodes?: number;
   query?: string;
+  /** A broken variant of the memory backend (mutants.ts), for proving the checker. */
+  mutant?: string;
 }
 
 export const TARGETS: readonly Target[] = [
@@ -101,12 +104,18 @@ export interface Connection {
   namespace: string;
   /** A CA certificate file the client trusts (the Cosmos emulator's self-signed one). */
   caFile?: string;
+  /** A mutant (mutants.ts) whose client side wraps the backend opened. */
+  mutant?: string;
 }
 
 /** Opens the backend the way a user would: the package for the URL's scheme, `fromUrl`. */
 export async function openBackend(connection: Connection): Promise<ResultBackend> {
-  const { url, namespace, caFile } = connection;
-  if (url.startsWith("http://")) return new RemoteMemoryBackend(url);
+  const { url, namespace, caFile, mutant } = connection;
+  if (url.startsWith("http://")) {
+    const backend = new RemoteMemoryBackend(url);
+    const wrap = mutant ? mutantNamed(mutant).client : undefined;
+    return wrap ? wrap(backend, url) : backend;
+  }
   const scheme = schemeOf(url);
   const module = (await import(SCHEME_PACKAGES[scheme] as string)) as BackendModule;
   return module.fromUrl(url, {

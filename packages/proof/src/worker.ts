@@ -1,28 +1,44 @@
 /**
  * One client process of the workload. It opens its own store on the shared URL and, until the
- * deadline, runs three lanes at once, recording every call with its outcome:
+ * deadline, runs its lanes at once, recording every call with its outcome:
  *
  * - lifecycles: QUEUED with metadata, STARTED, then SUCCESS, FAILURE, REVOKED or RETRY (then
  *   STARTED and a ready state again), each message sometimes delivered twice, plus late
- *   deliveries of any message to other processes' tasks;
+ *   deliveries of any message to other processes' tasks; some lifecycles run on a store with a
+ *   short `expires` over a few reused ids (so tasks expire and their ids are re-created), and some
+ *   tasks are forgotten and then re-created under the same id;
  * - hot ids: every process merges its own metadata keys into the same few ids at once (PROGRESS),
  *   occasionally finishing them, and polls them with `getMeta` and `getMany`;
- * - counters and chords: `incr` on lasting counters from every process, bursts on counters whose
- *   short `expires` elapses between bursts (so they restart while in use), and chords whose every
- *   member is delivered by two processes through `onChordPartReturn`.
+ * - counters and chords: `incr` by 1 to 5 on lasting counters from every process, bursts on
+ *   counters whose short `expires` elapses between bursts (so they restart while in use), and
+ *   chords whose every member is delivered by two processes through `onChordPartReturn`;
+ * - cleanup (process 0): `cleanup()` every second or so, while everything above runs.
+ *
+ * Metadata values are numbers or nested objects. After every call the caller mutates what it
+ * passed (nested values and the metadata object itself) and what `getMeta`/`getMany` returned;
+ * the history records what was really sent and read, so a store that shares objects with its
+ * caller shows as a read of something nobody wrote.
  *
  *   node dist/worker.js '<WorkerConfig as JSON>'
  */
 import { inspect } from "node:util";
-import { ResultStore, ResultStoreError, type TaskMeta } from "@resultstore/core";
+import {
+  BackendUnavailableError,
+  ResultStore,
+  ResultStoreError,
+  type TaskMeta,
+} from "@resultstore/core";
 import {
   type ChordEvent,
+  type CleanupEvent,
   type ErrorInfo,
+  type ForgetEvent,
   HistoryWriter,
   type IncrEvent,
   type ReadEvent,
   type WriteEvent,
 } from "./history.js";
+import { secretForms } from "./secrets.js";
 import { type Connection, openBackend } from "./targets.js";
 
 export interface WorkerConfig {
@@ -38,6 +54,8 @@ export interface WorkerConfig {
   historyFile: string;
   alwaysRetry: boolean;
   counterExpiresMs: number;
+  /** `expires` of the expiring tasks' store. @default 2000 */
+  taskExpiresMs?: number;
   /** Secrets from the URL, to find in error texts that were cut short. */
   secrets: string[];
   /** A call that takes longer is recorded as indeterminate (it may still land later). */
@@ -50,6 +68,11 @@ export const CHORD_WINDOW_MS = 3000;
 const HOT_IDS = 4;
 const LASTING_COUNTERS = 3;
 const EXPIRING_COUNTERS = 2;
+/** Each process reuses this many ids for its expiring tasks, so an expired id is re-created. */
+const EXPIRING_IDS = 3;
+export const DEFAULT_TASK_EXPIRES_MS = 2000;
+/** `incr` steps: mostly 1, as chords and Celery use it, sometimes more. */
+const STEPS = [1, 1, 1, 2, 3, 5] as const;
 /** Each chord has two members per process; every member is delivered by two processes. */
 export const chordSize = (processes: number) => 2 * processes;
 
@@ -60,19 +83,29 @@ class Timeout extends Error {}
 export class Worker {
   private seq = 0;
   private tasks = 0;
+  private expiringSeq = 0;
   private readonly history: HistoryWriter;
+  private readonly taskExpiresMs: number;
 
+  /**
+   * `expiring`: the store with the counters' short `expires`; `expiringTasks`: the store with the
+   * tasks' short `expires` (without it, no task expires during the run).
+   */
   constructor(
     private readonly config: WorkerConfig,
     private readonly store: ResultStore,
     private readonly expiring: ResultStore,
+    private readonly expiringTasks?: ResultStore,
   ) {
     this.history = new HistoryWriter(config.historyFile);
     this.deadline = config.deadline;
+    this.taskExpiresMs = config.taskExpiresMs ?? DEFAULT_TASK_EXPIRES_MS;
   }
 
   async run(): Promise<void> {
-    await Promise.all([this.lifecycles(), this.hotIds(), this.countersAndChords()]);
+    const lanes = [this.lifecycles(), this.hotIds(), this.countersAndChords()];
+    if (this.config.p === 0) lanes.push(this.cleanups());
+    await Promise.all(lanes);
     this.history.flush();
   }
 
@@ -102,26 +135,39 @@ export class Worker {
     }
   }
 
-  /** One recorded write carrying this process's next metadata key. */
-  private async write(id: string, status: string, result?: unknown): Promise<WriteEvent> {
+  /** One recorded write carrying this process's next metadata key; `store` may be an expiring one. */
+  private async write(
+    id: string,
+    status: string,
+    result?: unknown,
+    store: ResultStore = this.store,
+  ): Promise<WriteEvent> {
     const n = ++this.seq;
     const metaKey = `p${this.config.p}_${n}`;
-    const options = { metadata: { [metaKey]: n } };
+    // Every third value nests objects and arrays, so a store copying one level shares the rest.
+    const value: unknown = n % 3 === 0 ? { n, deep: { tags: ["a", n], flag: true } } : n;
+    const metadata: Record<string, unknown> = { [metaKey]: value };
+    const options = { metadata };
+    // QUEUED also carries the task's args, one of them nested, mutated after the call like metadata.
+    const args: unknown[] = [n, { deep: [n] }];
     const event: WriteEvent = {
       type: "write",
       p: this.config.p,
       id,
       status,
       metaKey,
-      metaValue: n,
+      metaValue: clone(value),
       start: Date.now(),
       end: 0,
     };
-    const s = this.store;
+    if (store !== this.store) event.expiresMs = this.taskExpiresMs;
+    if (status === "QUEUED") event.args = clone(args);
+    if (status === "SUCCESS") event.result = clone(result);
+    const s = store;
     const outcome = await this.timed(() => {
       switch (status) {
         case "QUEUED":
-          return s.markQueued(id, { ...options, name: "proof.task", args: [n] });
+          return s.markQueued(id, { ...options, name: "proof.task", args });
         case "STARTED":
           return s.markStarted(id, { pid: process.pid, p: this.config.p }, options);
         case "SUCCESS":
@@ -137,11 +183,36 @@ export class Worker {
       }
     });
     event.end = Date.now();
-    if (status === "SUCCESS") event.result = result;
     if (outcome.error) event.error = outcome.error;
     else event.applied = outcome.value?.applied;
     this.history.add(event);
+    // The caller reuses what it passed: nothing of this may reach a later write or read.
+    metadata[`mutated_${metaKey}`] = "by the writer";
+    mutateNested(value);
+    mutateNested(args);
+    if (result && typeof result === "object") (result as Record<string, unknown>).mutated = true;
     return event;
+  }
+
+  private async forget(id: string): Promise<void> {
+    const event: ForgetEvent = { type: "forget", p: this.config.p, id, start: Date.now(), end: 0 };
+    const outcome = await this.timed(() => this.store.forget(id));
+    event.end = Date.now();
+    if (outcome.error) event.error = outcome.error;
+    this.history.add(event);
+  }
+
+  private async cleanups(): Promise<void> {
+    while (this.running) {
+      await sleep(800 + Math.random() * 400);
+      if (!this.running) break;
+      const event: CleanupEvent = { type: "cleanup", p: this.config.p, start: Date.now(), end: 0 };
+      const outcome = await this.timed(() => this.store.cleanup());
+      event.end = Date.now();
+      if (outcome.error) event.error = outcome.error;
+      else if (outcome.value !== undefined) event.removed = outcome.value;
+      this.history.add(event);
+    }
   }
 
   private async read(ids: string[]): Promise<void> {
@@ -153,21 +224,41 @@ export class Worker {
     );
     event.end = Date.now();
     if (outcome.error) event.error = outcome.error;
-    else event.states = (outcome.value ?? []).map((m) => ({ status: m.status, result: m.result }));
+    else
+      event.states = (outcome.value ?? []).map((m) => ({
+        status: m.status,
+        result: clone(m.result),
+        metadata: clone(m.metadata),
+        ...(m.args != null ? { args: clone(m.args) } : {}),
+      }));
     this.history.add(event);
+    // The caller changes what it was given: no later read or write may show it.
+    for (const m of outcome.value ?? []) {
+      try {
+        m.metadata[`mutated_by_reader_p${this.config.p}`] = ++this.seq;
+        for (const v of Object.values(m.metadata)) mutateNested(v);
+        mutateNested(m.args);
+        if (m.result && typeof m.result === "object" && !Array.isArray(m.result))
+          (m.result as Record<string, unknown>).mutated = true;
+      } catch {
+        // A store may hand out frozen objects: then nothing can leak this way.
+      }
+    }
   }
 
   private async incr(key: string, expiring: boolean): Promise<void> {
+    const by = pick(STEPS);
     const event: IncrEvent = {
       type: "incr",
       p: this.config.p,
       key,
       expiring,
+      by,
       start: Date.now(),
       end: 0,
     };
     const store = expiring ? this.expiring : this.store;
-    const outcome = await this.timed(() => store.incr(key));
+    const outcome = await this.timed(() => store.incr(key, by));
     event.end = Date.now();
     if (outcome.error) event.error = outcome.error;
     else event.value = outcome.value;
@@ -181,25 +272,28 @@ export class Worker {
   private async lifecycles(): Promise<void> {
     const { p, processes } = this.config;
     while (this.running) {
-      const id = `t${p}-${++this.tasks}`;
-      await this.write(id, "QUEUED");
-      if (chance(0.2)) await this.write(id, "QUEUED"); // the producer published twice
-      await this.write(id, "STARTED");
-      let ready = pick(["SUCCESS", "FAILURE", "REVOKED", "RETRY"]);
-      if (ready === "RETRY") {
-        await this.write(id, "RETRY", undefined);
-        await this.write(id, "STARTED");
-        ready = pick(["SUCCESS", "FAILURE"]);
+      if (this.expiringTasks && chance(0.25)) {
+        // A few reused ids on the expiring store: each lifecycle finds its id expired (then it
+        // re-creates it) or still ready (then its writes are refused).
+        const id = `x${p}-${++this.expiringSeq % EXPIRING_IDS}`;
+        await this.lifecycle(id, this.expiringTasks);
+        continue;
       }
-      await this.write(id, ready, ready === "SUCCESS" ? this.successResult() : undefined);
-      await this.read([id]);
+      const id = `t${p}-${++this.tasks}`;
+      const ready = await this.lifecycle(id, this.store);
       if (chance(0.3)) {
         // A duplicate delivery of this task's messages: refused once the task is ready.
         const again = pick(["STARTED", ready]);
         await this.write(id, again, again === "SUCCESS" ? this.successResult() : undefined);
       }
+      if (chance(0.15)) {
+        // Forgotten, read, and now and then run again under the same id (re-created).
+        await this.forget(id);
+        await this.read([id]);
+        if (chance(0.5)) await this.lifecycle(id, this.store);
+      }
       if (chance(0.5) && processes > 1) {
-        // A late message for another process's task, which may not exist yet.
+        // A late message for another process's task, which may not exist yet (or any more).
         const other = (p + 1 + Math.floor(Math.random() * (processes - 1))) % processes;
         const late = `t${other}-${1 + Math.floor(Math.random() * this.tasks)}`;
         const state = pick(STATES_LATE);
@@ -207,6 +301,22 @@ export class Worker {
         await this.read([late]);
       }
     }
+  }
+
+  /** One task's messages in order, then a read; returns the ready state it ended with. */
+  private async lifecycle(id: string, store: ResultStore): Promise<string> {
+    await this.write(id, "QUEUED", undefined, store);
+    if (chance(0.2)) await this.write(id, "QUEUED", undefined, store); // published twice
+    await this.write(id, "STARTED", undefined, store);
+    let ready = pick(["SUCCESS", "FAILURE", "REVOKED", "RETRY"]);
+    if (ready === "RETRY") {
+      await this.write(id, "RETRY", undefined, store);
+      await this.write(id, "STARTED", undefined, store);
+      ready = pick(["SUCCESS", "FAILURE"]);
+    }
+    await this.write(id, ready, ready === "SUCCESS" ? this.successResult() : undefined, store);
+    await this.read([id]);
+    return ready;
   }
 
   private async hotIds(): Promise<void> {
@@ -226,7 +336,9 @@ export class Worker {
     const { counterExpiresMs } = this.config;
     // Bursts of increments with pauses longer than `expires` between them: every burst finds the
     // counter expired, so several processes restart it at once.
-    const cycle = counterExpiresMs + 1500;
+    // The pause between bursts (cycle - 600 ms) exceeds `expires` by 1.9 s, more than the
+    // checker's second of slack for whole-second expiry, so each burst starts a new lifetime.
+    const cycle = counterExpiresMs + 2500;
     let chordWindow = Math.floor(Date.now() / CHORD_WINDOW_MS);
     while (this.running) {
       await this.incr(`c${Math.floor(Math.random() * LASTING_COUNTERS)}`, false);
@@ -246,6 +358,8 @@ export class Worker {
       (j) => j % processes === p || (j + 1) % processes === p,
     );
     for (const j of shuffle(members)) {
+      // Members finish at different times, as tasks do: a chord firing early has a window to show.
+      await sleep(Math.random() * 40);
       // A delivery that failed is redelivered, as a broker would, at most twice more.
       for (let attempt = 0; attempt < 3; attempt++) {
         const event: ChordEvent = {
@@ -258,16 +372,19 @@ export class Worker {
           end: 0,
         };
         let fired = false;
+        let firedAt = 0;
         const outcome = await this.timed(() =>
           this.store.onChordPartReturn(
             { groupId: event.group, taskId: `g${window}-m${j}`, size },
             () => {
               fired = true;
+              firedAt = Date.now();
             },
           ),
         );
         event.end = Date.now();
         event.fired = fired;
+        if (fired) event.firedAt = firedAt;
         if (outcome.error) event.error = outcome.error;
         else event.duplicate = outcome.value?.duplicate;
         this.history.add(event);
@@ -288,19 +405,44 @@ export function describeError(error: unknown, secrets: readonly string[] = []): 
     showHidden: false,
   });
   let text = full.slice(0, 8000);
-  // Keep any secret that the cut would hide, so the checker still sees it.
-  for (const secret of secrets) {
-    const at = secret ? full.indexOf(secret) : -1;
-    if (at >= 8000) text += ` …${full.slice(Math.max(0, at - 100), at + secret.length + 100)}`;
+  // Keep any secret (in any of its encoded forms) that the cut would hide, so the checker sees it.
+  for (const form of secrets.flatMap(secretForms)) {
+    const at = full.indexOf(form);
+    if (at >= 8000) text += ` …${full.slice(Math.max(0, at - 100), at + form.length + 100)}`;
   }
   const e = error as { name?: string; code?: unknown };
   return {
     name: typeof e?.name === "string" ? e.name : typeof error,
     ...(typeof e?.code === "string" ? { code: e.code } : {}),
     typed: error instanceof ResultStoreError,
+    ...(neverSent(error) ? { definite: true } : {}),
     text,
   };
 }
+
+/** Core's `BackendUnavailableError`: the call never reached a server, so it had no effect. */
+function neverSent(error: unknown): boolean {
+  return error instanceof BackendUnavailableError;
+}
+
+/** A deep copy of JSON-like data, as it was at this moment. */
+function clone<T>(value: T): T {
+  return value === undefined ? value : (JSON.parse(JSON.stringify(value)) as T);
+}
+
+/** Changes every nested object and array inside `value` (not `value` itself when a number). */
+function mutateNested(value: unknown): void {
+  if (!value || typeof value !== "object") return;
+  if (Array.isArray(value)) {
+    value.push("mutated");
+    return;
+  }
+  const record = value as Record<string, unknown>;
+  for (const v of Object.values(record)) mutateNested(v);
+  if ("flag" in record) record.flag = "mutated";
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 const chance = (p: number) => Math.random() < p;
 function pick<T>(items: readonly T[]): T {
@@ -322,7 +464,11 @@ async function main(config: WorkerConfig): Promise<void> {
     ...options,
     expires: config.counterExpiresMs / 1000,
   });
-  const worker = new Worker(config, store, expiring);
+  const expiringTasks = new ResultStore(backend, {
+    ...options,
+    expires: (config.taskExpiresMs ?? DEFAULT_TASK_EXPIRES_MS) / 1000,
+  });
+  const worker = new Worker(config, store, expiring, expiringTasks);
   process.on("message", (message) => {
     if (typeof message === "string" && message.startsWith("deadline:"))
       worker.setDeadline(Number(message.slice("deadline:".length)));

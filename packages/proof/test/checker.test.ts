@@ -292,7 +292,7 @@ describe("the checker", () => {
     );
     const report = expectOnly("counter-duplicate", h);
     expect(report.violations).toBe(1);
-    expect(report.examples[0]?.detail).toContain("(100–130) and to process 0 (200–230)");
+    expect(report.examples[0]?.detail).toContain("(100–130) and 1 (+1) to process 0 (200–230)");
   });
 
   it("catches a chord callback that fired twice", () => {
@@ -380,8 +380,309 @@ describe("the checker", () => {
     );
   });
 
-  it("has a test above for every kind it knows", () => {
+  it("has a test for every kind it knows", () => {
     // Keeps this file honest when a kind is added.
-    expect(VIOLATION_KINDS.length).toBe(14); // 13 above, plus the runner's `inconclusive`
+    expect(VIOLATION_KINDS.length).toBe(21); // 20 here, plus the runner's `inconclusive`
+  });
+});
+
+/** A read that records the metadata it was given. */
+const readMeta = (
+  p: number,
+  id: string,
+  start: number,
+  end: number,
+  status: string,
+  metadata: Record<string, unknown>,
+  result: unknown = null,
+): ReadEvent => ({
+  type: "read",
+  p,
+  ids: [id],
+  start,
+  end,
+  states: [{ status, result, metadata }],
+});
+const lost = { name: "BackendConnectionError", typed: true, text: "cut" };
+const neverSent = { name: "BackendUnavailableError", typed: true, text: "no host", definite: true };
+const finalOf = (h: HistoryEvent[]) => h.find((e) => e.type === "final") as FinalEvent;
+
+describe("the checker's metadata model", () => {
+  /** t1's lifecycle with its metadata read in the middle and at the end. */
+  function history(): HistoryEvent[] {
+    const h = cleanHistory();
+    h.splice(
+      4,
+      1,
+      readMeta(1, "t1", 42, 45, "STARTED", { p0_10: 10, p0_30: 30 }),
+      readMeta(1, "t1", 70, 80, "SUCCESS", { p0_10: 10, p0_30: 30, p0_50: 50 }, { p: 0, n: 50 }),
+    );
+    return h;
+  }
+
+  it("passes reads that show every key written, in order", () => {
+    expect(check(history()).examples).toEqual([]);
+  });
+
+  it("catches an acknowledged key missing from a later read", () => {
+    const h = history();
+    h.push(readMeta(0, "t1", 110, 120, "SUCCESS", { p0_10: 10, p0_50: 50 }, { p: 0, n: 50 }));
+    expectOnly("metadata-lost", h);
+  });
+
+  it("catches a read that goes back in time (a key an earlier read showed is gone)", () => {
+    // The key came from a write whose answer was lost: only the first read proves it landed.
+    const h: HistoryEvent[] = [
+      run,
+      write(0, "t8", "QUEUED", 10, 20, true),
+      write(1, "t8", "PROGRESS", 25, 40, undefined, { error: lost }),
+      readMeta(1, "t8", 50, 60, "PROGRESS", { p0_10: 10, p1_25: 25 }),
+      readMeta(0, "t8", 70, 80, "QUEUED", { p0_10: 10 }),
+      final({ t8: task("PROGRESS", { p0_10: 10, p1_25: 25 }) }),
+    ];
+    expectOnly("read-went-back", h);
+  });
+
+  it("catches a key nobody wrote, and a nested value changed after it was sent", () => {
+    const h = history();
+    h.push(
+      readMeta(
+        0,
+        "t1",
+        110,
+        120,
+        "SUCCESS",
+        { p0_10: 10, p0_30: 30, p0_50: 50, leak: 1 },
+        {
+          p: 0,
+          n: 50,
+        },
+      ),
+    );
+    expectOnly("metadata-unwritten", h);
+    const nested: HistoryEvent[] = [
+      run,
+      write(0, "t9", "QUEUED", 10, 20, true, { metaKey: "k", metaValue: { deep: { flag: true } } }),
+      readMeta(1, "t9", 30, 40, "QUEUED", { k: { deep: { flag: "mutated" } } }),
+      final({ t9: task("QUEUED", { k: { deep: { flag: true } } }) }),
+    ];
+    expectOnly("metadata-unwritten", nested);
+    const args: HistoryEvent[] = [
+      run,
+      write(0, "t9", "QUEUED", 10, 20, true, { args: [10, { deep: [10] }] }),
+      {
+        ...readMeta(1, "t9", 30, 40, "QUEUED", { p0_10: 10 }),
+        states: [
+          {
+            status: "QUEUED",
+            result: null,
+            metadata: { p0_10: 10 },
+            args: [10, { deep: [10, "mutated"] }],
+          },
+        ],
+      },
+      final({ t9: task("QUEUED", { p0_10: 10 }) }),
+    ];
+    expectOnly("metadata-unwritten", args);
+  });
+
+  it("catches a refused write's key in a read", () => {
+    const h = history();
+    h.push(
+      readMeta(
+        0,
+        "t1",
+        110,
+        120,
+        "SUCCESS",
+        { p0_10: 10, p0_30: 30, p0_50: 50, p1_90: 90 },
+        {
+          p: 0,
+          n: 50,
+        },
+      ),
+    );
+    expectOnly("refused-write-visible", h);
+  });
+
+  it("catches a write that never reached a server, yet shows", () => {
+    const h: HistoryEvent[] = [
+      run,
+      write(0, "t10", "QUEUED", 10, 20, true),
+      write(1, "t10", "PROGRESS", 25, 30, undefined, { error: neverSent }),
+      readMeta(1, "t10", 50, 60, "QUEUED", { p0_10: 10, p1_25: 25 }),
+      final({ t10: task("QUEUED", { p0_10: 10, p1_25: 25 }) }),
+    ];
+    expectOnly("failed-call-visible", h);
+  });
+
+  it("lets a forgotten id read as nothing, and be created again", () => {
+    const forget = { type: "forget", p: 1, id: "t1", start: 102, end: 104 } as const;
+    const h = history();
+    h.push(
+      forget,
+      readMeta(0, "t1", 110, 120, "PENDING", {}),
+      write(0, "t1", "QUEUED", 130, 140, true),
+      readMeta(1, "t1", 150, 160, "QUEUED", { p0_130: 130 }),
+    );
+    finalOf(h).tasks.t1 = task("QUEUED", { p0_130: 130 });
+    expect(check(h).examples).toEqual([]);
+    // Without the forget, the same reads went back in time.
+    expect(kinds(check(h.filter((e) => e !== forget))).sort()).toEqual([
+      "acknowledged-write-lost",
+      "metadata-lost",
+      "success-changed",
+    ]);
+  });
+
+  it("lets an expiring record vanish once it may have expired, and not before", () => {
+    const x = { expiresMs: 2000 };
+    const h: HistoryEvent[] = [
+      run,
+      write(0, "x0", "QUEUED", 10, 20, true, x),
+      write(0, "x0", "SUCCESS", 30, 40, true, x),
+      readMeta(1, "x0", 3000, 3010, "PENDING", {}),
+      write(1, "x0", "QUEUED", 3020, 3030, true, x),
+      { ...final({}), start: 9000, end: 9001 },
+    ];
+    expect(check(h).examples).toEqual([]);
+    h.splice(3, 0, readMeta(1, "x0", 500, 510, "PENDING", {}));
+    expect(kinds(check(h)).sort()).toEqual(["metadata-lost", "success-changed"]);
+  });
+});
+
+describe("the checker's counters", () => {
+  const by = (e: IncrEvent, n: number): IncrEvent => ({ ...e, by: n });
+
+  it("catches a later call answered less than an earlier one", () => {
+    const h = cleanHistory();
+    h.push(by(incr(0, "c1", 10, 20, 3), 2), incr(1, "c1", 30, 40, 1));
+    finalOf(h).counters.c1 = 3;
+    expectOnly("counter-regressed", h);
+  });
+
+  it("catches values skipped with no indeterminate increment to take them", () => {
+    const h = cleanHistory();
+    h.push(incr(0, "c1", 10, 20, 1), by(incr(1, "c1", 30, 40, 5), 2));
+    finalOf(h).counters.c1 = 3;
+    expectOnly("counter-skipped", h);
+    // An indeterminate increment by 2 that began only after 5 was answered cannot explain it,
+    // although the total would.
+    const late = by(incr(1, "c1", 50, 60), 2);
+    h.push(late);
+    finalOf(h).counters.c1 = 5;
+    const report = expectOnly("counter-skipped", h);
+    expect(report.violations).toBe(1);
+    // One that began before (it may land long after it failed) does.
+    h.splice(h.indexOf(late), 1, by(incr(1, "c1", 21, 29), 2));
+    expect(check(h).examples).toEqual([]);
+  });
+
+  it("catches an expiring counter that did not restart in a new lifetime (sums per lifetime)", () => {
+    const h = cleanHistory();
+    h.push(
+      incr(0, "e0", 100, 130, 1, true),
+      incr(1, "e0", 140, 150, 2, true),
+      incr(0, "e0", 5000, 5030, 1, true),
+    );
+    expect(check(h).examples).toEqual([]);
+    h.push(incr(1, "e0", 5040, 5050, 3, true));
+    expectOnly("counter-skipped", h);
+  });
+
+  it("checks a counter with more calls than a call has argument slots", () => {
+    // An in-process run can make 200 000 increments of one counter; spreading them into
+    // Math.max threw "Maximum call stack size exceeded".
+    const h = cleanHistory();
+    for (let i = 0; i < 200_000; i++) h.push(incr(i % 2, "e1", 10 + i, 11 + i, i + 1, true));
+    expect(() => check(h)).not.toThrow();
+  });
+
+  it("catches overlapping steps as duplicates", () => {
+    const h = cleanHistory();
+    h.push(by(incr(0, "c1", 10, 20, 3), 3), by(incr(1, "c1", 10, 20, 4), 2));
+    finalOf(h).counters.c1 = 5;
+    expectOnly("counter-duplicate", h);
+  });
+
+  it("counts an increment that never reached a server as no increment", () => {
+    const h = cleanHistory().map(
+      (e): HistoryEvent => (e.type === "incr" && e.error ? { ...e, error: { ...neverSent } } : e),
+    );
+    // The end holds 3, but only 1 + 1 were acknowledged and nothing else may have counted.
+    expectOnly("counter-mismatch", h);
+  });
+});
+
+describe("the checker's indeterminate budget", () => {
+  const unknowns = (start: number, n: number) =>
+    Array.from({ length: n }, (_, i) =>
+      incr(i % 2, "e5", start + i * 10, start + i * 10 + 5, undefined, true),
+    );
+
+  it("catches too many indeterminate answers outside the fault windows", () => {
+    const h = cleanHistory();
+    h.push(...unknowns(10_000, 30));
+    const report = expectOnly("indeterminate-excess", h);
+    expect(report.notes.indeterminateOutsideFaults).toBe(31);
+  });
+
+  it("allows them inside a fault window (and its grace), and a few outside", () => {
+    const h = cleanHistory();
+    const pause: FaultEvent = {
+      type: "fault",
+      kind: "pause",
+      start: 9_000,
+      end: 9_500,
+      reset: false,
+    };
+    h.push(pause, ...unknowns(10_000, 30), ...unknowns(40_000, 5));
+    const report = check(h);
+    expect(report.examples).toEqual([]);
+    expect(report.notes.indeterminateOutsideFaults).toBe(6);
+  });
+
+  it("does not count definite failures as indeterminate", () => {
+    const h = cleanHistory();
+    h.push(...unknowns(10_000, 30).map((e) => ({ ...e, error: { ...neverSent } })));
+    const report = check(h);
+    expect(report.examples).toEqual([]);
+    expect(report.failed).toBe(30);
+    expect(report.indeterminate).toBe(1);
+  });
+});
+
+describe("the checker's secret search", () => {
+  const secret = `${SECRET}/+@`;
+  it.each([
+    ["base64", `authorization: Basic ${Buffer.from(`user:${secret}`).toString("base64")}`],
+    ["base64 at another offset", Buffer.from(`x${secret}yz`).toString("base64")],
+    ["base64url", Buffer.from(`xy${secret}`).toString("base64url")],
+    ["percent-encoded", `url: x://u:${encodeURIComponent(secret)}@h`],
+  ])("catches a secret %s", (_how, text) => {
+    const h = cleanHistory().map(
+      (e): HistoryEvent => (e.type === "run" ? { ...e, secrets: [secret] } : e),
+    );
+    h.push(incr(0, "e9", 5, 6, undefined, true));
+    (h.at(-1) as IncrEvent).error = { name: "BackendError", typed: true, text };
+    expectOnly("secret-leaked", h);
+  });
+});
+
+describe("the checker's chords", () => {
+  it("catches a chord that fired before every member was delivered", () => {
+    const h = cleanHistory().filter((e) => !(e.type === "chord" && e.member === "m0"));
+    // m0 is delivered only after the callback already ran.
+    h.push(chord(0, "m0", 40));
+    expectOnly("chord-fired-early", h);
+  });
+
+  it("does not let a delivery that never reached a server excuse a chord that never fired", () => {
+    const h = cleanHistory().map(
+      (e): HistoryEvent => (e.type === "chord" ? { ...e, fired: false } : e),
+    );
+    h.push(chord(1, "m0", 3, false, { error: { ...neverSent } }));
+    const report = expectOnly("chord-never-fired", h);
+    expect(report.notes.chordsStalledByIndeterminate).toBe(0);
   });
 });

@@ -20,11 +20,12 @@ import { readFinalState } from "../src/final.js";
 import { parseHistory } from "../src/history.js";
 import { Worker } from "../src/worker.js";
 
-/** Bursts on the expiring counters come every expires + 1.5 s: a run of 2.8 s sees at least one. */
+/** Bursts on the expiring counters come every expires + 2.5 s: a run of 3.8 s sees at least one. */
 const COUNTER_EXPIRES_MS = 1200;
+const TASK_EXPIRES_MS = 1000;
 const tick = () => new Promise((r) => setTimeout(r, 1));
 
-async function runInProcess(backend: ResultBackend, ms = 2800) {
+async function runInProcess(backend: ResultBackend, ms = 3800) {
   const dir = mkdtempSync(join(tmpdir(), "proof-test-"));
   const processes = 3;
   const deadline = Date.now() + ms;
@@ -41,12 +42,14 @@ async function runInProcess(backend: ResultBackend, ms = 2800) {
         historyFile,
         alwaysRetry: false,
         counterExpiresMs: COUNTER_EXPIRES_MS,
+        taskExpiresMs: TASK_EXPIRES_MS,
         secrets: [],
         callTimeoutMs: 5000,
       };
       const store = new ResultStore(backend);
       const expiring = new ResultStore(backend, { expires: COUNTER_EXPIRES_MS / 1000 });
-      return new Worker(config, store, expiring).run();
+      const expiringTasks = new ResultStore(backend, { expires: TASK_EXPIRES_MS / 1000 });
+      return new Worker(config, store, expiring, expiringTasks).run();
     }),
   );
   const events = files.flatMap((f) => parseHistory(readFileSync(f, "utf8")));
@@ -59,6 +62,7 @@ async function runInProcess(backend: ResultBackend, ms = 2800) {
     seconds: ms / 1000,
     faults: [],
     counterExpiresMs: COUNTER_EXPIRES_MS,
+    taskExpiresMs: TASK_EXPIRES_MS,
     start: 0,
   };
   const final = await readFinalState(backend, events);
