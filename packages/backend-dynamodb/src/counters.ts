@@ -15,7 +15,13 @@ import {
 } from "@aws-sdk/client-dynamodb";
 import { IncrementOutcomeUnknownError, LOST_RACE, retryLostRaces } from "@resultstore/core";
 import { BACKEND_NAME } from "./config.js";
-import { CONDITION_FAILED, errorName, sentAgain, writeErrors } from "./errors.js";
+import {
+  attemptMayHaveLanded,
+  CONDITION_FAILED,
+  errorName,
+  sentAgain,
+  writeErrors,
+} from "./errors.js";
 import { Expression } from "./expression.js";
 import { ATTR, epochSeconds, ttlValue } from "./records.js";
 
@@ -125,20 +131,18 @@ async function conditionalUpdate(
   const sets = [...set, `${expr.name(ATTR.timestamp)} = ${expr.value(now)}`];
   if (expiresAt) sets.push(`${expr.name(ATTR.ttl)} = ${expr.value(ttlValue(expiresAt))}`);
   const remove = expiresAt ? "" : ` REMOVE ${expr.name(ATTR.ttl)}`;
+  const command = new UpdateItemCommand({
+    TableName: table,
+    Key: { [ATTR.id]: { S: id } },
+    UpdateExpression: `SET ${sets.join(", ")}${remove}${add}`,
+    ConditionExpression: mode === "add" ? expr.live(ATTR.ttl, now) : expr.expired(ATTR.ttl, now),
+    ReturnValues: "UPDATED_NEW",
+    ...expr.placeholders(),
+  });
+  if (update.onResent) sentAtMostOnceAfterLanding(command, update.onResent);
   const output = await writeErrors.guard(
     update.doing,
-    () =>
-      client.send(
-        new UpdateItemCommand({
-          TableName: table,
-          Key: { [ATTR.id]: { S: id } },
-          UpdateExpression: `SET ${sets.join(", ")}${remove}${add}`,
-          ConditionExpression:
-            mode === "add" ? expr.live(ATTR.ttl, now) : expr.expired(ATTR.ttl, now),
-          ReturnValues: "UPDATED_NEW",
-          ...expr.placeholders(),
-        }),
-      ),
+    () => client.send(command),
     (error) => {
       if (errorName(error) !== CONDITION_FAILED) return undefined; // writeErrors types the rest
       // A re-sent restart whose first copy landed finds the item live: not a lost race.
@@ -149,4 +153,27 @@ async function conditionalUpdate(
   // A re-sent increment whose first copy landed has added twice; the value cannot say.
   if (output && sentAgain(output)) update.onResent?.();
   return output && update.answer(output);
+}
+
+/**
+ * Stops the SDK from sending `command` again once an attempt of it may have been applied (it got no
+ * answer, or a 5xx): a second copy of an increment would count again, and no answer could undo
+ * that. `refuse` throws the error the caller gets instead. A re-send after an attempt that provably
+ * applied nothing (a refused connection, a 4xx such as throttling) still goes out. Added to the
+ * command, below the SDK's retry, so it also holds on a client the caller built.
+ */
+function sentAtMostOnceAfterLanding(command: UpdateItemCommand, refuse: () => never): void {
+  let mayHaveLanded = false;
+  command.middlewareStack.add(
+    (next) => async (args) => {
+      if (mayHaveLanded) refuse();
+      try {
+        return await next(args);
+      } catch (error) {
+        if (attemptMayHaveLanded(error)) mayHaveLanded = true;
+        throw error;
+      }
+    },
+    { step: "deserialize", priority: "low", name: "resultstoreSentAtMostOnce" },
+  );
 }

@@ -62,7 +62,7 @@ const MAY_HAVE_LANDED = Symbol("resultstore.dynamodb.mayHaveLanded");
 type Marks = { [MAY_HAVE_SENT]?: boolean; [MAY_HAVE_LANDED]?: boolean };
 
 /** An attempt that failed without an answer saying it was not applied: cut, timed out, or a 5xx. */
-function attemptMayHaveLanded(error: unknown): boolean {
+export function attemptMayHaveLanded(error: unknown): boolean {
   if (isConnectionRefused(error)) return false;
   const status = (error as SdkError | null)?.$metadata?.httpStatusCode;
   return status === undefined ? isTransport(error) : status >= 500;
