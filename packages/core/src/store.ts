@@ -146,6 +146,8 @@ export interface ChordProgress {
 
 /** How a call may be retried under `alwaysRetry`. */
 type CallKind =
+  /** Reads change nothing: any failure of theirs is definite. */
+  | "read"
   /** Reads, deletes, group saves and set adds: doing it twice is doing it once. */
   | "idempotent"
   /** A task write: a copy that lands twice is recognised by its write id, or refused by the rules. */
@@ -335,7 +337,7 @@ export class ResultStore {
   async getMeta(taskId: string): Promise<TaskMeta> {
     this.assertOpen();
     validateId(taskId);
-    return toMeta(taskId, await this.call(() => this.backend.read(taskId)));
+    return toMeta(taskId, await this.call(() => this.backend.read(taskId), "read"));
   }
 
   /** Each task's meta, in the order of `taskIds` (PENDING for unknown ones). */
@@ -344,8 +346,11 @@ export class ResultStore {
     for (const id of taskIds) validateId(id);
     const backend = this.backend;
     const records = backend.readMany
-      ? await this.call(() => (backend.readMany as NonNullable<typeof backend.readMany>)(taskIds))
-      : await Promise.all(taskIds.map((id) => this.call(() => backend.read(id))));
+      ? await this.call(
+          () => (backend.readMany as NonNullable<typeof backend.readMany>)(taskIds),
+          "read",
+        )
+      : await Promise.all(taskIds.map((id) => this.call(() => backend.read(id), "read")));
     return taskIds.map((id, i) => toMeta(id, records[i] ?? null));
   }
 
@@ -410,7 +415,7 @@ export class ResultStore {
   ): Promise<{ groupId: string; taskIds: string[]; dateDone: Date } | null> {
     this.assertOpen();
     validateId(groupId, "group id");
-    const group = await this.call(() => this.backend.readGroup(groupId));
+    const group = await this.call(() => this.backend.readGroup(groupId), "read");
     if (!group || isExpired(group)) return null;
     return { groupId: group.groupId, taskIds: group.taskIds, dateDone: group.dateDone };
   }
@@ -520,6 +525,15 @@ export class ResultStore {
    * come back after a server restart). Success pays nothing.
    */
   private async call<T>(operation: () => Promise<T>, kind: CallKind = "idempotent"): Promise<T> {
+    // Whether an attempt failed in a way that may have taken effect (anything but "nothing was
+    // sent" or "every compare-and-swap round lost").
+    let mayHaveLanded = false;
+    const attempt = () =>
+      operation().catch((error: unknown) => {
+        if (!(error instanceof BackendUnavailableError || error instanceof ContentionError))
+          mayHaveLanded = true;
+        throw error;
+      });
     try {
       if (!this.retryPolicy) return await operation();
       const backendSays = this.backend.isRetryable?.bind(this.backend) ?? (() => false);
@@ -530,9 +544,18 @@ export class ResultStore {
         if (error instanceof OutcomeUnknownError) return true;
         return backendSays(error);
       };
-      return await withRetry(operation, this.retryPolicy, isRetryable);
+      return await withRetry(attempt, this.retryPolicy, isRetryable);
     } catch (error) {
       await new Promise((resolve) => setTimeout(resolve, 0));
+      // The last attempt sent nothing, but an earlier one may have landed: "nothing changed" would
+      // be false (packages/proof saw such writes stored).
+      if (error instanceof BackendUnavailableError && mayHaveLanded && kind !== "read") {
+        throw new OutcomeUnknownError(
+          this.backend.name,
+          "an earlier attempt may have taken effect before a retry found no server to send to",
+          { cause: error },
+        );
+      }
       throw error;
     }
   }

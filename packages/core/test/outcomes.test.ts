@@ -73,6 +73,25 @@ describe("outcome-unknown errors: one family, narrowed to the call", () => {
     expect(await store.markSuccess("t", 1)).toMatchObject({ applied: true });
   });
 
+  it("a retry that sends nothing after an attempt that may have landed is unknown, not 'nothing sent'", async () => {
+    // packages/proof, Cassandra under faults: the first copy was cut off after sending (and
+    // landed), the retry found no host up, and the caller heard BackendUnavailableError.
+    const backend = eager();
+    const write = backend.write.bind(backend);
+    vi.spyOn(backend, "write")
+      .mockImplementationOnce(async (w) => {
+        await write(w);
+        throw new BackendConnectionError("memory", "socket closed after sending");
+      })
+      .mockRejectedValueOnce(new BackendUnavailableError("memory", "no host up"));
+    const store = new ResultStore(backend, {
+      alwaysRetry: true,
+      retryPolicy: { baseMs: 1, maxRetries: 1 },
+    });
+    await expect(store.markSuccess("t", 1)).rejects.toBeInstanceOf(WriteOutcomeUnknownError);
+    expect((await store.getMeta("t")).status).toBe("SUCCESS");
+  });
+
   it("a write that sent nothing and is then refused is a plain refusal", async () => {
     const backend = new MemoryBackend();
     const store = new ResultStore(backend, policy);
