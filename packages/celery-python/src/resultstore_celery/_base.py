@@ -4,7 +4,8 @@ import logging
 import uuid
 from typing import Any, Optional
 
-from .rules import check_metadata
+from .records import write_fields
+from .rules import READY_STATES, check_metadata
 
 logger = logging.getLogger("resultstore_celery")
 
@@ -47,3 +48,35 @@ class RulesMixin:
             task_id,
             stored,
         )
+
+    def _expires_ms(self, now_ms: int) -> Optional[int]:
+        """When a record written at ``now_ms`` expires (Celery's ``result_expires``), or None."""
+        expires = self.expires  # type: ignore[attr-defined]
+        return None if not expires else now_ms + int(expires * 1000)
+
+    def _request_meta(
+        self, result: Any, state: str, traceback: Optional[str], request: Any, fields: Optional[dict]
+    ) -> dict:
+        """Celery's meta for this write, plus the request fields ``mark_queued`` passes itself."""
+        meta = self._get_result_meta(  # type: ignore[attr-defined]
+            result=result, state=state, traceback=traceback, request=request
+        )
+        meta.update(fields or {})
+        return meta
+
+    def _write(
+        self, task_id: str, state: str, meta: dict, traceback: Optional[str], metadata: Any, now_ms: int
+    ) -> dict:
+        """One write as ``records.apply_write`` merges it: the state, its result and expiry, the
+        request fields and the metadata to merge key by key."""
+        return {
+            "task_id": task_id,
+            "status": state,
+            "result": meta["result"],
+            "traceback": traceback,
+            "date_done": now_ms if state in READY_STATES else None,
+            "expires_at": self._expires_ms(now_ms),
+            "fields": write_fields(meta),
+            "metadata": metadata,
+        }
+

@@ -14,7 +14,7 @@ import math
 import re
 import time
 from datetime import datetime, timezone
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, Optional
 from urllib.parse import parse_qs, unquote
 
 from cassandra import ConsistencyLevel
@@ -26,7 +26,7 @@ from kombu.utils.json import loads as json_loads
 
 from ._base import RulesMixin
 from .errors import ConfigurationError, ResultStoreError
-from .records import EXTENDED, apply_write, write_fields
+from .records import EXTENDED, apply_write
 from .rules import READY_STATES
 
 DEFAULT_TABLE = "celery_taskmeta"
@@ -184,9 +184,6 @@ class CassandraBackend(RulesMixin, CeleryCassandraBackend):
             self._ours[name].consistency_level = self.read_consistency
         return self._ours
 
-    def _expires_ms(self, now_ms: int) -> Optional[int]:
-        return None if not self.expires else now_ms + int(self.expires * 1000)
-
     # --- writes ---------------------------------------------------------------------------------
 
     def _store_result(  # type: ignore[override]
@@ -202,21 +199,11 @@ class CassandraBackend(RulesMixin, CeleryCassandraBackend):
         **kwargs: Any,
     ) -> Any:
         cql = self._prepared()
-        meta = self._get_result_meta(result=result, state=state, traceback=traceback, request=request)
-        meta.update(fields or {})  # mark_queued's request fields
+        meta = self._request_meta(result, state, traceback, request, fields)
         result_json = self.encode(meta["result"])
         for _ in range(MAX_ROUNDS):
             now_ms = int(time.time() * 1000)
-            write = {
-                "task_id": task_id,
-                "status": state,
-                "result": meta["result"],
-                "traceback": traceback,
-                "date_done": now_ms if state in READY_STATES else None,
-                "expires_at": self._expires_ms(now_ms),
-                "fields": write_fields(meta),
-                "metadata": metadata,
-            }
+            write = self._write(task_id, state, meta, traceback, metadata, now_ms)
             row = self._session.execute(cql["read_guard"], (task_id,)).one()
             stored = _record(row, now_ms)
             nxt = apply_write(stored, write, now_ms)

@@ -26,8 +26,7 @@ from kombu.utils.json import loads as json_loads
 
 from ._base import RulesMixin
 from .errors import ConfigurationError, ResultStoreError
-from .records import apply_write, celery_date, encode_meta, parse_date_ms, record_from_meta, write_fields
-from .rules import READY_STATES
+from .records import apply_write, celery_date, encode_meta, parse_date_ms, record_from_meta
 
 MIN_SESSION_TTL = 10
 MAX_SESSION_TTL = 86_400
@@ -158,9 +157,6 @@ class ConsulBackend(RulesMixin, CeleryConsulBackend):
                 lock_failures = LOCK_FAILURES_BEFORE_UNLOCKED_WRITE if "lock delay" in what else lock_failures + 1
         raise ResultStoreError("consul", f"write of {key}: lost {MAX_CAS_ATTEMPTS} check-and-set rounds")
 
-    def _expires_ms(self, now_ms: int) -> Optional[int]:
-        return None if not self.expires else now_ms + int(self.expires * 1000)
-
     def _store_result(  # type: ignore[override]
         self,
         task_id: str,
@@ -173,19 +169,9 @@ class ConsulBackend(RulesMixin, CeleryConsulBackend):
         fields: Optional[dict] = None,
         **kwargs: Any,
     ) -> Any:
-        meta = self._get_result_meta(result=result, state=state, traceback=traceback, request=request)
-        meta.update(fields or {})  # mark_queued's request fields
+        meta = self._request_meta(result, state, traceback, request, fields)
         now_ms = int(time.time() * 1000)
-        write = {
-            "task_id": task_id,
-            "status": state,
-            "result": meta["result"],
-            "traceback": traceback,
-            "date_done": now_ms if state in READY_STATES else None,
-            "expires_at": self._expires_ms(now_ms),
-            "fields": write_fields(meta),
-            "metadata": metadata,
-        }
+        write = self._write(task_id, state, meta, traceback, metadata, now_ms)
         key = self._key_to_consul_key(self.get_key_for_task(task_id))
 
         def decide(entry: Optional[Entry]) -> Any:

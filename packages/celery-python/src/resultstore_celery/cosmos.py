@@ -22,8 +22,7 @@ from pydocumentdb.errors import HTTPFailure
 
 from ._base import RulesMixin
 from .errors import ResultStoreError
-from .records import apply_write, encode_meta, record_from_meta, write_fields
-from .rules import READY_STATES
+from .records import apply_write, encode_meta, record_from_meta
 
 NOT_FOUND, CONFLICT, PRECONDITION_FAILED = 404, 409, 412
 MAX_ROUNDS = 50
@@ -104,9 +103,6 @@ class CosmosDBSQLBackend(RulesMixin, CeleryCosmosBackend):
                 return result
         raise ResultStoreError("cosmos", f"write of {key}: lost {MAX_ROUNDS} races")
 
-    def _expires_ms(self, now_ms: int) -> Optional[int]:
-        return None if not self.expires else now_ms + int(self.expires * 1000)
-
     # --- writes ---------------------------------------------------------------------------------
 
     def _store_result(  # type: ignore[override]
@@ -121,19 +117,9 @@ class CosmosDBSQLBackend(RulesMixin, CeleryCosmosBackend):
         fields: Optional[dict] = None,
         **kwargs: Any,
     ) -> Any:
-        meta = self._get_result_meta(result=result, state=state, traceback=traceback, request=request)
-        meta.update(fields or {})  # mark_queued's request fields
+        meta = self._request_meta(result, state, traceback, request, fields)
         now_ms = int(time.time() * 1000)
-        write = {
-            "task_id": task_id,
-            "status": state,
-            "result": meta["result"],
-            "traceback": traceback,
-            "date_done": now_ms if state in READY_STATES else None,
-            "expires_at": self._expires_ms(now_ms),
-            "fields": write_fields(meta),
-            "metadata": metadata,
-        }
+        write = self._write(task_id, state, meta, traceback, metadata, now_ms)
         key = bytes_to_str(self.get_key_for_task(task_id))
 
         def decide(doc: Optional[Doc]) -> Any:

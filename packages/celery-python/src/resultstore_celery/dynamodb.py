@@ -195,8 +195,7 @@ class DynamoDBBackend(RulesMixin, CeleryDynamoDBBackend):
         fields: Optional[dict] = None,
         **kwargs: Any,
     ) -> Any:
-        meta = self._get_result_meta(result=result, state=state, traceback=traceback, request=request)
-        meta.update(fields or {})  # mark_queued's request fields
+        meta = self._request_meta(result, state, traceback, request, fields)
         write_fields = self._fields(meta)
         key = str(self.get_key_for_task(task_id))
 

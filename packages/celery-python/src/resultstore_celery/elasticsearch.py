@@ -23,8 +23,7 @@ from kombu.utils.json import loads as json_loads
 
 from ._base import RulesMixin
 from .errors import ResultStoreError
-from .records import apply_write, encode_meta, parse_date_ms, record_from_meta, write_fields
-from .rules import READY_STATES
+from .records import apply_write, encode_meta, parse_date_ms, record_from_meta
 
 #: How many write ids a document keeps (records.ts RECENT_WRITE_IDS).
 RECENT_WRITE_IDS = 16
@@ -133,9 +132,6 @@ class ElasticsearchBackend(RulesMixin, CeleryElasticsearchBackend):
                 return result
         raise ResultStoreError("elasticsearch", f"write of {doc_id}: lost {MAX_ROUNDS} races")
 
-    def _expires_ms(self, now_ms: int) -> Optional[int]:
-        return None if not self.expires else now_ms + int(self.expires * 1000)
-
     # --- writes ---------------------------------------------------------------------------------
 
     def _store_result(  # type: ignore[override]
@@ -154,19 +150,9 @@ class ElasticsearchBackend(RulesMixin, CeleryElasticsearchBackend):
             raise ResultStoreError(
                 "elasticsearch", "elasticsearch_save_meta_as_text=False is not supported yet."
             )
-        meta = self._get_result_meta(result=result, state=state, traceback=traceback, request=request)
-        meta.update(fields or {})  # mark_queued's request fields
+        meta = self._request_meta(result, state, traceback, request, fields)
         now_ms = _now_ms()
-        write = {
-            "task_id": task_id,
-            "status": state,
-            "result": meta["result"],
-            "traceback": traceback,
-            "date_done": now_ms if state in READY_STATES else None,
-            "expires_at": self._expires_ms(now_ms),
-            "fields": write_fields(meta),
-            "metadata": metadata,
-        }
+        write = self._write(task_id, state, meta, traceback, metadata, now_ms)
         doc_id = bytes_to_str(self.get_key_for_task(task_id))
 
         def decide(stored_doc: Optional[Doc]) -> Any:
