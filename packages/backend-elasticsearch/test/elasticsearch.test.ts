@@ -416,7 +416,7 @@ describe.skipIf(!target.url)(`elasticsearch backend ${target.reason}`, () => {
 
     it("refuses to count on a key that holds something other than a counter", async () => {
       const store = open();
-      const key = `celery-task-meta-${randomUUID()}`;
+      const key = `foreign-${randomUUID()}`;
       await put(store, key, { result: '{"status": "SUCCESS"}' });
       await expect(store.incr(key)).rejects.toBeInstanceOf(DecodeError);
     });
