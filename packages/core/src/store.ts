@@ -4,6 +4,7 @@ import { randomUUID } from "node:crypto";
 import { hostname } from "node:os";
 import { encodeJson } from "./codec.js";
 import {
+  BackendConnectionError,
   BackendUnavailableError,
   ConfigurationError,
   ContentionError,
@@ -455,7 +456,16 @@ export class ResultStore {
       "idempotent",
     );
     if (count < part.size) return { count, complete: false, duplicate: false };
-    if (!(await this.claimChord(part))) return { count, complete: false, duplicate: true };
+    const won = await this.claimChord(part).catch((error: unknown) => {
+      // The member was counted: this call changed something, whatever its claim's failure says.
+      if (!(error instanceof BackendUnavailableError)) throw error;
+      throw new BackendConnectionError(
+        this.backend.name,
+        `Chord ${part.groupId}: member ${part.taskId} was counted, but claiming the callback failed; deliver it again.`,
+        { cause: error },
+      );
+    });
+    if (!won) return { count, complete: false, duplicate: true };
     await callback?.();
     return { count, complete: true, duplicate: false };
   }

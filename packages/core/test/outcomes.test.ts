@@ -92,6 +92,19 @@ describe("outcome-unknown errors: one family, narrowed to the call", () => {
     expect((await store.getMeta("t")).status).toBe("SUCCESS");
   });
 
+  it("a chord delivery whose member was counted never answers 'nothing sent'", async () => {
+    // packages/proof, Cassandra: the member's add landed, the claim then found no host, and the
+    // delivery reported BackendUnavailableError although it had counted the member.
+    const backend = new MemoryBackend();
+    vi.spyOn(backend, "write").mockRejectedValue(new BackendUnavailableError("memory", "no host"));
+    const store = new ResultStore(backend);
+    const error = await store
+      .onChordPartReturn({ groupId: "g", taskId: "m", size: 1 })
+      .catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(BackendConnectionError);
+    expect(error).not.toBeInstanceOf(BackendUnavailableError);
+  });
+
   it("a write that sent nothing and is then refused is a plain refusal", async () => {
     const backend = new MemoryBackend();
     const store = new ResultStore(backend, policy);

@@ -816,10 +816,17 @@ function checkCounters(
     );
     for (const [epochName, inEpoch] of byEpoch) {
       if (epochName === "null") continue;
-      // Calls spanning the reset that began this epoch may have counted in it.
+      // Calls spanning the reset that began this epoch, or the one that ended it, may have
+      // counted in it (a call cut by a kill may have landed just before the kill).
       const epoch = Number(epochName);
+      const bounds = [epochs.resets[epoch - 1], epochs.resets[epoch]].filter(
+        (r): r is FaultEvent => r !== undefined,
+      );
       const spanning = all.filter(
-        (e) => epochs.of(e) === null && indeterminateOrAcked(e) && epoch > 0,
+        (e) =>
+          epochs.of(e) === null &&
+          indeterminateOrAcked(e) &&
+          bounds.some((r) => e.start < r.end && e.end > r.start),
       );
       const lifetimes = expiring ? splitLifetimes(inEpoch, expiresMs) : [inEpoch];
       for (const life of lifetimes) {
