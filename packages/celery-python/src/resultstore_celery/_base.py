@@ -64,7 +64,7 @@ class RulesMixin:
         meta.update(fields or {})
         return meta
 
-    def _write(
+    def _write_record(
         self, task_id: str, state: str, meta: dict, traceback: Optional[str], metadata: Any, now_ms: int
     ) -> dict:
         """One write as ``records.apply_write`` merges it: the state, its result and expiry, the

@@ -13,6 +13,7 @@ the request fields, ``write_id``) and ``rs_expires_at``; a TTL from ``result_exp
 import math
 import re
 import time
+import uuid
 from datetime import datetime, timezone
 from typing import Any, Dict, Optional
 from urllib.parse import parse_qs, unquote
@@ -32,7 +33,12 @@ from .rules import READY_STATES
 DEFAULT_TABLE = "celery_taskmeta"
 MAX_ROUNDS = 50
 MAX_TTL_SECONDS = 630_720_000
-STATIC_COLUMNS = (("rs_version", "int"), ("rs_meta", "blob"), ("rs_expires_at", "timestamp"))
+STATIC_COLUMNS = (
+    ("rs_version", "int"),
+    ("rs_token", "uuid"),
+    ("rs_meta", "blob"),
+    ("rs_expires_at", "timestamp"),
+)
 _URL = re.compile(r"^cassandra://(?:([^@/?#]*)@)?([^/?#]*)(?:/([^?#]*))?(?:\?([^#]*))?$", re.IGNORECASE)
 _IDENT = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,47}$")
 
@@ -152,7 +158,7 @@ class CassandraBackend(RulesMixin, CeleryCassandraBackend):
         prepare = session.prepare
         self._ours = {
             "read_guard": prepare(
-                f"SELECT status, date_done, children, rs_version, rs_meta, rs_expires_at, TTL(status) AS ttl "
+                f"SELECT status, date_done, children, rs_version, rs_token, rs_meta, rs_expires_at, TTL(status) AS ttl "
                 f"FROM {tasks} WHERE task_id = ? LIMIT 1"
             ),
             "read_task": prepare(
@@ -160,8 +166,10 @@ class CassandraBackend(RulesMixin, CeleryCassandraBackend):
                 f"FROM {tasks} WHERE task_id = ? LIMIT 1"
             ),
             "guarded_statics": prepare(
-                f"UPDATE {tasks} USING TTL ? SET rs_version = ?, rs_meta = ?, rs_expires_at = ? "
-                "WHERE task_id = ? IF rs_version = ?"
+                # rs_token is new on every write, so a guard read before a forget and
+                # re-creation never passes on the new record (the Node backend does the same).
+                f"UPDATE {tasks} USING TTL ? SET rs_version = ?, rs_token = ?, rs_meta = ?, rs_expires_at = ? "
+                "WHERE task_id = ? IF rs_version = ? AND rs_token = ?"
             ),
             "insert_row": prepare(
                 f"INSERT INTO {tasks} (task_id, date_done, status, result, traceback, children) "
@@ -203,7 +211,7 @@ class CassandraBackend(RulesMixin, CeleryCassandraBackend):
         result_json = self.encode(meta["result"])
         for _ in range(MAX_ROUNDS):
             now_ms = int(time.time() * 1000)
-            write = self._write(task_id, state, meta, traceback, metadata, now_ms)
+            write = self._write_record(task_id, state, meta, traceback, metadata, now_ms)
             row = self._session.execute(cql["read_guard"], (task_id,)).one()
             stored = _record(row, now_ms)
             nxt = apply_write(stored, write, now_ms)
@@ -212,13 +220,17 @@ class CassandraBackend(RulesMixin, CeleryCassandraBackend):
                     self._refused(task_id, state, stored and stored["status"])
                 return result
             version = row.rs_version if row is not None else None
+            token = row.rs_token if row is not None else None
             superseded = _ms(row.date_done) if stored else None
             ttl = ttl_seconds(nxt["expires_at"], now_ms)
             row_time = max(nxt["date_done"] if nxt["date_done"] is not None else now_ms, (superseded or 0) + 1)
             batch = BatchStatement(batch_type=BatchType.LOGGED, consistency_level=self.write_consistency)
             batch.serial_consistency_level = ConsistencyLevel.LOCAL_SERIAL
             expires = _date(nxt["expires_at"]) if nxt["expires_at"] is not None else None
-            batch.add(cql["guarded_statics"], (ttl, (version or 0) + 1, _static_meta(nxt, write_id), expires, task_id, version))
+            batch.add(
+                cql["guarded_statics"],
+                (ttl, (version or 0) + 1, uuid.uuid4(), _static_meta(nxt, write_id), expires, task_id, version, token),
+            )
             if superseded is not None:
                 batch.add(cql["delete_row"], (task_id, _date(superseded)))
             batch.add(

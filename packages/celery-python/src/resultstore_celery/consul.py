@@ -171,7 +171,7 @@ class ConsulBackend(RulesMixin, CeleryConsulBackend):
     ) -> Any:
         meta = self._request_meta(result, state, traceback, request, fields)
         now_ms = int(time.time() * 1000)
-        write = self._write(task_id, state, meta, traceback, metadata, now_ms)
+        write = self._write_record(task_id, state, meta, traceback, metadata, now_ms)
         key = self._key_to_consul_key(self.get_key_for_task(task_id))
 
         def decide(entry: Optional[Entry]) -> Any:

@@ -119,7 +119,7 @@ class CosmosDBSQLBackend(RulesMixin, CeleryCosmosBackend):
     ) -> Any:
         meta = self._request_meta(result, state, traceback, request, fields)
         now_ms = int(time.time() * 1000)
-        write = self._write(task_id, state, meta, traceback, metadata, now_ms)
+        write = self._write_record(task_id, state, meta, traceback, metadata, now_ms)
         key = bytes_to_str(self.get_key_for_task(task_id))
 
         def decide(doc: Optional[Doc]) -> Any:

@@ -42,6 +42,7 @@ INDEX_MAPPINGS = {
         "kind": {"type": "keyword"},
         "count": {"type": "long"},
         "write_id": {"type": "keyword", "index": False, "doc_values": False},
+        "created_by": {"type": "keyword", "index": False, "doc_values": False},
     },
 }
 
@@ -62,6 +63,11 @@ def _now_ms() -> int:
 
 def _with_write_id(before: List[str], write_id: str) -> List[str]:
     return ([i for i in before if i != write_id] + [write_id])[-RECENT_WRITE_IDS:]
+
+
+def _creator(source: Doc) -> Optional[str]:
+    value = source.get("created_by")
+    return value if isinstance(value, str) else None
 
 
 def _recent_write_ids(source: Doc) -> List[str]:
@@ -152,7 +158,7 @@ class ElasticsearchBackend(RulesMixin, CeleryElasticsearchBackend):
             )
         meta = self._request_meta(result, state, traceback, request, fields)
         now_ms = _now_ms()
-        write = self._write(task_id, state, meta, traceback, metadata, now_ms)
+        write = self._write_record(task_id, state, meta, traceback, metadata, now_ms)
         doc_id = bytes_to_str(self.get_key_for_task(task_id))
 
         def decide(stored_doc: Optional[Doc]) -> Any:
@@ -173,6 +179,9 @@ class ElasticsearchBackend(RulesMixin, CeleryElasticsearchBackend):
                 "expires_at": iso_ms(nxt["expires_at"]),
                 "metadata": json_dumps(nxt["metadata"]) if nxt["metadata"] else None,
                 "write_id": _with_write_id(recorded, write_id) if write_id else recorded,
+                # The write that created the document, kept by every later one: the Node backend
+                # settles a conflicting create by it.
+                "created_by": _creator(source) if source else write_id,
             }
             return body, result
 
