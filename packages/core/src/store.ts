@@ -496,7 +496,7 @@ export class ResultStore {
         const settled = await won().catch(() => undefined);
         if (settled !== undefined) return settled;
       }
-      await delay(Math.min(1000, 20 * 2 ** attempt));
+      await sleep(Math.min(1000, 20 * 2 ** attempt));
     }
   }
 
@@ -620,8 +620,6 @@ function narrowOutcomeUnknown(
   const why = error.message.replace(/^\[resultstore\] \[[^\]]*\] /, "").replace(/\.$/, "");
   return narrow(why, error.cause ?? error);
 }
-
-const delay = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve, reject) => {
