@@ -1,12 +1,12 @@
 /** Turns a `cassandra://` URL and options into one validated configuration. */
+import { ConfigurationError } from "@resultstore/core";
 import {
   assertUserinfoEncoded,
-  ConfigurationError,
   decodeUrlPart,
   enumOption,
   intOption,
   sanitizeUrl,
-} from "@resultstore/core";
+} from "@resultstore/core/backend";
 import type { CassandraBackendOptions, ConsistencyName, SerialConsistencyName } from "./types.js";
 
 /** The backend's name in errors and logs: `[resultstore] [cassandra] …`. */

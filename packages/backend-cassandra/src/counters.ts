@@ -7,7 +7,7 @@
  * of one key in this process are batched by core's `IncrementBatcher` (see `store.ts`), so each
  * batch costs one Paxos round and we never contend with ourselves.
  */
-import { LOST_RACE, retryLostRaces } from "@resultstore/core";
+import { LOST_RACE, retryLostRaces } from "@resultstore/core/backend";
 import cassandra from "cassandra-driver";
 import { BACKEND_NAME } from "./config.js";
 import { lightweightTransaction } from "./errors.js";

@@ -5,9 +5,9 @@
 import {
   BackendConnectionError,
   BackendUnavailableError,
-  defineErrorMapping,
   OutcomeUnknownError,
 } from "@resultstore/core";
+import { defineErrorMapping } from "@resultstore/core/backend";
 import cassandra from "cassandra-driver";
 import { BACKEND_NAME } from "./config.js";
 

@@ -7,14 +7,16 @@ import {
   decodeJson,
   encodeJson,
   type GroupRecord,
+  isReady,
+  type TaskRecord,
+} from "@resultstore/core";
+import {
   groupTuple,
   isPlainObject,
-  isReady,
   pendingRecord,
   readOptionalMetaFields,
-  type TaskRecord,
   taskIdsFromGroupValue,
-} from "@resultstore/core";
+} from "@resultstore/core/backend";
 import type { types } from "cassandra-driver";
 import { BACKEND_NAME } from "./config.js";
 

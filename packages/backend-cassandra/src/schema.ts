@@ -3,7 +3,8 @@
  * ours: static cells belong to the partition, so they outlive Celery's row-per-write history, and
  * Celery's reads, which name their own columns, never see them.
  */
-import { BackendError, ConfigurationError, Lazy } from "@resultstore/core";
+import { BackendError, ConfigurationError } from "@resultstore/core";
+import { Lazy } from "@resultstore/core/backend";
 import type { Client } from "cassandra-driver";
 import { BACKEND_NAME, type ResolvedConfig, type TableNames } from "./config.js";
 

@@ -8,23 +8,25 @@
  * server with no read-then-write window; a lost race reads again and re-decides.
  */
 import {
-  applyWrite,
-  assertRecordFits,
   type BackendCapabilities,
   type BackendTelemetry,
   type BackendUrlOptions,
-  endpointOf,
   type GroupRecord,
-  IncrementBatcher,
-  LazyConnection,
-  LOST_RACE,
-  mergeUrlOptions,
   type ResultBackend,
-  retryLostRaces,
   type TaskRecord,
   type TaskWrite,
   type WriteOutcome,
 } from "@resultstore/core";
+import {
+  applyWrite,
+  assertRecordFits,
+  endpointOf,
+  IncrementBatcher,
+  LazyConnection,
+  LOST_RACE,
+  mergeUrlOptions,
+  retryLostRaces,
+} from "@resultstore/core/backend";
 import cassandra from "cassandra-driver";
 import { buildClient } from "./client.js";
 import { BACKEND_NAME, optionsFromUrl, type ResolvedConfig, resolveConfig } from "./config.js";

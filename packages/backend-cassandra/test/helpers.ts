@@ -1,6 +1,7 @@
 /** Shared by the tests: one keyspace per test run, a raw driver client, and per-store tables. */
 import { randomUUID } from "node:crypto";
-import { decodeJson, isPlainObject, ResultStore, type ResultStoreOptions } from "@resultstore/core";
+import { decodeJson, ResultStore, type ResultStoreOptions } from "@resultstore/core";
+import { isPlainObject } from "@resultstore/core/backend";
 import cassandra from "cassandra-driver";
 import { optionsFromUrl } from "../src/config.js";
 import { type CassandraBackend, type CassandraBackendOptions, fromUrl } from "../src/index.js";

@@ -1,11 +1,6 @@
 /** Options and Celery's `consul://` URL, resolved and validated into one readonly config. */
-import {
-  ConfigurationError,
-  enumOption,
-  intOption,
-  parseUrl,
-  sanitizeUrl,
-} from "@resultstore/core";
+import { ConfigurationError } from "@resultstore/core";
+import { enumOption, intOption, parseUrl, sanitizeUrl } from "@resultstore/core/backend";
 import type {
   ConsulBackendOptions,
   ConsulConsistency,

@@ -1,5 +1,5 @@
 /** What Consul's HTTP failures mean: core's typed errors, and which of them are safe to retry. */
-import { defineErrorMapping, isConnectionRefused } from "@resultstore/core";
+import { defineErrorMapping, isConnectionRefused } from "@resultstore/core/backend";
 import { BACKEND_NAME } from "./config.js";
 
 /** How a failed request went, as far as the client can tell. */

@@ -6,17 +6,19 @@
 import {
   DecodeError,
   decodeJson,
-  decodeMeta,
   encodeJson,
+  type GroupRecord,
+  type TaskRecord,
+} from "@resultstore/core";
+import {
+  decodeMeta,
   encodeMeta,
   formatCeleryDate,
-  type GroupRecord,
   groupTuple,
   isPlainObject,
   parseCeleryDate,
-  type TaskRecord,
   taskIdsFromGroupValue,
-} from "@resultstore/core";
+} from "@resultstore/core/backend";
 import { TXN_MAX_BODY_BYTES } from "./kv.js";
 
 /**

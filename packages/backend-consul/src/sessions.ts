@@ -7,7 +7,7 @@
  * TTL (and deletes within 2× TTL), so no key is deleted before its `expiresAt`. A session is
  * created lazily on the first write that needs it: one extra round trip per bucket, not per write.
  */
-import { tagMessage } from "@resultstore/core";
+import { tagMessage } from "@resultstore/core/backend";
 import { BACKEND_NAME } from "./config.js";
 import type { ConsulKv } from "./kv.js";
 

@@ -9,28 +9,30 @@
  * to a key is silently dropped.
  */
 import {
-  applyWrite,
-  assertRecordFits,
   type BackendCapabilities,
   BackendError,
   type BackendTelemetry,
   type BackendUrlOptions,
-  CHORD_UNLOCK_KEY_PREFIX,
   ConfigurationError,
-  GROUP_KEY_PREFIX,
   type GroupRecord,
-  isExpired,
-  LazyConnection,
-  LOST_RACE,
-  mergeUrlOptions,
   type ResultBackend,
-  retryLostRaces,
-  TASK_KEY_PREFIX,
   type TaskRecord,
   type TaskWrite,
   ValueTooLargeError,
   type WriteOutcome,
 } from "@resultstore/core";
+import {
+  applyWrite,
+  assertRecordFits,
+  CHORD_UNLOCK_KEY_PREFIX,
+  GROUP_KEY_PREFIX,
+  isExpired,
+  LazyConnection,
+  LOST_RACE,
+  mergeUrlOptions,
+  retryLostRaces,
+  TASK_KEY_PREFIX,
+} from "@resultstore/core/backend";
 import { BACKEND_NAME, type ConsulConfig, optionsFromUrl, resolveConfig } from "./config.js";
 import { errors } from "./errors.js";
 import { ConsulKv, type KvEntry, type TxnOp } from "./kv.js";

@@ -1,13 +1,13 @@
 /** Celery's `cosmosdbsql://` URL and the checks every option goes through before anything connects. */
+import { ConfigurationError } from "@resultstore/core";
 import {
-  ConfigurationError,
   decodeUrlPart,
   encodeUserinfo,
   enumOption,
   intOption,
   parseUrl,
   sanitizeUrl,
-} from "@resultstore/core";
+} from "@resultstore/core/backend";
 import {
   CONSISTENCY_LEVELS,
   type CosmosBackendOptions,

@@ -1,11 +1,11 @@
 /** What Cosmos DB failures mean: core's typed errors, and which of them are safe to retry. */
+import { ValueTooLargeError } from "@resultstore/core";
 import {
   defineErrorMapping,
   type ErrorMappingSpec,
   isConnectionRefused,
   isNetworkError,
-  ValueTooLargeError,
-} from "@resultstore/core";
+} from "@resultstore/core/backend";
 import { BACKEND_NAME } from "./config.js";
 import { ITEM_LIMIT_BYTES } from "./records.js";
 

@@ -4,21 +4,18 @@
  * Celery never looks: `status` (for cleanup and raw checks), `metadata`, `expires_at` (epoch ms,
  * what reads and cleanup use) and `ttl` (seconds, what Cosmos DB itself expires items by).
  */
+import { decodeJson, encodeJson, type GroupRecord, type TaskRecord } from "@resultstore/core";
 import {
-  decodeJson,
   decodeMeta,
-  encodeJson,
   encodeMeta,
   formatCeleryDate,
   GROUP_KEY_PREFIX,
-  type GroupRecord,
   groupTuple,
   isPlainObject,
   parseCeleryDate,
   TASK_KEY_PREFIX,
-  type TaskRecord,
   taskIdsFromGroupValue,
-} from "@resultstore/core";
+} from "@resultstore/core/backend";
 
 /**
  * Cosmos DB's item limit is 2 MB of JSON; we count it as 2,000,000 bytes to stay clear of MiB vs MB.

@@ -4,30 +4,32 @@
  */
 import type { Container, CosmosClient, ItemDefinition, PatchOperation } from "@azure/cosmos";
 import {
-  applyWrite,
-  assertRecordFits,
   type BackendCapabilities,
   type BackendTelemetry,
   type BackendUrlOptions,
+  type GroupRecord,
+  type ResultBackend,
+  StoreClosedError,
+  type TaskRecord,
+  type TaskWrite,
+  type WriteOutcome,
+} from "@resultstore/core";
+import {
+  applyWrite,
+  assertRecordFits,
   counterKey,
   endpointOf,
   GROUP_KEY_PREFIX,
-  type GroupRecord,
   isPlainObject,
   type KnownVersion,
   LazyConnection,
   LOST_RACE,
   mergeUrlOptions,
-  type ResultBackend,
   retryLostRaces,
-  StoreClosedError,
   setKey,
   TASK_KEY_PREFIX,
-  type TaskRecord,
-  type TaskWrite,
   VersionCache,
-  type WriteOutcome,
-} from "@resultstore/core";
+} from "@resultstore/core/backend";
 import { buildClient, type OwnedClient, openContainer } from "./client.js";
 import { BACKEND_NAME, optionsFromUrl, type ResolvedOptions, resolveOptions } from "./config.js";
 import {

@@ -2,7 +2,8 @@
 // the shared scenarios of celeryInteropSuite, then Celery's 409 on its own second write.
 import { randomUUID } from "node:crypto";
 import { celeryInteropSuite, type ReadResult } from "@resultstore/celery-interop";
-import { parseCeleryDate, ResultStore } from "@resultstore/core";
+import { ResultStore } from "@resultstore/core";
+import { parseCeleryDate } from "@resultstore/core/backend";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { CosmosBackend } from "../src/index.js";
 import { backend, readDocument, target } from "./helpers.js";

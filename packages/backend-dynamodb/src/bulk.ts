@@ -5,7 +5,8 @@ import {
   type DynamoDBClient,
   ScanCommand,
 } from "@aws-sdk/client-dynamodb";
-import { BackendError, backoffMs, DEFAULT_RETRY_POLICY } from "@resultstore/core";
+import { BackendError, DEFAULT_RETRY_POLICY } from "@resultstore/core";
+import { backoffMs } from "@resultstore/core/backend";
 import { BACKEND_NAME } from "./config.js";
 import { CONDITION_FAILED, errors } from "./errors.js";
 import { Expression } from "./expression.js";

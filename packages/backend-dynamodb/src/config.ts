@@ -1,14 +1,14 @@
 /** Options and Celery's `dynamodb://` URL, checked before anything connects. */
 import { isIP } from "node:net";
+import { ConfigurationError } from "@resultstore/core";
 import {
-  ConfigurationError,
   decodeUrlPart,
   encodeUserinfo,
   enumOption,
   intOption,
   parseUrl,
   sanitizeUrl,
-} from "@resultstore/core";
+} from "@resultstore/core/backend";
 import type { DynamoDBBackendOptions, DynamoDBKeyFormat } from "./types.js";
 
 /** The name every message and log line is tagged with. */

@@ -13,7 +13,8 @@ import {
   UpdateItemCommand,
   type UpdateItemCommandOutput,
 } from "@aws-sdk/client-dynamodb";
-import { IncrementOutcomeUnknownError, LOST_RACE, retryLostRaces } from "@resultstore/core";
+import { IncrementOutcomeUnknownError } from "@resultstore/core";
+import { LOST_RACE, retryLostRaces } from "@resultstore/core/backend";
 import { BACKEND_NAME } from "./config.js";
 import {
   attemptMayHaveLanded,

@@ -1,12 +1,12 @@
 /** What AWS SDK failures mean: core's typed errors, and which of them are safe to retry. */
 import type { DynamoDBClient } from "@aws-sdk/client-dynamodb";
+import { ValueTooLargeError } from "@resultstore/core";
 import {
   defineErrorMapping,
   type ErrorMappingSpec,
   isConnectionRefused,
   isNetworkError,
-  ValueTooLargeError,
-} from "@resultstore/core";
+} from "@resultstore/core/backend";
 import { BACKEND_NAME } from "./config.js";
 
 /** DynamoDB's own limit on one item (attribute names plus values), in bytes. */

@@ -10,7 +10,7 @@ import {
   GROUP_KEY_PREFIX,
   setKey,
   TASK_KEY_PREFIX,
-} from "@resultstore/core";
+} from "@resultstore/core/backend";
 import type { DynamoDBKeyFormat } from "./types.js";
 
 /** Python's `repr(bytes)` of the UTF-8 encoding of `text`. */

@@ -12,18 +12,20 @@
  */
 import type { AttributeValue } from "@aws-sdk/client-dynamodb";
 import {
-  applyWrite,
   decodeJson,
-  decodeMeta,
   encodeJson,
-  encodeMeta,
   type GroupRecord,
-  groupTuple,
-  isPlainObject,
   type TaskRecord,
   type TaskWrite,
-  taskIdsFromGroupValue,
 } from "@resultstore/core";
+import {
+  applyWrite,
+  decodeMeta,
+  encodeMeta,
+  groupTuple,
+  isPlainObject,
+  taskIdsFromGroupValue,
+} from "@resultstore/core/backend";
 
 export type Item = Record<string, AttributeValue>;
 

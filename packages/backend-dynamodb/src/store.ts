@@ -10,16 +10,14 @@ import {
   type BackendCapabilities,
   type BackendTelemetry,
   type BackendUrlOptions,
-  endpointOf,
   type GroupRecord,
-  LazyConnection,
-  mergeUrlOptions,
   type ResultBackend,
   StoreClosedError,
   type TaskRecord,
   type TaskWrite,
   type WriteOutcome,
 } from "@resultstore/core";
+import { endpointOf, LazyConnection, mergeUrlOptions } from "@resultstore/core/backend";
 import { batchGet, deleteExpired } from "./bulk.js";
 import { BACKEND_NAME, optionsFromUrl, resolveConfig } from "./config.js";
 import { addMember, increment } from "./counters.js";

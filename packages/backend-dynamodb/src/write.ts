@@ -21,14 +21,13 @@ import {
 import {
   canTransition,
   InvalidMetadataError,
-  LOST_RACE,
-  retryLostRaces,
   statesRefusing,
   type TaskRecord,
   type TaskWrite,
   ValueTooLargeError,
   type WriteOutcome,
 } from "@resultstore/core";
+import { LOST_RACE, retryLostRaces } from "@resultstore/core/backend";
 import { BACKEND_NAME } from "./config.js";
 import { CONDITION_FAILED, errorName, ITEM_LIMIT_BYTES, sentAgain, writeErrors } from "./errors.js";
 import { Expression, MAX_EXPRESSION_BYTES } from "./expression.js";

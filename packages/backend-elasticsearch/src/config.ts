@@ -1,14 +1,14 @@
 /** Celery's Elasticsearch URL and our options, resolved and validated once, before any I/O. */
+import { ConfigurationError } from "@resultstore/core";
 import {
   assertUserinfoEncoded,
-  ConfigurationError,
   celeryKeyPrefix,
   decodeUrlPart,
   enumOption,
   intOption,
   parseUrl,
   sanitizeUrl,
-} from "@resultstore/core";
+} from "@resultstore/core/backend";
 import type { ElasticsearchBackendOptions, SearchDriver } from "./types.js";
 
 /** The backend's name in errors and logs: `[resultstore] [elasticsearch] …`. */

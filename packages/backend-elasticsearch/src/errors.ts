@@ -1,5 +1,6 @@
 /** What search-client failures mean: core's typed errors, and which of them are safe to retry. */
-import { ConfigurationError, defineErrorMapping, type ErrorMappingSpec } from "@resultstore/core";
+import { ConfigurationError } from "@resultstore/core";
+import { defineErrorMapping, type ErrorMappingSpec } from "@resultstore/core/backend";
 import { BACKEND_NAME } from "./config.js";
 
 // Both clients name their errors alike (OpenSearch's client is a fork of Elasticsearch's 7.x one).

@@ -8,18 +8,20 @@
 import {
   DecodeError,
   decodeJson,
-  decodeMeta,
   encodeJson,
+  type GroupRecord,
+  type TaskRecord,
+} from "@resultstore/core";
+import {
+  decodeMeta,
   encodeMeta,
   GROUP_KEY_PREFIX,
-  type GroupRecord,
   groupTuple,
   isPlainObject,
   parseCeleryDate,
   TASK_KEY_PREFIX,
-  type TaskRecord,
   taskIdsFromGroupValue,
-} from "@resultstore/core";
+} from "@resultstore/core/backend";
 
 /** Document ids, as Celery's KeyValueStoreBackend builds keys (with its global key prefix). */
 export class DocumentIds {

@@ -8,28 +8,30 @@
  */
 import { randomUUID } from "node:crypto";
 import {
-  applyWrite,
-  assertRecordFits,
   type BackendCapabilities,
   type BackendTelemetry,
   type BackendUrlOptions,
-  endpointOf,
   type GroupRecord,
-  IncrementBatcher,
   IncrementOutcomeUnknownError,
+  type ResultBackend,
+  type TaskRecord,
+  type TaskWrite,
+  ValueTooLargeError,
+  type WriteOutcome,
+} from "@resultstore/core";
+import {
+  applyWrite,
+  assertRecordFits,
+  endpointOf,
+  IncrementBatcher,
   Lazy,
   LazyConnection,
   LOST_RACE,
   mergeUrlOptions,
-  type ResultBackend,
   retryLostRaces,
   SetAddBatcher,
-  type TaskRecord,
-  type TaskWrite,
-  ValueTooLargeError,
   VersionCache,
-  type WriteOutcome,
-} from "@resultstore/core";
+} from "@resultstore/core/backend";
 import { type SentAttempt, settle } from "./attempts.js";
 import { adaptClient, buildClient } from "./client.js";
 import { BACKEND_NAME, type ResolvedConfig, resolveConfig } from "./config.js";

@@ -2,7 +2,8 @@
 import { randomUUID } from "node:crypto";
 import { Client } from "@elastic/elasticsearch";
 import { type RawRecord, type ServerTarget, serverTarget } from "@resultstore/conformance";
-import { parseCeleryDate, ResultStore, type ResultStoreOptions } from "@resultstore/core";
+import { ResultStore, type ResultStoreOptions } from "@resultstore/core";
+import { parseCeleryDate } from "@resultstore/core/backend";
 import { adaptClient, type Engine } from "../src/client.js";
 
 export type { Engine };

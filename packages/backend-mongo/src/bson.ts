@@ -2,14 +2,8 @@
  * Values as BSON holds them: the key check every natively stored value passes, and the mapping
  * between decoded Celery values and BSON for `resultSerializer: "bson"`.
  */
-import {
-  decodeJson,
-  EncodeError,
-  encodeJson,
-  isPlainObject,
-  PyDecimal,
-  PyUUID,
-} from "@resultstore/core";
+import { decodeJson, EncodeError, encodeJson, PyDecimal, PyUUID } from "@resultstore/core";
+import { isPlainObject } from "@resultstore/core/backend";
 import { Binary, Decimal128, Long } from "mongodb";
 
 const INT64_MIN = -(2n ** 63n);

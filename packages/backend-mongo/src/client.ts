@@ -1,5 +1,6 @@
 /** The MongoDB client: built from the resolved URL, and asked which engine it reached. */
-import { ConfigurationError, sanitizeUrl } from "@resultstore/core";
+import { ConfigurationError } from "@resultstore/core";
+import { sanitizeUrl } from "@resultstore/core/backend";
 import { type Document, MongoClient } from "mongodb";
 import { BACKEND_NAME, type ResolvedConfig } from "./config.js";
 

@@ -1,11 +1,11 @@
 /** Options and URLs resolved once, with clear errors: what a `MongoBackend` is built from. */
+import { ConfigurationError } from "@resultstore/core";
 import {
   assertUserinfoEncoded,
-  ConfigurationError,
   enumOption,
   intOption,
   sanitizeUrl,
-} from "@resultstore/core";
+} from "@resultstore/core/backend";
 import type { MongoClientOptions } from "mongodb";
 import type { MongoBackendOptions, MongoResultSerializer } from "./types.js";
 

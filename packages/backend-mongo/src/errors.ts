@@ -1,5 +1,6 @@
 /** What MongoDB driver failures mean: core's typed errors, and which of them are safe to retry. */
-import { defineErrorMapping, ValueTooLargeError } from "@resultstore/core";
+import { ValueTooLargeError } from "@resultstore/core";
+import { defineErrorMapping } from "@resultstore/core/backend";
 import {
   MongoError,
   MongoNetworkError,

@@ -6,14 +6,16 @@ import {
   decodeJson,
   encodeJson,
   type GroupRecord,
-  isPlainObject,
-  parseCeleryDate,
-  pendingRecord,
   statesRefusing,
   type TaskRecord,
   type TaskWrite,
-  taskIdsFromGroupValue,
 } from "@resultstore/core";
+import {
+  isPlainObject,
+  parseCeleryDate,
+  pendingRecord,
+  taskIdsFromGroupValue,
+} from "@resultstore/core/backend";
 import { type Document, Long } from "mongodb";
 import { assertStorableKeys, fromBson, toBson } from "./bson.js";
 import type { MongoResultSerializer } from "./types.js";

@@ -10,18 +10,20 @@ import {
   type BackendTelemetry,
   type BackendUrlOptions,
   canTransition,
-  endpointOf,
   type GroupRecord,
-  LazyConnection,
-  LOST_RACE,
-  mergeUrlOptions,
   type ResultBackend,
-  retryLostRaces,
   type TaskRecord,
   type TaskWrite,
   ValueTooLargeError,
   type WriteOutcome,
 } from "@resultstore/core";
+import {
+  endpointOf,
+  LazyConnection,
+  LOST_RACE,
+  mergeUrlOptions,
+  retryLostRaces,
+} from "@resultstore/core/backend";
 import {
   BSON,
   type Collection,

@@ -6,13 +6,8 @@
  * and wins the chord's claim publishes the callback).
  */
 import { randomUUID } from "node:crypto";
-import {
-  ConfigurationError,
-  QUEUED,
-  type ResultStore,
-  type TaskMeta,
-  validateId,
-} from "@resultstore/core";
+import { ConfigurationError, QUEUED, type ResultStore, type TaskMeta } from "@resultstore/core";
+import { validateId } from "@resultstore/core/backend";
 import type { Job, Queue } from "bullmq";
 import { publishSpan, withTraceContext } from "./telemetry.js";
 import type { ChordCallbackData, ChordSpec } from "./types.js";

@@ -1,6 +1,7 @@
 /** The producer side: a job's record exists, QUEUED with the caller's metadata, before it is published. */
 import { randomUUID } from "node:crypto";
-import { REVOKED, type ResultStore, type StoreOutcome, validateId } from "@resultstore/core";
+import { REVOKED, type ResultStore, type StoreOutcome } from "@resultstore/core";
+import { validateId } from "@resultstore/core/backend";
 import type { Job, Queue } from "bullmq";
 import { chordMemberFailed, revokedError } from "./chord.js";
 import { publishSpan, withTraceContext } from "./telemetry.js";

@@ -6,7 +6,8 @@
  */
 import { randomUUID } from "node:crypto";
 import { hostname } from "node:os";
-import { encodeJson, formatCeleryDate } from "@resultstore/core";
+import { encodeJson } from "@resultstore/core";
+import { formatCeleryDate } from "@resultstore/core/backend";
 
 export interface TaskMessageFields {
   taskId: string;

@@ -1,12 +1,7 @@
 /** `sendTask`: the record first, QUEUED with the caller's metadata, then the Celery message. */
 import { randomUUID } from "node:crypto";
-import {
-  ConfigurationError,
-  type ResultStore,
-  SPAN_KIND,
-  telemetryOf,
-  validateId,
-} from "@resultstore/core";
+import { ConfigurationError, type ResultStore } from "@resultstore/core";
+import { SPAN_KIND, telemetryOf, validateId } from "@resultstore/core/backend";
 import { celeryMessage } from "./message.js";
 import type { RedisBroker, SendTaskOptions } from "./types.js";
 

@@ -2,7 +2,7 @@
  * Everything the CLI prints passes through `maskSecrets`: a driver's error may quote the URL it
  * was given, user name and password included, and DynamoDB's user name is an access key id.
  */
-import { sanitizeUrl } from "@resultstore/core";
+import { sanitizeUrl } from "@resultstore/core/backend";
 
 /** Secrets shorter than this are not replaced by value (they would blank ordinary words). */
 const MIN_SECRET_LENGTH = 4;

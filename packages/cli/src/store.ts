@@ -1,6 +1,7 @@
 /** Opening a store for a command, and closing it without hiding the error that mattered. */
 import { randomUUID } from "node:crypto";
-import { type BackendModule, createStore, type ResultStore, schemeOf } from "@resultstore/core";
+import { type BackendModule, createStore, type ResultStore } from "@resultstore/core";
+import { schemeOf } from "@resultstore/core/backend";
 
 /** What commands accept beside the URL: bundled programs pass backend modules in. */
 export interface StoreChoice {

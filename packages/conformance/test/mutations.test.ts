@@ -4,7 +4,6 @@
  * suite that cannot catch that bug.
  */
 import {
-  applyWrite,
   encodeJson,
   type GroupRecord,
   MemoryBackend,
@@ -13,6 +12,7 @@ import {
   type TaskWrite,
   type WriteOutcome,
 } from "@resultstore/core";
+import { applyWrite } from "@resultstore/core/backend";
 import { describe, expect, it } from "vitest";
 import { createRunner, SUITE_GROUPS, type SuiteGroup } from "../src/index.js";
 

@@ -1,77 +1,40 @@
+/**
+ * `@resultstore/core`: the result store applications use — `createStore`, `ResultStore`, the task
+ * states and their rules, typed errors, the Celery-compatible codec and the in-memory backend.
+ * Backend authors find their toolkit in `@resultstore/core/backend`.
+ * @module
+ */
 export { decodeJson, encodeJson } from "./codec.js";
-export {
-  type AddMembers,
-  type AddToCounter,
-  CONFLICT_ATTEMPTS,
-  IncrementBatcher,
-  LOST_RACE,
-  type LostRace,
-  retryLostRaces,
-  SetAddBatcher,
-} from "./contention.js";
 export { type CreateStoreOptions, createStore } from "./create.js";
-export { formatCeleryDate, parseCeleryDate } from "./dates.js";
 export {
-  defineErrorMapping,
-  type ErrorMapping,
-  type ErrorMappingSpec,
-  isConnectionRefused,
-  isNetworkError,
-} from "./driver-errors.js";
-export * from "./errors.js";
-export {
-  CHORD_CLAIM_KEY_PREFIX,
-  CHORD_MEMBERS_KEY_PREFIX,
-  CHORD_UNLOCK_KEY_PREFIX,
-  COUNTER_KEY_PREFIX,
-  celeryKeyPrefix,
-  counterKey,
-  derivedKey,
-  GROUP_KEY_PREFIX,
-  SET_KEY_PREFIX,
-  setKey,
-  TASK_KEY_PREFIX,
-} from "./keys.js";
-export { Lazy, LazyConnection } from "./lazy.js";
+  BackendConnectionError,
+  BackendError,
+  BackendUnavailableError,
+  ConfigurationError,
+  ContentionError,
+  DecodeError,
+  EncodeError,
+  type ErrorCode,
+  IncrementOutcomeUnknownError,
+  InvalidIdError,
+  InvalidMetadataError,
+  OutcomeUnknownError,
+  ResultStoreError,
+  StoreClosedError,
+  ValueTooLargeError,
+  WaitAbortedError,
+  WaitTimeoutError,
+  WriteOutcomeUnknownError,
+} from "./errors.js";
 export { MemoryBackend, type MemoryBackendOptions } from "./memory.js";
-export {
-  loadOtelApi,
-  type OtelApi,
-  type OtelAttributes,
-  type OtelContext,
-  type OtelCounter,
-  type OtelHistogram,
-  type OtelMeter,
-  type OtelMeterProvider,
-  type OtelSpan,
-  type OtelTracer,
-  type OtelTracerProvider,
-  SPAN_KIND,
-  type TelemetryOptions,
-} from "./otel-api.js";
+export type { TelemetryOptions } from "./otel-api.js";
 export { PyDate, PyDecimal, PyTime, PyUUID } from "./pytypes.js";
-export {
-  applyWrite,
-  assertRecordFits,
-  decodeMeta,
-  type EncodeMetaOptions,
-  encodeMeta,
-  exceptionToDict,
-  groupTuple,
-  hasExtendedFields,
-  isExpired,
-  measureWrite,
-  pendingRecord,
-  REQUEST_FIELDS,
-  readOptionalMetaFields,
-  taskIdsFromGroupValue,
-} from "./record.js";
 export {
   DEFAULT_EXPIRES_SECONDS,
   type ExpiresOption,
   type RetentionByState,
 } from "./retention.js";
-export { backoffMs, DEFAULT_RETRY_POLICY, type RetryPolicy, withRetry } from "./retry.js";
+export { DEFAULT_RETRY_POLICY, type RetryPolicy } from "./retry.js";
 export * from "./states.js";
 export {
   type ChordPart,
@@ -84,32 +47,8 @@ export {
   type TaskRequestInfo,
   type WaitOptions,
 } from "./store.js";
-export { endpointOf, StoreTelemetry, telemetryOf } from "./telemetry.js";
 export type * from "./types.js";
-
-export {
-  assertUserinfoEncoded,
-  decodeUrlPart,
-  encodeUserinfo,
-  enumOption,
-  intOption,
-  mergeUrlOptions,
-  parseUrl,
-  redactedUrlError,
-  SCHEME_PACKAGES,
-  sanitizeUrl,
-  schemeOf,
-  splitUserinfo,
-} from "./url.js";
-
-export {
-  isPlainObject,
-  MAX_ID_BYTES,
-  MAX_METADATA_DEPTH,
-  validateId,
-  validateMetadata,
-} from "./validate.js";
-export { copyValue, type KnownVersion, VersionCache } from "./versions.js";
+export { MAX_ID_BYTES, MAX_METADATA_DEPTH } from "./validate.js";
 
 import { MemoryBackend } from "./memory.js";
 import type { BackendUrlOptions } from "./types.js";

@@ -62,3 +62,53 @@ export function counterKey(key: string): string {
 export function setKey(key: string): string {
   return `${SET_KEY_PREFIX}${key}`;
 }
+
+/** How a backend spells keys beyond Celery's task and group keys. */
+export interface KeyLayout {
+  /** The storage key of counter `key` (after the prefix). @default {@link counterKey} */
+  counter?(key: string): string;
+  /** The storage key of set `key` (after the prefix). @default {@link setKey} */
+  set?(key: string): string;
+  /** The final spelling of a whole key (e.g. DynamoDB's Python bytes repr). @default as is */
+  spell?(key: string): string;
+}
+
+/**
+ * The one Celery key builder: `<prefix>celery-task-meta-<id>`, `<prefix>celery-taskset-meta-<id>`,
+ * and the backend's counter and set keys under the same prefix. `prefix` is used as given (pass
+ * {@link celeryKeyPrefix} of Celery's `global_keyprefix` where the backend follows it).
+ */
+export class CeleryKeys {
+  private readonly spell: (key: string) => string;
+  private readonly counterOf: (key: string) => string;
+  private readonly setOf: (key: string) => string;
+
+  constructor(
+    readonly prefix = "",
+    layout: KeyLayout = {},
+  ) {
+    this.spell = layout.spell ?? ((key) => key);
+    this.counterOf = layout.counter ?? counterKey;
+    this.setOf = layout.set ?? setKey;
+  }
+
+  /** A task's record. */
+  task(taskId: string): string {
+    return this.spell(`${this.prefix}${TASK_KEY_PREFIX}${taskId}`);
+  }
+
+  /** A saved group. */
+  group(groupId: string): string {
+    return this.spell(`${this.prefix}${GROUP_KEY_PREFIX}${groupId}`);
+  }
+
+  /** A counter (`incr`): core passes whole keys, e.g. Celery's `chord-unlock-<gid>`. */
+  counter(key: string): string {
+    return this.spell(`${this.prefix}${this.counterOf(key)}`);
+  }
+
+  /** A set (`addToSet`). */
+  set(key: string): string {
+    return this.spell(`${this.prefix}${this.setOf(key)}`);
+  }
+}

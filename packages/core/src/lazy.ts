@@ -30,6 +30,25 @@ export class Lazy<T> {
     if (this.pending === stale) this.pending = undefined;
   }
 
+  /**
+   * `body` with the value; when it fails because what `open` provisioned is gone (`isGone`: a
+   * table or container dropped behind our back, an in-memory server restarted), opens anew once
+   * and runs `body` again, so one vanished resource does not fail every call until a restart.
+   */
+  async reopening<R>(
+    body: (value: T) => Promise<R>,
+    isGone: (error: unknown) => boolean | Promise<boolean>,
+  ): Promise<R> {
+    const opened = this.get();
+    try {
+      return await body(await opened);
+    } catch (error) {
+      if (!(await isGone(error))) throw error;
+      this.forget(opened);
+      return body(await this.get());
+    }
+  }
+
   /** What `get` resolved to, or undefined when it never ran or failed. */
   async settled(): Promise<T | undefined> {
     return this.pending?.catch(() => undefined);

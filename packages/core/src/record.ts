@@ -6,7 +6,7 @@
 import { decodeJson, encodeJson, quote } from "./codec.js";
 import { formatCeleryDate, parseCeleryDate } from "./dates.js";
 import { DecodeError, ValueTooLargeError } from "./errors.js";
-import { canTransition, isException } from "./states.js";
+import { canTransition } from "./states.js";
 import type { GroupRecord, TaskRecord, TaskWrite } from "./types.js";
 import { isPlainObject } from "./validate.js";
 
@@ -195,11 +195,6 @@ export function readOptionalMetaFields(record: TaskRecord, meta: Record<string, 
   record.retries = typeof meta.retries === "number" ? meta.retries : null;
   record.queue = typeof meta.queue === "string" ? meta.queue : null;
   record.metadata = isPlainObject(meta.metadata) ? meta.metadata : {};
-}
-
-/** Whether the stored result of `status` is an exception dict Python would rebuild. */
-export function resultIsException(status: string): boolean {
-  return isException(status);
 }
 
 /** Celery's `GroupResult.as_tuple()`: `[[gid, null], [[[tid, null], null], …]]`. */

@@ -48,6 +48,7 @@ import {
 import { instrumentStore } from "./telemetry.js";
 import type { GroupRecord, ResultBackend, TaskRecord, TaskWrite } from "./types.js";
 import { validateId, validateMetadata } from "./validate.js";
+import { copyValue } from "./versions.js";
 
 /** How a {@link ResultStore} writes: expiry and retries. */
 export interface ResultStoreOptions {
@@ -311,10 +312,12 @@ export class ResultStore {
     // As Celery's encode_result: only an exception instance becomes the exception dict.
     const value = isException(state) && result instanceof Error ? exceptionToDict(result) : result;
     const now = Date.now();
+    // Everything the caller passed is copied now: a caller that stops waiting (a timeout, a
+    // race) and reuses its objects must not change what a retry or a slow attempt writes.
     const write: TaskWrite = {
       taskId,
       status: state,
-      result: value ?? null,
+      result: copyValue(value ?? null),
       resultJson: encodeJson(value ?? null), // EncodeError here, before anything is written
       traceback: options.traceback ?? null,
       dateDone: isReady(state) ? new Date(now) : null,
@@ -325,12 +328,12 @@ export class ResultStore {
     const request = options.request ?? {};
     for (const key of REQUEST_FIELDS) {
       if (request[key] !== undefined)
-        (write as unknown as Record<string, unknown>)[key] = request[key];
+        (write as unknown as Record<string, unknown>)[key] = copyValue(request[key]);
     }
     if (request.groupId) validateId(request.groupId, "group id");
     if (request.parentId) validateId(request.parentId, "parent id");
-    if (options.children !== undefined) write.children = options.children;
-    if (options.metadata !== undefined) write.metadata = options.metadata;
+    if (options.children !== undefined) write.children = copyValue(options.children);
+    if (options.metadata !== undefined) write.metadata = copyValue(options.metadata);
     return write;
   }
 

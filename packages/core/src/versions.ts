@@ -11,6 +11,7 @@
  * small structured fields costs a few microseconds; keeping them as encoded JSON cost about four
  * times as much (measured on a typical record: ~6 µs against ~22 µs per set and get).
  */
+import { LruMap } from "./toolkit.js";
 import type { TaskRecord } from "./types.js";
 
 /**
@@ -57,11 +58,13 @@ export interface KnownVersion<V> {
   record: TaskRecord;
 }
 
-/** A small LRU: a Map keeps insertion order, so re-inserting on use moves an entry to the end. */
+/** The last version seen of each recently used record (an LRU of `capacity` entries). */
 export class VersionCache<V> {
-  private readonly entries = new Map<string, KnownVersion<V>>();
+  private readonly entries: LruMap<string, KnownVersion<V>>;
 
-  constructor(private readonly capacity: number) {}
+  constructor(capacity: number) {
+    this.entries = new LruMap(capacity);
+  }
 
   /**
    * The remembered version of `key` (and marks it recently used), or undefined. The record is a
@@ -69,10 +72,7 @@ export class VersionCache<V> {
    */
   get(key: string): KnownVersion<V> | undefined {
     const entry = this.entries.get(key);
-    if (!entry) return undefined;
-    this.entries.delete(key);
-    this.entries.set(key, entry);
-    return { version: entry.version, record: copyRecord(entry.record) };
+    return entry && { version: entry.version, record: copyRecord(entry.record) };
   }
 
   /**
@@ -80,13 +80,8 @@ export class VersionCache<V> {
    * version forgets nothing and remembers nothing.
    */
   set(key: string, version: V | undefined | null, record: TaskRecord): void {
-    if (this.capacity === 0 || version === undefined || version === null) return;
-    this.entries.delete(key);
+    if (this.entries.capacity === 0 || version === undefined || version === null) return;
     this.entries.set(key, { version, record: copyRecord(record) });
-    if (this.entries.size > this.capacity) {
-      const oldest = this.entries.keys().next().value as string;
-      this.entries.delete(oldest);
-    }
   }
 
   /** Forgets `key` (after a conflict, a delete or an expiry). */

@@ -1,10 +1,6 @@
 /** The helpers every backend configures: error mapping, lost-race retries, increment batching, lazy connections, options. */
 import { describe, expect, it } from "vitest";
 import {
-  BackendConnectionError,
-  BackendError,
-  ConfigurationError,
-  ContentionError,
   defineErrorMapping,
   enumOption,
   IncrementBatcher,
@@ -14,6 +10,12 @@ import {
   mergeUrlOptions,
   retryLostRaces,
   SetAddBatcher,
+} from "../src/backend.js";
+import {
+  BackendConnectionError,
+  BackendError,
+  ConfigurationError,
+  ContentionError,
   StoreClosedError,
   ValueTooLargeError,
 } from "../src/index.js";

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { formatCeleryDate, parseCeleryDate } from "../src/index.js";
+import { formatCeleryDate, parseCeleryDate } from "../src/backend.js";
 
 describe("date_done in every format Celery 5.x wrote", () => {
   const instant = Date.UTC(2024, 4, 1, 12, 0, 0, 123);

@@ -1,8 +1,8 @@
 import { describe, expect, it, vi } from "vitest";
+import { defineErrorMapping, validateMetadata } from "../src/backend.js";
 import {
   BackendConnectionError,
   BackendUnavailableError,
-  defineErrorMapping,
   EncodeError,
   encodeJson,
   IncrementOutcomeUnknownError,
@@ -11,7 +11,6 @@ import {
   MemoryBackend,
   OutcomeUnknownError,
   ResultStore,
-  validateMetadata,
   WriteOutcomeUnknownError,
 } from "../src/index.js";
 

@@ -1,12 +1,10 @@
 /** The write-size rule: `measureWrite` sums the meta's length field by field; it must equal the text. */
 import { describe, expect, it } from "vitest";
+import { applyWrite, encodeMeta, measureWrite } from "../src/backend.js";
 import {
-  applyWrite,
   EncodeError,
   encodeJson,
-  encodeMeta,
   MemoryBackend,
-  measureWrite,
   PyDecimal,
   type TaskRecord,
   type TaskWrite,

@@ -1,12 +1,11 @@
 import { describe, expect, it, vi } from "vitest";
+import { backoffMs, withRetry } from "../src/backend.js";
 import {
-  backoffMs,
   ContentionError,
   createStore,
   MemoryBackend,
   ResultStore,
   WriteOutcomeUnknownError,
-  withRetry,
 } from "../src/index.js";
 
 describe("ResultStore", () => {
@@ -47,6 +46,39 @@ describe("ResultStore", () => {
     const store = new ResultStore(backend, { alwaysRetry: true, retryPolicy: { baseMs: 1 } });
     expect((await store.getMeta("t")).status).toBe("PENDING");
     expect(read).toHaveBeenCalledTimes(2);
+  });
+
+  it("writes what the caller passed when it called, whatever the caller changes later", async () => {
+    // A caller that stops waiting (its own timeout) reuses its objects while the store still
+    // retries: the retry must write the values of the call (the cluster proof saw Cassandra's
+    // second attempt write a key the caller added after giving up).
+    const backend = new MemoryBackend();
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const write = backend.write.bind(backend);
+    vi.spyOn(backend, "write").mockImplementationOnce(async () => {
+      await gate;
+      throw new Error("flaky");
+    });
+    vi.spyOn(backend, "write").mockImplementation(write);
+    Object.assign(backend, { isRetryable: () => true });
+    const store = new ResultStore(backend, { alwaysRetry: true, retryPolicy: { baseMs: 1 } });
+    const metadata: Record<string, unknown> = { user: { id: 42 } };
+    const result = { rows: [1, 2] };
+    const args = [{ file: "a.csv" }];
+    const stored = store.storeResult("t", result, "SUCCESS", { metadata, request: { args } });
+    metadata.late = "added after the call";
+    (metadata.user as Record<string, unknown>).id = 7;
+    result.rows.push(3);
+    args[0] = { file: "b.csv" };
+    release();
+    expect((await stored).applied).toBe(true);
+    const meta = await store.getMeta("t");
+    expect(meta.metadata).toEqual({ user: { id: 42 } });
+    expect(meta.result).toEqual({ rows: [1, 2] });
+    expect(meta.args).toEqual([{ file: "a.csv" }]);
   });
 
   it("a write retried after it landed reports applied: true, not a refusal", async () => {

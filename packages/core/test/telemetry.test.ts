@@ -19,13 +19,12 @@ import {
   SimpleSpanProcessor,
 } from "@opentelemetry/sdk-trace-base";
 import { afterAll, beforeEach, describe, expect, it } from "vitest";
+import { endpointOf, telemetryOf } from "../src/backend.js";
 import {
-  endpointOf,
   InvalidIdError,
   MemoryBackend,
   ResultStore,
   type ResultStoreOptions,
-  telemetryOf,
 } from "../src/index.js";
 import { TRACED_OPERATIONS } from "../src/telemetry-operations.js";
 

@@ -1,17 +1,15 @@
 import { inspect } from "node:util";
 import { describe, expect, it } from "vitest";
-import { loadBackend } from "../src/create.js";
 import {
   assertUserinfoEncoded,
-  ConfigurationError,
-  createStore,
   decodeUrlPart,
   encodeUserinfo,
-  MemoryBackend,
   parseUrl,
   sanitizeUrl,
   schemeOf,
-} from "../src/index.js";
+} from "../src/backend.js";
+import { loadBackend } from "../src/create.js";
+import { ConfigurationError, createStore, MemoryBackend } from "../src/index.js";
 
 describe("URLs", () => {
   it("picks the backend from the scheme, as Celery does with a+b://", () => {

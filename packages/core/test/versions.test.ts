@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { pendingRecord, VersionCache } from "../src/index.js";
+import { pendingRecord, VersionCache } from "../src/backend.js";
 
 describe("VersionCache", () => {
   const record = (id: string) => ({ ...pendingRecord(id), result: { big: "x".repeat(100) } });

@@ -9,7 +9,7 @@ import { appendFileSync, mkdirSync, readFileSync, writeFileSync } from "node:fs"
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { TcpProxy } from "@resultstore/conformance";
-import { sanitizeUrl } from "@resultstore/core";
+import { sanitizeUrl } from "@resultstore/core/backend";
 import { type CheckReport, check } from "./checker.js";
 import { readFinalState } from "./final.js";
 import {

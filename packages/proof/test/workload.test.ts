@@ -7,13 +7,13 @@ import { mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import {
-  isExpired,
   MemoryBackend,
   type ResultBackend,
   ResultStore,
   type TaskWrite,
   type WriteOutcome,
 } from "@resultstore/core";
+import { isExpired } from "@resultstore/core/backend";
 import { describe, expect, it } from "vitest";
 import { check, type ViolationKind } from "../src/checker.js";
 import { readFinalState } from "../src/final.js";

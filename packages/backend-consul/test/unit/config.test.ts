@@ -1,5 +1,6 @@
 import { configurationErrorText, SECRET_MARK, UNENCODED_SECRETS } from "@resultstore/conformance";
-import { ConfigurationError, mergeUrlOptions } from "@resultstore/core";
+import { ConfigurationError } from "@resultstore/core";
+import { mergeUrlOptions } from "@resultstore/core/backend";
 import { describe, expect, it } from "vitest";
 import { keyPrefixOf, optionsFromUrl, resolveConfig } from "../../src/config.js";
 import { ConsulBackend, fromUrl } from "../../src/index.js";

@@ -1,13 +1,12 @@
 import assert from "node:assert/strict";
 import {
   BackendConnectionError,
-  CHORD_CLAIM_KEY_PREFIX,
   type ChordProgress,
-  derivedKey,
   type ResultBackend,
   ResultStore,
   type TaskWrite,
 } from "@resultstore/core";
+import { CHORD_CLAIM_KEY_PREFIX, derivedKey } from "@resultstore/core/backend";
 import { type Ctx, defineGroup, id } from "./context.js";
 
 /** Delivers every member of one chord (in the order given) and counts the callback's runs. */

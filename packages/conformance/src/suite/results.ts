@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import { measureWrite, PyDecimal, ValueTooLargeError } from "@resultstore/core";
+import { PyDecimal, ValueTooLargeError } from "@resultstore/core";
+import { measureWrite } from "@resultstore/core/backend";
 import { assertPersisted, defineGroup, id } from "./context.js";
 
 /** Results round-trip through the codec: JSON, kombu's typed markers, big integers, exceptions. */
