@@ -114,6 +114,8 @@ let failed = false;
 try {
   say("lint");
   await step("npx", ["biome", "ci", "."]);
+  say("backend template (packages/core/BACKEND.md): roles, extra files, toolkit imports, sizes");
+  await step("node", ["scripts/check-backend-template.mjs"]);
   say("build, type-check (sources and tests) and unit tests (no database)");
   await turbo("build", "typecheck", "test:unit");
   say("API reference (TypeDoc): fails on an undocumented export or a broken link");

@@ -138,28 +138,30 @@ export function defineErrorMapping(spec: ErrorMappingSpec): ErrorMapping {
       if (error instanceof ResultStoreError) return error;
       const special = spec.special?.(error, operation);
       if (special) return special;
+      // Labels are written "read of task t1" (BACKEND.md); a message starts with a capital.
+      const what = operation.charAt(0).toUpperCase() + operation.slice(1);
       if (spec.isUnsent?.(error)) {
         return new BackendUnavailableError(
           spec.backend,
-          `${operation} failed before anything was sent: ${detail(error)}`,
+          `${what} failed before anything was sent: ${detail(error)}`,
           { cause: error },
         );
       }
       if (spec.isOutcomeUnknown?.(error)) {
         return new OutcomeUnknownError(
           spec.backend,
-          `${operation} may have taken effect: ${detail(error)}`,
+          `${what} may have taken effect: ${detail(error)}`,
           { cause: error },
         );
       }
       if (spec.isTransport(error) || spec.isConnectionRefusal?.(error)) {
-        return new BackendConnectionError(spec.backend, `${operation} failed: ${detail(error)}`, {
+        return new BackendConnectionError(spec.backend, `${what} failed: ${detail(error)}`, {
           cause: error,
         });
       }
       const status = statusOf(error);
       const label = status === undefined ? "" : ` (${[spec.statusLabel, status].join(" ").trim()})`;
-      return new BackendError(spec.backend, `${operation} failed${label}: ${detail(error)}`, {
+      return new BackendError(spec.backend, `${what} failed${label}: ${detail(error)}`, {
         cause: error,
       });
     },

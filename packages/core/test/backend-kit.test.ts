@@ -42,7 +42,7 @@ describe("defineErrorMapping", () => {
   it("wraps a refusal as a BackendError naming operation and status, first line only", () => {
     const wrapped = errors.wrapError(driver("denied\n{diagnostics}", { status: 400 }), "read of t");
     expect(wrapped).toBeInstanceOf(BackendError);
-    expect(wrapped.message).toBe("[resultstore] [kit] read of t failed (HTTP 400): denied");
+    expect(wrapped.message).toBe("[resultstore] [kit] Read of t failed (HTTP 400): denied");
     expect(errors.statusOf(wrapped)).toBe(400);
   });
   it("wraps transport failures (also deep in the cause chain) as retryable connection errors", () => {
@@ -77,7 +77,7 @@ describe("defineErrorMapping", () => {
   });
   it("guard wraps failures, and `on` turns expected statuses into results", async () => {
     const missing = () => Promise.reject(driver("gone", { status: 404 }));
-    await expect(errors.guard("read", missing)).rejects.toThrow("read failed (HTTP 404): gone");
+    await expect(errors.guard("read", missing)).rejects.toThrow("Read failed (HTTP 404): gone");
     await expect(errors.guard("read", missing, errors.on([404], null))).resolves.toBeNull();
     await expect(errors.guard("read", missing, errors.on([409], null))).rejects.toBeInstanceOf(
       BackendError,
