@@ -314,11 +314,12 @@ export class ResultStore {
     const now = Date.now();
     // Everything the caller passed is copied now: a caller that stops waiting (a timeout, a
     // race) and reuses its objects must not change what a retry or a slow attempt writes.
+    const resultJson = encodeJson(value ?? null); // EncodeError here, before anything is written
     const write: TaskWrite = {
       taskId,
       status: state,
       result: copyValue(value ?? null),
-      resultJson: encodeJson(value ?? null), // EncodeError here, before anything is written
+      resultJson,
       traceback: options.traceback ?? null,
       dateDone: isReady(state) ? new Date(now) : null,
       // The written state's lifetime: a refused write changes nothing, its expiry included.

@@ -11,6 +11,7 @@
  * small structured fields costs a few microseconds; keeping them as encoded JSON cost about four
  * times as much (measured on a typical record: ~6 µs against ~22 µs per set and get).
  */
+import { EncodeError } from "./errors.js";
 import { LruMap } from "./toolkit.js";
 import type { TaskRecord } from "./types.js";
 
@@ -18,23 +19,33 @@ import type { TaskRecord } from "./types.js";
  * A deep copy of a value the codec can encode: plain objects and arrays are copied, `Date` and
  * bytes too (both are mutable); an object with `toJSON` is replaced by a copy of what it encodes
  * as (the codec writes the same text for both). Anything else (the immutable Python stand-ins,
- * scalars) is kept as it is.
+ * scalars) is kept as it is. A circular value is an `EncodeError`, as the codec would answer.
  */
 export function copyValue<T>(value: T): T {
+  return copyWithin(value, []) as T;
+}
+
+function copyWithin(value: unknown, ancestors: object[]): unknown {
   if (typeof value !== "object" || value === null) return value;
-  if (Array.isArray(value)) return value.map(copyValue) as T;
-  const proto = Object.getPrototypeOf(value);
-  if (proto === Object.prototype || proto === null) {
-    const copy: Record<string, unknown> = proto === null ? Object.create(null) : {};
-    for (const key of Object.keys(value))
-      copy[key] = copyValue((value as Record<string, unknown>)[key]);
-    return copy as T;
+  if (ancestors.includes(value)) throw new EncodeError("Circular reference in a value to store.");
+  ancestors.push(value);
+  try {
+    if (Array.isArray(value)) return value.map((item) => copyWithin(item, ancestors));
+    const proto = Object.getPrototypeOf(value);
+    if (proto === Object.prototype || proto === null) {
+      const copy: Record<string, unknown> = proto === null ? Object.create(null) : {};
+      for (const key of Object.keys(value))
+        copy[key] = copyWithin((value as Record<string, unknown>)[key], ancestors);
+      return copy;
+    }
+    if (value instanceof Date) return new Date(value.getTime());
+    if (value instanceof Uint8Array) return Buffer.from(value);
+    const toJSON = (value as { toJSON?: unknown }).toJSON;
+    if (typeof toJSON === "function") return copyWithin(toJSON.call(value), ancestors);
+    return value;
+  } finally {
+    ancestors.pop();
   }
-  if (value instanceof Date) return new Date(value.getTime()) as T;
-  if (value instanceof Uint8Array) return Buffer.from(value) as T;
-  const toJSON = (value as { toJSON?: unknown }).toJSON;
-  if (typeof toJSON === "function") return copyValue(toJSON.call(value));
-  return value;
 }
 
 /** `record` without its result, sharing no object with it. */
