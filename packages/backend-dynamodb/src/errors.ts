@@ -18,7 +18,7 @@ export const CONDITION_FAILED = "ConditionalCheckFailedException";
 interface SdkError {
   name?: string;
   message?: string;
-  $metadata?: { httpStatusCode?: number };
+  $metadata?: { httpStatusCode?: number; attempts?: unknown };
 }
 
 /**
@@ -26,8 +26,7 @@ interface SdkError {
  * it counts its attempts in `$metadata.attempts`, on answers and errors alike (1: sent once).
  */
 export function sentAgain(answer: unknown): boolean {
-  const attempts = (answer as { $metadata?: { attempts?: unknown } } | undefined)?.$metadata
-    ?.attempts;
+  const attempts = (answer as SdkError | undefined)?.$metadata?.attempts;
   return typeof attempts === "number" && attempts > 1;
 }
 
@@ -102,12 +101,10 @@ export function trackAttempts(client: DynamoDBClient): void {
  * Nothing was sent: the connection was refused, and so was every earlier attempt the SDK made (as
  * {@link trackAttempts} recorded), or there was no earlier attempt (a caller's client).
  */
-export function isUnsent(error: unknown): boolean {
+function isUnsent(error: unknown): boolean {
   if (!isConnectionRefused(error)) return false;
   const marked = (error as Marks)[MAY_HAVE_SENT];
-  if (marked !== undefined) return !marked;
-  const attempts = (error as SdkError & { $metadata?: { attempts?: unknown } }).$metadata?.attempts;
-  return attempts === 1;
+  return marked !== undefined ? !marked : (error as SdkError).$metadata?.attempts === 1;
 }
 
 /**
@@ -115,7 +112,7 @@ export function isUnsent(error: unknown): boolean {
  * timed out after the connection was made) or a 5xx, as {@link trackAttempts} recorded; on a
  * caller's client, the last attempt did, or the SDK had sent it more than once.
  */
-export function mayHaveLanded(error: unknown): boolean {
+function mayHaveLanded(error: unknown): boolean {
   const marked = (error as Marks | null)?.[MAY_HAVE_LANDED];
   if (marked !== undefined) return marked;
   return !isUnsent(error) && (sentAgain(error) || attemptMayHaveLanded(error));
