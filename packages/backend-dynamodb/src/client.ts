@@ -29,10 +29,8 @@ export function createClient(config: ResolvedConfig): DynamoDBClient {
   return client;
 }
 
-/** Whether `error` says the table is gone (an in-memory DynamoDB Local restarted, an operator). */
-export function isTableGone(error: unknown): boolean {
-  return errors.statusOf(error) === "ResourceNotFoundException";
-}
+/** DynamoDB's "no such table". */
+export const TABLE_GONE = "ResourceNotFoundException";
 
 /**
  * Table setup, safe when many processes start at once: describe, create if missing (a concurrent
@@ -43,52 +41,30 @@ export function isTableGone(error: unknown): boolean {
  */
 export async function provision({ client, name }: Table, config: ResolvedConfig): Promise<void> {
   const doing = `provisioning of table ${name}`;
-  const described = await errors.guard(
-    doing,
-    () => client.send(new DescribeTableCommand({ TableName: name })),
-    errors.on(["ResourceNotFoundException"], null),
-  );
+  const table = { TableName: name };
+  const describe = () => client.send(new DescribeTableCommand(table));
+  const described = await errors.guard(doing, describe, errors.on([TABLE_GONE], null));
   if (described?.Table?.TableStatus !== "ACTIVE") {
-    const { capacity } = config;
-    const command = new CreateTableCommand({
-      TableName: name,
+    const create = new CreateTableCommand({
+      ...table,
       KeySchema: [{ AttributeName: ATTR.id, KeyType: "HASH" }],
       AttributeDefinitions: [{ AttributeName: ATTR.id, AttributeType: "S" }],
-      ...(capacity
-        ? {
-            BillingMode: "PROVISIONED",
-            ProvisionedThroughput: {
-              ReadCapacityUnits: capacity.read,
-              WriteCapacityUnits: capacity.write,
-            },
-          }
-        : { BillingMode: "PAY_PER_REQUEST" }),
+      BillingMode: config.throughput ? "PROVISIONED" : "PAY_PER_REQUEST",
+      ProvisionedThroughput: config.throughput,
     });
-    await errors.guard(
-      doing,
-      () => client.send(command),
-      errors.on(["ResourceInUseException"], "in use"),
-    );
-    await errors.guard(doing, () =>
-      waitUntilTableExists(
-        { client, maxWaitTime: ACTIVE_WAIT_SECONDS, minDelay: 1, maxDelay: 5 },
-        { TableName: name },
-      ),
-    );
+    const inUse = errors.on(["ResourceInUseException"], "in use");
+    await errors.guard(doing, () => client.send(create), inUse);
+    const waiter = { client, maxWaitTime: ACTIVE_WAIT_SECONDS, minDelay: 1, maxDelay: 5 };
+    await errors.guard(doing, () => waitUntilTableExists(waiter, table));
   }
   if (config.ttlSeconds === -1) return;
   const ttlIsOff = async () => {
-    const output = await errors.guard(doing, () =>
-      client.send(new DescribeTimeToLiveCommand({ TableName: name })),
-    );
-    const status = output.TimeToLiveDescription?.TimeToLiveStatus;
+    const ttl = await errors.guard(doing, () => client.send(new DescribeTimeToLiveCommand(table)));
+    const status = ttl.TimeToLiveDescription?.TimeToLiveStatus;
     return status !== "ENABLED" && status !== "ENABLING";
   };
   if (!(await ttlIsOff())) return;
-  const enable = {
-    TableName: name,
-    TimeToLiveSpecification: { AttributeName: ATTR.ttl, Enabled: true },
-  };
+  const enable = { ...table, TimeToLiveSpecification: { AttributeName: ATTR.ttl, Enabled: true } };
   try {
     await client.send(new UpdateTimeToLiveCommand(enable));
   } catch (error) {

@@ -106,7 +106,8 @@ export function resolveConfig(options: DynamoDBBackendOptions) {
     endpoint: options.client ? undefined : (endpoint ?? aws),
     manageTable: options.manageTable !== false,
     /** Provisioned capacity for a table we create; undefined: on-demand. */
-    capacity: read || write ? { read: read ?? 1, write: write ?? 1 } : undefined,
+    throughput:
+      read || write ? { ReadCapacityUnits: read ?? 1, WriteCapacityUnits: write ?? 1 } : undefined,
     /** A fixed lifetime for every item in seconds, -1 for none, undefined: the store's `expires`. */
     ttlSeconds,
     keyFormat: keyFormat ?? "celery",

@@ -31,26 +31,16 @@ export function sentAgain(answer: unknown): boolean {
 }
 
 /** The SDK error name, e.g. "ConditionalCheckFailedException", or undefined. */
-export function errorName(error: unknown): string | undefined {
-  return typeof error === "object" && error !== null ? (error as SdkError).name : undefined;
-}
+export const errorName = (error: unknown) => (error as SdkError | null | undefined)?.name;
 
 // The SDK's own names for requests that never completed.
-const TRANSPORT_NAMES = new Set([
-  "TimeoutError",
-  "RequestTimeout",
-  "NetworkingError",
-  "AbortError",
-]);
+const TRANSPORT = new Set(["TimeoutError", "RequestTimeout", "NetworkingError", "AbortError"]);
 
 function isTransport(error: unknown): boolean {
-  if (typeof error !== "object" || error === null) return false;
-  const sdk = error as SdkError;
-  if (isNetworkError(error) || TRANSPORT_NAMES.has(sdk.name ?? "")) return true;
-  return (
-    sdk.$metadata?.httpStatusCode === undefined &&
-    /socket hang up|ECONN|connect/i.test(sdk.message ?? "")
-  );
+  const sdk = error as SdkError | null | undefined;
+  if (isNetworkError(error) || TRANSPORT.has(sdk?.name ?? "")) return true;
+  const unanswered = sdk?.$metadata?.httpStatusCode === undefined;
+  return unanswered && /socket hang up|ECONN|connect/i.test(sdk?.message ?? "");
 }
 
 /** Set on every failed attempt's error by {@link trackAttempts}: whether any attempt so far may have sent. */
@@ -134,11 +124,9 @@ const spec: ErrorMappingSpec = {
   ],
   isTransient: (error) => ((error as SdkError | null)?.$metadata?.httpStatusCode ?? 0) >= 500,
   // The merged item outgrew 400 KB (a write's own size is checked before sending).
-  special: (error) =>
-    errorName(error) === "ValidationException" && /item size/i.test((error as Error).message ?? "")
-      ? new ValueTooLargeError(BACKEND_NAME, ITEM_LIMIT_BYTES + 1, ITEM_LIMIT_BYTES, {
-          cause: error,
-        })
+  special: (cause) =>
+    errorName(cause) === "ValidationException" && /item size/i.test((cause as Error).message ?? "")
+      ? new ValueTooLargeError(BACKEND_NAME, ITEM_LIMIT_BYTES + 1, ITEM_LIMIT_BYTES, { cause })
       : undefined,
 };
 

@@ -150,6 +150,8 @@ function taskItem(id: string, write: TaskWrite): Item {
   return item;
 }
 
+/** A ConditionExpression built on `expr` for the time `now` (epoch seconds). */
+type Condition = (expr: Expression, now: AttributeValue) => string;
 /** `resent`: the SDK sent the request more than once (its own retry), so a copy may have landed. */
 type Attempt = { applied: true } | { applied: false; old: Item | undefined; resent: boolean };
 
@@ -193,7 +195,7 @@ export function writeTask({ client, name }: Table, id: string, write: TaskWrite)
     resent ||= first.resent;
     const old = first.old;
     if (!old) return LOST_RACE; // deleted since the check: try again from the top
-    if (isExpired({ expiresAt: itemExpiry(old) }, new Date(nowMs))) {
+    if (isExpired({ expiresAt: dateAttr(old, ATTR.ttl) }, new Date(nowMs))) {
       const Item = { ...item, [ATTR.timestamp]: epochSeconds(nowMs) };
       const replace = new PutItemCommand({ TableName: name, Item, ...stillExpired(nowMs) });
       return (await send(() => client.send(replace))).applied ? { applied: true } : LOST_RACE;
@@ -217,9 +219,6 @@ export function writeTask({ client, name }: Table, id: string, write: TaskWrite)
     return swap.applied ? { applied: true } : LOST_RACE;
   });
 }
-
-/** A ConditionExpression built on `expr` for the time `now` (epoch seconds). */
-type Condition = (expr: Expression, now: AttributeValue) => string;
 
 /**
  * The UpdateItem input that writes task item `item` under `condition` at `nowMs`: `SET` every
@@ -314,15 +313,10 @@ export async function batchGet({ client, name }: Table, ids: readonly string[]) 
   return found;
 }
 
-function numberAttr(item: Item, name: string): number | null {
-  const n = Number(item[name]?.N ?? Number.NaN);
-  return Number.isFinite(n) ? n : null;
-}
-
-/** The expiry the item's `ttl` attribute holds, or null. */
-function itemExpiry(item: Item): Date | null {
-  const seconds = numberAttr(item, ATTR.ttl);
-  return seconds === null ? null : new Date(seconds * 1000);
+/** The date an attribute of epoch seconds holds (`ttl`, `timestamp`), or null. */
+function dateAttr(item: Item, name: string): Date | null {
+  const seconds = Number(item[name]?.N ?? Number.NaN);
+  return Number.isFinite(seconds) ? new Date(seconds * 1000) : null;
 }
 
 /**
@@ -346,7 +340,7 @@ export function decodeTask(item: Item, taskId: string): TaskRecord | null {
         : [],
     ),
   );
-  record.expiresAt = itemExpiry(item);
+  record.expiresAt = dateAttr(item, ATTR.ttl);
   return record;
 }
 
@@ -369,8 +363,8 @@ export function decodeGroup(item: Item, groupId: string): GroupRecord | null {
     groupId,
     taskIds: taskIdsFromGroupValue(isPlainObject(value) ? value.result : undefined),
     // Celery keeps no date in the group value; its `timestamp` attribute is when it was saved.
-    dateDone: new Date((numberAttr(item, ATTR.timestamp) ?? 0) * 1000),
-    expiresAt: itemExpiry(item),
+    dateDone: dateAttr(item, ATTR.timestamp) ?? new Date(0),
+    expiresAt: dateAttr(item, ATTR.ttl),
   };
 }
 

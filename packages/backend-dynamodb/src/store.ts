@@ -25,7 +25,7 @@ import {
   mapLimit,
   mergeUrlOptions,
 } from "@resultstore/core/backend";
-import { createClient, isTableGone, provision, type Table } from "./client.js";
+import { createClient, provision, TABLE_GONE, type Table } from "./client.js";
 import { BACKEND_NAME, optionsFromUrl, type ResolvedConfig, resolveConfig } from "./config.js";
 import { addToSet, incr } from "./counters.js";
 import { CONDITION_FAILED, errors, ITEM_LIMIT_BYTES } from "./errors.js";
@@ -190,7 +190,7 @@ export class DynamoDBBackend implements ResultBackend {
     await errors.guard(
       `removal of table ${this.table}`,
       () => client.send(new DeleteTableCommand({ TableName: this.table })),
-      errors.on(["ResourceNotFoundException"], "gone"),
+      errors.on([TABLE_GONE], "gone"),
     );
   }
 
@@ -235,7 +235,8 @@ export class DynamoDBBackend implements ResultBackend {
    * included: on a missing table nothing landed.
    */
   private withTable<T>(op: (table: Table) => Promise<T>): Promise<T> {
-    const gone = (error: unknown) => this.config.manageTable && isTableGone(error);
+    const gone = (error: unknown) =>
+      this.config.manageTable && errors.statusOf(error) === TABLE_GONE;
     return this.connection.reopening(op, gone);
   }
 }

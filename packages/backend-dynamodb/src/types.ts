@@ -1,16 +1,13 @@
 /** Options of the DynamoDB backend; each names the Celery setting it corresponds to. */
 import type { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 
-/** How item ids are spelled (CELERY-COMPAT.md §4 and §5). */
-export type DynamoDBKeyFormat =
-  /**
-   * Celery's own spelling: its DynamoDB backend calls `str()` on a bytes key, so the id attribute
-   * literally holds the Python bytes repr, e.g. `b'celery-task-meta-<id>'`. Interoperates with
-   * Celery.
-   */
-  | "celery"
-  /** The plain key, e.g. `celery-task-meta-<id>`. Readable, but Celery will not find these items. */
-  | "plain";
+/**
+ * How item ids are spelled (CELERY-COMPAT.md §4 and §5). `"celery"`: Celery's own spelling, which
+ * interoperates: its DynamoDB backend calls `str()` on a bytes key, so the id attribute literally
+ * holds the Python bytes repr, e.g. `b'celery-task-meta-<id>'`. `"plain"`: the key itself, e.g.
+ * `celery-task-meta-<id>`: readable, but Celery will not find these items.
+ */
+export type DynamoDBKeyFormat = "celery" | "plain";
 
 /** Static AWS credentials (otherwise the SDK's default provider chain is used). */
 export interface DynamoDBCredentials {
