@@ -18,7 +18,7 @@ export const CONDITION_FAILED = "ConditionalCheckFailedException";
 interface SdkError {
   name?: string;
   message?: string;
-  $metadata?: { httpStatusCode?: number };
+  $metadata?: { httpStatusCode?: number; attempts?: unknown };
 }
 
 /**
@@ -26,32 +26,21 @@ interface SdkError {
  * it counts its attempts in `$metadata.attempts`, on answers and errors alike (1: sent once).
  */
 export function sentAgain(answer: unknown): boolean {
-  const attempts = (answer as { $metadata?: { attempts?: unknown } } | undefined)?.$metadata
-    ?.attempts;
+  const attempts = (answer as SdkError | undefined)?.$metadata?.attempts;
   return typeof attempts === "number" && attempts > 1;
 }
 
 /** The SDK error name, e.g. "ConditionalCheckFailedException", or undefined. */
-export function errorName(error: unknown): string | undefined {
-  return typeof error === "object" && error !== null ? (error as SdkError).name : undefined;
-}
+export const errorName = (error: unknown) => (error as SdkError | null | undefined)?.name;
 
 // The SDK's own names for requests that never completed.
-const TRANSPORT_NAMES = new Set([
-  "TimeoutError",
-  "RequestTimeout",
-  "NetworkingError",
-  "AbortError",
-]);
+const TRANSPORT = new Set(["TimeoutError", "RequestTimeout", "NetworkingError", "AbortError"]);
 
 function isTransport(error: unknown): boolean {
-  if (typeof error !== "object" || error === null) return false;
-  const sdk = error as SdkError;
-  if (isNetworkError(error) || TRANSPORT_NAMES.has(sdk.name ?? "")) return true;
-  return (
-    sdk.$metadata?.httpStatusCode === undefined &&
-    /socket hang up|ECONN|connect/i.test(sdk.message ?? "")
-  );
+  const sdk = error as SdkError | null | undefined;
+  if (isNetworkError(error) || TRANSPORT.has(sdk?.name ?? "")) return true;
+  const unanswered = sdk?.$metadata?.httpStatusCode === undefined;
+  return unanswered && /socket hang up|ECONN|connect/i.test(sdk?.message ?? "");
 }
 
 /** Set on every failed attempt's error by {@link trackAttempts}: whether any attempt so far may have sent. */
@@ -102,12 +91,10 @@ export function trackAttempts(client: DynamoDBClient): void {
  * Nothing was sent: the connection was refused, and so was every earlier attempt the SDK made (as
  * {@link trackAttempts} recorded), or there was no earlier attempt (a caller's client).
  */
-export function isUnsent(error: unknown): boolean {
+function isUnsent(error: unknown): boolean {
   if (!isConnectionRefused(error)) return false;
   const marked = (error as Marks)[MAY_HAVE_SENT];
-  if (marked !== undefined) return !marked;
-  const attempts = (error as SdkError & { $metadata?: { attempts?: unknown } }).$metadata?.attempts;
-  return attempts === 1;
+  return marked !== undefined ? !marked : (error as SdkError).$metadata?.attempts === 1;
 }
 
 /**
@@ -115,7 +102,7 @@ export function isUnsent(error: unknown): boolean {
  * timed out after the connection was made) or a 5xx, as {@link trackAttempts} recorded; on a
  * caller's client, the last attempt did, or the SDK had sent it more than once.
  */
-export function mayHaveLanded(error: unknown): boolean {
+function mayHaveLanded(error: unknown): boolean {
   const marked = (error as Marks | null)?.[MAY_HAVE_LANDED];
   if (marked !== undefined) return marked;
   return !isUnsent(error) && (sentAgain(error) || attemptMayHaveLanded(error));
@@ -137,11 +124,9 @@ const spec: ErrorMappingSpec = {
   ],
   isTransient: (error) => ((error as SdkError | null)?.$metadata?.httpStatusCode ?? 0) >= 500,
   // The merged item outgrew 400 KB (a write's own size is checked before sending).
-  special: (error) =>
-    errorName(error) === "ValidationException" && /item size/i.test((error as Error).message ?? "")
-      ? new ValueTooLargeError(BACKEND_NAME, ITEM_LIMIT_BYTES + 1, ITEM_LIMIT_BYTES, {
-          cause: error,
-        })
+  special: (cause) =>
+    errorName(cause) === "ValidationException" && /item size/i.test((cause as Error).message ?? "")
+      ? new ValueTooLargeError(BACKEND_NAME, ITEM_LIMIT_BYTES + 1, ITEM_LIMIT_BYTES, { cause })
       : undefined,
 };
 

@@ -6,26 +6,54 @@
  *  - `status` (S): the state, for the ConditionExpression;
  *  - `children`, `group_id`, `parent_id`, `name`, `args`, `kwargs`, `worker`, `retries`, `queue`
  *    (S, Celery JSON text): the optional fields, so a write that lacks one keeps the stored value;
- *  - `meta_<key>` (S, Celery JSON text): one attribute per metadata key, merged key by key.
+ *  - `meta_<key>` (S, Celery JSON text): one attribute per metadata key, merged key by key;
+ *  - `write_id` (S): the `writeId` of the write that last changed the item, so a re-sent copy of
+ *    it is recognised.
  * `result` holds the meta of the latest write as a Celery worker would have written it (without
  * our metadata); reads overlay the attributes, which hold the merged record.
  */
-import type { AttributeValue } from "@aws-sdk/client-dynamodb";
+import { setTimeout } from "node:timers/promises";
 import {
+  type AttributeValue,
+  BatchGetItemCommand,
+  PutItemCommand,
+  UpdateItemCommand,
+} from "@aws-sdk/client-dynamodb";
+import {
+  BackendError,
+  canTransition,
+  DEFAULT_RETRY_POLICY,
   decodeJson,
   encodeJson,
   type GroupRecord,
+  InvalidMetadataError,
+  statesRefusing,
   type TaskRecord,
+  type TaskState,
   type TaskWrite,
+  ValueTooLargeError,
+  type WriteOutcome,
 } from "@resultstore/core";
 import {
   applyWrite,
+  backoffMs,
+  CeleryKeys,
+  celeryKeyPrefix,
+  chunks,
   decodeMeta,
   encodeMeta,
   groupTuple,
+  isExpired,
   isPlainObject,
+  LOST_RACE,
+  REQUEST_FIELDS,
+  retryLostRaces,
   taskIdsFromGroupValue,
 } from "@resultstore/core/backend";
+import type { Table } from "./client.js";
+import { BACKEND_NAME, type ResolvedConfig } from "./config.js";
+import { CONDITION_FAILED, errors, ITEM_LIMIT_BYTES, sentAgain, writeErrors } from "./errors.js";
+import { Expression } from "./expression.js";
 
 export type Item = Record<string, AttributeValue>;
 
@@ -35,35 +63,61 @@ export const ATTR = {
   timestamp: "timestamp",
   ttl: "ttl",
   count: "chord_count",
-  /** A set's members (SS), beside its `ttl` and `timestamp`. */
   members: "members",
   status: "status",
-  /** The `writeId` of the write that last changed the item: a re-sent copy of it is recognised. */
   writeId: "write_id",
 } as const;
 
 export const METADATA_PREFIX = "meta_";
 
-/** Optional record fields and the attribute each is kept in (named after Celery's meta keys). */
-export const OPTIONAL_ATTRS = {
-  children: "children",
-  groupId: "group_id",
-  parentId: "parent_id",
-  name: "name",
-  args: "args",
-  kwargs: "kwargs",
-  worker: "worker",
-  retries: "retries",
-  queue: "queue",
-} as const satisfies Partial<Record<keyof TaskRecord, string>>;
+/** The optional record fields, each kept in the attribute named after Celery's meta key. */
+const OPTIONAL_FIELDS = ["children", ...REQUEST_FIELDS] as const;
+const attributeOf = (field: string) => field.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
 
-export type OptionalField = keyof typeof OPTIONAL_ATTRS;
-export const OPTIONAL_FIELDS = Object.keys(OPTIONAL_ATTRS) as OptionalField[];
+/** DynamoDB's limit on one expression string. */
+const MAX_EXPRESSION_BYTES = 4096;
+/** BatchGetItem's limit on keys per call. */
+const BATCH_KEYS = 100;
+/** Rounds of UnprocessedKeys (throttling, or the 16 MB response cap) before giving up. */
+const MAX_UNPROCESSED_ROUNDS = 10;
+
+export const itemKey = (id: string): Item => ({ [ATTR.id]: { S: id } });
+
+/**
+ * Item ids as Celery's DynamoDB backend spells them (`keyFormat: "celery"`). Celery builds keys as
+ * bytes and passes `str(key)` to boto3, so the `id` attribute holds Python's bytes repr:
+ * `b'celery-task-meta-<id>'`. Counters are core's `counterKey` (Celery's `chord-unlock-<gid>`
+ * as is, so both sides count in one item), sets `resultstore-set-<key>`.
+ */
+export function itemKeys(config: ResolvedConfig): CeleryKeys {
+  const spell = config.keyFormat === "celery" ? pythonBytesRepr : undefined;
+  return new CeleryKeys(celeryKeyPrefix(config.keyPrefix), { spell });
+}
+
+/**
+ * Python's `repr(bytes)` of the UTF-8 encoding of `text`, exactly (quotes, escapes, non-ASCII
+ * bytes), so both sides address the same item for any id core accepts.
+ */
+export function pythonBytesRepr(text: string): string {
+  const bytes = Buffer.from(text, "utf8");
+  // Python picks double quotes only when the bytes hold a single quote and no double quote.
+  const quote = bytes.includes(0x27) && !bytes.includes(0x22) ? '"' : "'";
+  let out = `b${quote}`;
+  for (const byte of bytes) {
+    const char = String.fromCharCode(byte);
+    if (char === quote || char === "\\") out += `\\${char}`;
+    else if (char === "\t") out += "\\t";
+    else if (char === "\n") out += "\\n";
+    else if (char === "\r") out += "\\r";
+    else if (byte < 0x20 || byte >= 0x7f) out += `\\x${byte.toString(16).padStart(2, "0")}`;
+    else out += char;
+  }
+  return `${out}${quote}`;
+}
 
 /** Epoch seconds as DynamoDB's N, fractions kept (Celery writes `str(time())`). */
 export function epochSeconds(date: Date | number): AttributeValue {
-  const ms = typeof date === "number" ? date : date.getTime();
-  return { N: String(ms / 1000) };
+  return { N: String((typeof date === "number" ? date : date.getTime()) / 1000) };
 }
 
 /** The `ttl` value for an expiry: whole seconds (what DynamoDB TTL reads), never before `expiresAt`. */
@@ -71,42 +125,198 @@ export function ttlValue(expiresAt: Date): AttributeValue {
   return { N: String(Math.ceil(expiresAt.getTime() / 1000)) };
 }
 
-/** Every attribute a task write sets, except `id` and `ttl`. */
-export function encodeTask(write: TaskWrite, nowMs: number): Item {
+/** The whole item `write` produces, checked against DynamoDB's 400 KB before anything is sent. */
+function taskItem(id: string, write: TaskWrite): Item {
+  const nowMs = Date.now();
   // The blob Celery reads: this write's meta alone, exactly as a Celery worker would store it.
   const record = applyWrite(null, write, new Date(nowMs)) as TaskRecord;
   const blob = encodeMeta(record, { resultJson: write.resultJson, includeMetadata: false });
   const item: Item = {
+    [ATTR.id]: { S: id },
     [ATTR.result]: { B: Buffer.from(blob, "utf8") },
     [ATTR.timestamp]: epochSeconds(nowMs),
     [ATTR.status]: { S: write.status },
   };
   for (const field of OPTIONAL_FIELDS) {
-    if (write[field] !== undefined) item[OPTIONAL_ATTRS[field]] = { S: encodeJson(write[field]) };
+    if (write[field] !== undefined) item[attributeOf(field)] = { S: encodeJson(write[field]) };
   }
   for (const [key, value] of Object.entries(write.metadata ?? {})) {
     item[`${METADATA_PREFIX}${key}`] = { S: encodeJson(value) };
   }
+  if (write.expiresAt) item[ATTR.ttl] = ttlValue(write.expiresAt);
+  if (write.writeId) item[ATTR.writeId] = { S: write.writeId };
+  const size = itemBytes(item);
+  if (size > ITEM_LIMIT_BYTES) throw new ValueTooLargeError(BACKEND_NAME, size, ITEM_LIMIT_BYTES);
   return item;
 }
 
-function numberAttr(item: Item, name: string): number | null {
-  const value = item[name]?.N;
-  if (value === undefined) return null;
-  const n = Number(value);
-  return Number.isFinite(n) ? n : null;
+/** A ConditionExpression built on `expr` for the time `now` (epoch seconds). */
+type Condition = (expr: Expression, now: AttributeValue) => string;
+/** `resent`: the SDK sent the request more than once (its own retry), so a copy may have landed. */
+type Attempt = { applied: true } | { applied: false; old: Item | undefined; resent: boolean };
+
+/**
+ * The guarded task write. The common case is ONE UpdateItem whose ConditionExpression is core's
+ * `statesRefusing(incoming)`: the server applies the write, or refuses it, atomically. `SET` only
+ * touches the attributes the write carries, so optional fields and metadata keys it lacks keep
+ * their stored values (the merge). When the condition fails, DynamoDB hands back the item it
+ * checked (ReturnValuesOnConditionCheckFailure), which tells the three reasons apart without
+ * another read:
+ *  - our live item in a refusing state: refused, `{applied: false}`;
+ *  - an expired item (TTL deletes lazily): it counts as absent, so a PutItem replaces it whole, on
+ *    the condition that it is still expired;
+ *  - an item a Celery worker wrote (PutItem of id/result/timestamp: no `status` attribute): the
+ *    state comes from its blob, and the write is a compare-and-swap on that blob.
+ * A lost race in the last two paths starts over; each path is a single conditional request.
+ */
+export function writeTask({ client, name }: Table, id: string, write: TaskWrite) {
+  const item = taskItem(id, write);
+  let resent = false;
+  const refused = (): WriteOutcome => (resent ? { applied: false, resent } : { applied: false });
+  // One conditional request: applied, or refused with the item DynamoDB checked.
+  const send = (request: () => Promise<unknown>): Promise<Attempt> =>
+    writeErrors.guard(
+      `write of task ${write.taskId}`,
+      async (): Promise<Attempt> => {
+        await request();
+        return { applied: true };
+      },
+      (error) =>
+        writeErrors.statusOf(error) === CONDITION_FAILED
+          ? { applied: false, old: (error as { Item?: Item }).Item, resent: sentAgain(error) }
+          : undefined,
+    );
+  const update = (values: Item, nowMs: number, condition: Condition) =>
+    send(() => client.send(new UpdateItemCommand(taskUpdate(name, values, nowMs, condition))));
+  return retryLostRaces(BACKEND_NAME, `write of task ${write.taskId}`, async () => {
+    const nowMs = Date.now();
+    const first = await update(item, nowMs, stateAllows(write.status));
+    if (first.applied) return { applied: true };
+    resent ||= first.resent;
+    const old = first.old;
+    if (!old) return LOST_RACE; // deleted since the check: try again from the top
+    if (isExpired({ expiresAt: dateAttr(old, ATTR.ttl) }, new Date(nowMs))) {
+      const Item = { ...item, [ATTR.timestamp]: epochSeconds(nowMs) };
+      const replace = new PutItemCommand({ TableName: name, Item, ...stillExpired(nowMs) });
+      return (await send(() => client.send(replace))).applied ? { applied: true } : LOST_RACE;
+    }
+    // A re-sent copy of a write that landed (the SDK's own retry, or alwaysRetry) finds itself.
+    if (write.writeId && old[ATTR.writeId]?.S === write.writeId) return { applied: true };
+    const storedStatus = old[ATTR.status]?.S;
+    if (storedStatus !== undefined) {
+      // Our live item refused the write: the state rules said no, atomically.
+      return canTransition(storedStatus, write.status) ? LOST_RACE : refused();
+    }
+    const stored = decodeTask(old, write.taskId);
+    if (stored && !canTransition(stored.status, write.status)) return refused();
+    // The optional fields the Celery-written blob holds and the write lacks are kept (the merge).
+    const merged: Record<string, unknown> = { ...write };
+    for (const field of OPTIONAL_FIELDS) {
+      if (merged[field] === undefined && stored && stored[field] !== null)
+        merged[field] = stored[field];
+    }
+    const swap = await update(taskItem(id, merged as TaskWrite), nowMs, blobUnchanged(old));
+    return swap.applied ? { applied: true } : LOST_RACE;
+  });
 }
 
-/** The expiry the item's `ttl` attribute holds, or null. */
-export function itemExpiry(item: Item): Date | null {
-  const seconds = numberAttr(item, ATTR.ttl);
-  return seconds === null ? null : new Date(seconds * 1000);
+/**
+ * The UpdateItem input that writes task item `item` under `condition` at `nowMs`: `SET` every
+ * attribute but the key (timestamp: this attempt's), and `REMOVE ttl` when the write has no expiry.
+ * `SET` grows with the metadata keys: past DynamoDB's 4 KB it is refused here, with the reason.
+ */
+function taskUpdate(table: string, item: Item, nowMs: number, condition: Condition) {
+  const expr = new Expression();
+  const values: Item = { ...item, [ATTR.timestamp]: epochSeconds(nowMs) };
+  delete values[ATTR.id]; // addressed by `Key`
+  const sets = Object.entries(values).map(
+    ([name, value]) => `${expr.name(name)} = ${expr.value(value)}`,
+  );
+  const remove = item[ATTR.ttl] ? "" : ` REMOVE ${expr.name(ATTR.ttl)}`;
+  const update = `SET ${sets.join(", ")}${remove}`;
+  if (Buffer.byteLength(update) > MAX_EXPRESSION_BYTES) {
+    const keys = Object.keys(item).filter((name) => name.startsWith(METADATA_PREFIX)).length;
+    throw new InvalidMetadataError(
+      `A write with ${keys} metadata keys exceeds DynamoDB's 4 KB update expression; ` +
+        "write at most about 200 keys at a time.",
+      BACKEND_NAME,
+    );
+  }
+  return {
+    TableName: table,
+    Key: { [ATTR.id]: item[ATTR.id] as AttributeValue },
+    ReturnValuesOnConditionCheckFailure: "ALL_OLD" as const,
+    UpdateExpression: update,
+    ConditionExpression: condition(expr, epochSeconds(nowMs)),
+    ...expr.placeholders(),
+  };
 }
 
-/** Whether the item's `ttl` has passed at `nowMs` (the same test core applies on read). */
-export function itemExpired(item: Item, nowMs: number): boolean {
-  const expiresAt = itemExpiry(item);
-  return expiresAt !== null && expiresAt.getTime() <= nowMs;
+/**
+ * The state rules as a ConditionExpression: no item, or our live item (it has `status`) in a state
+ * that does not refuse `status`.
+ */
+function stateAllows(status: TaskState): Condition {
+  return (expr, now) => {
+    const stored = expr.name(ATTR.status);
+    const refusing = statesRefusing(status).map((state) => expr.value({ S: state }));
+    return (
+      `attribute_not_exists(${expr.name(ATTR.id)}) OR (attribute_exists(${stored}) ` +
+      `AND NOT (${stored} IN (${refusing.join(", ")})) AND ${expr.live(ATTR.ttl, now)})`
+    );
+  };
+}
+
+/** Compare-and-swap on a Celery-written item: still without `status`, still the same blob. */
+function blobUnchanged(old: Item): Condition {
+  return (expr, now) => {
+    const result = expr.name(ATTR.result);
+    const blob = old[ATTR.result];
+    const same = blob ? `${result} = ${expr.value(blob)}` : `attribute_not_exists(${result})`;
+    return `attribute_not_exists(${expr.name(ATTR.status)}) AND ${same} AND ${expr.live(ATTR.ttl, now)}`;
+  };
+}
+
+/** The condition that the item is (still) expired at `now`, for a replacing put or a cleanup delete. */
+export function stillExpired(now: Date | number) {
+  const expr = new Expression();
+  return { ConditionExpression: expr.expired(ATTR.ttl, epochSeconds(now)), ...expr.placeholders() };
+}
+
+/** The items of `ids` (strongly consistent) by id, for `readMany`; missing ids are absent. */
+export async function batchGet({ client, name }: Table, ids: readonly string[]) {
+  const found = new Map<string, Item>();
+  const readBatch = async (batch: string[]) => {
+    let keys = batch.map(itemKey);
+    for (let round = 0; keys.length > 0; round++) {
+      if (round > MAX_UNPROCESSED_ROUNDS) {
+        throw new BackendError(
+          BACKEND_NAME,
+          `BatchGetItem left ${keys.length} keys unprocessed after ${MAX_UNPROCESSED_ROUNDS} retries.`,
+        );
+      }
+      // DynamoDB returns UnprocessedKeys when throttled: back off as Celery's always_retry does.
+      if (round > 0) await setTimeout(backoffMs(round, DEFAULT_RETRY_POLICY));
+      const request = { RequestItems: { [name]: { Keys: keys, ConsistentRead: true } } };
+      const output = await errors.guard(`read of ${keys.length} tasks`, () =>
+        client.send(new BatchGetItemCommand(request)),
+      );
+      for (const item of output.Responses?.[name] ?? []) {
+        const id = item[ATTR.id]?.S;
+        if (id !== undefined) found.set(id, item);
+      }
+      keys = output.UnprocessedKeys?.[name]?.Keys ?? [];
+    }
+  };
+  // BatchGetItem rejects duplicate keys.
+  await Promise.all(chunks([...new Set(ids)], BATCH_KEYS).map(readBatch));
+  return found;
+}
+
+/** The date an attribute of epoch seconds holds (`ttl`, `timestamp`), or null. */
+function dateAttr(item: Item, name: string): Date | null {
+  const seconds = Number(item[name]?.N ?? Number.NaN);
+  return Number.isFinite(seconds) ? new Date(seconds * 1000) : null;
 }
 
 /**
@@ -118,29 +328,20 @@ export function decodeTask(item: Item, taskId: string): TaskRecord | null {
   if (!blob) return null;
   const record = decodeMeta(blob, taskId);
   for (const field of OPTIONAL_FIELDS) {
-    const text = item[OPTIONAL_ATTRS[field]]?.S;
+    const text = item[attributeOf(field)]?.S;
     if (text !== undefined)
       (record as unknown as Record<string, unknown>)[field] = decodeJson(text);
   }
-  record.metadata = metadataFromItem(item);
-  record.expiresAt = itemExpiry(item);
+  // fromEntries defines each key, so a stored "__proto__" stays data (core refuses it on write).
+  record.metadata = Object.fromEntries(
+    Object.entries(item).flatMap(([name, { S }]) =>
+      name.startsWith(METADATA_PREFIX) && S !== undefined
+        ? [[name.slice(METADATA_PREFIX.length), decodeJson(S)]]
+        : [],
+    ),
+  );
+  record.expiresAt = dateAttr(item, ATTR.ttl);
   return record;
-}
-
-/** The metadata kept in `meta_<key>` attributes. */
-export function metadataFromItem(item: Item): Record<string, unknown> {
-  const metadata: Record<string, unknown> = {};
-  for (const [name, value] of Object.entries(item)) {
-    if (!name.startsWith(METADATA_PREFIX) || value.S === undefined) continue;
-    // defineProperty: a stored "__proto__" key stays data (core refuses such keys on write anyway).
-    Object.defineProperty(metadata, name.slice(METADATA_PREFIX.length), {
-      value: decodeJson(value.S),
-      enumerable: true,
-      writable: true,
-      configurable: true,
-    });
-  }
-  return metadata;
 }
 
 /** Celery's group item: `result` = `{"result": <GroupResult.as_tuple()>}`. */
@@ -158,19 +359,17 @@ export function decodeGroup(item: Item, groupId: string): GroupRecord | null {
   const blob = item[ATTR.result]?.B;
   if (!blob) return null;
   const value = decodeJson(blob);
-  const tuple = isPlainObject(value) ? value.result : undefined;
-  const seconds = numberAttr(item, ATTR.timestamp);
   return {
     groupId,
-    taskIds: taskIdsFromGroupValue(tuple),
+    taskIds: taskIdsFromGroupValue(isPlainObject(value) ? value.result : undefined),
     // Celery keeps no date in the group value; its `timestamp` attribute is when it was saved.
-    dateDone: seconds === null ? new Date(0) : new Date(seconds * 1000),
-    expiresAt: itemExpiry(item),
+    dateDone: dateAttr(item, ATTR.timestamp) ?? new Date(0),
+    expiresAt: dateAttr(item, ATTR.ttl),
   };
 }
 
 /** DynamoDB's size of an item: UTF-8 attribute names plus values (N counted at its maximum). */
-export function itemBytes(item: Item): number {
+function itemBytes(item: Item): number {
   let total = 0;
   for (const [name, value] of Object.entries(item)) {
     total += Buffer.byteLength(name);

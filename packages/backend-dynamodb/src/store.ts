@@ -2,9 +2,10 @@
 import {
   DeleteItemCommand,
   DeleteTableCommand,
-  DynamoDBClient,
+  type DynamoDBClient,
   GetItemCommand,
   PutItemCommand,
+  ScanCommand,
 } from "@aws-sdk/client-dynamodb";
 import {
   type BackendCapabilities,
@@ -17,16 +18,32 @@ import {
   type TaskWrite,
   type WriteOutcome,
 } from "@resultstore/core";
-import { endpointOf, LazyConnection, mergeUrlOptions } from "@resultstore/core/backend";
-import { batchGet, deleteExpired } from "./bulk.js";
-import { BACKEND_NAME, optionsFromUrl, resolveConfig } from "./config.js";
-import { addMember, increment } from "./counters.js";
-import { errorName, errors, ITEM_LIMIT_BYTES, trackAttempts } from "./errors.js";
-import { KeyBuilder } from "./keys.js";
-import { ATTR, decodeGroup, decodeTask, encodeGroup, type Item } from "./records.js";
-import { ensureTable } from "./table.js";
+import {
+  type CeleryKeys,
+  endpointOf,
+  LazyConnection,
+  mapLimit,
+  mergeUrlOptions,
+} from "@resultstore/core/backend";
+import { createClient, provision, TABLE_GONE, type Table } from "./client.js";
+import { BACKEND_NAME, optionsFromUrl, type ResolvedConfig, resolveConfig } from "./config.js";
+import { addToSet, incr } from "./counters.js";
+import { CONDITION_FAILED, errors, ITEM_LIMIT_BYTES } from "./errors.js";
+import { Expression } from "./expression.js";
+import {
+  ATTR,
+  batchGet,
+  decodeGroup,
+  decodeTask,
+  encodeGroup,
+  epochSeconds,
+  type Item,
+  itemKey,
+  itemKeys,
+  stillExpired,
+  writeTask,
+} from "./records.js";
 import type { DynamoDBBackendOptions } from "./types.js";
-import { TaskWriter } from "./write.js";
 
 /**
  * The largest record core may hand us: DynamoDB's 400 KB item minus what an item holds beside the
@@ -36,65 +53,50 @@ import { TaskWriter } from "./write.js";
  * write whose extended fields are large is checked again, exactly, before it is sent.
  */
 const MAX_RECORD_BYTES = ITEM_LIMIT_BYTES - 2048;
+/** Conditional deletes cleanup keeps in flight. */
+const DELETE_CONCURRENCY = 16;
 
 /** The DynamoDB backend: Celery's item layout, conditional UpdateItem for the state rules, native TTL. */
 export class DynamoDBBackend implements ResultBackend {
   readonly name = BACKEND_NAME;
   readonly capabilities: BackendCapabilities;
+  readonly telemetry: BackendTelemetry;
   /** The table this backend reads and writes. */
   readonly table: string;
-  readonly telemetry: BackendTelemetry;
-  private readonly options: DynamoDBBackendOptions;
-  private readonly keys: KeyBuilder;
-  private client: DynamoDBClient | null;
-  private writer: TaskWriter | null = null;
-  /** The client, with the table set up once (`manageTable`). */
+  private readonly config: ResolvedConfig;
+  private readonly keys: CeleryKeys;
+  private client: DynamoDBClient | undefined;
+  /** The table, set up on first use (`manageTable`), and again when it vanished (`withTable`). */
   private readonly connection = new LazyConnection(BACKEND_NAME, async () => {
-    const client = this.getClient();
-    if (this.options.manageTable !== false) {
-      await ensureTable(client, this.table, {
-        readCapacityUnits: this.options.readCapacityUnits,
-        writeCapacityUnits: this.options.writeCapacityUnits,
-        enableTtl: this.options.ttlSeconds !== -1,
-      });
-    }
-    return client;
+    const table = { client: this.sdk(), name: this.table };
+    if (this.config.manageTable) await provision(table, this.config);
+    return table;
   });
 
   constructor(options: DynamoDBBackendOptions = {}) {
-    this.table = resolveConfig(options).table;
-    this.options = options;
-    this.keys = new KeyBuilder(options.keyFormat ?? "celery", options.keyPrefix);
-    this.client = options.client ?? null;
-    this.capabilities = {
-      nativeExpiry: options.ttlSeconds !== -1,
-      maxRecordBytes: MAX_RECORD_BYTES,
-    };
-    const aws = options.region && `https://dynamodb.${options.region}.amazonaws.com`;
-    this.telemetry = {
-      system: "aws.dynamodb",
-      collection: this.table,
-      ...endpointOf(options.client ? undefined : (options.endpoint ?? aws), 443),
-    };
+    this.config = resolveConfig(options);
+    this.table = this.config.table;
+    this.keys = itemKeys(this.config);
+    const nativeExpiry = this.config.ttlSeconds !== -1;
+    this.capabilities = { nativeExpiry, maxRecordBytes: MAX_RECORD_BYTES };
+    const endpoint = endpointOf(this.config.endpoint, 443);
+    this.telemetry = { system: "aws.dynamodb", collection: this.table, ...endpoint };
   }
 
   async write(write: TaskWrite): Promise<WriteOutcome> {
-    return this.withTable(() =>
-      (this.writer as TaskWriter).write(this.keys.task(write.taskId), {
-        ...write,
-        expiresAt: this.expiry(write.expiresAt),
-      }),
-    );
+    const id = this.keys.task(write.taskId);
+    const expiresAt = this.expiry(write.expiresAt);
+    return this.withTable((table) => writeTask(table, id, { ...write, expiresAt }));
   }
 
   async read(taskId: string): Promise<TaskRecord | null> {
-    const item = await this.getItem(this.keys.task(taskId), `Reading task ${taskId}`);
+    const item = await this.getItem(this.keys.task(taskId), `read of task ${taskId}`);
     return item ? decodeTask(item, taskId) : null;
   }
 
   async readMany(taskIds: readonly string[]): Promise<(TaskRecord | null)[]> {
     const ids = taskIds.map((taskId) => this.keys.task(taskId));
-    const items = await this.withTable((client) => batchGet(client, this.table, ids));
+    const items = await this.withTable((table) => batchGet(table, ids));
     return taskIds.map((taskId, i) => {
       const item = items.get(ids[i] as string);
       return item ? decodeTask(item, taskId) : null;
@@ -102,68 +104,93 @@ export class DynamoDBBackend implements ResultBackend {
   }
 
   async remove(taskId: string): Promise<void> {
-    await this.deleteItem(this.keys.task(taskId), `Deleting task ${taskId}`);
+    await this.deleteItem(this.keys.task(taskId), `removal of task ${taskId}`);
   }
 
   async incr(key: string, by: number, expiresAt: Date | null): Promise<number> {
-    return this.withTable((client) =>
-      increment(client, this.table, this.keys.counter(key), by, this.expiry(expiresAt)),
-    );
+    const id = this.keys.counter(key);
+    return this.withTable((table) => incr(table, id, by, this.expiry(expiresAt)));
   }
 
   async removeCounter(key: string): Promise<void> {
-    await this.deleteItem(this.keys.counter(key), `Deleting counter ${key}`);
+    await this.deleteItem(this.keys.counter(key), `removal of counter ${key}`);
   }
 
   async addToSet(key: string, member: string, expiresAt: Date | null): Promise<number> {
-    return this.withTable((client) =>
-      addMember(client, this.table, this.keys.set(key), member, this.expiry(expiresAt)),
-    );
+    const id = this.keys.set(key);
+    return this.withTable((table) => addToSet(table, id, member, this.expiry(expiresAt)));
   }
 
-  /** Stores a group's member ids in Celery's layout (`celery-taskset-meta-<id>`). */
   async saveGroup(group: GroupRecord): Promise<void> {
-    const item = encodeGroup(this.keys.group(group.groupId), {
-      ...group,
-      expiresAt: this.expiry(group.expiresAt),
+    const expiresAt = this.expiry(group.expiresAt);
+    const put = new PutItemCommand({
+      TableName: this.table,
+      Item: encodeGroup(this.keys.group(group.groupId), { ...group, expiresAt }),
     });
     // Unconditional, as Celery's save_group: a group id is written once, by one producer.
-    await this.withTable((client) =>
-      errors.guard(`Saving group ${group.groupId}`, () =>
-        client.send(new PutItemCommand({ TableName: this.table, Item: item })),
-      ),
+    await this.withTable(({ client }) =>
+      errors.guard(`save of group ${group.groupId}`, () => client.send(put)),
     );
   }
 
-  /** The saved group, or null. */
   async readGroup(groupId: string): Promise<GroupRecord | null> {
-    const item = await this.getItem(this.keys.group(groupId), `Reading group ${groupId}`);
+    const item = await this.getItem(this.keys.group(groupId), `read of group ${groupId}`);
     return item ? decodeGroup(item, groupId) : null;
   }
 
-  /** Deletes a saved group. */
   async removeGroup(groupId: string): Promise<void> {
-    await this.deleteItem(this.keys.group(groupId), `Deleting group ${groupId}`);
+    await this.deleteItem(this.keys.group(groupId), `removal of group ${groupId}`);
   }
 
+  /**
+   * A Scan for items whose `ttl` has passed at `now`, and a delete of each, conditional on the item
+   * still being expired, so a counter or record rewritten since the scan survives. DynamoDB's TTL
+   * does the same eventually; this makes it exact and immediate.
+   */
   async cleanup(now: Date): Promise<number> {
-    return this.withTable((client) => deleteExpired(client, this.table, now.getTime()));
+    return this.withTable(async ({ client }) => {
+      let deleted = 0;
+      let startKey: Item | undefined;
+      do {
+        const expr = new Expression();
+        const scan = new ScanCommand({
+          TableName: this.table,
+          FilterExpression: expr.expired(ATTR.ttl, epochSeconds(now)),
+          ProjectionExpression: expr.name(ATTR.id),
+          ConsistentRead: true,
+          ExclusiveStartKey: startKey,
+          ...expr.placeholders(),
+        });
+        const page = await errors.guard("cleanup", () => client.send(scan));
+        const ids = (page.Items ?? []).flatMap((item) => item[ATTR.id]?.S ?? []);
+        const removed = await mapLimit(ids, DELETE_CONCURRENCY, (id) => {
+          const input = { TableName: this.table, Key: itemKey(id), ...stillExpired(now) };
+          const remove = async () => Boolean(await client.send(new DeleteItemCommand(input)));
+          return errors.guard(
+            `cleanup of item ${id}`,
+            remove,
+            errors.on([CONDITION_FAILED], false),
+          );
+        });
+        deleted += removed.filter(Boolean).length;
+        startKey = page.LastEvaluatedKey;
+      } while (startKey);
+      return deleted;
+    });
   }
 
   async close(): Promise<void> {
-    // A caller-built client is theirs to close, unless they asked us to.
-    const owned = !this.options.client || this.options.closeClient;
-    await this.connection.close(() => owned && this.client?.destroy());
+    await this.connection.close(() => this.config.ownsClient && this.client?.destroy());
   }
 
   /** Deletes the table (all tasks, groups and counters of this namespace). */
   async destroy(): Promise<void> {
-    const client = this.getClient();
+    const client = this.sdk();
     this.connection.reset();
     await errors.guard(
-      `Deleting table ${this.table}`,
+      `removal of table ${this.table}`,
       () => client.send(new DeleteTableCommand({ TableName: this.table })),
-      errors.on(["ResourceNotFoundException"], "gone"),
+      errors.on([TABLE_GONE], "gone"),
     );
   }
 
@@ -171,80 +198,47 @@ export class DynamoDBBackend implements ResultBackend {
     return errors.isRetryable(error);
   }
 
-  private getClient(): DynamoDBClient {
+  private sdk(): DynamoDBClient {
     if (this.connection.isClosed) throw new StoreClosedError(BACKEND_NAME);
-    if (!this.client) {
-      const { region, endpoint, credentials, maxAttempts } = this.options;
-      this.client = new DynamoDBClient({
-        ...(region ? { region } : {}),
-        ...(endpoint ? { endpoint } : {}),
-        ...(credentials ? { credentials } : {}),
-        maxAttempts: maxAttempts ?? 3,
-      });
-      trackAttempts(this.client);
-    }
-    this.writer ??= new TaskWriter(this.client, this.table);
+    this.client ??= createClient(this.config);
     return this.client;
   }
 
   /** The expiry to store: the store's, or the fixed `ttlSeconds` (Celery's `ttl_seconds`). */
   private expiry(expiresAt: Date | null): Date | null {
-    const seconds = this.options.ttlSeconds;
+    const seconds = this.config.ttlSeconds;
     if (seconds === undefined) return expiresAt;
     return seconds === -1 ? null : new Date(Date.now() + seconds * 1000);
   }
 
   private async getItem(id: string, doing: string): Promise<Item | null> {
-    const output = await this.withTable((client) =>
-      errors.guard(doing, () =>
-        client.send(
-          new GetItemCommand({
-            TableName: this.table,
-            Key: { [ATTR.id]: { S: id } },
-            ConsistentRead: true,
-          }),
-        ),
-      ),
+    const get = new GetItemCommand({
+      TableName: this.table,
+      Key: itemKey(id),
+      ConsistentRead: true,
+    });
+    const output = await this.withTable(({ client }) =>
+      errors.guard(doing, () => client.send(get)),
     );
     return output.Item ?? null;
   }
 
   private async deleteItem(id: string, doing: string): Promise<void> {
-    await this.withTable((client) =>
-      errors.guard(doing, () =>
-        client.send(
-          new DeleteItemCommand({ TableName: this.table, Key: { [ATTR.id]: { S: id } } }),
-        ),
-      ),
-    );
+    const remove = new DeleteItemCommand({ TableName: this.table, Key: itemKey(id) });
+    await this.withTable(({ client }) => errors.guard(doing, () => client.send(remove)));
   }
 
   /**
-   * Runs `op` on the client with the table set up. The table is made once per process, so when it
-   * vanishes behind our back (an in-memory DynamoDB Local restarted, an operator deleted it) every
-   * call would fail until a restart: on ResourceNotFoundException we set the table up again, once,
-   * and run `op` once more. Safe for every op, `incr` included: on a missing table nothing landed.
+   * `op` on the table. It is set up once per process, so when it vanishes behind our back (an
+   * in-memory DynamoDB Local restarted, an operator deleted it) every call would fail until a
+   * restart: it is set up again, once, and `op` runs once more. Safe for every op, `incr`
+   * included: on a missing table nothing landed.
    */
-  private async withTable<T>(op: (client: DynamoDBClient) => Promise<T>): Promise<T> {
-    const opened = this.connection.get();
-    const client = await opened;
-    try {
-      return await op(client);
-    } catch (error) {
-      if (this.options.manageTable === false || !isTableMissing(error)) throw error;
-      this.connection.forget(opened); // the first of many failing callers sets it up again
-      return op(await this.connection.get());
-    }
+  private withTable<T>(op: (table: Table) => Promise<T>): Promise<T> {
+    const gone = (error: unknown) =>
+      this.config.manageTable && errors.statusOf(error) === TABLE_GONE;
+    return this.connection.reopening(op, gone);
   }
-}
-
-/** Whether `error` (or one of its causes) is DynamoDB's "no such table". */
-function isTableMissing(error: unknown): boolean {
-  let e = error;
-  for (let depth = 0; e && depth < 5; depth++, e = (e as { cause?: unknown }).cause) {
-    if (errorName(e) === "ResourceNotFoundException") return true;
-  }
-  return false;
 }
 
 /** `createStore("dynamodb://…")` lands here (see `BackendModule` for how options and URL merge). */

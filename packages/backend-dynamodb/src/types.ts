@@ -1,16 +1,13 @@
 /** Options of the DynamoDB backend; each names the Celery setting it corresponds to. */
 import type { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 
-/** How item ids are spelled (CELERY-COMPAT.md §4 and §5). */
-export type DynamoDBKeyFormat =
-  /**
-   * Celery's own spelling: its DynamoDB backend calls `str()` on a bytes key, so the id attribute
-   * literally holds the Python bytes repr, e.g. `b'celery-task-meta-<id>'`. Interoperates with
-   * Celery.
-   */
-  | "celery"
-  /** The plain key, e.g. `celery-task-meta-<id>`. Readable, but Celery will not find these items. */
-  | "plain";
+/**
+ * How item ids are spelled (CELERY-COMPAT.md §4 and §5). `"celery"`: Celery's own spelling, which
+ * interoperates: its DynamoDB backend calls `str()` on a bytes key, so the id attribute literally
+ * holds the Python bytes repr, e.g. `b'celery-task-meta-<id>'`. `"plain"`: the key itself, e.g.
+ * `celery-task-meta-<id>`: readable, but Celery will not find these items.
+ */
+export type DynamoDBKeyFormat = "celery" | "plain";
 
 /** Static AWS credentials (otherwise the SDK's default provider chain is used). */
 export interface DynamoDBCredentials {
@@ -35,8 +32,7 @@ export interface DynamoDBBackendOptions {
   region?: string;
   /**
    * Endpoint URL, e.g. `http://127.0.0.1:8000` for DynamoDB Local. Celery: `dynamodb_endpoint_url`,
-   * or a URL host that is `localhost` or an IP address.
-   * @default AWS's endpoint for the region
+   * or a URL host that is `localhost` or an IP address. @default AWS's endpoint for the region
    */
   endpoint?: string;
   /** Static credentials. Celery: the URL's user and password. @default the SDK's default chain */
@@ -51,8 +47,7 @@ export interface DynamoDBBackendOptions {
   /**
    * Provisioned read capacity for a table we create. Celery: URL `?read=`. With neither this nor
    * `writeCapacityUnits` the table is created on-demand (PAY_PER_REQUEST), unlike Celery, which
-   * always provisions 1/1.
-   * @default on-demand
+   * always provisions 1/1. @default on-demand
    */
   readCapacityUnits?: number;
   /** Provisioned write capacity for a table we create. Celery: URL `?write=`. @default on-demand */
@@ -68,8 +63,7 @@ export interface DynamoDBBackendOptions {
    * Create the table if missing and enable TTL on its `ttl` attribute (DescribeTable, CreateTable,
    * DescribeTimeToLive, UpdateTimeToLive). False needs only item-level permissions (GetItem,
    * UpdateItem, PutItem, DeleteItem, BatchGetItem, Scan) and expects the table to exist.
-   * Celery always describes/creates the table.
-   * @default true
+   * Celery always describes/creates the table. @default true
    */
   manageTable?: boolean;
   /** Key spelling; see {@link DynamoDBKeyFormat}. @default "celery" */
@@ -77,8 +71,7 @@ export interface DynamoDBBackendOptions {
   /**
    * Prepended to every key (task, group, counter). Celery:
    * `result_backend_transport_options={"global_keyprefix": ...}`; as there, `_` is added unless
-   * the prefix already ends in `:`, `_`, `-` or `.`.
-   * @default none
+   * the prefix already ends in `:`, `_`, `-` or `.`. @default none
    */
   keyPrefix?: string;
   /** Attempts the SDK makes per call (throttling and 5xx are retried with backoff). @default 3 */

@@ -13,10 +13,10 @@ const sdk = (name: string, status?: number, message = `${name} happened`) =>
 
 describe("SDK errors", () => {
   it("a refusal is a BackendError naming the operation and the SDK's error name", () => {
-    const wrapped = errors.wrapError(sdk("AccessDeniedException", 400, "no"), "Reading task t");
+    const wrapped = errors.wrapError(sdk("AccessDeniedException", 400, "no"), "read of task t");
     expect(wrapped).toBeInstanceOf(BackendError);
     expect(wrapped.message).toBe(
-      "[resultstore] [dynamodb] Reading task t failed (AccessDeniedException): no",
+      "[resultstore] [dynamodb] Read of task t failed (AccessDeniedException): no",
     );
   });
   it("throttling, 5xx, transport failures and lost races are retryable; a failed condition is not", () => {
@@ -30,7 +30,7 @@ describe("SDK errors", () => {
   });
   it("an item that outgrew 400 KB is a ValueTooLargeError", () => {
     const big = sdk("ValidationException", 400, "Item size has exceeded the maximum allowed size");
-    expect(errors.wrapError(big, "Writing task t")).toBeInstanceOf(ValueTooLargeError);
+    expect(errors.wrapError(big, "write of task t")).toBeInstanceOf(ValueTooLargeError);
   });
   it("`on` turns a failed condition into a result", async () => {
     const failing = () => Promise.reject(sdk(CONDITION_FAILED, 400));

@@ -3,9 +3,12 @@
 import { configurationErrorText, SECRET_MARK, UNENCODED_SECRETS } from "@resultstore/conformance";
 import { ConfigurationError } from "@resultstore/core";
 import { describe, expect, it } from "vitest";
-import { optionsFromUrl } from "../../src/config.js";
-import { DynamoDBBackend, fromUrl } from "../../src/index.js";
-import { KeyBuilder, pythonBytesRepr } from "../../src/keys.js";
+import { optionsFromUrl, resolveConfig } from "../../src/config.js";
+import { DynamoDBBackend, type DynamoDBBackendOptions, fromUrl } from "../../src/index.js";
+import { itemKeys, pythonBytesRepr } from "../../src/records.js";
+
+/** The item ids a backend with these options spells. */
+const keysFor = (options: DynamoDBBackendOptions = {}) => itemKeys(resolveConfig(options));
 
 describe("optionsFromUrl (Celery's dynamodb:// form)", () => {
   it("a localhost or IP host means a local endpoint in us-east-1", () => {
@@ -88,17 +91,17 @@ describe("key spelling", () => {
   });
 
   it("builds Celery's task, group and counter keys, with global_keyprefix", () => {
-    const celery = new KeyBuilder("celery");
+    const celery = keysFor();
     expect(celery.task("T")).toBe("b'celery-task-meta-T'");
     expect(celery.group("G")).toBe("b'celery-taskset-meta-G'");
     expect(celery.counter("chord-unlock-G")).toBe("b'chord-unlock-G'");
-    expect(new KeyBuilder("celery", "x").task("T")).toBe("b'x_celery-task-meta-T'");
-    expect(new KeyBuilder("celery", "x:").task("T")).toBe("b'x:celery-task-meta-T'");
-    expect(new KeyBuilder("plain").task("T")).toBe("celery-task-meta-T");
+    expect(keysFor({ keyPrefix: "x" }).task("T")).toBe("b'x_celery-task-meta-T'");
+    expect(keysFor({ keyPrefix: "x:" }).task("T")).toBe("b'x:celery-task-meta-T'");
+    expect(keysFor({ keyFormat: "plain" }).task("T")).toBe("celery-task-meta-T");
   });
 
   it("gives counters and sets ids no task or group has, and each key its own", () => {
-    const keys = new KeyBuilder("celery", "x");
+    const keys = keysFor({ keyPrefix: "x" });
     expect(keys.counter("celery-task-meta-T")).toBe("b'x_resultstore-counter-celery-task-meta-T'");
     expect(keys.counter("celery-taskset-meta-G")).toBe(
       "b'x_resultstore-counter-celery-taskset-meta-G'",
