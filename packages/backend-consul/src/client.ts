@@ -6,6 +6,7 @@
  */
 import http from "node:http";
 import https from "node:https";
+import { text } from "node:stream/consumers";
 import { chunks } from "@resultstore/core/backend";
 import type { ResolvedConfig } from "./config.js";
 import { StatusFailure, TransportFailure } from "./errors.js";
@@ -37,6 +38,8 @@ const TXN_MAX_OPS = 64;
 /** Query values: `true` sends a bare flag (`?consistent`), undefined leaves the key out. */
 type Query = Record<string, string | number | true | undefined>;
 type RawEntry = { Key: string; Value: string | null; ModifyIndex: number; Session?: string };
+type Answer = { status: number; body: string };
+type Init = { method: string; headers: Record<string, string>; body?: string };
 
 const toEntry = (raw: RawEntry): KvEntry => ({
   key: raw.Key,
@@ -176,7 +179,7 @@ export class ConsulClient {
     method: string,
     path: string,
     options: { query?: Query; body?: string; change?: boolean; also?: number[] } = {},
-  ): Promise<{ status: number; body: string }> {
+  ): Promise<Answer> {
     const { query = {}, body, change = false, also = [] } = options;
     const params = Object.entries({ dc: this.config.datacenter, ...query } as Query).flatMap(
       ([key, value]) =>
@@ -186,14 +189,19 @@ export class ConsulClient {
     const headers: Record<string, string> = {};
     if (this.config.token) headers["X-Consul-Token"] = this.config.token;
     if (body !== undefined) headers["Content-Type"] = "application/json";
-    const context = { ownClient: !this.config.fetch, change, sent: false };
-    let answer: { status: number; body: string };
+    const { fetch, requestTimeoutMs } = this.config;
+    const context = { ownClient: !fetch, change, sent: false };
+    let answer: Answer;
     try {
-      if (this.config.fetch) {
-        const signal = AbortSignal.timeout(this.config.requestTimeoutMs);
-        const response = await this.config.fetch(url, { method, headers, body, signal });
+      if (fetch) {
+        const signal = AbortSignal.timeout(requestTimeoutMs);
+        const response = await fetch(url, { method, headers, body, signal });
         answer = { status: response.status, body: await response.text() };
-      } else answer = await this.viaNode(method, url, headers, body, context);
+      } else {
+        answer = await this.viaNode(url, { method, headers, body }, () => {
+          context.sent = true;
+        });
+      }
     } catch (cause) {
       // Our own client sends each request once; a caller's fetch may retry by itself.
       throw new TransportFailure(this.config.baseUrl, cause, context);
@@ -203,32 +211,20 @@ export class ConsulClient {
     return answer;
   }
 
-  private viaNode(
-    method: string,
-    url: string,
-    headers: Record<string, string>,
-    body: string | undefined,
-    context: { sent: boolean },
-  ): Promise<{ status: number; body: string }> {
+  private viaNode(url: string, init: Init, onSent: () => void): Promise<Answer> {
     const transport = this.config.scheme === "https" ? https : http;
+    const { method, headers, body } = init;
     if (body !== undefined) headers["Content-Length"] = String(Buffer.byteLength(body));
     return new Promise((resolve, reject) => {
       const req = transport.request(url, { method, headers, agent: this.agent }, (res) => {
-        const parts: Buffer[] = [];
-        res.on("data", (part: Buffer) => parts.push(part));
-        res.on("end", () =>
-          resolve({ status: res.statusCode ?? 0, body: Buffer.concat(parts).toString("utf8") }),
-        );
-        res.on("error", reject);
+        text(res).then((answer) => resolve({ status: res.statusCode ?? 0, body: answer }), reject);
       });
       req.setTimeout(this.config.requestTimeoutMs, () => {
         req.destroy(Object.assign(new Error("request timed out"), { code: "ETIMEDOUT" }));
       });
       req.on("error", reject);
       // The whole request is handed to the socket: from here a failure may follow its arrival.
-      req.on("finish", () => {
-        context.sent = true;
-      });
+      req.on("finish", onSent);
       req.end(body);
     });
   }

@@ -113,10 +113,7 @@ export function encodeCounter(count: number, expiresAt: Date | null): string {
   return `{"count": ${count}, "expires_at": ${expiryJson(expiresAt)}}`;
 }
 
-export function decodeCounter(
-  value: string,
-  key: string,
-): { count: number; expiresAt: Date | null } {
+export function decodeCounter(value: string, key: string) {
   const meta = decodeObject(value, `counter ${key}`);
   if (typeof meta.count !== "number" || !Number.isSafeInteger(meta.count)) {
     throw new DecodeError(`Stored counter ${key} has no integer count.`);
@@ -129,10 +126,7 @@ export function encodeSet(members: string[], expiresAt: Date | null): string {
   return `{"members": ${encodeJson(members)}, "expires_at": ${expiryJson(expiresAt)}}`;
 }
 
-export function decodeSet(
-  value: string,
-  key: string,
-): { members: string[]; expiresAt: Date | null } {
+export function decodeSet(value: string, key: string) {
   const meta = decodeObject(value, `set ${key}`);
   const { members } = meta;
   if (!Array.isArray(members) || !members.every((m) => typeof m === "string")) {
@@ -156,8 +150,7 @@ export function hasExpired(value: string, now: Date): boolean {
 /** A stored value's JSON object, or undefined when it is none (anyone may write to a key). */
 function storedObject(value: string): Record<string, unknown> | undefined {
   try {
-    const meta = decodeJson(value);
-    return isPlainObject(meta) ? meta : undefined;
+    return decodeObject(value, "value");
   } catch {
     return undefined;
   }

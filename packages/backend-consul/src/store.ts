@@ -25,7 +25,7 @@ import {
 } from "@resultstore/core/backend";
 import { ConsulClient, type KvEntry } from "./client.js";
 import { BACKEND_NAME, optionsFromUrl, resolveConfig } from "./config.js";
-import { addToSet, incr } from "./counters.js";
+import { Counters } from "./counters.js";
 import { errors } from "./errors.js";
 import * as records from "./records.js";
 import { type Change, ExpirySessions } from "./sessions.js";
@@ -52,7 +52,8 @@ export class ConsulBackend implements ResultBackend {
   /** There is no connection to open (HTTP keep-alive does that): the first call builds the client. */
   private readonly connection = new LazyConnection(BACKEND_NAME, async () => {
     const client = new ConsulClient(this.config);
-    return { client, sessions: new ExpirySessions(client, this.config) };
+    const sessions = new ExpirySessions(client, this.config);
+    return { client, sessions, counters: new Counters(sessions, this.keys) };
   });
   private readonly seen = new LruMap<string, true>(SEEN_KEYS);
 
@@ -120,8 +121,7 @@ export class ConsulBackend implements ResultBackend {
   }
 
   async incr(key: string, by: number, expiresAt: Date | null): Promise<number> {
-    const { sessions } = await this.connection.get();
-    return incr(sessions, this.keys.counter(key), key, by, expiresAt);
+    return (await this.connection.get()).counters.incr(key, by, expiresAt);
   }
 
   async removeCounter(key: string): Promise<void> {
@@ -130,8 +130,7 @@ export class ConsulBackend implements ResultBackend {
   }
 
   async addToSet(key: string, member: string, expiresAt: Date | null): Promise<number> {
-    const { sessions } = await this.connection.get();
-    return addToSet(sessions, this.keys.set(key), key, member, expiresAt);
+    return (await this.connection.get()).counters.addToSet(key, member, expiresAt);
   }
 
   /** Stores a group's member ids in Celery's layout (`celery-taskset-meta-<id>`). */

@@ -84,6 +84,9 @@ export interface ConsulBackendOptions {
    * `sessionExpiry: false` takes node membership out of the picture. @default the agent's node
    */
   sessionNode?: string;
-  /** Where warnings go (TTL clamping, expiries Consul can't express). @default process.emitWarning */
+  /**
+   * Where warnings go (TTL clamping, expiries Consul can't express), each kind once per store.
+   * @default process.emitWarning, each distinct message once per process
+   */
   warn?: (message: string) => void;
 }
