@@ -1,8 +1,7 @@
 /**
- * Our own Consul client (no driver dependency: see the README): the agent's HTTP API over
- * node:http(s) with keep-alive, or over a `fetch` the caller built, and the endpoints we use.
- * Failures are thrown as `TransportFailure`/`StatusFailure` for `errors.guard` to type; they carry
- * the status, never the ACL token.
+ * Our own Consul client (no driver dependency: README): the endpoints we use, over node:http(s)
+ * with keep-alive or the caller's `fetch`. Failures are `TransportFailure`/`StatusFailure`, for
+ * `errors.guard` to type; they carry the status, never the ACL token.
  */
 import http from "node:http";
 import https from "node:https";
@@ -56,6 +55,13 @@ function encodeOp(op: TxnOp): { KV: Record<string, unknown> } {
   return { KV: kv };
 }
 
+/**
+ * Our sessions delete the keys they hold when they expire. No health checks, so none ends them (a
+ * default session dies with the agent's serfHealth); no lock-delay, so a key can be written again
+ * at once after its session deleted it. They still die with their node (README).
+ */
+const SESSION_POLICY = { Behavior: "delete", LockDelay: "0s", NodeChecks: [], Checks: [] };
+
 /** A key's URL path: each segment escaped, the slashes kept. */
 const kvPath = (key: string) => `/v1/kv/${key.split("/").map(encodeURIComponent).join("/")}`;
 
@@ -83,10 +89,9 @@ export class ConsulClient {
   }
 
   /**
-   * The entries of `keys` (null where absent), read by read-only transactions of at most
-   * `TXN_MAX_OPS` ops, all in flight at once. Each op is a `get-tree` of the exact key, since a
-   * transaction `get` of a missing key fails the whole transaction; a `get-tree` also lists keys
-   * that merely start with it, which are ignored.
+   * The entries of `keys` (null where absent), by read-only transactions all in flight at once.
+   * Each op is a `get-tree`: a `get` of a missing key would fail the whole transaction (the keys
+   * that merely start with one are ignored).
    */
   async getMany(keys: readonly string[]): Promise<(KvEntry | null)[]> {
     const found = new Map<string, KvEntry>();
@@ -123,23 +128,10 @@ export class ConsulClient {
     return (await this.request("DELETE", kvPath(key), request)).body.trim() === "true";
   }
 
-  /**
-   * A session that deletes the keys it holds when it expires. No health checks, so no failing
-   * check ends it (a default session dies with the agent's serfHealth), and no lock-delay, so a key
-   * can be written again at once after its session deleted it. It still belongs to a node (the
-   * agent's own, or `sessionNode`): Consul invalidates every session of a node that is
-   * deregistered, checks or not, and so deletes the keys they hold (see the README).
-   */
+  /** A session of `SESSION_POLICY` on `sessionNode` (the agent's own node when undefined). */
   async createSession(name: string, ttlSeconds: number): Promise<string> {
-    const body = JSON.stringify({
-      Name: name,
-      Node: this.config.sessionNode, // undefined: left out, the agent's own node
-      TTL: `${ttlSeconds}s`,
-      Behavior: "delete",
-      LockDelay: "0s",
-      NodeChecks: [],
-      Checks: [],
-    });
+    const session = { Name: name, Node: this.config.sessionNode, TTL: `${ttlSeconds}s` };
+    const body = JSON.stringify({ ...session, ...SESSION_POLICY });
     const answer = await this.request("PUT", "/v1/session/create", { body });
     return (JSON.parse(answer.body) as { ID: string }).ID;
   }
@@ -162,19 +154,15 @@ export class ConsulClient {
   }
 
   /**
-   * The read's consistency flag. The read a check-and-set is based on needs no leadership check
-   * (`consistent`): the index check at commit catches anything it missed. Stale followers would
-   * only buy conflicts, so it always reads the leader in default mode.
+   * The read's consistency flag. A check-and-set's read needs no leadership check: the index check
+   * at commit catches what it missed; stale followers would only buy conflicts. So: default mode.
    */
   private consistency(forWrite = false): Query {
     const mode = this.config.consistency;
     return mode === "default" || forWrite ? {} : { [mode]: true };
   }
 
-  /**
-   * One request. `change`: it asks for a change, so a 5xx or a failure after sending may leave it
-   * applied (errors.ts). Any status but 200 and those in `also` is a `StatusFailure`.
-   */
+  /** `change`: a 5xx or a failure after sending may leave it applied (errors.ts). */
   private async request(
     method: string,
     path: string,

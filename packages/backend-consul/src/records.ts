@@ -1,7 +1,7 @@
 /**
- * What we store under each key (CELERY-COMPAT.md §4–5): Celery's KV meta JSON for tasks, its
- * `{"result": <group tuple>}` for groups, plus our `expires_at` (Celery ignores unknown keys) so
- * reads and cleanup() know the expiry even where Consul's session cannot express it; and the keys.
+ * Our keys, and what we store under them (CELERY-COMPAT.md §4–5): Celery's KV meta JSON for tasks
+ * and `{"result": <group tuple>}` for groups, plus our `expires_at` (Celery ignores unknown keys)
+ * so reads and cleanup() know the expiry even where Consul's session cannot express it.
  */
 import {
   DecodeError,
@@ -38,10 +38,9 @@ export function keysUnder(prefix: string): CeleryKeys {
 }
 
 /**
- * What cleanup() lists. Without a prefix the store shares the KV root with everyone else, so only
- * the key names it writes there: a foreign key is never read, let alone deleted because its JSON
- * happens to carry a past `expires_at`; counters the caller named itself are left to their
- * sessions (README). Chord claims are task records; chord members are sets, in their folder.
+ * What cleanup() lists. At the KV root, shared with everyone, only the names we write there: a
+ * foreign key is never read, let alone deleted for a past `expires_at` in its JSON (counters the
+ * caller named are left to their sessions). Chord claims are tasks; chord members are sets.
  */
 export function listedPrefixes(prefix: string): string[] {
   if (prefix !== "") return [prefix];

@@ -1,12 +1,9 @@
 /**
- * Consul expires keys only through sessions (TTL, behavior=delete): the sessions, shared by many
- * keys, and the check-and-set write that locks each key with the session of its expiry.
- *
- * Celery creates one session per write. We keep one session per expiry bucket instead: every key
- * whose `expiresAt` falls in the same bucket (1–60 s wide, ~1% of the expiry) is locked by the
- * same session, whose TTL reaches the bucket's end. Consul guarantees a session lives at least its
- * TTL (and deletes within 2× TTL), so no key is deleted before its `expiresAt`. A session is
- * created lazily on the first write that needs it: one extra round trip per bucket, not per write.
+ * Consul expires keys only through sessions (TTL, behavior=delete). Celery creates one per write;
+ * we share one per expiry bucket (1–60 s wide, ~1% of the expiry), created by the first write
+ * that needs it, whose TTL reaches the bucket's end: Consul keeps a session at least its TTL, so
+ * no key goes before its `expiresAt`. Every write is the check-and-set below, which also moves
+ * the key's lock to its bucket's session (README: "Expiry: sessions shared per expiry bucket").
  */
 import { ValueTooLargeError } from "@resultstore/core";
 import { LOST_RACE, retryLostRaces, type WarnOnce, warnOnce } from "@resultstore/core/backend";
@@ -43,11 +40,9 @@ export class ExpirySessions {
   }
 
   /**
-   * The write every record, counter and set goes through, labelled `what`: read the key, let
-   * `decide`, commit guarded by the ModifyIndex read (`check-index`, or `check-not-exists`) while
-   * moving the key's lock to its expiry's session (`writeOps`); when anyone wrote in between,
-   * Consul rolls it all back and we read again. `tryCreate`: first try the write as a create
-   * without reading, one round trip when the key is indeed new.
+   * Reads `key`, lets `decide`, and commits guarded by the ModifyIndex read (`writeOps`); when
+   * anyone wrote in between, Consul rolls it all back and we read again. `tryCreate`: first try
+   * the write as a create without reading, one round trip when the key is indeed new.
    */
   checkAndSet<T>(
     what: string,
@@ -104,8 +99,8 @@ export class ExpirySessions {
       // Clamping to 24 h would delete the record early; leave it to read-hiding and cleanup().
       this.warn(
         "long",
-        `Expiries beyond ${MAX_SESSION_TTL_SECONDS} s exceed Consul's session TTL cap: ` +
-          "those records get no native expiry; they are hidden on read once expired and removed by cleanup().",
+        `Expiries beyond ${MAX_SESSION_TTL_SECONDS} s exceed Consul's session TTL cap: those ` +
+          "records get no native expiry; they are hidden on read once expired and removed by cleanup().",
       );
       return null;
     }
@@ -135,13 +130,12 @@ export class ExpirySessions {
   }
 
   /**
-   * Warns once when our sessions would live on a client agent's node: a session dies with its
-   * node, so a client agent leaving the cluster deletes every record they hold (README). Servers
-   * leave far more rarely; a token that may not read the agent gets no warning.
+   * Warns once when our sessions would live on a client agent's node, which may leave the cluster
+   * and so delete every record they hold (README: "A session dies with its node").
    */
   private async checkNode(): Promise<void> {
     if (this.config.sessionNode) return;
-    const self = await this.client.agentSelf().catch(() => null);
+    const self = await this.client.agentSelf().catch(() => null); // a token may not read it
     if (!self || self.server) return;
     this.warn(
       "node",
@@ -158,14 +152,14 @@ export class ExpirySessions {
     if (ttl < MIN_SESSION_TTL_SECONDS) {
       this.warn(
         "short",
-        `Expiries under Consul's ${MIN_SESSION_TTL_SECONDS} s session minimum are clamped: ` +
-          "such records are hidden on read at their expiry and deleted by Consul 10-20 s after the write.",
+        `Expiries under Consul's ${MIN_SESSION_TTL_SECONDS} s session minimum are clamped: such ` +
+          "records are hidden on read at their expiry and deleted by Consul 10-20 s after the write.",
       );
       ttl = MIN_SESSION_TTL_SECONDS;
     }
     ttl = Math.min(ttl, MAX_SESSION_TTL_SECONDS);
-    const label = this.config.keyPrefix || "/";
-    const name = `resultstore ${label} until ${new Date(bucketEnd).toISOString()}`;
+    const until = new Date(bucketEnd).toISOString();
+    const name = `resultstore ${this.config.keyPrefix || "/"} until ${until}`;
     const id = await this.client.createSession(name, ttl);
     this.created.set(id, now + 2 * ttl * 1000);
     return id;

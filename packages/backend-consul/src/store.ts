@@ -35,10 +35,9 @@ import type { ConsulBackendOptions } from "./types.js";
 const CLEANUP_PAGE = 64;
 
 /**
- * How many task keys this process remembers having seen exist (wrote, or read back). A write of
- * any other key first tries the one-round-trip create (`check-not-exists`), which is what a new
- * task id needs; a key another process created costs that failed attempt on top of the usual read
- * + check-and-set.
+ * Task keys this process remembers having seen exist (wrote, or read back). A write of any other
+ * key first tries a create (one round trip for a new id); a key another process created costs
+ * that failed attempt on top of the usual read + check-and-set.
  */
 const SEEN_KEYS = 10_000;
 
@@ -190,11 +189,8 @@ export class ConsulBackend implements ResultBackend {
   async destroy(): Promise<void> {
     const prefix = this.config.keyPrefix;
     if (prefix === "") {
-      throw new ConfigurationError(
-        BACKEND_NAME,
-        "destroy() deletes a key prefix; this store has no prefix or namespace, " +
-          "and would delete the whole KV store.",
-      );
+      const message = "destroy() deletes a key prefix; this store has no prefix or namespace, ";
+      throw new ConfigurationError(BACKEND_NAME, `${message}and would delete the whole KV store.`);
     }
     const { client, sessions } = await this.connection.get();
     await errors.guard(`removal of prefix ${prefix}`, async () => {
