@@ -30,12 +30,8 @@ export class TransportFailure extends Error {
   }
 }
 
-/** Consul answered with an HTTP error status. */
+/** Consul answered with an HTTP error status; `write`: to a change, which a 5xx may have applied. */
 export class StatusFailure extends Error {
-  /**
-   * @param write the request asked for a change (a write transaction, a delete, a session): a
-   *   server error then leaves its outcome unknown.
-   */
   constructor(
     readonly status: number,
     body: string,
@@ -53,10 +49,7 @@ export class StatusFailure extends Error {
  */
 const MAYBE_APPLIED = new Set([500, 502, 504]);
 
-/**
- * Consul's "No cluster leader": the request found no leader to forward to, so Raft never saw it.
- * It stays an ordinary (retryable) failure.
- */
+/** Consul's "No cluster leader": no leader to forward to, so Raft never saw the change. */
 const NO_LEADER = /no cluster leader/i;
 
 /**

@@ -1,7 +1,7 @@
 /**
- * What we store under each key (CELERY-COMPAT.md §4–5): Celery's KV meta JSON for tasks, its
- * `{"result": <group tuple>}` for groups, plus our `expires_at` (Celery ignores unknown keys) so
- * reads and cleanup() know the expiry even where Consul's session cannot express it.
+ * Our keys, and what we store under them (CELERY-COMPAT.md §4–5): Celery's KV meta JSON for tasks
+ * and `{"result": <group tuple>}` for groups, plus our `expires_at` (Celery ignores unknown keys)
+ * so reads and cleanup() know the expiry even where Consul's session cannot express it.
  */
 import {
   DecodeError,
@@ -11,15 +11,47 @@ import {
   type TaskRecord,
 } from "@resultstore/core";
 import {
+  CeleryKeys,
+  CHORD_UNLOCK_KEY_PREFIX,
   decodeMeta,
   encodeMeta,
   formatCeleryDate,
+  GROUP_KEY_PREFIX,
   groupTuple,
+  isExpired,
   isPlainObject,
   parseCeleryDate,
+  TASK_KEY_PREFIX,
   taskIdsFromGroupValue,
 } from "@resultstore/core/backend";
-import { TXN_MAX_BODY_BYTES } from "./kv.js";
+import { TXN_MAX_BODY_BYTES } from "./client.js";
+
+/**
+ * The folder sets live in (`<prefix>resultstore-sets/<key>`): ids never hold a "/", so no task,
+ * group or counter key can be a set's, and a set never shares its key with a counter.
+ */
+const SETS_FOLDER = "resultstore-sets/";
+
+/** Celery's keys under `prefix` ("" or "a/b/"); a counter is its own key (`chord-unlock-<gid>`). */
+export function keysUnder(prefix: string): CeleryKeys {
+  return new CeleryKeys(prefix, { counter: (key) => key, set: (key) => `${SETS_FOLDER}${key}` });
+}
+
+/**
+ * What cleanup() lists. At the KV root, shared with everyone, only the names we write there: a
+ * foreign key is never read, let alone deleted for a past `expires_at` in its JSON (counters the
+ * caller named are left to their sessions). Chord claims are tasks; chord members are sets.
+ */
+export function listedPrefixes(prefix: string): string[] {
+  if (prefix !== "") return [prefix];
+  return [TASK_KEY_PREFIX, GROUP_KEY_PREFIX, CHORD_UNLOCK_KEY_PREFIX, SETS_FOLDER];
+}
+
+/** Whether a listed key is this store's (under `prefix`), not one of a nested namespace. */
+export function isOwnKey(key: string, prefix: string): boolean {
+  const rest = key.slice(prefix.length);
+  return !(rest.startsWith(SETS_FOLDER) ? rest.slice(SETS_FOLDER.length) : rest).includes("/");
+}
 
 /**
  * Largest value we send. Values travel base64-encoded inside a /v1/txn body capped at 512 KB
@@ -49,16 +81,6 @@ export function encodeTask(record: TaskRecord, resultJson: string, writeId?: str
   return `${meta.slice(0, at)}${ours}${meta.slice(at)}`;
 }
 
-/** The `write_id` a stored task value carries, if any. */
-export function storedWriteId(value: string): string | undefined {
-  try {
-    const meta = decodeJson(value);
-    return isPlainObject(meta) && typeof meta.write_id === "string" ? meta.write_id : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
 /** A stored task value, ours or Celery's. Celery's carry no `expires_at`: their session expires them. */
 export function decodeTask(value: string, taskId: string): TaskRecord {
   const meta = decodeObject(value, `task ${taskId}`);
@@ -86,16 +108,11 @@ export function decodeGroup(value: string, groupId: string): GroupRecord {
   };
 }
 
-export interface Counter {
-  count: number;
-  expiresAt: Date | null;
+export function encodeCounter(count: number, expiresAt: Date | null): string {
+  return `{"count": ${count}, "expires_at": ${expiryJson(expiresAt)}}`;
 }
 
-export function encodeCounter(counter: Counter): string {
-  return `{"count": ${counter.count}, "expires_at": ${expiryJson(counter.expiresAt)}}`;
-}
-
-export function decodeCounter(value: string, key: string): Counter {
+export function decodeCounter(value: string, key: string) {
   const meta = decodeObject(value, `counter ${key}`);
   if (typeof meta.count !== "number" || !Number.isSafeInteger(meta.count)) {
     throw new DecodeError(`Stored counter ${key} has no integer count.`);
@@ -104,16 +121,11 @@ export function decodeCounter(value: string, key: string): Counter {
 }
 
 /** A set of members (`addToSet`), stored as `{"members": [...], "expires_at": ...}`. */
-export interface StoredSet {
-  members: string[];
-  expiresAt: Date | null;
+export function encodeSet(members: string[], expiresAt: Date | null): string {
+  return `{"members": ${encodeJson(members)}, "expires_at": ${expiryJson(expiresAt)}}`;
 }
 
-export function encodeSet(set: StoredSet): string {
-  return `{"members": ${encodeJson(set.members)}, "expires_at": ${expiryJson(set.expiresAt)}}`;
-}
-
-export function decodeSet(value: string, key: string): StoredSet {
+export function decodeSet(value: string, key: string) {
   const meta = decodeObject(value, `set ${key}`);
   const { members } = meta;
   if (!Array.isArray(members) || !members.every((m) => typeof m === "string")) {
@@ -122,12 +134,22 @@ export function decodeSet(value: string, key: string): StoredSet {
   return { members, expiresAt: parseCeleryDate(meta.expires_at) };
 }
 
-/** The expiry any of our values carries, or undefined when `value` is not one of ours. */
-export function storedExpiry(value: string): Date | null | undefined {
+/** The `write_id` a stored task value carries, if any. */
+export function storedWriteId(value: string): string | undefined {
+  const writeId = storedObject(value)?.write_id;
+  return typeof writeId === "string" ? writeId : undefined;
+}
+
+/** Whether `value` is one of ours whose `expires_at` has passed. */
+export function hasExpired(value: string, now: Date): boolean {
+  const meta = storedObject(value);
+  return !!meta && isExpired({ expiresAt: parseCeleryDate(meta.expires_at) }, now);
+}
+
+/** A stored value's JSON object, or undefined when it is none (anyone may write to a key). */
+function storedObject(value: string): Record<string, unknown> | undefined {
   try {
-    const meta = decodeJson(value);
-    if (!isPlainObject(meta) || !("expires_at" in meta)) return undefined;
-    return parseCeleryDate(meta.expires_at);
+    return decodeObject(value, "value");
   } catch {
     return undefined;
   }

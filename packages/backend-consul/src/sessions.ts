@@ -1,59 +1,116 @@
 /**
- * Native expiry through Consul sessions (TTL, behavior=delete), shared by many keys.
- *
- * Celery creates one session per write. We keep one session per expiry bucket instead: every key
- * whose `expiresAt` falls in the same bucket (1–60 s wide, ~1% of the expiry) is locked by the
- * same session, whose TTL reaches the bucket's end. Consul guarantees a session lives at least its
- * TTL (and deletes within 2× TTL), so no key is deleted before its `expiresAt`. A session is
- * created lazily on the first write that needs it: one extra round trip per bucket, not per write.
+ * Consul expires keys only through sessions (TTL, behavior=delete). Celery creates one per write;
+ * we share one per expiry bucket (1–60 s wide, ~1% of the expiry), created by the first write
+ * that needs it, whose TTL reaches the bucket's end: Consul keeps a session at least its TTL, so
+ * no key goes before its `expiresAt`. Every write is the check-and-set below, which also moves
+ * the key's lock to its bucket's session (README: "Expiry: sessions shared per expiry bucket").
  */
-import { tagMessage } from "@resultstore/core/backend";
-import { BACKEND_NAME } from "./config.js";
-import type { ConsulKv } from "./kv.js";
+import { ValueTooLargeError } from "@resultstore/core";
+import { LOST_RACE, retryLostRaces, type WarnOnce, warnOnce } from "@resultstore/core/backend";
+import type { ConsulClient, KvEntry, TxnOp } from "./client.js";
+import { BACKEND_NAME, type ResolvedConfig } from "./config.js";
+import { errors } from "./errors.js";
+import { MAX_VALUE_BYTES } from "./records.js";
 
 /** Consul's bounds on a session TTL (`session_ttl_min` default, and its hard maximum). */
-export const MIN_SESSION_TTL_SECONDS = 10;
-export const MAX_SESSION_TTL_SECONDS = 86_400;
-
+const MIN_SESSION_TTL_SECONDS = 10;
+const MAX_SESSION_TTL_SECONDS = 86_400;
 const MAX_BUCKET_MS = 60_000;
+
+/** Lock failures on one write (the guard passed) before it is written without a session. */
+const LOCK_FAILURES_BEFORE_UNLOCKED_WRITE = 3;
+
+/** What a write decides from the entry it read: a new value, or nothing to write. */
+export type Change<T> = { value: string; expiresAt: Date | null; result: T } | { skip: T };
 
 export class ExpirySessions {
   /** Bucket end (epoch ms) → the session whose TTL reaches it. */
   private readonly byBucket = new Map<number, Promise<string>>();
   /** Sessions we created → when Consul has surely invalidated them (2× TTL), for `destroy()`. */
   private readonly created = new Map<string, number>();
-  private readonly warned = new Set<string>();
+  private readonly warn: WarnOnce;
   /** The one look at which node our sessions land on (see `checkNode`). */
   private nodeChecked: Promise<void> | undefined;
 
   constructor(
-    private readonly kv: ConsulKv,
-    private readonly label: string,
-    private readonly warn: (message: string) => void,
-    private readonly sessionNode?: string,
-  ) {}
+    private readonly client: ConsulClient,
+    private readonly config: ResolvedConfig,
+  ) {
+    this.warn = warnOnce(BACKEND_NAME, config.warn);
+  }
+
+  /**
+   * Reads `key`, lets `decide`, and commits guarded by the ModifyIndex read (`writeOps`); when
+   * anyone wrote in between, Consul rolls it all back and we read again. `tryCreate`: first try
+   * the write as a create without reading, one round trip when the key is indeed new.
+   */
+  checkAndSet<T>(
+    what: string,
+    key: string,
+    decide: (entry: KvEntry | null) => Change<T>,
+    tryCreate = false,
+  ): Promise<T> {
+    let lockFailures = 0;
+    const attempt = async (entry: KvEntry | null) => {
+      const change = decide(entry);
+      if ("skip" in change) return change.skip;
+      const size = Buffer.byteLength(change.value);
+      if (size > MAX_VALUE_BYTES) throw new ValueTooLargeError(BACKEND_NAME, size, MAX_VALUE_BYTES);
+      const locked =
+        this.config.sessionExpiry && lockFailures < LOCK_FAILURES_BEFORE_UNLOCKED_WRITE;
+      const session = locked ? await this.sessionFor(change.expiresAt) : null;
+      const failures = await this.client.txn(writeOps(key, entry, session, change.value));
+      if (!failures) return change.result;
+      // Op 0 is the guard: someone else wrote first, so read again. A later op failing means
+      // the lock move did: our session is gone (forget it), or the key is under the lock-delay a
+      // dead foreign session left (Celery's sessions keep Consul's 15 s default): write it
+      // without a session rather than drop or stall the write; expires_at and cleanup() remain.
+      for (const failure of failures.filter((f) => f.opIndex > 0)) {
+        if (session && failure.what.includes("invalid session")) this.forget(session);
+        lockFailures = failure.what.includes("lock delay")
+          ? LOCK_FAILURES_BEFORE_UNLOCKED_WRITE
+          : lockFailures + 1;
+      }
+      return LOST_RACE;
+    };
+    return errors.guard(what, async () => {
+      const created = tryCreate ? await attempt(null) : LOST_RACE;
+      if (created !== LOST_RACE) return created;
+      lockFailures = 0; // a failed create's lock failures don't count: the key may exist
+      const read = async () => attempt(await this.client.get(key, true));
+      return retryLostRaces(BACKEND_NAME, what, read, this.config.maxCasAttempts);
+    });
+  }
+
+  /** Destroys every session we created (which deletes the keys they hold). */
+  async destroyAll(): Promise<void> {
+    const ids = [...this.created.keys()];
+    this.byBucket.clear();
+    this.created.clear();
+    await Promise.all(ids.map((id) => this.client.destroySession(id)));
+  }
 
   /** The session a key expiring at `expiresAt` should be locked by; null: no native expiry. */
-  sessionFor(expiresAt: Date | null, now: number = Date.now()): Promise<string> | null {
+  private sessionFor(expiresAt: Date | null): Promise<string> | null {
     if (expiresAt === null) return null;
+    const now = Date.now();
     const lifetimeMs = expiresAt.getTime() - now;
     if (lifetimeMs > MAX_SESSION_TTL_SECONDS * 1000) {
       // Clamping to 24 h would delete the record early; leave it to read-hiding and cleanup().
-      this.warnOnce(
+      this.warn(
         "long",
-        `Expiries beyond ${MAX_SESSION_TTL_SECONDS} s exceed Consul's session TTL cap: ` +
-          "those records get no native expiry; they are hidden on read once expired and removed by cleanup().",
+        `Expiries beyond ${MAX_SESSION_TTL_SECONDS} s exceed Consul's session TTL cap: those ` +
+          "records get no native expiry; they are hidden on read once expired and removed by cleanup().",
       );
       return null;
     }
-    const width = Math.min(
-      MAX_BUCKET_MS,
-      Math.max(1000, Math.ceil(lifetimeMs / 100 / 1000) * 1000),
-    );
+    // ~1% of the lifetime in whole seconds, from 1 s to 60 s.
+    const width = Math.min(MAX_BUCKET_MS, Math.max(1000, Math.ceil(lifetimeMs / 100_000) * 1000));
     const bucketEnd = Math.ceil(expiresAt.getTime() / width) * width;
     const existing = this.byBucket.get(bucketEnd);
     if (existing) return existing;
-    this.evictEnded(now);
+    for (const bucket of this.byBucket.keys()) if (bucket <= now) this.byBucket.delete(bucket);
+    for (const [id, gone] of this.created) if (gone <= now) this.created.delete(id);
     const session = this.create(bucketEnd, now);
     this.byBucket.set(bucketEnd, session);
     // A failed create must not poison the bucket: the next write tries again.
@@ -62,36 +119,25 @@ export class ExpirySessions {
   }
 
   /** Forgets a session Consul no longer knows (expired early, destroyed, or a restarted agent). */
-  forget(sessionId: string): void {
+  private forget(sessionId: string): void {
     for (const [bucket, promise] of this.byBucket) {
-      void promise.then(
-        (id) => {
-          if (id === sessionId && this.byBucket.get(bucket) === promise)
-            this.byBucket.delete(bucket);
-        },
+      const drop = (id: string) => id === sessionId && this.byBucket.get(bucket) === promise;
+      promise.then(
+        (id) => drop(id) && this.byBucket.delete(bucket),
         () => {},
       );
     }
   }
 
-  /** Destroys every session we created (which deletes the keys they hold). */
-  async destroyAll(): Promise<void> {
-    const ids = [...this.created.keys()];
-    this.byBucket.clear();
-    this.created.clear();
-    await Promise.all(ids.map((id) => this.kv.destroySession(id)));
-  }
-
   /**
-   * Warns once when our sessions would live on a client agent's node: a session dies with its
-   * node, so a client agent leaving the cluster deletes every record they hold (README). Servers
-   * leave far more rarely; a token that may not read the agent gets no warning.
+   * Warns once when our sessions would live on a client agent's node, which may leave the cluster
+   * and so delete every record they hold (README: "A session dies with its node").
    */
   private async checkNode(): Promise<void> {
-    if (this.sessionNode) return;
-    const self = await this.kv.agentSelf().catch(() => null);
+    if (this.config.sessionNode) return;
+    const self = await this.client.agentSelf().catch(() => null); // a token may not read it
     if (!self || self.server) return;
-    this.warnOnce(
+    this.warn(
       "node",
       `Expiry sessions live on the node of client agent ${self.node}: if it leaves the cluster ` +
         "or is deregistered, Consul deletes every record they hold, live or not. Set `sessionNode` " +
@@ -104,30 +150,40 @@ export class ExpirySessions {
     await this.nodeChecked;
     let ttl = Math.ceil((bucketEnd - now) / 1000);
     if (ttl < MIN_SESSION_TTL_SECONDS) {
-      this.warnOnce(
+      this.warn(
         "short",
-        `Expiries under Consul's ${MIN_SESSION_TTL_SECONDS} s session minimum are clamped: ` +
-          "such records are hidden on read at their expiry and deleted by Consul 10-20 s after the write.",
+        `Expiries under Consul's ${MIN_SESSION_TTL_SECONDS} s session minimum are clamped: such ` +
+          "records are hidden on read at their expiry and deleted by Consul 10-20 s after the write.",
       );
       ttl = MIN_SESSION_TTL_SECONDS;
     }
     ttl = Math.min(ttl, MAX_SESSION_TTL_SECONDS);
-    const id = await this.kv.createSession(
-      `resultstore ${this.label} until ${new Date(bucketEnd).toISOString()}`,
-      ttl,
-    );
+    const until = new Date(bucketEnd).toISOString();
+    const name = `resultstore ${this.config.keyPrefix || "/"} until ${until}`;
+    const id = await this.client.createSession(name, ttl);
     this.created.set(id, now + 2 * ttl * 1000);
     return id;
   }
+}
 
-  private evictEnded(now: number): void {
-    for (const bucket of this.byBucket.keys()) if (bucket <= now) this.byBucket.delete(bucket);
-    for (const [id, gone] of this.created) if (gone <= now) this.created.delete(id);
-  }
-
-  private warnOnce(kind: string, message: string): void {
-    if (this.warned.has(kind)) return;
-    this.warned.add(kind);
-    this.warn(tagMessage(BACKEND_NAME, message));
-  }
+/**
+ * The transaction for one write: the guard, then whatever moves the key from the session holding
+ * it to `session` (plain set keeps the holder; unlock releases; lock acquires) carrying `value`.
+ */
+export function writeOps(
+  key: string,
+  entry: KvEntry | null,
+  session: string | null,
+  value: string,
+): TxnOp[] {
+  const guard: TxnOp = entry
+    ? { verb: "check-index", key, index: entry.modifyIndex }
+    : { verb: "check-not-exists", key };
+  const held = entry?.session ?? null;
+  if (held === session) return [guard, { verb: "set", key, value }];
+  const ops: TxnOp[] = [guard];
+  // Released without a new holder, the unlock carries the value.
+  if (held) ops.push({ verb: "unlock", key, session: held, value: session ? undefined : value });
+  if (session) ops.push({ verb: "lock", key, value, session });
+  return ops;
 }

@@ -7,12 +7,7 @@ export type ConsulConsistency = "default" | "consistent" | "stale";
 export type FetchLike = (
   url: string,
   init: { method: string; headers: Record<string, string>; body?: string; signal?: AbortSignal },
-) => Promise<{
-  /** The HTTP status code. */
-  status: number;
-  /** The response body as text. */
-  text(): Promise<string>;
-}>;
+) => Promise<{ status: number; text(): Promise<string> }>;
 
 /** TLS settings for `scheme: "https"` (Consul's `verify_incoming` needs `cert` and `key`). */
 export interface ConsulTlsOptions {
@@ -37,16 +32,13 @@ export interface ConsulBackendOptions {
   /** TLS settings used when `scheme` is "https". */
   tls?: ConsulTlsOptions;
   /**
-   * ACL token, sent as the `X-Consul-Token` header and never put in a message. Celery has no
-   * setting for it (python-consul reads `CONSUL_HTTP_TOKEN`). @default none
+   * ACL token, sent as `X-Consul-Token`, never shown in a message. Celery has no setting for it
+   * (python-consul reads `CONSUL_HTTP_TOKEN`). @default none
    */
   token?: string;
   /** Datacenter to address (`?dc=`); Celery: none. @default the agent's own */
   datacenter?: string;
-  /**
-   * Read consistency for reads (Celery reads with `consistent`). Writes are always linearizable
-   * check-and-set transactions, whatever this says. @default "consistent"
-   */
+  /** Consistency of reads (Celery: `consistent`); writes are check-and-set. @default "consistent" */
   consistency?: ConsulConsistency;
   /**
    * Key prefix; Celery: the URL path (`consul://h:8500/celery` → `celery/celery-task-meta-<id>`).
@@ -60,8 +52,8 @@ export interface ConsulBackendOptions {
    */
   namespace?: string;
   /**
-   * A `fetch` the caller built (e.g. with an undici dispatcher for custom TLS or proxies). When
-   * given, `tls` is ignored and nothing is closed by us. @default node:http(s) with keep-alive
+   * A `fetch` the caller built (e.g. an undici dispatcher for custom TLS or proxies); `tls` is then
+   * ignored and we close nothing. @default node:http(s) with keep-alive
    */
   fetch?: FetchLike;
   /** Milliseconds before one HTTP request is abandoned. @default 10000 */
@@ -69,21 +61,21 @@ export interface ConsulBackendOptions {
   /** Check-and-set attempts per write or increment before giving up under contention. @default 200 */
   maxCasAttempts?: number;
   /**
-   * Attach expiry through Consul sessions (TTL, `behavior=delete`). Turn it off when Celery
-   * workers write to keys this store created: Consul refuses their `?acquire=` on a key our
-   * session holds, and Celery ignores that refusal (see the README). Expiry then rests on the
-   * stored `expires_at` (hidden on read) and `cleanup()`. @default true
+   * Expire keys through Consul sessions (TTL, `behavior=delete`). Turn it off when Celery workers
+   * write to keys this store created: Consul refuses their `?acquire=` on a key our session holds,
+   * and Celery ignores that (README); expiry then rests on `expires_at` and `cleanup()`.
+   * @default true
    */
   sessionExpiry?: boolean;
   /**
-   * The node the expiry sessions belong to. A session dies with its node: when that node is
-   * deregistered (its agent leaves, `consul force-leave`, reaped after `reconnect_timeout`, or
-   * `/v1/catalog/deregister`), Consul invalidates the session whatever its checks, and deletes
-   * every key it holds, live or not. By default that is the node of the agent this store talks
-   * to; name a node that outlives it (a server's) to tie the records to that node instead. Only
-   * `sessionExpiry: false` takes node membership out of the picture. @default the agent's node
+   * The node the expiry sessions belong to. A session dies with its node: when the node is
+   * deregistered, Consul deletes every key the session holds, live or not (README: "A session
+   * dies with its node"). Name a node that outlives the agent's (a server's). @default the agent's
    */
   sessionNode?: string;
-  /** Where warnings go (TTL clamping, expiries Consul can't express). @default process.emitWarning */
+  /**
+   * Where warnings go (TTL clamping, expiries Consul can't express), each kind once per store.
+   * @default process.emitWarning, each distinct message once per process
+   */
   warn?: (message: string) => void;
 }

@@ -4,7 +4,7 @@ import { mergeUrlOptions } from "@resultstore/core/backend";
 import { describe, expect, it } from "vitest";
 import { keyPrefixOf, optionsFromUrl, resolveConfig } from "../../src/config.js";
 import { ConsulBackend, fromUrl } from "../../src/index.js";
-import { writeOps } from "../../src/store.js";
+import { writeOps } from "../../src/sessions.js";
 
 const config = (url: string, options = {}) =>
   resolveConfig(mergeUrlOptions(optionsFromUrl(url), options));
