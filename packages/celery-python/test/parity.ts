@@ -282,6 +282,78 @@ export function parityTests(target: ParityTarget): void {
     expect([two, three]).toEqual([2, 3]);
     expect(await target.store().incr(key)).toBe(4);
   });
+
+  chordTests(target);
+}
+
+/**
+ * A mixed fleet finishing one chord of four: Node members go through `store.onChordPartReturn`
+ * (the callback a function here), Python members through the backend's `on_chord_part_return`
+ * (the callback `driver.collect`, run eagerly by the driver). Both add to the one member set, a
+ * member delivered twice (on either side, or once on each) counts once, and whichever side counts
+ * the last member runs the callback, once, with the results in the group's order.
+ */
+function chordTests(target: ParityTarget): void {
+  const newChord = async () => {
+    const groupId = `g-${randomUUID()}`;
+    const members = [1, 2, 3, 4].map((i) => `${groupId}-${i}`);
+    await target.store().saveGroup(groupId, members);
+    for (const [i, id] of members.entries())
+      await target.store().storeResult(id, i + 1, "SUCCESS", { request: { groupId } });
+    let nodeRuns = 0;
+    const node = (taskId: string) =>
+      target.store().onChordPartReturn({ groupId, taskId, size: members.length }, () => {
+        nodeRuns++;
+      });
+    const { url, settings } = target.python();
+    const python = (...taskIds: string[]) =>
+      pythonDriver({
+        url,
+        // Not extended: FerretDB 1.x cannot store the callback's args, a list of lists.
+        settings: { ...settings, result_extended: false },
+        ops: [
+          ...taskIds.map((taskId) => ({
+            op: "chord_part",
+            group_id: groupId,
+            task_id: taskId,
+            body_id: `${groupId}-callback`,
+          })),
+          { op: "collected" },
+        ],
+      }).then((answers) => answers.at(-1));
+    return { groupId, members, node, python, nodeRuns: () => nodeRuns };
+  };
+
+  it("chords: Node counts two members (one twice), Python the other two and a duplicate; Python runs the callback once", async () => {
+    const { groupId, members, node, python, nodeRuns } = await newChord();
+    const [m1, m2, m3, m4] = members as [string, string, string, string];
+    expect(await node(m1)).toEqual({ count: 1, complete: false, duplicate: false });
+    expect(await node(m1)).toEqual({ count: 1, complete: false, duplicate: false });
+    expect(await node(m2)).toEqual({ count: 2, complete: false, duplicate: false });
+    // m1 again from Python, m4 twice: the second m4 comes after the callback deleted the group.
+    expect(await python(m3, m1, m4, m4)).toEqual([[1, 2, 3, 4]]);
+    expect(await node(m2)).toEqual({ count: 4, complete: false, duplicate: true });
+    expect(nodeRuns()).toBe(0);
+    expect(await target.store().getMeta(`${groupId}-callback`)).toMatchObject({
+      status: "SUCCESS",
+      result: [1, 2, 3, 4],
+    });
+  });
+
+  it("chords: Python counts two members (one twice), Node the last two and runs the callback once; a late Python duplicate runs nothing", async () => {
+    const { groupId, members, node, python, nodeRuns } = await newChord();
+    const [m1, m2, m3, m4] = members as [string, string, string, string];
+    expect(await python(m1, m2, m1)).toEqual([]);
+    expect(await node(m3)).toEqual({ count: 3, complete: false, duplicate: false });
+    expect(await node(m4)).toEqual({ count: 4, complete: true, duplicate: false });
+    expect(await node(m4)).toEqual({ count: 4, complete: false, duplicate: true });
+    expect(await python(m2, m4)).toEqual([]);
+    expect(nodeRuns()).toBe(1);
+    // Python stored nothing for the callback either (a chord error would have failed it).
+    expect(await target.store().getMeta(`${groupId}-callback`)).toMatchObject({
+      status: "PENDING",
+    });
+  });
 }
 
 /** Replaces a date with "<date>" and a write id with "<write id>", recursively in objects. */

@@ -4,10 +4,15 @@ import logging
 import uuid
 from typing import Any, Optional
 
+from kombu.utils.encoding import bytes_to_str
+
 from .records import write_fields
 from .rules import READY_STATES, check_metadata
 
 logger = logging.getLogger("resultstore_celery")
+
+#: Celery's key prefix of a task's record (BaseKeyValueStoreBackend.task_keyprefix).
+TASK_KEY_PREFIX = "celery-task-meta-"
 
 
 class RulesMixin:
@@ -48,6 +53,12 @@ class RulesMixin:
             task_id,
             stored,
         )
+
+    def _global_key_prefix(self) -> str:
+        """Celery's ``global_keyprefix`` as its key-value backends prepend it to every key ("" when
+        unset): what the Node backends' ``keyPrefix`` option spells (key-value backends only)."""
+        task_prefix = bytes_to_str(self.task_keyprefix)  # type: ignore[attr-defined]
+        return task_prefix[: -len(TASK_KEY_PREFIX)]
 
     def _expires_ms(self, now_ms: int) -> Optional[int]:
         """When a record written at ``now_ms`` expires (Celery's ``result_expires``), or None."""

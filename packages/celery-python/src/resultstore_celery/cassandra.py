@@ -22,10 +22,12 @@ from cassandra import ConsistencyLevel
 from cassandra.query import BatchStatement, BatchType
 from celery import states
 from celery.backends.cassandra import CassandraBackend as CeleryCassandraBackend
+from celery.result import result_from_tuple
 from kombu.utils.json import dumps as json_dumps
 from kombu.utils.json import loads as json_loads
 
 from ._base import RulesMixin
+from .chords import MemberSetChords
 from .errors import ConfigurationError, ResultStoreError
 from .records import EXTENDED, apply_write
 from .rules import READY_STATES
@@ -33,6 +35,10 @@ from .rules import READY_STATES
 DEFAULT_TABLE = "celery_taskmeta"
 MAX_ROUNDS = 50
 MAX_TTL_SECONDS = 630_720_000
+#: The expiry stored for a set member without one (sets.ts NEVER: the latest date JavaScript has).
+NEVER_MS = 8_640_000_000_000_000
+#: Members per refreshing UPDATE, so each mutation stays far below Cassandra's size limit.
+SET_REFRESH_CHUNK = 1000
 STATIC_COLUMNS = (
     ("rs_version", "int"),
     ("rs_token", "uuid"),
@@ -41,6 +47,7 @@ STATIC_COLUMNS = (
 )
 _URL = re.compile(r"^cassandra://(?:([^@/?#]*)@)?([^/?#]*)(?:/([^?#]*))?(?:\?([^#]*))?$", re.IGNORECASE)
 _IDENT = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,47}$")
+_CQL_TIMESTAMP = re.compile(r"^([+-]?\d+)-(\d{2})-(\d{2}) (\d{2}):(\d{2}):(\d{2})(?:\.(\d+))?Z$")
 
 
 def ttl_seconds(expires_ms: Optional[int], now_ms: int) -> int:
@@ -99,7 +106,7 @@ def options_from_url(url: str) -> Dict[str, Any]:
     return options
 
 
-class CassandraBackend(RulesMixin, CeleryCassandraBackend):
+class CassandraBackend(RulesMixin, MemberSetChords, CeleryCassandraBackend):
     """``resultstore+cassandra://…``: Celery's CassandraBackend under resultstore's state rules."""
 
     backend_name = "cassandra"
@@ -133,7 +140,8 @@ class CassandraBackend(RulesMixin, CeleryCassandraBackend):
         self._get_connection()
         session = self._session
         ks, t = f'"{self.keyspace}"', f'"{self.table}"'
-        tasks, counters = f"{ks}.{t}", f'{ks}."{self.table}_counters"'
+        tasks = f"{ks}.{t}"
+        groups, counters, sets = (f'{ks}."{self.table}_{kind}"' for kind in ("groups", "counters", "sets"))
         columns = {
             row.column_name
             for row in session.execute(
@@ -152,9 +160,13 @@ class CassandraBackend(RulesMixin, CeleryCassandraBackend):
             for name, kind in STATIC_COLUMNS:
                 if name not in columns:  # Celery created the table: add ours, never drop any
                     session.execute(f"ALTER TABLE {tasks} ADD {name} {kind} static")
-        session.execute(
-            f"CREATE TABLE IF NOT EXISTS {counters} (key text PRIMARY KEY, value bigint, expires_at timestamp)"
-        )
+        # The Node backend's tables (schema.ts) beside Celery's, which has none of them.
+        for table in (
+            f"{groups} (group_id text PRIMARY KEY, result blob, date_done timestamp, expires_at timestamp)",
+            f"{counters} (key text PRIMARY KEY, value bigint, expires_at timestamp)",
+            f"{sets} (key text PRIMARY KEY, members map<text, timestamp>)",
+        ):
+            session.execute(f"CREATE TABLE IF NOT EXISTS {table}")
         prepare = session.prepare
         self._ours = {
             "read_guard": prepare(
@@ -184,11 +196,19 @@ class CassandraBackend(RulesMixin, CeleryCassandraBackend):
                 f"UPDATE {counters} USING TTL ? SET value = ?, expires_at = ? WHERE key = ? "
                 "IF value = ? AND expires_at = ?"
             ),
+            # As JSON: the driver cannot decode the expiry of a set that never expires (year 275760).
+            "read_set": prepare(f"SELECT JSON members FROM {sets} WHERE key = ?"),
+            "add_to_set": prepare(f"UPDATE {sets} USING TTL ? SET members = members + ? WHERE key = ?"),
+            "save_group": prepare(
+                f"INSERT INTO {groups} (group_id, result, date_done, expires_at) VALUES (?, ?, ?, ?) USING TTL ?"
+            ),
+            "read_group": prepare(f"SELECT result, date_done, expires_at FROM {groups} WHERE group_id = ?"),
+            "delete_group": prepare(f"DELETE FROM {groups} WHERE group_id = ?"),
         }
         for statement in self._ours.values():
             statement.consistency_level = self.write_consistency
             statement.serial_consistency_level = ConsistencyLevel.LOCAL_SERIAL
-        for name in ("read_guard", "read_task", "read_counter"):
+        for name in ("read_guard", "read_task", "read_counter", "read_set", "read_group"):
             self._ours[name].consistency_level = self.read_consistency
         return self._ours
 
@@ -295,6 +315,92 @@ class CassandraBackend(RulesMixin, CeleryCassandraBackend):
             if outcome.was_applied:
                 return value
         raise ResultStoreError("cassandra", f"incr of {key}: lost {MAX_ROUNDS} races")
+
+    # --- sets and groups (the Node backend's sets.ts and records.ts) -------------------------------
+
+    def add_to_set(self, key: str, member: str) -> int:
+        """Adds ``member`` to ``<table>_sets``: a map of member -> the set's expiry, each element
+        holding the exact expiry it was written with, so only elements still ahead count; an add
+        re-writes the live members with another expiry, so the whole set lives as long as its
+        last add. Plain collection updates (no Paxos): adding a member twice adds it once. The
+        size is read after the add was acknowledged (quorum levels by default), so it counts
+        this add and every add acknowledged before it."""
+        cql = self._prepared()
+        now_ms = int(time.time() * 1000)
+        expires_ms = self._expires_ms(now_ms)
+        expiry = expires_ms if expires_ms is not None else NEVER_MS
+        ttl = ttl_seconds(expires_ms, now_ms)
+        before = self._live_members(key, now_ms)
+        writes = [member] + [m for m, stored in before.items() if m != member and stored != expiry]
+        for i in range(0, len(writes), SET_REFRESH_CHUNK):
+            chunk = {m: expiry for m in writes[i : i + SET_REFRESH_CHUNK]}  # epoch ms, as the driver takes
+            self._session.execute(cql["add_to_set"], (ttl, chunk, key))
+        after = self._live_members(key, now_ms)
+        after[member] = expiry  # this add counts in its own answer even if its expiry passed
+        return len(after)
+
+    def _live_members(self, key: str, now_ms: int) -> Dict[str, int]:
+        cql = self._prepared()  # connects: before self._session is read
+        row = self._session.execute(cql["read_set"], (key,)).one()
+        stored = (json_loads(row.json).get("members") if row is not None else None) or {}
+        live = {m: _cql_timestamp_ms(text) for m, text in stored.items()}
+        return {m: expiry for m, expiry in live.items() if expiry > now_ms}
+
+    def _save_group(self, group_id: str, result: Any) -> Any:
+        """The Node backend's group row: Celery's group tuple as JSON, expiring with the results."""
+        cql = self._prepared()
+        now_ms = int(time.time() * 1000)
+        expires_ms = self._expires_ms(now_ms)
+        self._session.execute(
+            cql["save_group"],
+            (
+                group_id,
+                _json(result.as_tuple()),
+                _date(now_ms),
+                _date(expires_ms) if expires_ms is not None else None,
+                ttl_seconds(expires_ms, now_ms),
+            ),
+        )
+        return result
+
+    def _restore_group(self, group_id: str) -> Optional[Dict[str, Any]]:
+        cql = self._prepared()
+        row = self._session.execute(cql["read_group"], (group_id,)).one()
+        expires = _ms(row.expires_at) if row is not None else None
+        if row is None or (expires is not None and expires <= int(time.time() * 1000)):
+            return None
+        value = _from_json(row.result)
+        if isinstance(value, list) and all(isinstance(v, str) for v in value):
+            result: Any = self.app.GroupResult(group_id, [self.app.AsyncResult(v) for v in value])
+        else:
+            result = result_from_tuple(value, self.app)
+        return {"task_id": group_id, "date_done": row.date_done, "result": result}
+
+    def _delete_group(self, group_id: str) -> None:
+        cql = self._prepared()
+        self._session.execute(cql["delete_group"], (group_id,))
+
+
+def _cql_timestamp_ms(text: str) -> int:
+    """Epoch ms of a timestamp as Cassandra's JSON writes it (``2024-05-01 12:00:00.123Z``, and
+    ``+275760-09-13 …`` beyond Python's datetime)."""
+    match = _CQL_TIMESTAMP.match(text)
+    if not match:
+        raise ResultStoreError("cassandra", f"Unreadable timestamp {text!r} in a set.")
+    year, month, day, hour, minute, second, fraction = match.groups()
+    days = _days_from_civil(int(year), int(month), int(day))
+    seconds = ((days * 24 + int(hour)) * 60 + int(minute)) * 60 + int(second)
+    return seconds * 1000 + int((fraction or "").ljust(3, "0")[:3])
+
+
+def _days_from_civil(year: int, month: int, day: int) -> int:
+    """Days since 1970-01-01 of a proleptic Gregorian date, for any year (H. Hinnant's algorithm)."""
+    year -= month <= 2
+    era = year // 400
+    year_of_era = year - era * 400
+    day_of_year = (153 * (month + (-3 if month > 2 else 9)) + 2) // 5 + day - 1
+    day_of_era = year_of_era * 365 + year_of_era // 4 - year_of_era // 100 + day_of_year
+    return era * 146097 + day_of_era - 719468
 
 
 def _static_meta(record: Dict[str, Any], write_id: Optional[str]) -> bytes:

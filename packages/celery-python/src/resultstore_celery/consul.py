@@ -25,6 +25,7 @@ from kombu.utils.json import dumps as json_dumps
 from kombu.utils.json import loads as json_loads
 
 from ._base import RulesMixin
+from .chords import MemberSetChords
 from .errors import ConfigurationError, ResultStoreError
 from .records import apply_write, celery_date, encode_meta, parse_date_ms, record_from_meta
 
@@ -33,6 +34,9 @@ MAX_SESSION_TTL = 86_400
 MAX_BUCKET_MS = 60_000
 MAX_CAS_ATTEMPTS = 200
 LOCK_FAILURES_BEFORE_UNLOCKED_WRITE = 3
+#: The folder sets live in (the Node backend's SETS_FOLDER): ids never hold a "/", so no task,
+#: group or counter key can be a set's.
+SETS_FOLDER = "resultstore-sets/"
 
 Entry = Tuple[str, int, Optional[str]]  # value, ModifyIndex, session holding the lock
 
@@ -42,7 +46,7 @@ class _Skip:
         self.result = result
 
 
-class ConsulBackend(RulesMixin, CeleryConsulBackend):
+class ConsulBackend(RulesMixin, MemberSetChords, CeleryConsulBackend):
     """``resultstore+consul://…``: Celery's ConsulBackend under resultstore's state rules."""
 
     backend_name = "consul"
@@ -230,6 +234,31 @@ class ConsulBackend(RulesMixin, CeleryConsulBackend):
             expires_ms = self._expires_ms(now_ms)
             expiry = json_dumps(celery_date(expires_ms) if expires_ms is not None else None)
             return f'{{"count": {count}, "expires_at": {expiry}}}', expires_ms, count
+
+        return self._update(consul_key, decide)
+
+    def add_to_set(self, key: str, member: str) -> int:
+        """Adds ``member`` to the set ``<prefix>/resultstore-sets/<key>`` by check-and-set (an
+        expired set restarts empty): the Node backend's ``{"members": [...], "expires_at": …}``.
+        Written even when the member is there (its expiry moves), so the size answered is the one
+        a committed check-and-set saw."""
+        consul_key = self._key_to_consul_key(f"{SETS_FOLDER}{key}")
+
+        def decide(entry: Optional[Entry]) -> Any:
+            now_ms = int(time.time() * 1000)
+            members: List[str] = []
+            if entry and entry[0]:
+                stored = json_loads(entry[0])
+                if not isinstance(stored, dict) or not isinstance(stored.get("members"), list):
+                    raise ResultStoreError("consul", f"Stored set {key} has no list of members.")
+                expires = parse_date_ms(stored.get("expires_at"))
+                if expires is None or expires > now_ms:
+                    members = stored["members"]
+            if member not in members:
+                members.append(member)
+            expires_ms = self._expires_ms(now_ms)
+            expiry = json_dumps(celery_date(expires_ms) if expires_ms is not None else None)
+            return f'{{"members": {json_dumps(members)}, "expires_at": {expiry}}}', expires_ms, len(members)
 
         return self._update(consul_key, decide)
 

@@ -13,6 +13,7 @@ between) or 409 (someone created it first) reads again. The document is exactly 
 import math
 import time
 from typing import Any, Callable, Dict, Optional, Tuple
+from urllib.parse import quote
 
 from celery import states
 from celery.backends.cosmosdbsql import CosmosDBSQLBackend as CeleryCosmosBackend
@@ -21,6 +22,7 @@ from kombu.utils.json import loads as json_loads
 from pydocumentdb.errors import HTTPFailure
 
 from ._base import RulesMixin
+from .chords import SET_KEY_PREFIX, MemberSetChords
 from .errors import ResultStoreError
 from .records import apply_write, encode_meta, record_from_meta
 
@@ -46,7 +48,7 @@ def document_expiry_ms(doc: Doc) -> Optional[int]:
     return None
 
 
-class CosmosDBSQLBackend(RulesMixin, CeleryCosmosBackend):
+class CosmosDBSQLBackend(RulesMixin, MemberSetChords, CeleryCosmosBackend):
     """``resultstore+cosmosdbsql://…``: Celery's CosmosDBSQLBackend under resultstore's state rules."""
 
     backend_name = "cosmos"
@@ -180,6 +182,29 @@ class CosmosDBSQLBackend(RulesMixin, CeleryCosmosBackend):
             return {"id": key, "count": count, **expiry_fields(self._expires_ms(now_ms), now_ms)}, count
 
         return self._update(key, decide)
+
+    def add_to_set(self, key: str, member: str) -> int:
+        """Adds ``member`` to the set document ``resultstore-set-<key>``, ``{id, members:
+        {<property>: true}, expires_at, ttl}`` (the Node backend's), by an ETag-guarded replace;
+        an expired set restarts empty. The Node backend patches the document instead; Celery's
+        client (pydocumentdb) has no patch, and the guarded replace is as atomic."""
+        key = f"{SET_KEY_PREFIX}{key}"
+        prop = member_property(member)
+
+        def decide(doc: Optional[Doc]) -> Any:
+            now_ms = int(time.time() * 1000)
+            live = doc and (doc.get("expires_at") is None or doc["expires_at"] > now_ms)
+            members = dict(doc.get("members") or {}) if live else {}
+            members[prop] = True
+            return {"id": key, "members": members, **expiry_fields(self._expires_ms(now_ms), now_ms)}, len(members)
+
+        return self._update(key, decide)
+
+
+def member_property(member: str) -> str:
+    """records.ts ``memberProperty``: ``m`` and the member percent-encoded down to letters,
+    digits, ``-``, ``_`` and ``%`` (JavaScript's encodeURIComponent, then ``.!~*'()`` too)."""
+    return "m" + quote(member, safe="").replace(".", "%2E").replace("~", "%7E")
 
 
 def _record(doc: Doc, task_id: str) -> Optional[Dict[str, Any]]:

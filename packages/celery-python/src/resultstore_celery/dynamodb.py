@@ -12,15 +12,17 @@ per optional field (Celery JSON text), ``meta_<key>`` per metadata key and ``wri
 
 import math
 import time
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from botocore.exceptions import ClientError
 from celery import states
 from celery.backends.dynamodb import DynamoDBBackend as CeleryDynamoDBBackend
+from kombu.utils.encoding import ensure_bytes
 from kombu.utils.json import dumps as json_dumps
 from kombu.utils.json import loads as json_loads
 
 from ._base import RulesMixin
+from .chords import SET_KEY_PREFIX, MemberSetChords
 from .records import celery_date
 from .rules import READY_STATES, can_transition, states_refusing
 
@@ -90,7 +92,7 @@ class _Expression:
         return out
 
 
-class DynamoDBBackend(RulesMixin, CeleryDynamoDBBackend):
+class DynamoDBBackend(RulesMixin, MemberSetChords, CeleryDynamoDBBackend):
     """``resultstore+dynamodb://…``: Celery's DynamoDBBackend under resultstore's state rules."""
 
     backend_name = "dynamodb"
@@ -293,28 +295,58 @@ class DynamoDBBackend(RulesMixin, CeleryDynamoDBBackend):
         }
         return self.meta_from_decoded(meta)
 
-    # --- counters -------------------------------------------------------------------------------
+    # --- counters and sets (the Node backend's counters.ts) ---------------------------------------
 
     def incr(self, key: Any, by: int = 1) -> int:  # type: ignore[override]
         """Adds ``by`` to ``chord_count`` atomically (``if_not_exists`` starts it at 0) and
         refreshes ``ttl``, conditional on the counter being live; an expired one is restarted by
-        one conditional update. The Node backend's counters.ts, on the same item."""
+        one conditional update. The Node backend's ``increment``, on the same item."""
         item_id = str(key if isinstance(key, bytes) else str(key).encode("utf-8"))
+
+        def change(expr: _Expression, mode: str) -> Tuple[List[str], str]:
+            count = expr.name("chord_count")
+            step = expr.value({"N": str(by)})
+            following = f"if_not_exists({count}, {expr.value({'N': '0'})}) + {step}" if mode == "add" else step
+            return [f"{count} = {following}"], ""
+
+        return self._update_live(item_id, change, lambda attrs: int(attrs["chord_count"]["N"]))
+
+    def add_to_set(self, key: str, member: str) -> int:
+        """ADDs ``member`` to the string set ``members`` of the item ``resultstore-set-<key>``
+        (a member already there changes nothing) and answers the set's size: the Node backend's
+        ``addMember``, on the same item."""
+        item_id = str(ensure_bytes(f"{self._global_key_prefix()}{SET_KEY_PREFIX}{key}"))
+
+        def change(expr: _Expression, mode: str) -> Tuple[List[str], str]:
+            members = expr.name("members")
+            value = expr.value({"SS": [member]})
+            return ([], f" ADD {members} {value}") if mode == "add" else ([f"{members} = {value}"], "")
+
+        return self._update_live(item_id, change, lambda attrs: len(attrs.get("members", {}).get("SS", [])))
+
+    def _update_live(
+        self,
+        item_id: str,
+        change: Callable[[_Expression, str], Tuple[List[str], str]],
+        answer: Callable[[Item], int],
+    ) -> int:
+        """One UpdateItem changing the live item (``add``), or, when it expired, one restarting it
+        conditional on it still being expired (``restart``); concurrent calls stay exact."""
         for _ in range(_RACE_ROUNDS):
             now_ms = int(time.time() * 1000)
             for mode in ("add", "restart"):
-                count = self._count(item_id, by, now_ms, mode)
-                if count is not None:
-                    return count
-        raise RuntimeError(f"[resultstore] [dynamodb] incr of {item_id}: lost {_RACE_ROUNDS} races")
+                attributes = self._conditional_update(item_id, now_ms, mode, change)
+                if attributes is not None:
+                    return answer(attributes)
+        raise RuntimeError(f"[resultstore] [dynamodb] update of {item_id}: lost {_RACE_ROUNDS} races")
 
-    def _count(self, item_id: str, by: int, now_ms: int, mode: str) -> Optional[int]:
+    def _conditional_update(
+        self, item_id: str, now_ms: int, mode: str, change: Callable[[_Expression, str], Tuple[List[str], str]]
+    ) -> Optional[Item]:
         expr = _Expression()
-        count = expr.name("chord_count")
-        step = expr.value({"N": str(by)})
         now = epoch_seconds(now_ms)
-        following = f"if_not_exists({count}, {expr.value({'N': '0'})}) + {step}" if mode == "add" else step
-        sets: List[str] = [f"{count} = {following}", f"{expr.name('timestamp')} = {expr.value(now)}"]
+        sets, add = change(expr, mode)
+        sets = [*sets, f"{expr.name('timestamp')} = {expr.value(now)}"]
         expires = self._expires_ms(now_ms)
         if expires is not None:
             sets.append(f"{expr.name('ttl')} = {expr.value(ttl_value(expires))}")
@@ -324,7 +356,7 @@ class DynamoDBBackend(RulesMixin, CeleryDynamoDBBackend):
             response = self.client.update_item(
                 TableName=self.table_name,
                 Key={"id": {"S": item_id}},
-                UpdateExpression=f"SET {', '.join(sets)}{remove}",
+                UpdateExpression=f"SET {', '.join(sets)}{remove}{add}",
                 ConditionExpression=condition,
                 ReturnValues="UPDATED_NEW",
                 **expr.placeholders(),
@@ -333,7 +365,7 @@ class DynamoDBBackend(RulesMixin, CeleryDynamoDBBackend):
             if exc.response.get("Error", {}).get("Code") != CONDITION_FAILED:
                 raise
             return None
-        return int(response["Attributes"]["chord_count"]["N"])
+        return response["Attributes"]
 
 
 def _expired(item: Item, now_ms: int) -> bool:

@@ -22,6 +22,7 @@ from kombu.utils.json import dumps as json_dumps
 from kombu.utils.json import loads as json_loads
 
 from ._base import RulesMixin
+from .chords import MemberSetChords
 from .errors import ResultStoreError
 from .records import apply_write, encode_meta, parse_date_ms, record_from_meta
 
@@ -77,7 +78,7 @@ def _recent_write_ids(source: Doc) -> List[str]:
     return [i for i in value if isinstance(i, str)] if isinstance(value, list) else []
 
 
-class ElasticsearchBackend(RulesMixin, CeleryElasticsearchBackend):
+class ElasticsearchBackend(RulesMixin, MemberSetChords, CeleryElasticsearchBackend):
     """``resultstore+elasticsearch://…``: Celery's ElasticsearchBackend under resultstore's rules."""
 
     backend_name = "elasticsearch"
@@ -230,6 +231,34 @@ class ElasticsearchBackend(RulesMixin, CeleryElasticsearchBackend):
                 "write_id": _with_write_id(recorded, increment_id),
             }
             return body, count
+
+        return self._update(doc_id, decide)
+
+    def add_to_set(self, key: str, member: str) -> int:
+        """Adds ``member`` to the set document ``set/<key>``, ``{kind: "set", members, …}`` (the
+        Node backend's, members in the order they were added), under its version; an expired set
+        restarts empty. The size answered is the one the write stored."""
+        doc_id = f"{self._global_key_prefix()}set/{key}"
+
+        def decide(stored: Optional[Doc]) -> Any:
+            now_ms = _now_ms()
+            members: List[str] = []
+            if stored:
+                source = stored["_source"]
+                if source.get("kind") != "set" or not isinstance(source.get("members"), list):
+                    raise ResultStoreError("elasticsearch", f"The document at set key {key} is not a set.")
+                expires = parse_date_ms(source.get("expires_at"))
+                if expires is None or expires > now_ms:
+                    members = [m for m in source["members"] if isinstance(m, str)]
+            if member not in members:
+                members.append(member)
+            body = {
+                "kind": "set",
+                "members": members,
+                "@timestamp": iso_ms(now_ms),
+                "expires_at": iso_ms(self._expires_ms(now_ms)),
+            }
+            return body, len(members)
 
         return self._update(doc_id, decide)
 

@@ -9,7 +9,7 @@ Celery's fields, plus ``metadata`` (merged key by key), ``expires_at`` and ``wri
 """
 
 from datetime import datetime, timedelta
-from typing import Any, Dict, Optional
+from typing import Any, Callable, Dict, Optional
 
 from celery import states
 from celery.backends.mongodb import MongoBackend as CeleryMongoBackend
@@ -20,6 +20,7 @@ from pymongo import ReturnDocument
 from pymongo.errors import DuplicateKeyError, InvalidDocument, OperationFailure
 
 from ._base import RulesMixin
+from .chords import MemberSetChords
 from .rules import can_transition, expires_at, states_refusing, utcnow
 
 #: Our field beside Celery's: when the record expires (a date, or null for never).
@@ -32,7 +33,7 @@ EXTENDED_FIELDS = ("name", "args", "kwargs", "worker", "retries", "queue")
 _RACE_ROUNDS = 8
 
 
-class MongoBackend(RulesMixin, CeleryMongoBackend):
+class MongoBackend(RulesMixin, MemberSetChords, CeleryMongoBackend):
     """``resultstore+mongodb://…``: Celery's MongoBackend under resultstore's state rules."""
 
     backend_name = "mongodb"
@@ -42,14 +43,14 @@ class MongoBackend(RulesMixin, CeleryMongoBackend):
         # Popped by Celery? No: unknown keys of mongodb_backend_settings become client options, so
         # ours are read (and removed from the client options) here.
         config = dict(self.app.conf.get("mongodb_backend_settings") or {})
-        counters = config.get("counters_collection")
+        # @resultstore/backend-mongo's defaults: "<namespace>_counters" and "<namespace>_sets"
+        # beside "<namespace>_taskmeta".
+        base = self.taskmeta_collection
+        prefix = base[: -len("_taskmeta")] if base.endswith("_taskmeta") else "celery"
         self.options.pop("counters_collection", None)
-        if counters is None:
-            # @resultstore/backend-mongo's default: "<namespace>_counters" beside "<namespace>_taskmeta".
-            base = self.taskmeta_collection
-            prefix = base[: -len("_taskmeta")] if base.endswith("_taskmeta") else "celery"
-            counters = f"{prefix}_counters"
-        self.counters_collection_name = counters
+        self.options.pop("sets_collection", None)
+        self.counters_collection_name = config.get("counters_collection") or f"{prefix}_counters"
+        self.sets_collection_name = config.get("sets_collection") or f"{prefix}_sets"
         self._layout: Optional[Dict[str, bool]] = None
 
     # --- engine quirks (as the Node backend's Layout) -------------------------------------------
@@ -228,26 +229,47 @@ class MongoBackend(RulesMixin, CeleryMongoBackend):
     def counters_collection(self) -> Any:
         return self.database[self.counters_collection_name]
 
+    @property
+    def sets_collection(self) -> Any:
+        return self.database[self.sets_collection_name]
+
     def incr(self, key: str, by: int = 1) -> int:  # type: ignore[override]
         """Adds ``by`` to counter ``key`` atomically (created at 0, restarted once expired) and
         returns the new value: the Node backend's ``<namespace>_counters`` document."""
         key = key.decode() if isinstance(key, bytes) else key
+        doc = self._upsert_live(
+            self.counters_collection,
+            key,
+            lambda now: {"$inc": {"value": by}, "$set": {EXPIRES_FIELD: expires_at(now, self.expires)}},
+        )
+        return int(doc["value"])
+
+    def add_to_set(self, key: str, member: str) -> int:
+        """``$addToSet`` on the live set document (or a new one holding just ``member``) in
+        ``<namespace>_sets``, and its size after: the Node backend's ``addToSet``."""
+        doc = self._upsert_live(
+            self.sets_collection,
+            key,
+            lambda now: {"$addToSet": {"members": member}, "$set": {EXPIRES_FIELD: expires_at(now, self.expires)}},
+        )
+        return len(doc["members"]) if isinstance(doc.get("members"), list) else 0
+
+    def _upsert_live(self, collection: Any, key: str, update: Callable[[datetime], Dict[str, Any]]) -> Dict[str, Any]:
+        """``update`` applied to the live document ``key`` (or a new one, by upsert) in one atomic
+        step; the document after it. An expired document is excluded by the filter, so the
+        upsert's insert collides with it: it is deleted and the update starts afresh (the same
+        retry settles two first updates racing to insert). The Node backend's ``upsertLive``."""
         for _ in range(_RACE_ROUNDS):
             now = utcnow()
             flt: Dict[str, Any] = {"_id": key}
             flt.update(self._live_filter(now, celery_expires=False))
             try:
-                doc = self.counters_collection.find_one_and_update(
-                    flt,
-                    {"$inc": {"value": by}, "$set": {EXPIRES_FIELD: expires_at(now, self.expires)}},
-                    upsert=True,
-                    return_document=ReturnDocument.AFTER,
+                return collection.find_one_and_update(
+                    flt, update(now), upsert=True, return_document=ReturnDocument.AFTER
                 )
-                return int(doc["value"])
             except DuplicateKeyError:
-                # The stored counter expired (restart it) or a concurrent first increment won.
-                self.counters_collection.delete_one({"_id": key, EXPIRES_FIELD: {"$lte": now}})
-        raise RuntimeError(f"[resultstore] [mongodb] incr of {key}: lost {_RACE_ROUNDS} races")
+                collection.delete_one({"_id": key, EXPIRES_FIELD: {"$lte": now}})
+        raise RuntimeError(f"[resultstore] [mongodb] update of {key}: lost {_RACE_ROUNDS} races")
 
     def _save_group(self, group_id: str, result: Any) -> Any:
         now = utcnow()
@@ -265,12 +287,13 @@ class MongoBackend(RulesMixin, CeleryMongoBackend):
         return result
 
     def cleanup(self) -> None:
-        """Deletes expired task and group documents and counters (ours by ``expires_at``,
+        """Deletes expired task and group documents, counters and sets (ours by ``expires_at``,
         Celery's by ``date_done``), where Celery's own cleanup knows only ``date_done``."""
         now = utcnow()
         self.collection.delete_many(self._expired_filter(now))
         self.group_collection.delete_many(self._expired_filter(now))
         self.counters_collection.delete_many(self._expired_filter(now, celery_expires=False))
+        self.sets_collection.delete_many(self._expired_filter(now, celery_expires=False))
 
 
 def _aware(value: datetime) -> datetime:

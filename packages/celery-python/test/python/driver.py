@@ -13,9 +13,19 @@ from celery import Celery
 from celery.app.task import Context
 
 
+#: The values each run of the chord callback ``driver.collect`` got, in this process.
+COLLECTED = []
+
+
 def make_app(url, settings):
     app = Celery("resultstore-driver", set_as_current=True)
     app.conf.update(result_backend=f"resultstore+{url}", **(settings or {}))
+
+    @app.task(name="driver.collect")
+    def collect(values):
+        COLLECTED.append(values)
+        return values
+
     return app
 
 
@@ -120,12 +130,63 @@ def run(app, op):
         )
         return result.id
     if kind == "chord":
-        from celery import chord
-
-        header = [app.signature("e2e.add", args=members, queue=op["queue"]) for members in op["members"]]
-        result = chord(header)(app.signature("e2e.total", queue=op["queue"]))
-        return {"id": result.id, "group": result.parent.id if result.parent else None}
+        return publish_chord(app, op)
+    if kind == "save_group":
+        app.GroupResult(op["group_id"], [app.AsyncResult(m) for m in op["members"]]).save(backend=backend)
+        return None
+    if kind == "chord_part":
+        # One finished member, as a worker reports it after storing the member's result; the
+        # callback (driver.collect, frozen as `body_id`) runs eagerly here and stores its result.
+        app.conf.update(task_always_eager=True, task_store_eager_result=True)
+        body = app.signature("driver.collect")
+        body.freeze(op["body_id"])
+        request = Context(id=op["task_id"], group=op["group_id"], chord=dict(body))
+        backend.on_chord_part_return(request, op.get("state", "SUCCESS"), None)
+        return None
+    if kind == "collected":
+        return COLLECTED
     raise ValueError(f"unknown op {kind}")
+
+
+def publish_chord(app, op):
+    """``chord(e2e.add(*m) for m in members)(e2e.total)``; ``fail`` (a member's index) makes that
+    member ``e2e.fail("boom")``. ``last_countdown`` holds the last
+    member back that many seconds; ``duplicate`` (a member's index) publishes that member's
+    message a second time, right after the chord: what a redelivery is to the worker."""
+    from celery import chord
+    from celery.signals import before_task_publish
+
+    header = [app.signature("e2e.add", args=members, queue=op["queue"]) for members in op["members"]]
+    if op.get("fail") is not None:
+        header[op["fail"]] = app.signature("e2e.fail", args=["boom"], queue=op["queue"])
+    if op.get("last_countdown"):
+        header[-1].set(countdown=op["last_countdown"])
+    messages = {}
+
+    def capture(sender=None, body=None, headers=None, **extra):
+        if headers and headers.get("group") and headers.get("group_index") == op.get("duplicate"):
+            messages.setdefault("member", (sender, body, headers))
+
+    before_task_publish.connect(capture, weak=False)
+    try:
+        result = chord(header)(app.signature("e2e.total", queue=op["queue"]))
+    finally:
+        before_task_publish.disconnect(capture)
+    if op.get("duplicate") is not None:
+        name, (args, kwargs, embed), headers = messages["member"]
+        app.send_task(
+            name,
+            args=args,
+            kwargs=kwargs,
+            task_id=headers["id"],
+            group_id=headers["group"],
+            group_index=headers["group_index"],
+            chord=embed["chord"],
+            root_id=headers["root_id"],
+            parent_id=headers["parent_id"],
+            queue=op["queue"],
+        )
+    return {"id": result.id, "group": result.parent.id if result.parent else None}
 
 
 def main():
