@@ -1,74 +1,118 @@
-/** The MongoDB client: built from the resolved URL, and asked which engine it reached. */
+/** The MongoDB client: built from the resolved config, connected, adapted to the engine it reached. */
 import { ConfigurationError } from "@resultstore/core";
-import { sanitizeUrl } from "@resultstore/core/backend";
-import { type Document, MongoClient } from "mongodb";
+import { type ErrorMapping, sanitizeUrl } from "@resultstore/core/backend";
+import { type Collection, type Document, MongoClient, MongoServerSelectionError } from "mongodb";
 import { BACKEND_NAME, type ResolvedConfig } from "./config.js";
+import { errors, INDEX_CONFLICTS, NOT_IMPLEMENTED, WriteMayHaveBeenSent } from "./errors.js";
+import { EXPIRES_FIELD, type Layout, type TaskDocument } from "./records.js";
 
-/** FerretDB's version from `buildInfo` (FerretDB names itself there), or undefined for MongoDB. */
-export async function ferretDbVersion(client: MongoClient): Promise<string | undefined> {
+/** What a store works with once connected. */
+export interface Connection {
+  tasks: Collection<TaskDocument>;
+  groups: Collection<TaskDocument>;
+  counters: Collection<TaskDocument>;
+  sets: Collection<TaskDocument>;
+  layout: Layout;
+  /** `errors.guard` for a driver write (see `WriteMayHaveBeenSent`). */
+  guardWrite: ErrorMapping["guard"];
+}
+
+export function buildClient({ client, url, clientOptions }: ResolvedConfig): MongoClient {
   try {
-    const info = await client.db("admin").command({ buildInfo: 1 });
-    return typeof info.ferretdbVersion === "string" ? info.ferretdbVersion : undefined;
-  } catch {
-    return undefined; // buildInfo refused (restricted user): assume MongoDB
+    return client ?? new MongoClient(url as string, clientOptions);
+  } catch (cause) {
+    const detail = cause instanceof Error ? cause.message : String(cause);
+    const message = `Invalid MongoDB URL ${sanitizeUrl(url as string)}: ${detail}`;
+    throw new ConfigurationError(BACKEND_NAME, message, { cause });
   }
 }
 
-/**
- * The warning for an engine that breaks the state rules, or undefined. FerretDB 1.x runs an update
- * as an unlocked read and write, so concurrent updates of one document are lost: a SUCCESS can be
- * overwritten, metadata and counter increments vanish, chords miss their callback (PROOF.md).
- */
-export function unsafeEngineWarning(ferretDb: string | undefined): string | undefined {
-  const version = ferretDb?.replace(/^v/, "");
-  if (version === undefined || !version.startsWith("1.")) return undefined;
-  return (
-    `[resultstore] [${BACKEND_NAME}] UNSAFE ENGINE: FerretDB ${version} loses concurrent updates ` +
-    "of one document (an update is an unlocked read and write), so the state rules, counters and " +
-    "chords do not hold under concurrency. Use MongoDB, or an engine with atomic updates."
-  );
-}
-
-/**
- * Whether the driver may send one write twice: retryable writes are on (the driver's default) and
- * the deployment supports them (a replica set or sharded cluster with sessions). A standalone
- * server — FerretDB, mongo-java-server, a lone mongod — gets each write once.
- */
-export async function writesMayBeResent(client: MongoClient): Promise<boolean> {
+/** Connects, adapts to the engine and creates the indexes: once per store (again after `destroy`). */
+export async function connect(client: MongoClient, config: ResolvedConfig): Promise<Connection> {
+  await client.connect();
   const admin = client.db("admin");
   const hello = await admin
     .command({ hello: 1 })
     .catch(() => admin.command({ isMaster: 1 })) // mongo-java-server knows only the old name
     .catch(() => undefined);
-  return resendsWrites(client.options.retryWrites, hello);
+  const resent = resendsWrites(client.options.retryWrites, hello);
+  // FerretDB names itself in `buildInfo`; a restricted user refused it is taken to reach MongoDB.
+  const info = await admin.command({ buildInfo: 1 }).catch((): Document => ({}));
+  const ferretDb = typeof info.ferretdbVersion === "string" ? info.ferretdbVersion : undefined;
+  const warning = unsafeEngineWarning(ferretDb);
+  if (warning) config.warn("unsafe engine", warning);
+  const retype = (error: unknown): never => {
+    throw resent && error instanceof MongoServerSelectionError
+      ? new WriteMayHaveBeenSent(error)
+      : error;
+  };
+  const db = client.db(config.database);
+  const collection = (name: string, options = {}) => db.collection<TaskDocument>(name, options);
+  const { tasks, groups, counters, sets } = config.collections;
+  const mongo = ferretDb === undefined;
+  const connection: Connection = {
+    // Int64 values keep their precision in native results (read back as BigInt beyond 2^53).
+    tasks: collection(tasks, config.resultSerializer === "bson" ? { promoteLongs: false } : {}),
+    groups: collection(groups),
+    counters: collection(counters),
+    sets: collection(sets),
+    layout: {
+      serializer: config.resultSerializer,
+      nestedArrays: mongo,
+      insertsNulls: mongo,
+      decimal128: mongo,
+    },
+    guardWrite: (label, write, recover) =>
+      errors.guard(label, () => write().catch(retype), recover),
+  };
+  const all = [connection.tasks, connection.groups, connection.counters, connection.sets];
+  await Promise.all([
+    // Exactly the index Celery creates (`background` is ignored since MongoDB 4.2), so a
+    // collection Celery also uses never holds two specs under one name.
+    connection.tasks.createIndex({ date_done: 1 }, { background: true }),
+    connection.groups.createIndex({ date_done: 1 }, { background: true }),
+    ...all.map((each) => expiryIndex(each, config.ttlIndex)),
+  ]);
+  return connection;
 }
 
-/** `writesMayBeResent` from the client's `retryWrites` and the server's hello (undefined: unknown). */
+/** A TTL index when asked for and supported (FerretDB answers 238), else a plain one for cleanup. */
+async function expiryIndex(collection: Collection<TaskDocument>, ttl: boolean): Promise<void> {
+  const tolerate = (error: unknown) => {
+    if (!errors.on(INDEX_CONFLICTS, true)(error)) throw error; // exists with the other options
+  };
+  if (ttl) {
+    try {
+      await collection.createIndex({ [EXPIRES_FIELD]: 1 }, { expireAfterSeconds: 0 });
+      return;
+    } catch (error) {
+      if (errors.statusOf(error) !== NOT_IMPLEMENTED) return tolerate(error);
+    }
+  }
+  await collection.createIndex({ [EXPIRES_FIELD]: 1 }).catch(tolerate);
+}
+
+/**
+ * The warning for an engine that breaks the state rules, or undefined: FerretDB 1.x runs an update
+ * as an unlocked read and write, so concurrent updates of one document are lost (PROOF.md).
+ */
+export function unsafeEngineWarning(ferretDb: string | undefined): string | undefined {
+  const version = ferretDb?.replace(/^v/, "");
+  if (version === undefined || !version.startsWith("1.")) return undefined;
+  return (
+    `UNSAFE ENGINE: FerretDB ${version} loses concurrent updates of one document (an update is ` +
+    "an unlocked read and write), so the state rules, counters and chords do not hold under " +
+    "concurrency. Use MongoDB, or an engine with atomic updates."
+  );
+}
+
+/**
+ * Whether the driver may send one write twice (README, "Errors"): retryable writes are on (the
+ * driver's default) on a replica set or sharded cluster with sessions. `hello` undefined: unknown.
+ */
 export function resendsWrites(retryWrites: boolean, hello: Document | undefined): boolean {
   if (retryWrites === false) return false;
   if (!hello) return true; // unknown: assume the driver may
   const replicated = typeof hello.setName === "string" || hello.msg === "isdbgrid";
   return replicated && hello.logicalSessionTimeoutMinutes != null;
-}
-
-const warned = new Set<string>();
-
-/** The default warning sink: `process.emitWarning`, each distinct message once per process. */
-export function warnOncePerProcess(message: string): void {
-  if (warned.has(message)) return;
-  warned.add(message);
-  process.emitWarning(message, "ResultStoreWarning");
-}
-
-export function buildClient(config: ResolvedConfig): MongoClient {
-  try {
-    return new MongoClient(config.url as string, config.clientOptions);
-  } catch (cause) {
-    const detail = cause instanceof Error ? cause.message : String(cause);
-    throw new ConfigurationError(
-      BACKEND_NAME,
-      `Invalid MongoDB URL ${sanitizeUrl(config.url as string)}: ${detail}`,
-      { cause },
-    );
-  }
 }

@@ -1,12 +1,14 @@
-/** Options and URLs resolved once, with clear errors: what a `MongoBackend` is built from. */
+/** URL and options → the one complete config a `MongoBackend` is built from, with clear errors. */
 import { ConfigurationError } from "@resultstore/core";
 import {
   assertUserinfoEncoded,
+  decodeUrlPart,
+  endpointOf,
   enumOption,
   intOption,
   sanitizeUrl,
+  warnOnce,
 } from "@resultstore/core/backend";
-import type { MongoClientOptions } from "mongodb";
 import type { MongoBackendOptions, MongoResultSerializer } from "./types.js";
 
 /** The backend's name in errors and logs: `[resultstore] [mongodb] …`. */
@@ -15,43 +17,28 @@ export const BACKEND_NAME = "mongodb";
 /** The URL schemes this package serves, for `createStore(url, { backends: [thisModule] })`. */
 export const schemes: readonly string[] = ["mongodb"];
 
-export interface ResolvedConfig {
-  /** The connection string to build a client from (undefined with a caller-built client). */
-  url: string | undefined;
-  clientOptions: MongoClientOptions;
-  database: string;
-  collections: { tasks: string; groups: string; counters: string; sets: string };
-  resultSerializer: MongoResultSerializer;
-  resultExpires: number | null;
-  ttlIndex: boolean;
-  cleanupBatchSize: number;
-}
+/** What a `MongoBackend` is built from: every option resolved, every default applied. */
+export type ResolvedConfig = ReturnType<typeof resolveConfig>;
 
 // Scheme, optional credentials, one or more hosts (replica sets list them comma-separated, which
 // WHATWG URL cannot parse), then the optional /database and ?options.
 const MONGO_URL = /^(mongodb(?:\+srv)?:\/\/)((?:[^@/?]*@)?)([^/?]*)(?:\/([^?]*))?(\?.*)?$/i;
 
 /** Celery's URL rules: a bare `mongodb://` means localhost, and the path names the database. */
-export function parseMongoUrl(url: string): { url: string; database: string | undefined } {
+export function parseMongoUrl(url: string) {
   // An unencoded "/" in the password would put the rest of it into the database name and its error.
   assertUserinfoEncoded(url.trim(), BACKEND_NAME);
   const match = MONGO_URL.exec(url.trim());
-  if (!match) {
-    throw new ConfigurationError(
-      BACKEND_NAME,
-      `Not a mongodb:// or mongodb+srv:// URL: ${sanitizeUrl(url)}`,
-    );
-  }
+  const invalid = `Not a mongodb:// or mongodb+srv:// URL: ${sanitizeUrl(url)}`;
+  if (!match) throw new ConfigurationError(BACKEND_NAME, invalid);
   const [, scheme = "", credentials = "", hosts = "", path = "", query = ""] = match;
-  let database: string | undefined;
-  try {
-    database = path ? decodeURIComponent(path) : undefined;
-  } catch (cause) {
-    throw new ConfigurationError(BACKEND_NAME, `Malformed database name in ${sanitizeUrl(url)}`, {
-      cause,
-    });
-  }
-  return { url: `${scheme}${credentials}${hosts || "localhost"}/${path}${query}`, database };
+  const host = hosts || "localhost";
+  return {
+    url: `${scheme}${credentials}${host}/${path}${query}`,
+    database: path ? decodeUrlPart(path, "database name", BACKEND_NAME) : undefined,
+    // An SRV name has no port of its own.
+    endpoint: endpointOf(host.split(",")[0], /\+srv/i.test(scheme) ? undefined : 27017),
+  };
 }
 
 // MongoDB refuses these in database names; an empty name is the driver's default ("test"), never meant.
@@ -61,7 +48,7 @@ const SERIALIZERS: readonly MongoResultSerializer[] = ["json", "bson"];
 // Collection names: no "$" or NUL, not "system.*", and short enough for index namespaces.
 const COLLECTION = /^(?!system\.)[A-Za-z0-9_.-]{1,100}$/;
 
-export function resolveConfig(options: MongoBackendOptions): ResolvedConfig {
+export function resolveConfig(options: MongoBackendOptions) {
   if (!options.url && !options.client) {
     throw new ConfigurationError(BACKEND_NAME, "Missing required option `url` (or a `client`).");
   }
@@ -80,30 +67,31 @@ export function resolveConfig(options: MongoBackendOptions): ResolvedConfig {
     counters: options.countersCollection ?? `${prefix}_counters`,
     sets: options.setsCollection ?? `${prefix}_sets`,
   };
-  for (const name of Object.values(collections)) {
-    if (!COLLECTION.test(name)) {
-      throw new ConfigurationError(
-        BACKEND_NAME,
-        `Invalid collection name ${JSON.stringify(name)} ` +
-          "(letters, digits, _ . - only; 1-100 characters; not system.*).",
-      );
-    }
+  const badName = Object.values(collections).find((name) => !COLLECTION.test(name));
+  if (badName !== undefined) {
+    throw new ConfigurationError(
+      BACKEND_NAME,
+      `Invalid collection name ${JSON.stringify(badName)} ` +
+        "(letters, digits, _ . - only; 1-100 characters; not system.*).",
+    );
   }
-  const resultSerializer =
-    enumOption(options.resultSerializer, SERIALIZERS, "resultSerializer", BACKEND_NAME) ?? "json";
-  const resultExpires =
-    options.resultExpires === null
-      ? null
-      : (intOption(options.resultExpires, "resultExpires", BACKEND_NAME) ?? 86_400);
   return {
-    url: parsed?.url,
+    url: parsed?.url, // undefined with a caller-built client
+    client: options.client,
+    ownsClient: !options.client || options.closeClient === true,
     clientOptions: options.clientOptions ?? {},
+    endpoint: parsed?.endpoint ?? {}, // the first host, for telemetry
     database,
     collections,
-    resultSerializer,
-    resultExpires,
+    resultSerializer:
+      enumOption(options.resultSerializer, SERIALIZERS, "resultSerializer", BACKEND_NAME) ?? "json",
+    resultExpires:
+      options.resultExpires === null
+        ? null
+        : (intOption(options.resultExpires, "resultExpires", BACKEND_NAME) ?? 86_400),
     ttlIndex: options.ttlIndex ?? false,
     cleanupBatchSize:
       intOption(options.cleanupBatchSize, "cleanupBatchSize", BACKEND_NAME, 1) ?? 1000,
+    warn: warnOnce(BACKEND_NAME, options.warn), // once per store; the default once per process
   };
 }

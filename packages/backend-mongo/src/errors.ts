@@ -18,8 +18,7 @@ export const NOT_IMPLEMENTED = 238;
 export const INDEX_CONFLICTS: readonly number[] = [85, 86];
 /** Dropping a collection that does not exist. */
 export const NAMESPACE_NOT_FOUND = 26;
-
-/** BSON's document limit. Checked before sending, because not every MongoDB-wire server enforces it. */
+/** BSON's document limit. */
 export const MAX_DOCUMENT_BYTES = 16 * 1024 * 1024;
 /**
  * The document an update produced outgrew 16 MiB (the write alone fitted: merged metadata made it
@@ -27,7 +26,7 @@ export const MAX_DOCUMENT_BYTES = 16 * 1024 * 1024;
  */
 const TOO_LARGE: readonly number[] = [10334, 17419];
 
-export function serverCode(error: unknown): number | undefined {
+function serverCode(error: unknown): number | undefined {
   return error instanceof MongoServerError && typeof error.code === "number"
     ? error.code
     : undefined;
@@ -37,8 +36,8 @@ export function serverCode(error: unknown): number | undefined {
  * A write's server selection failed where the driver may have sent the write once already: with
  * retryable writes on a replica set or sharded cluster, the driver re-sends a write after a
  * network error, and when no server can be selected for that second copy it throws the selection
- * error, although the first copy may have landed. The store re-types such failures (store.ts), so
- * a bare `MongoServerSelectionError` means nothing was sent.
+ * error, although the first copy may have landed. `Connection.guardWrite` (client.ts) re-types
+ * such failures, so a bare `MongoServerSelectionError` means nothing was sent.
  */
 export class WriteMayHaveBeenSent extends Error {
   constructor(cause: MongoServerSelectionError) {
@@ -66,12 +65,10 @@ export const errors = defineErrorMapping({
     error instanceof MongoError &&
     (error.hasErrorLabel("RetryableWriteError") ||
       error.hasErrorLabel("TransientTransactionError")),
-  special: (error) => {
-    const code = serverCode(error);
-    return code !== undefined && TOO_LARGE.includes(code)
+  special: (error) =>
+    TOO_LARGE.includes(serverCode(error) ?? 0)
       ? new ValueTooLargeError(BACKEND_NAME, MAX_DOCUMENT_BYTES + 1, MAX_DOCUMENT_BYTES, {
           cause: error,
         })
-      : undefined;
-  },
+      : undefined,
 });
