@@ -4,31 +4,22 @@ import { type ErrorMapping, sanitizeUrl } from "@resultstore/core/backend";
 import { type Collection, type Document, MongoClient, MongoServerSelectionError } from "mongodb";
 import { BACKEND_NAME, type ResolvedConfig } from "./config.js";
 import { errors, INDEX_CONFLICTS, NOT_IMPLEMENTED, WriteMayHaveBeenSent } from "./errors.js";
-import { EXPIRES_FIELD, type Layout, type TaskDocument } from "./records.js";
+import { EXPIRES_FIELD, type TaskDocument } from "./records.js";
 
 /** What a store works with once connected. */
-export interface Connection {
-  tasks: Collection<TaskDocument>;
-  groups: Collection<TaskDocument>;
-  counters: Collection<TaskDocument>;
-  sets: Collection<TaskDocument>;
-  layout: Layout;
-  /** `errors.guard` for a driver write (see `WriteMayHaveBeenSent`). */
-  guardWrite: ErrorMapping["guard"];
-}
+export type Connection = Awaited<ReturnType<typeof connect>>;
 
 export function buildClient({ client, url, clientOptions }: ResolvedConfig): MongoClient {
   try {
     return client ?? new MongoClient(url as string, clientOptions);
   } catch (cause) {
-    const detail = cause instanceof Error ? cause.message : String(cause);
-    const message = `Invalid MongoDB URL ${sanitizeUrl(url as string)}: ${detail}`;
+    const message = `Invalid MongoDB URL ${sanitizeUrl(url as string)}: ${(cause as Error).message}`;
     throw new ConfigurationError(BACKEND_NAME, message, { cause });
   }
 }
 
 /** Connects, adapts to the engine and creates the indexes: once per store (again after `destroy`). */
-export async function connect(client: MongoClient, config: ResolvedConfig): Promise<Connection> {
+export async function connect(client: MongoClient, config: ResolvedConfig) {
   await client.connect();
   const admin = client.db("admin");
   const hello = await admin
@@ -42,38 +33,29 @@ export async function connect(client: MongoClient, config: ResolvedConfig): Prom
   const warning = unsafeEngineWarning(ferretDb);
   if (warning) config.warn("unsafe engine", warning);
   const retype = (error: unknown): never => {
-    throw resent && error instanceof MongoServerSelectionError
-      ? new WriteMayHaveBeenSent(error)
-      : error;
+    if (resent && error instanceof MongoServerSelectionError) throw new WriteMayHaveBeenSent(error);
+    throw error;
   };
+  // `errors.guard` for a driver write, which may have been sent although no server is selected now.
+  const guardWrite: ErrorMapping["guard"] = (label, write, recover) =>
+    errors.guard(label, () => write().catch(retype), recover);
   const db = client.db(config.database);
+  const { resultSerializer: serializer, collections: names } = config;
   const collection = (name: string, options = {}) => db.collection<TaskDocument>(name, options);
-  const { tasks, groups, counters, sets } = config.collections;
-  const mongo = ferretDb === undefined;
-  const connection: Connection = {
-    // Int64 values keep their precision in native results (read back as BigInt beyond 2^53).
-    tasks: collection(tasks, config.resultSerializer === "bson" ? { promoteLongs: false } : {}),
-    groups: collection(groups),
-    counters: collection(counters),
-    sets: collection(sets),
-    layout: {
-      serializer: config.resultSerializer,
-      nestedArrays: mongo,
-      insertsNulls: mongo,
-      decimal128: mongo,
-    },
-    guardWrite: (label, write, recover) =>
-      errors.guard(label, () => write().catch(retype), recover),
-  };
-  const all = [connection.tasks, connection.groups, connection.counters, connection.sets];
+  // Int64 values keep their precision in native results (read back as BigInt beyond 2^53).
+  const tasks = collection(names.tasks, serializer === "bson" ? { promoteLongs: false } : {});
+  const groups = collection(names.groups);
+  const counters = collection(names.counters);
+  const sets = collection(names.sets);
   await Promise.all([
     // Exactly the index Celery creates (`background` is ignored since MongoDB 4.2), so a
     // collection Celery also uses never holds two specs under one name.
-    connection.tasks.createIndex({ date_done: 1 }, { background: true }),
-    connection.groups.createIndex({ date_done: 1 }, { background: true }),
-    ...all.map((each) => expiryIndex(each, config.ttlIndex)),
+    ...[tasks, groups].map((each) => each.createIndex({ date_done: 1 }, { background: true })),
+    ...[tasks, groups, counters, sets].map((each) => expiryIndex(each, config.ttlIndex)),
   ]);
-  return connection;
+  const mongo = ferretDb === undefined; // FerretDB 1.x lacks what `Layout` names
+  const layout = { serializer, nestedArrays: mongo, insertsNulls: mongo, decimal128: mongo };
+  return { tasks, groups, counters, sets, layout, guardWrite };
 }
 
 /** A TTL index when asked for and supported (FerretDB answers 238), else a plain one for cleanup. */

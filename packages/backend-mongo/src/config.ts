@@ -20,6 +20,8 @@ export const schemes: readonly string[] = ["mongodb"];
 /** What a `MongoBackend` is built from: every option resolved, every default applied. */
 export type ResolvedConfig = ReturnType<typeof resolveConfig>;
 
+const invalid = (message: string) => new ConfigurationError(BACKEND_NAME, message);
+
 // Scheme, optional credentials, one or more hosts (replica sets list them comma-separated, which
 // WHATWG URL cannot parse), then the optional /database and ?options.
 const MONGO_URL = /^(mongodb(?:\+srv)?:\/\/)((?:[^@/?]*@)?)([^/?]*)(?:\/([^?]*))?(\?.*)?$/i;
@@ -29,8 +31,7 @@ export function parseMongoUrl(url: string) {
   // An unencoded "/" in the password would put the rest of it into the database name and its error.
   assertUserinfoEncoded(url.trim(), BACKEND_NAME);
   const match = MONGO_URL.exec(url.trim());
-  const invalid = `Not a mongodb:// or mongodb+srv:// URL: ${sanitizeUrl(url)}`;
-  if (!match) throw new ConfigurationError(BACKEND_NAME, invalid);
+  if (!match) throw invalid(`Not a mongodb:// or mongodb+srv:// URL: ${sanitizeUrl(url)}`);
   const [, scheme = "", credentials = "", hosts = "", path = "", query = ""] = match;
   const host = hosts || "localhost";
   return {
@@ -49,17 +50,12 @@ const SERIALIZERS: readonly MongoResultSerializer[] = ["json", "bson"];
 const COLLECTION = /^(?!system\.)[A-Za-z0-9_.-]{1,100}$/;
 
 export function resolveConfig(options: MongoBackendOptions) {
-  if (!options.url && !options.client) {
-    throw new ConfigurationError(BACKEND_NAME, "Missing required option `url` (or a `client`).");
-  }
+  if (!options.url && !options.client)
+    throw invalid("Missing required option `url` (or a `client`).");
   const parsed = options.client ? undefined : parseMongoUrl(options.url as string);
   const database = options.database ?? parsed?.database ?? "celery";
-  if (!database || BAD_DATABASE.test(database) || Buffer.byteLength(database) > 63) {
-    throw new ConfigurationError(
-      BACKEND_NAME,
-      `Invalid database name ${JSON.stringify(database)}.`,
-    );
-  }
+  if (!database || BAD_DATABASE.test(database) || Buffer.byteLength(database) > 63)
+    throw invalid(`Invalid database name ${JSON.stringify(database)}.`);
   const prefix = options.namespace ?? "celery";
   const collections = {
     tasks: options.taskmetaCollection ?? `${prefix}_taskmeta`,
@@ -69,11 +65,8 @@ export function resolveConfig(options: MongoBackendOptions) {
   };
   const badName = Object.values(collections).find((name) => !COLLECTION.test(name));
   if (badName !== undefined) {
-    throw new ConfigurationError(
-      BACKEND_NAME,
-      `Invalid collection name ${JSON.stringify(badName)} ` +
-        "(letters, digits, _ . - only; 1-100 characters; not system.*).",
-    );
+    const rule = "letters, digits, _ . - only; 1-100 characters; not system.*";
+    throw invalid(`Invalid collection name ${JSON.stringify(badName)} (${rule}).`);
   }
   return {
     url: parsed?.url, // undefined with a caller-built client

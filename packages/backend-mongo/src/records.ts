@@ -1,7 +1,6 @@
 /**
- * Celery's MongoDB document layout (CELERY-COMPAT.md §5) both ways: the `$set` update a write
- * becomes, and the record a stored document (ours or Celery's) reads as. Documents are keyed by the
- * bare task, group, counter or set id: each kind has its own collection, so no key prefix is needed.
+ * Celery's MongoDB document layout (CELERY-COMPAT.md §5) both ways. Documents are keyed by the bare
+ * id: each kind (task, group, counter, set) has its own collection, so no key prefix is needed.
  */
 import type { GroupRecord, TaskRecord, TaskWrite } from "@resultstore/core";
 import { decodeJson, EncodeError, encodeJson, PyDecimal, PyUUID } from "@resultstore/core";
@@ -16,26 +15,16 @@ export const WRITE_ID_FIELD = "write_id";
 /** Celery's `result_extended` fields: its reader indexes all six, so each is always present. */
 const EXTENDED_FIELDS = ["name", "args", "kwargs", "worker", "retries", "queue"] as const;
 
-/** A stored document of any of the four collections. */
-export interface TaskDocument extends Document {
-  _id: string;
-}
+export type TaskDocument = Document & { _id: string };
+type Dict = Record<string, unknown>;
 
-/** How values are laid out for the engine at hand (FerretDB 1.x lacks all three features). */
-export interface Layout {
-  serializer: MongoResultSerializer;
-  /** An array may hold arrays; else Celery's `children` tuples (always nested) go as JSON text. */
-  nestedArrays: boolean;
-  /** `$setOnInsert` keeps null values; else they go in `$max` (see `encodeTask`). */
-  insertsNulls: boolean;
-  /** Decimal128 is supported (FerretDB 1.x closes the connection on one). */
-  decimal128: boolean;
-}
-
-/** Documents that have not expired at `now`. */
-export function liveFilter(now: Date, resultExpires: number | null): Document {
-  return { $nor: [expiredFilter(now, resultExpires)] };
-}
+/**
+ * How values are laid out for the engine at hand. FerretDB 1.x lacks all three features: an array
+ * in an array (Celery's nested `children` go as JSON text there), nulls in `$setOnInsert` (they go
+ * in `$max`, see `encodeTask`), and Decimal128 (it closes the connection on one).
+ */
+export type Layout = { serializer: MongoResultSerializer } & Record<Feature, boolean>;
+type Feature = "nestedArrays" | "insertsNulls" | "decimal128";
 
 /**
  * Documents expired at `now`: our `expires_at` has passed, or — for documents Celery wrote, which
@@ -49,9 +38,9 @@ export function expiredFilter(now: Date, resultExpires: number | null): Document
 }
 
 /**
- * The update that applies `write` as a merge: `$set` on the fields it carries (metadata key by
- * key, which is safe because core refuses `.` and `$` in metadata keys), and `$setOnInsert` nulls
- * for the fields a new document would otherwise lack. Throws EncodeError before anything is sent.
+ * The update that merges `write`: `$set` on the fields it carries (metadata key by key: core refuses
+ * `.` and `$` in its keys), `$setOnInsert` nulls for those a new document would lack. EncodeError
+ * before anything is sent.
  */
 export function encodeTask(write: TaskWrite, layout: Layout): Document {
   const bson = layout.serializer === "bson";
@@ -117,13 +106,11 @@ export function decodeTask(doc: TaskDocument, resultExpires: number | null): Tas
     parentId: text(doc.parent_id),
     name: text(doc.name),
     args: Array.isArray(doc.args) ? (fromBson(doc.args) as unknown[]) : null,
-    kwargs: isPlainObject(doc.kwargs) ? (fromBson(doc.kwargs) as Record<string, unknown>) : null,
+    kwargs: isPlainObject(doc.kwargs) ? (fromBson(doc.kwargs) as Dict) : null,
     worker: text(doc.worker),
     retries: typeof retries === "number" ? retries : null,
     queue: text(doc.queue),
-    metadata: isPlainObject(doc.metadata)
-      ? (fromBson(doc.metadata) as Record<string, unknown>)
-      : {},
+    metadata: isPlainObject(doc.metadata) ? (fromBson(doc.metadata) as Dict) : {},
     expiresAt: expiresAt(doc, dateDone, resultExpires),
   };
 }
@@ -172,10 +159,8 @@ function assertStorableKeys(value: unknown, path: string): void {
 }
 
 /**
- * A decoded Celery value as native BSON (`resultSerializer: "bson"`): datetimes become BSON dates
- * and bytes BSON binary (both queryable, as pymongo stores them), integers beyond 2^53 Int64 or
- * Decimal128, and the Python types BSON has no exact form for (Decimal, UUID, date, time) keep
- * kombu's marker subdocument.
+ * A decoded Celery value as native BSON (`resultSerializer: "bson"`, as pymongo stores it): dates,
+ * binary, Int64 or Decimal128; kombu's marker for what BSON has no exact form of (Decimal, UUID…).
  */
 function toBson(value: unknown, decimal128: boolean, path = "result"): unknown {
   if (typeof value === "bigint") {
@@ -192,9 +177,8 @@ function toBson(value: unknown, decimal128: boolean, path = "result"): unknown {
     return value.map((item, i) => toBson(item, decimal128, `${path}[${i}]`));
   if (!isPlainObject(value)) return JSON.parse(encodeJson(value)); // kombu's marker for the type
   assertStorableKeys(value, path);
-  const entries = Object.entries(value);
   return Object.fromEntries(
-    entries.map(([k, item]) => [k, toBson(item, decimal128, `${path}.${k}`)]),
+    Object.entries(value).map(([key, item]) => [key, toBson(item, decimal128, `${path}.${key}`)]),
   );
 }
 

@@ -21,24 +21,19 @@ import {
   encodeGroup,
   encodeTask,
   expiredFilter,
-  liveFilter,
   WRITE_ID_FIELD,
 } from "./records.js";
 import type { MongoBackendOptions } from "./types.js";
 
-/**
- * What core may measure for a record: the limit minus room for our field names, `expires_at` and
- * BSON's per-field framing (a few hundred bytes in practice; 64 KiB leaves metadata room to grow).
- */
+/** What core may measure for a record: room is left for our fields, BSON framing and metadata. */
 const MAX_RECORD_BYTES = MAX_DOCUMENT_BYTES - 64 * 1024;
-/** Ids per `$in` list (one round trip) in `readMany`. */
 const ID_BATCH = 1000;
 
 /**
  * The MongoDB backend: each task write is ONE guarded `updateOne` with `$set` and `upsert`, whose
- * filter admits only documents the state rules let change. MongoDB applies an update to a single
- * document atomically, so the check and the merge happen together on the server; when the filter
- * excludes the stored document, the upsert's insert collides with its `_id` (E11000): "refused".
+ * filter admits only documents the state rules let change. MongoDB updates one document atomically,
+ * so check and merge happen together on the server; when the filter excludes the stored document,
+ * the upsert's insert collides with its `_id` (E11000): "refused".
  */
 export class MongoBackend implements ResultBackend {
   readonly name = BACKEND_NAME;
@@ -65,44 +60,34 @@ export class MongoBackend implements ResultBackend {
     const { tasks, layout, guardWrite } = await this.connection.get();
     const update = encodeTask(write, layout); // EncodeError before anything is sent
     // Measured here because not every MongoDB-wire server enforces BSON's limit.
-    const size = BSON.calculateObjectSize({
-      _id: write.taskId,
-      ...update.$set,
-      ...update.$setOnInsert,
-      ...update.$max,
-    });
+    const { $set, $setOnInsert, $max } = update;
+    const size = BSON.calculateObjectSize({ _id: write.taskId, ...$set, ...$setOnInsert, ...$max });
     if (size > MAX_DOCUMENT_BYTES)
       throw new ValueTooLargeError(BACKEND_NAME, size, MAX_DOCUMENT_BYTES);
     const label = `write of task ${write.taskId}`;
     const now = new Date();
-    const live = liveFilter(now, this.config.resultExpires); // an expired record counts as absent
-    const refusing = { $nin: [...statesRefusing(write.status)] };
-    const upsert = async () => {
-      const filter = { _id: write.taskId, status: refusing, ...live };
-      const options = { upsert: true };
-      const result = await guardWrite(
+    const live = { $nor: [expiredFilter(now, this.config.resultExpires)] }; // expired counts as absent
+    const filter = { _id: write.taskId, status: { $nin: [...statesRefusing(write.status)] } };
+    const upsert = () =>
+      guardWrite(
         label,
-        () => tasks.updateOne(filter, update, options),
-        errors.on([DUPLICATE_KEY], null),
+        () => tasks.updateOne({ ...filter, ...live }, update, { upsert: true }).then(() => true),
+        errors.on([DUPLICATE_KEY], false), // refused
       );
-      return result !== null; // null: refused
-    };
     if (await upsert()) return { applied: true };
-    // The insert collided with a stored document. Most often it is live and refuses the write: one
-    // read of its status says so (a refusal costs 2 round trips). Otherwise it has expired (it is
-    // deleted and the write starts afresh), or a concurrent writer inserted it first; one more
-    // guarded attempt settles either.
+    // The insert met a stored document. Mostly a live one refusing the write: one read of its status
+    // says so (a refusal costs 2 round trips). Else it has expired (deleted: the write starts
+    // afresh) or a concurrent writer inserted it first; one more guarded upsert settles either.
     const projection = { status: 1, [WRITE_ID_FIELD]: 1 };
-    const stored = await errors.guard(label, () =>
+    const doc = await errors.guard(label, () =>
       tasks.findOne({ _id: write.taskId, ...live }, { projection }),
     );
     // A document carrying this very call's write id means the call was sent again after it landed
     // (its answer lost): it was applied, as any other write since would have replaced the id.
-    if (stored && write.writeId && stored[WRITE_ID_FIELD] === write.writeId)
-      return { applied: true };
-    if (stored && !canTransition(stored.status, write.status)) return { applied: false };
+    if (doc && write.writeId && doc[WRITE_ID_FIELD] === write.writeId) return { applied: true };
+    if (doc && !canTransition(doc.status, write.status)) return { applied: false };
     const expired = { _id: write.taskId, ...expiredFilter(now, this.config.resultExpires) };
-    if (!stored) await guardWrite(label, () => tasks.deleteOne(expired));
+    if (!doc) await guardWrite(label, () => tasks.deleteOne(expired));
     return { applied: await upsert() };
   }
 
@@ -153,9 +138,8 @@ export class MongoBackend implements ResultBackend {
 
   async readGroup(groupId: string): Promise<GroupRecord | null> {
     const { groups } = await this.connection.get();
-    const doc = await errors.guard(`read of group ${groupId}`, () =>
-      groups.findOne({ _id: groupId }),
-    );
+    const label = `read of group ${groupId}`;
+    const doc = await errors.guard(label, () => groups.findOne({ _id: groupId }));
     return doc && decodeGroup(doc, this.config.resultExpires);
   }
 
@@ -167,16 +151,11 @@ export class MongoBackend implements ResultBackend {
   /** Deletes expired documents in batches of `cleanupBatchSize`, so no single delete runs unbounded. */
   async cleanup(now: Date): Promise<number> {
     const { tasks, groups, counters, sets, guardWrite } = await this.connection.get();
-    const celerys = expiredFilter(now, this.config.resultExpires); // also what Celery wrote
-    const ours = expiredFilter(now, null);
+    // Celery's documents expire by `date_done`; counters and sets always carry our `expires_at`.
+    const filter = expiredFilter(now, this.config.resultExpires);
     const limit = this.config.cleanupBatchSize;
     let removed = 0;
-    for (const [collection, filter] of [
-      [tasks, celerys],
-      [groups, celerys],
-      [counters, ours],
-      [sets, ours],
-    ] as const) {
+    for (const collection of [tasks, groups, counters, sets]) {
       for (;;) {
         const found = await errors.guard("cleanup", () =>
           collection.find(filter, { projection: { _id: 1 }, limit }).toArray(),

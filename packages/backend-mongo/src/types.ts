@@ -53,9 +53,6 @@ export interface MongoBackendOptions {
   ttlIndex?: boolean;
   /** Documents `cleanup()` deletes per batch. @default 1000 */
   cleanupBatchSize?: number;
-  /**
-   * Where the warning about an unsafe engine (FerretDB 1.x) goes, once per store.
-   * @default process.emitWarning, each distinct message once per process
-   */
+  /** Where the unsafe-engine warning (FerretDB 1.x) goes, once per store. @default process.emitWarning, once per process */
   warn?: (message: string) => void;
 }
