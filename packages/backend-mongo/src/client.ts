@@ -1,74 +1,100 @@
-/** The MongoDB client: built from the resolved URL, and asked which engine it reached. */
+/** The MongoDB client: built from the resolved config, connected, adapted to the engine it reached. */
 import { ConfigurationError } from "@resultstore/core";
-import { sanitizeUrl } from "@resultstore/core/backend";
-import { type Document, MongoClient } from "mongodb";
+import { type ErrorMapping, sanitizeUrl } from "@resultstore/core/backend";
+import { type Collection, type Document, MongoClient, MongoServerSelectionError } from "mongodb";
 import { BACKEND_NAME, type ResolvedConfig } from "./config.js";
+import { errors, INDEX_CONFLICTS, NOT_IMPLEMENTED, WriteMayHaveBeenSent } from "./errors.js";
+import { EXPIRES_FIELD, type TaskDocument } from "./records.js";
 
-/** FerretDB's version from `buildInfo` (FerretDB names itself there), or undefined for MongoDB. */
-export async function ferretDbVersion(client: MongoClient): Promise<string | undefined> {
+/** What a store works with once connected. */
+export type Connection = Awaited<ReturnType<typeof connect>>;
+
+export function buildClient({ client, url, clientOptions }: ResolvedConfig): MongoClient {
   try {
-    const info = await client.db("admin").command({ buildInfo: 1 });
-    return typeof info.ferretdbVersion === "string" ? info.ferretdbVersion : undefined;
-  } catch {
-    return undefined; // buildInfo refused (restricted user): assume MongoDB
+    return client ?? new MongoClient(url as string, clientOptions);
+  } catch (cause) {
+    const message = `Invalid MongoDB URL ${sanitizeUrl(url as string)}: ${(cause as Error).message}`;
+    throw new ConfigurationError(BACKEND_NAME, message, { cause });
   }
 }
 
-/**
- * The warning for an engine that breaks the state rules, or undefined. FerretDB 1.x runs an update
- * as an unlocked read and write, so concurrent updates of one document are lost: a SUCCESS can be
- * overwritten, metadata and counter increments vanish, chords miss their callback (PROOF.md).
- */
-export function unsafeEngineWarning(ferretDb: string | undefined): string | undefined {
-  const version = ferretDb?.replace(/^v/, "");
-  if (version === undefined || !version.startsWith("1.")) return undefined;
-  return (
-    `[resultstore] [${BACKEND_NAME}] UNSAFE ENGINE: FerretDB ${version} loses concurrent updates ` +
-    "of one document (an update is an unlocked read and write), so the state rules, counters and " +
-    "chords do not hold under concurrency. Use MongoDB, or an engine with atomic updates."
-  );
-}
-
-/**
- * Whether the driver may send one write twice: retryable writes are on (the driver's default) and
- * the deployment supports them (a replica set or sharded cluster with sessions). A standalone
- * server — FerretDB, mongo-java-server, a lone mongod — gets each write once.
- */
-export async function writesMayBeResent(client: MongoClient): Promise<boolean> {
+/** Connects, adapts to the engine and creates the indexes: once per store (again after `destroy`). */
+export async function connect(client: MongoClient, config: ResolvedConfig) {
+  await client.connect();
   const admin = client.db("admin");
   const hello = await admin
     .command({ hello: 1 })
     .catch(() => admin.command({ isMaster: 1 })) // mongo-java-server knows only the old name
     .catch(() => undefined);
-  return resendsWrites(client.options.retryWrites, hello);
+  const resent = resendsWrites(client.options.retryWrites, hello);
+  // FerretDB names itself in `buildInfo`; a restricted user refused it is taken to reach MongoDB.
+  const info = await admin.command({ buildInfo: 1 }).catch((): Document => ({}));
+  const ferretDb = typeof info.ferretdbVersion === "string" ? info.ferretdbVersion : undefined;
+  const warning = unsafeEngineWarning(ferretDb);
+  if (warning) config.warn("unsafe engine", warning);
+  const retype = (error: unknown): never => {
+    if (resent && error instanceof MongoServerSelectionError) throw new WriteMayHaveBeenSent(error);
+    throw error;
+  };
+  // `errors.guard` for a driver write, which may have been sent although no server is selected now.
+  const guardWrite: ErrorMapping["guard"] = (label, write, recover) =>
+    errors.guard(label, () => write().catch(retype), recover);
+  const db = client.db(config.database);
+  const { resultSerializer: serializer, collections: names } = config;
+  const collection = (name: string, options = {}) => db.collection<TaskDocument>(name, options);
+  // Int64 values keep their precision in native results (read back as BigInt beyond 2^53).
+  const tasks = collection(names.tasks, serializer === "bson" ? { promoteLongs: false } : {});
+  const groups = collection(names.groups);
+  const counters = collection(names.counters);
+  const sets = collection(names.sets);
+  await Promise.all([
+    // Exactly the index Celery creates (`background` is ignored since MongoDB 4.2), so a
+    // collection Celery also uses never holds two specs under one name.
+    ...[tasks, groups].map((each) => each.createIndex({ date_done: 1 }, { background: true })),
+    ...[tasks, groups, counters, sets].map((each) => expiryIndex(each, config.ttlIndex)),
+  ]);
+  const mongo = ferretDb === undefined; // FerretDB 1.x lacks what `Layout` names
+  const layout = { serializer, nestedArrays: mongo, insertsNulls: mongo, decimal128: mongo };
+  return { tasks, groups, counters, sets, layout, guardWrite };
 }
 
-/** `writesMayBeResent` from the client's `retryWrites` and the server's hello (undefined: unknown). */
+/** A TTL index when asked for and supported (FerretDB answers 238), else a plain one for cleanup. */
+async function expiryIndex(collection: Collection<TaskDocument>, ttl: boolean): Promise<void> {
+  const tolerate = (error: unknown) => {
+    if (!errors.on(INDEX_CONFLICTS, true)(error)) throw error; // exists with the other options
+  };
+  if (ttl) {
+    try {
+      await collection.createIndex({ [EXPIRES_FIELD]: 1 }, { expireAfterSeconds: 0 });
+      return;
+    } catch (error) {
+      if (errors.statusOf(error) !== NOT_IMPLEMENTED) return tolerate(error);
+    }
+  }
+  await collection.createIndex({ [EXPIRES_FIELD]: 1 }).catch(tolerate);
+}
+
+/**
+ * The warning for an engine that breaks the state rules, or undefined: FerretDB 1.x runs an update
+ * as an unlocked read and write, so concurrent updates of one document are lost (PROOF.md).
+ */
+export function unsafeEngineWarning(ferretDb: string | undefined): string | undefined {
+  const version = ferretDb?.replace(/^v/, "");
+  if (version === undefined || !version.startsWith("1.")) return undefined;
+  return (
+    `UNSAFE ENGINE: FerretDB ${version} loses concurrent updates of one document (an update is ` +
+    "an unlocked read and write), so the state rules, counters and chords do not hold under " +
+    "concurrency. Use MongoDB, or an engine with atomic updates."
+  );
+}
+
+/**
+ * Whether the driver may send one write twice (README, "Errors"): retryable writes are on (the
+ * driver's default) on a replica set or sharded cluster with sessions. `hello` undefined: unknown.
+ */
 export function resendsWrites(retryWrites: boolean, hello: Document | undefined): boolean {
   if (retryWrites === false) return false;
   if (!hello) return true; // unknown: assume the driver may
   const replicated = typeof hello.setName === "string" || hello.msg === "isdbgrid";
   return replicated && hello.logicalSessionTimeoutMinutes != null;
-}
-
-const warned = new Set<string>();
-
-/** The default warning sink: `process.emitWarning`, each distinct message once per process. */
-export function warnOncePerProcess(message: string): void {
-  if (warned.has(message)) return;
-  warned.add(message);
-  process.emitWarning(message, "ResultStoreWarning");
-}
-
-export function buildClient(config: ResolvedConfig): MongoClient {
-  try {
-    return new MongoClient(config.url as string, config.clientOptions);
-  } catch (cause) {
-    const detail = cause instanceof Error ? cause.message : String(cause);
-    throw new ConfigurationError(
-      BACKEND_NAME,
-      `Invalid MongoDB URL ${sanitizeUrl(config.url as string)}: ${detail}`,
-      { cause },
-    );
-  }
 }

@@ -1,12 +1,14 @@
-/** Options and URLs resolved once, with clear errors: what a `MongoBackend` is built from. */
+/** URL and options → the one complete config a `MongoBackend` is built from, with clear errors. */
 import { ConfigurationError } from "@resultstore/core";
 import {
   assertUserinfoEncoded,
+  decodeUrlPart,
+  endpointOf,
   enumOption,
   intOption,
   sanitizeUrl,
+  warnOnce,
 } from "@resultstore/core/backend";
-import type { MongoClientOptions } from "mongodb";
 import type { MongoBackendOptions, MongoResultSerializer } from "./types.js";
 
 /** The backend's name in errors and logs: `[resultstore] [mongodb] …`. */
@@ -15,43 +17,29 @@ export const BACKEND_NAME = "mongodb";
 /** The URL schemes this package serves, for `createStore(url, { backends: [thisModule] })`. */
 export const schemes: readonly string[] = ["mongodb"];
 
-export interface ResolvedConfig {
-  /** The connection string to build a client from (undefined with a caller-built client). */
-  url: string | undefined;
-  clientOptions: MongoClientOptions;
-  database: string;
-  collections: { tasks: string; groups: string; counters: string; sets: string };
-  resultSerializer: MongoResultSerializer;
-  resultExpires: number | null;
-  ttlIndex: boolean;
-  cleanupBatchSize: number;
-}
+/** What a `MongoBackend` is built from: every option resolved, every default applied. */
+export type ResolvedConfig = ReturnType<typeof resolveConfig>;
+
+const invalid = (message: string) => new ConfigurationError(BACKEND_NAME, message);
 
 // Scheme, optional credentials, one or more hosts (replica sets list them comma-separated, which
 // WHATWG URL cannot parse), then the optional /database and ?options.
 const MONGO_URL = /^(mongodb(?:\+srv)?:\/\/)((?:[^@/?]*@)?)([^/?]*)(?:\/([^?]*))?(\?.*)?$/i;
 
 /** Celery's URL rules: a bare `mongodb://` means localhost, and the path names the database. */
-export function parseMongoUrl(url: string): { url: string; database: string | undefined } {
+export function parseMongoUrl(url: string) {
   // An unencoded "/" in the password would put the rest of it into the database name and its error.
   assertUserinfoEncoded(url.trim(), BACKEND_NAME);
   const match = MONGO_URL.exec(url.trim());
-  if (!match) {
-    throw new ConfigurationError(
-      BACKEND_NAME,
-      `Not a mongodb:// or mongodb+srv:// URL: ${sanitizeUrl(url)}`,
-    );
-  }
+  if (!match) throw invalid(`Not a mongodb:// or mongodb+srv:// URL: ${sanitizeUrl(url)}`);
   const [, scheme = "", credentials = "", hosts = "", path = "", query = ""] = match;
-  let database: string | undefined;
-  try {
-    database = path ? decodeURIComponent(path) : undefined;
-  } catch (cause) {
-    throw new ConfigurationError(BACKEND_NAME, `Malformed database name in ${sanitizeUrl(url)}`, {
-      cause,
-    });
-  }
-  return { url: `${scheme}${credentials}${hosts || "localhost"}/${path}${query}`, database };
+  const host = hosts || "localhost";
+  return {
+    url: `${scheme}${credentials}${host}/${path}${query}`,
+    database: path ? decodeUrlPart(path, "database name", BACKEND_NAME) : undefined,
+    // An SRV name has no port of its own.
+    endpoint: endpointOf(host.split(",")[0], /\+srv/i.test(scheme) ? undefined : 27017),
+  };
 }
 
 // MongoDB refuses these in database names; an empty name is the driver's default ("test"), never meant.
@@ -61,18 +49,13 @@ const SERIALIZERS: readonly MongoResultSerializer[] = ["json", "bson"];
 // Collection names: no "$" or NUL, not "system.*", and short enough for index namespaces.
 const COLLECTION = /^(?!system\.)[A-Za-z0-9_.-]{1,100}$/;
 
-export function resolveConfig(options: MongoBackendOptions): ResolvedConfig {
-  if (!options.url && !options.client) {
-    throw new ConfigurationError(BACKEND_NAME, "Missing required option `url` (or a `client`).");
-  }
+export function resolveConfig(options: MongoBackendOptions) {
+  if (!options.url && !options.client)
+    throw invalid("Missing required option `url` (or a `client`).");
   const parsed = options.client ? undefined : parseMongoUrl(options.url as string);
   const database = options.database ?? parsed?.database ?? "celery";
-  if (!database || BAD_DATABASE.test(database) || Buffer.byteLength(database) > 63) {
-    throw new ConfigurationError(
-      BACKEND_NAME,
-      `Invalid database name ${JSON.stringify(database)}.`,
-    );
-  }
+  if (!database || BAD_DATABASE.test(database) || Buffer.byteLength(database) > 63)
+    throw invalid(`Invalid database name ${JSON.stringify(database)}.`);
   const prefix = options.namespace ?? "celery";
   const collections = {
     tasks: options.taskmetaCollection ?? `${prefix}_taskmeta`,
@@ -80,30 +63,28 @@ export function resolveConfig(options: MongoBackendOptions): ResolvedConfig {
     counters: options.countersCollection ?? `${prefix}_counters`,
     sets: options.setsCollection ?? `${prefix}_sets`,
   };
-  for (const name of Object.values(collections)) {
-    if (!COLLECTION.test(name)) {
-      throw new ConfigurationError(
-        BACKEND_NAME,
-        `Invalid collection name ${JSON.stringify(name)} ` +
-          "(letters, digits, _ . - only; 1-100 characters; not system.*).",
-      );
-    }
+  const badName = Object.values(collections).find((name) => !COLLECTION.test(name));
+  if (badName !== undefined) {
+    const rule = "letters, digits, _ . - only; 1-100 characters; not system.*";
+    throw invalid(`Invalid collection name ${JSON.stringify(badName)} (${rule}).`);
   }
-  const resultSerializer =
-    enumOption(options.resultSerializer, SERIALIZERS, "resultSerializer", BACKEND_NAME) ?? "json";
-  const resultExpires =
-    options.resultExpires === null
-      ? null
-      : (intOption(options.resultExpires, "resultExpires", BACKEND_NAME) ?? 86_400);
   return {
-    url: parsed?.url,
+    url: parsed?.url, // undefined with a caller-built client
+    client: options.client,
+    ownsClient: !options.client || options.closeClient === true,
     clientOptions: options.clientOptions ?? {},
+    endpoint: parsed?.endpoint ?? {}, // the first host, for telemetry
     database,
     collections,
-    resultSerializer,
-    resultExpires,
+    resultSerializer:
+      enumOption(options.resultSerializer, SERIALIZERS, "resultSerializer", BACKEND_NAME) ?? "json",
+    resultExpires:
+      options.resultExpires === null
+        ? null
+        : (intOption(options.resultExpires, "resultExpires", BACKEND_NAME) ?? 86_400),
     ttlIndex: options.ttlIndex ?? false,
     cleanupBatchSize:
       intOption(options.cleanupBatchSize, "cleanupBatchSize", BACKEND_NAME, 1) ?? 1000,
+    warn: warnOnce(BACKEND_NAME, options.warn), // once per store; the default once per process
   };
 }

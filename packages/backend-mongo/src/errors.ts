@@ -16,29 +16,15 @@ export const DUPLICATE_KEY = 11000;
 export const NOT_IMPLEMENTED = 238;
 /** The index already exists with other options (e.g. `ttlIndex` switched between runs). */
 export const INDEX_CONFLICTS: readonly number[] = [85, 86];
-/** Dropping a collection that does not exist. */
 export const NAMESPACE_NOT_FOUND = 26;
-
-/** BSON's document limit. Checked before sending, because not every MongoDB-wire server enforces it. */
+/** BSON's document limit. */
 export const MAX_DOCUMENT_BYTES = 16 * 1024 * 1024;
-/**
- * The document an update produced outgrew 16 MiB (the write alone fitted: merged metadata made it
- * larger): 10334 BSONObjectTooLarge, 17419 "Resulting document after update is larger than …".
- */
+/** The document an update made outgrew 16 MiB (merged metadata): 10334, 17419. */
 const TOO_LARGE: readonly number[] = [10334, 17419];
 
-export function serverCode(error: unknown): number | undefined {
-  return error instanceof MongoServerError && typeof error.code === "number"
-    ? error.code
-    : undefined;
-}
-
 /**
- * A write's server selection failed where the driver may have sent the write once already: with
- * retryable writes on a replica set or sharded cluster, the driver re-sends a write after a
- * network error, and when no server can be selected for that second copy it throws the selection
- * error, although the first copy may have landed. The store re-types such failures (store.ts), so
- * a bare `MongoServerSelectionError` means nothing was sent.
+ * No server was selected for a write the driver may have sent once already (a retryable write
+ * re-sent after a network error; README, "Errors"): `guardWrite` (client.ts) re-types those.
  */
 export class WriteMayHaveBeenSent extends Error {
   constructor(cause: MongoServerSelectionError) {
@@ -57,7 +43,8 @@ export const errors = defineErrorMapping({
   // The primary applied the write but could not get it acknowledged as asked (wtimeout, a step
   // down before replication): it may survive or be rolled back.
   isOutcomeUnknown: (error) => error instanceof MongoWriteConcernError,
-  statusOf: serverCode,
+  statusOf: (error) =>
+    error instanceof MongoServerError && typeof error.code === "number" ? error.code : undefined,
   statusLabel: "code",
   // Failover, shutdown, timeouts, and throttling (Cosmos DB's Mongo API answers 16500).
   transientStatuses: [6, 7, 89, 91, 189, 262, 9001, 10107, 11600, 11602, 13435, 13436, 16500],
@@ -66,12 +53,10 @@ export const errors = defineErrorMapping({
     error instanceof MongoError &&
     (error.hasErrorLabel("RetryableWriteError") ||
       error.hasErrorLabel("TransientTransactionError")),
-  special: (error) => {
-    const code = serverCode(error);
-    return code !== undefined && TOO_LARGE.includes(code)
+  special: (error) =>
+    TOO_LARGE.includes(Number(errors.statusOf(error)))
       ? new ValueTooLargeError(BACKEND_NAME, MAX_DOCUMENT_BYTES + 1, MAX_DOCUMENT_BYTES, {
           cause: error,
         })
-      : undefined;
-  },
+      : undefined,
 });

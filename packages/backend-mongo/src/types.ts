@@ -1,4 +1,3 @@
-/** Options of the MongoDB backend. Each names the Celery setting it corresponds to. */
 import type { MongoClient, MongoClientOptions } from "mongodb";
 
 /** How the task's `result` field is stored. */
@@ -7,15 +6,11 @@ export type MongoResultSerializer = "json" | "bson";
 /** Options of {@link MongoBackend}, each with the Celery setting it corresponds to. */
 export interface MongoBackendOptions {
   /**
-   * Connection string: `mongodb://[user:pw@]host[:port][,host2…][/database][?options]` or
-   * `mongodb+srv://…`; a bare `mongodb://` means localhost (Celery's `result_backend`). Give this
-   * or `client`.
+   * `mongodb://[user:pw@]host[:port][,host2…][/database][?options]` or `mongodb+srv://…`; a bare
+   * `mongodb://` means localhost (Celery's `result_backend`). Give this or `client`.
    */
   url?: string;
-  /**
-   * A client the caller built (and owns): the backend uses it as is and does not close it unless
-   * `closeClient` is true.
-   */
+  /** A client the caller built and owns: used as it is, closed only with `closeClient`. */
   client?: MongoClient;
   /** Close a caller-built `client` on `close()`. @default false */
   closeClient?: boolean;
@@ -27,9 +22,8 @@ export interface MongoBackendOptions {
    */
   database?: string;
   /**
-   * Collection-name prefix isolating this store: `<namespace>_taskmeta`, `<namespace>_groupmeta`,
-   * `<namespace>_counters` and `<namespace>_sets`. Used by tests and `resultstore conformance`.
-   * @default "celery" (so Celery's own collection names)
+   * Collection-name prefix isolating this store (`<namespace>_taskmeta`, `_groupmeta`, `_counters`,
+   * `_sets`); used by tests and `resultstore conformance`. @default "celery" (Celery's own names)
    */
   namespace?: string;
   /** Task collection (Celery's `mongodb_backend_settings["taskmeta_collection"]`). @default "<namespace>_taskmeta" */
@@ -42,29 +36,23 @@ export interface MongoBackendOptions {
   setsCollection?: string;
   /**
    * `"json"` stores `result` as the JSON text Celery's JSON serializer writes, which every Celery
-   * reads. `"bson"` stores it as a native BSON value you can query (datetimes as BSON dates), as
-   * Celery does with `result_serializer = "bson"`; only Celery apps configured that way read it.
+   * reads. `"bson"` stores a native BSON value you can query (datetimes as BSON dates), as Celery
+   * does with `result_serializer = "bson"`; only Celery apps configured so read it.
    * @default "json" (Celery's `result_serializer`)
    */
   resultSerializer?: MongoResultSerializer;
   /**
-   * Seconds after `date_done` that a record without our `expires_at` field (one Celery wrote)
-   * expires, for reads and `cleanup()`; null keeps such records forever. Celery's `result_expires`.
-   * @default 86400
+   * Seconds after `date_done` that a document without our `expires_at` (one Celery wrote) expires,
+   * for reads and `cleanup()`; null keeps those forever. Celery's `result_expires`. @default 86400
    */
   resultExpires?: number | null;
   /**
-   * Create TTL indexes (`expireAfterSeconds: 0` on `expires_at`) so MongoDB deletes expired
-   * records by itself, within about a minute. Engines without TTL indexes (FerretDB) get a plain
-   * index instead; `cleanup()` works either way.
-   * @default false
+   * TTL indexes (`expireAfterSeconds: 0` on `expires_at`), so MongoDB deletes expired documents
+   * itself within about a minute; engines without them (FerretDB) get a plain index. @default false
    */
   ttlIndex?: boolean;
   /** Documents `cleanup()` deletes per batch. @default 1000 */
   cleanupBatchSize?: number;
-  /**
-   * Where the warning about an unsafe engine (FerretDB 1.x) goes, once per store.
-   * @default process.emitWarning, each distinct message once per process
-   */
+  /** Where the unsafe-engine warning (FerretDB 1.x) goes, once per store. @default process.emitWarning, once per process */
   warn?: (message: string) => void;
 }

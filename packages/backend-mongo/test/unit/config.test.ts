@@ -12,16 +12,18 @@ describe("URLs and options (no server)", () => {
     expect(parseMongoUrl("mongodb://")).toEqual({
       url: "mongodb://localhost/",
       database: undefined,
+      endpoint: { serverAddress: "localhost", serverPort: 27017 },
     });
     expect(
-      parseMongoUrl("mongodb://u:p%40ss@h1:27017,h2:27018/results?replicaSet=rs0&authSource=admin"),
+      parseMongoUrl("mongodb://u:p%40ss@h1:27018,h2:27019/results?replicaSet=rs0&authSource=admin"),
     ).toEqual({
-      url: "mongodb://u:p%40ss@h1:27017,h2:27018/results?replicaSet=rs0&authSource=admin",
+      url: "mongodb://u:p%40ss@h1:27018,h2:27019/results?replicaSet=rs0&authSource=admin",
       database: "results",
+      endpoint: { serverAddress: "h1", serverPort: 27018 }, // the first host, for telemetry
     });
-    expect(
-      parseMongoUrl("mongodb+srv://cluster0.example.net/?retryWrites=true").database,
-    ).toBeUndefined();
+    const srv = parseMongoUrl("mongodb+srv://cluster0.example.net/?retryWrites=true");
+    expect(srv.database).toBeUndefined();
+    expect(srv.endpoint).toEqual({ serverAddress: "cluster0.example.net" }); // SRV: no port of its own
   });
   it("names the database and collections as Celery does, or by namespace", () => {
     expect(resolveConfig({ url: "mongodb://h" })).toMatchObject({

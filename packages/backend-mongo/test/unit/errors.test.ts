@@ -23,16 +23,18 @@ describe("error mapping", () => {
     return error;
   };
   it("names the operation and the server's code, and keeps the cause", () => {
-    const wrapped = errors.wrapError(server(13), "read");
+    const wrapped = errors.wrapError(server(13), "read of task t1");
     expect(wrapped).toBeInstanceOf(BackendError);
-    expect(wrapped.message).toBe("[resultstore] [mongodb] read failed (code 13): failed 13");
+    expect(wrapped.message).toBe(
+      "[resultstore] [mongodb] Read of task t1 failed (code 13): failed 13",
+    );
     expect(wrapped.cause).toBeInstanceOf(MongoServerError);
   });
   it("retries transport failures, transient codes, retryable labels and lost races only", () => {
     expect(errors.isRetryable(new MongoNetworkError("reset"))).toBe(true);
-    expect(errors.isRetryable(errors.wrapError(server(91), "write"))).toBe(true);
+    expect(errors.isRetryable(errors.wrapError(server(91), "write of task t1"))).toBe(true);
     expect(errors.isRetryable(server(2, ["RetryableWriteError"]))).toBe(true);
-    expect(errors.isRetryable(new ContentionError("mongodb", "incr of k", 64))).toBe(true);
+    expect(errors.isRetryable(new ContentionError("mongodb", "incr of counter k", 64))).toBe(true);
     expect(errors.isRetryable(server(13))).toBe(false);
     expect(errors.isRetryable(server(11000))).toBe(false);
   });
@@ -44,7 +46,7 @@ describe("outcome unknown and unsent (issue 28)", () => {
       ok: 1,
       writeConcernError: { code: 64, errmsg: "waiting for replication timed out" },
     } as never);
-    const wrapped = errors.wrapError(wtimeout, "write");
+    const wrapped = errors.wrapError(wtimeout, "write of task t1");
     expect(wrapped).toBeInstanceOf(OutcomeUnknownError);
     expect(errors.isRetryable(wrapped)).toBe(false);
     expect(errors.isRetryable(wtimeout)).toBe(false);
@@ -54,14 +56,14 @@ describe("outcome unknown and unsent (issue 28)", () => {
       ok: 1,
       writeConcernError: { code: 91, errmsg: "shutdown in progress" },
     } as never);
-    expect(errors.wrapError(stepDown, "incr")).toBeInstanceOf(OutcomeUnknownError);
+    expect(errors.wrapError(stepDown, "incr of counter k")).toBeInstanceOf(OutcomeUnknownError);
   });
   it("a bare server selection failure sent nothing; one that may follow a sent write did not", () => {
     const selection = new MongoServerSelectionError("no server", {} as never);
-    const unsent = errors.wrapError(selection, "write");
+    const unsent = errors.wrapError(selection, "write of task t1");
     expect(unsent).toBeInstanceOf(BackendUnavailableError);
     expect(errors.isRetryable(unsent)).toBe(true);
-    const maybe = errors.wrapError(new WriteMayHaveBeenSent(selection), "write");
+    const maybe = errors.wrapError(new WriteMayHaveBeenSent(selection), "write of task t1");
     expect(maybe).toBeInstanceOf(BackendConnectionError);
     expect(maybe).not.toBeInstanceOf(BackendUnavailableError);
   });
