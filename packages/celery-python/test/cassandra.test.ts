@@ -13,7 +13,7 @@ const target = serverTarget("CASSANDRA");
 
 describe.skipIf(!target.url)(`resultstore+cassandra:// ${target.reason}`, () => {
   const ns = `py${randomUUID().replaceAll("-", "").slice(0, 12)}`;
-  const base = (target.url as string).replace(/\/+$/, "");
+  const base = (target.url ?? "").replace(/\/+$/, "");
   let store: ResultStore;
   let client: cassandra.Client;
 

@@ -13,7 +13,7 @@ const target = serverTarget("CONSUL");
 
 describe.skipIf(!target.url)(`resultstore+consul:// ${target.reason}`, () => {
   const prefix = `rs-py/c${randomUUID().replaceAll("-", "").slice(0, 12)}`;
-  const base = (target.url as string).replace(/\/+$/, "");
+  const base = (target.url ?? "").replace(/\/+$/, "");
   const url = `${base}/${prefix}`;
   const http = base.replace(/^consul:/, "http:");
   let store: ResultStore;

@@ -30,7 +30,7 @@ function normalized(item: Record<string, AttributeValue>, id: string): Record<st
 
 describe.skipIf(!target.url)(`resultstore+dynamodb:// ${target.reason}`, () => {
   const table = `py${randomUUID().replaceAll("-", "").slice(0, 12)}`;
-  const url = `${(target.url as string).replace(/\/+$/, "")}/${table}`;
+  const url = `${(target.url ?? "").replace(/\/+$/, "")}/${table}`;
   let store: ResultStore;
   let client: DynamoDBClient;
 

@@ -12,7 +12,7 @@ const target = serverTarget("ELASTICSEARCH");
 
 describe.skipIf(!target.url)(`resultstore+elasticsearch:// ${target.reason}`, () => {
   const index = `py${randomUUID().replaceAll("-", "").slice(0, 12)}`;
-  const base = (target.url as string).replace(/\/+$/, "");
+  const base = (target.url ?? "").replace(/\/+$/, "");
   const url = `${base}/${index}`;
   const http = base.replace(/^elasticsearch(\+https)?:/, (_, tls) => (tls ? "https:" : "http:"));
   let store: ResultStore;

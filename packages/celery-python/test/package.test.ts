@@ -36,8 +36,8 @@ describe.skipIf(!mongoTarget.url || !dynamoTarget.url)(
   () => {
     const work = mkdtempSync(join(tmpdir(), "resultstore-celery-pkg-"));
     const ns = `pkg${randomUUID().replaceAll("-", "").slice(0, 12)}`;
-    const mongoUrl = `${(mongoTarget.url as string).replace(/\/+$/, "")}/resultstore_celery_pkg`;
-    const dynamoUrl = `${(dynamoTarget.url as string).replace(/\/+$/, "")}/${ns}`;
+    const mongoUrl = `${(mongoTarget.url ?? "").replace(/\/+$/, "")}/resultstore_celery_pkg`;
+    const dynamoUrl = `${(dynamoTarget.url ?? "").replace(/\/+$/, "")}/${ns}`;
     let wheel: string;
     let sdist: string;
     let mongoStore: ResultStore;
