@@ -1,17 +1,69 @@
-/** The Cosmos client, the container (created on first use) and the conditional document calls. */
+/** The Cosmos client, the container (provisioned, reopened) and the conditional document calls. */
 import { Agent } from "node:https";
-import type { CosmosClient as Client, Container, ItemDefinition } from "@azure/cosmos";
+import type { Container, ItemDefinition } from "@azure/cosmos";
 import { CosmosClient, PartitionKeyKind, StatusCodes } from "@azure/cosmos";
-import { ConfigurationError } from "@resultstore/core";
+import { ConfigurationError, StoreClosedError } from "@resultstore/core";
+import { LazyConnection } from "@resultstore/core/backend";
 import { BACKEND_NAME, type ClientSource, type ResolvedConfig } from "./config.js";
 import { errors, writeErrors } from "./errors.js";
 
 const { NotFound, Conflict, PreconditionFailed, InternalServerError } = StatusCodes;
 
-/** A client, and what `close()` must release: only what we created ourselves. */
-export type OwnedClient = { client: Client; release(): void };
+/**
+ * The store's container: provisioned on first use, and again when it vanished behind our back
+ * (`run`). The client is built on first use; `close()` releases only what we built.
+ */
+export class ContainerConnection extends LazyConnection<Container> {
+  private owned: { client: CosmosClient; release(): void } | undefined;
 
-export function buildClient(source: ClientSource): OwnedClient {
+  constructor(private readonly config: ResolvedConfig) {
+    super(BACKEND_NAME, () => openContainer(this.container(), config));
+  }
+
+  /** The container by name, without provisioning it. */
+  container(): Container {
+    this.owned ??= buildClient(this.config.source);
+    const { databaseName, containerName } = this.config;
+    return this.owned.client.database(databaseName).container(containerName);
+  }
+
+  /** `body` with the container, run once more on a new one if it vanished (see `gone`). */
+  run<T>(body: (container: Container) => Promise<T>): Promise<T> {
+    return this.reopening(body, (error) => this.gone(error));
+  }
+
+  /** Deletes the container, unprovisioned (creating it to delete it would waste requests). */
+  async drop(): Promise<void> {
+    if (this.isClosed) throw new StoreClosedError(BACKEND_NAME);
+    this.reset(); // a later call provisions it again
+    const remove = () => this.container().delete();
+    const label = `removal of container ${this.config.containerName}`;
+    await errors.guard(label, remove, errors.on([NotFound], "gone"));
+  }
+
+  override close(): Promise<void> {
+    return super.close(() => this.owned?.release());
+  }
+
+  /**
+   * Whether `error` came from the container vanishing (an emulator restart, an operator): a status
+   * that explains (404; the emulator answers 500) and a read of it answering 404. Running the call
+   * again is then safe, even `incr`: nothing of it landed in a container that was not there.
+   */
+  private async gone(error: unknown): Promise<boolean> {
+    const status = errors.statusOf(error);
+    if (this.config.provisioning === "never") return false;
+    if (status !== NotFound && status !== InternalServerError) return false;
+    try {
+      await this.container().read();
+      return false;
+    } catch (readError) {
+      return errors.statusOf(readError) === NotFound;
+    }
+  }
+}
+
+function buildClient(source: ClientSource) {
   if (source.kind === "given") {
     const { client, dispose } = source;
     return { client, release: () => (dispose ? client.dispose() : undefined) };
@@ -27,10 +79,10 @@ export function buildClient(source: ClientSource): OwnedClient {
 }
 
 /**
- * `container`, created first when `provisioning` is "auto". A read comes first so that an existing
- * container needs no create permission; creates tolerate 409 so processes starting at once all succeed.
+ * `container`, created first if missing and `provisioning` is "auto". Read first, so an existing one
+ * needs no create permission; creates tolerate 409, so processes starting at once all succeed.
  */
-export async function openContainer(container: Container, config: ResolvedConfig) {
+async function openContainer(container: Container, config: ResolvedConfig) {
   const { database } = container;
   const where = `container ${database.id}/${container.id}`;
   const read = () => container.read();
@@ -52,23 +104,6 @@ export async function openContainer(container: Container, config: ResolvedConfig
     });
   await errors.guard(`provisioning of ${where}`, createContainer, exists);
   return container;
-}
-
-/**
- * Whether `error` came from the container being gone behind our back (the in-memory emulator
- * restarted, an operator deleted it): a status it explains (404; the emulator answers 500), and a
- * read of it answering 404. The store then sets it up again and runs the call once more: nothing
- * of the call landed in a container that was not there, so even `incr` is safe.
- */
-export async function containerGone(error: unknown, container: () => Container) {
-  const status = errors.statusOf(error);
-  if (status !== NotFound && status !== InternalServerError) return false;
-  try {
-    await container().read();
-    return false;
-  } catch (readError) {
-    return errors.statusOf(readError) === NotFound;
-  }
 }
 
 type Document = ItemDefinition & { id: string };

@@ -32,14 +32,12 @@ export interface ResolvedConfig {
 }
 
 /**
- * Parses `cosmosdbsql://:<key>@host[:port]` as Celery does (the user name is ignored; the key is
- * percent-decoded, as kombu unquotes it). Celery picks https only for port 443; we use
- * `protocol` (default https) for every port.
+ * `cosmosdbsql://:<key>@host[:port]` as Celery reads it (user name ignored, key percent-decoded),
+ * but with `protocol` (default https) on every port where Celery uses http off port 443.
  */
 export function optionsFromUrl(rawUrl: string, protocol?: unknown): CosmosBackendOptions {
-  // Account keys are base64, and users paste them raw: a "/" would end the URL's authority early
-  // (Celery then fails with "Port could not be cast to integer") and defeat redaction in error
-  // messages. Percent-encode the user info, leaving an already-encoded key as it is.
+  // Base64 keys pasted raw hold "/", which would end the authority early (Celery: "Port could not
+  // be cast to integer") and defeat redaction: encode the user info unless it already is.
   const url = encodeUserinfo(rawUrl);
   const parsed = parseUrl(url, BACKEND_NAME);
   if (parsed.protocol !== "cosmosdbsql:") {

@@ -19,10 +19,7 @@ function httpStatus(error: unknown): number | undefined {
 /** Socket-level failures (the SDK's request timeout among them): no status, nothing answered. */
 const isTransport = (error: unknown) => httpStatus(error) === undefined && isNetworkError(error);
 
-/**
- * Nothing was sent: the connection was refused, and so was every attempt the SDK made before (it
- * retries some failures itself, e.g. DNS failures, and records each; never a refused connection).
- */
+/** Nothing was sent: the connection was refused, and so was every attempt the SDK retried before. */
 function isUnsent(error: unknown): boolean {
   if (httpStatus(error) !== undefined || !isConnectionRefused(error)) return false;
   const { diagnostics } = error as ErrorResponse;
@@ -52,16 +49,14 @@ const spec: ErrorMappingSpec = {
 export const errors = defineErrorMapping(spec);
 
 /**
- * Statuses that say a write reached Cosmos DB but not how it ended: 408 (Cosmos documents that the
- * write may have succeeded), 500 and 503 (the SDK re-sends a write after a 503 only on accounts
- * with several write regions).
+ * A write reached Cosmos DB but its outcome is unknown: 408 (Cosmos documents that it may have
+ * succeeded), 500, 503 (re-sent by the SDK only with several write regions).
  */
 const WRITE_OUTCOME_UNKNOWN = new Set([408, 500, 503]);
 
 /**
- * Writes and increments: a failure after the request may have reached the server (one of those
- * statuses, or a socket failure or client-side timeout once connected: the SDK re-sends only reads
- * and queries by itself) is an `OutcomeUnknownError`, which core narrows to the write or increment.
+ * Writes and increments: one of those statuses, or a socket failure or client-side timeout once
+ * connected (the SDK re-sends only reads and queries), is an `OutcomeUnknownError`.
  */
 export const writeErrors = defineErrorMapping({
   ...spec,

@@ -1,4 +1,4 @@
-import { type Container, StatusCodes } from "@azure/cosmos";
+import type { Container } from "@azure/cosmos";
 import type {
   BackendTelemetry,
   BackendUrlOptions,
@@ -8,14 +8,12 @@ import type {
   TaskWrite,
   WriteOutcome,
 } from "@resultstore/core";
-import { StoreClosedError } from "@resultstore/core";
 import {
   applyWrite,
   assertRecordFits,
   chunks,
   endpointOf,
   type KnownVersion,
-  LazyConnection,
   LOST_RACE,
   mapLimit,
   mergeUrlOptions,
@@ -23,7 +21,7 @@ import {
   VersionCache,
 } from "@resultstore/core/backend";
 import * as cosmos from "./client.js";
-import { BACKEND_NAME, optionsFromUrl, type ResolvedConfig, resolveConfig } from "./config.js";
+import { BACKEND_NAME, optionsFromUrl, resolveConfig } from "./config.js";
 import { addToSet, incr } from "./counters.js";
 import { errors } from "./errors.js";
 import type { StoredDocument } from "./records.js";
@@ -54,26 +52,23 @@ type Read = KnownVersion<string> & { writeId?: string | undefined };
  */
 export class CosmosBackend implements ResultBackend {
   readonly name = BACKEND_NAME;
-  /** Cosmos deletes items by their `ttl`; reads and `cleanup` also honour `expires_at` (engines without TTL). */
+  /** Cosmos deletes items by `ttl`; reads and `cleanup` also honour `expires_at` (no TTL needed). */
   readonly capabilities = { nativeExpiry: true, maxRecordBytes: MAX_RECORD_BYTES };
   readonly telemetry: BackendTelemetry;
   /** The database and the container (`<containerName>_<namespace>`) this store's records live in. */
   readonly databaseName: string;
   readonly containerName: string;
-  private readonly config: ResolvedConfig;
   /** The last version this process saw of each task, so a following write is one request. */
   private readonly etags: VersionCache<string>;
-  private owned: cosmos.OwnedClient | undefined;
-  private readonly connection = new LazyConnection(BACKEND_NAME, () =>
-    cosmos.openContainer(this.container(), this.config),
-  );
+  private readonly connection: cosmos.ContainerConnection;
 
   constructor(options: CosmosBackendOptions) {
-    this.config = resolveConfig(options);
-    const { source, databaseName, containerName, etagCacheSize } = this.config;
+    const config = resolveConfig(options);
+    const { source, databaseName, containerName } = config;
     this.databaseName = databaseName;
     this.containerName = containerName;
-    this.etags = new VersionCache<string>(etagCacheSize);
+    this.etags = new VersionCache<string>(config.etagCacheSize);
+    this.connection = new cosmos.ContainerConnection(config);
     this.telemetry = {
       system: "azure.cosmosdb",
       namespace: databaseName,
@@ -83,12 +78,11 @@ export class CosmosBackend implements ResultBackend {
   }
 
   /**
-   * Create first when this process knows nothing about the task (its first write is then one
-   * request); otherwise replace under the known ETag. A 409 or 412 means someone else wrote: read
-   * the current version, re-apply the rules and merge to it, and try again.
+   * Create when this process knows no version (one request for a first write), else replace under
+   * the known ETag; after a 409 or 412 (someone else wrote), read, re-apply the rules, try again.
    */
   write(write: TaskWrite): Promise<WriteOutcome> {
-    return this.reopening(async (container) => {
+    return this.connection.run(async (container) => {
       const cached: Read | undefined = this.etags.get(keys.task(write.taskId));
       // A create (409 if the task exists): with nothing stored, the rules allow any write.
       if (!cached && (await this.put(container, write, applyWrite(null, write) as TaskRecord))) {
@@ -116,13 +110,12 @@ export class CosmosBackend implements ResultBackend {
   }
 
   /**
-   * One query per `READ_MANY_CHUNK` ids, all in flight, instead of a point read per id: two
-   * requests per chunk (the SDK asks for the cross-partition query's plan first). Each document's
-   * `_etag` is remembered as a point read's would be, so a following write of it is one replace.
+   * One query per chunk of ids, all in flight (two requests each: the SDK asks for the query's plan
+   * first); the ETags are remembered as a point read's, so a following write is one replace.
    */
   readMany(taskIds: readonly string[]): Promise<(TaskRecord | null)[]> {
     const ids = [...new Set(taskIds.map((taskId) => keys.task(taskId)))];
-    return this.reopening(async (container) => {
+    return this.connection.run(async (container) => {
       const found = new Map<string, StoredDocument>();
       await Promise.all(
         chunks(ids, READ_MANY_CHUNK).map(async (chunk) => {
@@ -150,7 +143,7 @@ export class CosmosBackend implements ResultBackend {
   }
 
   incr(key: string, by: number, expiresAt: Date | null): Promise<number> {
-    return this.reopening((container) => incr(container, key, by, expiresAt));
+    return this.connection.run((container) => incr(container, key, by, expiresAt));
   }
 
   async removeCounter(key: string): Promise<void> {
@@ -159,12 +152,12 @@ export class CosmosBackend implements ResultBackend {
   }
 
   addToSet(key: string, member: string, expiresAt: Date | null): Promise<number> {
-    return this.reopening((container) => addToSet(container, key, member, expiresAt));
+    return this.connection.run((container) => addToSet(container, key, member, expiresAt));
   }
 
   /** Celery creates the group document (409 on a second save); we upsert so a re-save works. */
   async saveGroup(group: GroupRecord): Promise<void> {
-    await this.reopening((container) =>
+    await this.connection.run((container) =>
       errors.guard(`save of group ${group.groupId}`, () =>
         container.items.upsert(encodeGroup(group)),
       ),
@@ -186,12 +179,11 @@ export class CosmosBackend implements ResultBackend {
   }
 
   /**
-   * Deletes what expired by `expires_at`, for engines or containers without TTL (the local test
-   * server, a container Celery created). Each delete is conditional on the ETag the query saw, so
-   * a record rewritten meanwhile (with a new expiry) survives.
+   * Deletes what expired by `expires_at`, for containers without TTL (the local test server, one
+   * Celery created), each under the ETag the query saw: a record rewritten meanwhile survives.
    */
   cleanup(now: Date): Promise<number> {
-    return this.reopening(async (container) => {
+    return this.connection.run(async (container) => {
       const query = { query: EXPIRED, parameters: [{ name: "@now", value: now.getTime() }] };
       const { resources } = await errors.guard("cleanup", () =>
         container.items.query<{ id: string; _etag: string }>(query).fetchAll(),
@@ -204,42 +196,18 @@ export class CosmosBackend implements ResultBackend {
   }
 
   async close(): Promise<void> {
-    await this.connection.close(() => {
-      this.etags.clear();
-      this.owned?.release();
-    });
+    this.etags.clear();
+    await this.connection.close();
   }
 
   /** Deletes this store's container (its namespace): every task, group and counter in it. */
   async destroy(): Promise<void> {
-    if (this.connection.isClosed) throw new StoreClosedError(BACKEND_NAME);
     this.etags.clear();
-    this.connection.reset(); // a later call provisions it again
-    // No provisioning here: creating the container only to delete it would be wasted requests.
-    await errors.guard(
-      `removal of container ${this.containerName}`,
-      () => this.container().delete(),
-      errors.on([StatusCodes.NotFound], "gone"),
-    );
+    await this.connection.drop();
   }
 
   isRetryable(error: unknown): boolean {
     return errors.isRetryable(error);
-  }
-
-  /** The container by name, without provisioning it; the client is built on first use. */
-  private container(): Container {
-    this.owned ??= cosmos.buildClient(this.config.source);
-    return this.owned.client.database(this.databaseName).container(this.containerName);
-  }
-
-  /** `body` with the container, set up again once if it vanished (see `containerGone`). */
-  private reopening<T>(body: (container: Container) => Promise<T>): Promise<T> {
-    const { provisioning } = this.config;
-    return this.connection.reopening(
-      body,
-      (error) => provisioning === "auto" && cosmos.containerGone(error, () => this.container()),
-    );
   }
 
   /** The stored version of a task (remembered for the next write), or null. */
