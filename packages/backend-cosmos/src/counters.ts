@@ -12,9 +12,8 @@ import { expiryFields, keys, memberProperty, type StoredDocument } from "./recor
 const { NotFound, PreconditionFailed } = StatusCodes;
 
 /**
- * A change of document `id`: the patch `operations` (the expiry's two `set`s are added), the value
- * of a document this call creates or restarts (`fresh`), and the `answer` read from the document
- * as this call left it. `label` names the change in messages, `subject` the document.
+ * A change of document `id`: its patch `operations` (the expiry's `set`s are added), the value of a
+ * document it creates or restarts (`fresh`), and the `answer` from the document as it left it.
  */
 interface LiveUpdate {
   id: string;

@@ -1,8 +1,7 @@
 /**
- * The stored documents, in Celery's cosmosdbsql layout (CELERY-COMPAT.md §5): `id` is the
- * key-value key, `value` is Celery's meta JSON as a string. Our fields sit beside `value`, where
- * Celery never looks: `status` (for cleanup and raw checks), `metadata`, `expires_at` (epoch ms,
- * what reads and cleanup use) and `ttl` (seconds, what Cosmos DB itself expires items by).
+ * Documents in Celery's cosmosdbsql layout (CELERY-COMPAT.md §5): `id` is the key, `value` Celery's
+ * meta JSON as a string. Beside it, where Celery never looks: `status`, `metadata`, `expires_at`
+ * (epoch ms, for reads and cleanup) and `ttl` (seconds, for Cosmos DB's own expiry).
  */
 import { decodeJson, encodeJson, type GroupRecord, type TaskRecord } from "@resultstore/core";
 import {
@@ -20,10 +19,9 @@ import {
 export const keys = new CeleryKeys();
 
 /**
- * Cosmos DB's item limit is 2 MB of JSON; we count it as 2,000,000 bytes to stay clear of MiB vs MB.
- * `value` is Celery's meta JSON embedded as a JSON string, and escaping it again at most doubles it
- * (every `"` and `\` gains a backslash; the meta is ASCII-only). Our fields, the id and the system
- * properties fit in the reserve.
+ * Cosmos DB's item limit: 2 MB of JSON, counted as 2,000,000 bytes (clear of MiB vs MB). Embedding
+ * the meta JSON as a string at most doubles it (each `"` and `\` gains a backslash; the meta is
+ * ASCII-only); our fields, the id and the system properties fit in the reserve.
  */
 export const ITEM_LIMIT_BYTES = 2_000_000;
 const RESERVE_BYTES = 16 * 1024;

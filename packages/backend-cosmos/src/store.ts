@@ -236,7 +236,7 @@ export class CosmosBackend implements ResultBackend {
       ? await cosmos.replaceItem(container, doc, etag, label)
       : await cosmos.createItem(container, doc, label);
     if (landed) this.etags.set(doc.id, landed, record);
-    return landed !== null;
+    return typeof landed === "string";
   }
 }
 
