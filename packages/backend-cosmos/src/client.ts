@@ -46,9 +46,8 @@ export class ContainerConnection extends LazyConnection<Container> {
   }
 
   /**
-   * Whether `error` came from the container vanishing (an emulator restart, an operator): a status
-   * that explains (404; the emulator answers 500) and a read of it answering 404. Running the call
-   * again is then safe, even `incr`: nothing of it landed in a container that was not there.
+   * Whether `error` came from the container vanishing: 404 (the emulator: 500), and a read finds
+   * nothing. Running the call again is then safe, even `incr`: nothing of it landed.
    */
   private async gone(error: unknown): Promise<boolean> {
     const status = errors.statusOf(error);
@@ -78,10 +77,7 @@ function buildClient(source: ClientSource) {
   return { client, release };
 }
 
-/**
- * `container`, created first if missing and `provisioning` is "auto". Read first, so an existing one
- * needs no create permission; creates tolerate 409, so processes starting at once all succeed.
- */
+/** `container`, created if missing and `provisioning` is "auto" (README: Provisioning). */
 async function openContainer(container: Container, config: ResolvedConfig) {
   const { database } = container;
   const where = `container ${database.id}/${container.id}`;

@@ -1,4 +1,4 @@
-/** Celery's `cosmosdbsql://` URL and every option, checked and defaulted before anything connects. */
+/** The `cosmosdbsql://` URL and every option, checked and defaulted before anything connects. */
 import type { CosmosClient, CosmosClientOptions } from "@azure/cosmos";
 import { ConfigurationError } from "@resultstore/core";
 import {
@@ -31,10 +31,7 @@ export interface ResolvedConfig {
   etagCacheSize: number;
 }
 
-/**
- * `cosmosdbsql://:<key>@host[:port]` as Celery reads it (user name ignored, key percent-decoded),
- * but with `protocol` (default https) on every port where Celery uses http off port 443.
- */
+/** `cosmosdbsql://:<key>@host[:port]` as Celery reads it, with `protocol` on every port. */
 export function optionsFromUrl(rawUrl: string, protocol?: unknown): CosmosBackendOptions {
   // Base64 keys pasted raw hold "/", which would end the authority early (Celery: "Port could not
   // be cast to integer") and defeat redaction: encode the user info unless it already is.

@@ -1,7 +1,4 @@
-/**
- * Counters and sets: one patch conditional on the document being live, atomic on the server. Both
- * live under `keys` (records.ts), apart from every task and group document.
- */
+/** Counters and sets: one patch conditional on the document being live (README: incr, addToSet). */
 import { type Container, type PatchOperation, StatusCodes } from "@azure/cosmos";
 import { isPlainObject, LOST_RACE, retryLostRaces } from "@resultstore/core/backend";
 import { createItem, replaceItem } from "./client.js";
@@ -36,11 +33,7 @@ export function incr(container: Container, key: string, by: number, expiresAt: D
   });
 }
 
-/**
- * Sets `/members/<member>` on the set's document, an object whose property names are the members
- * (see `memberProperty`): adding a member already there changes nothing, and the size is the
- * object's size in the document the patch returns.
- */
+/** Sets `/members/<member>`: a member already there changes nothing; the size is `members`'. */
 export function addToSet(
   container: Container,
   key: string,
@@ -59,9 +52,8 @@ export function addToSet(
 }
 
 /**
- * Patches the live document. A missing one (404) is created as `fresh`; an expired one fails the
- * condition (412) and is replaced by `fresh` under If-Match on the version seen, so concurrent
- * callers restart it once and the rest apply to the restarted one.
+ * Patches the live document; a missing one (404) is created as `fresh`, an expired one (412) is
+ * replaced by `fresh` under If-Match, so concurrent callers restart it once.
  */
 function updateLive(container: Container, expiresAt: Date | null, update: LiveUpdate) {
   const { id, label } = update;
@@ -70,9 +62,8 @@ function updateLive(container: Container, expiresAt: Date | null, update: LiveUp
     const now = Date.now();
     const expiry = expiryFields(expiresAt, now);
     const fresh = { id, ...update.fresh, ...expiry };
-    // Whole seconds, rounded down: the condition's text then repeats for a second, so the local
-    // server (which compiles each new text) reuses it. Down is safe: a document may outlive its
-    // expiry by < 1 s (as with Cosmos's own TTL), never restart early.
+    // Whole seconds, rounded down: one condition text per second (the local server compiles each
+    // new text), and a document outlives its expiry by < 1 s at most, never restarting early.
     const cutoff = Math.floor(now / 1000) * 1000;
     const patch = () =>
       item.patch<StoredDocument>({
@@ -91,8 +82,7 @@ function updateLive(container: Container, expiresAt: Date | null, update: LiveUp
     if (patched === NotFound) {
       return (await createItem(container, fresh, label)) ? update.answer(fresh) : LOST_RACE;
     }
-    // Restart only a version that is itself expired: another client may have restarted it since
-    // the 412 and applied theirs, which replacing would lose; the next round applies to it.
+    // Restart only an expired version: one another client restarted since would lose its changes.
     const read = () => item.read<StoredDocument>();
     const { resource, etag } = await errors.guard(`read of ${update.subject}`, read);
     const expired = typeof resource?.expires_at === "number" && resource.expires_at <= cutoff;

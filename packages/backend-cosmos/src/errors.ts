@@ -19,7 +19,7 @@ function httpStatus(error: unknown): number | undefined {
 /** Socket-level failures (the SDK's request timeout among them): no status, nothing answered. */
 const isTransport = (error: unknown) => httpStatus(error) === undefined && isNetworkError(error);
 
-/** Nothing was sent: the connection was refused, and so was every attempt the SDK retried before. */
+/** Nothing was sent: the connection was refused, as was every attempt the SDK made before. */
 function isUnsent(error: unknown): boolean {
   if (httpStatus(error) !== undefined || !isConnectionRefused(error)) return false;
   const { diagnostics } = error as ErrorResponse;
@@ -48,10 +48,7 @@ const spec: ErrorMappingSpec = {
 /** Reads, deletes and other idempotent calls: a failure is transient or final, never "maybe". */
 export const errors = defineErrorMapping(spec);
 
-/**
- * A write reached Cosmos DB but its outcome is unknown: 408 (Cosmos documents that it may have
- * succeeded), 500, 503 (re-sent by the SDK only with several write regions).
- */
+/** Statuses after which a write may have landed (README: Errors). */
 const WRITE_OUTCOME_UNKNOWN = new Set([408, 500, 503]);
 
 /**

@@ -1,8 +1,4 @@
-/**
- * Documents in Celery's cosmosdbsql layout (CELERY-COMPAT.md §5): `id` is the key, `value` Celery's
- * meta JSON as a string. Beside it, where Celery never looks: `status`, `metadata`, `expires_at`
- * (epoch ms, for reads and cleanup) and `ttl` (seconds, for Cosmos DB's own expiry).
- */
+/** Celery's cosmosdbsql documents, and our fields beside `value` (README: Storage layout). */
 import { decodeJson, encodeJson, type GroupRecord, type TaskRecord } from "@resultstore/core";
 import {
   CeleryKeys,
@@ -15,14 +11,10 @@ import {
   taskIdsFromGroupValue,
 } from "@resultstore/core/backend";
 
-/** Document ids: Celery's keys; counters and sets in their own key space (`counterKey`, `setKey`). */
+/** Document ids: Celery's keys; counters and sets in a key space of their own (core's default). */
 export const keys = new CeleryKeys();
 
-/**
- * Cosmos DB's item limit: 2 MB of JSON, counted as 2,000,000 bytes (clear of MiB vs MB). Embedding
- * the meta JSON as a string at most doubles it (each `"` and `\` gains a backslash; the meta is
- * ASCII-only); our fields, the id and the system properties fit in the reserve.
- */
+/** Cosmos DB's 2 MB item limit; the meta JSON, embedded as a string, at most doubles (README). */
 export const ITEM_LIMIT_BYTES = 2_000_000;
 const RESERVE_BYTES = 16 * 1024;
 export const MAX_RECORD_BYTES = Math.floor((ITEM_LIMIT_BYTES - RESERVE_BYTES) / 2);
@@ -40,7 +32,7 @@ export function expiryFields(expiresAt: Date | null, now = Date.now()) {
   return { expires_at: expiresAt.getTime(), ttl };
 }
 
-/** When the document stops being visible: our `expires_at`, else Cosmos's own `_ts + ttl`, else never. */
+/** When the document stops being visible: `expires_at`, else Cosmos's `_ts + ttl`, else never. */
 export function documentExpiry(doc: StoredDocument): Date | null {
   if (typeof doc.expires_at === "number") return new Date(doc.expires_at);
   if (typeof doc.ttl === "number" && doc.ttl > 0 && typeof doc._ts === "number") {
@@ -95,11 +87,7 @@ function valueText(doc: StoredDocument): string | Record<string, unknown> {
   return "null"; // decodeMeta turns a missing value into a clear DecodeError
 }
 
-/**
- * A set member's property in the document's `members`: `m` and the member percent-encoded down to
- * letters, digits, `-`, `_` and `%` (a task id reads as itself), so its patch path needs no escaping
- * and names no property an object inherits (`__proto__`, `constructor`).
- */
+/** A set member's property in `members`: never needs escaping in a patch path, never inherited. */
 export function memberProperty(member: string): string {
   const hex = (c: string) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`;
   return `m${encodeURIComponent(member).replace(/[.!~*'()]/g, hex)}`;

@@ -52,10 +52,10 @@ type Read = KnownVersion<string> & { writeId?: string | undefined };
  */
 export class CosmosBackend implements ResultBackend {
   readonly name = BACKEND_NAME;
-  /** Cosmos deletes items by `ttl`; reads and `cleanup` also honour `expires_at` (no TTL needed). */
+  /** Cosmos deletes items by `ttl`; reads and `cleanup` also honour `expires_at` (TTL or not). */
   readonly capabilities = { nativeExpiry: true, maxRecordBytes: MAX_RECORD_BYTES };
   readonly telemetry: BackendTelemetry;
-  /** The database and the container (`<containerName>_<namespace>`) this store's records live in. */
+  /** The database and container (`<containerName>_<namespace>`) this store's records live in. */
   readonly databaseName: string;
   readonly containerName: string;
   /** The last version this process saw of each task, so a following write is one request. */
@@ -77,10 +77,7 @@ export class CosmosBackend implements ResultBackend {
     };
   }
 
-  /**
-   * Create when this process knows no version (one request for a first write), else replace under
-   * the known ETag; after a 409 or 412 (someone else wrote), read, re-apply the rules, try again.
-   */
+  /** Create, or replace under the known ETag; read and retry after a lost race (README: guard). */
   write(write: TaskWrite): Promise<WriteOutcome> {
     return this.connection.run(async (container) => {
       const cached: Read | undefined = this.etags.get(keys.task(write.taskId));
@@ -109,10 +106,7 @@ export class CosmosBackend implements ResultBackend {
     return (await this.readVersion(container, taskId))?.record ?? null;
   }
 
-  /**
-   * One query per chunk of ids, all in flight (two requests each: the SDK asks for the query's plan
-   * first); the ETags are remembered as a point read's, so a following write is one replace.
-   */
+  /** One query per chunk, all in flight; the ETags are remembered, as a point read's would be. */
   readMany(taskIds: readonly string[]): Promise<(TaskRecord | null)[]> {
     const ids = [...new Set(taskIds.map((taskId) => keys.task(taskId)))];
     return this.connection.run(async (container) => {
@@ -179,8 +173,8 @@ export class CosmosBackend implements ResultBackend {
   }
 
   /**
-   * Deletes what expired by `expires_at`, for containers without TTL (the local test server, one
-   * Celery created), each under the ETag the query saw: a record rewritten meanwhile survives.
+   * Deletes what expired by `expires_at` (for containers without TTL), each under the ETag the
+   * query saw: a record rewritten meanwhile survives.
    */
   cleanup(now: Date): Promise<number> {
     return this.connection.run(async (container) => {
