@@ -1,94 +1,129 @@
-/** Builds the Cosmos client and makes sure the database and container exist (auto-provisioning). */
+/** The Cosmos client, the container (provisioned, reopened) and the conditional document calls. */
 import { Agent } from "node:https";
-import {
-  type Container,
-  CosmosClient,
-  type CosmosClientOptions,
-  PartitionKeyKind,
-} from "@azure/cosmos";
-import { ConfigurationError } from "@resultstore/core";
-import { BACKEND_NAME, type ResolvedOptions } from "./config.js";
-import { CONFLICT, errors, NOT_FOUND } from "./errors.js";
-import type { CosmosBackendOptions } from "./types.js";
+import type { Container, ItemDefinition } from "@azure/cosmos";
+import { CosmosClient, PartitionKeyKind, StatusCodes } from "@azure/cosmos";
+import { ConfigurationError, StoreClosedError } from "@resultstore/core";
+import { LazyConnection } from "@resultstore/core/backend";
+import { BACKEND_NAME, type ClientSource, type ResolvedConfig } from "./config.js";
+import { errors, writeErrors } from "./errors.js";
 
-/** A client plus what `close()` must release (only what we created ourselves). */
-export interface OwnedClient {
-  client: CosmosClient;
-  release(): void;
-}
-
-export function buildClient(options: CosmosBackendOptions, resolved: ResolvedOptions): OwnedClient {
-  if (options.client) {
-    const client = options.client;
-    return { client, release: () => (options.closeClient ? client.dispose() : undefined) };
-  }
-  // Trust `ca` for this client's agent only; nothing process-wide changes.
-  const ownAgent =
-    !options.agent && options.ca ? new Agent({ ca: options.ca, keepAlive: true }) : undefined;
-  const clientOptions: CosmosClientOptions = {
-    endpoint: options.endpoint as string,
-    consistencyLevel: resolved.consistencyLevel,
-    connectionPolicy: {
-      // 429s are retried by the SDK after the server's retry-after, as Celery's pydocumentdb does.
-      retryOptions: {
-        maxRetryAttemptCount: resolved.maxRetryAttempts,
-        maxWaitTimeInSeconds: resolved.maxRetryWaitSeconds,
-      },
-    },
-  };
-  if (options.key) clientOptions.key = options.key;
-  else clientOptions.aadCredentials = options.aadCredentials;
-  const agent = options.agent ?? ownAgent;
-  if (agent) clientOptions.agent = agent;
-  const client = new CosmosClient(clientOptions);
-  return {
-    client,
-    release: () => {
-      client.dispose();
-      ownAgent?.destroy();
-    },
-  };
-}
+const { NotFound, Conflict, PreconditionFailed, InternalServerError } = StatusCodes;
 
 /**
- * The container, created on first use when `provisioning` is "auto". A read comes first so that an
- * existing container needs no create permission; creates tolerate 409 so many processes starting
- * at once all succeed.
+ * The store's container: provisioned on first use, and again when it vanished behind our back
+ * (`run`). The client is built on first use; `close()` releases only what we built.
  */
-export async function openContainer(
-  client: CosmosClient,
-  resolved: ResolvedOptions,
-): Promise<Container> {
-  const database = client.database(resolved.databaseName);
-  const container = database.container(resolved.containerName);
-  const where = `container ${resolved.databaseName}/${resolved.containerName}`;
-  const found = await errors.guard(
-    `Reading ${where}`,
-    () => container.read(),
-    errors.on([NOT_FOUND], null),
-  );
-  if (found) return container;
-  if (resolved.provisioning === "never") {
-    throw new ConfigurationError(
-      BACKEND_NAME,
-      `The ${where} does not exist and \`provisioning\` is "never".`,
-    );
+export class ContainerConnection extends LazyConnection<Container> {
+  private owned: { client: CosmosClient; release(): void } | undefined;
+
+  constructor(private readonly config: ResolvedConfig) {
+    super(BACKEND_NAME, () => openContainer(this.container(), config));
   }
-  await ignoreConflict(`Creating database ${resolved.databaseName}`, () =>
-    client.databases.create({ id: resolved.databaseName }),
-  );
-  await ignoreConflict(`Creating ${where}`, () =>
+
+  /** The container by name, without provisioning it. */
+  container(): Container {
+    this.owned ??= buildClient(this.config.source);
+    const { databaseName, containerName } = this.config;
+    return this.owned.client.database(databaseName).container(containerName);
+  }
+
+  /** `body` with the container, run once more on a new one if it vanished (see `gone`). */
+  run<T>(body: (container: Container) => Promise<T>): Promise<T> {
+    return this.reopening(body, (error) => this.gone(error));
+  }
+
+  /** Deletes the container, unprovisioned (creating it to delete it would waste requests). */
+  async drop(): Promise<void> {
+    if (this.isClosed) throw new StoreClosedError(BACKEND_NAME);
+    this.reset(); // a later call provisions it again
+    const remove = () => this.container().delete();
+    const label = `removal of container ${this.config.containerName}`;
+    await errors.guard(label, remove, errors.on([NotFound], "gone"));
+  }
+
+  override close(): Promise<void> {
+    return super.close(() => this.owned?.release());
+  }
+
+  /**
+   * Whether `error` came from the container vanishing: 404 (the emulator: 500), and a read finds
+   * nothing. Running the call again is then safe, even `incr`: nothing of it landed.
+   */
+  private async gone(error: unknown): Promise<boolean> {
+    const status = errors.statusOf(error);
+    if (this.config.provisioning === "never") return false;
+    if (status !== NotFound && status !== InternalServerError) return false;
+    try {
+      await this.container().read();
+      return false;
+    } catch (readError) {
+      return errors.statusOf(readError) === NotFound;
+    }
+  }
+}
+
+function buildClient(source: ClientSource) {
+  if (source.kind === "given") {
+    const { client, dispose } = source;
+    return { client, release: () => (dispose ? client.dispose() : undefined) };
+  }
+  // Trust `ca` for this client's agent only; nothing process-wide changes.
+  const agent = source.ca ? new Agent({ ca: source.ca, keepAlive: true }) : undefined;
+  const client = new CosmosClient(agent ? { ...source.options, agent } : source.options);
+  const release = () => {
+    client.dispose();
+    agent?.destroy();
+  };
+  return { client, release };
+}
+
+/** `container`, created if missing and `provisioning` is "auto" (README: Provisioning). */
+async function openContainer(container: Container, config: ResolvedConfig) {
+  const { database } = container;
+  const where = `container ${database.id}/${container.id}`;
+  const read = () => container.read();
+  if (await errors.guard(`read of ${where}`, read, errors.on([NotFound], null))) return container;
+  if (config.provisioning === "never") {
+    const problem = `The ${where} does not exist and \`provisioning\` is "never".`;
+    throw new ConfigurationError(BACKEND_NAME, problem);
+  }
+  const exists = errors.on([Conflict], "exists");
+  const createDatabase = () => database.client.databases.create({ id: database.id });
+  await errors.guard(`provisioning of database ${database.id}`, createDatabase, exists);
+  const createContainer = () =>
     database.containers.create({
-      id: resolved.containerName,
+      id: container.id,
       // Celery's layout: the key-value key is both the id and the partition key.
       partitionKey: { paths: ["/id"], kind: PartitionKeyKind.Hash },
       // -1: TTL on, no default; each item's own `ttl` decides (absent or -1 = never expires).
       defaultTtl: -1,
-    }),
-  );
+    });
+  await errors.guard(`provisioning of ${where}`, createContainer, exists);
   return container;
 }
 
-function ignoreConflict(action: string, create: () => Promise<unknown>): Promise<unknown> {
-  return errors.guard(action, create, errors.on([CONFLICT], "exists"));
+type Document = ItemDefinition & { id: string };
+const ifMatch = (etag: string) => ({ accessCondition: { type: "IfMatch", condition: etag } });
+
+/** Creates `doc`; its ETag, or null when it already exists (409). */
+export function createItem(container: Container, doc: Document, label: string) {
+  const create = async () => (await container.items.create(doc)).etag;
+  return writeErrors.guard(label, create, errors.on([Conflict], null));
+}
+
+/** Replaces `doc` if it is still at `etag`; its new ETag, or null when it changed or vanished. */
+export function replaceItem(container: Container, doc: Document, etag: string, label: string) {
+  const item = container.item(doc.id, doc.id);
+  const replace = async () => (await item.replace(doc, ifMatch(etag))).etag;
+  return writeErrors.guard(label, replace, errors.on([PreconditionFailed, NotFound], null));
+}
+
+/** Deletes item `id` (only at `etag` when given); whether it was there to delete. */
+export function deleteItem(container: Container, id: string, label: string, etag?: string) {
+  const remove = async () => {
+    await container.item(id, id).delete(etag ? ifMatch(etag) : {});
+    return true;
+  };
+  const absent = etag ? [NotFound, PreconditionFailed] : [NotFound];
+  return errors.guard(label, remove, errors.on(absent, false));
 }

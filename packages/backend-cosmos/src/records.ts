@@ -1,65 +1,38 @@
-/**
- * The stored documents, in Celery's cosmosdbsql layout (CELERY-COMPAT.md §5): `id` is the
- * key-value key, `value` is Celery's meta JSON as a string. Our fields sit beside `value`, where
- * Celery never looks: `status` (for cleanup and raw checks), `metadata`, `expires_at` (epoch ms,
- * what reads and cleanup use) and `ttl` (seconds, what Cosmos DB itself expires items by).
- */
+/** Celery's cosmosdbsql documents, and our fields beside `value` (README: Storage layout). */
 import { decodeJson, encodeJson, type GroupRecord, type TaskRecord } from "@resultstore/core";
 import {
+  CeleryKeys,
   decodeMeta,
   encodeMeta,
   formatCeleryDate,
-  GROUP_KEY_PREFIX,
   groupTuple,
   isPlainObject,
   parseCeleryDate,
-  TASK_KEY_PREFIX,
   taskIdsFromGroupValue,
 } from "@resultstore/core/backend";
 
-/**
- * Cosmos DB's item limit is 2 MB of JSON; we count it as 2,000,000 bytes to stay clear of MiB vs MB.
- * `value` is Celery's meta JSON embedded as a JSON string, and escaping it again at most doubles it
- * (every `"` and `\` gains a backslash; the meta is ASCII-only). Our fields, the id and the system
- * properties fit in the reserve.
- */
+/** Document ids: Celery's keys; counters and sets in a key space of their own (core's default). */
+export const keys = new CeleryKeys();
+
+/** Cosmos DB's 2 MB item limit; the meta JSON, embedded as a string, at most doubles (README). */
 export const ITEM_LIMIT_BYTES = 2_000_000;
 const RESERVE_BYTES = 16 * 1024;
 export const MAX_RECORD_BYTES = Math.floor((ITEM_LIMIT_BYTES - RESERVE_BYTES) / 2);
 
-/** The expiry fields every document we write carries. `ttl: -1` = never (needs the container's TTL on). */
-export interface ExpiryFields {
-  expires_at: number | null;
-  ttl: number;
-}
+/** A document we read: any field can be missing or odd in documents Celery or others wrote. */
+export type StoredDocument = Record<string, unknown> & { id: string; ttl?: number; _etag?: string };
 
-/** What a document we read may hold; anything can be missing in documents Celery wrote. */
-export interface StoredDocument {
-  id: string;
-  value?: unknown;
-  status?: unknown;
-  metadata?: unknown;
-  write_id?: unknown;
-  expires_at?: unknown;
-  ttl?: number;
-  date_done?: unknown;
-  count?: unknown;
-  members?: unknown;
-  _ts?: unknown;
-  _etag?: string;
-}
-
-export function expiryFields(expiresAt: Date | null, now = Date.now()): ExpiryFields {
+/**
+ * The expiry fields every document we write carries (`ttl: -1`: never). Cosmos counts `ttl` in
+ * whole seconds from the last write: rounded up, it never deletes a record before we would hide it.
+ */
+export function expiryFields(expiresAt: Date | null, now = Date.now()) {
   if (!expiresAt) return { expires_at: null, ttl: -1 };
-  // Cosmos counts `ttl` in whole seconds from the item's last write; round up so the database
-  // never deletes a record before we would hide it.
-  return {
-    expires_at: expiresAt.getTime(),
-    ttl: Math.max(1, Math.ceil((expiresAt.getTime() - now) / 1000)),
-  };
+  const ttl = Math.max(1, Math.ceil((expiresAt.getTime() - now) / 1000));
+  return { expires_at: expiresAt.getTime(), ttl };
 }
 
-/** When the document stops being visible: our `expires_at`, else Cosmos's own `_ts + ttl`, else never. */
+/** When the document stops being visible: `expires_at`, else Cosmos's `_ts + ttl`, else never. */
 export function documentExpiry(doc: StoredDocument): Date | null {
   if (typeof doc.expires_at === "number") return new Date(doc.expires_at);
   if (typeof doc.ttl === "number" && doc.ttl > 0 && typeof doc._ts === "number") {
@@ -70,7 +43,7 @@ export function documentExpiry(doc: StoredDocument): Date | null {
 
 export function encodeTask(record: TaskRecord, resultJson: string, writeId?: string) {
   return {
-    id: TASK_KEY_PREFIX + record.taskId,
+    id: keys.task(record.taskId),
     // Metadata lives in its own property, so Celery's value stays exactly what Celery writes.
     value: encodeMeta(record, { resultJson, includeMetadata: false }),
     status: record.status,
@@ -91,7 +64,7 @@ export function decodeTask(doc: StoredDocument, taskId: string): TaskRecord {
 
 export function encodeGroup(group: GroupRecord) {
   return {
-    id: GROUP_KEY_PREFIX + group.groupId,
+    id: keys.group(group.groupId),
     // Celery's KV group value: {"result": GroupResult.as_tuple()}, as kombu JSON.
     value: `{"result": ${encodeJson(groupTuple(group))}}`,
     date_done: formatCeleryDate(group.dateDone),
@@ -114,40 +87,8 @@ function valueText(doc: StoredDocument): string | Record<string, unknown> {
   return "null"; // decodeMeta turns a missing value into a clear DecodeError
 }
 
-/**
- * The property of a set document's `members` object that stands for `member`: `m` and the
- * member percent-encoded down to letters, digits, `-`, `_` and `%`, so a task id reads as itself
- * (`m<uuid>`). One member, one property, and a patch path (`/members/<property>`) that needs no
- * escaping and can name no property an object inherits (`__proto__`, `constructor`).
- */
+/** A set member's property in `members`: never needs escaping in a patch path, never inherited. */
 export function memberProperty(member: string): string {
-  const encoded = encodeURIComponent(member).replace(
-    /[.!~*'()]/g,
-    (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`,
-  );
-  return `m${encoded}`;
-}
-
-/**
- * A copy of `record` that shares no object with it (its result dropped: the version cache keeps
- * none), its structured fields taken through Celery JSON as the database keeps them; or undefined
- * when a field will not copy (then the version is not remembered, and the next write reads).
- */
-export function detachedRecord(record: TaskRecord): TaskRecord | undefined {
-  const copy = <T>(value: T): T =>
-    value === null || value === undefined ? value : (decodeJson(encodeJson(value)) as T);
-  try {
-    return {
-      ...record,
-      result: null,
-      children: copy(record.children),
-      args: copy(record.args),
-      kwargs: copy(record.kwargs),
-      metadata: copy(record.metadata),
-      dateDone: record.dateDone && new Date(record.dateDone.getTime()),
-      expiresAt: record.expiresAt && new Date(record.expiresAt.getTime()),
-    };
-  } catch {
-    return undefined;
-  }
+  const hex = (c: string) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`;
+  return `m${encodeURIComponent(member).replace(/[.!~*'()]/g, hex)}`;
 }

@@ -1,4 +1,4 @@
-/** Options of the Cosmos DB backend; each names the Celery setting it corresponds to. */
+/** Options of the Cosmos DB backend, each with the Celery setting it corresponds to. */
 import type { Agent } from "node:https";
 import type { CosmosClient, CosmosClientOptions } from "@azure/cosmos";
 
@@ -14,20 +14,15 @@ export const CONSISTENCY_LEVELS = [
 export type CosmosConsistencyLevel = (typeof CONSISTENCY_LEVELS)[number];
 
 /**
- * How the database and container come to exist.
- * - `"auto"`: read the container once; if it is missing, create the database and the container
- *   (tolerating a concurrent creator's 409), with `defaultTtl: -1` so per-item `ttl` expires records.
- * - `"never"`: only check that the container exists; for accounts whose key or role cannot create
- *   resources (Entra ID data-plane roles never can).
+ * How the database and container come to exist: `"auto"` creates them when the container is
+ * missing; `"never"` only checks that it exists, for accounts whose key or role cannot create
+ * resources (Entra ID data-plane roles never can).
  */
 export type CosmosProvisioning = "auto" | "never";
 
-/** Options of {@link CosmosBackend}, each with the Celery setting it corresponds to. */
+/** Options of {@link CosmosBackend}. */
 export interface CosmosBackendOptions {
-  /**
-   * A client the caller built. It is used as is (its endpoint, credentials, agent and retry
-   * options) and is not disposed by `close()` unless `closeClient` is true.
-   */
+  /** A client the caller built, used as is (endpoint, credentials, agent, retry options). */
   client?: CosmosClient;
   /** Dispose a caller-built `client` on `close()`. @default false */
   closeClient?: boolean;
@@ -47,23 +42,17 @@ export interface CosmosBackendOptions {
   databaseName?: string;
   /** Celery's `cosmosdbsql_collection_name`. @default "celerycol" */
   containerName?: string;
-  /**
-   * Isolates this store: its records live in container `<containerName>_<namespace>`, which
-   * `destroy()` deletes. Letters, digits, `_`, `-` and `.` only. No Celery equivalent.
-   */
+  /** Isolates this store in container `<containerName>_<namespace>`, which `destroy()` deletes. */
   namespace?: string;
   /** Whether missing resources are created. No Celery equivalent (Celery always creates). @default "auto" */
   provisioning?: CosmosProvisioning;
-  /**
-   * Extra certificate authorities (PEM) this client trusts, e.g. the emulator's self-signed
-   * certificate. Only this client's connections are affected. Ignored when `agent` or `client` is given.
-   */
+  /** Extra CAs (PEM) only this client trusts (the emulator's). Ignored with `agent` or `client`. */
   ca?: string | Buffer | (string | Buffer)[];
   /** An `https.Agent` for this client's connections (proxy, keep-alive, CA). */
   agent?: Agent;
   /**
-   * How many tasks' last-seen ETags this process remembers, so a write that follows this process's
-   * own read or write is one conditional request. 0 turns the cache off. @default 1000
+   * How many tasks' last ETags are kept, so a write after this process's own read or write is one
+   * request. 0 keeps none. @default 1000
    */
   etagCacheSize?: number;
 }
@@ -71,8 +60,7 @@ export interface CosmosBackendOptions {
 /** What `fromUrl` accepts beside the URL. */
 export interface CosmosUrlOptions extends Omit<CosmosBackendOptions, "endpoint" | "key"> {
   /**
-   * Scheme used to reach the URL's host. Celery uses https only for port 443 and http for any
-   * other port; the emulator and most test servers speak HTTPS on 8081, so we default to https.
+   * Scheme of the URL's host (Celery uses http off port 443; the emulator speaks HTTPS on 8081).
    * @default "https"
    */
   protocol?: "https" | "http";

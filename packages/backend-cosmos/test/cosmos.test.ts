@@ -184,7 +184,7 @@ describe.skipIf(!target.url)(`cosmos backend ${target.reason}`, () => {
     const guard = errors.guard;
     let interleaved = false;
     errors.guard = (async (label: string, call: () => Promise<unknown>) => {
-      if (label.startsWith("Reading counter") && !interleaved) {
+      if (label.startsWith("read of counter") && !interleaved) {
         interleaved = true;
         assert.equal(await theirs.incr(key, 1, later()), 1); // their restart
         assert.equal(await theirs.incr(key, 1, later()), 2);

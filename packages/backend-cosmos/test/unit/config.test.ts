@@ -1,9 +1,11 @@
 // URL and option handling: no server needed.
 
+import { Agent } from "node:https";
+import type { CosmosClient } from "@azure/cosmos";
 import { configurationErrorText, SECRET_MARK, UNENCODED_SECRETS } from "@resultstore/conformance";
 import { ConfigurationError } from "@resultstore/core";
 import { describe, expect, it } from "vitest";
-import { optionsFromUrl, resolveOptions } from "../../src/config.js";
+import { optionsFromUrl, resolveConfig } from "../../src/config.js";
 import { fromUrl } from "../../src/index.js";
 
 const KEY =
@@ -61,18 +63,38 @@ describe("cosmosdbsql:// URLs", () => {
 describe("options", () => {
   const base = { endpoint: "https://h:443/", key: "k" };
   it("defaults to Celery's names and retry settings", () => {
-    expect(resolveOptions(base)).toEqual({
+    expect(resolveConfig(base)).toEqual({
+      source: {
+        kind: "own",
+        options: {
+          endpoint: "https://h:443/",
+          key: "k",
+          consistencyLevel: "Session",
+          connectionPolicy: { retryOptions: { maxRetryAttemptCount: 9, maxWaitTimeInSeconds: 30 } },
+        },
+        ca: undefined,
+      },
       databaseName: "celerydb",
       containerName: "celerycol",
-      consistencyLevel: "Session",
-      maxRetryAttempts: 9,
-      maxRetryWaitSeconds: 30,
       provisioning: "auto",
       etagCacheSize: 1000,
     });
   });
+  it("uses a caller's client as is, disposing it only when asked", () => {
+    const client = {} as CosmosClient;
+    expect(resolveConfig({ client }).source).toEqual({ kind: "given", client, dispose: false });
+    expect(resolveConfig({ client, closeClient: true }).source).toMatchObject({ dispose: true });
+  });
+  it("trusts `ca` in an agent of its own, not when the caller passes an agent", () => {
+    const agent = new Agent();
+    expect(resolveConfig({ ...base, ca: "PEM" }).source).toMatchObject({ ca: "PEM" });
+    expect(resolveConfig({ ...base, ca: "PEM", agent }).source).toMatchObject({
+      ca: undefined,
+      options: { agent },
+    });
+  });
   it("maps a namespace to its own container", () => {
-    expect(resolveOptions({ ...base, namespace: "tenant-1" }).containerName).toBe(
+    expect(resolveConfig({ ...base, namespace: "tenant-1" }).containerName).toBe(
       "celerycol_tenant-1",
     );
   });
@@ -86,10 +108,10 @@ describe("options", () => {
     ["a negative retry count", { maxRetryAttempts: -1 }],
     ["an unknown provisioning mode", { provisioning: "sometimes" }],
   ])("refuses %s", (_, extra) => {
-    expect(() => resolveOptions({ ...base, ...(extra as object) })).toThrow(ConfigurationError);
+    expect(() => resolveConfig({ ...base, ...(extra as object) })).toThrow(ConfigurationError);
   });
   it("needs an endpoint unless a client is given", () => {
-    expect(() => resolveOptions({ key: "k" })).toThrow(/endpoint/);
+    expect(() => resolveConfig({ key: "k" })).toThrow(/endpoint/);
   });
 });
 

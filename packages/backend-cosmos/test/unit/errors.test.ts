@@ -16,17 +16,20 @@ describe("driver errors", () => {
   it("an HTTP failure becomes a BackendError naming the status, first line only", () => {
     const error = errors.wrapError(
       cosmosError(401, "The input authorization token can't serve the request.\n{...}"),
-      "Reading task t",
+      "read of task t",
     );
     expect(error).toBeInstanceOf(BackendError);
     expect(error.message).toBe(
-      "[resultstore] [cosmos] Reading task t failed (HTTP 401): The input authorization token can't serve the request.",
+      "[resultstore] [cosmos] Read of task t failed (HTTP 401): The input authorization token can't serve the request.",
     );
   });
   it("a socket failure becomes a BackendConnectionError", () => {
     const socket = Object.assign(new Error("connect ECONNREFUSED"), { code: "ECONNREFUSED" });
     expect(
-      errors.wrapError(Object.assign(new Error("request failed"), { cause: socket }), "Reading"),
+      errors.wrapError(
+        Object.assign(new Error("request failed"), { cause: socket }),
+        "read of task t",
+      ),
     ).toBeInstanceOf(BackendConnectionError);
   });
   it.each([
@@ -55,12 +58,12 @@ describe("driver errors", () => {
   it.each([408, 500, 503])(
     "a write answered HTTP %i may have landed: OutcomeUnknownError, never retried blindly",
     (status) => {
-      const error = writeErrors.wrapError(cosmosError(status), "Replacing celery-task-meta-t");
+      const error = writeErrors.wrapError(cosmosError(status), "write of task t");
       expect(error).toBeInstanceOf(OutcomeUnknownError);
       expect(writeErrors.isRetryable(error)).toBe(false);
       expect(errors.isRetryable(error)).toBe(false);
       // The same status on a read is only a failure (408 and 503 transient).
-      expect(errors.wrapError(cosmosError(status), "Reading task t")).toBeInstanceOf(BackendError);
+      expect(errors.wrapError(cosmosError(status), "read of task t")).toBeInstanceOf(BackendError);
     },
   );
   it("a refused connection is nothing sent, unless the SDK made an earlier attempt that was not refused", () => {
@@ -69,23 +72,23 @@ describe("driver errors", () => {
         code: "ECONNREFUSED",
         diagnostics: { clientSideRequestStatistics: { retryDiagnostics: { failedAttempts } } },
       });
-    expect(writeErrors.wrapError(refused([]), "Creating x")).toBeInstanceOf(
+    expect(writeErrors.wrapError(refused([]), "write of task x")).toBeInstanceOf(
       BackendUnavailableError,
     );
     expect(
-      writeErrors.wrapError(refused([{ statusCode: "ECONNREFUSED" }]), "Creating x"),
+      writeErrors.wrapError(refused([{ statusCode: "ECONNREFUSED" }]), "write of task x"),
     ).toBeInstanceOf(BackendUnavailableError);
     const afterTimeout = writeErrors.wrapError(
       refused([{ statusCode: "TimeoutError" }]),
-      "Creating x",
+      "write of task x",
     );
     expect(afterTimeout).toBeInstanceOf(OutcomeUnknownError);
     expect(
-      errors.wrapError(refused([{ statusCode: "TimeoutError" }]), "Reading x"),
+      errors.wrapError(refused([{ statusCode: "TimeoutError" }]), "read of task x"),
     ).not.toBeInstanceOf(BackendUnavailableError);
   });
   it("a document over Cosmos's 2 MB limit (HTTP 413) is a ValueTooLargeError, on writes too", () => {
-    expect(writeErrors.wrapError(cosmosError(413), "Updating set s")).toBeInstanceOf(
+    expect(writeErrors.wrapError(cosmosError(413), "add to set s")).toBeInstanceOf(
       ValueTooLargeError,
     );
   });
