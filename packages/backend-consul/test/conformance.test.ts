@@ -1,7 +1,7 @@
 import { runConformanceSuite, serverTarget } from "@resultstore/conformance";
 import { decodeJson } from "@resultstore/core";
 import { afterAll, beforeAll, describe, it } from "vitest";
-import { consulOf, newStore, rawEntry } from "./helpers.js";
+import { consulOf, newStore, peerStore, rawEntry } from "./helpers.js";
 
 const target = serverTarget("CONSUL");
 
@@ -14,6 +14,7 @@ describe.skipIf(!target.url)(`consul ${target.reason}`, () => {
       refusesOversizedMerge: true,
       recognisesRetriedWrites: true,
       createStore: async (options) => newStore(url, options),
+      createPeer: (store) => peerStore(url, store),
       // What Consul holds: the stored meta JSON (status, metadata) and our `expires_at`, which is
       // what cleanup() acts on (the session's TTL only bounds Consul's own deletion; test/expiry).
       readRaw: async (store, taskId) => {

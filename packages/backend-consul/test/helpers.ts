@@ -15,7 +15,21 @@ export function newStore(
   backend: ConsulBackendOptions = {},
 ): ResultStore {
   const namespace = `rs-test/${randomUUID()}`;
-  return new ResultStore(fromUrl(url, { namespace, warn: () => {}, ...backend }), options);
+  const store = new ResultStore(fromUrl(url, { namespace, warn: () => {}, ...backend }), options);
+  namespaces.set(store, namespace);
+  return store;
+}
+
+const namespaces = new WeakMap<ResultStore, string>();
+
+/**
+ * Another store on `store`'s keys with its own HTTP client, sessions and caches, as a second
+ * process would open them: the conformance suite's peer for tests of several writers.
+ */
+export async function peerStore(url: string, store: ResultStore): Promise<ResultStore> {
+  const namespace = namespaces.get(store);
+  if (!namespace) throw new Error("peerStore: not a store made by newStore");
+  return new ResultStore(fromUrl(url, { namespace, warn: () => {} }));
 }
 
 export function consulOf(store: ResultStore): ConsulBackend {

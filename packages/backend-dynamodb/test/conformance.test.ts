@@ -18,6 +18,9 @@ describe.skipIf(!target.url)(`dynamodb ${target.reason}`, () => {
       recognisesRetriedWrites: true,
       createStore: async (options) =>
         new ResultStore(fromUrl(url, { namespace: freshNamespace("conf") }), options),
+      // A second process: its own SDK client on the same table.
+      createPeer: async (store) =>
+        new ResultStore(fromUrl(url, { table: (store.backend as DynamoDBBackend).table })),
       readRaw: (store, taskId): Promise<RawRecord | null> =>
         readRawRecord(client, (store.backend as DynamoDBBackend).table, taskId),
     },

@@ -1,6 +1,6 @@
 import { runConformanceSuite } from "@resultstore/conformance";
 import { afterAll, beforeAll, describe, it } from "vitest";
-import { closeRawClients, engineTargets, freshStore, rawTask } from "./helpers.js";
+import { closeRawClients, engineTargets, freshStore, peerStore, rawTask } from "./helpers.js";
 
 /**
  * FerretDB 1.x applies each update as an unlocked read-modify-write, so concurrent updates to ONE
@@ -23,6 +23,7 @@ for (const target of await engineTargets()) {
       {
         name: `mongodb (${engine})`,
         createStore: (options) => freshStore(url, options),
+        createPeer: (store) => peerStore(url, store),
         readRaw: async (store, taskId) => {
           const doc = await rawTask(url, store, taskId);
           if (!doc) return null;

@@ -78,6 +78,16 @@ export async function freshStore(
   return store;
 }
 
+/**
+ * Another store on `store`'s collections with its own client, as a second process would open
+ * them: the conformance suite's peer for tests of several processes writing one record.
+ */
+export function peerStore(url: string, store: ResultStore): Promise<ResultStore> {
+  const namespace = namespaceOf.get(store);
+  if (!namespace) throw new Error("peerStore: not a store made by freshStore");
+  return Promise.resolve(new ResultStore(fromUrl(url, { database: DATABASE, namespace })));
+}
+
 /** One driver client per URL for raw reads and writes around the store. */
 const rawClients = new Map<string, MongoClient>();
 export function rawClient(url: string): MongoClient {
