@@ -1,12 +1,14 @@
-/** Turns a `cassandra://` URL and options into one validated configuration. */
+/** Turns a `cassandra://` URL and options into one complete, validated configuration. */
 import { ConfigurationError } from "@resultstore/core";
 import {
   assertUserinfoEncoded,
   decodeUrlPart,
+  endpointOf,
   enumOption,
   intOption,
   sanitizeUrl,
 } from "@resultstore/core/backend";
+import cassandra from "cassandra-driver";
 import type { CassandraBackendOptions, ConsistencyName, SerialConsistencyName } from "./types.js";
 
 /** The backend's name in errors and logs: `[resultstore] [cassandra] …`. */
@@ -15,121 +17,204 @@ export const BACKEND_NAME = "cassandra";
 /** The URL schemes this package serves, for `createStore(url, { backends: [thisModule] })`. */
 export const schemes: readonly string[] = ["cassandra"];
 
-const DEFAULT_PORT = 9042;
-const DEFAULT_TABLE = "celery_taskmeta";
 /** Cassandra's limit on keyspace and table names. */
 const MAX_NAME = 48;
-const SUFFIXES = ["_groups", "_counters", "_sets"] as const;
+/** A task table's name, with room for the longest suffix of its siblings (`_counters`). */
+const MAX_TABLE = MAX_NAME - "_counters".length;
 
-const CONSISTENCIES: readonly ConsistencyName[] = [
-  "ANY",
-  "ONE",
-  "TWO",
-  "THREE",
-  "QUORUM",
-  "ALL",
-  "LOCAL_QUORUM",
-  "EACH_QUORUM",
-  "LOCAL_ONE",
-];
-const SERIALS: readonly SerialConsistencyName[] = ["SERIAL", "LOCAL_SERIAL"];
+/**
+ * The driver's value for each consistency name. Its `types.consistencies` keys are camelCase
+ * (`localQuorum`): looking "LOCAL_QUORUM" up there finds nothing, and the driver then silently
+ * uses its default (LOCAL_ONE) for every query.
+ */
+const { consistencies } = cassandra.types;
+const LEVELS: Record<ConsistencyName, number> = {
+  ANY: consistencies.any,
+  ONE: consistencies.one,
+  TWO: consistencies.two,
+  THREE: consistencies.three,
+  QUORUM: consistencies.quorum,
+  ALL: consistencies.all,
+  LOCAL_QUORUM: consistencies.localQuorum,
+  EACH_QUORUM: consistencies.eachQuorum,
+  LOCAL_ONE: consistencies.localOne,
+};
+const SERIAL_LEVELS: Record<SerialConsistencyName, number> = {
+  SERIAL: consistencies.serial,
+  LOCAL_SERIAL: consistencies.localSerial,
+};
 
+export type ResolvedConfig = ReturnType<typeof resolveConfig>;
 /** Where each kind of record lives, as validated CQL identifiers. */
-export interface TableNames {
-  keyspace: string;
-  tasks: string;
-  groups: string;
-  counters: string;
-  sets: string;
-}
+export type TableNames = ResolvedConfig["names"];
+export type TableKind = Exclude<keyof TableNames, "keyspace">;
+export const TABLE_KINDS: readonly TableKind[] = ["tasks", "groups", "counters", "sets"];
 
-export interface ResolvedConfig {
-  names: TableNames;
-  /** The keyspace is ours (made for `namespace`): create it on first use, drop it in destroy(). */
-  ownKeyspace: boolean;
-  /** The tables are ours (made for `namespace`): destroy() drops them. */
-  ownTables: boolean;
-  replication: Record<string, string | number>;
-  readConsistency: ConsistencyName;
-  writeConsistency: ConsistencyName;
-  serialConsistency: SerialConsistencyName;
-  createTables: boolean;
-  guardedWrites: boolean;
-  maxRecordBytes: number;
-}
+/** `"keyspace"."table"`: quoted, so the case-folded names are taken as they are. */
+export const qualified = (names: TableNames, kind: TableKind) =>
+  `"${names.keyspace}"."${names[kind]}"`;
 
-/** A name that can only ever be an identifier in CQL: no quoting tricks, no injection. */
-export function assertIdentifier(
-  name: unknown,
-  what: string,
-  maxLength = MAX_NAME,
-): asserts name is string {
-  if (
-    typeof name !== "string" ||
-    !/^[A-Za-z][A-Za-z0-9_]*$/.test(name) ||
-    name.length > maxLength
-  ) {
-    throw new ConfigurationError(
-      BACKEND_NAME,
-      `Option \`${what}\` must be a CQL identifier (a letter, then letters, digits or _; at most ${maxLength} characters), got ${JSON.stringify(name)}.`,
-    );
-  }
-}
-
-/** Any case, as Celery; where Celery silently falls back to LOCAL_QUORUM on a typo, we refuse. */
-function consistency<T extends string>(
-  value: unknown,
-  allowed: readonly T[],
-  what: string,
-): T | undefined {
-  const name = typeof value === "string" ? value.toUpperCase() : value;
-  return enumOption(name, allowed, what, BACKEND_NAME);
-}
+const invalid = (message: string) => new ConfigurationError(BACKEND_NAME, message);
 
 /** Resolves names and settings; throws ConfigurationError before any connection is made. */
-export function resolveConfig(options: CassandraBackendOptions): ResolvedConfig {
+export function resolveConfig(options: CassandraBackendOptions) {
   const namespace = options.namespace;
-  if (namespace !== undefined) {
-    // The namespace becomes a table name with a suffix, so leave room for the longest suffix.
-    assertIdentifier(namespace, "namespace", MAX_NAME - Math.max(...SUFFIXES.map((s) => s.length)));
-  }
+  if (namespace !== undefined) identifier(namespace, "namespace", MAX_TABLE);
   const ownKeyspace = !options.keyspace && namespace !== undefined;
   const keyspace = options.keyspace ?? namespace;
   if (keyspace === undefined) {
-    throw new ConfigurationError(
-      BACKEND_NAME,
+    throw invalid(
       "Missing required option `keyspace` (Celery's cassandra_keyspace): " +
         "give it in the URL path (cassandra://host:9042/<keyspace>), as ?keyspace=, or as an option.",
     );
   }
-  assertIdentifier(keyspace, "keyspace");
-  const tasks =
-    namespace !== undefined && !ownKeyspace ? namespace : (options.table ?? DEFAULT_TABLE);
-  assertIdentifier(tasks, "table", MAX_NAME - 9);
-  const maxRecordBytes =
-    intOption(options.maxRecordBytes, "maxRecordBytes", BACKEND_NAME, 1024) ?? 3 * 1024 * 1024;
-  // Celery's CQL leaves names unquoted, which Cassandra folds to lower case; we quote them, so fold too.
+  const keyspaceName = identifier(keyspace, "keyspace", MAX_NAME);
+  const table =
+    namespace !== undefined && !ownKeyspace ? namespace : (options.table ?? "celery_taskmeta");
+  const tasks = identifier(table, "table", MAX_TABLE);
+  const readOptions = { prepare: true, consistency: level(options, "readConsistency") };
+  const writeOptions = {
+    prepare: true,
+    consistency: level(options, "writeConsistency"),
+    serialConsistency: level(options, "serialConsistency"),
+  };
+  const port = intOption(options.port, "port", BACKEND_NAME, 1) ?? 9042;
   return {
     names: {
-      keyspace: keyspace.toLowerCase(),
-      tasks: tasks.toLowerCase(),
-      groups: `${tasks.toLowerCase()}_groups`,
-      counters: `${tasks.toLowerCase()}_counters`,
-      sets: `${tasks.toLowerCase()}_sets`,
+      keyspace: keyspaceName,
+      tasks,
+      groups: `${tasks}_groups`,
+      counters: `${tasks}_counters`,
+      sets: `${tasks}_sets`,
     },
+    /** The keyspace is ours (made for `namespace`): create it on first use, drop it in destroy(). */
     ownKeyspace,
+    /** The tables are ours (made for `namespace`): destroy() drops them. */
     ownTables: namespace !== undefined,
-    replication: options.keyspaceReplication ?? { class: "SimpleStrategy", replication_factor: 1 },
-    readConsistency:
-      consistency(options.readConsistency, CONSISTENCIES, "readConsistency") ?? "LOCAL_QUORUM",
-    writeConsistency:
-      consistency(options.writeConsistency, CONSISTENCIES, "writeConsistency") ?? "LOCAL_QUORUM",
-    serialConsistency:
-      consistency(options.serialConsistency, SERIALS, "serialConsistency") ?? "LOCAL_SERIAL",
+    /** The replication of a keyspace we create, as CQL. */
+    replication: replicationCql(
+      options.keyspaceReplication ?? { class: "SimpleStrategy", replication_factor: 1 },
+    ),
+    readOptions,
+    writeOptions,
+    /**
+     * Task writes and lightweight transactions. A transaction re-sent after its answer was lost
+     * applies once and then fails its condition, which reads as a lost race: the write or
+     * increment runs again and an increment counts twice. The driver re-sends (retry policy,
+     * speculative executions) only statements marked idempotent, so ours say they are not,
+     * whatever `driverOptions.queryOptions` say. (An unguarded task write re-sent late could also
+     * overwrite a newer one: not idempotent either.)
+     */
+    sendOnce: { ...writeOptions, isIdempotent: false },
     createTables: options.createTables ?? true,
     guardedWrites: options.guardedWrites ?? true,
-    maxRecordBytes,
+    maxRecordBytes:
+      intOption(options.maxRecordBytes, "maxRecordBytes", BACKEND_NAME, 1024) ?? 3 * 1024 * 1024,
+    client: driverClient(options, port),
+    /** Shut the client down in close(): ours always, the caller's only with `closeClient`. */
+    ownsClient: !options.client || options.closeClient === true,
+    endpoint: endpointOf(options.contactPoints?.[0], port),
   };
+}
+
+/** A name that can only ever be an identifier in CQL (no quoting tricks, no injection), folded. */
+function identifier(name: unknown, what: string, maxLength: number): string {
+  if (typeof name !== "string" || !/^[A-Za-z][A-Za-z0-9_]*$/.test(name) || name.length > maxLength)
+    throw invalid(
+      `Option \`${what}\` must be a CQL identifier (a letter, then letters, digits or _; at most ${maxLength} characters), got ${JSON.stringify(name)}.`,
+    );
+  // Celery's CQL leaves names unquoted, which Cassandra folds to lower case; we quote them.
+  return name.toLowerCase();
+}
+
+/** Any case, as Celery; where Celery silently falls back to LOCAL_QUORUM on a typo, we refuse. */
+function level(
+  options: CassandraBackendOptions,
+  what: `${"read" | "write" | "serial"}Consistency`,
+) {
+  const serial = what === "serialConsistency";
+  const levels: Record<string, number> = serial ? SERIAL_LEVELS : LEVELS;
+  const value: unknown = options[what];
+  const upper = typeof value === "string" ? value.toUpperCase() : value;
+  const name = enumOption(upper, Object.keys(levels), what, BACKEND_NAME);
+  return levels[name ?? (serial ? "LOCAL_SERIAL" : "LOCAL_QUORUM")] as number;
+}
+
+function replicationCql(replication: Record<string, string | number>): string {
+  const entries = Object.entries(replication).map(([key, value]) => {
+    if (!/^[A-Za-z0-9_.]+$/.test(key) || !/^[A-Za-z0-9_.]+$/.test(String(value)))
+      throw invalid(`Option \`keyspaceReplication\` has an unsafe entry ${JSON.stringify(key)}.`);
+    return `'${key}': '${value}'`;
+  });
+  return `{${entries.join(", ")}}`;
+}
+
+/**
+ * The caller's client, used as is, or the options of ours: contact points or an Astra secure
+ * connect bundle, never both (as Celery), and the caller's `driverOptions` over ours. Their
+ * `policies` are merged over ours policy by policy, so a caller's load balancing or retry policy
+ * keeps ours. A client-side timestamp generator is refused: the guard's Paxos writes take the
+ * coordinator's clock, and plain deletes (`forget`, counters, groups) stamped by a client clock
+ * behind the servers' would miss what they delete. (Retry and speculative-execution policies are
+ * safe: the driver consults them to re-send only statements marked idempotent; see `sendOnce`.)
+ */
+function driverClient(
+  options: CassandraBackendOptions,
+  port: number,
+): { given: cassandra.Client } | { build: cassandra.ClientOptions } {
+  if (options.client) return { given: options.client };
+  const { secureConnectBundle: bundle, contactPoints = [], username, driverOptions } = options;
+  if (bundle && contactPoints.length > 0)
+    throw invalid(
+      "Give either contact points (cassandra_servers) or a secure connect bundle, not both.",
+    );
+  if (!bundle && contactPoints.length === 0)
+    throw invalid(
+      "Missing contact points: give hosts in the URL (cassandra://host:9042/…), " +
+        "`contactPoints`, or `secureConnectBundle`.",
+    );
+  const given = driverOptions?.policies ?? {};
+  if (given.timestampGeneration !== undefined && given.timestampGeneration !== null)
+    throw invalid(
+      "driverOptions.policies.timestampGeneration must be left out (or null): the backend needs " +
+        "server-side timestamps, so that deletes are ordered with its lightweight transactions.",
+    );
+  const authProvider =
+    options.authProvider ??
+    (username === undefined
+      ? undefined
+      : new cassandra.auth.PlainTextAuthProvider(username, options.password ?? ""));
+  const { reconnection } = cassandra.policies;
+  return {
+    build: {
+      ...(bundle
+        ? { cloud: { secureConnectBundle: bundle } }
+        : {
+            contactPoints: contactPointsWithPort(contactPoints, port),
+            localDataCenter: options.localDataCenter ?? "datacenter1",
+          }),
+      ...(authProvider ? { authProvider } : {}),
+      ...driverOptions,
+      policies: {
+        // The driver's default backs off up to 10 minutes between attempts on a lost host: after
+        // a restart, a result store must be writable again within seconds (found by packages/proof).
+        reconnection: new reconnection.ExponentialReconnectionPolicy(500, 5000, false),
+        ...given,
+        // Server-side timestamps, for the reason above.
+        timestampGeneration:
+          null as unknown as cassandra.policies.timestampGeneration.TimestampGenerator,
+      },
+    },
+  };
+}
+
+/** Contact points as `host:port`, applying `port` to those given without one. */
+export function contactPointsWithPort(points: readonly string[], port: number): string[] {
+  return points.map((point) => {
+    const bracketed = /^\[.*\]$/.test(point);
+    const hasPort = !bracketed && (/^\[.*\]:\d+$/.test(point) || /^[^:]+:\d+$/.test(point));
+    return hasPort ? point : `${point}:${port}`;
+  });
 }
 
 /** Options a URL query may carry (strings), mapped to option names. */
@@ -160,8 +245,7 @@ export function optionsFromUrl(url: string): CassandraBackendOptions {
   // An unencoded "/" in the password would put the rest of it into the keyspace and its error.
   assertUserinfoEncoded(url, BACKEND_NAME);
   const match = /^cassandra:\/\/(?:([^@/?#]*)@)?([^/?#]*)(?:\/([^?#]*))?(?:\?([^#]*))?$/i.exec(url);
-  if (!match)
-    throw new ConfigurationError(BACKEND_NAME, `Not a cassandra:// URL: ${sanitizeUrl(url)}`);
+  if (!match) throw invalid(`Not a cassandra:// URL: ${sanitizeUrl(url)}`);
   const [, userinfo, hosts = "", path = "", query = ""] = match;
   const options: Record<string, unknown> = {};
   if (userinfo) {
@@ -176,11 +260,7 @@ export function optionsFromUrl(url: string): CassandraBackendOptions {
   if (path) options.keyspace = decodeUrlPart(path.replace(/\/$/, ""), "keyspace", BACKEND_NAME);
   for (const [key, value] of new URLSearchParams(query)) {
     const name = QUERY_OPTIONS[key as keyof typeof QUERY_OPTIONS];
-    if (!name)
-      throw new ConfigurationError(
-        BACKEND_NAME,
-        `Unknown URL option \`${key}\` in ${sanitizeUrl(url)}.`,
-      );
+    if (!name) throw invalid(`Unknown URL option \`${key}\` in ${sanitizeUrl(url)}.`);
     // A cluster's usual replication in a URL: SimpleStrategy with that factor (for
     // NetworkTopologyStrategy, pass `keyspaceReplication` as an option).
     options[name] =
@@ -192,15 +272,4 @@ export function optionsFromUrl(url: string): CassandraBackendOptions {
         : value;
   }
   return options as CassandraBackendOptions;
-}
-
-/** Contact points as `host:port`, applying `port` to those given without one. */
-export function contactPointsWithPort(points: readonly string[], port: unknown): string[] {
-  const defaultPort = intOption(port, "port", BACKEND_NAME, 1) ?? DEFAULT_PORT;
-  return points.map((point) => {
-    const bracketed = /^\[.*\]$/.test(point);
-    const hasPort = bracketed ? false : /^\[.*\]:\d+$/.test(point) || /^[^:]+:\d+$/.test(point);
-    if (hasPort) return point;
-    return `${point}:${defaultPort}`;
-  });
 }
