@@ -13,14 +13,12 @@ import {
 import { beforeSending } from "./errors.js";
 
 /**
- * Our columns on Celery's task table (CELERY-COMPAT.md §5). Static cells belong to the partition,
- * so they outlive Celery's row-per-write history, and Celery's reads, which name their own
- * columns, never see them.
+ * Our columns on Celery's task table (CELERY-COMPAT.md §5): static, so they belong to the partition
+ * and outlive Celery's row-per-write history, and Celery's reads (which name columns) never see them.
  */
 const STATIC_COLUMNS: readonly [string, string][] = [
-  // Bumped by every write: the guard of stores that predate rs_token (during a rolling upgrade).
-  // It restarts after `forget` or expiry, so a writer stalled at version N would pass on a
-  // re-created record: it cannot be the guard alone.
+  // Bumped by every write: the guard of stores that predate rs_token (a rolling upgrade). It
+  // restarts after `forget` or expiry, so alone it would let a stalled writer pass on a new record.
   ["rs_version", "int"],
   // A fresh random UUID per write: the guard's token, never repeated across re-creations.
   ["rs_token", "uuid"],
@@ -56,26 +54,19 @@ export function createClient(config: ResolvedConfig): Client {
   }
 }
 
+/** What the guard below touches of the driver's (internal) ControlConnection. */
+type Control = { _refresh?: (hosts?: unknown) => Promise<void>; _isShuttingDown?: boolean };
+
 /**
- * Lets one control-connection refresh of `client` run at a time, and retries one that failed past
- * the driver's handling; the backend guards the clients it builds, call it on one you pass in.
- * After dropped connections cassandra-driver (4.x, 4.10 at least) can start a second refresh while
- * one runs (a host's "down" event and a closed socket each start one); the second resets the shared
- * `connection`, and the first then throws a TypeError. From the driver's `setTimeout` nobody
- * catches it and Node ends the process (packages/proof lost four clients so; the driver's tracker:
- * NODEJS-681); from a background refresh it is swallowed and the control connection never retried.
- * A refresh asked for while one runs is covered by it (it connects or schedules its own retry).
- * Internal API: on a driver without it the guard does nothing.
+ * Lets one control-connection refresh run at a time and retries one that failed past the driver;
+ * call it on a client you pass in (ours are guarded). After dropped connections cassandra-driver
+ * 4.x can run two refreshes at once; the second resets the shared `connection` and the first then
+ * throws a TypeError nobody catches, which ends the process (NODEJS-681; packages/proof lost four
+ * clients so), or the control connection is never retried. A refresh asked for while one runs is
+ * covered by it. Internal API: on a driver without it the guard does nothing.
  */
 export function guardControlRefresh(client: Client): void {
-  const control = (
-    client as unknown as {
-      controlConnection?: {
-        _refresh?: (hosts?: unknown) => Promise<void>;
-        _isShuttingDown?: boolean;
-      };
-    }
-  ).controlConnection;
+  const control = (client as unknown as { controlConnection?: Control }).controlConnection;
   const refresh = control?._refresh;
   if (!control || typeof refresh !== "function") return;
   let running = false;
@@ -126,9 +117,9 @@ export class Schema {
     const create = `CREATE TABLE IF NOT EXISTS ${qualified(this.config.names, kind)} ${COLUMNS[kind]}`;
     if (kind === "tasks") await this.provisionTaskTable(client, create);
     else if (this.config.createTables) await ddl(client, create);
-    // Stores starting together all create the table; until the server has applied that change,
-    // statements on it fail with "does not exist". Wait it out here, once. Without createTables
-    // nobody here is creating it: a missing table is an error at once.
+    // Stores starting together all create the table, and statements fail with "does not exist"
+    // until the server applied it: wait that out, once. Without createTables nobody here creates
+    // it, so a missing table is an error at once.
     const wait = this.config.createTables ? SCHEMA_WAIT_MS : 0;
     if (wait) await awaitSchemaAgreement(client);
     const columns = kind === "tasks" ? STATIC_COLUMNS.map(([name]) => name).join(", ") : "*";
@@ -215,10 +206,9 @@ export class Schema {
 }
 
 /**
- * Every schema change goes to one coordinator, the first live node by address, the same for every
- * client. Cassandra 5.0 has no cluster-wide DDL lock: two clients creating one table at once
- * through different nodes give it two table ids, and the cluster's schema never agrees again;
- * through one node, IF NOT EXISTS serialises them.
+ * Every schema change goes to one coordinator, the first live node by address, for every client:
+ * Cassandra 5.0 has no DDL lock, and one table created at once through two nodes gets two ids, so
+ * the schema never agrees again; through one node, IF NOT EXISTS serialises them.
  */
 function ddl(client: Client, cql: string) {
   const hosts = client.hosts
@@ -229,11 +219,9 @@ function ddl(client: Client, cql: string) {
 }
 
 /**
- * A schema change reaches a cluster's other nodes by gossip, seconds later on a busy machine: a
- * replica without the new table fails reads, a coordinator without the keyspace refuses the CREATE
- * TABLE. The driver waits for agreement after DDL for at most 10 s and then carries on, so wait
- * until every live node reports one schema version (bounded by SCHEMA_WAIT_MS). Its
- * `checkSchemaAgreement` (4.x) is missing from the driver's typings.
+ * A schema change reaches other nodes by gossip, seconds later on a busy machine (a replica without
+ * the table fails reads), and the driver waits for agreement at most 10 s: wait until every live
+ * node reports one schema version. `checkSchemaAgreement` is missing from the driver's typings.
  */
 async function awaitSchemaAgreement(client: Client): Promise<void> {
   const metadata = client.metadata as unknown as { checkSchemaAgreement(): Promise<boolean> };

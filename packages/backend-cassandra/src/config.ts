@@ -9,7 +9,7 @@ import {
   sanitizeUrl,
 } from "@resultstore/core/backend";
 import cassandra from "cassandra-driver";
-import type { CassandraBackendOptions, ConsistencyName, SerialConsistencyName } from "./types.js";
+import type { CassandraBackendOptions } from "./types.js";
 
 /** The backend's name in errors and logs: `[resultstore] [cassandra] …`. */
 export const BACKEND_NAME = "cassandra";
@@ -23,37 +23,25 @@ const MAX_NAME = 48;
 const MAX_TABLE = MAX_NAME - "_counters".length;
 
 /**
- * The driver's value for each consistency name. Its `types.consistencies` keys are camelCase
- * (`localQuorum`): looking "LOCAL_QUORUM" up there finds nothing, and the driver then silently
- * uses its default (LOCAL_ONE) for every query.
+ * The driver's consistency levels under their CQL names (`LOCAL_QUORUM`): its own keys are
+ * camelCase (`localQuorum`), and a name it does not know makes it silently use LOCAL_ONE.
  */
-const { consistencies } = cassandra.types;
-const LEVELS: Record<ConsistencyName, number> = {
-  ANY: consistencies.any,
-  ONE: consistencies.one,
-  TWO: consistencies.two,
-  THREE: consistencies.three,
-  QUORUM: consistencies.quorum,
-  ALL: consistencies.all,
-  LOCAL_QUORUM: consistencies.localQuorum,
-  EACH_QUORUM: consistencies.eachQuorum,
-  LOCAL_ONE: consistencies.localOne,
-};
-const SERIAL_LEVELS: Record<SerialConsistencyName, number> = {
-  SERIAL: consistencies.serial,
-  LOCAL_SERIAL: consistencies.localSerial,
-};
+const LEVELS = new Map(
+  Object.entries(cassandra.types.consistencies).map(([key, level]) => [
+    key.replace(/[A-Z]/g, "_$&").toUpperCase(),
+    level as number,
+  ]),
+);
+const SERIAL = ["SERIAL", "LOCAL_SERIAL"];
 
 export type ResolvedConfig = ReturnType<typeof resolveConfig>;
 /** Where each kind of record lives, as validated CQL identifiers. */
 export type TableNames = ResolvedConfig["names"];
 export type TableKind = Exclude<keyof TableNames, "keyspace">;
 export const TABLE_KINDS: readonly TableKind[] = ["tasks", "groups", "counters", "sets"];
-
-/** `"keyspace"."table"`: quoted, so the case-folded names are taken as they are. */
+/** `"keyspace"."table"`, quoted: the names are taken as they are (case-folded already). */
 export const qualified = (names: TableNames, kind: TableKind) =>
   `"${names.keyspace}"."${names[kind]}"`;
-
 const invalid = (message: string) => new ConfigurationError(BACKEND_NAME, message);
 
 /** Resolves names and settings; throws ConfigurationError before any connection is made. */
@@ -98,12 +86,10 @@ export function resolveConfig(options: CassandraBackendOptions) {
     readOptions,
     writeOptions,
     /**
-     * Task writes and lightweight transactions. A transaction re-sent after its answer was lost
-     * applies once and then fails its condition, which reads as a lost race: the write or
-     * increment runs again and an increment counts twice. The driver re-sends (retry policy,
-     * speculative executions) only statements marked idempotent, so ours say they are not,
-     * whatever `driverOptions.queryOptions` say. (An unguarded task write re-sent late could also
-     * overwrite a newer one: not idempotent either.)
+     * Task writes and lightweight transactions, never re-sent by the driver (it re-sends only
+     * statements marked idempotent, whatever `driverOptions.queryOptions` say): a transaction
+     * re-sent after its answer was lost fails its condition, reads as a lost race and runs again,
+     * so an increment counts twice; a plain task write re-sent late could overwrite a newer one.
      */
     sendOnce: { ...writeOptions, isIdempotent: false },
     createTables: options.createTables ?? true,
@@ -133,11 +119,11 @@ function level(
   what: `${"read" | "write" | "serial"}Consistency`,
 ) {
   const serial = what === "serialConsistency";
-  const levels: Record<string, number> = serial ? SERIAL_LEVELS : LEVELS;
+  const allowed = [...LEVELS.keys()].filter((name) => SERIAL.includes(name) === serial);
   const value: unknown = options[what];
   const upper = typeof value === "string" ? value.toUpperCase() : value;
-  const name = enumOption(upper, Object.keys(levels), what, BACKEND_NAME);
-  return levels[name ?? (serial ? "LOCAL_SERIAL" : "LOCAL_QUORUM")] as number;
+  const name = enumOption(upper, allowed, what, BACKEND_NAME);
+  return LEVELS.get(name ?? (serial ? "LOCAL_SERIAL" : "LOCAL_QUORUM"));
 }
 
 function replicationCql(replication: Record<string, string | number>): string {
@@ -150,13 +136,10 @@ function replicationCql(replication: Record<string, string | number>): string {
 }
 
 /**
- * The caller's client, used as is, or the options of ours: contact points or an Astra secure
- * connect bundle, never both (as Celery), and the caller's `driverOptions` over ours. Their
- * `policies` are merged over ours policy by policy, so a caller's load balancing or retry policy
- * keeps ours. A client-side timestamp generator is refused: the guard's Paxos writes take the
- * coordinator's clock, and plain deletes (`forget`, counters, groups) stamped by a client clock
- * behind the servers' would miss what they delete. (Retry and speculative-execution policies are
- * safe: the driver consults them to re-send only statements marked idempotent; see `sendOnce`.)
+ * The caller's client, or the options of ours: contact points or a secure connect bundle, never
+ * both (as Celery), and the caller's `driverOptions` over ours, `policies` merged one by one. No
+ * client-side timestamps: the guard's Paxos writes take the coordinator's clock, and deletes
+ * stamped by a client clock behind the servers' would miss what they delete.
  */
 function driverClient(
   options: CassandraBackendOptions,
@@ -200,7 +183,6 @@ function driverClient(
         // a restart, a result store must be writable again within seconds (found by packages/proof).
         reconnection: new reconnection.ExponentialReconnectionPolicy(500, 5000, false),
         ...given,
-        // Server-side timestamps, for the reason above.
         timestampGeneration:
           null as unknown as cassandra.policies.timestampGeneration.TimestampGenerator,
       },
@@ -236,10 +218,8 @@ const QUERY_OPTIONS = {
 } as const;
 
 /**
- * Reads `cassandra://[user:password@]host[:port][,host[:port]…][/keyspace][?table=…&…]`
- * (`?replication_factor=3` gives a keyspace we create SimpleStrategy with that factor). Celery
- * ignores the URL's content; we take contact points, credentials, keyspace and the query options
- * from it, and explicit options win over the URL.
+ * Reads `cassandra://[user:password@]host[:port][,host[:port]…][/keyspace][?table=…&…]`. Celery
+ * ignores the URL's content; we take hosts, credentials, keyspace and query options from it.
  */
 export function optionsFromUrl(url: string): CassandraBackendOptions {
   // An unencoded "/" in the password would put the rest of it into the keyspace and its error.

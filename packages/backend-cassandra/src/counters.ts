@@ -1,5 +1,5 @@
 /** Counters (`incr`) and sets (`addToSet`), each in a table of its own. */
-import { chunks, LOST_RACE, retryLostRaces } from "@resultstore/core/backend";
+import { chunks, isExpired, LOST_RACE, retryLostRaces } from "@resultstore/core/backend";
 import cassandra from "cassandra-driver";
 import { BACKEND_NAME, type ResolvedConfig } from "./config.js";
 import { errors, lightweightTransaction } from "./errors.js";
@@ -24,12 +24,8 @@ const REFRESH_CHUNK = 1000;
  * transaction applies once or not at all. The store's `IncrementBatcher` turns concurrent same-key
  * increments of this process into one Paxos round, so we never contend with ourselves.
  */
-export function incr(
-  { client, cql, config }: Context,
-  key: string,
-  by: number,
-  expiresAt: Date | null,
-): Promise<number> {
+export function incr(context: Context, key: string, by: number, expiresAt: Date | null) {
+  const { client, cql, config } = context;
   const label = `incr of counter ${key}`;
   return errors.guard(label, () =>
     retryLostRaces(BACKEND_NAME, label, async () => {
@@ -37,7 +33,7 @@ export function incr(
       const row = (await client.execute(cql.readCounter, [key], config.readOptions)).first();
       const storedExpiry = (row?.get("expires_at") as Date | null | undefined) ?? null;
       // Cassandra drops the row at the TTL's whole second; until then our exact expiry decides.
-      const live = row && !(storedExpiry && storedExpiry.getTime() <= now);
+      const live = row && !isExpired({ expiresAt: storedExpiry }, new Date(now));
       const value = (live ? Number(row.get("value")) : 0) + by;
       const next = cassandra.types.Long.fromNumber(value);
       const ttl = ttlSeconds(expiresAt, now);
@@ -57,9 +53,9 @@ export function incr(
 }
 
 /** The members of a stored set still live at `now`. */
-function liveMembers(row: cassandra.types.Row | null, now: number): Map<string, Date> {
+function liveMembers(row: cassandra.types.Row | null, now: Date): Map<string, Date> {
   const stored = (row?.get("members") as Record<string, Date> | null | undefined) ?? {};
-  return new Map(Object.entries(stored).filter(([, expiry]) => expiry.getTime() > now));
+  return new Map(Object.entries(stored).filter(([, expiresAt]) => !isExpired({ expiresAt }, now)));
 }
 
 /**
@@ -71,16 +67,12 @@ function liveMembers(row: cassandra.types.Row | null, now: number): Map<string, 
  * another expiry with its own (and its TTL): the set lives until its last add's expiry, then
  * restarts empty. Plain collection updates, no Paxos: adding a member twice adds it once.
  */
-export function addToSet(
-  { client, cql, config }: Context,
-  key: string,
-  member: string,
-  expiresAt: Date | null,
-): Promise<number> {
+export function addToSet(context: Context, key: string, member: string, expiresAt: Date | null) {
+  const { client, cql, config } = context;
   return errors.guard(`add to set ${key}`, async () => {
-    const now = Date.now();
+    const now = new Date();
     const expiry = expiresAt ?? NEVER;
-    const ttl = ttlSeconds(expiresAt, now);
+    const ttl = ttlSeconds(expiresAt, now.getTime());
     const read = async () =>
       liveMembers((await client.execute(cql.readSet, [key], config.readOptions)).first(), now);
     // Its own member first, then the live ones with another expiry (a refresh).

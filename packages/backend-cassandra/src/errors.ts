@@ -11,10 +11,7 @@ import { BACKEND_NAME } from "./config.js";
 const { errors: driver, types } = cassandra;
 const { writeTimeout } = types.responseErrorCodes;
 
-/**
- * Protocol v5's CAS_WRITE_UNKNOWN (CasWriteUnknownResultException). The protocol versions this
- * driver speaks get it as a write timeout of type CAS; named for a driver that passes it through.
- */
+/** Protocol v5's CAS_WRITE_UNKNOWN, for a driver that passes it through (ours: a CAS write timeout). */
 const CAS_WRITE_UNKNOWN = 0x1700;
 
 /** Unavailable replicas, overload, bootstrapping, timeouts: what waiting can fix. */
@@ -50,9 +47,8 @@ function isRejectedCredentials(error: unknown): boolean {
 }
 
 /**
- * Nothing was sent: every host failed before the request reached it (down, no connection in the
- * pool, busy, unwritten), and none answered. The driver records every host it sent to with that
- * host's failure, and re-sends only after a failure it recorded, so an earlier copy would show.
+ * Nothing was sent: no host got the request (down, no connection, busy, unwritten). The driver
+ * records each host it sent to and re-sends only after a failure it recorded, so a copy would show.
  */
 function isUnsent(error: unknown): boolean {
   if (!(error instanceof driver.NoHostAvailableError)) return false;
@@ -87,10 +83,9 @@ function isCasOutcomeUnknown(error: unknown): boolean {
 }
 
 /**
- * Whether a failed lightweight transaction may have been applied: beyond a CAS timeout, a write
- * timeout of the commit phase (reported as SIMPLE or BATCH: the proposal was accepted, the next
- * round completes it) or a request lost after sending. Not an Unavailable: the coordinator refuses
- * before the first Paxos phase.
+ * Whether a failed lightweight transaction may have applied: a CAS timeout, a commit-phase write
+ * timeout (SIMPLE or BATCH: the accepted proposal is completed by the next round), a request lost
+ * after sending. Not an Unavailable: the coordinator refuses before the first Paxos phase.
  */
 function lwtMayHaveLanded(error: unknown): boolean {
   if (error instanceof driver.NoHostAvailableError)
@@ -118,9 +113,8 @@ export const errors = defineErrorMapping({
 });
 
 /**
- * Runs one lightweight transaction: a failure after which it may have been applied is an
- * `OutcomeUnknownError` (core narrows it to the write or increment and never retries it blindly);
- * any other failure is left to `errors.guard`.
+ * Runs one lightweight transaction: a failure after which it may have applied is an
+ * `OutcomeUnknownError` (never retried blindly by core); any other is left to `errors.guard`.
  */
 export async function lightweightTransaction<T>(label: string, body: () => Promise<T>) {
   try {
@@ -137,9 +131,8 @@ export async function lightweightTransaction<T>(label: string, body: () => Promi
 }
 
 /**
- * Failures while connecting or provisioning, before the call's own request: nothing of the call
- * was sent, so a transport failure there is a `BackendUnavailableError` (retryable, also for an
- * increment). A server's refusal (a missing table, rejected credentials) stays what it is.
+ * A failure while connecting or provisioning, before the call's own request: a transport failure
+ * is a `BackendUnavailableError` (retryable, even for an increment); a refusal stays what it is.
  */
 export function beforeSending(error: unknown, label: string): unknown {
   const wrapped = errors.wrapError(error, label);

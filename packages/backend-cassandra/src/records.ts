@@ -61,9 +61,8 @@ export function statements(names: TableNames) {
 export type Statements = ReturnType<typeof statements>;
 
 /**
- * The TTL that makes Cassandra drop the data at `expiresAt`'s second, never before it. Cassandra
- * expires at (the server's current whole second + TTL), so count from the current whole second
- * and round the expiry up; 0 means no TTL.
+ * The TTL that drops data at `expiresAt`'s second, never before: Cassandra expires at its current
+ * whole second + TTL, so count from the whole second and round the expiry up. 0 is no TTL.
  */
 export function ttlSeconds(expiresAt: Date | null, now = Date.now()): number {
   if (!expiresAt) return 0;
@@ -81,12 +80,9 @@ const json = (value: unknown): Buffer => Buffer.from(encodeJson(value), "utf8");
 const fromJson = (blob: Buffer | null | undefined): unknown => (blob ? decodeJson(blob) : null);
 
 /**
- * The batch that writes `next` over `row` (what the guard read): our static columns (under Paxos:
- * `IF rs_version = … AND rs_token = …`, unless not `guarded`), the delete of the Celery row it
- * supersedes, and the new Celery row; one partition, so applied atomically. The token is a new
- * random UUID per write, so a writer that read an earlier incarnation of the task (before `forget`
- * or expiry) never matches a re-created one. The version is still bumped and checked for stores
- * of the previous release (which guard on it alone) writing the same table during an upgrade.
+ * The batch that writes `next` over `row` (what the guard read): our static columns, under Paxos
+ * `IF rs_version = … AND rs_token = …` when `guarded` (client.ts says why both), the delete of the
+ * Celery row it supersedes, and the new Celery row. One partition, so applied atomically.
  */
 export function encodeWrite(
   cql: Statements,
@@ -102,10 +98,7 @@ export function encodeWrite(
   // A partition may hold our static columns without a Celery row: then there is none to delete.
   const superseded = row?.get("status") ? (row.get("date_done") as Date) : null;
   // The new row must sort first (Celery reads the newest): never at or before the one it replaces.
-  const rowTime = Math.max(
-    (next.dateDone ?? new Date(now)).getTime(),
-    (superseded?.getTime() ?? 0) + 1,
-  );
+  const rowTime = Math.max(next.dateDone?.getTime() ?? now, (superseded?.getTime() ?? 0) + 1);
   const meta = encodeStaticMeta(next, write.writeId);
   const statics = [ttl, (version ?? 0) + 1, cassandra.types.Uuid.random(), meta, next.expiresAt];
   const queries = [
@@ -114,18 +107,9 @@ export function encodeWrite(
       : { query: cql.plainStatics, params: [...statics, write.taskId] },
   ];
   if (superseded) queries.push({ query: cql.deleteRow, params: [write.taskId, superseded] });
-  queries.push({
-    query: cql.insertRow,
-    params: [
-      write.taskId,
-      new Date(rowTime),
-      next.status,
-      Buffer.from(write.resultJson, "utf8"),
-      json(next.traceback),
-      json(next.children),
-      ttl,
-    ],
-  });
+  const result = Buffer.from(write.resultJson, "utf8");
+  const celery = [next.status, result, json(next.traceback), json(next.children), ttl];
+  queries.push({ query: cql.insertRow, params: [write.taskId, new Date(rowTime), ...celery] });
   return queries;
 }
 
@@ -141,23 +125,8 @@ function encodeStaticMeta(record: TaskRecord, writeId: string | undefined): Buff
   return json(meta);
 }
 
-/** The expiry: ours to the millisecond, else (a row Celery wrote) what its TTL says, else none. */
-function expiryOf(row: Row, now: number): Date | null {
-  const exact = row.get("rs_expires_at") as Date | null;
-  if (exact) return exact;
-  const ttl = row.get("ttl") as number | null;
-  return ttl ? new Date(now + ttl * 1000) : null;
-}
-
-/**
- * The record a `readTask`/`readGuard` row describes, or null for an empty partition. `result` and
- * `traceback` are decoded only when selected (the guard's read leaves them out).
- */
-export function decodeTask(
-  row: Row | null | undefined,
-  taskId: string,
-  now = Date.now(),
-): TaskRecord | null {
+/** The record of a `readTask`/`readGuard` row (which leaves out result and traceback), or null. */
+export function decodeTask(row: Row | null | undefined, taskId: string, now = Date.now()) {
   const status = row?.get("status") as string | null | undefined;
   if (!row || !status) return null;
   const record = pendingRecord(taskId);
@@ -171,13 +140,14 @@ export function decodeTask(
   record.children = Array.isArray(children) ? children : null;
   // Celery stamps every row with date_done, STARTED included; the record carries it when ready only.
   record.dateDone = isReady(status) ? (row.get("date_done") as Date) : null;
-  record.expiresAt = expiryOf(row, now);
+  // Our expiry to the millisecond, else (a row Celery wrote) what its TTL says.
+  const ttl = row.get("ttl") as number | null;
+  record.expiresAt = row.get("rs_expires_at") ?? (ttl ? new Date(now + ttl * 1000) : null);
   const meta = fromJson(row.get("rs_meta"));
   if (isPlainObject(meta)) readOptionalMetaFields(record, meta);
   return record;
 }
 
-/** The `write_id` in a row's `rs_meta`, if any. */
 export function storedWriteId(row: Row | undefined): string | undefined {
   const meta = row ? fromJson(row.get("rs_meta")) : null;
   return isPlainObject(meta) && typeof meta.write_id === "string" ? meta.write_id : undefined;

@@ -1,9 +1,8 @@
 /**
- * `CassandraBackend`: Celery's Cassandra table, guarded by lightweight transactions. A write reads
- * the partition (newest row plus our static columns), merges with core's `applyWrite`, then
- * commits one conditional batch on that partition (records.ts `encodeWrite`). Paxos applies it
- * only if no other write came in between, so the state rules and the merge hold on the server with
- * no read-then-write window; a lost race reads again and re-decides.
+ * `CassandraBackend`: Celery's Cassandra table with native TTLs. A write reads the partition,
+ * merges with core's `applyWrite`, then commits one batch that Paxos applies only if no other
+ * write came in between (records.ts `encodeWrite`), so the state rules hold on the server with no
+ * read-then-write window; a lost race reads again and re-decides.
  */
 import { setTimeout } from "node:timers/promises";
 import type {
@@ -51,7 +50,7 @@ import type { CassandraBackendOptions } from "./types.js";
 /** Ids per `SELECT … IN` of readMany. */
 const READ_MANY_CHUNK = 100;
 
-/** The Cassandra / Astra DB backend: Celery's table layout, lightweight transactions for the state rules, native TTL. */
+/** The Cassandra / Astra DB backend. */
 export class CassandraBackend implements ResultBackend {
   readonly name = BACKEND_NAME;
   readonly capabilities: BackendCapabilities;
@@ -102,13 +101,10 @@ export class CassandraBackend implements ResultBackend {
           if (!next) return { applied: !!write.writeId && storedWriteId(row) === write.writeId };
           if (stored) assertRecordFits(BACKEND_NAME, next, write.resultJson, maxRecordBytes);
           const batch = encodeWrite(this.cql, guardedWrites, write, next, row, now);
-          if (!guardedWrites) {
-            await client.batch(batch, sendOnce);
-            return { applied: true };
-          }
-          const outcome = await lightweightTransaction(label, () => client.batch(batch, sendOnce));
-          // Otherwise another process wrote in between: read again and re-decide.
-          return outcome.wasApplied() ? { applied: true } : LOST_RACE;
+          const send = () => client.batch(batch, sendOnce);
+          const outcome = guardedWrites ? await lightweightTransaction(label, send) : await send();
+          // Not applied: another process wrote in between; read again and re-decide.
+          return !guardedWrites || outcome.wasApplied() ? { applied: true } : LOST_RACE;
         }),
       ),
     );
@@ -122,11 +118,7 @@ export class CassandraBackend implements ResultBackend {
     });
   }
 
-  /**
-   * One `SELECT … WHERE task_id IN ? PER PARTITION LIMIT 1` per `READ_MANY_CHUNK` ids, all in
-   * flight: a round trip per 100 ids instead of one per id. (On a many-node cluster a coordinator
-   * fans an IN out to the replicas; that is still one request from here.)
-   */
+  /** A round trip per 100 ids (`IN`, newest row of each partition), all in flight at once. */
   async readMany(taskIds: readonly string[]): Promise<(TaskRecord | null)[]> {
     const client = await this.schema.ready("tasks");
     return errors.guard(`read of ${taskIds.length} tasks`, async () => {
@@ -148,12 +140,12 @@ export class CassandraBackend implements ResultBackend {
     );
   }
 
-  /** See counters.ts: a compare-and-set with a TTL, concurrent calls batched per key. */
+  /** A compare-and-set (counters.ts), concurrent calls batched per key. */
   incr(key: string, by: number, expiresAt: Date | null): Promise<number> {
     return this.counters.incr(key, by, expiresAt);
   }
 
-  /** See counters.ts: a map of member → expiry, updated without Paxos (adding twice adds once). */
+  /** A map of member → expiry, updated without Paxos (counters.ts). */
   async addToSet(key: string, member: string, expiresAt: Date | null): Promise<number> {
     return addToSet(await this.context("sets"), key, member, expiresAt);
   }
@@ -190,9 +182,8 @@ export class CassandraBackend implements ResultBackend {
   }
 
   /**
-   * Cassandra drops expired data itself (every write carries USING TTL), so there is nothing to
-   * delete: this only waits out the TTL's whole-second granularity, so that nothing that expired
-   * by `now` is still readable when it returns.
+   * Every write carries USING TTL, so Cassandra deletes what expired; this only waits out the TTL's
+   * whole second, so that nothing expired by `now` is still readable when it returns.
    */
   async cleanup(now: Date): Promise<number> {
     const wait = Math.ceil(now.getTime() / 1000) * 1000 + 50 - Date.now();
@@ -219,27 +210,19 @@ export class CassandraBackend implements ResultBackend {
 }
 
 /** `createStore("cassandra://…")` lands here (see `BackendModule` for how options and URL merge). */
-export function fromUrl(
-  url: string,
-  options: BackendUrlOptions & CassandraBackendOptions = {},
-): CassandraBackend {
+export function fromUrl(url: string, options: BackendUrlOptions & CassandraBackendOptions = {}) {
   return new CassandraBackend(mergeUrlOptions(optionsFromUrl(url), options));
 }
 
 /** Runs tasks one at a time per key, so this process never races itself through Paxos. */
 class KeyedQueue {
-  private readonly tails = new Map<string, Promise<void>>();
+  private readonly tails = new Map<string, Promise<unknown>>();
 
   run<T>(key: string, task: () => Promise<T>): Promise<T> {
     const result = (this.tails.get(key) ?? Promise.resolve()).then(task);
-    const tail = result.then(
-      () => undefined,
-      () => undefined,
-    );
+    const tail = result.catch(() => undefined);
     this.tails.set(key, tail);
-    void tail.then(() => {
-      if (this.tails.get(key) === tail) this.tails.delete(key);
-    });
+    void tail.then(() => this.tails.get(key) === tail && this.tails.delete(key));
     return result;
   }
 }
