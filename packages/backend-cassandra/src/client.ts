@@ -13,12 +13,11 @@ import {
 import { beforeSending } from "./errors.js";
 
 /**
- * Our columns on Celery's task table (CELERY-COMPAT.md §5): static, so they belong to the partition
- * and outlive Celery's row-per-write history, and Celery's reads (which name columns) never see them.
+ * Our columns on Celery's task table: static, so they outlive Celery's row-per-write history, and
+ * Celery's reads (which name their columns) never see them. README: Storage layout.
  */
 const STATIC_COLUMNS: readonly [string, string][] = [
-  // Bumped by every write: the guard of stores that predate rs_token (a rolling upgrade). It
-  // restarts after `forget` or expiry, so alone it would let a stalled writer pass on a new record.
+  // The guard of stores older than rs_token (upgrades); never alone: it restarts after `forget`.
   ["rs_version", "int"],
   // A fresh random UUID per write: the guard's token, never repeated across re-creations.
   ["rs_token", "uuid"],
@@ -38,7 +37,7 @@ const COLUMNS: Record<TableKind, string> = {
   sets: "(key text PRIMARY KEY, members map<text, timestamp>)",
 };
 
-/** How long a store waits for a table another store is creating at the same moment. */
+/** How long a store waits for schema agreement, or for a table another store is creating. */
 const SCHEMA_WAIT_MS = 30_000;
 
 /** The caller's client, or ours, built now (bad driver options fail in the constructor). */
@@ -58,12 +57,10 @@ export function createClient(config: ResolvedConfig): Client {
 type Control = { _refresh?: (hosts?: unknown) => Promise<void>; _isShuttingDown?: boolean };
 
 /**
- * Lets one control-connection refresh run at a time and retries one that failed past the driver;
- * call it on a client you pass in (ours are guarded). After dropped connections cassandra-driver
- * 4.x can run two refreshes at once; the second resets the shared `connection` and the first then
- * throws a TypeError nobody catches, which ends the process (NODEJS-681; packages/proof lost four
- * clients so), or the control connection is never retried. A refresh asked for while one runs is
- * covered by it. Internal API: on a driver without it the guard does nothing.
+ * Lets one control-connection refresh run at a time and retries one that failed past the driver:
+ * two at once end the process with an uncaught TypeError (NODEJS-681; README: A guard around the
+ * driver's reconnection). Ours are guarded; call it on a client you pass in. Internal API: on a
+ * driver without it the guard does nothing.
  */
 export function guardControlRefresh(client: Client): void {
   const control = (client as unknown as { controlConnection?: Control }).controlConnection;
@@ -114,7 +111,8 @@ export class Schema {
   private async provision(kind: TableKind): Promise<void> {
     const client = await this.connection.get();
     await this.keyspace.get();
-    const create = `CREATE TABLE IF NOT EXISTS ${qualified(this.config.names, kind)} ${COLUMNS[kind]}`;
+    const table = qualified(this.config.names, kind);
+    const create = `CREATE TABLE IF NOT EXISTS ${table} ${COLUMNS[kind]}`;
     if (kind === "tasks") await this.provisionTaskTable(client, create);
     else if (this.config.createTables) await ddl(client, create);
     // Stores starting together all create the table, and statements fail with "does not exist"
@@ -123,7 +121,7 @@ export class Schema {
     const wait = this.config.createTables ? SCHEMA_WAIT_MS : 0;
     if (wait) await awaitSchemaAgreement(client);
     const columns = kind === "tasks" ? STATIC_COLUMNS.map(([name]) => name).join(", ") : "*";
-    const probe = `SELECT ${columns} FROM ${qualified(this.config.names, kind)} LIMIT 1`;
+    const probe = `SELECT ${columns} FROM ${table} LIMIT 1`;
     for (const deadline = Date.now() + wait; ; await setTimeout(100)) {
       try {
         await client.execute(probe);
@@ -173,11 +171,10 @@ export class Schema {
           `lacks column ${name}; run ALTER TABLE ${keyspace}.${tasks} ${column}, or allow createTables.`,
         );
       // Another store may have added it meanwhile.
-      await ddl(client, `ALTER TABLE ${qualified(this.config.names, "tasks")} ${column}`).catch(
-        (error: Error) => {
-          if (!/already exist/i.test(String(error.message))) throw error;
-        },
-      );
+      const alter = ddl(client, `ALTER TABLE ${qualified(this.config.names, "tasks")} ${column}`);
+      await alter.catch((error: Error) => {
+        if (!/already exist/i.test(String(error.message))) throw error;
+      });
     }
   }
 
@@ -206,9 +203,8 @@ export class Schema {
 }
 
 /**
- * Every schema change goes to one coordinator, the first live node by address, for every client:
- * Cassandra 5.0 has no DDL lock, and one table created at once through two nodes gets two ids, so
- * the schema never agrees again; through one node, IF NOT EXISTS serialises them.
+ * Every schema change goes to one coordinator, the first live node by address: Cassandra 5.0 has
+ * no DDL lock, and a table created at once through two nodes gets two ids (README: cluster).
  */
 function ddl(client: Client, cql: string) {
   const hosts = client.hosts
@@ -219,9 +215,8 @@ function ddl(client: Client, cql: string) {
 }
 
 /**
- * A schema change reaches other nodes by gossip, seconds later on a busy machine (a replica without
- * the table fails reads), and the driver waits for agreement at most 10 s: wait until every live
- * node reports one schema version. `checkSchemaAgreement` is missing from the driver's typings.
+ * Schema changes reach other nodes by gossip, and the driver waits at most 10 s for that: a replica
+ * without the table fails reads. (`checkSchemaAgreement` is missing from the driver's typings.)
  */
 async function awaitSchemaAgreement(client: Client): Promise<void> {
   const metadata = client.metadata as unknown as { checkSchemaAgreement(): Promise<boolean> };

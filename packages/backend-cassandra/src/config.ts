@@ -50,21 +50,20 @@ export function resolveConfig(options: CassandraBackendOptions) {
   if (namespace !== undefined) identifier(namespace, "namespace", MAX_TABLE);
   const ownKeyspace = !options.keyspace && namespace !== undefined;
   const keyspace = options.keyspace ?? namespace;
-  if (keyspace === undefined) {
+  if (keyspace === undefined)
     throw invalid(
       "Missing required option `keyspace` (Celery's cassandra_keyspace): " +
         "give it in the URL path (cassandra://host:9042/<keyspace>), as ?keyspace=, or as an option.",
     );
-  }
   const keyspaceName = identifier(keyspace, "keyspace", MAX_NAME);
   const table =
     namespace !== undefined && !ownKeyspace ? namespace : (options.table ?? "celery_taskmeta");
   const tasks = identifier(table, "table", MAX_TABLE);
-  const readOptions = { prepare: true, consistency: level(options, "readConsistency") };
+  const readOptions = { prepare: true, consistency: level(options.readConsistency, "read") };
   const writeOptions = {
     prepare: true,
-    consistency: level(options, "writeConsistency"),
-    serialConsistency: level(options, "serialConsistency"),
+    consistency: level(options.writeConsistency, "write"),
+    serialConsistency: level(options.serialConsistency, "serial"),
   };
   const port = intOption(options.port, "port", BACKEND_NAME, 1) ?? 9042;
   return {
@@ -86,10 +85,8 @@ export function resolveConfig(options: CassandraBackendOptions) {
     readOptions,
     writeOptions,
     /**
-     * Task writes and lightweight transactions, never re-sent by the driver (it re-sends only
-     * statements marked idempotent, whatever `driverOptions.queryOptions` say): a transaction
-     * re-sent after its answer was lost fails its condition, reads as a lost race and runs again,
-     * so an increment counts twice; a plain task write re-sent late could overwrite a newer one.
+     * Task writes and transactions: not idempotent, so the driver never re-sends them (a re-sent
+     * transaction fails its condition, reads as a lost race and counts twice; README: incr).
      */
     sendOnce: { ...writeOptions, isIdempotent: false },
     createTables: options.createTables ?? true,
@@ -114,16 +111,11 @@ function identifier(name: unknown, what: string, maxLength: number): string {
 }
 
 /** Any case, as Celery; where Celery silently falls back to LOCAL_QUORUM on a typo, we refuse. */
-function level(
-  options: CassandraBackendOptions,
-  what: `${"read" | "write" | "serial"}Consistency`,
-) {
-  const serial = what === "serialConsistency";
-  const allowed = [...LEVELS.keys()].filter((name) => SERIAL.includes(name) === serial);
-  const value: unknown = options[what];
+function level(value: unknown, use: "read" | "write" | "serial") {
+  const allowed = [...LEVELS.keys()].filter((name) => SERIAL.includes(name) === (use === "serial"));
   const upper = typeof value === "string" ? value.toUpperCase() : value;
-  const name = enumOption(upper, allowed, what, BACKEND_NAME);
-  return LEVELS.get(name ?? (serial ? "LOCAL_SERIAL" : "LOCAL_QUORUM"));
+  const name = enumOption(upper, allowed, `${use}Consistency`, BACKEND_NAME);
+  return LEVELS.get(name ?? (use === "serial" ? "LOCAL_SERIAL" : "LOCAL_QUORUM"));
 }
 
 function replicationCql(replication: Record<string, string | number>): string {
@@ -136,10 +128,9 @@ function replicationCql(replication: Record<string, string | number>): string {
 }
 
 /**
- * The caller's client, or the options of ours: contact points or a secure connect bundle, never
- * both (as Celery), and the caller's `driverOptions` over ours, `policies` merged one by one. No
- * client-side timestamps: the guard's Paxos writes take the coordinator's clock, and deletes
- * stamped by a client clock behind the servers' would miss what they delete.
+ * The caller's client, or the options of ours (contact points or a bundle, as Celery), the
+ * caller's `driverOptions` and `policies` over ours. No client-side timestamps: deletes stamped by
+ * a client clock behind the servers' would miss what Paxos wrote (README: Limits, clocks).
  */
 function driverClient(
   options: CassandraBackendOptions,
@@ -179,8 +170,7 @@ function driverClient(
       ...(authProvider ? { authProvider } : {}),
       ...driverOptions,
       policies: {
-        // The driver's default backs off up to 10 minutes between attempts on a lost host: after
-        // a restart, a result store must be writable again within seconds (found by packages/proof).
+        // The driver's default waits up to 10 minutes for a lost host: writable again in seconds.
         reconnection: new reconnection.ExponentialReconnectionPolicy(500, 5000, false),
         ...given,
         timestampGeneration:
@@ -199,7 +189,7 @@ export function contactPointsWithPort(points: readonly string[], port: number): 
   });
 }
 
-/** Options a URL query may carry (strings), mapped to option names. */
+/** The URL's query options (ours and Celery's spelling) → option names. */
 const QUERY_OPTIONS = {
   keyspace: "keyspace",
   table: "table",
@@ -241,15 +231,9 @@ export function optionsFromUrl(url: string): CassandraBackendOptions {
   for (const [key, value] of new URLSearchParams(query)) {
     const name = QUERY_OPTIONS[key as keyof typeof QUERY_OPTIONS];
     if (!name) throw invalid(`Unknown URL option \`${key}\` in ${sanitizeUrl(url)}.`);
-    // A cluster's usual replication in a URL: SimpleStrategy with that factor (for
-    // NetworkTopologyStrategy, pass `keyspaceReplication` as an option).
-    options[name] =
-      name === "keyspaceReplication"
-        ? {
-            class: "SimpleStrategy",
-            replication_factor: intOption(Number(value), key, BACKEND_NAME, 1),
-          }
-        : value;
+    // SimpleStrategy with that factor (NetworkTopologyStrategy: `keyspaceReplication`).
+    const factor = name === "keyspaceReplication" && intOption(Number(value), key, BACKEND_NAME, 1);
+    options[name] = factor ? { class: "SimpleStrategy", replication_factor: factor } : value;
   }
   return options as CassandraBackendOptions;
 }

@@ -18,11 +18,9 @@ const NEVER = new Date(8.64e15);
 const REFRESH_CHUNK = 1000;
 
 /**
- * Adds `by` to counter `key` with a compare-and-set on a plain bigint column with a TTL, read again
- * after each lost race; the new value. Cassandra's `counter` cells take no TTL (an expired counter
- * could never restart) and a counter update retried after a timeout may count twice; a lightweight
- * transaction applies once or not at all. The store's `IncrementBatcher` turns concurrent same-key
- * increments of this process into one Paxos round, so we never contend with ourselves.
+ * Adds `by` to counter `key` with a compare-and-set on a bigint with a TTL, read again after each
+ * lost race; the new value. Not Cassandra's `counter`: it takes no TTL, and an update retried after
+ * a timeout may count twice (README: incr).
  */
 export function incr(context: Context, key: string, by: number, expiresAt: Date | null) {
   const { client, cql, config } = context;
@@ -52,20 +50,16 @@ export function incr(context: Context, key: string, by: number, expiresAt: Date 
   );
 }
 
-/** The members of a stored set still live at `now`. */
 function liveMembers(row: cassandra.types.Row | null, now: Date): Map<string, Date> {
   const stored = (row?.get("members") as Record<string, Date> | null | undefined) ?? {};
   return new Map(Object.entries(stored).filter(([, expiresAt]) => !isExpired({ expiresAt }, now)));
 }
 
 /**
- * Adds `member` to set `key`, whose life the add extends to `expiresAt`; the size afterwards, read
- * at `readConsistency` after the add was acknowledged at `writeConsistency` (so with quorum levels
- * it counts every add acknowledged before). A set is a `map<text, timestamp>`: member → the set's
- * expiry when the member was written. Cassandra expires each element on its own, at a whole second,
- * so only members whose exact expiry is ahead count, and an add re-writes the live members with
- * another expiry with its own (and its TTL): the set lives until its last add's expiry, then
- * restarts empty. Plain collection updates, no Paxos: adding a member twice adds it once.
+ * Adds `member` to set `key` (a map of member → the set's expiry when written) and extends the set
+ * to `expiresAt`; the size, read after the add was acknowledged. Cassandra expires each element on
+ * its own, at a whole second, so only members whose exact expiry is ahead count, and an add
+ * re-writes the live members with its expiry. No Paxos: adding twice adds once (README: addToSet).
  */
 export function addToSet(context: Context, key: string, member: string, expiresAt: Date | null) {
   const { client, cql, config } = context;

@@ -14,7 +14,7 @@ const { writeTimeout } = types.responseErrorCodes;
 /** Protocol v5's CAS_WRITE_UNKNOWN, for a driver that passes it through (ours: a CAS write timeout). */
 const CAS_WRITE_UNKNOWN = 0x1700;
 
-/** Unavailable replicas, overload, bootstrapping, timeouts: what waiting can fix. */
+/** What waiting can fix. */
 const TRANSIENT_CODES = new Set<number>([
   types.responseErrorCodes.unavailableException,
   types.responseErrorCodes.overloaded,
@@ -26,16 +26,15 @@ const TRANSIENT_CODES = new Set<number>([
 const responseCode = (error: unknown) =>
   error instanceof driver.ResponseError ? error.code : undefined;
 
-/** The driver's per-host failures inside a NoHostAvailableError. */
 const innerErrors = (error: InstanceType<typeof driver.NoHostAvailableError>): unknown[] =>
   Object.values((error.innerErrors ?? {}) as Record<string, unknown>);
 
-/** A client-side timeout, or a socket closed after the request was written (the driver's flags). */
+/** How the driver marks a socket failure, and one before the request was written. */
+type SocketFlags = { isSocketError?: boolean; requestNotWritten?: boolean } | null;
+
+/** A client-side timeout, or a socket closed after the request was written. */
 function lostAfterSending(error: unknown): boolean {
-  const { isSocketError, requestNotWritten } = (error ?? {}) as {
-    isSocketError?: boolean;
-    requestNotWritten?: boolean;
-  };
+  const { isSocketError, requestNotWritten } = (error ?? {}) as NonNullable<SocketFlags>;
   return error instanceof driver.OperationTimedOutError || (!!isSocketError && !requestNotWritten);
 }
 
@@ -71,7 +70,7 @@ function isTransport(error: unknown): boolean {
   return (
     error instanceof driver.BusyConnectionError ||
     error instanceof driver.OperationTimedOutError ||
-    (error as { isSocketError?: boolean } | null)?.isSocketError === true
+    (error as SocketFlags)?.isSocketError === true
   );
 }
 
@@ -90,11 +89,8 @@ function isCasOutcomeUnknown(error: unknown): boolean {
 function lwtMayHaveLanded(error: unknown): boolean {
   if (error instanceof driver.NoHostAvailableError)
     return innerErrors(error).some(lwtMayHaveLanded);
-  return (
-    responseCode(error) === CAS_WRITE_UNKNOWN ||
-    responseCode(error) === writeTimeout ||
-    lostAfterSending(error)
-  );
+  const code = responseCode(error);
+  return code === CAS_WRITE_UNKNOWN || code === writeTimeout || lostAfterSending(error);
 }
 
 /** A message of ours without its `[resultstore] [cassandra] ` tag, to quote in another. */

@@ -125,17 +125,15 @@ function encodeStaticMeta(record: TaskRecord, writeId: string | undefined): Buff
   return json(meta);
 }
 
-/** The record of a `readTask`/`readGuard` row (which leaves out result and traceback), or null. */
+/** The record a `readTask` row (or `readGuard`'s, without result and traceback) holds, or null. */
 export function decodeTask(row: Row | null | undefined, taskId: string, now = Date.now()) {
   const status = row?.get("status") as string | null | undefined;
   if (!row || !status) return null;
   const record = pendingRecord(taskId);
   record.status = status;
-  if (row.keys().includes("result")) record.result = fromJson(row.get("result"));
-  if (row.keys().includes("traceback")) {
-    const traceback = fromJson(row.get("traceback"));
-    record.traceback = typeof traceback === "string" ? traceback : null;
-  }
+  record.result = fromJson(row.get("result"));
+  const traceback = fromJson(row.get("traceback"));
+  record.traceback = typeof traceback === "string" ? traceback : null;
   const children = fromJson(row.get("children"));
   record.children = Array.isArray(children) ? children : null;
   // Celery stamps every row with date_done, STARTED included; the record carries it when ready only.

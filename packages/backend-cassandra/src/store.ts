@@ -1,8 +1,7 @@
 /**
- * `CassandraBackend`: Celery's Cassandra table with native TTLs. A write reads the partition,
- * merges with core's `applyWrite`, then commits one batch that Paxos applies only if no other
- * write came in between (records.ts `encodeWrite`), so the state rules hold on the server with no
- * read-then-write window; a lost race reads again and re-decides.
+ * `CassandraBackend`: Celery's Cassandra table with native TTLs. A write reads the partition, then
+ * commits one batch that Paxos applies only if no other write came in between; a lost race reads
+ * again (README: How the state rules and the merge are atomic).
  */
 import { setTimeout } from "node:timers/promises";
 import type {
@@ -47,7 +46,6 @@ import {
 } from "./records.js";
 import type { CassandraBackendOptions } from "./types.js";
 
-/** Ids per `SELECT … IN` of readMany. */
 const READ_MANY_CHUNK = 100;
 
 /** The Cassandra / Astra DB backend. */
@@ -75,13 +73,8 @@ export class CassandraBackend implements ResultBackend {
     this.schema = new Schema(this.connection, this.config);
     this.cql = statements(this.config.names);
     this.capabilities = { nativeExpiry: true, maxRecordBytes: this.config.maxRecordBytes };
-    const { keyspace, ...collection } = this.config.names;
-    this.telemetry = {
-      system: "cassandra",
-      namespace: keyspace,
-      collection,
-      ...this.config.endpoint,
-    };
+    const { keyspace: namespace, ...collection } = this.config.names;
+    this.telemetry = { system: "cassandra", namespace, collection, ...this.config.endpoint };
   }
 
   async write(write: TaskWrite): Promise<WriteOutcome> {
@@ -92,9 +85,9 @@ export class CassandraBackend implements ResultBackend {
       errors.guard(label, () =>
         retryLostRaces(BACKEND_NAME, label, async () => {
           const now = Date.now();
-          const row =
-            (await client.execute(this.cql.readGuard, [write.taskId], readOptions)).first() ??
-            undefined;
+          const row = (
+            await client.execute(this.cql.readGuard, [write.taskId], readOptions)
+          ).first();
           const stored = decodeTask(row, write.taskId, now);
           const next = applyWrite(stored, write, new Date(now));
           // Refused, unless the stored record is this very call's: sent again after it landed.
@@ -111,33 +104,23 @@ export class CassandraBackend implements ResultBackend {
   }
 
   async read(taskId: string): Promise<TaskRecord | null> {
-    const client = await this.schema.ready("tasks");
-    return errors.guard(`read of task ${taskId}`, async () => {
-      const result = await client.execute(this.cql.readTask, [taskId], this.config.readOptions);
-      return decodeTask(result.first(), taskId);
-    });
+    const found = await this.run("tasks", `read of task ${taskId}`, this.cql.readTask, [taskId]);
+    return decodeTask(found.first(), taskId);
   }
 
   /** A round trip per 100 ids (`IN`, newest row of each partition), all in flight at once. */
   async readMany(taskIds: readonly string[]): Promise<(TaskRecord | null)[]> {
-    const client = await this.schema.ready("tasks");
-    return errors.guard(`read of ${taskIds.length} tasks`, async () => {
-      const rows = new Map<string, cassandra.types.Row>();
-      await Promise.all(
-        chunks([...new Set(taskIds)], READ_MANY_CHUNK).map(async (ids) => {
-          const result = await client.execute(this.cql.readTasks, [ids], this.config.readOptions);
-          for (const row of result.rows) rows.set(row.get("task_id") as string, row);
-        }),
-      );
-      return taskIds.map((id) => decodeTask(rows.get(id), id));
-    });
+    const label = `read of ${taskIds.length} tasks`;
+    const batches = chunks([...new Set(taskIds)], READ_MANY_CHUNK);
+    const found = await Promise.all(
+      batches.map((ids) => this.run("tasks", label, this.cql.readTasks, [ids])),
+    );
+    const rows = new Map(found.flatMap((result) => result.rows).map((row) => [row.task_id, row]));
+    return taskIds.map((id) => decodeTask(rows.get(id), id));
   }
 
   async remove(taskId: string): Promise<void> {
-    const client = await this.schema.ready("tasks");
-    await errors.guard(`removal of task ${taskId}`, () =>
-      client.execute(this.cql.deleteTask, [taskId], this.config.writeOptions),
-    );
+    await this.run("tasks", `removal of task ${taskId}`, this.cql.deleteTask, [taskId]);
   }
 
   /** A compare-and-set (counters.ts), concurrent calls batched per key. */
@@ -151,34 +134,22 @@ export class CassandraBackend implements ResultBackend {
   }
 
   async removeCounter(key: string): Promise<void> {
-    const client = await this.schema.ready("counters");
-    await errors.guard(`removal of counter ${key}`, () =>
-      client.execute(this.cql.deleteCounter, [key], this.config.writeOptions),
-    );
+    await this.run("counters", `removal of counter ${key}`, this.cql.deleteCounter, [key]);
   }
 
   async saveGroup(group: GroupRecord): Promise<void> {
-    const client = await this.schema.ready("groups");
     const params = encodeGroup(group);
-    await errors.guard(`save of group ${group.groupId}`, () =>
-      client.execute(this.cql.saveGroup, params, this.config.writeOptions),
-    );
+    await this.run("groups", `save of group ${group.groupId}`, this.cql.saveGroup, params);
   }
 
   async readGroup(groupId: string): Promise<GroupRecord | null> {
-    const client = await this.schema.ready("groups");
-    return errors.guard(`read of group ${groupId}`, async () => {
-      const result = await client.execute(this.cql.readGroup, [groupId], this.config.readOptions);
-      const row = result.first();
-      return row ? decodeGroup(row, groupId) : null;
-    });
+    const label = `read of group ${groupId}`;
+    const row = (await this.run("groups", label, this.cql.readGroup, [groupId])).first();
+    return row ? decodeGroup(row, groupId) : null;
   }
 
   async removeGroup(groupId: string): Promise<void> {
-    const client = await this.schema.ready("groups");
-    await errors.guard(`removal of group ${groupId}`, () =>
-      client.execute(this.cql.deleteGroup, [groupId], this.config.writeOptions),
-    );
+    await this.run("groups", `removal of group ${groupId}`, this.cql.deleteGroup, [groupId]);
   }
 
   /**
@@ -202,6 +173,14 @@ export class CassandraBackend implements ResultBackend {
 
   isRetryable(error: unknown): boolean {
     return errors.isRetryable(error);
+  }
+
+  /** One statement once the `kind` table is ready: a SELECT at `readConsistency`, else write's. */
+  private async run(kind: TableKind, label: string, cql: string, params: unknown[]) {
+    const client = await this.schema.ready(kind);
+    const { readOptions, writeOptions } = this.config;
+    const options = cql.startsWith("SELECT") ? readOptions : writeOptions;
+    return errors.guard(label, () => client.execute(cql, params, options));
   }
 
   private async context(kind: TableKind): Promise<Context> {
