@@ -3,19 +3,10 @@ import { setTimeout } from "node:timers/promises";
 import { BackendError, ConfigurationError } from "@resultstore/core";
 import { Lazy } from "@resultstore/core/backend";
 import cassandra, { type Client } from "cassandra-driver";
-import {
-  BACKEND_NAME,
-  qualified,
-  type ResolvedConfig,
-  TABLE_KINDS,
-  type TableKind,
-} from "./config.js";
+import { BACKEND_NAME, qualified, type ResolvedConfig, type TableKind } from "./config.js";
 import { beforeSending } from "./errors.js";
 
-/**
- * Our columns on Celery's task table: static, so they outlive Celery's row-per-write history, and
- * Celery's reads (which name their columns) never see them. README: Storage layout.
- */
+/** Our columns on Celery's table: static, so they outlive its rows (README: Storage layout). */
 const STATIC_COLUMNS: readonly [string, string][] = [
   // The guard of stores older than rs_token (upgrades); never alone: it restarts after `forget`.
   ["rs_version", "int"],
@@ -57,10 +48,9 @@ export function createClient(config: ResolvedConfig): Client {
 type Control = { _refresh?: (hosts?: unknown) => Promise<void>; _isShuttingDown?: boolean };
 
 /**
- * Lets one control-connection refresh run at a time and retries one that failed past the driver:
- * two at once end the process with an uncaught TypeError (NODEJS-681; README: A guard around the
- * driver's reconnection). Ours are guarded; call it on a client you pass in. Internal API: on a
- * driver without it the guard does nothing.
+ * Lets one control-connection refresh run at a time, and retries one that failed: two at once end
+ * the process (NODEJS-681; README: A guard around the driver's reconnection). Call it on a client
+ * you pass in. Internal API: on a driver without it the guard does nothing.
  */
 export function guardControlRefresh(client: Client): void {
   const control = (client as unknown as { controlConnection?: Control }).controlConnection;
@@ -115,9 +105,8 @@ export class Schema {
     const create = `CREATE TABLE IF NOT EXISTS ${table} ${COLUMNS[kind]}`;
     if (kind === "tasks") await this.provisionTaskTable(client, create);
     else if (this.config.createTables) await ddl(client, create);
-    // Stores starting together all create the table, and statements fail with "does not exist"
-    // until the server applied it: wait that out, once. Without createTables nobody here creates
-    // it, so a missing table is an error at once.
+    // A table just created (by any store) is "unconfigured" until the server applied it: wait
+    // that out, once. Without createTables nobody here creates it: missing is an error at once.
     const wait = this.config.createTables ? SCHEMA_WAIT_MS : 0;
     if (wait) await awaitSchemaAgreement(client);
     const columns = kind === "tasks" ? STATIC_COLUMNS.map(([name]) => name).join(", ") : "*";
@@ -138,10 +127,8 @@ export class Schema {
     if (!this.config.ownKeyspace) return;
     const client = await this.connection.get();
     const { names, replication } = this.config;
-    await ddl(
-      client,
-      `CREATE KEYSPACE IF NOT EXISTS "${names.keyspace}" WITH replication = ${replication}`,
-    );
+    const cql = `CREATE KEYSPACE IF NOT EXISTS "${names.keyspace}" WITH replication = ${replication}`;
+    await ddl(client, cql);
     await awaitSchemaAgreement(client);
   }
 
@@ -192,7 +179,8 @@ export class Schema {
         { prepare: true },
       );
       const existing = new Set(found.rows.map((row) => String(row.table_name)));
-      for (const kind of TABLE_KINDS.filter((kind) => existing.has(names[kind]))) {
+      const kinds = Object.keys(COLUMNS) as TableKind[];
+      for (const kind of kinds.filter((kind) => existing.has(names[kind]))) {
         const table = qualified(names, kind);
         await ddl(client, ownTables ? `DROP TABLE ${table}` : `TRUNCATE ${table}`);
       }

@@ -38,7 +38,6 @@ export type ResolvedConfig = ReturnType<typeof resolveConfig>;
 /** Where each kind of record lives, as validated CQL identifiers. */
 export type TableNames = ResolvedConfig["names"];
 export type TableKind = Exclude<keyof TableNames, "keyspace">;
-export const TABLE_KINDS: readonly TableKind[] = ["tasks", "groups", "counters", "sets"];
 /** `"keyspace"."table"`, quoted: the names are taken as they are (case-folded already). */
 export const qualified = (names: TableNames, kind: TableKind) =>
   `"${names.keyspace}"."${names[kind]}"`;
@@ -74,11 +73,10 @@ export function resolveConfig(options: CassandraBackendOptions) {
       counters: `${tasks}_counters`,
       sets: `${tasks}_sets`,
     },
-    /** The keyspace is ours (made for `namespace`): create it on first use, drop it in destroy(). */
+    /** The keyspace is ours (for `namespace`): create it on first use, drop it in destroy(). */
     ownKeyspace,
     /** The tables are ours (made for `namespace`): destroy() drops them. */
     ownTables: namespace !== undefined,
-    /** The replication of a keyspace we create, as CQL. */
     replication: replicationCql(
       options.keyspaceReplication ?? { class: "SimpleStrategy", replication_factor: 1 },
     ),
@@ -127,15 +125,14 @@ function replicationCql(replication: Record<string, string | number>): string {
   return `{${entries.join(", ")}}`;
 }
 
+type ClientSource = { given: cassandra.Client } | { build: cassandra.ClientOptions };
+
 /**
  * The caller's client, or the options of ours (contact points or a bundle, as Celery), the
  * caller's `driverOptions` and `policies` over ours. No client-side timestamps: deletes stamped by
  * a client clock behind the servers' would miss what Paxos wrote (README: Limits, clocks).
  */
-function driverClient(
-  options: CassandraBackendOptions,
-  port: number,
-): { given: cassandra.Client } | { build: cassandra.ClientOptions } {
+function driverClient(options: CassandraBackendOptions, port: number): ClientSource {
   if (options.client) return { given: options.client };
   const { secureConnectBundle: bundle, contactPoints = [], username, driverOptions } = options;
   if (bundle && contactPoints.length > 0)
@@ -180,13 +177,11 @@ function driverClient(
   };
 }
 
-/** Contact points as `host:port`, applying `port` to those given without one. */
+/** Contact points as `host:port`: `host:1`, `[::1]:1` as given; `host`, `::1`, `[::1]` get `port`. */
 export function contactPointsWithPort(points: readonly string[], port: number): string[] {
-  return points.map((point) => {
-    const bracketed = /^\[.*\]$/.test(point);
-    const hasPort = !bracketed && (/^\[.*\]:\d+$/.test(point) || /^[^:]+:\d+$/.test(point));
-    return hasPort ? point : `${point}:${port}`;
-  });
+  return points.map((point) =>
+    /^\[.*\]:\d+$|^[^:]+:\d+$/.test(point) ? point : `${point}:${port}`,
+  );
 }
 
 /** The URL's query options (ours and Celery's spelling) → option names. */

@@ -5,7 +5,6 @@ import { BACKEND_NAME, type ResolvedConfig } from "./config.js";
 import { errors, lightweightTransaction } from "./errors.js";
 import { type Statements, ttlSeconds } from "./records.js";
 
-/** What counters and sets run on: the client (their table ready), the CQL, the config. */
 export interface Context {
   client: cassandra.Client;
   cql: Statements;
@@ -35,16 +34,12 @@ export function incr(context: Context, key: string, by: number, expiresAt: Date 
       const value = (live ? Number(row.get("value")) : 0) + by;
       const next = cassandra.types.Long.fromNumber(value);
       const ttl = ttlSeconds(expiresAt, now);
+      const [query, params]: [string, unknown[]] = row
+        ? [cql.updateCounter, [ttl, next, expiresAt, key, row.get("value"), storedExpiry]]
+        : [cql.createCounter, [key, next, expiresAt, ttl]];
       // A transaction whose outcome is unknown ends the increment: it may have counted.
-      const outcome = await lightweightTransaction(label, () =>
-        row
-          ? client.execute(
-              cql.updateCounter,
-              [ttl, next, expiresAt, key, row.get("value"), storedExpiry],
-              config.sendOnce,
-            )
-          : client.execute(cql.createCounter, [key, next, expiresAt, ttl], config.sendOnce),
-      );
+      const send = () => client.execute(query, params, config.sendOnce);
+      const outcome = await lightweightTransaction(label, send);
       return outcome.wasApplied() ? value : LOST_RACE;
     }),
   );
@@ -56,10 +51,10 @@ function liveMembers(row: cassandra.types.Row | null, now: Date): Map<string, Da
 }
 
 /**
- * Adds `member` to set `key` (a map of member → the set's expiry when written) and extends the set
- * to `expiresAt`; the size, read after the add was acknowledged. Cassandra expires each element on
- * its own, at a whole second, so only members whose exact expiry is ahead count, and an add
- * re-writes the live members with its expiry. No Paxos: adding twice adds once (README: addToSet).
+ * Adds `member` to set `key` (member → the set's expiry) until `expiresAt`; the size, read after
+ * the add was acknowledged. Cassandra expires elements one by one, at a whole second, so only
+ * members whose exact expiry is ahead count, and an add re-writes the live members with its
+ * expiry. No Paxos: adding twice adds once (README: addToSet).
  */
 export function addToSet(context: Context, key: string, member: string, expiresAt: Date | null) {
   const { client, cql, config } = context;

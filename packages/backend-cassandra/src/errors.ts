@@ -1,9 +1,5 @@
-/** What driver failures mean: core's typed errors, which are retryable, which leave an LWT unknown. */
-import {
-  BackendConnectionError,
-  BackendUnavailableError,
-  OutcomeUnknownError,
-} from "@resultstore/core";
+/** Driver failures as core's typed errors: which are retryable, which leave an LWT unknown. */
+import { BackendUnavailableError, OutcomeUnknownError } from "@resultstore/core";
 import { defineErrorMapping } from "@resultstore/core/backend";
 import cassandra from "cassandra-driver";
 import { BACKEND_NAME } from "./config.js";
@@ -11,7 +7,7 @@ import { BACKEND_NAME } from "./config.js";
 const { errors: driver, types } = cassandra;
 const { writeTimeout } = types.responseErrorCodes;
 
-/** Protocol v5's CAS_WRITE_UNKNOWN, for a driver that passes it through (ours: a CAS write timeout). */
+/** Protocol v5's CAS_WRITE_UNKNOWN, should a driver pass it through (ours: a CAS write timeout). */
 const CAS_WRITE_UNKNOWN = 0x1700;
 
 /** What waiting can fix. */
@@ -74,7 +70,7 @@ function isTransport(error: unknown): boolean {
   );
 }
 
-/** A Paxos write timeout or unknown result; only a lightweight transaction reports writeType CAS. */
+/** A Paxos timeout or unknown result: only a lightweight transaction reports writeType CAS. */
 function isCasOutcomeUnknown(error: unknown): boolean {
   const code = responseCode(error);
   const writeType = String((error as { writeType?: unknown } | null)?.writeType).toUpperCase();
@@ -132,13 +128,9 @@ export async function lightweightTransaction<T>(label: string, body: () => Promi
  */
 export function beforeSending(error: unknown, label: string): unknown {
   const wrapped = errors.wrapError(error, label);
-  if (
-    !(wrapped instanceof BackendConnectionError) ||
-    wrapped instanceof BackendUnavailableError ||
-    isRejectedCredentials(wrapped.cause)
-  )
-    return wrapped;
-  return new BackendUnavailableError(BACKEND_NAME, untagged(wrapped.message), {
-    cause: wrapped.cause,
-  });
+  // Transport trouble (a BackendConnectionError's code), except rejected credentials.
+  if (wrapped.code !== "CONNECTION" || wrapped instanceof BackendUnavailableError) return wrapped;
+  if (isRejectedCredentials(wrapped.cause)) return wrapped;
+  const { message, cause } = wrapped;
+  return new BackendUnavailableError(BACKEND_NAME, untagged(message), { cause });
 }

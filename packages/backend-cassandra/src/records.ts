@@ -1,7 +1,6 @@
 /**
- * Rows ↔ records, and the CQL that reads and writes them. Celery keys its Cassandra rows by the
- * bare task id (CELERY-COMPAT.md §5), and each kind of record has a table of its own, so every
- * table is keyed by the id or key as given: no `CeleryKeys` prefixes here.
+ * Rows ↔ records, and the CQL. Celery keys its rows by the bare task id (CELERY-COMPAT.md §5) and
+ * each kind has a table of its own, so ids and keys are stored as given: no `CeleryKeys` here.
  */
 import {
   ConfigurationError,
@@ -67,12 +66,11 @@ export type Statements = ReturnType<typeof statements>;
 export function ttlSeconds(expiresAt: Date | null, now = Date.now()): number {
   if (!expiresAt) return 0;
   const ttl = Math.ceil(expiresAt.getTime() / 1000) - Math.floor(now / 1000);
-  if (ttl > MAX_TTL_SECONDS) {
+  if (ttl > MAX_TTL_SECONDS)
     throw new ConfigurationError(
       BACKEND_NAME,
       `Expiry ${expiresAt.toISOString()} is beyond Cassandra's 20-year TTL limit.`,
     );
-  }
   return Math.max(1, ttl);
 }
 
@@ -80,9 +78,8 @@ const json = (value: unknown): Buffer => Buffer.from(encodeJson(value), "utf8");
 const fromJson = (blob: Buffer | null | undefined): unknown => (blob ? decodeJson(blob) : null);
 
 /**
- * The batch that writes `next` over `row` (what the guard read): our static columns, under Paxos
- * `IF rs_version = … AND rs_token = …` when `guarded` (client.ts says why both), the delete of the
- * Celery row it supersedes, and the new Celery row. One partition, so applied atomically.
+ * The batch that writes `next` over `row` (what the guard read): our static columns (`IF` the guard
+ * columns are unchanged, when `guarded`), the delete of the row it supersedes, and the new row.
  */
 export function encodeWrite(
   cql: Statements,
@@ -136,7 +133,7 @@ export function decodeTask(row: Row | null | undefined, taskId: string, now = Da
   record.traceback = typeof traceback === "string" ? traceback : null;
   const children = fromJson(row.get("children"));
   record.children = Array.isArray(children) ? children : null;
-  // Celery stamps every row with date_done, STARTED included; the record carries it when ready only.
+  // Celery stamps every row with date_done, STARTED included; a record has it when ready only.
   record.dateDone = isReady(status) ? (row.get("date_done") as Date) : null;
   // Our expiry to the millisecond, else (a row Celery wrote) what its TTL says.
   const ttl = row.get("ttl") as number | null;

@@ -1,7 +1,6 @@
 /**
- * `CassandraBackend`: Celery's Cassandra table with native TTLs. A write reads the partition, then
- * commits one batch that Paxos applies only if no other write came in between; a lost race reads
- * again (README: How the state rules and the merge are atomic).
+ * `CassandraBackend`: a write reads the partition, then commits one batch that Paxos applies only
+ * if no other write came in between (README: How the state rules and the merge are atomic).
  */
 import { setTimeout } from "node:timers/promises";
 import type {
@@ -66,10 +65,7 @@ export class CassandraBackend implements ResultBackend {
   constructor(options: CassandraBackendOptions) {
     this.config = resolveConfig(options);
     const client = createClient(this.config);
-    this.connection = new LazyConnection(BACKEND_NAME, async () => {
-      await client.connect();
-      return client;
-    });
+    this.connection = new LazyConnection(BACKEND_NAME, () => client.connect().then(() => client));
     this.schema = new Schema(this.connection, this.config);
     this.cql = statements(this.config.names);
     this.capabilities = { nativeExpiry: true, maxRecordBytes: this.config.maxRecordBytes };
@@ -85,9 +81,8 @@ export class CassandraBackend implements ResultBackend {
       errors.guard(label, () =>
         retryLostRaces(BACKEND_NAME, label, async () => {
           const now = Date.now();
-          const row = (
-            await client.execute(this.cql.readGuard, [write.taskId], readOptions)
-          ).first();
+          const found = await client.execute(this.cql.readGuard, [write.taskId], readOptions);
+          const row = found.first();
           const stored = decodeTask(row, write.taskId, now);
           const next = applyWrite(stored, write, new Date(now));
           // Refused, unless the stored record is this very call's: sent again after it landed.
@@ -123,12 +118,10 @@ export class CassandraBackend implements ResultBackend {
     await this.run("tasks", `removal of task ${taskId}`, this.cql.deleteTask, [taskId]);
   }
 
-  /** A compare-and-set (counters.ts), concurrent calls batched per key. */
   incr(key: string, by: number, expiresAt: Date | null): Promise<number> {
     return this.counters.incr(key, by, expiresAt);
   }
 
-  /** A map of member → expiry, updated without Paxos (counters.ts). */
   async addToSet(key: string, member: string, expiresAt: Date | null): Promise<number> {
     return addToSet(await this.context("sets"), key, member, expiresAt);
   }
@@ -152,10 +145,7 @@ export class CassandraBackend implements ResultBackend {
     await this.run("groups", `removal of group ${groupId}`, this.cql.deleteGroup, [groupId]);
   }
 
-  /**
-   * Every write carries USING TTL, so Cassandra deletes what expired; this only waits out the TTL's
-   * whole second, so that nothing expired by `now` is still readable when it returns.
-   */
+  /** Cassandra deletes what expired (TTL); this waits out the TTL's whole second after `now`. */
   async cleanup(now: Date): Promise<number> {
     const wait = Math.ceil(now.getTime() / 1000) * 1000 + 50 - Date.now();
     if (wait > 0) await setTimeout(wait);
@@ -188,7 +178,7 @@ export class CassandraBackend implements ResultBackend {
   }
 }
 
-/** `createStore("cassandra://…")` lands here (see `BackendModule` for how options and URL merge). */
+/** `createStore("cassandra://…")` lands here (`BackendModule` says how options and URL merge). */
 export function fromUrl(url: string, options: BackendUrlOptions & CassandraBackendOptions = {}) {
   return new CassandraBackend(mergeUrlOptions(optionsFromUrl(url), options));
 }

@@ -26,29 +26,22 @@ export interface CassandraBackendOptions {
   contactPoints?: string[];
   /** Native protocol port for hosts given without one. Celery: `cassandra_port`. @default 9042 */
   port?: number;
-  /**
-   * The datacenter the driver routes to (required by the Node driver; Celery's Python driver
-   * guesses it). A secure connect bundle names its own. @default "datacenter1"
-   */
+  /** The datacenter the driver routes to (Celery's driver guesses it). @default "datacenter1" */
   localDataCenter?: string;
-  /**
-   * Keyspace holding the tables; it must exist, as in Celery. Celery: `cassandra_keyspace`.
-   * @default the URL path or `?keyspace=`; without any, `namespace` names a keyspace we create.
-   */
+  /** An existing keyspace. Celery: `cassandra_keyspace`. @default the URL path or `?keyspace=` */
   keyspace?: string;
   /** Celery's task table. Celery: `cassandra_table`. @default "celery_taskmeta" */
   table?: string;
   /**
-   * Isolation for tests, benchmarks and `resultstore conformance`: tables `<namespace>` and
-   * `<namespace>_groups`/`_counters`/`_sets` in `keyspace`, or without one a keyspace
-   * `<namespace>`. `destroy()` drops them. @default none
+   * Isolation for tests and benchmarks: tables `<namespace>…` in `keyspace`, or else a keyspace
+   * `<namespace>` we create; `destroy()` drops them (README: URL and options). @default none
    */
   namespace?: string;
   /** Replication of a keyspace created for `namespace`. @default SimpleStrategy, factor 1 */
   keyspaceReplication?: Record<string, string | number>;
   /** Reads. Celery: `cassandra_read_consistency`. @default "LOCAL_QUORUM" (1 replica at RF 1) */
   readConsistency?: ConsistencyName;
-  /** Writes, and the guard's commit. Celery: `cassandra_write_consistency`. @default "LOCAL_QUORUM" */
+  /** Writes and the guard's commit. Celery: `cassandra_write_consistency`. @default LOCAL_QUORUM */
   writeConsistency?: ConsistencyName;
   /** Paxos phase of the guard and counters (Celery uses no LWT). @default "LOCAL_SERIAL" */
   serialConsistency?: SerialConsistencyName;
@@ -58,24 +51,17 @@ export interface CassandraBackendOptions {
   password?: string;
   /** Any driver auth provider; overrides username/password. Celery: `cassandra_auth_provider`. */
   authProvider?: auth.AuthProvider;
-  /** Astra DB secure connect bundle (no contact points then). Celery: `cassandra_secure_bundle_path`. */
+  /** Astra DB secure connect bundle (no contact points). Celery: `cassandra_secure_bundle_path`. */
   secureConnectBundle?: string;
   /** Passed to `new Client()` (after ours, so they win). Celery: `cassandra_options`. */
   driverOptions?: Partial<ClientOptions>;
-  /**
-   * Create the tables, or add our static columns to Celery's, on first use (Celery lets writers
-   * create its table); turn off where the schema is managed. @default true
-   */
+  /** Create the tables, or add our columns to Celery's, on first use. @default true */
   createTables?: boolean;
   /**
-   * Enforce the state rules with a lightweight transaction on every write. `false` opts out: a
-   * plain batch, 1.5–2× faster (README), unsafe against concurrent writers. @default true
+   * Enforce the state rules with a lightweight transaction per write. `false`: a plain batch,
+   * 1.5–2× faster, unsafe against concurrent writers (README: the guard's cost). @default true
    */
   guardedWrites?: boolean;
-  /**
-   * Largest record (as core measures it). Cassandra refuses mutations over half the commit log
-   * segment (32 MiB by default, 8 MiB on the dev server), and Paxos stores the update once more.
-   * @default 3 MiB
-   */
+  /** Largest record, under Cassandra's mutation limit (README: Limits). @default 3 MiB */
   maxRecordBytes?: number;
 }
