@@ -1,4 +1,5 @@
 /** Retries for transient failures: exponential backoff with full jitter (Celery's always_retry). */
+import { setTimeout as sleep } from "node:timers/promises";
 
 export interface RetryPolicy {
   /** Attempts after the first. @default 3 */
@@ -33,7 +34,7 @@ export async function withRetry<T>(
       return await operation();
     } catch (error) {
       if (attempt >= policy.maxRetries || !isRetryable(error)) throw error;
-      await new Promise((resolve) => setTimeout(resolve, backoffMs(attempt, policy)));
+      await sleep(backoffMs(attempt, policy));
     }
   }
 }
