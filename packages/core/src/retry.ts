@@ -1,6 +1,7 @@
-/** Retries for transient failures: exponential backoff with full jitter (Celery's always_retry). */
+// Retries for transient failures: exponential backoff with full jitter (Celery's always_retry).
 import { setTimeout as sleep } from "node:timers/promises";
 
+/** How `alwaysRetry` backs off between attempts (exponential, full jitter). */
 export interface RetryPolicy {
   /** Attempts after the first. @default 3 */
   maxRetries: number;
