@@ -68,9 +68,7 @@ export function encodeTask(record: TaskRecord, resultJson: string, writeId?: str
 /** A stored task value, ours or Celery's. Celery's carry no `expires_at`: their session expires them. */
 export function decodeTask(value: string, taskId: string): TaskRecord {
   const meta = decodeObject(value, `task ${taskId}`);
-  const record = decodeMeta(meta, taskId);
-  record.expiresAt = parseCeleryDate(meta.expires_at);
-  return record;
+  return { ...decodeMeta(meta, taskId), expiresAt: parseCeleryDate(meta.expires_at) };
 }
 
 export function encodeGroup(group: GroupRecord): string {

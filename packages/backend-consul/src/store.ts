@@ -196,9 +196,6 @@ export class ConsulBackend implements ResultBackend {
 }
 
 /** `createStore("consul://…")` lands here (see `BackendModule` for how options and URL merge). */
-export function fromUrl(
-  url: string,
-  options: BackendUrlOptions & ConsulBackendOptions = {},
-): ConsulBackend {
+export function fromUrl(url: string, options: BackendUrlOptions & ConsulBackendOptions = {}) {
   return new ConsulBackend(mergeUrlOptions(optionsFromUrl(url), options));
 }
