@@ -1,90 +1,214 @@
-/** The driver client, built from options: contact points or an Astra secure connect bundle. */
-import { ConfigurationError } from "@resultstore/core";
-import cassandra from "cassandra-driver";
-import { BACKEND_NAME, contactPointsWithPort } from "./config.js";
-import { guardControlRefresh } from "./control-refresh.js";
-import type { CassandraBackendOptions } from "./types.js";
+/** The driver client, and the keyspace and tables it needs, created on first use. */
+import { setTimeout } from "node:timers/promises";
+import { BackendError, ConfigurationError } from "@resultstore/core";
+import { Lazy } from "@resultstore/core/backend";
+import cassandra, { type Client } from "cassandra-driver";
+import { BACKEND_NAME, qualified, type ResolvedConfig, type TableKind } from "./config.js";
+import { beforeSending } from "./errors.js";
 
-const { auth, Client } = cassandra;
+/** Our columns on Celery's table: static, so they outlive its rows (README: Storage layout). */
+const STATIC_COLUMNS: readonly [string, string][] = [
+  // The guard of stores older than rs_token (upgrades); never alone: it restarts after `forget`.
+  ["rs_version", "int"],
+  // A fresh random UUID per write: the guard's token, never repeated across re-creations.
+  ["rs_token", "uuid"],
+  // Everything Celery's row has no column for: metadata and the extended request fields (JSON).
+  ["rs_meta", "blob"],
+  // The record's expiry to the millisecond (TTL is whole seconds).
+  ["rs_expires_at", "timestamp"],
+];
+const CELERY_COLUMNS = ["task_id", "status", "result", "date_done", "traceback", "children"];
+const COLUMNS: Record<TableKind, string> = {
+  tasks:
+    "(task_id text, status text, result blob, date_done timestamp, traceback blob, children blob, " +
+    `${STATIC_COLUMNS.map(([name, type]) => `${name} ${type} static`).join(", ")}, ` +
+    "PRIMARY KEY ((task_id), date_done)) WITH CLUSTERING ORDER BY (date_done DESC)",
+  groups: "(group_id text PRIMARY KEY, result blob, date_done timestamp, expires_at timestamp)",
+  counters: "(key text PRIMARY KEY, value bigint, expires_at timestamp)",
+  sets: "(key text PRIMARY KEY, members map<text, timestamp>)",
+};
+
+/** How long a store waits for schema agreement, or for a table another store is creating. */
+const SCHEMA_WAIT_MS = 30_000;
+
+/** The caller's client, or ours, built now (bad driver options fail in the constructor). */
+export function createClient(config: ResolvedConfig): Client {
+  if ("given" in config.client) return config.client.given;
+  try {
+    const client = new cassandra.Client(config.client.build);
+    guardControlRefresh(client);
+    return client;
+  } catch (cause) {
+    const message = `Invalid driver options: ${(cause as Error).message}`;
+    throw new ConfigurationError(BACKEND_NAME, message, { cause });
+  }
+}
+
+/** What the guard below touches of the driver's (internal) ControlConnection. */
+type Control = { _refresh?: (hosts?: unknown) => Promise<void>; _isShuttingDown?: boolean };
 
 /**
- * The driver's policies: the caller's (`driverOptions.policies`) merged over ours, policy by
- * policy, so a caller's load balancing or retry policy no longer drops the two of ours. A
- * client-side timestamp generator is refused: the guard's Paxos writes take the coordinator's
- * clock, and plain deletes (`forget`, counters, groups) stamped by a client clock behind the
- * servers' would miss what they delete. (Retry and speculative-execution policies are safe with
- * ours: the driver consults them to re-send only statements marked idempotent, and the backend's
- * lightweight transactions never are.)
+ * Lets one control-connection refresh run at a time, and retries one that failed: two at once end
+ * the process (NODEJS-681; README: A guard around the driver's reconnection). Call it on a client
+ * you pass in. Internal API: on a driver without it the guard does nothing.
  */
-function policies(
-  given: cassandra.ClientOptions["policies"] = {},
-): cassandra.ClientOptions["policies"] {
-  const timestamps = given.timestampGeneration;
-  if (timestamps !== undefined && timestamps !== null) {
-    throw new ConfigurationError(
-      BACKEND_NAME,
-      "driverOptions.policies.timestampGeneration must be left out (or null): the backend needs " +
-        "server-side timestamps, so that deletes are ordered with its lightweight transactions.",
-    );
-  }
-  return {
-    // The driver's default backs off up to 10 minutes between attempts on a lost host: after a
-    // restart, a result store must be writable again within seconds (found by packages/proof).
-    reconnection: new cassandra.policies.reconnection.ExponentialReconnectionPolicy(
-      500,
-      5000,
-      false,
-    ),
-    ...given,
-    // Server-side timestamps (null), for the reason above.
-    timestampGeneration:
-      null as unknown as cassandra.policies.timestampGeneration.TimestampGenerator,
+export function guardControlRefresh(client: Client): void {
+  const control = (client as unknown as { controlConnection?: Control }).controlConnection;
+  const refresh = control?._refresh;
+  if (!control || typeof refresh !== "function") return;
+  let running = false;
+  control._refresh = async function guardedRefresh(hostIterator?: unknown): Promise<void> {
+    // With an iterator the driver is retrying inside the refresh that is running: let it.
+    if (hostIterator !== undefined) return refresh.call(this, hostIterator);
+    if (running) return;
+    running = true;
+    try {
+      await refresh.call(this);
+    } catch (error) {
+      // Reported as the driver reports its own, and retried later as it retries a failed refresh.
+      client.emit("log", "error", "ControlConnection", "Control connection refresh failed", error);
+      if (!control._isShuttingDown)
+        void setTimeout(1000, undefined, { ref: false }).then(() => void control._refresh?.());
+    } finally {
+      running = false;
+    }
   };
 }
 
-/** A client for `options`: contact points or an Astra secure connect bundle, never both (as Celery). */
-export function buildClient(options: CassandraBackendOptions): cassandra.Client {
-  const bundle = options.secureConnectBundle;
-  const points = options.contactPoints ?? [];
-  if (bundle && points.length > 0) {
-    throw new ConfigurationError(
-      BACKEND_NAME,
-      "Give either contact points (cassandra_servers) or a secure connect bundle, not both.",
-    );
+/** Creates what is missing, once per table per store; the rest of the store waits on it. */
+export class Schema {
+  // A failure (server down) is not kept: the next call tries again.
+  private readonly keyspace = new Lazy(() => this.createKeyspace());
+  private readonly tables = new Map<TableKind, Lazy<void>>();
+
+  constructor(
+    private readonly connection: Lazy<Client>,
+    private readonly config: ResolvedConfig,
+  ) {}
+
+  /** The client, once the `kind` table is usable. Nothing of the caller's call is sent before. */
+  async ready(kind: TableKind): Promise<Client> {
+    try {
+      const table = this.tables.get(kind) ?? new Lazy(() => this.provision(kind));
+      this.tables.set(kind, table);
+      await table.get();
+      return await this.connection.get();
+    } catch (error) {
+      throw beforeSending(error, `provisioning of table ${this.config.names[kind]}`);
+    }
   }
-  if (!bundle && points.length === 0) {
-    throw new ConfigurationError(
-      BACKEND_NAME,
-      "Missing contact points: give hosts in the URL (cassandra://host:9042/…), " +
-        "`contactPoints`, or `secureConnectBundle`.",
-    );
+
+  private async provision(kind: TableKind): Promise<void> {
+    const client = await this.connection.get();
+    await this.keyspace.get();
+    const table = qualified(this.config.names, kind);
+    const create = `CREATE TABLE IF NOT EXISTS ${table} ${COLUMNS[kind]}`;
+    if (kind === "tasks") await this.provisionTaskTable(client, create);
+    else if (this.config.createTables) await ddl(client, create);
+    // A table just created (by any store) is "unconfigured" until the server applied it: wait
+    // that out, once. Without createTables nobody here creates it: missing is an error at once.
+    const wait = this.config.createTables ? SCHEMA_WAIT_MS : 0;
+    if (wait) await awaitSchemaAgreement(client);
+    const columns = kind === "tasks" ? STATIC_COLUMNS.map(([name]) => name).join(", ") : "*";
+    const probe = `SELECT ${columns} FROM ${table} LIMIT 1`;
+    for (const deadline = Date.now() + wait; ; await setTimeout(100)) {
+      try {
+        await client.execute(probe);
+        return;
+      } catch (error) {
+        const message = String((error as Error).message);
+        const missing = /does not exist|unconfigured table|undefined column/i.test(message);
+        if (!missing || Date.now() > deadline) throw error;
+      }
+    }
   }
-  const authProvider =
-    options.authProvider ??
-    (options.username !== undefined
-      ? new auth.PlainTextAuthProvider(options.username, options.password ?? "")
-      : undefined);
-  const clientOptions: cassandra.ClientOptions = {
-    ...(bundle
-      ? { cloud: { secureConnectBundle: bundle } }
-      : {
-          contactPoints: contactPointsWithPort(points, options.port),
-          localDataCenter: options.localDataCenter ?? "datacenter1",
-        }),
-    ...(authProvider ? { authProvider } : {}),
-    ...options.driverOptions,
-    policies: policies(options.driverOptions?.policies),
-  };
-  let client: cassandra.Client;
-  try {
-    client = new Client(clientOptions);
-  } catch (cause) {
-    throw new ConfigurationError(
-      BACKEND_NAME,
-      `Invalid driver options: ${(cause as Error).message}`,
-      { cause },
-    );
+
+  private async createKeyspace(): Promise<void> {
+    if (!this.config.ownKeyspace) return;
+    const client = await this.connection.get();
+    const { names, replication } = this.config;
+    const cql = `CREATE KEYSPACE IF NOT EXISTS "${names.keyspace}" WITH replication = ${replication}`;
+    await ddl(client, cql);
+    await awaitSchemaAgreement(client);
   }
-  guardControlRefresh(client);
-  return client;
+
+  /** Celery's table may exist without our columns (Celery created it): add them, never drop any. */
+  private async provisionTaskTable(client: Client, create: string): Promise<void> {
+    const { keyspace, tasks } = this.config.names;
+    const refuse = (problem: string) =>
+      new BackendError(BACKEND_NAME, `Table ${keyspace}.${tasks} ${problem}`);
+    const found = await client.execute(
+      "SELECT column_name FROM system_schema.columns WHERE keyspace_name = ? AND table_name = ?",
+      [keyspace, tasks],
+      { prepare: true },
+    );
+    const columns = new Set(found.rows.map((row) => String(row.column_name)));
+    if (columns.size === 0) {
+      if (!this.config.createTables) throw refuse("does not exist and createTables is false.");
+      await ddl(client, create);
+      return;
+    }
+    const missingCelery = CELERY_COLUMNS.filter((name) => !columns.has(name));
+    if (missingCelery.length > 0)
+      throw refuse(`is not Celery's task table (no ${missingCelery.join(", ")}).`);
+    for (const [name, type] of STATIC_COLUMNS.filter(([name]) => !columns.has(name))) {
+      const column = `ADD ${name} ${type} static`;
+      if (!this.config.createTables)
+        throw refuse(
+          `lacks column ${name}; run ALTER TABLE ${keyspace}.${tasks} ${column}, or allow createTables.`,
+        );
+      // Another store may have added it meanwhile.
+      const alter = ddl(client, `ALTER TABLE ${qualified(this.config.names, "tasks")} ${column}`);
+      await alter.catch((error: Error) => {
+        if (!/already exist/i.test(String(error.message))) throw error;
+      });
+    }
+  }
+
+  /** DROP for tables made for a namespace, TRUNCATE for configured ones; the keyspace if ours. */
+  async destroy(): Promise<void> {
+    const client = await this.connection.get();
+    const { names, ownKeyspace, ownTables } = this.config;
+    if (ownKeyspace) {
+      await ddl(client, `DROP KEYSPACE IF EXISTS "${names.keyspace}"`);
+    } else {
+      // Every table of ours that exists, whichever store created it.
+      const found = await client.execute(
+        "SELECT table_name FROM system_schema.tables WHERE keyspace_name = ?",
+        [names.keyspace],
+        { prepare: true },
+      );
+      const existing = new Set(found.rows.map((row) => String(row.table_name)));
+      const kinds = Object.keys(COLUMNS) as TableKind[];
+      for (const kind of kinds.filter((kind) => existing.has(names[kind]))) {
+        const table = qualified(names, kind);
+        await ddl(client, ownTables ? `DROP TABLE ${table}` : `TRUNCATE ${table}`);
+      }
+    }
+    this.tables.clear();
+    this.keyspace.reset();
+  }
+}
+
+/**
+ * Every schema change goes to one coordinator, the first live node by address: Cassandra 5.0 has
+ * no DDL lock, and a table created at once through two nodes gets two ids (README: cluster).
+ */
+function ddl(client: Client, cql: string) {
+  const hosts = client.hosts
+    .values()
+    .filter((host) => host.isUp())
+    .sort((a, b) => a.address.localeCompare(b.address));
+  return client.execute(cql, [], hosts[0] ? { host: hosts[0] } : {});
+}
+
+/**
+ * Schema changes reach other nodes by gossip, and the driver waits at most 10 s for that: a replica
+ * without the table fails reads. (`checkSchemaAgreement` is missing from the driver's typings.)
+ */
+async function awaitSchemaAgreement(client: Client): Promise<void> {
+  const metadata = client.metadata as unknown as { checkSchemaAgreement(): Promise<boolean> };
+  for (const deadline = Date.now() + SCHEMA_WAIT_MS; Date.now() < deadline; await setTimeout(200)) {
+    if (await metadata.checkSchemaAgreement()) return;
+  }
 }

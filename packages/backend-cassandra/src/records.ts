@@ -1,6 +1,6 @@
 /**
- * Rows ↔ records. Celery's columns hold what Celery writes (blobs of its JSON text); our static
- * `rs_meta` holds the fields Celery's table has no column for, `rs_expires_at` the exact expiry.
+ * Rows ↔ records, and the CQL. Celery keys its rows by the bare task id (CELERY-COMPAT.md §5) and
+ * each kind has a table of its own, so ids and keys are stored as given: no `CeleryKeys` here.
  */
 import {
   ConfigurationError,
@@ -9,36 +9,68 @@ import {
   type GroupRecord,
   isReady,
   type TaskRecord,
+  type TaskWrite,
 } from "@resultstore/core";
 import {
   groupTuple,
   isPlainObject,
   pendingRecord,
+  REQUEST_FIELDS,
   readOptionalMetaFields,
   taskIdsFromGroupValue,
 } from "@resultstore/core/backend";
-import type { types } from "cassandra-driver";
-import { BACKEND_NAME } from "./config.js";
+import cassandra from "cassandra-driver";
+import { BACKEND_NAME, qualified, type TableNames } from "./config.js";
+
+type Row = cassandra.types.Row;
 
 /** Cassandra's largest TTL: 20 years. */
 const MAX_TTL_SECONDS = 630_720_000;
 
-type Row = types.Row;
+/** Every CQL text the backend runs; names are validated identifiers, values are always bound. */
+export function statements(names: TableNames) {
+  const tasks = qualified(names, "tasks");
+  const groups = qualified(names, "groups");
+  const counters = qualified(names, "counters");
+  const sets = qualified(names, "sets");
+  return {
+    readTask: `SELECT status, result, date_done, traceback, children, rs_meta, rs_expires_at, TTL(status) AS ttl FROM ${tasks} WHERE task_id = ? LIMIT 1`,
+    /** `readTask` for many ids: the newest row of each partition. */
+    readTasks: `SELECT task_id, status, result, date_done, traceback, children, rs_meta, rs_expires_at, TTL(status) AS ttl FROM ${tasks} WHERE task_id IN ? PER PARTITION LIMIT 1`,
+    /** What the guard needs: no result or traceback, which may be megabytes. */
+    readGuard: `SELECT status, date_done, children, rs_version, rs_token, rs_meta, rs_expires_at, TTL(status) AS ttl FROM ${tasks} WHERE task_id = ? LIMIT 1`,
+    guardedStatics: `UPDATE ${tasks} USING TTL ? SET rs_version = ?, rs_token = ?, rs_meta = ?, rs_expires_at = ? WHERE task_id = ? IF rs_version = ? AND rs_token = ?`,
+    plainStatics: `UPDATE ${tasks} USING TTL ? SET rs_version = ?, rs_token = ?, rs_meta = ?, rs_expires_at = ? WHERE task_id = ?`,
+    insertRow: `INSERT INTO ${tasks} (task_id, date_done, status, result, traceback, children) VALUES (?, ?, ?, ?, ?, ?) USING TTL ?`,
+    deleteRow: `DELETE FROM ${tasks} WHERE task_id = ? AND date_done = ?`,
+    deleteTask: `DELETE FROM ${tasks} WHERE task_id = ?`,
+    saveGroup: `INSERT INTO ${groups} (group_id, result, date_done, expires_at) VALUES (?, ?, ?, ?) USING TTL ?`,
+    readGroup: `SELECT result, date_done, expires_at FROM ${groups} WHERE group_id = ?`,
+    deleteGroup: `DELETE FROM ${groups} WHERE group_id = ?`,
+    readCounter: `SELECT value, expires_at FROM ${counters} WHERE key = ?`,
+    createCounter: `INSERT INTO ${counters} (key, value, expires_at) VALUES (?, ?, ?) IF NOT EXISTS USING TTL ?`,
+    updateCounter: `UPDATE ${counters} USING TTL ? SET value = ?, expires_at = ? WHERE key = ? IF value = ? AND expires_at = ?`,
+    deleteCounter: `DELETE FROM ${counters} WHERE key = ?`,
+    readSet: `SELECT members FROM ${sets} WHERE key = ?`,
+    /** Adds or refreshes members: a map of member → the set's expiry; idempotent, no Paxos. */
+    addToSet: `UPDATE ${sets} USING TTL ? SET members = members + ? WHERE key = ?`,
+  };
+}
+
+export type Statements = ReturnType<typeof statements>;
 
 /**
- * The TTL that makes Cassandra drop the data at `expiresAt`'s second, never before it. Cassandra
- * expires at (the server's current whole second + TTL), so count from the current whole second
- * and round the expiry up; 0 means no TTL.
+ * The TTL that drops data at `expiresAt`'s second, never before: Cassandra expires at its current
+ * whole second + TTL, so count from the whole second and round the expiry up. 0 is no TTL.
  */
 export function ttlSeconds(expiresAt: Date | null, now = Date.now()): number {
   if (!expiresAt) return 0;
   const ttl = Math.ceil(expiresAt.getTime() / 1000) - Math.floor(now / 1000);
-  if (ttl > MAX_TTL_SECONDS) {
+  if (ttl > MAX_TTL_SECONDS)
     throw new ConfigurationError(
       BACKEND_NAME,
       `Expiry ${expiresAt.toISOString()} is beyond Cassandra's 20-year TTL limit.`,
     );
-  }
   return Math.max(1, ttl);
 }
 
@@ -46,78 +78,71 @@ const json = (value: unknown): Buffer => Buffer.from(encodeJson(value), "utf8");
 const fromJson = (blob: Buffer | null | undefined): unknown => (blob ? decodeJson(blob) : null);
 
 /**
- * Celery's row columns for `record` (result, traceback and children as JSON text blobs), and our
- * static `rs_meta`.
+ * The batch that writes `next` over `row` (what the guard read): our static columns (`IF` the guard
+ * columns are unchanged, when `guarded`), the delete of the row it supersedes, and the new row.
  */
-export function encodeTask(record: TaskRecord, resultJson: string, writeId?: string) {
-  return {
-    status: record.status,
-    result: Buffer.from(resultJson, "utf8"),
-    traceback: json(record.traceback),
-    children: json(record.children),
-    meta: encodeStaticMeta(record, writeId),
-  };
+export function encodeWrite(
+  cql: Statements,
+  guarded: boolean,
+  write: TaskWrite,
+  next: TaskRecord,
+  row: Row | undefined,
+  now: number,
+): { query: string; params: unknown[] }[] {
+  const ttl = ttlSeconds(next.expiresAt, now);
+  const version = (row?.get("rs_version") as number | null | undefined) ?? null;
+  const token = (row?.get("rs_token") as cassandra.types.Uuid | null | undefined) ?? null;
+  // A partition may hold our static columns without a Celery row: then there is none to delete.
+  const superseded = row?.get("status") ? (row.get("date_done") as Date) : null;
+  // The new row must sort first (Celery reads the newest): never at or before the one it replaces.
+  const rowTime = Math.max(next.dateDone?.getTime() ?? now, (superseded?.getTime() ?? 0) + 1);
+  const meta = encodeStaticMeta(next, write.writeId);
+  const statics = [ttl, (version ?? 0) + 1, cassandra.types.Uuid.random(), meta, next.expiresAt];
+  const queries = [
+    guarded
+      ? { query: cql.guardedStatics, params: [...statics, write.taskId, version, token] }
+      : { query: cql.plainStatics, params: [...statics, write.taskId] },
+  ];
+  if (superseded) queries.push({ query: cql.deleteRow, params: [write.taskId, superseded] });
+  const result = Buffer.from(write.resultJson, "utf8");
+  const celery = [next.status, result, json(next.traceback), json(next.children), ttl];
+  queries.push({ query: cql.insertRow, params: [write.taskId, new Date(rowTime), ...celery] });
+  return queries;
 }
 
-/**
- * Our static `rs_meta`: metadata and the extended fields, only those that are set, and `write_id`,
- * the call that wrote the record (core's `writeId`): sent again after it landed, it knows itself.
- */
+/** `rs_meta`: `write_id` (a write re-sent after it landed knows itself) and fields Celery lacks. */
 function encodeStaticMeta(record: TaskRecord, writeId: string | undefined): Buffer {
   const meta: Record<string, unknown> = writeId ? { write_id: writeId } : {};
   if (Object.keys(record.metadata).length > 0) meta.metadata = record.metadata;
-  const fields = {
-    group_id: record.groupId,
-    parent_id: record.parentId,
-    name: record.name,
-    args: record.args,
-    kwargs: record.kwargs,
-    worker: record.worker,
-    retries: record.retries,
-    queue: record.queue,
-  };
-  for (const [key, value] of Object.entries(fields))
-    if (value !== null && value !== undefined) meta[key] = value;
+  for (const field of REQUEST_FIELDS) {
+    const value = record[field];
+    // groupId → group_id, parentId → parent_id: Celery's names for them.
+    if (value !== null && value !== undefined) meta[field.replace("Id", "_id")] = value;
+  }
   return json(meta);
 }
 
-/** The expiry: ours to the millisecond, else (a row Celery wrote) what its TTL says, else none. */
-function expiryOf(row: Row, now: number): Date | null {
-  const exact = row.get("rs_expires_at") as Date | null;
-  if (exact) return exact;
-  const ttl = row.get("ttl") as number | null;
-  return ttl ? new Date(now + ttl * 1000) : null;
-}
-
-/**
- * The record a `readTask`/`readGuard` row describes, or null for an empty partition. `result` and
- * `traceback` are decoded only when selected (the guard's read leaves them out).
- */
-export function decodeTask(
-  row: Row | undefined,
-  taskId: string,
-  now = Date.now(),
-): TaskRecord | null {
+/** The record a `readTask` row (or `readGuard`'s, without result and traceback) holds, or null. */
+export function decodeTask(row: Row | null | undefined, taskId: string, now = Date.now()) {
   const status = row?.get("status") as string | null | undefined;
   if (!row || !status) return null;
   const record = pendingRecord(taskId);
   record.status = status;
-  if (row.keys().includes("result")) record.result = fromJson(row.get("result"));
-  if (row.keys().includes("traceback")) {
-    const traceback = fromJson(row.get("traceback"));
-    record.traceback = typeof traceback === "string" ? traceback : null;
-  }
+  record.result = fromJson(row.get("result"));
+  const traceback = fromJson(row.get("traceback"));
+  record.traceback = typeof traceback === "string" ? traceback : null;
   const children = fromJson(row.get("children"));
   record.children = Array.isArray(children) ? children : null;
-  // Celery stamps every row with date_done, STARTED included; the record carries it when ready only.
+  // Celery stamps every row with date_done, STARTED included; a record has it when ready only.
   record.dateDone = isReady(status) ? (row.get("date_done") as Date) : null;
-  record.expiresAt = expiryOf(row, now);
+  // Our expiry to the millisecond, else (a row Celery wrote) what its TTL says.
+  const ttl = row.get("ttl") as number | null;
+  record.expiresAt = row.get("rs_expires_at") ?? (ttl ? new Date(now + ttl * 1000) : null);
   const meta = fromJson(row.get("rs_meta"));
   if (isPlainObject(meta)) readOptionalMetaFields(record, meta);
   return record;
 }
 
-/** The `write_id` in a row's `rs_meta`, if any. */
 export function storedWriteId(row: Row | undefined): string | undefined {
   const meta = row ? fromJson(row.get("rs_meta")) : null;
   return isPlainObject(meta) && typeof meta.write_id === "string" ? meta.write_id : undefined;

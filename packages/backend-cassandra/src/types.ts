@@ -16,12 +16,9 @@ export type ConsistencyName =
 /** Consistency of the Paxos phase of lightweight transactions. */
 export type SerialConsistencyName = "SERIAL" | "LOCAL_SERIAL";
 
-/** Options of {@link CassandraBackend}, each with the Celery setting it corresponds to. */
+/** Options of {@link CassandraBackend}. */
 export interface CassandraBackendOptions {
-  /**
-   * A client you built. It is used as is (its contact points, auth and policies) and not shut down
-   * by `close()` unless `closeClient` is true.
-   */
+  /** A client you built, used as is; `close()` leaves it open unless `closeClient`. */
   client?: Client;
   /** Shut down a caller-built `client` in `close()`. @default false */
   closeClient?: boolean;
@@ -29,61 +26,42 @@ export interface CassandraBackendOptions {
   contactPoints?: string[];
   /** Native protocol port for hosts given without one. Celery: `cassandra_port`. @default 9042 */
   port?: number;
-  /**
-   * The datacenter the driver routes to (the Node driver requires it; Celery's Python driver
-   * guesses it). Ignored with a secure connect bundle, which names it. @default "datacenter1"
-   */
+  /** The datacenter the driver routes to (Celery's driver guesses it). @default "datacenter1" */
   localDataCenter?: string;
-  /**
-   * Keyspace holding the tables; it must exist (Celery never creates keyspaces either). Celery:
-   * `cassandra_keyspace`. @default the URL path or `?keyspace=`; without any, `namespace` names a
-   * keyspace this store creates (tests and benchmarks only).
-   */
+  /** An existing keyspace. Celery: `cassandra_keyspace`. @default the URL path or `?keyspace=` */
   keyspace?: string;
   /** Celery's task table. Celery: `cassandra_table`. @default "celery_taskmeta" */
   table?: string;
   /**
-   * Isolation for tests, benchmarks and `resultstore conformance`: with a keyspace, the store uses
-   * tables `<namespace>`, `<namespace>_groups` and `<namespace>_counters`; without one, a keyspace
-   * named `<namespace>`. `destroy()` drops them. @default none
+   * Isolation for tests and benchmarks: tables `<namespace>…` in `keyspace`, or else a keyspace
+   * `<namespace>` we create; `destroy()` drops them (README: URL and options). @default none
    */
   namespace?: string;
-  /** Replication of a keyspace created for `namespace`. @default SimpleStrategy, replication_factor 1 */
+  /** Replication of a keyspace created for `namespace`. @default SimpleStrategy, factor 1 */
   keyspaceReplication?: Record<string, string | number>;
-  /**
-   * Reads. Celery: `cassandra_read_consistency`. On a single dev node with replication factor 1
-   * LOCAL_QUORUM is one replica, so the default works there unchanged. @default "LOCAL_QUORUM"
-   */
+  /** Reads. Celery: `cassandra_read_consistency`. @default "LOCAL_QUORUM" (1 replica at RF 1) */
   readConsistency?: ConsistencyName;
-  /** Writes (the commit phase of the guard's transaction too). Celery: `cassandra_write_consistency`. @default "LOCAL_QUORUM" */
+  /** Writes and the guard's commit. Celery: `cassandra_write_consistency`. @default LOCAL_QUORUM */
   writeConsistency?: ConsistencyName;
-  /** Paxos phase of the guard and counters (no Celery equivalent: Celery never uses LWT). @default "LOCAL_SERIAL" */
+  /** Paxos phase of the guard and counters (Celery uses no LWT). @default "LOCAL_SERIAL" */
   serialConsistency?: SerialConsistencyName;
-  /** Username for PlainTextAuthProvider. Celery: `cassandra_auth_provider` + `cassandra_auth_kwargs`. */
+  /** PlainTextAuthProvider's user. Celery: `cassandra_auth_provider` + `cassandra_auth_kwargs`. */
   username?: string;
-  /** Password for PlainTextAuthProvider (Astra: the token's client secret). Never shown in errors. */
+  /** PlainTextAuthProvider's password (Astra: the token's secret). Never shown in errors. */
   password?: string;
   /** Any driver auth provider; overrides username/password. Celery: `cassandra_auth_provider`. */
   authProvider?: auth.AuthProvider;
-  /** Path to an Astra DB secure connect bundle; excludes contact points. Celery: `cassandra_secure_bundle_path`. */
+  /** Astra DB secure connect bundle (no contact points). Celery: `cassandra_secure_bundle_path`. */
   secureConnectBundle?: string;
   /** Passed to `new Client()` (after ours, so they win). Celery: `cassandra_options`. */
   driverOptions?: Partial<ClientOptions>;
-  /**
-   * Create the tables, or add our static columns to a table Celery created, on first use.
-   * Celery lets only writers create its table; turn this off where the schema is managed. @default true
-   */
+  /** Create the tables, or add our columns to Celery's, on first use. @default true */
   createTables?: boolean;
   /**
-   * Enforce the state rules with a lightweight transaction on every write. `false` is an explicit
-   * opt-out: a plain batch, 1.5–2× faster (README), with neither the state rules nor the merge
-   * safe against concurrent writers. @default true
+   * Enforce the state rules with a lightweight transaction per write. `false`: a plain batch,
+   * 1.5–2× faster, unsafe against concurrent writers (README: the guard's cost). @default true
    */
   guardedWrites?: boolean;
-  /**
-   * Largest record (as core measures it). Cassandra refuses mutations over half the commit log
-   * segment (`commitlog_segment_size`, 32 MiB by default; 8 MiB on the dev server), and the
-   * guard's Paxos round stores the update once more. @default 3 MiB
-   */
+  /** Largest record, under Cassandra's mutation limit (README: Limits). @default 3 MiB */
   maxRecordBytes?: number;
 }

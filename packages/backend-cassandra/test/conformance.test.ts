@@ -1,6 +1,6 @@
 import { runConformanceSuite, serverTarget } from "@resultstore/conformance";
 import { afterAll, beforeAll, describe, it } from "vitest";
-import { createTestStore, dropKeyspace, readRawRecord } from "./helpers.js";
+import { createTestStore, dropKeyspace, peerStore, readRawRecord } from "./helpers.js";
 
 const target = serverTarget("CASSANDRA");
 
@@ -14,6 +14,7 @@ describe.skipIf(!target.url)(`cassandra ${target.reason}`, () => {
       refusesOversizedMerge: true,
       recognisesRetriedWrites: true,
       createStore: (options) => createTestStore(url, options),
+      createPeer: (store) => peerStore(url, store),
       readRaw: (store, taskId) => readRawRecord(url, store, taskId),
       timeoutMs: 120_000,
     },

@@ -69,6 +69,16 @@ export async function createTestStore(
   return new ResultStore(backend, storeOptions);
 }
 
+/**
+ * Another store on `store`'s tables with its own driver client and write queue, as a second
+ * process would open them: the conformance suite's peer for tests of several writers.
+ */
+export async function peerStore(url: string, store: ResultStore): Promise<ResultStore> {
+  const namespace = tables.get(store.backend);
+  if (!namespace) throw new Error("not a test store");
+  return new ResultStore(fromUrl(url, { keyspace: KEYSPACE, namespace }));
+}
+
 export function tableOf(store: ResultStore | CassandraBackend): string {
   const backend = store instanceof ResultStore ? store.backend : store;
   const table = tables.get(backend);

@@ -7,7 +7,12 @@ export type ConsulConsistency = "default" | "consistent" | "stale";
 export type FetchLike = (
   url: string,
   init: { method: string; headers: Record<string, string>; body?: string; signal?: AbortSignal },
-) => Promise<{ status: number; text(): Promise<string> }>;
+) => Promise<{
+  /** The HTTP status code. */
+  status: number;
+  /** The response body as text. */
+  text(): Promise<string>;
+}>;
 
 /** TLS settings for `scheme: "https"` (Consul's `verify_incoming` needs `cert` and `key`). */
 export interface ConsulTlsOptions {

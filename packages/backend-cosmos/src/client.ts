@@ -6,13 +6,11 @@ import { ConfigurationError, StoreClosedError } from "@resultstore/core";
 import { LazyConnection } from "@resultstore/core/backend";
 import { BACKEND_NAME, type ClientSource, type ResolvedConfig } from "./config.js";
 import { errors, writeErrors } from "./errors.js";
+import type { StoredDocument } from "./records.js";
 
 const { NotFound, Conflict, PreconditionFailed, InternalServerError } = StatusCodes;
 
-/**
- * The store's container: provisioned on first use, and again when it vanished behind our back
- * (`run`). The client is built on first use; `close()` releases only what we built.
- */
+/** The store's container, provisioned on first use and again when it vanished (`run`); the client too. */
 export class ContainerConnection extends LazyConnection<Container> {
   private owned: { client: CosmosClient; release(): void } | undefined;
 
@@ -36,23 +34,18 @@ export class ContainerConnection extends LazyConnection<Container> {
   async drop(): Promise<void> {
     if (this.isClosed) throw new StoreClosedError(BACKEND_NAME);
     this.reset(); // a later call provisions it again
-    const remove = () => this.container().delete();
     const label = `removal of container ${this.config.containerName}`;
-    await errors.guard(label, remove, errors.on([NotFound], "gone"));
+    await errors.guard(label, () => this.container().delete(), errors.on([NotFound], "gone"));
   }
 
   override close(): Promise<void> {
     return super.close(() => this.owned?.release());
   }
 
-  /**
-   * Whether `error` came from the container vanishing: 404 (the emulator: 500), and a read finds
-   * nothing. Running the call again is then safe, even `incr`: nothing of it landed.
-   */
+  /** A 404 (the emulator: 500) and the container is gone: nothing landed, a rerun is safe (README). */
   private async gone(error: unknown): Promise<boolean> {
-    const status = errors.statusOf(error);
-    if (this.config.provisioning === "never") return false;
-    if (status !== NotFound && status !== InternalServerError) return false;
+    const vanishing = errors.on([NotFound, InternalServerError], true)(error);
+    if (!vanishing || this.config.provisioning === "never") return false;
     try {
       await this.container().read();
       return false;
@@ -93,9 +86,8 @@ async function openContainer(container: Container, config: ResolvedConfig) {
   const createContainer = () =>
     database.containers.create({
       id: container.id,
-      // Celery's layout: the key-value key is both the id and the partition key.
+      // Celery's: the key is id and partition key. TTL on, each item's `ttl` deciding (README).
       partitionKey: { paths: ["/id"], kind: PartitionKeyKind.Hash },
-      // -1: TTL on, no default; each item's own `ttl` decides (absent or -1 = never expires).
       defaultTtl: -1,
     });
   await errors.guard(`provisioning of ${where}`, createContainer, exists);
@@ -104,6 +96,11 @@ async function openContainer(container: Container, config: ResolvedConfig) {
 
 type Document = ItemDefinition & { id: string };
 const ifMatch = (etag: string) => ({ accessCondition: { type: "IfMatch", condition: etag } });
+
+/** Point-reads item `id`: its document (undefined when missing) and ETag. */
+export function readItem(container: Container, id: string, label: string) {
+  return errors.guard(label, () => container.item(id, id).read<StoredDocument>());
+}
 
 /** Creates `doc`; its ETag, or null when it already exists (409). */
 export function createItem(container: Container, doc: Document, label: string) {

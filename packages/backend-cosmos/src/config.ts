@@ -9,7 +9,7 @@ import {
   parseUrl,
   sanitizeUrl,
 } from "@resultstore/core/backend";
-import { CONSISTENCY_LEVELS, type CosmosBackendOptions, type CosmosProvisioning } from "./types.js";
+import { CONSISTENCY_LEVELS, type CosmosBackendOptions } from "./types.js";
 
 /** The name every message and log line is tagged with: the package's, `backend-cosmos`. */
 export const BACKEND_NAME = "cosmos";
@@ -22,19 +22,12 @@ export type ClientSource =
   | { kind: "given"; client: CosmosClient; dispose: boolean }
   | { kind: "own"; options: CosmosClientOptions; ca: CosmosBackendOptions["ca"] };
 
-export interface ResolvedConfig {
-  source: ClientSource;
-  databaseName: string;
-  /** `<containerName>_<namespace>` with a namespace. */
-  containerName: string;
-  provisioning: CosmosProvisioning;
-  etagCacheSize: number;
-}
+/** Every option checked and defaulted; `containerName` is `<containerName>_<namespace>` with a namespace. */
+export type ResolvedConfig = ReturnType<typeof resolveConfig>;
 
 /** `cosmosdbsql://:<key>@host[:port]` as Celery reads it, with `protocol` on every port. */
 export function optionsFromUrl(rawUrl: string, protocol?: unknown): CosmosBackendOptions {
-  // Base64 keys pasted raw hold "/", which would end the authority early (Celery: "Port could not
-  // be cast to integer") and defeat redaction: encode the user info unless it already is.
+  // Raw base64 keys hold "/", which would end the host part and escape redaction: encode them.
   const url = encodeUserinfo(rawUrl);
   const parsed = parseUrl(url, BACKEND_NAME);
   if (parsed.protocol !== "cosmosdbsql:") {
@@ -46,7 +39,7 @@ export function optionsFromUrl(rawUrl: string, protocol?: unknown): CosmosBacken
   return { endpoint: `${scheme}://${parsed.hostname}:${parsed.port || "443"}/`, key };
 }
 
-export function resolveConfig(options: CosmosBackendOptions): ResolvedConfig {
+export function resolveConfig(options: CosmosBackendOptions) {
   const int = (option: "maxRetryAttempts" | "maxRetryWaitSeconds" | "etagCacheSize") =>
     intOption(options[option], option, BACKEND_NAME);
   const oneOf = <T extends string>(option: keyof CosmosBackendOptions, allowed: readonly T[]) =>
@@ -72,10 +65,9 @@ export function resolveConfig(options: CosmosBackendOptions): ResolvedConfig {
   };
 }
 
-function clientSource(
-  options: CosmosBackendOptions,
-  settings: Omit<CosmosClientOptions, "endpoint">,
-): ClientSource {
+type ClientSettings = Omit<CosmosClientOptions, "endpoint">;
+
+function clientSource(options: CosmosBackendOptions, settings: ClientSettings): ClientSource {
   const { client, endpoint, key, aadCredentials, agent } = options;
   if (client) return { kind: "given", client, dispose: options.closeClient === true };
   if (typeof endpoint !== "string" || !/^https?:\/\//.test(endpoint)) {
@@ -95,10 +87,8 @@ const RESOURCE_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,199}$/;
 
 function resourceName(value: unknown, option: string): string {
   if (typeof value === "string" && RESOURCE_NAME.test(value)) return value;
-  throw configError(
-    `Option \`${option}\` must be 1-200 letters, digits, "_", "-" or ".", ` +
-      `starting with a letter or digit; got ${JSON.stringify(value)}.`,
-  );
+  const rule = `1-200 letters, digits, "_", "-" or ".", starting with a letter or digit`;
+  throw configError(`Option \`${option}\` must be ${rule}; got ${JSON.stringify(value)}.`);
 }
 
 const configError = (message: string) => new ConfigurationError(BACKEND_NAME, message);

@@ -1,17 +1,14 @@
 /** Counters and sets: one patch conditional on the document being live (README: incr, addToSet). */
 import { type Container, type PatchOperation, StatusCodes } from "@azure/cosmos";
 import { isPlainObject, LOST_RACE, retryLostRaces } from "@resultstore/core/backend";
-import { createItem, replaceItem } from "./client.js";
+import { createItem, readItem, replaceItem } from "./client.js";
 import { BACKEND_NAME } from "./config.js";
 import { errors, writeErrors } from "./errors.js";
 import { expiryFields, keys, memberProperty, type StoredDocument } from "./records.js";
 
 const { NotFound, PreconditionFailed } = StatusCodes;
 
-/**
- * A change of document `id`: its patch `operations` (the expiry's `set`s are added), the value of a
- * document it creates or restarts (`fresh`), and the `answer` from the document as it left it.
- */
+/** A patch of document `id` (the expiry's `set`s added), the document it starts `fresh` as, and its `answer`. */
 interface LiveUpdate {
   id: string;
   label: string;
@@ -51,22 +48,17 @@ export function addToSet(
   });
 }
 
-/**
- * Patches the live document; a missing one (404) is created as `fresh`, an expired one (412) is
- * replaced by `fresh` under If-Match, so concurrent callers restart it once.
- */
+/** Patches the live document; creates a missing one (404), restarts an expired one (412) under If-Match. */
 function updateLive(container: Container, expiresAt: Date | null, update: LiveUpdate) {
   const { id, label } = update;
-  const item = container.item(id, id);
   return retryLostRaces(BACKEND_NAME, label, async () => {
     const now = Date.now();
     const expiry = expiryFields(expiresAt, now);
     const fresh = { id, ...update.fresh, ...expiry };
-    // Whole seconds, rounded down: one condition text per second (the local server compiles each
-    // new text), and a document outlives its expiry by < 1 s at most, never restarting early.
+    // Whole seconds, rounded down: one condition text per second, never restarting early (README).
     const cutoff = Math.floor(now / 1000) * 1000;
     const patch = () =>
-      item.patch<StoredDocument>({
+      container.item(id, id).patch<StoredDocument>({
         // Lower-case-proof and numeric only: the local test server lower-cases this text.
         condition: `FROM c WHERE NOT IS_DEFINED(c.expires_at) OR IS_NULL(c.expires_at) OR c.expires_at > ${cutoff}`,
         operations: [
@@ -83,12 +75,9 @@ function updateLive(container: Container, expiresAt: Date | null, update: LiveUp
       return (await createItem(container, fresh, label)) ? update.answer(fresh) : LOST_RACE;
     }
     // Restart only an expired version: one another client restarted since would lose its changes.
-    const read = () => item.read<StoredDocument>();
-    const { resource, etag } = await errors.guard(`read of ${update.subject}`, read);
+    const { resource, etag } = await readItem(container, id, `read of ${update.subject}`);
     const expired = typeof resource?.expires_at === "number" && resource.expires_at <= cutoff;
-    if (resource && etag && expired && (await replaceItem(container, fresh, etag, label))) {
-      return update.answer(fresh);
-    }
-    return LOST_RACE;
+    const landed = expired && etag && (await replaceItem(container, fresh, etag, label));
+    return landed ? update.answer(fresh) : LOST_RACE;
   });
 }

@@ -48,18 +48,12 @@ const spec: ErrorMappingSpec = {
 /** Reads, deletes and other idempotent calls: a failure is transient or final, never "maybe". */
 export const errors = defineErrorMapping(spec);
 
-/** Statuses after which a write may have landed (README: Errors). */
-const WRITE_OUTCOME_UNKNOWN = new Set([408, 500, 503]);
-
-/**
- * Writes and increments: one of those statuses, or a socket failure or client-side timeout once
- * connected (the SDK re-sends only reads and queries), is an `OutcomeUnknownError`.
- */
+/** Writes and increments: 408, 500, 503 or a socket failure once connected may have landed (README: Errors). */
 export const writeErrors = defineErrorMapping({
   ...spec,
   isOutcomeUnknown: (error) => {
     const status = httpStatus(error);
-    if (status !== undefined) return WRITE_OUTCOME_UNKNOWN.has(status);
+    if (status !== undefined) return [408, 500, 503].includes(status);
     return isTransport(error) && !isUnsent(error);
   },
 });

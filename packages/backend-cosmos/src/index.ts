@@ -1,9 +1,9 @@
 export { BACKEND_NAME, schemes } from "./config.js";
 export { CosmosBackend, fromUrl } from "./store.js";
-export type {
-  CosmosBackendOptions,
-  CosmosConsistencyLevel,
-  CosmosProvisioning,
-  CosmosUrlOptions,
+export {
+  CONSISTENCY_LEVELS,
+  type CosmosBackendOptions,
+  type CosmosConsistencyLevel,
+  type CosmosProvisioning,
+  type CosmosUrlOptions,
 } from "./types.js";
-export { CONSISTENCY_LEVELS } from "./types.js";

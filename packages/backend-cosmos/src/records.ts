@@ -14,18 +14,14 @@ import {
 /** Document ids: Celery's keys; counters and sets in a key space of their own (core's default). */
 export const keys = new CeleryKeys();
 
-/** Cosmos DB's 2 MB item limit; the meta JSON, embedded as a string, at most doubles (README). */
+/** Cosmos DB's 2 MB item limit; records get (limit - 16 KiB) / 2, as the meta JSON embedded as a string at most doubles. */
 export const ITEM_LIMIT_BYTES = 2_000_000;
-const RESERVE_BYTES = 16 * 1024;
-export const MAX_RECORD_BYTES = Math.floor((ITEM_LIMIT_BYTES - RESERVE_BYTES) / 2);
+export const MAX_RECORD_BYTES = Math.floor((ITEM_LIMIT_BYTES - 16 * 1024) / 2);
 
 /** A document we read: any field can be missing or odd in documents Celery or others wrote. */
 export type StoredDocument = Record<string, unknown> & { id: string; ttl?: number; _etag?: string };
 
-/**
- * The expiry fields every document we write carries (`ttl: -1`: never). Cosmos counts `ttl` in
- * whole seconds from the last write: rounded up, it never deletes a record before we would hide it.
- */
+/** The expiry fields of every document we write (`ttl: -1`: never); `ttl` rounded up (README: Expiry and cleanup). */
 export function expiryFields(expiresAt: Date | null, now = Date.now()) {
   if (!expiresAt) return { expires_at: null, ttl: -1 };
   const ttl = Math.max(1, Math.ceil((expiresAt.getTime() - now) / 1000));
@@ -33,7 +29,7 @@ export function expiryFields(expiresAt: Date | null, now = Date.now()) {
 }
 
 /** When the document stops being visible: `expires_at`, else Cosmos's `_ts + ttl`, else never. */
-export function documentExpiry(doc: StoredDocument): Date | null {
+function documentExpiry(doc: StoredDocument): Date | null {
   if (typeof doc.expires_at === "number") return new Date(doc.expires_at);
   if (typeof doc.ttl === "number" && doc.ttl > 0 && typeof doc._ts === "number") {
     return new Date((doc._ts + doc.ttl) * 1000);

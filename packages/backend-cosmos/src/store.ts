@@ -24,7 +24,6 @@ import * as cosmos from "./client.js";
 import { BACKEND_NAME, optionsFromUrl, resolveConfig } from "./config.js";
 import { addToSet, incr } from "./counters.js";
 import { errors } from "./errors.js";
-import type { StoredDocument } from "./records.js";
 import {
   decodeGroup,
   decodeTask,
@@ -32,26 +31,22 @@ import {
   encodeTask,
   keys,
   MAX_RECORD_BYTES,
+  type StoredDocument,
 } from "./records.js";
 import type { CosmosBackendOptions, CosmosUrlOptions } from "./types.js";
 
 const CLEANUP_CONCURRENCY = 16; // parallel deletes
 const EXPIRED =
   "SELECT c.id, c._etag FROM c WHERE IS_NUMBER(c.expires_at) AND c.expires_at <= @now";
-/** Ids per readMany query: one parameter however many ids. */
-const READ_MANY_CHUNK = 100;
+const READ_MANY_CHUNK = 100; // ids per query: one parameter however many ids
 const READ_MANY = "SELECT * FROM c WHERE ARRAY_CONTAINS(@ids, c.id)";
-const APPLIED: WriteOutcome = { applied: true };
-const REFUSED: WriteOutcome = { applied: false };
 /** A task read back: its ETag, the record, and the call that wrote it (`write_id`). */
 type Read = KnownVersion<string> & { writeId?: string | undefined };
 
-/**
- * The Azure Cosmos DB (SQL API) backend: Celery's document layout, task writes under ETag
- * (`If-Match`) conditions so core's state rules hold on the server, native TTL.
- */
+/** The Azure Cosmos DB (SQL API) backend: Celery's layout, task writes under ETag conditions, native TTL. */
 export class CosmosBackend implements ResultBackend {
   readonly name = BACKEND_NAME;
+  readonly isRetryable = errors.isRetryable;
   /** Cosmos deletes items by `ttl`; reads and `cleanup` also honour `expires_at` (TTL or not). */
   readonly capabilities = { nativeExpiry: true, maxRecordBytes: MAX_RECORD_BYTES };
   readonly telemetry: BackendTelemetry;
@@ -64,16 +59,15 @@ export class CosmosBackend implements ResultBackend {
 
   constructor(options: CosmosBackendOptions) {
     const config = resolveConfig(options);
-    const { source, databaseName, containerName } = config;
-    this.databaseName = databaseName;
-    this.containerName = containerName;
+    this.databaseName = config.databaseName;
+    this.containerName = config.containerName;
     this.etags = new VersionCache<string>(config.etagCacheSize);
     this.connection = new cosmos.ContainerConnection(config);
     this.telemetry = {
       system: "azure.cosmosdb",
-      namespace: databaseName,
-      collection: containerName,
-      ...endpointOf(source.kind === "own" ? source.options.endpoint : undefined, 443),
+      namespace: this.databaseName,
+      collection: this.containerName,
+      ...endpointOf(config.source.kind === "own" ? config.source.options.endpoint : undefined, 443),
     };
   }
 
@@ -83,7 +77,7 @@ export class CosmosBackend implements ResultBackend {
       const cached: Read | undefined = this.etags.get(keys.task(write.taskId));
       // A create (409 if the task exists): with nothing stored, the rules allow any write.
       if (!cached && (await this.put(container, write, applyWrite(null, write) as TaskRecord))) {
-        return APPLIED;
+        return { applied: true };
       }
       return retryLostRaces(BACKEND_NAME, `write of task ${write.taskId}`, async (round) => {
         const fresh = round > 0 || !cached; // read during this call: then a refusal is final
@@ -91,19 +85,17 @@ export class CosmosBackend implements ResultBackend {
         const next = applyWrite(known?.record ?? null, write);
         if (!next && fresh) {
           // Refused, unless the stored document is this very call's: sent again after it landed.
-          const own = write.writeId !== undefined && known?.writeId === write.writeId;
-          return own ? APPLIED : REFUSED;
+          return { applied: write.writeId !== undefined && known?.writeId === write.writeId };
         }
         // The cache said no (confirm against the stored record), or someone else wrote first.
         const landed = next && (await this.put(container, write, next, known?.version));
-        return landed ? APPLIED : LOST_RACE;
+        return landed ? { applied: true } : LOST_RACE;
       });
     });
   }
 
   async read(taskId: string): Promise<TaskRecord | null> {
-    const container = await this.connection.get();
-    return (await this.readVersion(container, taskId))?.record ?? null;
+    return (await this.readVersion(await this.connection.get(), taskId))?.record ?? null;
   }
 
   /** One query per chunk, all in flight; the ETags are remembered, as a point read's would be. */
@@ -161,9 +153,7 @@ export class CosmosBackend implements ResultBackend {
   async readGroup(groupId: string): Promise<GroupRecord | null> {
     const container = await this.connection.get();
     const id = keys.group(groupId);
-    const { resource } = await errors.guard(`read of group ${groupId}`, () =>
-      container.item(id, id).read<StoredDocument>(),
-    );
+    const { resource } = await cosmos.readItem(container, id, `read of group ${groupId}`);
     return resource ? decodeGroup(resource, groupId) : null;
   }
 
@@ -172,10 +162,7 @@ export class CosmosBackend implements ResultBackend {
     await cosmos.deleteItem(await this.connection.get(), id, `removal of group ${groupId}`);
   }
 
-  /**
-   * Deletes what expired by `expires_at` (for containers without TTL), each under the ETag the
-   * query saw: a record rewritten meanwhile survives.
-   */
+  /** Deletes what expired by `expires_at`, each under the ETag the query saw (README: Expiry and cleanup). */
   cleanup(now: Date): Promise<number> {
     return this.connection.run(async (container) => {
       const query = { query: EXPIRED, parameters: [{ name: "@now", value: now.getTime() }] };
@@ -200,16 +187,10 @@ export class CosmosBackend implements ResultBackend {
     await this.connection.drop();
   }
 
-  isRetryable(error: unknown): boolean {
-    return errors.isRetryable(error);
-  }
-
   /** The stored version of a task (remembered for the next write), or null. */
   private async readVersion(container: Container, taskId: string): Promise<Read | null> {
     const id = keys.task(taskId);
-    const { resource, etag } = await errors.guard(`read of task ${taskId}`, () =>
-      container.item(id, id).read<StoredDocument>(),
-    );
+    const { resource, etag } = await cosmos.readItem(container, id, `read of task ${taskId}`);
     if (!resource) {
       this.etags.delete(id);
       return null;

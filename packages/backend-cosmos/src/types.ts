@@ -13,11 +13,7 @@ export const CONSISTENCY_LEVELS = [
 /** One of {@link CONSISTENCY_LEVELS}. */
 export type CosmosConsistencyLevel = (typeof CONSISTENCY_LEVELS)[number];
 
-/**
- * How the database and container come to exist: `"auto"` creates them when the container is
- * missing; `"never"` only checks that it exists, for accounts whose key or role cannot create
- * resources (Entra ID data-plane roles never can).
- */
+/** `"auto"` creates a missing database and container; `"never"` only checks, for keys or roles that cannot create. */
 export type CosmosProvisioning = "auto" | "never";
 
 /** Options of {@link CosmosBackend}. */
@@ -50,18 +46,12 @@ export interface CosmosBackendOptions {
   ca?: string | Buffer | (string | Buffer)[];
   /** An `https.Agent` for this client's connections (proxy, keep-alive, CA). */
   agent?: Agent;
-  /**
-   * How many tasks' last ETags are kept, so a write after this process's own read or write is one
-   * request. 0 keeps none. @default 1000
-   */
+  /** How many tasks' last ETags are kept, so a write after this process's own read or write is one request (0: none). @default 1000 */
   etagCacheSize?: number;
 }
 
 /** What `fromUrl` accepts beside the URL. */
 export interface CosmosUrlOptions extends Omit<CosmosBackendOptions, "endpoint" | "key"> {
-  /**
-   * Scheme of the URL's host (Celery uses http off port 443; the emulator speaks HTTPS on 8081).
-   * @default "https"
-   */
+  /** Scheme of the URL's host (Celery uses http off port 443; the emulator speaks HTTPS on 8081). @default "https" */
   protocol?: "https" | "http";
 }

@@ -1,7 +1,7 @@
 import { runConformanceSuite } from "@resultstore/conformance";
 import { afterAll, beforeAll, describe, it } from "vitest";
 import type { CosmosBackend } from "../src/index.js";
-import { readDocument, store, target } from "./helpers.js";
+import { peerStore, readDocument, store, target } from "./helpers.js";
 
 describe.skipIf(!target.url)(`cosmos ${target.reason}`, () =>
   runConformanceSuite(
@@ -11,6 +11,7 @@ describe.skipIf(!target.url)(`cosmos ${target.reason}`, () =>
       refusesOversizedMerge: true,
       recognisesRetriedWrites: true,
       createStore: async (options) => store(options),
+      createPeer: async (of) => peerStore(of),
       readRaw: async (s, taskId) => {
         const doc = await readDocument(s.backend as CosmosBackend, `celery-task-meta-${taskId}`);
         if (!doc) return null;

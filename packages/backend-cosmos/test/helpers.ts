@@ -31,6 +31,15 @@ export function store(
   return new ResultStore(backend(backendOptions), options);
 }
 
+/**
+ * Another store on `of`'s container with its own client and ETag cache, as a second process
+ * would open it: the conformance suite's peer for tests of several writers.
+ */
+export function peerStore(of: ResultStore): ResultStore {
+  const { databaseName, containerName } = of.backend as CosmosBackend;
+  return new ResultStore(backend({ namespace: undefined, databaseName, containerName }));
+}
+
 let rawClient: CosmosClient | undefined;
 
 /** A plain driver client, built the way a user would, to read around the store. */

@@ -9,10 +9,9 @@ import {
   waitUntilTableExists,
 } from "@aws-sdk/client-dynamodb";
 import type { ResolvedConfig } from "./config.js";
-import { attemptMayHaveLanded, errorName, errors, trackAttempts } from "./errors.js";
+import { attemptMayHaveLanded, errors, trackAttempts } from "./errors.js";
 import { ATTR } from "./records.js";
 
-/** What every call addresses: the client and the table's name. */
 export interface Table {
   client: DynamoDBClient;
   name: string;
@@ -29,16 +28,9 @@ export function createClient(config: ResolvedConfig): DynamoDBClient {
   return client;
 }
 
-/** DynamoDB's "no such table". */
 export const TABLE_GONE = "ResourceNotFoundException";
 
-/**
- * Table setup, safe when many processes start at once: describe, create if missing (a concurrent
- * creator's ResourceInUseException is fine: wait for ACTIVE like the creator does), then enable TTL
- * on `ttl` unless it already is (a concurrent enabler's ValidationException is fine once TTL shows
- * as enabled). TTL on another attribute is the owner's choice: we leave it, reads still hide
- * expired items and cleanup() still deletes them.
- */
+/** Table setup, safe when many processes start at once (README "Table setup"). */
 export async function provision({ client, name }: Table, config: ResolvedConfig): Promise<void> {
   const doing = `provisioning of table ${name}`;
   const table = { TableName: name };
@@ -69,18 +61,12 @@ export async function provision({ client, name }: Table, config: ResolvedConfig)
     await client.send(new UpdateTimeToLiveCommand(enable));
   } catch (error) {
     // "TimeToLive is already enabled" (a concurrent starter won) or a change still in progress.
-    if (errorName(error) === "ValidationException" && !(await ttlIsOff())) return;
+    if (errors.statusOf(error) === "ValidationException" && !(await ttlIsOff())) return;
     throw errors.wrapError(error, doing);
   }
 }
 
-/**
- * Stops the SDK from sending `command` again once an attempt of it may have been applied (it got no
- * answer, or a 5xx): a second copy of an increment would count again, and no answer could undo
- * that. `refuse` throws the error the caller gets instead. A re-send after an attempt that provably
- * applied nothing (a refused connection, a 4xx such as throttling) still goes out. Added to the
- * command, below the SDK's retry, so it also holds on a client the caller built.
- */
+/** Once an attempt may have landed, `command` is not sent again (README "Errors"). */
 export function sentAtMostOnceAfterLanding(command: UpdateItemCommand, refuse: () => never): void {
   let mayHaveLanded = false;
   command.middlewareStack.add(

@@ -25,14 +25,9 @@ const QUERY_OPTIONS = new Set(["read", "write", "ttl_seconds"]);
 /** Every option with its default applied (types.ts documents each). */
 export type ResolvedConfig = ReturnType<typeof resolveConfig>;
 
-/** A refused option or URL. */
 const invalid = (message: string) => new ConfigurationError(BACKEND_NAME, message);
 
-/**
- * Celery's DynamoDB URL: `dynamodb://key:secret@region:port/table?read=&write=&ttl_seconds=`.
- * A host that is `localhost` or an IP address means DynamoDB Local at `http://host:port` (region
- * us-east-1), as in Celery; any other host is the AWS region.
- */
+/** Celery's `dynamodb://key:secret@region:port/table?read=&write=&ttl_seconds=` (see README). */
 export function optionsFromUrl(url: string): DynamoDBBackendOptions {
   // AWS secrets are base64 and often hold "/": take everything up to the last "@" as the key
   // pair, so that no part of a pasted secret is read as host, table or query (nor shown in an error).
@@ -92,7 +87,6 @@ export function resolveConfig(options: DynamoDBBackendOptions) {
   const aws = region && `https://dynamodb.${region}.amazonaws.com`;
   return {
     table,
-    /** The caller's client, or undefined: we build one from `clientConfig`. */
     client: options.client,
     clientConfig: {
       ...(region ? { region } : {}),
@@ -108,7 +102,6 @@ export function resolveConfig(options: DynamoDBBackendOptions) {
     /** Provisioned capacity for a table we create; undefined: on-demand. */
     throughput:
       read || write ? { ReadCapacityUnits: read ?? 1, WriteCapacityUnits: write ?? 1 } : undefined,
-    /** A fixed lifetime for every item in seconds, -1 for none, undefined: the store's `expires`. */
     ttlSeconds,
     keyFormat: keyFormat ?? "celery",
     keyPrefix: options.keyPrefix,

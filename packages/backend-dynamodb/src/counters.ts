@@ -1,15 +1,10 @@
-/**
- * Counters and sets: each one UpdateItem that changes the value and refreshes `ttl`, conditional
- * on the item not having expired. An expired item that TTL has not deleted yet fails that
- * condition; it is then restarted by an UpdateItem conditional on it still being expired, so
- * concurrent calls stay exact: each one either changes the live item or is the single restart.
- */
+/** Counters and sets, exact under concurrency (README "How the guard and merge are atomic"). */
 import { UpdateItemCommand, type UpdateItemCommandOutput } from "@aws-sdk/client-dynamodb";
 import { IncrementOutcomeUnknownError } from "@resultstore/core";
 import { LOST_RACE, retryLostRaces } from "@resultstore/core/backend";
 import { sentAtMostOnceAfterLanding, type Table } from "./client.js";
 import { BACKEND_NAME } from "./config.js";
-import { CONDITION_FAILED, errorName, sentAgain, writeErrors } from "./errors.js";
+import { CONDITION_FAILED, sentAgain, writeErrors } from "./errors.js";
 import { Expression } from "./expression.js";
 import { ATTR, epochSeconds, ttlValue } from "./records.js";
 
@@ -17,15 +12,15 @@ import { ATTR, epochSeconds, ttlValue } from "./records.js";
 interface ItemUpdate {
   id: string;
   expiresAt: Date | null;
-  /** The guard label. */
   doing: string;
   /** The `SET` assignments and the `ADD` clause (or "") that change the live or restarted value. */
   change(expr: Expression, restart: boolean): { set: string[]; add: string };
-  /** The answer, from the attributes the update returned. */
   answer(output: UpdateItemCommandOutput): number;
   /** Throws when a request the SDK sent more than once may have changed the value twice. */
   onResent?(): never;
 }
+
+const RESENT = "the AWS SDK sent it again after a failure";
 
 /** Adds `by` to Celery's `chord_count` attribute (`if_not_exists` starts it at zero). */
 export function incr(table: Table, id: string, by: number, expiresAt: Date | null) {
@@ -40,21 +35,14 @@ export function incr(table: Table, id: string, by: number, expiresAt: Date | nul
       return { set: [`${count} = ${next}`], add: "" };
     },
     answer: (output) => Number(output.Attributes?.[ATTR.count]?.N),
+    // The proof saw a chord member counted twice during dropped connections.
     onResent: () => {
-      // The proof saw a chord member counted twice during dropped connections.
-      throw new IncrementOutcomeUnknownError(
-        BACKEND_NAME,
-        id,
-        "the AWS SDK sent it again after a failure",
-      );
+      throw new IncrementOutcomeUnknownError(BACKEND_NAME, id, RESENT);
     },
   });
 }
 
-/**
- * ADDs `member` to the string set `members` (DynamoDB ignores a member already there), and answers
- * the set's size from the values the update returns.
- */
+/** ADDs `member` to the string set `members`, answering the set's size the update returns. */
 export function addToSet(table: Table, id: string, member: string, expiresAt: Date | null) {
   return updateLive(table, {
     id,
@@ -107,7 +95,7 @@ async function conditionalUpdate(
     update.doing,
     () => client.send(command),
     (error) => {
-      if (errorName(error) !== CONDITION_FAILED) return undefined; // writeErrors types the rest
+      if (writeErrors.statusOf(error) !== CONDITION_FAILED) return undefined; // typed by the guard
       // A re-sent restart whose first copy landed finds the item live: not a lost race.
       if (sentAgain(error)) update.onResent?.();
       return null;

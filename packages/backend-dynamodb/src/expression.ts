@@ -1,9 +1,4 @@
-/**
- * Builds DynamoDB's UpdateExpression and ConditionExpression text (the task write, counters, sets
- * and cleanup all do) with placeholders for every name and value, so attribute names that are
- * reserved words (`name`, `status`, `ttl`, `timestamp`…) or come from metadata keys never reach
- * the text itself.
- */
+/** Placeholders for every name and value: reserved words and metadata keys never reach the text. */
 import type { AttributeValue } from "@aws-sdk/client-dynamodb";
 
 export class Expression {

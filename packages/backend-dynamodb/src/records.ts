@@ -1,17 +1,4 @@
-/**
- * The item layout (CELERY-COMPAT.md §5, DynamoDB). Celery's attributes: `id` (S), `result` (B: the
- * UTF-8 meta JSON Celery reads), `timestamp` (N, epoch seconds), `ttl` (N, epoch seconds) and
- * `chord_count` (N, counters). Ours: `members` (SS) of a set item, and on task items, beside
- * Celery's, so one UpdateItem can guard and merge:
- *  - `status` (S): the state, for the ConditionExpression;
- *  - `children`, `group_id`, `parent_id`, `name`, `args`, `kwargs`, `worker`, `retries`, `queue`
- *    (S, Celery JSON text): the optional fields, so a write that lacks one keeps the stored value;
- *  - `meta_<key>` (S, Celery JSON text): one attribute per metadata key, merged key by key;
- *  - `write_id` (S): the `writeId` of the write that last changed the item, so a re-sent copy of
- *    it is recognised.
- * `result` holds the meta of the latest write as a Celery worker would have written it (without
- * our metadata); reads overlay the attributes, which hold the merged record.
- */
+/** Core's records as DynamoDB items, Celery's and our attributes (README "Item layout"). */
 import { setTimeout } from "node:timers/promises";
 import {
   type AttributeValue,
@@ -83,21 +70,13 @@ const MAX_UNPROCESSED_ROUNDS = 10;
 
 export const itemKey = (id: string): Item => ({ [ATTR.id]: { S: id } });
 
-/**
- * Item ids as Celery's DynamoDB backend spells them (`keyFormat: "celery"`). Celery builds keys as
- * bytes and passes `str(key)` to boto3, so the `id` attribute holds Python's bytes repr:
- * `b'celery-task-meta-<id>'`. Counters are core's `counterKey` (Celery's `chord-unlock-<gid>`
- * as is, so both sides count in one item), sets `resultstore-set-<key>`.
- */
+/** Item ids as Celery's DynamoDB backend spells them: `str()` of a bytes key (README "Item layout"). */
 export function itemKeys(config: ResolvedConfig): CeleryKeys {
   const spell = config.keyFormat === "celery" ? pythonBytesRepr : undefined;
   return new CeleryKeys(celeryKeyPrefix(config.keyPrefix), { spell });
 }
 
-/**
- * Python's `repr(bytes)` of the UTF-8 encoding of `text`, exactly (quotes, escapes, non-ASCII
- * bytes), so both sides address the same item for any id core accepts.
- */
+/** Python's `repr(bytes)` of `text` in UTF-8, exactly, so both sides address the same item. */
 export function pythonBytesRepr(text: string): string {
   const bytes = Buffer.from(text, "utf8");
   // Python picks double quotes only when the bytes hold a single quote and no double quote.
@@ -155,20 +134,7 @@ type Condition = (expr: Expression, now: AttributeValue) => string;
 /** `resent`: the SDK sent the request more than once (its own retry), so a copy may have landed. */
 type Attempt = { applied: true } | { applied: false; old: Item | undefined; resent: boolean };
 
-/**
- * The guarded task write. The common case is ONE UpdateItem whose ConditionExpression is core's
- * `statesRefusing(incoming)`: the server applies the write, or refuses it, atomically. `SET` only
- * touches the attributes the write carries, so optional fields and metadata keys it lacks keep
- * their stored values (the merge). When the condition fails, DynamoDB hands back the item it
- * checked (ReturnValuesOnConditionCheckFailure), which tells the three reasons apart without
- * another read:
- *  - our live item in a refusing state: refused, `{applied: false}`;
- *  - an expired item (TTL deletes lazily): it counts as absent, so a PutItem replaces it whole, on
- *    the condition that it is still expired;
- *  - an item a Celery worker wrote (PutItem of id/result/timestamp: no `status` attribute): the
- *    state comes from its blob, and the write is a compare-and-swap on that blob.
- * A lost race in the last two paths starts over; each path is a single conditional request.
- */
+/** The guarded task write (README "How the guard and merge are atomic"). */
 export function writeTask({ client, name }: Table, id: string, write: TaskWrite) {
   const item = taskItem(id, write);
   let resent = false;
@@ -177,10 +143,7 @@ export function writeTask({ client, name }: Table, id: string, write: TaskWrite)
   const send = (request: () => Promise<unknown>): Promise<Attempt> =>
     writeErrors.guard(
       `write of task ${write.taskId}`,
-      async (): Promise<Attempt> => {
-        await request();
-        return { applied: true };
-      },
+      () => request().then((): Attempt => ({ applied: true })),
       (error) =>
         writeErrors.statusOf(error) === CONDITION_FAILED
           ? { applied: false, old: (error as { Item?: Item }).Item, resent: sentAgain(error) }
@@ -220,11 +183,7 @@ export function writeTask({ client, name }: Table, id: string, write: TaskWrite)
   });
 }
 
-/**
- * The UpdateItem input that writes task item `item` under `condition` at `nowMs`: `SET` every
- * attribute but the key (timestamp: this attempt's), and `REMOVE ttl` when the write has no expiry.
- * `SET` grows with the metadata keys: past DynamoDB's 4 KB it is refused here, with the reason.
- */
+/** UpdateItem of `item` under `condition`; past DynamoDB's 4 KB expression it is refused here. */
 function taskUpdate(table: string, item: Item, nowMs: number, condition: Condition) {
   const expr = new Expression();
   const values: Item = { ...item, [ATTR.timestamp]: epochSeconds(nowMs) };
@@ -252,10 +211,7 @@ function taskUpdate(table: string, item: Item, nowMs: number, condition: Conditi
   };
 }
 
-/**
- * The state rules as a ConditionExpression: no item, or our live item (it has `status`) in a state
- * that does not refuse `status`.
- */
+/** The state rules: no item, or our live item (it has `status`) in a state that allows `status`. */
 function stateAllows(status: TaskState): Condition {
   return (expr, now) => {
     const stored = expr.name(ATTR.status);
@@ -319,13 +275,10 @@ function dateAttr(item: Item, name: string): Date | null {
   return Number.isFinite(seconds) ? new Date(seconds * 1000) : null;
 }
 
-/**
- * The record an item holds: Celery's meta from `result`, overlaid with our attributes when we
- * wrote the item (a Celery worker's PutItem replaces the whole item, leaving the blob alone).
- */
-export function decodeTask(item: Item, taskId: string): TaskRecord | null {
-  const blob = item[ATTR.result]?.B;
-  if (!blob) return null;
+/** The record an item holds: Celery's meta from `result`, overlaid with our attributes if any. */
+export function decodeTask(item: Item | undefined, taskId: string): TaskRecord | null {
+  const blob = item?.[ATTR.result]?.B;
+  if (!item || !blob) return null;
   const record = decodeMeta(blob, taskId);
   for (const field of OPTIONAL_FIELDS) {
     const text = item[attributeOf(field)]?.S;
@@ -346,18 +299,17 @@ export function decodeTask(item: Item, taskId: string): TaskRecord | null {
 
 /** Celery's group item: `result` = `{"result": <GroupResult.as_tuple()>}`. */
 export function encodeGroup(id: string, group: GroupRecord): Item {
-  const item: Item = {
+  return {
     [ATTR.id]: { S: id },
     [ATTR.result]: { B: Buffer.from(encodeJson({ result: groupTuple(group) }), "utf8") },
     [ATTR.timestamp]: epochSeconds(group.dateDone),
+    ...(group.expiresAt ? { [ATTR.ttl]: ttlValue(group.expiresAt) } : {}),
   };
-  if (group.expiresAt) item[ATTR.ttl] = ttlValue(group.expiresAt);
-  return item;
 }
 
-export function decodeGroup(item: Item, groupId: string): GroupRecord | null {
-  const blob = item[ATTR.result]?.B;
-  if (!blob) return null;
+export function decodeGroup(item: Item | undefined, groupId: string): GroupRecord | null {
+  const blob = item?.[ATTR.result]?.B;
+  if (!item || !blob) return null;
   const value = decodeJson(blob);
   return {
     groupId,

@@ -45,13 +45,7 @@ import {
 } from "./records.js";
 import type { DynamoDBBackendOptions } from "./types.js";
 
-/**
- * The largest record core may hand us: DynamoDB's 400 KB item minus what an item holds beside the
- * meta JSON core measures (the key, up to ~850 bytes for a 200-byte non-ASCII id in Celery's
- * bytes repr, plus attribute names, `status`, `timestamp` and `ttl`), rounded up to 2 KiB. Optional
- * fields (args, kwargs, children…) are kept twice, in the blob and in their own attributes, so a
- * write whose extended fields are large is checked again, exactly, before it is sent.
- */
+/** DynamoDB's 400 KB item minus room for the key and our attributes (README "Limits"). */
 const MAX_RECORD_BYTES = ITEM_LIMIT_BYTES - 2048;
 /** Conditional deletes cleanup keeps in flight. */
 const DELETE_CONCURRENCY = 16;
@@ -90,17 +84,13 @@ export class DynamoDBBackend implements ResultBackend {
   }
 
   async read(taskId: string): Promise<TaskRecord | null> {
-    const item = await this.getItem(this.keys.task(taskId), `read of task ${taskId}`);
-    return item ? decodeTask(item, taskId) : null;
+    return decodeTask(await this.getItem(this.keys.task(taskId), `read of task ${taskId}`), taskId);
   }
 
   async readMany(taskIds: readonly string[]): Promise<(TaskRecord | null)[]> {
     const ids = taskIds.map((taskId) => this.keys.task(taskId));
     const items = await this.withTable((table) => batchGet(table, ids));
-    return taskIds.map((taskId, i) => {
-      const item = items.get(ids[i] as string);
-      return item ? decodeTask(item, taskId) : null;
-    });
+    return taskIds.map((taskId, i) => decodeTask(items.get(ids[i] as string), taskId));
   }
 
   async remove(taskId: string): Promise<void> {
@@ -123,10 +113,8 @@ export class DynamoDBBackend implements ResultBackend {
 
   async saveGroup(group: GroupRecord): Promise<void> {
     const expiresAt = this.expiry(group.expiresAt);
-    const put = new PutItemCommand({
-      TableName: this.table,
-      Item: encodeGroup(this.keys.group(group.groupId), { ...group, expiresAt }),
-    });
+    const Item = encodeGroup(this.keys.group(group.groupId), { ...group, expiresAt });
+    const put = new PutItemCommand({ TableName: this.table, Item });
     // Unconditional, as Celery's save_group: a group id is written once, by one producer.
     await this.withTable(({ client }) =>
       errors.guard(`save of group ${group.groupId}`, () => client.send(put)),
@@ -135,22 +123,19 @@ export class DynamoDBBackend implements ResultBackend {
 
   async readGroup(groupId: string): Promise<GroupRecord | null> {
     const item = await this.getItem(this.keys.group(groupId), `read of group ${groupId}`);
-    return item ? decodeGroup(item, groupId) : null;
+    return decodeGroup(item, groupId);
   }
 
   async removeGroup(groupId: string): Promise<void> {
     await this.deleteItem(this.keys.group(groupId), `removal of group ${groupId}`);
   }
 
-  /**
-   * A Scan for items whose `ttl` has passed at `now`, and a delete of each, conditional on the item
-   * still being expired, so a counter or record rewritten since the scan survives. DynamoDB's TTL
-   * does the same eventually; this makes it exact and immediate.
-   */
+  /** Deletes conditional on the item still being expired: one rewritten since the scan survives. */
   async cleanup(now: Date): Promise<number> {
     return this.withTable(async ({ client }) => {
       let deleted = 0;
       let startKey: Item | undefined;
+      const rewritten = errors.on([CONDITION_FAILED], false);
       do {
         const expr = new Expression();
         const scan = new ScanCommand({
@@ -166,11 +151,7 @@ export class DynamoDBBackend implements ResultBackend {
         const removed = await mapLimit(ids, DELETE_CONCURRENCY, (id) => {
           const input = { TableName: this.table, Key: itemKey(id), ...stillExpired(now) };
           const remove = async () => Boolean(await client.send(new DeleteItemCommand(input)));
-          return errors.guard(
-            `cleanup of item ${id}`,
-            remove,
-            errors.on([CONDITION_FAILED], false),
-          );
+          return errors.guard(`cleanup of item ${id}`, remove, rewritten);
         });
         deleted += removed.filter(Boolean).length;
         startKey = page.LastEvaluatedKey;
@@ -211,16 +192,12 @@ export class DynamoDBBackend implements ResultBackend {
     return seconds === -1 ? null : new Date(Date.now() + seconds * 1000);
   }
 
-  private async getItem(id: string, doing: string): Promise<Item | null> {
-    const get = new GetItemCommand({
-      TableName: this.table,
-      Key: itemKey(id),
-      ConsistentRead: true,
-    });
+  private async getItem(id: string, doing: string): Promise<Item | undefined> {
+    const input = { TableName: this.table, Key: itemKey(id), ConsistentRead: true };
     const output = await this.withTable(({ client }) =>
-      errors.guard(doing, () => client.send(get)),
+      errors.guard(doing, () => client.send(new GetItemCommand(input))),
     );
-    return output.Item ?? null;
+    return output.Item;
   }
 
   private async deleteItem(id: string, doing: string): Promise<void> {
@@ -228,12 +205,7 @@ export class DynamoDBBackend implements ResultBackend {
     await this.withTable(({ client }) => errors.guard(doing, () => client.send(remove)));
   }
 
-  /**
-   * `op` on the table. It is set up once per process, so when it vanishes behind our back (an
-   * in-memory DynamoDB Local restarted, an operator deleted it) every call would fail until a
-   * restart: it is set up again, once, and `op` runs once more. Safe for every op, `incr`
-   * included: on a missing table nothing landed.
-   */
+  /** `op` on the table, set up again once if it vanished (README "Table setup"; nothing landed). */
   private withTable<T>(op: (table: Table) => Promise<T>): Promise<T> {
     const gone = (error: unknown) =>
       this.config.manageTable && errors.statusOf(error) === TABLE_GONE;

@@ -2,6 +2,7 @@
  * Living with concurrent writers: the compare-and-swap retry loop every guarded backend runs, and
  * the batching of same-key increments within one process.
  */
+import { setTimeout as sleep } from "node:timers/promises";
 import { ContentionError } from "./errors.js";
 import { backoffMs, type RetryPolicy } from "./retry.js";
 
@@ -151,5 +152,3 @@ export class SetAddBatcher {
     return this.batches.call(key, { member, expiresAt });
   }
 }
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));

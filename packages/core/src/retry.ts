@@ -1,5 +1,7 @@
-/** Retries for transient failures: exponential backoff with full jitter (Celery's always_retry). */
+// Retries for transient failures: exponential backoff with full jitter (Celery's always_retry).
+import { setTimeout as sleep } from "node:timers/promises";
 
+/** How `alwaysRetry` backs off between attempts (exponential, full jitter). */
 export interface RetryPolicy {
   /** Attempts after the first. @default 3 */
   maxRetries: number;
@@ -33,7 +35,7 @@ export async function withRetry<T>(
       return await operation();
     } catch (error) {
       if (attempt >= policy.maxRetries || !isRetryable(error)) throw error;
-      await new Promise((resolve) => setTimeout(resolve, backoffMs(attempt, policy)));
+      await sleep(backoffMs(attempt, policy));
     }
   }
 }

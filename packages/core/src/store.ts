@@ -2,6 +2,7 @@
  * then hands each backend a ready `TaskWrite`. */
 import { randomUUID } from "node:crypto";
 import { hostname } from "node:os";
+import { setTimeout as sleep } from "node:timers/promises";
 import { encodeJson } from "./codec.js";
 import {
   BackendConnectionError,
@@ -370,8 +371,8 @@ export class ResultStore {
       if (isReady(meta.status)) return meta;
       const remaining = deadline - Date.now();
       if (remaining <= 0) throw new WaitTimeoutError(this.backend.name, taskId, timeout as number);
-      await sleep(Math.min(interval, remaining), signal).catch((cause) => {
-        throw new WaitAbortedError(this.backend.name, taskId, { cause });
+      await sleep(Math.min(interval, remaining), undefined, { signal }).catch(() => {
+        throw new WaitAbortedError(this.backend.name, taskId, { cause: signal?.reason });
       });
     }
   }
@@ -560,7 +561,7 @@ export class ResultStore {
       };
       return await withRetry(attempt, this.retryPolicy, isRetryable);
     } catch (error) {
-      await new Promise((resolve) => setTimeout(resolve, 0));
+      await sleep(0);
       // The last attempt sent nothing, but an earlier one may have landed: "nothing changed" would
       // be false (packages/proof saw such writes stored).
       if (error instanceof BackendUnavailableError && mayHaveLanded && kind !== "read") {
@@ -623,18 +624,4 @@ function narrowOutcomeUnknown(
     return error;
   const why = error.message.replace(/^\[resultstore\] \[[^\]]*\] /, "").replace(/\.$/, "");
   return narrow(why, error.cause ?? error);
-}
-
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      signal?.removeEventListener("abort", onAbort);
-      resolve();
-    }, ms);
-    const onAbort = () => {
-      clearTimeout(timer);
-      reject(signal?.reason);
-    };
-    signal?.addEventListener("abort", onAbort, { once: true });
-  });
 }

@@ -4,7 +4,7 @@ import { configurationErrorText, SECRET_MARK, UNENCODED_SECRETS } from "@results
 import { ConfigurationError } from "@resultstore/core";
 import cassandra from "cassandra-driver";
 import { describe, expect, it } from "vitest";
-import { buildClient } from "../../src/client.js";
+import { createClient } from "../../src/client.js";
 import { contactPointsWithPort, optionsFromUrl, resolveConfig } from "../../src/config.js";
 import { CassandraBackend, fromUrl } from "../../src/index.js";
 import { ttlSeconds } from "../../src/records.js";
@@ -63,7 +63,7 @@ describe("cassandra:// URLs", () => {
   });
 
   it("adds the default or configured port to bare hosts", () => {
-    expect(contactPointsWithPort(["a", "b:1", "[::1]", "[::1]:2"], undefined)).toEqual([
+    expect(contactPointsWithPort(["a", "b:1", "[::1]", "[::1]:2"], 9042)).toEqual([
       "a:9042",
       "b:1",
       "[::1]:9042",
@@ -74,6 +74,7 @@ describe("cassandra:// URLs", () => {
 });
 
 describe("names and settings", () => {
+  const hosts = { contactPoints: ["127.0.0.1"] };
   const hostile = ['ks"; DROP KEYSPACE system; --', "a b", "1abc", "", "x".repeat(49), "tbl'"];
   it.each(hostile)("refuses %j as keyspace or table before connecting", (name) => {
     expect(() => resolveConfig({ keyspace: name })).toThrow(ConfigurationError);
@@ -82,7 +83,7 @@ describe("names and settings", () => {
   });
 
   it("folds names to lower case, as Celery's unquoted CQL does", () => {
-    expect(resolveConfig({ keyspace: "Celery", table: "TaskMeta" }).names).toEqual({
+    expect(resolveConfig({ ...hosts, keyspace: "Celery", table: "TaskMeta" }).names).toEqual({
       keyspace: "celery",
       tasks: "taskmeta",
       groups: "taskmeta_groups",
@@ -92,12 +93,12 @@ describe("names and settings", () => {
   });
 
   it("maps a namespace to tables in the keyspace, or to a keyspace of its own", () => {
-    expect(resolveConfig({ keyspace: "ks", namespace: "ns1" })).toMatchObject({
+    expect(resolveConfig({ ...hosts, keyspace: "ks", namespace: "ns1" })).toMatchObject({
       names: { keyspace: "ks", tasks: "ns1" },
       ownTables: true,
       ownKeyspace: false,
     });
-    expect(resolveConfig({ namespace: "ns1" })).toMatchObject({
+    expect(resolveConfig({ ...hosts, namespace: "ns1" })).toMatchObject({
       names: { keyspace: "ns1", tasks: "celery_taskmeta" },
       ownKeyspace: true,
     });
@@ -108,20 +109,23 @@ describe("names and settings", () => {
   });
 
   it("defaults to LOCAL_QUORUM / LOCAL_SERIAL and refuses unknown levels (Celery falls back silently)", () => {
-    expect(resolveConfig({ keyspace: "k" })).toMatchObject({
-      readConsistency: "LOCAL_QUORUM",
-      writeConsistency: "LOCAL_QUORUM",
-      serialConsistency: "LOCAL_SERIAL",
+    const { consistencies } = cassandra.types;
+    expect(resolveConfig({ ...hosts, keyspace: "k" })).toMatchObject({
+      readOptions: { consistency: consistencies.localQuorum },
+      writeOptions: {
+        consistency: consistencies.localQuorum,
+        serialConsistency: consistencies.localSerial,
+      },
     });
-    expect(resolveConfig({ keyspace: "k", readConsistency: "one" as "ONE" }).readConsistency).toBe(
-      "ONE",
-    );
+    expect(
+      resolveConfig({ ...hosts, keyspace: "k", readConsistency: "one" as "ONE" }).readOptions,
+    ).toMatchObject({ consistency: consistencies.one });
     expect(() =>
-      resolveConfig({ keyspace: "k", writeConsistency: "LOCAL_QUORUMM" as "ONE" }),
+      resolveConfig({ ...hosts, keyspace: "k", writeConsistency: "LOCAL_QUORUMM" as "ONE" }),
     ).toThrow(ConfigurationError);
-    expect(() => resolveConfig({ keyspace: "k", serialConsistency: "QUORUM" as "SERIAL" })).toThrow(
-      ConfigurationError,
-    );
+    expect(() =>
+      resolveConfig({ ...hosts, keyspace: "k", serialConsistency: "QUORUM" as "SERIAL" }),
+    ).toThrow(ConfigurationError);
   });
 
   it("refuses contact points together with a secure connect bundle, and neither", () => {
@@ -157,7 +161,7 @@ describe("the driver client", () => {
   it("tries a lost server again within seconds, not the driver's default of up to 10 minutes", async () => {
     // The proof (packages/proof) saw every client stay disconnected for minutes after a restart:
     // the default exponential policy had backed off far beyond the outage.
-    const client = buildClient({ contactPoints: ["127.0.0.1"] });
+    const client = createClient(resolveConfig({ contactPoints: ["127.0.0.1"], keyspace: "k" }));
     // The driver keeps its resolved options on the client (not in its typings).
     const { options } = client as unknown as { options: cassandra.ClientOptions };
     const policy = options.policies?.reconnection;
@@ -179,10 +183,13 @@ describe("driverOptions.policies", () => {
   it("are merged over ours: a caller's retry or load balancing keeps our timestamps and reconnection", async () => {
     const retry = new driver.policies.retry.FallthroughRetryPolicy();
     const loadBalancing = new driver.policies.loadBalancing.RoundRobinPolicy();
-    const client = buildClient({
-      contactPoints: ["127.0.0.1"],
-      driverOptions: { policies: { retry, loadBalancing } },
-    });
+    const client = createClient(
+      resolveConfig({
+        contactPoints: ["127.0.0.1"],
+        keyspace: "k",
+        driverOptions: { policies: { retry, loadBalancing } },
+      }),
+    );
     const policies = policiesOf(client);
     expect(policies?.retry).toBe(retry);
     expect(policies?.loadBalancing).toBe(loadBalancing);
@@ -194,10 +201,13 @@ describe("driverOptions.policies", () => {
 
   it("a caller's reconnection policy wins (it only decides when to reconnect)", async () => {
     const reconnection = new driver.policies.reconnection.ConstantReconnectionPolicy(100);
-    const client = buildClient({
-      contactPoints: ["127.0.0.1"],
-      driverOptions: { policies: { reconnection } },
-    });
+    const client = createClient(
+      resolveConfig({
+        contactPoints: ["127.0.0.1"],
+        keyspace: "k",
+        driverOptions: { policies: { reconnection } },
+      }),
+    );
     expect(policiesOf(client)?.reconnection).toBe(reconnection);
     await client.shutdown();
   });
@@ -208,8 +218,9 @@ describe("driverOptions.policies", () => {
       1000,
     );
     expect(() =>
-      buildClient({
+      resolveConfig({
         contactPoints: ["127.0.0.1"],
+        keyspace: "k",
         driverOptions: { policies: { timestampGeneration } },
       }),
     ).toThrow(ConfigurationError);

@@ -24,16 +24,16 @@ const socketClosed = (written: boolean) =>
   });
 const failing = (error: unknown) => () => Promise.reject(error);
 const lwt = (error: unknown) =>
-  lightweightTransaction("incr of c", failing(error)).catch((e: unknown) =>
-    errors.wrapError(e, "incr of c"),
+  lightweightTransaction("incr of counter c", failing(error)).catch((e: unknown) =>
+    errors.wrapError(e, "incr of counter c"),
   );
 
 describe("driver errors", () => {
   it("a server refusal is a BackendError naming the operation and the code", () => {
-    const wrapped = errors.wrapError(response(types.responseErrorCodes.invalid), "read of t");
+    const wrapped = errors.wrapError(response(types.responseErrorCodes.invalid), "read of task t");
     expect(wrapped).toBeInstanceOf(BackendError);
     expect(wrapped.message).toBe(
-      "[resultstore] [cassandra] read of t failed (code 8704): server said 8704",
+      "[resultstore] [cassandra] Read of task t failed (code 8704): server said 8704",
     );
     expect(errors.isRetryable(wrapped)).toBe(false);
   });
@@ -41,23 +41,28 @@ describe("driver errors", () => {
     const timedOut = new driver.NoHostAvailableError({
       "127.0.0.1:9042": new driver.OperationTimedOutError("timed out", "127.0.0.1:9042"),
     });
-    expect(errors.wrapError(timedOut, "read")).toBeInstanceOf(BackendConnectionError);
+    expect(errors.wrapError(timedOut, "read of task t")).toBeInstanceOf(BackendConnectionError);
     expect(errors.isRetryable(timedOut)).toBe(true);
     expect(errors.isRetryable(response(types.responseErrorCodes.overloaded))).toBe(true);
-    const auth = errors.wrapError(new driver.AuthenticationError("bad password"), "connect");
+    const auth = errors.wrapError(
+      new driver.AuthenticationError("bad password"),
+      "provisioning of table t",
+    );
     expect(auth).toBeInstanceOf(BackendConnectionError);
     expect(errors.isRetryable(auth)).toBe(false);
-    expect(errors.isRetryable(new ContentionError("cassandra", "write of t", 64))).toBe(true);
+    expect(errors.isRetryable(new ContentionError("cassandra", "write of task t", 64))).toBe(true);
   });
   it("a Paxos timeout (writeType CAS) is an OutcomeUnknownError that is never retryable", () => {
-    const wrapped = errors.wrapError(writeTimeout("CAS"), "write of t");
+    const wrapped = errors.wrapError(writeTimeout("CAS"), "write of task t");
     expect(wrapped).toBeInstanceOf(OutcomeUnknownError);
     expect(errors.isRetryable(wrapped)).toBe(false);
     expect(errors.isRetryable(writeTimeout("CAS"))).toBe(false);
     // Protocol v5's CAS_WRITE_UNKNOWN, should a driver pass it through.
-    expect(errors.wrapError(response(0x1700), "incr of c")).toBeInstanceOf(OutcomeUnknownError);
+    expect(errors.wrapError(response(0x1700), "incr of counter c")).toBeInstanceOf(
+      OutcomeUnknownError,
+    );
     // A plain write's timeout (idempotent statements only) stays retryable.
-    expect(errors.wrapError(writeTimeout("SIMPLE"), "forget")).not.toBeInstanceOf(
+    expect(errors.wrapError(writeTimeout("SIMPLE"), "removal of task t")).not.toBeInstanceOf(
       OutcomeUnknownError,
     );
     expect(errors.isRetryable(writeTimeout("SIMPLE"))).toBe(true);
@@ -73,7 +78,9 @@ describe("driver errors", () => {
     ]) {
       const wrapped = await lwt(error);
       expect(wrapped).toBeInstanceOf(OutcomeUnknownError);
-      expect(wrapped.message).toMatch(/may or may not have been applied/);
+      expect(wrapped.message).toMatch(
+        /^\[resultstore\] \[cassandra\] Incr of counter c .*\(the lightweight transaction may or may not have been applied\)$/,
+      );
       expect(errors.isRetryable(wrapped)).toBe(false);
     }
     // Unavailable: refused before the first Paxos phase, so known not to have applied.
@@ -98,8 +105,8 @@ describe("driver errors", () => {
       }),
     ];
     for (const error of unsent) {
-      expect(errors.wrapError(error, "incr of c")).toBeInstanceOf(BackendUnavailableError);
-      expect(errors.isRetryable(errors.wrapError(error, "incr of c"))).toBe(true);
+      expect(errors.wrapError(error, "incr of counter c")).toBeInstanceOf(BackendUnavailableError);
+      expect(errors.isRetryable(errors.wrapError(error, "incr of counter c"))).toBe(true);
       // Also through the transaction's wrapper: nothing was sent, so nothing is unknown.
       expect(await lwt(error)).toBeInstanceOf(BackendUnavailableError);
     }
@@ -117,10 +124,14 @@ describe("driver errors", () => {
     const rejected = new driver.NoHostAvailableError({
       "127.0.0.1:9042": new driver.AuthenticationError("bad password"),
     });
-    expect(errors.wrapError(rejected, "connect")).not.toBeInstanceOf(BackendUnavailableError);
-    expect(beforeSending(rejected, "connect")).not.toBeInstanceOf(BackendUnavailableError);
+    expect(errors.wrapError(rejected, "provisioning of table t")).not.toBeInstanceOf(
+      BackendUnavailableError,
+    );
+    expect(beforeSending(rejected, "provisioning of table t")).not.toBeInstanceOf(
+      BackendUnavailableError,
+    );
     for (const error of sent) {
-      expect(errors.wrapError(error, "read of t")).not.toBeInstanceOf(BackendUnavailableError);
+      expect(errors.wrapError(error, "read of task t")).not.toBeInstanceOf(BackendUnavailableError);
     }
   });
   it("a connection failure before the call's own request (connect, schema) is a BackendUnavailableError", () => {
@@ -131,12 +142,17 @@ describe("driver errors", () => {
       "127.0.0.1:1": new driver.OperationTimedOutError("Connection timeout", "127.0.0.1:1"),
       "127.0.0.2:1": refused,
     });
-    expect(beforeSending(connect, "connect")).toBeInstanceOf(BackendUnavailableError);
-    const auth = beforeSending(new driver.AuthenticationError("bad password"), "connect");
+    expect(beforeSending(connect, "provisioning of table t")).toBeInstanceOf(
+      BackendUnavailableError,
+    );
+    const auth = beforeSending(
+      new driver.AuthenticationError("bad password"),
+      "provisioning of table t",
+    );
     expect(auth).toBeInstanceOf(BackendConnectionError);
     expect(auth).not.toBeInstanceOf(BackendUnavailableError);
-    expect(beforeSending(response(types.responseErrorCodes.invalid), "connect")).toBeInstanceOf(
-      BackendError,
-    );
+    expect(
+      beforeSending(response(types.responseErrorCodes.invalid), "provisioning of table t"),
+    ).toBeInstanceOf(BackendError);
   });
 });
