@@ -1,7 +1,6 @@
 /**
- * Our own Consul client (no driver dependency: README): the endpoints we use, over node:http(s)
- * with keep-alive or the caller's `fetch`. Failures are `TransportFailure`/`StatusFailure`, for
- * `errors.guard` to type; they carry the status, never the ACL token.
+ * Our own Consul client over node:http(s) or the caller's `fetch` (README: "No driver peer
+ * dependency"). Failures are `TransportFailure`/`StatusFailure`: the status, never the token.
  */
 import http from "node:http";
 import https from "node:https";
@@ -55,11 +54,7 @@ function encodeOp(op: TxnOp): { KV: Record<string, unknown> } {
   return { KV: kv };
 }
 
-/**
- * Our sessions delete the keys they hold when they expire. No health checks, so none ends them (a
- * default session dies with the agent's serfHealth); no lock-delay, so a key can be written again
- * at once after its session deleted it. They still die with their node (README).
- */
+/** Delete on expiry, no lock-delay, no health checks (README: "Session settings"). */
 const SESSION_POLICY = { Behavior: "delete", LockDelay: "0s", NodeChecks: [], Checks: [] };
 
 /** A key's URL path: each segment escaped, the slashes kept. */
@@ -70,8 +65,7 @@ export class ConsulClient {
 
   constructor(private readonly config: ResolvedConfig) {
     if (config.fetch) return;
-    // Keep-alive: every operation is one or two small requests, so connection reuse is most of
-    // the latency. 64 sockets matches the widest concurrency we expect from one process.
+    // Reuse is most of a small request's latency; 64 sockets: our widest concurrency per process.
     const base = { keepAlive: true, maxSockets: 64 };
     const servername = config.tls.servername ?? config.host;
     this.agent =
@@ -88,11 +82,7 @@ export class ConsulClient {
     return raw ? toEntry(raw) : null;
   }
 
-  /**
-   * The entries of `keys` (null where absent), by read-only transactions all in flight at once.
-   * Each op is a `get-tree`: a `get` of a missing key would fail the whole transaction (the keys
-   * that merely start with one are ignored).
-   */
+  /** The entries of `keys`, null where absent (`get-tree`: a missing key's `get` fails all). */
   async getMany(keys: readonly string[]): Promise<(KvEntry | null)[]> {
     const found = new Map<string, KvEntry>();
     const read = async (batch: string[]) => {
@@ -105,7 +95,6 @@ export class ConsulClient {
     return keys.map((key) => found.get(key) ?? null);
   }
 
-  /** The names (no values) of every key that starts with `prefix`. */
   async listKeys(prefix: string): Promise<string[]> {
     const query = { keys: true, ...this.consistency() } as const;
     const answer = await this.request("GET", kvPath(prefix), { query, also: [404] });
@@ -140,12 +129,9 @@ export class ConsulClient {
     await this.request("PUT", `/v1/session/destroy/${encodeURIComponent(id)}`, { change: true });
   }
 
-  /** The agent's node name and whether it is a server. */
   async agentSelf(): Promise<{ node: string; server: boolean }> {
     const answer = await this.request("GET", "/v1/agent/self");
-    const { Config } = JSON.parse(answer.body) as {
-      Config?: { NodeName?: string; Server?: boolean };
-    };
+    const { Config } = JSON.parse(answer.body) as { Config?: { NodeName?: string; Server?: true } };
     return { node: Config?.NodeName ?? "?", server: Config?.Server === true };
   }
 
@@ -153,10 +139,7 @@ export class ConsulClient {
     this.agent?.destroy();
   }
 
-  /**
-   * The read's consistency flag. A check-and-set's read needs no leadership check: the index check
-   * at commit catches what it missed; stale followers would only buy conflicts. So: default mode.
-   */
+  /** A check-and-set's read needs no leadership check: its commit checks the index (README). */
   private consistency(forWrite = false): Query {
     const mode = this.config.consistency;
     return mode === "default" || forWrite ? {} : { [mode]: true };
@@ -191,7 +174,6 @@ export class ConsulClient {
         });
       }
     } catch (cause) {
-      // Our own client sends each request once; a caller's fetch may retry by itself.
       throw new TransportFailure(this.config.baseUrl, cause, context);
     }
     if (answer.status !== 200 && !also.includes(answer.status))

@@ -91,10 +91,7 @@ export function resolveConfig(options: ConsulBackendOptions) {
   };
 }
 
-/**
- * Celery's URL, `consul://host:port[/path][?one_client=1]`, plus our extras: `consul+https://`,
- * `?dc=`, `?consistency=`, `?token=`.
- */
+/** Celery's `consul://host:port[/path][?one_client=1]`, plus our extras (README's option table). */
 export function optionsFromUrl(url: string): ConsulBackendOptions {
   const parsed = parseUrl(url, BACKEND_NAME);
   const scheme = parsed.protocol.replace(/:$/, "").toLowerCase();

@@ -1,7 +1,6 @@
 /**
- * Counters and sets. Consul has no atomic counter: both are JSON values changed by the same
- * check-and-set on the key's ModifyIndex as every write (`ExpirySessions.checkAndSet`, core's
- * `retryLostRaces` between rounds), so the value answered is the one a committed round wrote.
+ * Counters and sets: Consul has none, so both are JSON values changed by every write's
+ * check-and-set (README: "How the guard…"); the value answered is the one a commit wrote.
  */
 import { type CeleryKeys, isExpired } from "@resultstore/core/backend";
 import { decodeCounter, decodeSet, encodeCounter, encodeSet } from "./records.js";
@@ -22,16 +21,12 @@ export class Counters {
     });
   }
 
-  /**
-   * Adds `member` to set `key` (restarted empty when expired); the set's size. One value holds
-   * at most ~380 KB: about 1,800 members of 200 bytes (ValueTooLargeError beyond).
-   */
+  /** Adds `member` to set `key` (restarted empty when expired); its size (README: "Sets"). */
   addToSet(key: string, member: string, expiresAt: Date | null): Promise<number> {
     return this.sessions.checkAndSet(`add to set ${key}`, this.keys.set(key), (entry) => {
       const stored = entry ? decodeSet(entry.value, key) : null;
       const members = stored && !isExpired(stored) ? stored.members : [];
-      // Written even when the member is there (its expiry moves): the size answered is then the
-      // one a committed check-and-set saw, never a possibly stale read's.
+      // Written even when present (its expiry moves): the size answered is then a committed one.
       if (!members.includes(member)) members.push(member);
       return { value: encodeSet(members, expiresAt), expiresAt, result: members.length };
     });

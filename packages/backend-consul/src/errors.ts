@@ -2,31 +2,21 @@
 import { defineErrorMapping, isConnectionRefused } from "@resultstore/core/backend";
 import { BACKEND_NAME } from "./config.js";
 
-/** How a failed request went, as far as the client can tell. */
-export interface TransportContext {
-  /**
-   * The request went through our own node:http client, which sends each request once (no re-send
-   * after a lost answer), so a refused connection proves nothing was sent. A caller's `fetch` may
-   * retry on its own: its failures prove nothing either way.
-   */
-  ownClient?: boolean;
-  /** The request asked for a change (a write transaction, a delete). */
-  change?: boolean;
-  /** Our own client had handed the whole request to the socket before it failed. */
-  sent?: boolean;
-}
+/**
+ * `ownClient`: our node:http client, which sends once, so a refused connection proves nothing was
+ * sent (README: "Errors"). `change`: a write or delete. `sent`: the request reached the socket.
+ */
+type TransportContext = { ownClient?: boolean; change?: boolean; sent?: boolean };
 
 /** The request did not complete: the agent is unreachable, refused the connection or timed out. */
 export class TransportFailure extends Error {
-  readonly ownClient: boolean;
-  readonly change: boolean;
-  readonly sent: boolean;
-  constructor(baseUrl: string, cause: unknown, context: TransportContext = {}) {
+  constructor(
+    baseUrl: string,
+    cause: unknown,
+    readonly context: TransportContext = {},
+  ) {
     const code = (cause as { code?: string }).code ?? (cause as Error).name;
     super(`cannot reach Consul at ${baseUrl}: ${code}`, { cause });
-    this.ownClient = context.ownClient ?? false;
-    this.change = context.change ?? false;
-    this.sent = context.sent ?? false;
   }
 }
 
@@ -42,22 +32,20 @@ export class StatusFailure extends Error {
 }
 
 /**
- * Statuses a change may have been applied behind: Consul answers 500 for an RPC that failed after
- * it was forwarded (a Raft apply that timed out or lost leadership while committing), and a proxy
- * in front answers 502/504 after it may have passed the request on. 429/503 are Consul's rate
- * limiter, which refuses before applying anything.
+ * Statuses a change may have been applied behind: Consul's 500 for an RPC that failed after it was
+ * forwarded, a proxy's 502/504 (README: "Errors"). 429/503 are the rate limiter: nothing applied.
  */
 const MAYBE_APPLIED = new Set([500, 502, 504]);
 
 /** Consul's "No cluster leader": no leader to forward to, so Raft never saw the change. */
 const NO_LEADER = /no cluster leader/i;
 
-/**
- * A change that reached Consul and may have been applied: answered with a server error, or whose
- * answer never came (timeout, reset) after our own client had sent the whole request.
- */
+/** A change answered with a server error, or unanswered after our own client sent it whole. */
 function isOutcomeUnknown(error: unknown): boolean {
-  if (error instanceof TransportFailure) return error.ownClient && error.change && error.sent;
+  if (error instanceof TransportFailure) {
+    const { ownClient, change, sent } = error.context;
+    return !!(ownClient && change && sent);
+  }
   return (
     error instanceof StatusFailure &&
     error.write &&
@@ -70,11 +58,10 @@ export const errors = defineErrorMapping({
   backend: BACKEND_NAME,
   isTransport: (error) => error instanceof TransportFailure,
   isUnsent: (error) =>
-    error instanceof TransportFailure && error.ownClient && isConnectionRefused(error),
+    error instanceof TransportFailure && !!error.context.ownClient && isConnectionRefused(error),
   isOutcomeUnknown,
   statusOf: (error) => (error instanceof StatusFailure ? error.status : undefined),
   statusLabel: "HTTP",
-  // Throttling, and the 5xx Consul returns while it has no leader (for reads, and for changes
-  // that were never forwarded: see isOutcomeUnknown).
+  // Throttling, and a leaderless Consul's 5xx (for changes never forwarded: isOutcomeUnknown).
   transientStatuses: [429, 500, 502, 503, 504],
 });

@@ -1,7 +1,6 @@
 /**
- * Our keys, and what we store under them (CELERY-COMPAT.md §4–5): Celery's KV meta JSON for tasks
- * and `{"result": <group tuple>}` for groups, plus our `expires_at` (Celery ignores unknown keys)
- * so reads and cleanup() know the expiry even where Consul's session cannot express it.
+ * Our keys and values (CELERY-COMPAT.md §4–5, README: "Storage layout"): Celery's, plus our
+ * `expires_at` (Celery ignores it), so reads and cleanup() know an expiry no session expresses.
  */
 import {
   DecodeError,
@@ -26,10 +25,7 @@ import {
 } from "@resultstore/core/backend";
 import { TXN_MAX_BODY_BYTES } from "./client.js";
 
-/**
- * The folder sets live in (`<prefix>resultstore-sets/<key>`): ids never hold a "/", so no task,
- * group or counter key can be a set's, and a set never shares its key with a counter.
- */
+/** Ids never hold a "/", so no task, group or counter key can be a set's (README). */
 const SETS_FOLDER = "resultstore-sets/";
 
 /** Celery's keys under `prefix` ("" or "a/b/"); a counter is its own key (`chord-unlock-<gid>`). */
@@ -37,11 +33,7 @@ export function keysUnder(prefix: string): CeleryKeys {
   return new CeleryKeys(prefix, { counter: (key) => key, set: (key) => `${SETS_FOLDER}${key}` });
 }
 
-/**
- * What cleanup() lists. At the KV root, shared with everyone, only the names we write there: a
- * foreign key is never read, let alone deleted for a past `expires_at` in its JSON (counters the
- * caller named are left to their sessions). Chord claims are tasks; chord members are sets.
- */
+/** What cleanup() lists: at the shared KV root, only the names we write (README: "cleanup"). */
 export function listedPrefixes(prefix: string): string[] {
   if (prefix !== "") return [prefix];
   return [TASK_KEY_PREFIX, GROUP_KEY_PREFIX, CHORD_UNLOCK_KEY_PREFIX, SETS_FOLDER];
@@ -53,11 +45,7 @@ export function isOwnKey(key: string, prefix: string): boolean {
   return !(rest.startsWith(SETS_FOLDER) ? rest.slice(SETS_FOLDER.length) : rest).includes("/");
 }
 
-/**
- * Largest value we send. Values travel base64-encoded inside a /v1/txn body capped at 512 KB
- * (the same raft-derived cap as the 512 KB KV value limit), so 3/4 of it, less room for the
- * transaction's keys and verbs.
- */
+/** Largest value we send: base64 in a txn body, so 3/4 of its cap, less room (README: "Limits"). */
 export const MAX_VALUE_BYTES = Math.floor(((TXN_MAX_BODY_BYTES - 4096) * 3) / 4);
 
 /** Core's measure of a record we accept: leaves room for `expires_at` and merged fields. */
@@ -66,11 +54,7 @@ export const MAX_RECORD_BYTES = 380 * 1024;
 const expiryJson = (expiresAt: Date | null) =>
   encodeJson(expiresAt ? formatCeleryDate(expiresAt) : null);
 
-/**
- * Celery's meta JSON (keys in Celery's order, `task_id` last) with our `expires_at` before it, and
- * `write_id`, the call that wrote it (core's `writeId`), when there is one: a call sent again after
- * it landed recognises itself by it (store.ts). Celery ignores keys it does not know.
- */
+/** Celery's meta JSON with our `expires_at` and `write_id` before `task_id` (README: "Storage"). */
 export function encodeTask(record: TaskRecord, resultJson: string, writeId?: string): string {
   const meta = encodeMeta(record, { resultJson });
   // `task_id` is always the last key, and a quoted id can't contain an unescaped `, "task_id": `.
@@ -84,9 +68,7 @@ export function encodeTask(record: TaskRecord, resultJson: string, writeId?: str
 /** A stored task value, ours or Celery's. Celery's carry no `expires_at`: their session expires them. */
 export function decodeTask(value: string, taskId: string): TaskRecord {
   const meta = decodeObject(value, `task ${taskId}`);
-  const record = decodeMeta(meta, taskId);
-  record.expiresAt = parseCeleryDate(meta.expires_at);
-  return record;
+  return { ...decodeMeta(meta, taskId), expiresAt: parseCeleryDate(meta.expires_at) };
 }
 
 export function encodeGroup(group: GroupRecord): string {
@@ -114,13 +96,11 @@ export function encodeCounter(count: number, expiresAt: Date | null): string {
 
 export function decodeCounter(value: string, key: string) {
   const meta = decodeObject(value, `counter ${key}`);
-  if (typeof meta.count !== "number" || !Number.isSafeInteger(meta.count)) {
+  if (typeof meta.count !== "number" || !Number.isSafeInteger(meta.count))
     throw new DecodeError(`Stored counter ${key} has no integer count.`);
-  }
   return { count: meta.count, expiresAt: parseCeleryDate(meta.expires_at) };
 }
 
-/** A set of members (`addToSet`), stored as `{"members": [...], "expires_at": ...}`. */
 export function encodeSet(members: string[], expiresAt: Date | null): string {
   return `{"members": ${encodeJson(members)}, "expires_at": ${expiryJson(expiresAt)}}`;
 }
@@ -128,13 +108,11 @@ export function encodeSet(members: string[], expiresAt: Date | null): string {
 export function decodeSet(value: string, key: string) {
   const meta = decodeObject(value, `set ${key}`);
   const { members } = meta;
-  if (!Array.isArray(members) || !members.every((m) => typeof m === "string")) {
+  if (!Array.isArray(members) || !members.every((m) => typeof m === "string"))
     throw new DecodeError(`Stored set ${key} has no list of string members.`);
-  }
   return { members, expiresAt: parseCeleryDate(meta.expires_at) };
 }
 
-/** The `write_id` a stored task value carries, if any. */
 export function storedWriteId(value: string): string | undefined {
   const writeId = storedObject(value)?.write_id;
   return typeof writeId === "string" ? writeId : undefined;

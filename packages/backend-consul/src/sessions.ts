@@ -1,9 +1,6 @@
 /**
- * Consul expires keys only through sessions (TTL, behavior=delete). Celery creates one per write;
- * we share one per expiry bucket (1–60 s wide, ~1% of the expiry), created by the first write
- * that needs it, whose TTL reaches the bucket's end: Consul keeps a session at least its TTL, so
- * no key goes before its `expiresAt`. Every write is the check-and-set below, which also moves
- * the key's lock to its bucket's session (README: "Expiry: sessions shared per expiry bucket").
+ * Consul expires keys only through sessions: we share one per expiry bucket, and every write is the
+ * check-and-set below, which moves the key's lock to its bucket's session (README: "Expiry").
  */
 import { ValueTooLargeError } from "@resultstore/core";
 import { LOST_RACE, retryLostRaces, type WarnOnce, warnOnce } from "@resultstore/core/backend";
@@ -18,10 +15,11 @@ const MAX_SESSION_TTL_SECONDS = 86_400;
 const MAX_BUCKET_MS = 60_000;
 
 /** Lock failures on one write (the guard passed) before it is written without a session. */
-const LOCK_FAILURES_BEFORE_UNLOCKED_WRITE = 3;
+const MAX_LOCK_FAILURES = 3;
 
 /** What a write decides from the entry it read: a new value, or nothing to write. */
 export type Change<T> = { value: string; expiresAt: Date | null; result: T } | { skip: T };
+type Decide<T> = (entry: KvEntry | null) => Change<T>;
 
 export class ExpirySessions {
   /** Bucket end (epoch ms) → the session whose TTL reaches it. */
@@ -40,36 +38,25 @@ export class ExpirySessions {
   }
 
   /**
-   * Reads `key`, lets `decide`, and commits guarded by the ModifyIndex read (`writeOps`); when
-   * anyone wrote in between, Consul rolls it all back and we read again. `tryCreate`: first try
-   * the write as a create without reading, one round trip when the key is indeed new.
+   * Reads `key`, lets `decide`, commits guarded by the ModifyIndex read, reads again when that lost
+   * (README: "How the guard…"). `tryCreate`: first a create without reading (new keys: 1 trip).
    */
-  checkAndSet<T>(
-    what: string,
-    key: string,
-    decide: (entry: KvEntry | null) => Change<T>,
-    tryCreate = false,
-  ): Promise<T> {
+  checkAndSet<T>(what: string, key: string, decide: Decide<T>, tryCreate = false): Promise<T> {
     let lockFailures = 0;
     const attempt = async (entry: KvEntry | null) => {
       const change = decide(entry);
       if ("skip" in change) return change.skip;
       const size = Buffer.byteLength(change.value);
       if (size > MAX_VALUE_BYTES) throw new ValueTooLargeError(BACKEND_NAME, size, MAX_VALUE_BYTES);
-      const locked =
-        this.config.sessionExpiry && lockFailures < LOCK_FAILURES_BEFORE_UNLOCKED_WRITE;
+      const locked = this.config.sessionExpiry && lockFailures < MAX_LOCK_FAILURES;
       const session = locked ? await this.sessionFor(change.expiresAt) : null;
       const failures = await this.client.txn(writeOps(key, entry, session, change.value));
       if (!failures) return change.result;
-      // Op 0 is the guard: someone else wrote first, so read again. A later op failing means
-      // the lock move did: our session is gone (forget it), or the key is under the lock-delay a
-      // dead foreign session left (Celery's sessions keep Consul's 15 s default): write it
-      // without a session rather than drop or stall the write; expires_at and cleanup() remain.
+      // Op 0 is the guard: someone wrote first. A later op is the lock move: our session is gone,
+      // or a dead foreign session's lock-delay holds the key (README: "Lock-delay…").
       for (const failure of failures.filter((f) => f.opIndex > 0)) {
         if (session && failure.what.includes("invalid session")) this.forget(session);
-        lockFailures = failure.what.includes("lock delay")
-          ? LOCK_FAILURES_BEFORE_UNLOCKED_WRITE
-          : lockFailures + 1;
+        lockFailures = failure.what.includes("lock delay") ? MAX_LOCK_FAILURES : lockFailures + 1;
       }
       return LOST_RACE;
     };
@@ -122,17 +109,11 @@ export class ExpirySessions {
   private forget(sessionId: string): void {
     for (const [bucket, promise] of this.byBucket) {
       const drop = (id: string) => id === sessionId && this.byBucket.get(bucket) === promise;
-      promise.then(
-        (id) => drop(id) && this.byBucket.delete(bucket),
-        () => {},
-      );
+      promise.then((id) => drop(id) && this.byBucket.delete(bucket)).catch(() => {});
     }
   }
 
-  /**
-   * Warns once when our sessions would live on a client agent's node, which may leave the cluster
-   * and so delete every record they hold (README: "A session dies with its node").
-   */
+  /** Warns once when our sessions would live on a client's node (README: "A session dies…"). */
   private async checkNode(): Promise<void> {
     if (this.config.sessionNode) return;
     const self = await this.client.agentSelf().catch(() => null); // a token may not read it
@@ -148,16 +129,15 @@ export class ExpirySessions {
   private async create(bucketEnd: number, now: number): Promise<string> {
     this.nodeChecked ??= this.checkNode();
     await this.nodeChecked;
-    let ttl = Math.ceil((bucketEnd - now) / 1000);
-    if (ttl < MIN_SESSION_TTL_SECONDS) {
+    const wanted = Math.ceil((bucketEnd - now) / 1000);
+    if (wanted < MIN_SESSION_TTL_SECONDS) {
       this.warn(
         "short",
         `Expiries under Consul's ${MIN_SESSION_TTL_SECONDS} s session minimum are clamped: such ` +
           "records are hidden on read at their expiry and deleted by Consul 10-20 s after the write.",
       );
-      ttl = MIN_SESSION_TTL_SECONDS;
     }
-    ttl = Math.min(ttl, MAX_SESSION_TTL_SECONDS);
+    const ttl = Math.min(Math.max(wanted, MIN_SESSION_TTL_SECONDS), MAX_SESSION_TTL_SECONDS);
     const until = new Date(bucketEnd).toISOString();
     const name = `resultstore ${this.config.keyPrefix || "/"} until ${until}`;
     const id = await this.client.createSession(name, ttl);
@@ -166,10 +146,7 @@ export class ExpirySessions {
   }
 }
 
-/**
- * The transaction for one write: the guard, then whatever moves the key from the session holding
- * it to `session` (plain set keeps the holder; unlock releases; lock acquires) carrying `value`.
- */
+/** One write's transaction: the guard, then the move of the key's lock to `session` (README). */
 export function writeOps(
   key: string,
   entry: KvEntry | null,

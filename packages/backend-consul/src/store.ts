@@ -1,7 +1,4 @@
-/**
- * `ConsulBackend`: Celery's Consul key layout, every write a check-and-set transaction that also
- * moves the key's lock to the session of its expiry (sessions.ts).
- */
+/** `ConsulBackend`: Celery's Consul key layout, every write a check-and-set (sessions.ts). */
 import {
   type BackendCapabilities,
   BackendError,
@@ -34,11 +31,7 @@ import type { ConsulBackendOptions } from "./types.js";
 /** Keys whose values cleanup() reads per round trip (one read-only transaction). */
 const CLEANUP_PAGE = 64;
 
-/**
- * Task keys this process remembers having seen exist (wrote, or read back). A write of any other
- * key first tries a create (one round trip for a new id); a key another process created costs
- * that failed attempt on top of the usual read + check-and-set.
- */
+/** Task keys known to exist; a write of any other first tries a create (README: "Round trips"). */
 const SEEN_KEYS = 10_000;
 
 /** Results in Consul KV, readable by Celery's `consul://` backend (options: `ConsulBackendOptions`). */
@@ -104,7 +97,6 @@ export class ConsulBackend implements ResultBackend {
     return entry ? records.decodeTask(entry.value, taskId) : null;
   }
 
-  /** One read-only /v1/txn per 64 ids, all in flight at once. */
   async readMany(taskIds: readonly string[]): Promise<(TaskRecord | null)[]> {
     const { client } = await this.connection.get();
     const keys = taskIds.map((id) => this.keys.task(id));
@@ -132,7 +124,6 @@ export class ConsulBackend implements ResultBackend {
     return (await this.connection.get()).counters.addToSet(key, member, expiresAt);
   }
 
-  /** Stores a group's member ids in Celery's layout (`celery-taskset-meta-<id>`). */
   async saveGroup(group: GroupRecord): Promise<void> {
     const change = { value: records.encodeGroup(group), expiresAt: group.expiresAt, result: null };
     const { sessions } = await this.connection.get();
@@ -153,11 +144,7 @@ export class ConsulBackend implements ResultBackend {
     await errors.guard(`removal of group ${groupId}`, remove);
   }
 
-  /**
-   * Deletes our expired keys: it lists key names only (Consul cannot page a listing), then reads
-   * their values a page per read-only transaction, so no answer holds more than one page of
-   * values. Each delete is check-and-set on the ModifyIndex read: a key rewritten meanwhile stays.
-   */
+  /** Lists names, reads values a page at a time, deletes with `?cas=` (README: "cleanup(now)"). */
   async cleanup(now: Date): Promise<number> {
     const { client } = await this.connection.get();
     const prefix = this.config.keyPrefix;
@@ -209,9 +196,6 @@ export class ConsulBackend implements ResultBackend {
 }
 
 /** `createStore("consul://…")` lands here (see `BackendModule` for how options and URL merge). */
-export function fromUrl(
-  url: string,
-  options: BackendUrlOptions & ConsulBackendOptions = {},
-): ConsulBackend {
+export function fromUrl(url: string, options: BackendUrlOptions & ConsulBackendOptions = {}) {
   return new ConsulBackend(mergeUrlOptions(optionsFromUrl(url), options));
 }

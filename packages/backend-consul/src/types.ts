@@ -36,51 +36,32 @@ export interface ConsulBackendOptions {
   scheme?: "http" | "https";
   /** TLS settings used when `scheme` is "https". */
   tls?: ConsulTlsOptions;
-  /**
-   * ACL token, sent as `X-Consul-Token`, never shown in a message. Celery has no setting for it
-   * (python-consul reads `CONSUL_HTTP_TOKEN`). @default none
-   */
+  /** ACL token, sent as `X-Consul-Token`, never shown in a message; Celery: none. @default none */
   token?: string;
   /** Datacenter to address (`?dc=`); Celery: none. @default the agent's own */
   datacenter?: string;
   /** Consistency of reads (Celery: `consistent`); writes are check-and-set. @default "consistent" */
   consistency?: ConsulConsistency;
-  /**
-   * Key prefix; Celery: the URL path (`consul://h:8500/celery` → `celery/celery-task-meta-<id>`).
-   * Slash-separated segments, none empty, `.` or `..`, no leading `/`. @default "" (KV root)
-   */
+  /** Key prefix; Celery: the URL path. `/`-separated (README's rules). @default "" (KV root) */
   prefix?: string;
   /**
-   * Isolation unit: appended to `prefix` as more path segments, so stores with different
-   * namespaces never see each other's keys and `destroy()` deletes one namespace. Celery sees the
-   * same records with the URL path `<prefix>/<namespace>`. @default none
-   */
+   * More segments after `prefix`: namespaces never see each other's keys; `destroy()` deletes one.
+   * Celery: the URL path `<prefix>/<namespace>`. @default none */
   namespace?: string;
-  /**
-   * A `fetch` the caller built (e.g. an undici dispatcher for custom TLS or proxies); `tls` is then
-   * ignored and we close nothing. @default node:http(s) with keep-alive
-   */
+  /** A `fetch` the caller built; `tls` is then ignored. @default node:http(s) with keep-alive */
   fetch?: FetchLike;
   /** Milliseconds before one HTTP request is abandoned. @default 10000 */
   requestTimeoutMs?: number;
   /** Check-and-set attempts per write or increment before giving up under contention. @default 200 */
   maxCasAttempts?: number;
   /**
-   * Expire keys through Consul sessions (TTL, `behavior=delete`). Turn it off when Celery workers
-   * write to keys this store created: Consul refuses their `?acquire=` on a key our session holds,
-   * and Celery ignores that (README); expiry then rests on `expires_at` and `cleanup()`.
-   * @default true
-   */
+   * Expire keys through Consul sessions. Off when Celery workers write keys we created (README:
+   * "Mixed writers"); expiry then rests on `expires_at` and `cleanup()`. @default true */
   sessionExpiry?: boolean;
   /**
-   * The node the expiry sessions belong to. A session dies with its node: when the node is
-   * deregistered, Consul deletes every key the session holds, live or not (README: "A session
-   * dies with its node"). Name a node that outlives the agent's (a server's). @default the agent's
-   */
+   * The node of our expiry sessions: they die with it, and delete what they hold (README: "A
+   * session dies with its node"); a server's outlives a client agent's. @default the agent's */
   sessionNode?: string;
-  /**
-   * Where warnings go (TTL clamping, expiries Consul can't express), each kind once per store.
-   * @default process.emitWarning, each distinct message once per process
-   */
+  /** Where warnings go, each kind once per store. @default process.emitWarning, once per message */
   warn?: (message: string) => void;
 }
