@@ -9,7 +9,7 @@ import {
   parseUrl,
   sanitizeUrl,
 } from "@resultstore/core/backend";
-import type { ElasticsearchBackendOptions, SearchDriver } from "./types.js";
+import type { ElasticsearchBackendOptions, SearchClientLike, SearchDriver } from "./types.js";
 
 /** The backend's name in errors and logs: `[resultstore] [elasticsearch] …`. */
 export const BACKEND_NAME = "elasticsearch";
@@ -17,32 +17,25 @@ export const BACKEND_NAME = "elasticsearch";
 /** The URL schemes this package serves, for `createStore(url, { backends: [thisModule] })`. */
 export const schemes: readonly string[] = ["elasticsearch", "opensearch"];
 
-const DEFAULT_INDEX = "celery";
 const DRIVERS: readonly SearchDriver[] = ["elasticsearch", "opensearch"];
-const DEFAULT_PORT = 9200;
-const DEFAULT_TIMEOUT_MS = 10_000;
-const DEFAULT_MAX_RETRIES = 3;
 /** Every client reads each shard from the same copy, so no read sees an older state than another. */
 const DEFAULT_PREFERENCE = "resultstore";
-const DEFAULT_MAX_RECORD_BYTES = 10 * 1024 * 1024;
 /** Half of `http.max_content_length` (100 MB) minus room for our fields: JSON escaping can double the meta. */
-export const MAX_RECORD_BYTES_CEILING = 49 * 1024 * 1024;
+const MAX_RECORD_BYTES_CEILING = 49 * 1024 * 1024;
 
 /** How to build a client from options; unused when the caller passes one. */
-export interface ConnectionConfig {
+export interface ConnectionConfig
+  extends Pick<ElasticsearchBackendOptions, "username" | "password" | "apiKey" | "caCert"> {
   driver: SearchDriver;
   /** `http(s)://host:port` of every node the URL names, never with credentials. */
   nodes: string[];
-  username: string | undefined;
-  password: string | undefined;
-  apiKey: string | { id: string; api_key: string } | undefined;
-  caCert: string | Buffer | undefined;
   rejectUnauthorized: boolean;
   requestTimeout: number;
   maxRetries: number;
   retryOnTimeout: boolean;
 }
 
+/** Every option, resolved: defaults applied, URL parsed, values checked. */
 export interface ResolvedConfig {
   index: string;
   /** Prepended to every document id (already carries Celery's separator). */
@@ -56,12 +49,16 @@ export interface ResolvedConfig {
   writeParams: Record<string, string | number>;
   /** Query parameters of every read (`preference`). */
   readParams: Record<string, string>;
+  /** The caller's client; `connection` builds one when undefined. */
+  client: SearchClientLike | undefined;
+  /** `close()` closes the client: ours, or the caller's with `closeClient`. */
+  ownsClient: boolean;
   connection: ConnectionConfig;
 }
 
 export function resolveConfig(options: ElasticsearchBackendOptions): ResolvedConfig {
   const url = parseCeleryUrl(options.url ?? "elasticsearch://localhost:9200");
-  const index = options.namespace ?? options.index ?? url.index ?? DEFAULT_INDEX;
+  const index = options.namespace ?? options.index ?? url.index ?? "celery";
   validateIndexName(index);
   const driver = enumOption(options.driver, DRIVERS, "driver", BACKEND_NAME) ?? url.engine;
   if (url.engine === "opensearch" && driver !== "opensearch") {
@@ -72,8 +69,7 @@ export function resolveConfig(options: ElasticsearchBackendOptions): ResolvedCon
     );
   }
   const maxRecordBytes =
-    intOption(options.maxRecordBytes, "maxRecordBytes", BACKEND_NAME, 1024) ??
-    DEFAULT_MAX_RECORD_BYTES;
+    intOption(options.maxRecordBytes, "maxRecordBytes", BACKEND_NAME, 1024) ?? 10 * 1024 * 1024;
   if (maxRecordBytes > MAX_RECORD_BYTES_CEILING) {
     throw new ConfigurationError(
       BACKEND_NAME,
@@ -110,6 +106,8 @@ export function resolveConfig(options: ElasticsearchBackendOptions): ResolvedCon
     maxRecordBytes,
     cleanupBatchSize:
       intOption(options.cleanupBatchSize, "cleanupBatchSize", BACKEND_NAME, 1) ?? 1000,
+    client: options.client,
+    ownsClient: !options.client || Boolean(options.closeClient),
     connection: {
       driver,
       nodes: url.nodes,
@@ -119,26 +117,14 @@ export function resolveConfig(options: ElasticsearchBackendOptions): ResolvedCon
       caCert: options.caCert,
       rejectUnauthorized: options.rejectUnauthorized ?? true,
       requestTimeout:
-        intOption(options.requestTimeout, "requestTimeout", BACKEND_NAME, 1) ?? DEFAULT_TIMEOUT_MS,
-      maxRetries:
-        intOption(options.maxRetries, "maxRetries", BACKEND_NAME, 0) ?? DEFAULT_MAX_RETRIES,
+        intOption(options.requestTimeout, "requestTimeout", BACKEND_NAME, 1) ?? 10_000,
+      maxRetries: intOption(options.maxRetries, "maxRetries", BACKEND_NAME, 0) ?? 3,
       retryOnTimeout: options.retryOnTimeout ?? false,
     },
   };
 }
 
-interface CeleryUrl {
-  /** The engine the scheme names: it picks the client unless `driver` is given. */
-  engine: SearchDriver;
-  nodes: string[];
-  /** Our query options (Celery reads none): number_of_replicas, wait_for_active_shards, preference. */
-  query: Record<string, string>;
-  index: string | undefined;
-  username: string | undefined;
-  password: string | undefined;
-}
-
-/** The query options a URL may carry. */
+/** The query options a URL may carry (ours: Celery reads none). */
 const QUERY_OPTIONS = ["number_of_replicas", "wait_for_active_shards", "preference"];
 
 /**
@@ -148,7 +134,7 @@ const QUERY_OPTIONS = ["number_of_replicas", "wait_for_active_shards", "preferen
  * client is then built); and for a cluster (Celery reads one host only), several `host[:port]`,
  * comma-separated; the client spreads requests over them and fails over when one is down.
  */
-export function parseCeleryUrl(raw: string): CeleryUrl {
+export function parseCeleryUrl(raw: string) {
   // An unencoded "/" in the password would put the rest of it into the index name and its error.
   assertUserinfoEncoded(raw, BACKEND_NAME);
   // WHATWG URLs hold one host: parse the URL with the first, then the others on their own.
@@ -171,9 +157,10 @@ export function parseCeleryUrl(raw: string): CeleryUrl {
       `The URL path may name only the index; mapping types (doc_type) were removed in Elasticsearch 8: ${sanitizeUrl(raw)}`,
     );
   }
-  const engine = scheme[1]?.toLowerCase() === "opensearch" ? "opensearch" : "elasticsearch";
+  const engine: SearchDriver =
+    scheme[1]?.toLowerCase() === "opensearch" ? "opensearch" : "elasticsearch";
   const protocol = scheme[2]?.toLowerCase() ?? "http";
-  const nodeOf = (u: URL) => `${protocol}://${u.hostname || "localhost"}:${u.port || DEFAULT_PORT}`;
+  const nodeOf = (u: URL) => `${protocol}://${u.hostname || "localhost"}:${u.port || 9200}`;
   const nodes = [
     nodeOf(url),
     ...others.map((host) => nodeOf(parseUrl(`${head}${host}`, BACKEND_NAME))),
@@ -189,7 +176,7 @@ export function parseCeleryUrl(raw: string): CeleryUrl {
     query[key] = value;
   }
   return {
-    engine,
+    engine, // the engine the scheme names: it picks the client unless `driver` is given
     nodes,
     query,
     index: index === undefined ? undefined : decodeUrlPart(index, "index name", BACKEND_NAME),

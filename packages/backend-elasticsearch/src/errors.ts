@@ -11,6 +11,9 @@ const TRANSPORT_FAILURES = new Set([
   "RequestAbortedError",
 ]);
 
+/** Statuses of a request the server (or a gateway before it) may have carried out. */
+const MAYBE_APPLIED_STATUSES = new Set([500, 502, 504]);
+
 interface DriverError {
   name?: string;
   message?: string;
@@ -37,9 +40,6 @@ function isUnsent(error: unknown): boolean {
   return name === "ConnectionError" && /\bECONNREFUSED\b/.test(message ?? "");
 }
 
-/** Statuses of a request the server (or a gateway before it) may have carried out. */
-const MAYBE_APPLIED_STATUSES = new Set([500, 502, 504]);
-
 /**
  * A write that may have taken effect: it was sent (not `isUnsent`) and then timed out, lost its
  * connection, or met a server error or a gateway failure. 429 and 503 are Elasticsearch refusing
@@ -48,8 +48,7 @@ const MAYBE_APPLIED_STATUSES = new Set([500, 502, 504]);
 function isWriteOutcomeUnknown(error: unknown): boolean {
   const { name, meta } = driverError(error);
   if (name !== undefined && TRANSPORT_FAILURES.has(name)) return !isUnsent(error);
-  const status = meta?.statusCode;
-  return typeof status === "number" && MAYBE_APPLIED_STATUSES.has(status);
+  return MAYBE_APPLIED_STATUSES.has(meta?.statusCode as number);
 }
 
 /**

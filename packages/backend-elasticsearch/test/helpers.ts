@@ -123,7 +123,7 @@ export async function readRaw(
   const backend = store.backend as ElasticsearchBackend;
   const { body } = await raw.request(
     { method: "GET", path: `/${backend.index}/_doc/celery-task-meta-${taskId}` },
-    { ignore: [404] },
+    { operation: `raw read of task ${taskId}`, ignore: [404] },
   );
   const doc = body as { found?: boolean; _source?: Record<string, unknown> };
   if (!doc.found || !doc._source) return null;

@@ -66,7 +66,7 @@ describe("the adapter", () => {
     const engine = adaptClient(client, { retryOnTimeout: true });
     const response = await engine.request(
       { method: "PUT", path: "/i/_create/x", body: "{}" },
-      { ignore: [409], maxRetries: 0 },
+      { operation: "write of task x", ignore: [409], maxRetries: 0 },
     );
     expect(response).toEqual({ statusCode: 201, body: { ok: true }, attempts: 0 });
     expect(calls[0]?.[1]).toEqual({
@@ -88,15 +88,19 @@ describe("the adapter", () => {
       close: async () => undefined,
     });
     const refused = new esErrors.ConnectionError("connect ECONNREFUSED 127.0.0.1:9200");
+    const read = { operation: "read of task x" };
     await expect(
-      adaptClient(failing(refused)).request({ method: "GET", path: "/i/_doc/x" }),
+      adaptClient(failing(refused)).request({ method: "GET", path: "/i/_doc/x" }, read),
     ).rejects.toBeInstanceOf(BackendConnectionError);
     const mapping = esResponse(400, {
       error: { type: "mapper_parsing_exception", reason: "bad" },
     });
+    // The label names the operation the call is part of (BACKEND.md), never the REST path.
     await expect(
-      adaptClient(failing(mapping)).request({ method: "PUT", path: "/i/_doc/x" }),
-    ).rejects.toThrow(/HTTP 400.*mapper_parsing_exception: bad/);
+      adaptClient(failing(mapping)).request({ method: "PUT", path: "/i/_doc/x" }, read),
+    ).rejects.toThrow(
+      /^\[resultstore\] \[elasticsearch\] Read of task x failed \(HTTP 400\): mapper_parsing_exception: bad$/,
+    );
   });
 });
 
@@ -113,7 +117,7 @@ describe("what a failure says about the request (BACKEND-COMMON: unsent, outcome
   const write = { method: "PUT", path: "/i/_doc/x", body: "{}" };
   const failure = (error: unknown, mutates: boolean) =>
     adaptClient(failing(error))
-      .request(mutates ? write : read, { mutates })
+      .request(mutates ? write : read, { operation: "write of task x", mutates })
       .catch((caught: unknown) => caught);
   // The transport's result on its errors: `meta.attempts` counts the client's re-sends.
   const sent = (attempts: number) => ({ meta: { attempts } }) as never;
