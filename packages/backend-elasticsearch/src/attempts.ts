@@ -1,23 +1,17 @@
 /**
  * Did a guarded request that met a 409 land after all? Usually not: another writer changed the
- * document first (contention). But the same request can run twice, and the second run then meets
- * the first one's change and answers 409: the client re-sends it after a lost answer (its
- * `meta.attempts`), or the cluster re-runs it on a new primary after the old one failed mid-request
- * (PROOF.md, finding 14). So every task write and every increment tags the documents it writes
- * with its id (records.ts `Writers`), and each attempt is settled by the read that follows its 409:
- *
- * - its id among the last RECENT_WRITE_IDS writes: it landed;
- * - a `_create`: it landed only if it created the document (`created_by`), whatever followed;
- * - a guarded replace lands only as the version right after the one it was guarded on: if the
- *   document has had at most RECENT_WRITE_IDS writes since that version, the ids reach back to it
- *   and it did not land;
- * - beyond that, it may have landed only if it ran twice: the client re-sent it, or a new
- *   primary took over the shard since its base version (a higher primary term on the document).
- *   Otherwise it ran once and its 409 was contention.
- *
- * Each settled attempt is done with: the next attempt is guarded on the version the read found, so
- * a call that loses many races to other writers is judged per attempt, never by the total number
- * of writes since its first one (which made ordinary contention look like a re-run).
+ * document first. But one request can run twice, the second run meeting the first one's change:
+ * the client re-sends it after a lost answer, or the cluster re-runs it on a new primary after the
+ * old one failed mid-request (PROOF.md, finding 14). So task writes and increments tag what they
+ * write with their id (records.ts `Writers`), and the read after each 409 settles that attempt,
+ * judged from its own base version (never from the call's first attempt, which made ordinary
+ * contention look like a re-run):
+ * - its id among the last RECENT_WRITE_IDS writes, or the document's creator: it landed;
+ * - a `_create` lands only by creating the document, however many writes followed;
+ * - a guarded replace lands only as the version right after its base: with at most
+ *   RECENT_WRITE_IDS writes since that version, the ids reach back to it, so it did not land;
+ * - beyond that it may have landed only if it ran twice: the client re-sent it, or a new primary
+ *   took over since its base (a newer primary term). Otherwise its 409 was contention.
  */
 import { type DocumentVersion, type StoredDocument, type Writers, writersOf } from "./records.js";
 
@@ -32,7 +26,7 @@ export interface SentAttempt {
   resent: boolean;
 }
 
-/** Whether write `writeId` created the stored document or is among its recent writes: it landed. */
+/** Whether write `writeId` created the stored document or is among its recent writes. */
 export function wroteBy(stored: StoredDocument, writeId: string): boolean {
   const { writeIds, createdBy } = writersOf(stored.source);
   return createdBy === writeId || writeIds.includes(writeId);
@@ -55,8 +49,7 @@ export function settle(
   if (!stored) return "not landed";
   if (wroteBy(stored, writeId)) return "landed";
   const { base } = attempt;
-  // A `_create` lands only by creating the document, which then records it as its creator.
-  if (base === null) return "not landed";
+  if (base === null) return "not landed"; // a `_create` that landed is the document's creator
   // Each write raises `_version` by one; -1 is unknown, and a lower version means the document
   // was deleted and created again, so nothing is known.
   const gap = stored.version - base.version;

@@ -63,35 +63,33 @@ export function resolveConfig(options: ElasticsearchBackendOptions): ResolvedCon
   const driver = enumOption(options.driver, DRIVERS, "driver", BACKEND_NAME) ?? url.engine;
   if (url.engine === "opensearch" && driver !== "opensearch") {
     // The Elasticsearch clients (8+) refuse any server that is not Elasticsearch.
-    throw new ConfigurationError(
-      BACKEND_NAME,
+    throw invalid(
       `An opensearch:// URL needs the OpenSearch client (\`driver: "opensearch"\`, the default for it), got \`driver: "${driver}"\`.`,
     );
   }
-  const maxRecordBytes =
-    intOption(options.maxRecordBytes, "maxRecordBytes", BACKEND_NAME, 1024) ?? 10 * 1024 * 1024;
+  const maxRecordBytes = int(options.maxRecordBytes, "maxRecordBytes", 1024) ?? 10 * 1024 * 1024;
   if (maxRecordBytes > MAX_RECORD_BYTES_CEILING) {
-    throw new ConfigurationError(
-      BACKEND_NAME,
+    throw invalid(
       `Option \`maxRecordBytes\` is at most ${MAX_RECORD_BYTES_CEILING} (Elasticsearch's 100 MB request limit, halved for JSON escaping).`,
     );
   }
-  const replicas =
-    options.numberOfReplicas ??
-    (url.query.number_of_replicas === undefined ? undefined : Number(url.query.number_of_replicas));
-  const numberOfReplicas = intOption(replicas, "numberOfReplicas", BACKEND_NAME, 0);
-  const activeShards = options.waitForActiveShards ?? url.query.wait_for_active_shards;
+  const { number_of_replicas: replicas, wait_for_active_shards } = url.query;
+  const numberOfReplicas = int(
+    options.numberOfReplicas ?? (replicas === undefined ? undefined : Number(replicas)),
+    "numberOfReplicas",
+    0,
+  );
+  const shards = options.waitForActiveShards ?? wait_for_active_shards;
   const waitForActiveShards =
-    activeShards === undefined || activeShards === "all"
-      ? activeShards
-      : intOption(Number(activeShards), "waitForActiveShards", BACKEND_NAME, 1);
+    shards === undefined || shards === "all"
+      ? shards
+      : int(Number(shards), "waitForActiveShards", 1);
   const preference =
     options.preference === undefined
       ? (url.query.preference ?? DEFAULT_PREFERENCE)
       : options.preference;
   if (preference !== null && (typeof preference !== "string" || preference === "")) {
-    throw new ConfigurationError(
-      BACKEND_NAME,
+    throw invalid(
       "Option `preference` must be a non-empty string (Elasticsearch's `preference`) or null.",
     );
   }
@@ -104,8 +102,7 @@ export function resolveConfig(options: ElasticsearchBackendOptions): ResolvedCon
       waitForActiveShards === undefined ? {} : { wait_for_active_shards: waitForActiveShards },
     saveMetaAsText: options.saveMetaAsText ?? true,
     maxRecordBytes,
-    cleanupBatchSize:
-      intOption(options.cleanupBatchSize, "cleanupBatchSize", BACKEND_NAME, 1) ?? 1000,
+    cleanupBatchSize: int(options.cleanupBatchSize, "cleanupBatchSize", 1) ?? 1000,
     client: options.client,
     ownsClient: !options.client || Boolean(options.closeClient),
     connection: {
@@ -116,13 +113,16 @@ export function resolveConfig(options: ElasticsearchBackendOptions): ResolvedCon
       apiKey: options.apiKey,
       caCert: options.caCert,
       rejectUnauthorized: options.rejectUnauthorized ?? true,
-      requestTimeout:
-        intOption(options.requestTimeout, "requestTimeout", BACKEND_NAME, 1) ?? 10_000,
-      maxRetries: intOption(options.maxRetries, "maxRetries", BACKEND_NAME, 0) ?? 3,
+      requestTimeout: int(options.requestTimeout, "requestTimeout", 1) ?? 10_000,
+      maxRetries: int(options.maxRetries, "maxRetries", 0) ?? 3,
       retryOnTimeout: options.retryOnTimeout ?? false,
     },
   };
 }
+
+const int = (value: unknown, name: string, min: number) =>
+  intOption(value, name, BACKEND_NAME, min);
+const invalid = (message: string) => new ConfigurationError(BACKEND_NAME, message);
 
 /** The query options a URL may carry (ours: Celery reads none). */
 const QUERY_OPTIONS = ["number_of_replicas", "wait_for_active_shards", "preference"];
@@ -144,16 +144,14 @@ export function parseCeleryUrl(raw: string) {
   const url = parseUrl(`${head}${userinfo}${first}${tail}`, BACKEND_NAME);
   const scheme = /^(elasticsearch|opensearch)(?:\+(https?))?:$/i.exec(url.protocol);
   if (!scheme) {
-    throw new ConfigurationError(
-      BACKEND_NAME,
+    throw invalid(
       `Expected an elasticsearch://, elasticsearch+https://, opensearch:// or opensearch+https:// URL, got ${sanitizeUrl(raw)}.`,
     );
   }
   const [index, docType, ...rest] = url.pathname.split("/").filter(Boolean);
   if (docType !== undefined || rest.length > 0) {
     // Celery still accepts a doc_type segment, but mapping types are gone since Elasticsearch 8.
-    throw new ConfigurationError(
-      BACKEND_NAME,
+    throw invalid(
       `The URL path may name only the index; mapping types (doc_type) were removed in Elasticsearch 8: ${sanitizeUrl(raw)}`,
     );
   }
@@ -168,8 +166,7 @@ export function parseCeleryUrl(raw: string) {
   const query: Record<string, string> = {};
   for (const [key, value] of url.searchParams) {
     if (!QUERY_OPTIONS.includes(key)) {
-      throw new ConfigurationError(
-        BACKEND_NAME,
+      throw invalid(
         `Unknown URL option \`${key}\` in ${sanitizeUrl(raw)} (known: ${QUERY_OPTIONS.join(", ")}).`,
       );
     }
@@ -186,24 +183,22 @@ export function parseCeleryUrl(raw: string) {
 }
 
 /** Elasticsearch's index-name rules, checked up front so a bad name fails before any request. */
+const INDEX_NAME_RULES: [(name: string) => boolean, string][] = [
+  [(name) => name.length === 0, "must be a non-empty string"],
+  [(name) => name !== name.toLowerCase(), "must be lowercase"],
+  [(name) => /[\\/*?"<>|,# :]/.test(name), 'must not contain \\ / * ? " < > | , # : or spaces'],
+  [(name) => /^[-_+]/.test(name), "must not start with -, _ or +"],
+  [(name) => name === "." || name === "..", 'must not be "." or ".."'],
+  [(name) => Buffer.byteLength(name) > 255, "must be at most 255 bytes"],
+];
+
 export function validateIndexName(name: unknown): asserts name is string {
   const problem =
-    typeof name !== "string" || name.length === 0
-      ? "must be a non-empty string"
-      : name !== name.toLowerCase()
-        ? "must be lowercase"
-        : /[\\/*?"<>|,# :]/.test(name)
-          ? 'must not contain \\ / * ? " < > | , # : or spaces'
-          : /^[-_+]/.test(name)
-            ? "must not start with -, _ or +"
-            : name === "." || name === ".."
-              ? 'must not be "." or ".."'
-              : Buffer.byteLength(name) > 255
-                ? "must be at most 255 bytes"
-                : undefined;
+    typeof name === "string"
+      ? INDEX_NAME_RULES.find(([breaks]) => breaks(name))?.[1]
+      : "must be a non-empty string";
   if (problem) {
-    throw new ConfigurationError(
-      BACKEND_NAME,
+    throw invalid(
       `Index name ${JSON.stringify(name)} ${problem} (used for \`index\`, \`namespace\` or the URL path).`,
     );
   }

@@ -49,9 +49,8 @@ export interface StoredDocument extends DocumentVersion {
 }
 
 /**
- * Who wrote a document, beside it (attempts.ts): `writeIds`, the recent writes, this one last;
- * `createdBy`, the write that created the document (kept by every later write; null when Celery
- * created it, or before we recorded it).
+ * Who wrote a document (attempts.ts): the recent writes, newest last, and the write that created
+ * it, kept by every later write (null: Celery created it, or a version that did not record it).
  */
 export interface Writers {
   writeIds: readonly string[];
@@ -65,6 +64,12 @@ export function writersOf(source: Record<string, unknown>): Writers {
     writeIds: typeof ids === "string" ? [ids] : Array.isArray(ids) ? ids.filter(isString) : [],
     createdBy: typeof source.created_by === "string" ? source.created_by : null,
   };
+}
+
+/** A task document's version with its writers, as the version cache keeps it. */
+export interface TaskVersion extends DocumentVersion, Writers {}
+export function versionOf({ seqNo, primaryTerm, version, source }: StoredDocument): TaskVersion {
+  return { seqNo, primaryTerm, version, ...writersOf(source) };
 }
 
 /**
@@ -105,12 +110,9 @@ function nativeMetaJson(record: TaskRecord, resultJson: string): string {
 }
 
 function pythonTruthy(value: unknown): boolean {
-  if (value === null || value === undefined || value === false || value === 0 || value === "")
-    return false;
-  if (value === 0n) return false;
   if (Array.isArray(value) || value instanceof Uint8Array) return value.length > 0;
   if (isPlainObject(value)) return Object.keys(value).length > 0;
-  return true;
+  return ![null, undefined, false, 0, 0n, ""].includes(value as never); // NaN is truthy in Python
 }
 
 /** Reads a task document written by us or by Celery (either meta form, with or without our fields). */
@@ -171,47 +173,43 @@ export function decodeGroup(source: Record<string, unknown>, groupId: string): G
 }
 
 /**
- * A counter document (Celery's Elasticsearch backend has no counters; `kind` marks ours), with
- * the writers of its recent increments.
+ * A counter or set document: `kind` marks ours (Celery's Elasticsearch backend has neither). A
+ * counter records the writers of its recent increments; a set keeps its members in the order
+ * they were added.
  */
 export function encodeCounter(count: number, expiresAt: Date | null, writers: Writers): string {
-  return JSON.stringify({
-    kind: "counter",
-    count,
-    "@timestamp": timestamp(),
-    expires_at: expiresAt?.toISOString() ?? null,
-    write_id: writers.writeIds,
-    created_by: writers.createdBy,
-  });
+  const { writeIds: write_id, createdBy: created_by } = writers;
+  return JSON.stringify({ kind: "counter", count, ...stamps(expiresAt), write_id, created_by });
+}
+
+export function encodeSet(members: readonly string[], expiresAt: Date | null): string {
+  return JSON.stringify({ kind: "set", members, ...stamps(expiresAt) });
 }
 
 /** The count a stored counter holds at `now`: 0 once it expired. */
 export function decodeCounter(source: Record<string, unknown>, key: string, now: Date): number {
-  if (source.kind !== "counter" || typeof source.count !== "number") {
-    throw new DecodeError(`The document at counter key ${key} is not a counter.`);
-  }
-  return isExpired({ expiresAt: parseCeleryDate(source.expires_at) }, now) ? 0 : source.count;
-}
-
-/** A set document (`addToSet`): its members, in the order they were added, and its expiry. */
-export function encodeSet(members: readonly string[], expiresAt: Date | null): string {
-  return JSON.stringify({
-    kind: "set",
-    members,
-    "@timestamp": timestamp(),
-    expires_at: expiresAt?.toISOString() ?? null,
-  });
+  const { count } = source;
+  if (source.kind !== "counter" || typeof count !== "number") throw notA("counter", key);
+  return expired(source, now) ? 0 : count;
 }
 
 /** The members a stored set holds at `now`: none once it expired (a sweep may not have run yet). */
 export function decodeSet(source: Record<string, unknown>, key: string, now: Date): string[] {
   const { members } = source;
-  if (source.kind !== "set" || !Array.isArray(members)) {
-    throw new DecodeError(`The document at set key ${key} is not a set.`);
-  }
-  if (isExpired({ expiresAt: parseCeleryDate(source.expires_at) }, now)) return [];
-  return members.filter(isString);
+  if (source.kind !== "set" || !Array.isArray(members)) throw notA("set", key);
+  return expired(source, now) ? [] : members.filter(isString);
 }
+
+const notA = (kind: string, key: string) =>
+  new DecodeError(`The document at ${kind} key ${key} is not a ${kind}.`);
+
+const expired = (source: Record<string, unknown>, now: Date) =>
+  isExpired({ expiresAt: parseCeleryDate(source.expires_at) }, now);
+
+const stamps = (expiresAt: Date | null) => ({
+  "@timestamp": timestamp(),
+  expires_at: expiresAt?.toISOString() ?? null,
+});
 
 const isString = (value: unknown): value is string => typeof value === "string";
 

@@ -1,10 +1,10 @@
 /**
  * The Elasticsearch / OpenSearch backend. Every write is guarded by the document's version on the
- * server: a first write is `_create` (fails with 409 if the document exists); any later write is
- * an index with `if_seq_no`/`if_primary_term` of the version we read, so it lands only if nobody
- * wrote in between. On 409 we re-read (realtime GET, never a search), re-apply core's rules and
- * retry. The state check and the merge are core's pure `applyWrite`; the version guard makes
- * "read, decide, write" one atomic step on the server.
+ * server: a first write is `_create` (409 if the document exists); a later one is an index with
+ * `if_seq_no`/`if_primary_term` of the version this process last saw, so it lands only if nobody
+ * wrote since. On 409 we re-read (realtime GET, never a search), settle whether the attempt landed
+ * after all (attempts.ts), re-apply core's `applyWrite` and retry: the version guard makes "read,
+ * decide, write" one atomic step on the server.
  */
 import { randomUUID } from "node:crypto";
 import type {
@@ -36,25 +36,18 @@ import { BACKEND_NAME, type ResolvedConfig, resolveConfig } from "./config.js";
 import { addMembers, addToCounter } from "./counters.js";
 import { errors } from "./errors.js";
 import {
-  type DocumentVersion,
   decodeGroup,
   decodeTask,
   documentIds,
   encodeGroup,
   encodeTask,
   type StoredDocument,
-  type Writers,
-  writersOf,
+  type TaskVersion,
+  versionOf,
 } from "./records.js";
 import type { ElasticsearchBackendOptions } from "./types.js";
 
-/** Task versions remembered per process. */
-const VERSION_CACHE_SIZE = 1000;
-
 const APPLIED: WriteOutcome = { applied: true };
-
-/** A task version remembered with the writers its document recorded. */
-interface TaskVersion extends DocumentVersion, Writers {}
 
 /** The Elasticsearch / OpenSearch backend: Celery's document layout, optimistic concurrency for the state rules. */
 export class ElasticsearchBackend implements ResultBackend {
@@ -77,8 +70,8 @@ export class ElasticsearchBackend implements ResultBackend {
   private readonly sets = new SetAddBatcher(async (key, members, expiresAt) =>
     addMembers(await this.writable(), this.ids.set(key), key, members, expiresAt),
   );
-  /** The version of each task this process last wrote or read (see core's VersionCache). */
-  private readonly versions = new VersionCache<TaskVersion>(VERSION_CACHE_SIZE);
+  /** The version of the last 1000 tasks this process wrote or read (see core's VersionCache). */
+  private readonly versions = new VersionCache<TaskVersion>(1000);
 
   constructor(options: ElasticsearchBackendOptions = {}) {
     this.config = resolveConfig(options);
@@ -94,12 +87,7 @@ export class ElasticsearchBackend implements ResultBackend {
     this.capabilities = { nativeExpiry: false, maxRecordBytes: this.config.maxRecordBytes };
   }
 
-  /**
-   * Replace under the version this process last saw (its own write or read), one request; else
-   * `_create`, one request for a new task. A 409 means someone else wrote (or the cache was
-   * stale): read the current version (realtime GET), settle whether the attempt landed after all
-   * (attempts.ts), re-apply the rules and merge, and retry.
-   */
+  /** One request when this process saw the task last (its write or read) or it is new. */
   async write(write: TaskWrite): Promise<WriteOutcome> {
     const api = await this.writable();
     const id = this.ids.task(write.taskId);
@@ -136,15 +124,13 @@ export class ElasticsearchBackend implements ResultBackend {
       const next = stored && applyWrite(decodeTask(stored.source, write.taskId), write);
       // A refusal is the rules' answer unless one of our attempts may have landed before it.
       if (stored && !next) return unsettled ? { applied: false, resent: true } : { applied: false };
-      const base = stored && { ...stored, ...writersOf(stored.source) };
-      return (await send(next ?? fresh, base)) ? APPLIED : LOST_RACE;
+      return (await send(next ?? fresh, stored && versionOf(stored))) ? APPLIED : LOST_RACE;
     });
   }
 
   async read(taskId: string): Promise<TaskRecord | null> {
     const id = this.ids.task(taskId);
-    const api = await this.readable();
-    return this.seen(id, taskId, await api.get(id, `read of task ${taskId}`));
+    return this.seen(id, taskId, await (await this.readable()).get(id, `read of task ${taskId}`));
   }
 
   async readMany(taskIds: readonly string[]): Promise<(TaskRecord | null)[]> {
@@ -161,15 +147,13 @@ export class ElasticsearchBackend implements ResultBackend {
       return null;
     }
     const record = decodeTask(doc.source, taskId);
-    const { seqNo, primaryTerm, version, source } = doc;
-    this.versions.set(id, { seqNo, primaryTerm, version, ...writersOf(source) }, record);
+    this.versions.set(id, versionOf(doc), record);
     return record;
   }
 
   async remove(taskId: string): Promise<void> {
     this.versions.delete(this.ids.task(taskId));
-    const api = await this.readable();
-    await api.delete(this.ids.task(taskId), `removal of task ${taskId}`);
+    await (await this.readable()).delete(this.ids.task(taskId), `removal of task ${taskId}`);
   }
 
   incr(key: string, by: number, expiresAt: Date | null): Promise<number> {
@@ -181,8 +165,7 @@ export class ElasticsearchBackend implements ResultBackend {
   }
 
   async removeCounter(key: string): Promise<void> {
-    const api = await this.readable();
-    await api.delete(this.ids.counter(key), `removal of counter ${key}`);
+    await (await this.readable()).delete(this.ids.counter(key), `removal of counter ${key}`);
   }
 
   /** Celery saves a group whole, overwriting any earlier save: an unguarded index does the same. */
@@ -199,31 +182,12 @@ export class ElasticsearchBackend implements ResultBackend {
   }
 
   async removeGroup(groupId: string): Promise<void> {
-    const api = await this.readable();
-    await api.delete(this.ids.group(groupId), `removal of group ${groupId}`);
+    await (await this.readable()).delete(this.ids.group(groupId), `removal of group ${groupId}`);
   }
 
-  /**
-   * Refresh, find documents whose `expires_at` has passed, delete them in bulk, each delete guarded
-   * by the version the search saw (a record rewritten since then is left alone), page by page.
-   */
+  /** Expired documents, deleted page by page (see `deleteExpired`). */
   async cleanup(now: Date): Promise<number> {
-    const api = await this.readable();
-    const pageSize = this.config.cleanupBatchSize;
-    // Ids whose guarded delete failed (rewritten or deleted since the search): left alone for
-    // this run and excluded from later searches, so a page of conflicts never ends the run
-    // early, and every page either deletes or excludes all it found: the run always ends.
-    const skipped: string[] = [];
-    let removed = 0;
-    for (;;) {
-      if (!(await api.refresh())) return removed; // no index: nothing to clean
-      const hits = await api.findExpired(now, pageSize, skipped);
-      if (hits.length === 0) return removed;
-      const { deleted, failed } = await api.deleteGuarded(hits);
-      removed += deleted;
-      skipped.push(...failed);
-      if (hits.length < pageSize) return removed;
-    }
+    return (await this.readable()).deleteExpired(now);
   }
 
   async close(): Promise<void> {

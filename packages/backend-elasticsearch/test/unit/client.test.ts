@@ -10,9 +10,14 @@ import {
   OutcomeUnknownError,
 } from "@resultstore/core";
 import { describe, expect, it } from "vitest";
-import { adaptClient, toEngineResponse } from "../../src/client.js";
+import { IndexApi, toResponse } from "../../src/client.js";
+import { resolveConfig } from "../../src/config.js";
 import { errors } from "../../src/errors.js";
 import type { SearchClientLike } from "../../src/types.js";
+
+/** The index API over `client`, as a backend built with `options` has it. */
+const adaptClient = (client: SearchClientLike, options = {}) =>
+  new IndexApi(client, resolveConfig(options));
 
 const esResponse = (statusCode: number, body: unknown) =>
   new esErrors.ResponseError({
@@ -33,21 +38,21 @@ const osResponse = (statusCode: number, body: unknown) =>
 
 describe("response shapes", () => {
   it("Elasticsearch 8+ with meta: true, OpenSearch and ES 7.x: { body, statusCode }", () => {
-    expect(toEngineResponse({ body: { found: false }, statusCode: 404, headers: {} })).toEqual({
+    expect(toResponse({ body: { found: false }, statusCode: 404, headers: {} })).toEqual({
       statusCode: 404,
       body: { found: false },
       attempts: 0,
     });
   });
   it("a bare body (Elasticsearch 8+ without meta) counts as success", () => {
-    expect(toEngineResponse({ _id: "x", found: true })).toEqual({
+    expect(toResponse({ _id: "x", found: true })).toEqual({
       statusCode: 200,
       body: { _id: "x", found: true },
       attempts: 0,
     });
   });
   it("a missing statusCode with a body reads as 200", () => {
-    expect(toEngineResponse({ body: {}, statusCode: null }).statusCode).toBe(200);
+    expect(toResponse({ body: {}, statusCode: null }).statusCode).toBe(200);
   });
 });
 
@@ -76,6 +81,12 @@ describe("the adapter", () => {
       maxRetries: 0,
       headers: { "content-type": "application/json" },
     });
+    // retryOnTimeout goes only on clients the backend builds: a caller's client keeps its own.
+    await adaptClient(client, { client, retryOnTimeout: true }).request(
+      { method: "GET", path: "/i/_doc/x" },
+      { operation: "read of task x" },
+    );
+    expect(calls[1]?.[1]).toEqual({ ignore: [], meta: true });
   });
 
   it("turns driver errors into typed errors that keep the cause", async () => {
