@@ -9,7 +9,7 @@ import {
   parseUrl,
   sanitizeUrl,
 } from "@resultstore/core/backend";
-import type { ElasticsearchBackendOptions, SearchClientLike, SearchDriver } from "./types.js";
+import type { ElasticsearchBackendOptions, SearchDriver } from "./types.js";
 
 /** The backend's name in errors and logs: `[resultstore] [elasticsearch] …`. */
 export const BACKEND_NAME = "elasticsearch";
@@ -23,40 +23,12 @@ const DEFAULT_PREFERENCE = "resultstore";
 /** Half of `http.max_content_length` (100 MB) minus room for our fields: JSON escaping can double the meta. */
 const MAX_RECORD_BYTES_CEILING = 49 * 1024 * 1024;
 
+/** What the backend is built from: every option resolved, every default applied, all checked. */
+export type ResolvedConfig = ReturnType<typeof resolveConfig>;
 /** How to build a client from options; unused when the caller passes one. */
-export interface ConnectionConfig
-  extends Pick<ElasticsearchBackendOptions, "username" | "password" | "apiKey" | "caCert"> {
-  driver: SearchDriver;
-  /** `http(s)://host:port` of every node the URL names, never with credentials. */
-  nodes: string[];
-  rejectUnauthorized: boolean;
-  requestTimeout: number;
-  maxRetries: number;
-  retryOnTimeout: boolean;
-}
+export type ConnectionConfig = ResolvedConfig["connection"];
 
-/** Every option, resolved: defaults applied, URL parsed, values checked. */
-export interface ResolvedConfig {
-  index: string;
-  /** Prepended to every document id (already carries Celery's separator). */
-  keyPrefix: string;
-  saveMetaAsText: boolean;
-  maxRecordBytes: number;
-  cleanupBatchSize: number;
-  /** Settings of the index we create (`number_of_replicas`), empty for the server's defaults. */
-  indexSettings: Record<string, number>;
-  /** Query parameters of every write (`wait_for_active_shards`). */
-  writeParams: Record<string, string | number>;
-  /** Query parameters of every read (`preference`). */
-  readParams: Record<string, string>;
-  /** The caller's client; `connection` builds one when undefined. */
-  client: SearchClientLike | undefined;
-  /** `close()` closes the client: ours, or the caller's with `closeClient`. */
-  ownsClient: boolean;
-  connection: ConnectionConfig;
-}
-
-export function resolveConfig(options: ElasticsearchBackendOptions): ResolvedConfig {
+export function resolveConfig(options: ElasticsearchBackendOptions) {
   const url = parseCeleryUrl(options.url ?? "elasticsearch://localhost:9200");
   const index = options.namespace ?? options.index ?? url.index ?? "celery";
   validateIndexName(index);
@@ -93,21 +65,26 @@ export function resolveConfig(options: ElasticsearchBackendOptions): ResolvedCon
       "Option `preference` must be a non-empty string (Elasticsearch's `preference`) or null.",
     );
   }
+  // The query parameters of every read and write, and the settings of the index we create.
+  const readParams: Record<string, string> = preference === null ? {} : { preference };
+  const writeParams: Record<string, string | number> =
+    waitForActiveShards === undefined ? {} : { wait_for_active_shards: waitForActiveShards };
+  const indexSettings: Record<string, number> =
+    numberOfReplicas === undefined ? {} : { number_of_replicas: numberOfReplicas };
   return {
     index,
-    keyPrefix: celeryKeyPrefix(options.keyPrefix),
-    readParams: preference === null ? {} : { preference },
-    indexSettings: numberOfReplicas === undefined ? {} : { number_of_replicas: numberOfReplicas },
-    writeParams:
-      waitForActiveShards === undefined ? {} : { wait_for_active_shards: waitForActiveShards },
+    keyPrefix: celeryKeyPrefix(options.keyPrefix), // with Celery's separator
+    readParams,
+    writeParams,
+    indexSettings,
     saveMetaAsText: options.saveMetaAsText ?? true,
     maxRecordBytes,
     cleanupBatchSize: int(options.cleanupBatchSize, "cleanupBatchSize", 1) ?? 1000,
-    client: options.client,
-    ownsClient: !options.client || Boolean(options.closeClient),
+    client: options.client, // the caller's; `connection` builds one when undefined
+    ownsClient: !options.client || Boolean(options.closeClient), // `close()` closes it
     connection: {
       driver,
-      nodes: url.nodes,
+      nodes: url.nodes, // `http(s)://host:port`, never with credentials
       username: options.username ?? url.username,
       password: options.password ?? url.password,
       apiKey: options.apiKey,
