@@ -1,17 +1,9 @@
 /**
- * Did a guarded request that met a 409 land after all? Usually not: another writer changed the
- * document first. But one request can run twice, the second run meeting the first one's change:
- * the client re-sends it after a lost answer, or the cluster re-runs it on a new primary after the
- * old one failed mid-request (PROOF.md, finding 14). So task writes and increments tag what they
- * write with their id (records.ts `Writers`), and the read after each 409 settles that attempt,
- * judged from its own base version (never from the call's first attempt, which made ordinary
- * contention look like a re-run):
- * - its id among the last RECENT_WRITE_IDS writes, or the document's creator: it landed;
- * - a `_create` lands only by creating the document, however many writes followed;
- * - a guarded replace lands only as the version right after its base: with at most
- *   RECENT_WRITE_IDS writes since that version, the ids reach back to it, so it did not land;
- * - beyond that it may have landed only if it ran twice: the client re-sent it, or a new primary
- *   took over since its base (a newer primary term). Otherwise its 409 was contention.
+ * Did a guarded request that met a 409 land after all? One request can run twice (re-sent by the
+ * client after a lost answer, re-run by the cluster on a new primary: PROOF.md, finding 14), its
+ * second run meeting its first. Task writes and increments tag what they write with their id, and
+ * the read after each 409 settles that attempt from its own base version (the rules: README, "How
+ * writes are atomic").
  */
 import { type DocumentVersion, type StoredDocument, type Writers, writersOf } from "./records.js";
 

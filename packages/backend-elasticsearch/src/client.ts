@@ -1,9 +1,7 @@
 /**
- * The client and our index. Both `@elastic/elasticsearch` and `@opensearch-project/opensearch`
- * expose `transport.request`, the REST API itself: we speak REST paths (stable across
- * Elasticsearch 7–9 and OpenSearch 1–3), not the clients' typed methods, whose parameter names
- * differ (`document` vs `body`). OpenSearch (and the 7.x Elasticsearch client) resolve
- * `{ body, statusCode, … }`; Elasticsearch 8+ does only with `meta: true`, which we always ask.
+ * The client and our index. We speak REST paths through `transport.request` (stable across
+ * Elasticsearch 7–9 and OpenSearch 1–3): the two clients' typed methods name parameters apart
+ * (`document` vs `body`), and Elasticsearch 8+ answers `{ body, statusCode }` only with `meta`.
  */
 import { setTimeout } from "node:timers/promises";
 import { BackendError, ConfigurationError, ValueTooLargeError } from "@resultstore/core";
@@ -77,11 +75,8 @@ async function buildClient(config: ConnectionConfig): Promise<SearchClientLike> 
 }
 
 /**
- * The mapping of an index we create. `dynamic: false` indexes only what is listed, so no user
- * data ever adds a field (no mapping explosion); `result` and `metadata` are disabled objects:
- * kept in `_source` as they are, never parsed or indexed, whatever their shape (Celery's JSON
- * text, or its native-object form). An index someone else created keeps its own mapping: every
- * field we add there is a scalar or a string, so dynamic mapping stays small.
+ * The mapping of an index we create: `dynamic: false`, `result` and `metadata` disabled objects,
+ * so no user data ever adds a field (README, "Storage layout").
  */
 const INDEX_MAPPINGS = {
   dynamic: false,
@@ -159,10 +154,7 @@ export class IndexApi {
     return this;
   }
 
-  /**
-   * This API for reads. While our own index creation is in flight, its shard is still recovering
-   * and a GET would answer 503, so reads wait for it (they never start one, as Celery's don't).
-   */
+  /** This API for reads, after our own index creation in flight (its shard answers 503 meanwhile). */
   async readable(): Promise<this> {
     await this.created.settled();
     return this;
@@ -181,9 +173,8 @@ export class IndexApi {
     const { type, reason } = (body as GetResponse | undefined)?.error ?? {};
     const message = `Provisioning of index ${index} failed: ${type}: ${reason}`;
     if (type !== "resource_already_exists_exception") throw new BackendError(BACKEND_NAME, message);
-    // Another process may have just created it: its create waits for the primary shard, ours
-    // answered "exists" at once, and a read of a shard still starting answers 503. A GET of an
-    // absent id is the probe: it needs only read access (the health API needs a cluster privilege).
+    // Another process may have just created it, its shard still starting (503). A GET of an absent
+    // id is the probe: it needs only read access (the health API needs a cluster privilege).
     for (let waited = 0; waited < SHARD_WAIT_MS; waited += SHARD_POLL_MS) {
       const probe = await this.onDoc("GET", "resultstore-probe", { operation, ignore: [404, 503] });
       if (probe.statusCode !== 503) return;
@@ -272,18 +263,15 @@ export class IndexApi {
   }
 
   /**
-   * Refresh, find documents whose `expires_at` is at or before `now`, and delete them in bulk,
-   * each delete guarded by the version the search saw (a record rewritten since is left alone),
-   * page by page; how many were deleted. `_delete_by_query` is not used: one code path, on engines
-   * with and without the reindex module.
+   * Refresh, search `expires_at <= now`, delete in bulk each guarded by the version the search saw,
+   * page by page; how many were deleted (README, "How writes are atomic": `cleanup`).
    */
   async deleteExpired(now: Date): Promise<number> {
     const size = this.config.cleanupBatchSize;
     const operation = "cleanup";
     const expired = { range: { expires_at: { lte: now.toISOString() } } };
-    // Ids whose guarded delete failed (rewritten or deleted since the search): left alone for
-    // this run and excluded from later searches, so a page of conflicts never ends the run
-    // early, and every page either deletes or excludes all it found: the run always ends.
+    // Ids whose guarded delete failed: left out of later searches, so every page deletes or
+    // excludes all it found (the run ends) and a page of conflicts never ends it early.
     const skipped: string[] = [];
     let removed = 0;
     for (;;) {

@@ -105,11 +105,8 @@ const invalid = (message: string) => new ConfigurationError(BACKEND_NAME, messag
 const QUERY_OPTIONS = ["number_of_replicas", "wait_for_active_shards", "preference"];
 
 /**
- * `elasticsearch://[user:pw@]host[:port][/index[/doc_type]]` as Celery reads it: an empty host is
- * localhost, the port defaults to 9200, `elasticsearch+https://` selects TLS. Our extensions:
- * `opensearch://` and `opensearch+https://`, the same URL for an OpenSearch server (the OpenSearch
- * client is then built); and for a cluster (Celery reads one host only), several `host[:port]`,
- * comma-separated; the client spreads requests over them and fails over when one is down.
+ * `elasticsearch://[user:pw@]host[:port][/index]` as Celery reads it (`+https` for TLS), and ours:
+ * `opensearch://`, and several comma-separated hosts for a cluster (Celery reads one).
  */
 export function parseCeleryUrl(raw: string) {
   // An unencoded "/" in the password would put the rest of it into the index name and its error.

@@ -1,7 +1,6 @@
 /**
- * Counters and sets: a compare-and-swap loop on their own documents. Read (realtime GET), write
- * guarded by the version read (`_create` when there is none), read again after a 409. No
- * scripting, so clusters without painless work.
+ * Counters and sets: a compare-and-swap loop on their own documents (realtime GET, write guarded
+ * by its version, again after a 409). No scripting, so clusters without painless work.
  */
 import { randomUUID } from "node:crypto";
 import { IncrementOutcomeUnknownError } from "@resultstore/core";
@@ -12,11 +11,8 @@ import { BACKEND_NAME } from "./config.js";
 import { decodeCounter, decodeSet, encodeCounter, encodeSet, writersOf } from "./records.js";
 
 /**
- * Adds `by` to counter document `id`; the new count. Requests go out with client retries off: a
- * retried increment whose first attempt landed would count twice. The cluster can still re-run
- * one after a failover and answer 409 to an increment that landed, so each carries an id, as task
- * writes do, and the read after a 409 settles whether it landed (attempts.ts) before another
- * round adds again; one that may have counted fails with IncrementOutcomeUnknownError.
+ * Adds `by` to counter document `id`; the new count. Client retries are off: a re-sent increment
+ * would count twice. A cluster's re-run is settled by its id (attempts.ts) before another round.
  */
 export function addToCounter(
   api: IndexApi,
@@ -61,10 +57,8 @@ function uncertainIncrement(id: string, cause?: unknown): IncrementOutcomeUnknow
 }
 
 /**
- * Adds `members` to set document `id` (read, union, guarded write); the set's size. Adding is
- * idempotent, so a request re-sent or re-run after it landed does no harm: the next round finds
- * the members there. An expired set restarts empty. The size is read from the document the add
- * wrote, so it is never older than the add.
+ * Adds `members` to set document `id`; the size of the set it wrote. Adding is idempotent, so a
+ * request re-sent or re-run after it landed does no harm. An expired set restarts empty.
  */
 export function addMembers(
   api: IndexApi,

@@ -1,9 +1,7 @@
 /**
- * Documents in Celery's Elasticsearch layout (CELERY-COMPAT.md §5): `_id` = `celery-task-meta-<id>`,
- * `{ "result": <meta>, "@timestamp": … }`, plus our fields beside them. Celery updates with a
- * partial `{"doc": {result, @timestamp}}`, so our fields survive its writes, and it reads only
- * `_source.result`, so it never sees them. The meta in `result` is the truth for status, result
- * and Celery's fields; `status` and `date_done` beside it are copies for queries and dashboards.
+ * Documents in Celery's Elasticsearch layout (CELERY-COMPAT.md §5), our fields beside its `result`
+ * and `@timestamp`: Celery reads only `result` and updates only those two, so ours survive its
+ * writes. `status` and `date_done` are copies for queries (README, "Storage layout").
  */
 import {
   DecodeError,
@@ -24,10 +22,8 @@ import {
 } from "@resultstore/core/backend";
 
 /**
- * Document ids, as Celery's KeyValueStoreBackend builds keys (`prefix`: its global key prefix).
- * Counters are stored under their whole key (core passes Celery's `chord-unlock-<gid>`); sets
- * live apart at `set/<key>`: keys never contain `/` (core refuses it in ids and keys), so no
- * counter key or task id can spell a set's document id.
+ * Document ids, as Celery's KeyValueStoreBackend builds keys; counters under their whole key (as
+ * Celery's `chord-unlock-<gid>`), sets at `set/<key>`, which no key can spell (keys have no `/`).
  */
 export function documentIds(prefix: string): CeleryKeys {
   return new CeleryKeys(prefix, { counter: (key) => key, set: (key) => `set/${key}` });

@@ -1,10 +1,8 @@
 /**
- * The Elasticsearch / OpenSearch backend. Every write is guarded by the document's version on the
- * server: a first write is `_create` (409 if the document exists); a later one is an index with
- * `if_seq_no`/`if_primary_term` of the version this process last saw, so it lands only if nobody
- * wrote since. On 409 we re-read (realtime GET, never a search), settle whether the attempt landed
- * after all (attempts.ts), re-apply core's `applyWrite` and retry: the version guard makes "read,
- * decide, write" one atomic step on the server.
+ * The Elasticsearch / OpenSearch backend. A write is `_create`, or an index guarded by the version
+ * last seen (`if_seq_no`/`if_primary_term`); on 409 we re-read (realtime GET), settle whether the
+ * attempt landed (attempts.ts), re-apply core's `applyWrite` and retry: the guard makes "read,
+ * decide, write" one atomic step on the server (README, "How writes are atomic").
  */
 import { randomUUID } from "node:crypto";
 import type {

@@ -82,20 +82,16 @@ export interface ElasticsearchBackendOptions {
   maxRecordBytes?: number;
   /** Documents `cleanup()` finds and deletes per page. @default 1000 */
   cleanupBatchSize?: number;
-  /**
-   * `number_of_replicas` of the index we create (an existing index keeps its own): what a promoted
-   * primary recovers acknowledged writes from. (URL: `?number_of_replicas=N`.) @default the server's (1)
-   */
+  /** `number_of_replicas` of the index we create (URL: `?number_of_replicas=N`). @default the server's (1) */
   numberOfReplicas?: number;
   /**
-   * `wait_for_active_shards` of every write: the copies (or `"all"`) that must be active for a
-   * write to start. (URL: `?wait_for_active_shards=N|all`.) @default the server's (1: the primary)
+   * `wait_for_active_shards` of every write (URL: `?wait_for_active_shards=N|all`).
+   * @default the server's (1: the primary)
    */
   waitForActiveShards?: number | "all";
   /**
-   * Elasticsearch's `preference` on every read: all reads of a shard go to the same copy of it.
-   * With replicas, reads answered by different copies could see a SUCCESS and then the state
-   * before it (the proof saw it on 3 nodes); `null` lets the server pick a copy for each read.
+   * `preference` of every read: one copy answers all reads of a shard, so no read sees an older
+   * state than one before it (README, "Running against a cluster"); `null`: the server picks.
    * (URL: `?preference=VALUE`.) @default "resultstore"
    */
   preference?: string | null;
