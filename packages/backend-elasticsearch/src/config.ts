@@ -17,138 +17,98 @@ export const BACKEND_NAME = "elasticsearch";
 /** The URL schemes this package serves, for `createStore(url, { backends: [thisModule] })`. */
 export const schemes: readonly string[] = ["elasticsearch", "opensearch"];
 
-const DEFAULT_INDEX = "celery";
 const DRIVERS: readonly SearchDriver[] = ["elasticsearch", "opensearch"];
-const DEFAULT_PORT = 9200;
-const DEFAULT_TIMEOUT_MS = 10_000;
-const DEFAULT_MAX_RETRIES = 3;
 /** Every client reads each shard from the same copy, so no read sees an older state than another. */
 const DEFAULT_PREFERENCE = "resultstore";
-const DEFAULT_MAX_RECORD_BYTES = 10 * 1024 * 1024;
 /** Half of `http.max_content_length` (100 MB) minus room for our fields: JSON escaping can double the meta. */
-export const MAX_RECORD_BYTES_CEILING = 49 * 1024 * 1024;
+const MAX_RECORD_BYTES_CEILING = 49 * 1024 * 1024;
 
+/** What the backend is built from: every option resolved, every default applied, all checked. */
+export type ResolvedConfig = ReturnType<typeof resolveConfig>;
 /** How to build a client from options; unused when the caller passes one. */
-export interface ConnectionConfig {
-  driver: SearchDriver;
-  /** `http(s)://host:port` of every node the URL names, never with credentials. */
-  nodes: string[];
-  username: string | undefined;
-  password: string | undefined;
-  apiKey: string | { id: string; api_key: string } | undefined;
-  caCert: string | Buffer | undefined;
-  rejectUnauthorized: boolean;
-  requestTimeout: number;
-  maxRetries: number;
-  retryOnTimeout: boolean;
-}
+export type ConnectionConfig = ResolvedConfig["connection"];
 
-export interface ResolvedConfig {
-  index: string;
-  /** Prepended to every document id (already carries Celery's separator). */
-  keyPrefix: string;
-  saveMetaAsText: boolean;
-  maxRecordBytes: number;
-  cleanupBatchSize: number;
-  /** Settings of the index we create (`number_of_replicas`), empty for the server's defaults. */
-  indexSettings: Record<string, number>;
-  /** Query parameters of every write (`wait_for_active_shards`). */
-  writeParams: Record<string, string | number>;
-  /** Query parameters of every read (`preference`). */
-  readParams: Record<string, string>;
-  connection: ConnectionConfig;
-}
-
-export function resolveConfig(options: ElasticsearchBackendOptions): ResolvedConfig {
+export function resolveConfig(options: ElasticsearchBackendOptions) {
   const url = parseCeleryUrl(options.url ?? "elasticsearch://localhost:9200");
-  const index = options.namespace ?? options.index ?? url.index ?? DEFAULT_INDEX;
+  const index = options.namespace ?? options.index ?? url.index ?? "celery";
   validateIndexName(index);
   const driver = enumOption(options.driver, DRIVERS, "driver", BACKEND_NAME) ?? url.engine;
   if (url.engine === "opensearch" && driver !== "opensearch") {
     // The Elasticsearch clients (8+) refuse any server that is not Elasticsearch.
-    throw new ConfigurationError(
-      BACKEND_NAME,
+    throw invalid(
       `An opensearch:// URL needs the OpenSearch client (\`driver: "opensearch"\`, the default for it), got \`driver: "${driver}"\`.`,
     );
   }
-  const maxRecordBytes =
-    intOption(options.maxRecordBytes, "maxRecordBytes", BACKEND_NAME, 1024) ??
-    DEFAULT_MAX_RECORD_BYTES;
+  const maxRecordBytes = int(options.maxRecordBytes, "maxRecordBytes", 1024) ?? 10 * 1024 * 1024;
   if (maxRecordBytes > MAX_RECORD_BYTES_CEILING) {
-    throw new ConfigurationError(
-      BACKEND_NAME,
+    throw invalid(
       `Option \`maxRecordBytes\` is at most ${MAX_RECORD_BYTES_CEILING} (Elasticsearch's 100 MB request limit, halved for JSON escaping).`,
     );
   }
-  const replicas =
-    options.numberOfReplicas ??
-    (url.query.number_of_replicas === undefined ? undefined : Number(url.query.number_of_replicas));
-  const numberOfReplicas = intOption(replicas, "numberOfReplicas", BACKEND_NAME, 0);
-  const activeShards = options.waitForActiveShards ?? url.query.wait_for_active_shards;
+  const { number_of_replicas: replicas, wait_for_active_shards } = url.query;
+  const numberOfReplicas = int(
+    options.numberOfReplicas ?? (replicas === undefined ? undefined : Number(replicas)),
+    "numberOfReplicas",
+    0,
+  );
+  const shards = options.waitForActiveShards ?? wait_for_active_shards;
   const waitForActiveShards =
-    activeShards === undefined || activeShards === "all"
-      ? activeShards
-      : intOption(Number(activeShards), "waitForActiveShards", BACKEND_NAME, 1);
+    shards === undefined || shards === "all"
+      ? shards
+      : int(Number(shards), "waitForActiveShards", 1);
   const preference =
     options.preference === undefined
       ? (url.query.preference ?? DEFAULT_PREFERENCE)
       : options.preference;
   if (preference !== null && (typeof preference !== "string" || preference === "")) {
-    throw new ConfigurationError(
-      BACKEND_NAME,
+    throw invalid(
       "Option `preference` must be a non-empty string (Elasticsearch's `preference`) or null.",
     );
   }
+  // The query parameters of every read and write, and the settings of the index we create.
+  const readParams: Record<string, string> = preference === null ? {} : { preference };
+  const writeParams: Record<string, string | number> =
+    waitForActiveShards === undefined ? {} : { wait_for_active_shards: waitForActiveShards };
+  const indexSettings: Record<string, number> =
+    numberOfReplicas === undefined ? {} : { number_of_replicas: numberOfReplicas };
   return {
     index,
-    keyPrefix: celeryKeyPrefix(options.keyPrefix),
-    readParams: preference === null ? {} : { preference },
-    indexSettings: numberOfReplicas === undefined ? {} : { number_of_replicas: numberOfReplicas },
-    writeParams:
-      waitForActiveShards === undefined ? {} : { wait_for_active_shards: waitForActiveShards },
+    keyPrefix: celeryKeyPrefix(options.keyPrefix), // with Celery's separator
+    readParams,
+    writeParams,
+    indexSettings,
     saveMetaAsText: options.saveMetaAsText ?? true,
     maxRecordBytes,
-    cleanupBatchSize:
-      intOption(options.cleanupBatchSize, "cleanupBatchSize", BACKEND_NAME, 1) ?? 1000,
+    cleanupBatchSize: int(options.cleanupBatchSize, "cleanupBatchSize", 1) ?? 1000,
+    client: options.client, // the caller's; `connection` builds one when undefined
+    ownsClient: !options.client || Boolean(options.closeClient), // `close()` closes it
     connection: {
       driver,
-      nodes: url.nodes,
+      nodes: url.nodes, // `http(s)://host:port`, never with credentials
       username: options.username ?? url.username,
       password: options.password ?? url.password,
       apiKey: options.apiKey,
       caCert: options.caCert,
       rejectUnauthorized: options.rejectUnauthorized ?? true,
-      requestTimeout:
-        intOption(options.requestTimeout, "requestTimeout", BACKEND_NAME, 1) ?? DEFAULT_TIMEOUT_MS,
-      maxRetries:
-        intOption(options.maxRetries, "maxRetries", BACKEND_NAME, 0) ?? DEFAULT_MAX_RETRIES,
+      requestTimeout: int(options.requestTimeout, "requestTimeout", 1) ?? 10_000,
+      maxRetries: int(options.maxRetries, "maxRetries", 0) ?? 3,
       retryOnTimeout: options.retryOnTimeout ?? false,
     },
   };
 }
 
-interface CeleryUrl {
-  /** The engine the scheme names: it picks the client unless `driver` is given. */
-  engine: SearchDriver;
-  nodes: string[];
-  /** Our query options (Celery reads none): number_of_replicas, wait_for_active_shards, preference. */
-  query: Record<string, string>;
-  index: string | undefined;
-  username: string | undefined;
-  password: string | undefined;
-}
+const int = (value: unknown, name: string, min: number) =>
+  intOption(value, name, BACKEND_NAME, min);
+const invalid = (message: string) => new ConfigurationError(BACKEND_NAME, message);
 
-/** The query options a URL may carry. */
+/** The query options a URL may carry (ours: Celery reads none). */
 const QUERY_OPTIONS = ["number_of_replicas", "wait_for_active_shards", "preference"];
 
 /**
- * `elasticsearch://[user:pw@]host[:port][/index[/doc_type]]` as Celery reads it: an empty host is
- * localhost, the port defaults to 9200, `elasticsearch+https://` selects TLS. Our extensions:
- * `opensearch://` and `opensearch+https://`, the same URL for an OpenSearch server (the OpenSearch
- * client is then built); and for a cluster (Celery reads one host only), several `host[:port]`,
- * comma-separated; the client spreads requests over them and fails over when one is down.
+ * `elasticsearch://[user:pw@]host[:port][/index]` as Celery reads it (`+https` for TLS), and ours:
+ * `opensearch://`, and several comma-separated hosts for a cluster (Celery reads one).
  */
-export function parseCeleryUrl(raw: string): CeleryUrl {
+export function parseCeleryUrl(raw: string) {
   // An unencoded "/" in the password would put the rest of it into the index name and its error.
   assertUserinfoEncoded(raw, BACKEND_NAME);
   // WHATWG URLs hold one host: parse the URL with the first, then the others on their own.
@@ -158,22 +118,21 @@ export function parseCeleryUrl(raw: string): CeleryUrl {
   const url = parseUrl(`${head}${userinfo}${first}${tail}`, BACKEND_NAME);
   const scheme = /^(elasticsearch|opensearch)(?:\+(https?))?:$/i.exec(url.protocol);
   if (!scheme) {
-    throw new ConfigurationError(
-      BACKEND_NAME,
+    throw invalid(
       `Expected an elasticsearch://, elasticsearch+https://, opensearch:// or opensearch+https:// URL, got ${sanitizeUrl(raw)}.`,
     );
   }
   const [index, docType, ...rest] = url.pathname.split("/").filter(Boolean);
   if (docType !== undefined || rest.length > 0) {
     // Celery still accepts a doc_type segment, but mapping types are gone since Elasticsearch 8.
-    throw new ConfigurationError(
-      BACKEND_NAME,
+    throw invalid(
       `The URL path may name only the index; mapping types (doc_type) were removed in Elasticsearch 8: ${sanitizeUrl(raw)}`,
     );
   }
-  const engine = scheme[1]?.toLowerCase() === "opensearch" ? "opensearch" : "elasticsearch";
+  const engine: SearchDriver =
+    scheme[1]?.toLowerCase() === "opensearch" ? "opensearch" : "elasticsearch";
   const protocol = scheme[2]?.toLowerCase() ?? "http";
-  const nodeOf = (u: URL) => `${protocol}://${u.hostname || "localhost"}:${u.port || DEFAULT_PORT}`;
+  const nodeOf = (u: URL) => `${protocol}://${u.hostname || "localhost"}:${u.port || 9200}`;
   const nodes = [
     nodeOf(url),
     ...others.map((host) => nodeOf(parseUrl(`${head}${host}`, BACKEND_NAME))),
@@ -181,15 +140,14 @@ export function parseCeleryUrl(raw: string): CeleryUrl {
   const query: Record<string, string> = {};
   for (const [key, value] of url.searchParams) {
     if (!QUERY_OPTIONS.includes(key)) {
-      throw new ConfigurationError(
-        BACKEND_NAME,
+      throw invalid(
         `Unknown URL option \`${key}\` in ${sanitizeUrl(raw)} (known: ${QUERY_OPTIONS.join(", ")}).`,
       );
     }
     query[key] = value;
   }
   return {
-    engine,
+    engine, // the engine the scheme names: it picks the client unless `driver` is given
     nodes,
     query,
     index: index === undefined ? undefined : decodeUrlPart(index, "index name", BACKEND_NAME),
@@ -199,24 +157,22 @@ export function parseCeleryUrl(raw: string): CeleryUrl {
 }
 
 /** Elasticsearch's index-name rules, checked up front so a bad name fails before any request. */
+const INDEX_NAME_RULES: [(name: string) => boolean, string][] = [
+  [(name) => name.length === 0, "must be a non-empty string"],
+  [(name) => name !== name.toLowerCase(), "must be lowercase"],
+  [(name) => /[\\/*?"<>|,# :]/.test(name), 'must not contain \\ / * ? " < > | , # : or spaces'],
+  [(name) => /^[-_+]/.test(name), "must not start with -, _ or +"],
+  [(name) => name === "." || name === "..", 'must not be "." or ".."'],
+  [(name) => Buffer.byteLength(name) > 255, "must be at most 255 bytes"],
+];
+
 export function validateIndexName(name: unknown): asserts name is string {
   const problem =
-    typeof name !== "string" || name.length === 0
-      ? "must be a non-empty string"
-      : name !== name.toLowerCase()
-        ? "must be lowercase"
-        : /[\\/*?"<>|,# :]/.test(name)
-          ? 'must not contain \\ / * ? " < > | , # : or spaces'
-          : /^[-_+]/.test(name)
-            ? "must not start with -, _ or +"
-            : name === "." || name === ".."
-              ? 'must not be "." or ".."'
-              : Buffer.byteLength(name) > 255
-                ? "must be at most 255 bytes"
-                : undefined;
+    typeof name === "string"
+      ? INDEX_NAME_RULES.find(([breaks]) => breaks(name))?.[1]
+      : "must be a non-empty string";
   if (problem) {
-    throw new ConfigurationError(
-      BACKEND_NAME,
+    throw invalid(
       `Index name ${JSON.stringify(name)} ${problem} (used for \`index\`, \`namespace\` or the URL path).`,
     );
   }

@@ -11,6 +11,9 @@ const TRANSPORT_FAILURES = new Set([
   "RequestAbortedError",
 ]);
 
+/** Statuses of a request the server (or a gateway before it) may have carried out. */
+const MAYBE_APPLIED_STATUSES = new Set([500, 502, 504]);
+
 interface DriverError {
   name?: string;
   message?: string;
@@ -37,25 +40,19 @@ function isUnsent(error: unknown): boolean {
   return name === "ConnectionError" && /\bECONNREFUSED\b/.test(message ?? "");
 }
 
-/** Statuses of a request the server (or a gateway before it) may have carried out. */
-const MAYBE_APPLIED_STATUSES = new Set([500, 502, 504]);
-
 /**
- * A write that may have taken effect: it was sent (not `isUnsent`) and then timed out, lost its
- * connection, or met a server error or a gateway failure. 429 and 503 are Elasticsearch refusing
- * before it runs anything (rejected execution, no active primary): definite, and retryable.
+ * A write that may have taken effect: sent, then a timeout, a lost connection, a server error or a
+ * gateway failure. 429 and 503 refuse before anything runs: definite, and retryable.
  */
 function isWriteOutcomeUnknown(error: unknown): boolean {
   const { name, meta } = driverError(error);
   if (name !== undefined && TRANSPORT_FAILURES.has(name)) return !isUnsent(error);
-  const status = meta?.statusCode;
-  return typeof status === "number" && MAYBE_APPLIED_STATUSES.has(status);
+  return MAYBE_APPLIED_STATUSES.has(meta?.statusCode as number);
 }
 
 /**
- * The Elasticsearch clients (8+) send `compatible-with=<major>` media types, which OpenSearch answers
- * with HTTP 406: the URL named an OpenSearch server with the Elasticsearch client. Configuration, not
- * a server failure, so the typed error names the URL that works.
+ * OpenSearch answers the Elasticsearch clients' (8+) `compatible-with` media type with HTTP 406:
+ * a configuration error, which names the URL that works.
  */
 function openSearchWithElasticClient(error: unknown): ConfigurationError | undefined {
   const meta = driverError(error).meta;

@@ -1,16 +1,12 @@
-/** Options of the Elasticsearch / OpenSearch backend, each named after the Celery setting it mirrors. */
-
 /**
- * The part of a client this backend uses: the low-level `transport.request` (the REST API itself)
- * and `close()`. Both `@elastic/elasticsearch` (8.x, 9.x) and `@opensearch-project/opensearch`
- * (2.x, 3.x) clients have this shape, so either can be passed as `client`.
+ * The part of a client this backend uses: `transport.request` (the REST API itself) and `close()`.
+ * `@elastic/elasticsearch` (8.x, 9.x) and `@opensearch-project/opensearch` (2.x, 3.x) clients
+ * both have this shape, so either can be passed as `client`.
  */
 export interface SearchClientLike {
   transport: {
-    /** Sends one REST call; resolves the response body. */
     request(params: TransportParams, options?: Record<string, unknown>): Promise<unknown>;
   };
-  /** Closes the client's connections. */
   close(): Promise<unknown>;
 }
 
@@ -31,44 +27,35 @@ export type SearchDriver = "elasticsearch" | "opensearch";
 /** Options of {@link ElasticsearchBackend}, each with the Celery setting it corresponds to. */
 export interface ElasticsearchBackendOptions {
   /**
-   * Celery's URL: `elasticsearch://[user:pw@]host[:port][/index]`, or `elasticsearch+https://…`
-   * for TLS; `opensearch://…` and `opensearch+https://…` for an OpenSearch server (the OpenSearch
-   * client is built). Ignored for the connection when `client` is given (the index is still read
-   * from it).
+   * Celery's URL: `elasticsearch://[user:pw@]host[:port][/index]`, `elasticsearch+https://…` for
+   * TLS; `opensearch://…` or `opensearch+https://…` for an OpenSearch server (the OpenSearch
+   * client is built). With `client`, only the index is read from it.
    * @default "elasticsearch://localhost:9200"
    */
   url?: string;
-  /**
-   * A client you built (`new Client(...)` from `@elastic/elasticsearch` or
-   * `@opensearch-project/opensearch`). Its own settings (auth, TLS, retries, timeouts) apply and
-   * the connection options below are ignored. Not closed by `close()` unless `closeClient` is true.
-   */
+  /** A client you built (either package): its own auth, TLS, retries and timeouts apply. */
   client?: SearchClientLike;
   /** Close a caller-built `client` in `close()`. @default false */
   closeClient?: boolean;
   /** Package that builds the client from `url`. @default "opensearch" for opensearch:// URLs, else "elasticsearch" */
   driver?: SearchDriver;
   /**
-   * The index (Celery: the URL's first path segment). `namespace` (from `createStore`) wins when
-   * both are set. Lowercase, at most 255 bytes, none of `\ / * ? " < > | , # :` or spaces, not
-   * starting with `-`, `_` or `+`.
+   * The index (Celery: the URL's first path segment); `namespace` wins over it. Lowercase, at most
+   * 255 bytes, none of `\ / * ? " < > | , # :` or spaces, not starting with `-`, `_` or `+`.
    * @default "celery"
    */
   index?: string;
   /** Isolation unit from `createStore({ backendOptions: { namespace } })`: used as the index name. */
   namespace?: string;
-  /** Basic auth user; overrides the URL's. (Celery: the URL's `user`.) */
+  /** Basic auth user; overrides the URL's. */
   username?: string;
-  /** Basic auth password; overrides the URL's. (Celery: the URL's `pw`.) */
+  /** Basic auth password; overrides the URL's. */
   password?: string;
   /** An API key: the encoded `id:api_key` string, or `{ id, api_key }`. No Celery equivalent. */
   apiKey?: string | { id: string; api_key: string };
   /** PEM certificate(s) of the CA that signed the server's certificate, for `+https` URLs. */
   caCert?: string | Buffer;
-  /**
-   * Verify the server certificate. Turning this off is for throwaway test clusters only.
-   * @default true
-   */
+  /** Verify the server certificate (off for throwaway test clusters only). @default true */
   rejectUnauthorized?: boolean;
   /** Milliseconds per request. (Celery: `elasticsearch_timeout`, 10 seconds.) @default 10000 */
   requestTimeout?: number;
@@ -78,47 +65,34 @@ export interface ElasticsearchBackendOptions {
   retryOnTimeout?: boolean;
   /**
    * Store the meta as Celery's JSON text in `result` (true) or as an object whose inner `result`
-   * and `traceback` are JSON text (false). Reads accept both. (Celery:
-   * `elasticsearch_save_meta_as_text`.)
-   * @default true
+   * and `traceback` are JSON text (false); reads take both. (Celery:
+   * `elasticsearch_save_meta_as_text`.) @default true
    */
   saveMetaAsText?: boolean;
   /**
    * Prefix of every document id, with Celery's separator rule (`x` → `x_celery-task-meta-…`).
-   * (Celery: `result_backend_transport_options["global_keyprefix"]`.)
-   * @default ""
+   * (Celery: `result_backend_transport_options["global_keyprefix"]`.) @default ""
    */
   keyPrefix?: string;
   /**
-   * Largest record core may hand us, in bytes. At most 49 MiB: the meta is embedded as a JSON
-   * string, which can double it, and Elasticsearch's `http.max_content_length` is 100 MB.
+   * Largest record core may hand us, in bytes; at most 49 MiB (the meta is embedded as a JSON
+   * string, which can double it, within Elasticsearch's 100 MB `http.max_content_length`).
    * @default 10485760 (10 MiB; see the README on heap and indexing pressure)
    */
   maxRecordBytes?: number;
   /** Documents `cleanup()` finds and deletes per page. @default 1000 */
   cleanupBatchSize?: number;
-  /**
-   * `number_of_replicas` of the index we create (an existing index keeps its own). On a cluster,
-   * replicas are what a promoted primary recovers acknowledged writes from. (URL:
-   * `?number_of_replicas=N`.)
-   * @default the server's (1)
-   */
+  /** `number_of_replicas` of the index we create (URL: `?number_of_replicas=N`). @default the server's (1) */
   numberOfReplicas?: number;
   /**
-   * `wait_for_active_shards` of every write: how many copies (or `"all"`) must be active before a
-   * write starts. The write is acknowledged only once every in-sync copy has it either way; this
-   * refuses writes while too few copies are up. (URL: `?wait_for_active_shards=N|all`.)
+   * `wait_for_active_shards` of every write (URL: `?wait_for_active_shards=N|all`).
    * @default the server's (1: the primary)
    */
   waitForActiveShards?: number | "all";
   /**
-   * Elasticsearch's `preference` on every read (GET, `_mget`): every read of a shard, from any
-   * client with the same value, goes to the same copy of it. A write shows on the primary before
-   * it reaches the replicas, so with replicas two reads answered by different copies can see a
-   * SUCCESS and then the state before it (packages/proof saw this on the 3-node cluster). `null`
-   * lets the server pick a copy for each read (adaptive replica selection: reads spread over the
-   * copies, but a later read may see an older state). (URL: `?preference=VALUE`.)
-   * @default "resultstore"
+   * `preference` of every read: one copy answers all reads of a shard, so no read sees an older
+   * state than one before it (README, "Running against a cluster"); `null`: the server picks.
+   * (URL: `?preference=VALUE`.) @default "resultstore"
    */
   preference?: string | null;
 }

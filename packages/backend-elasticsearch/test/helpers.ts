@@ -4,9 +4,11 @@ import { Client } from "@elastic/elasticsearch";
 import { type RawRecord, type ServerTarget, serverTarget } from "@resultstore/conformance";
 import { ResultStore, type ResultStoreOptions } from "@resultstore/core";
 import { parseCeleryDate } from "@resultstore/core/backend";
-import { adaptClient, type Engine } from "../src/client.js";
+import { IndexApi } from "../src/client.js";
+import { resolveConfig } from "../src/config.js";
 
-export type { Engine };
+/** The backend's REST calls, for reading around it. */
+export type Engine = IndexApi;
 
 import {
   ElasticsearchBackend,
@@ -109,9 +111,9 @@ export async function createPeer(
  * speaking plain REST paths (as the backend does), so one `readRaw` serves both.
  */
 export async function rawEngine(url: string, kind: string): Promise<Engine> {
-  return adaptClient(
-    (await callerClient(url, kind)) ?? (new Client({ node: nodeOf(url) }) as SearchClientLike),
-  );
+  const client =
+    (await callerClient(url, kind)) ?? (new Client({ node: nodeOf(url) }) as SearchClientLike);
+  return new IndexApi(client, resolveConfig({ client }));
 }
 
 /** What the engine holds for a task, read with the driver directly (realtime GET). */
@@ -123,7 +125,7 @@ export async function readRaw(
   const backend = store.backend as ElasticsearchBackend;
   const { body } = await raw.request(
     { method: "GET", path: `/${backend.index}/_doc/celery-task-meta-${taskId}` },
-    { ignore: [404] },
+    { operation: `raw read of task ${taskId}`, ignore: [404] },
   );
   const doc = body as { found?: boolean; _source?: Record<string, unknown> };
   if (!doc.found || !doc._source) return null;

@@ -63,7 +63,7 @@ describe.skipIf(!target.url)(`opensearch:// ${target.reason}`, () => {
     try {
       const { statusCode } = await raw.request(
         { method: "HEAD", path: `/${index}` },
-        { ignore: [404] },
+        { operation: "test read", ignore: [404] },
       );
       expect(statusCode).toBe(404);
     } finally {

@@ -10,9 +10,14 @@ import {
   OutcomeUnknownError,
 } from "@resultstore/core";
 import { describe, expect, it } from "vitest";
-import { adaptClient, toEngineResponse } from "../../src/client.js";
+import { IndexApi, toResponse } from "../../src/client.js";
+import { resolveConfig } from "../../src/config.js";
 import { errors } from "../../src/errors.js";
 import type { SearchClientLike } from "../../src/types.js";
+
+/** The index API over `client`, as a backend built with `options` has it. */
+const adaptClient = (client: SearchClientLike, options = {}) =>
+  new IndexApi(client, resolveConfig(options));
 
 const esResponse = (statusCode: number, body: unknown) =>
   new esErrors.ResponseError({
@@ -33,21 +38,21 @@ const osResponse = (statusCode: number, body: unknown) =>
 
 describe("response shapes", () => {
   it("Elasticsearch 8+ with meta: true, OpenSearch and ES 7.x: { body, statusCode }", () => {
-    expect(toEngineResponse({ body: { found: false }, statusCode: 404, headers: {} })).toEqual({
+    expect(toResponse({ body: { found: false }, statusCode: 404, headers: {} })).toEqual({
       statusCode: 404,
       body: { found: false },
       attempts: 0,
     });
   });
   it("a bare body (Elasticsearch 8+ without meta) counts as success", () => {
-    expect(toEngineResponse({ _id: "x", found: true })).toEqual({
+    expect(toResponse({ _id: "x", found: true })).toEqual({
       statusCode: 200,
       body: { _id: "x", found: true },
       attempts: 0,
     });
   });
   it("a missing statusCode with a body reads as 200", () => {
-    expect(toEngineResponse({ body: {}, statusCode: null }).statusCode).toBe(200);
+    expect(toResponse({ body: {}, statusCode: null }).statusCode).toBe(200);
   });
 });
 
@@ -66,7 +71,7 @@ describe("the adapter", () => {
     const engine = adaptClient(client, { retryOnTimeout: true });
     const response = await engine.request(
       { method: "PUT", path: "/i/_create/x", body: "{}" },
-      { ignore: [409], maxRetries: 0 },
+      { operation: "write of task x", ignore: [409], maxRetries: 0 },
     );
     expect(response).toEqual({ statusCode: 201, body: { ok: true }, attempts: 0 });
     expect(calls[0]?.[1]).toEqual({
@@ -76,6 +81,12 @@ describe("the adapter", () => {
       maxRetries: 0,
       headers: { "content-type": "application/json" },
     });
+    // retryOnTimeout goes only on clients the backend builds: a caller's client keeps its own.
+    await adaptClient(client, { client, retryOnTimeout: true }).request(
+      { method: "GET", path: "/i/_doc/x" },
+      { operation: "read of task x" },
+    );
+    expect(calls[1]?.[1]).toEqual({ ignore: [], meta: true });
   });
 
   it("turns driver errors into typed errors that keep the cause", async () => {
@@ -88,15 +99,19 @@ describe("the adapter", () => {
       close: async () => undefined,
     });
     const refused = new esErrors.ConnectionError("connect ECONNREFUSED 127.0.0.1:9200");
+    const read = { operation: "read of task x" };
     await expect(
-      adaptClient(failing(refused)).request({ method: "GET", path: "/i/_doc/x" }),
+      adaptClient(failing(refused)).request({ method: "GET", path: "/i/_doc/x" }, read),
     ).rejects.toBeInstanceOf(BackendConnectionError);
     const mapping = esResponse(400, {
       error: { type: "mapper_parsing_exception", reason: "bad" },
     });
+    // The label names the operation the call is part of (BACKEND.md), never the REST path.
     await expect(
-      adaptClient(failing(mapping)).request({ method: "PUT", path: "/i/_doc/x" }),
-    ).rejects.toThrow(/HTTP 400.*mapper_parsing_exception: bad/);
+      adaptClient(failing(mapping)).request({ method: "PUT", path: "/i/_doc/x" }, read),
+    ).rejects.toThrow(
+      /^\[resultstore\] \[elasticsearch\] Read of task x failed \(HTTP 400\): mapper_parsing_exception: bad$/,
+    );
   });
 });
 
@@ -113,7 +128,7 @@ describe("what a failure says about the request (BACKEND-COMMON: unsent, outcome
   const write = { method: "PUT", path: "/i/_doc/x", body: "{}" };
   const failure = (error: unknown, mutates: boolean) =>
     adaptClient(failing(error))
-      .request(mutates ? write : read, { mutates })
+      .request(mutates ? write : read, { operation: "write of task x", mutates })
       .catch((caught: unknown) => caught);
   // The transport's result on its errors: `meta.attempts` counts the client's re-sends.
   const sent = (attempts: number) => ({ meta: { attempts } }) as never;
