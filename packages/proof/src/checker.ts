@@ -680,7 +680,8 @@ function checkFinalTasks(
       }
     }
     // What the end must still hold: applied writes the record cannot have lost since.
-    const lasting = (w: WriteEvent) => !vanish.possible(id, w.start, final.start);
+    // The final state is read over [final.start, final.end]: it may show an expiry in that span.
+    const lasting = (w: WriteEvent) => !vanish.possible(id, w.start, final.end);
     const applied = current.filter((w) => w.applied === true && lasting(w));
     const landed = [...current.filter(mayHaveLanded), ...spanning.filter(mayHaveLanded)];
 

@@ -2,7 +2,7 @@
  * The backends the proof runs, the server each one needs, and how a client process opens one.
  */
 import { readFileSync } from "node:fs";
-import { type BackendModule, type ResultBackend } from "@resultstore/core";
+import type { BackendModule, ResultBackend } from "@resultstore/core";
 import { SCHEME_PACKAGES, schemeOf } from "@resultstore/core/backend";
 import { RemoteMemoryBackend } from "./memory-server.js";
 import { mutantNamed } from "./mutants.js";

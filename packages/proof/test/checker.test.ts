@@ -549,6 +549,21 @@ describe("the checker's metadata model", () => {
     h.splice(3, 0, readMeta(1, "x0", 500, 510, "PENDING", {}));
     expect(kinds(check(h)).sort()).toEqual(["metadata-lost", "success-changed"]);
   });
+  it("lets an expiring record vanish while a slow final read is still going", () => {
+    // The final state is read over [start, end]: a record whose expiry falls inside that span may
+    // read as gone (CI's cluster proof: a 2 s final read under load, a SUCCESS with 2 s expiry).
+    const x = { expiresMs: 2000 };
+    const h: HistoryEvent[] = [
+      run,
+      write(0, "x0", "STARTED", 100, 110, true, x),
+      write(0, "x0", "SUCCESS", 120, 130, true, x),
+      { ...final({}), start: 900, end: 3500 },
+    ];
+    expect(check(h).examples).toEqual([]);
+    // A final read that ended before the record could expire must still hold it.
+    h[3] = { ...final({}), start: 900, end: 1000 };
+    expect(kinds(check(h))).toContain("acknowledged-write-lost");
+  });
 });
 
 describe("the checker's counters", () => {
