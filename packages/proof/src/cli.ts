@@ -1,8 +1,9 @@
 #!/usr/bin/env node
 /**
- * `npm run proof -- [--backend NAME] [--seconds N] [--processes N] [--faults kill,pause,drop]
- *                   [--json FILE] [--keep DIR] [--clusters]`
- * (`--clusters`: the 3-node cluster targets, `cassandra-cluster` etc., instead of the single servers)
+ * `npm run proof -- [--backend NAME] [--seconds N] [--processes N] [--python N]
+ *                   [--faults kill,pause,drop] [--json FILE] [--keep DIR] [--clusters]`
+ * (`--clusters`: the 3-node cluster targets, `cassandra-cluster` etc., instead of the single servers;
+ * `--python N`: N of the processes are Python, writing through resultstore-celery)
  * `npm run proof -- --check HISTORY.jsonl`   (check a saved history again)
  * `npm run proof -- --mutants [--mutant NAME]`   (the checker must catch each broken backend)
  *
@@ -17,8 +18,9 @@ import { type CheckReport, check, type ViolationKind } from "./checker.js";
 import type { FaultKind } from "./history.js";
 import { readHistory } from "./history.js";
 import { MUTANTS, type Mutant, mutantNamed } from "./mutants.js";
+import { noPythonSide } from "./python.js";
 import { type RunResult, runProof } from "./run.js";
-import { CLUSTER_TARGETS, TARGETS, targetNamed } from "./targets.js";
+import { CLUSTER_TARGETS, TARGETS, type Target, targetNamed } from "./targets.js";
 
 const FAULTS: readonly FaultKind[] = ["kill", "pause", "drop"];
 
@@ -30,11 +32,14 @@ const FAULTS: readonly FaultKind[] = ["kill", "pause", "drop"];
  * Elasticsearch backend again, through opensearch://) is left out to bound CI's time: a killed
  * OpenSearch node takes 30-40 s to come back here, most of a 20 s run; its URL path is tested by
  * backend-elasticsearch's opensearch-url test, and `--backend opensearch` runs it on demand.
+ * On the six databases the fleet is mixed: two Node and two Python (resultstore-celery)
+ * processes; the memory backend, which has no Python side, runs four Node ones.
  */
 const CI_PRESET = {
   targets: TARGETS.filter((t) => t.name !== "mongo" && t.name !== "opensearch"),
   seconds: 20,
   processes: 4,
+  python: (target: Target) => (noPythonSide(target) ? 0 : 2),
   faults: ["kill", "pause"] as FaultKind[],
   json: undefined,
   keep: undefined,
@@ -50,6 +55,7 @@ function parse(argv: string[]) {
       backend: { type: "string", multiple: true },
       seconds: { type: "string", default: "60" },
       processes: { type: "string", default: "4" },
+      python: { type: "string", default: "0" },
       faults: { type: "string", default: "kill,pause,drop" },
       json: { type: "string" },
       keep: { type: "string" },
@@ -62,7 +68,12 @@ function parse(argv: string[]) {
   });
   // `--ci --clusters`: the same short run against the 3-node clusters, a node killed and one paused.
   if (values.ci && values.clusters)
-    return { ...CI_PRESET, targets: [...CLUSTER_TARGETS], note: undefined as string | undefined };
+    return {
+      ...CI_PRESET,
+      targets: [...CLUSTER_TARGETS],
+      python: () => 0,
+      note: undefined as string | undefined,
+    };
   if (values.ci) return CI_PRESET;
   if (values.mutants || values.mutant?.length)
     return { ...CI_PRESET, mutants: values.mutant ?? [], keep: values.keep, note: undefined };
@@ -76,14 +87,24 @@ function parse(argv: string[]) {
   const names = (values.backend ?? []).flatMap((b) => b.split(","));
   if (faults.includes("drop") && (values.clusters || names.some((n) => targetNamed(n).nodes)))
     throw new Error("the drop fault needs one server address; cluster targets take kill,pause");
+  const targets = names.length
+    ? names.map(targetNamed)
+    : values.clusters
+      ? [...CLUSTER_TARGETS]
+      : [...TARGETS];
+  const processes = positive(values.processes, "--processes");
+  const python = Number(values.python);
+  if (!Number.isInteger(python) || python < 0 || python > processes)
+    throw new Error(`--python must be an integer from 0 to --processes (${processes})`);
+  for (const target of python ? targets : []) {
+    const why = noPythonSide(target);
+    if (why) throw new Error(`--python: ${target.name} has no Python side (${why})`);
+  }
   return {
-    targets: names.length
-      ? names.map(targetNamed)
-      : values.clusters
-        ? [...CLUSTER_TARGETS]
-        : [...TARGETS],
+    targets,
     seconds: positive(values.seconds, "--seconds"),
-    processes: positive(values.processes, "--processes"),
+    processes,
+    python: () => python,
     faults: [...new Set(faults)],
     json: values.json,
     keep: values.keep,
@@ -101,6 +122,7 @@ function positive(value: string | undefined, name: string): number {
 
 const COLUMNS = [
   "backend",
+  "python",
   "ops",
   "acknowledged",
   "indeterminate",
@@ -124,6 +146,7 @@ function row(r: RunResult | (CheckReport & { skipped?: string })): string[] {
     );
   return [
     r.backend,
+    "python" in r ? String(r.python) : "-",
     String(r.ops),
     String(r.acknowledged),
     String(r.indeterminate),
@@ -152,6 +175,7 @@ function toJson(results: readonly (RunResult | CheckReport)[]) {
     results.map((r) => [
       r.backend,
       {
+        ...("python" in r ? { python: r.python } : {}),
         ops: r.ops,
         acknowledged: r.acknowledged,
         indeterminate: r.indeterminate,
@@ -183,8 +207,10 @@ async function main(): Promise<number> {
   const results: RunResult[] = [];
   let failed = false;
   for (const target of args.targets) {
+    const python = args.python(target);
+    const fleet = python ? ` (${args.processes - python} Node, ${python} Python)` : "";
     log(
-      `${target.name}: ${args.processes} processes, ${args.seconds}s, faults ${args.faults.join(",") || "none"}`,
+      `${target.name}: ${args.processes} processes${fleet}, ${args.seconds}s, faults ${args.faults.join(",") || "none"}`,
     );
     const t0 = Date.now();
     let result: RunResult;
@@ -193,6 +219,7 @@ async function main(): Promise<number> {
         target,
         seconds: args.seconds,
         processes: args.processes,
+        python,
         faults: args.faults,
         workDir: join(workDir, target.name),
         log: (line) => log(`${target.name}: ${line}`),

@@ -140,6 +140,8 @@ export interface RunEvent {
   url: string;
   secrets: string[];
   processes: number;
+  /** How many of the processes were Python (resultstore-celery): the last ones. */
+  python?: number;
   seconds: number;
   faults: FaultKind[];
   /** `expires` of the expiring counters, in milliseconds. */

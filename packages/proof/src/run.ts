@@ -3,14 +3,15 @@
  * the fault proxy in front of it, N client processes for a bounded time, faults on a schedule
  * that ends by itself, the final state, and the checker's report.
  */
-import { type ChildProcess, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { appendFileSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
-import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
+import { join } from "node:path";
+import { packageEnv } from "@resultstore/celery-python/wheel";
 import { TcpProxy } from "@resultstore/conformance";
+import { ResultStore } from "@resultstore/core";
 import { sanitizeUrl } from "@resultstore/core/backend";
 import { type CheckReport, check } from "./checker.js";
+import { type ClientProcess, spawnNodeWorker, spawnPythonWorker } from "./clients.js";
 import { readFinalState } from "./final.js";
 import {
   type FaultEvent,
@@ -20,11 +21,12 @@ import {
   parseHistory,
   type RunEvent,
 } from "./history.js";
+import { celeryBackendFor, noPythonSide } from "./python.js";
+import { secretForms } from "./secrets.js";
 import { clusterServer, privateServer, type ServerHandle, sharedServer } from "./servers.js";
-import { openBackend, type Target } from "./targets.js";
-import { DEFAULT_TASK_EXPIRES_MS, type WorkerConfig } from "./worker.js";
+import { type Connection, openBackend, type Target } from "./targets.js";
+import { DEFAULT_TASK_EXPIRES_MS, WORKLOAD, type WorkerConfig } from "./worker.js";
 
-const HERE = dirname(fileURLToPath(import.meta.url));
 /** How long the clients run after the last fault healed. */
 const HEALTHY_TAIL_MS = 8000;
 /** Clients stop by themselves this long after they start, should the runner never say when. */
@@ -48,10 +50,17 @@ export interface RunOptions {
   taskExpiresMs?: number;
   /** How long the clients run after the last fault healed. @default 8000 */
   healthyTailMs?: number;
+  /**
+   * How many of the processes are Python (resultstore-celery): the last ones, so processes
+   * 0 … processes - python - 1 are Node and deliver the chords. @default 0
+   */
+  python?: number;
 }
 
 export interface RunResult extends CheckReport {
   historyFile: string;
+  /** How many of the processes were Python. */
+  python: number;
   /** Why the backend was not run (no server); then every figure is 0. */
   skipped?: string;
 }
@@ -60,6 +69,14 @@ export async function runProof(options: RunOptions): Promise<RunResult> {
   const { target, seconds, processes, faults, workDir, log } = options;
   const counterExpiresMs = options.counterExpiresMs ?? 3000;
   const taskExpiresMs = options.taskExpiresMs ?? DEFAULT_TASK_EXPIRES_MS;
+  const python = options.python ?? 0;
+  const nodeProcesses = processes - python;
+  if (python < 0 || nodeProcesses < 0)
+    throw new Error(`--python ${python} of ${processes} processes`);
+  const why = python ? noPythonSide(target) : undefined;
+  if (why) throw new Error(`${target.name} cannot run Python processes: ${why}`);
+  // Before any server starts: the first build of the venv and wheel takes minutes, later ones none.
+  const pythonEnv = python ? await packageEnv() : undefined;
   mkdirSync(workDir, { recursive: true });
   const historyFile = join(workDir, `${target.name}.history.jsonl`);
   writeFileSync(historyFile, "");
@@ -69,7 +86,7 @@ export async function runProof(options: RunOptions): Promise<RunResult> {
     : faults.length || !target.server
       ? await privateServer(target, join(workDir, "run"), log)
       : await sharedServer(target);
-  if (!server) return skipped(target, historyFile, "its server is not running");
+  if (!server) return { ...skipped(target, historyFile, "its server is not running"), python };
   const proxy = faults.includes("drop") ? new TcpProxy("127.0.0.1", portOf(server.url)) : undefined;
   try {
     if (proxy) await proxy.start();
@@ -88,6 +105,7 @@ export async function runProof(options: RunOptions): Promise<RunResult> {
       url: sanitizeUrl(url),
       secrets,
       processes,
+      ...(python ? { python } : {}),
       seconds,
       faults,
       counterExpiresMs,
@@ -98,6 +116,10 @@ export async function runProof(options: RunOptions): Promise<RunResult> {
       appendFileSync(historyFile, `${JSON.stringify(event)}\n`);
     record(runEvent);
 
+    // Python clients do not create keyspaces or containers (and their Celery classes would create
+    // them otherwise than the Node backend): a Node store creates the namespace first.
+    if (python) await createNamespace({ ...connection, url });
+    const celery = python ? celeryBackendFor(clientUrl, namespace) : undefined;
     // The clock starts once every client has opened its store (loading a driver takes seconds on
     // a busy machine); until the runner names the deadline, clients run at most SAFETY_MS.
     const workers = Array.from({ length: processes }, (_, p) => {
@@ -113,14 +135,29 @@ export async function runProof(options: RunOptions): Promise<RunResult> {
         taskExpiresMs,
         secrets,
         callTimeoutMs: 10_000,
+        chordProcesses: nodeProcesses,
       };
       writeFileSync(config.historyFile, "");
-      return { config, child: spawnWorker(config) };
+      const client: ClientProcess =
+        celery && pythonEnv && p >= nodeProcesses
+          ? spawnPythonWorker(
+              {
+                ...config,
+                celery,
+                workload: WORKLOAD,
+                secretForms: secrets.flatMap(secretForms),
+                // One Python process calls cleanup() beside Node's process 0.
+                cleanup: p === nodeProcesses,
+              },
+              pythonEnv,
+            )
+          : spawnNodeWorker(config);
+      return { config, client };
     });
-    const exited = workers.map(({ child }) => exitOf(child));
-    await Promise.race([Promise.all(workers.map(({ child }) => readyOf(child))), sleep(60_000)]);
+    const exited = workers.map(({ client }) => client.exited);
+    await Promise.race([Promise.all(workers.map(({ client }) => client.ready)), sleep(60_000)]);
     const tell = (deadline: number) => {
-      for (const { child } of workers) if (child.connected) child.send(`deadline:${deadline}`);
+      for (const { client } of workers) client.tell(deadline);
     };
     const deadline = Date.now() + seconds * 1000;
     // The clients are told when to stop only once the faults are over: a restart can take longer
@@ -143,7 +180,7 @@ export async function runProof(options: RunOptions): Promise<RunResult> {
     tell(end);
     const hardStop = setTimeout(
       () => {
-        for (const { child } of workers) child.kill("SIGKILL");
+        for (const { client } of workers) client.kill();
       },
       60_000 + Math.max(0, end - Date.now()),
     );
@@ -188,14 +225,14 @@ export async function runProof(options: RunOptions): Promise<RunResult> {
       log(`!!! no call succeeded after the last fault healed: the clients did not recover`);
     }
     if (crashed) log(`!!! ${crashed} client process(es) crashed; their histories may be cut short`);
-    return { ...report, historyFile };
+    return { ...report, historyFile, python };
   } finally {
     await proxy?.stop();
     await server.stop();
   }
 }
 
-function skipped(target: Target, historyFile: string, why: string): RunResult {
+function skipped(target: Target, historyFile: string, why: string): Omit<RunResult, "python"> {
   return {
     backend: target.name,
     ops: 0,
@@ -212,26 +249,17 @@ function skipped(target: Target, historyFile: string, why: string): RunResult {
   };
 }
 
-function spawnWorker(config: WorkerConfig): ChildProcess {
-  return spawn(process.execPath, [join(HERE, "worker.js"), JSON.stringify(config)], {
-    stdio: ["ignore", "inherit", "inherit", "ipc"],
-  });
-}
+/** A task id no history names (the checker and the final read never see it). */
+const WARM_UP_ID = "proof-namespace-warm-up";
 
-function readyOf(child: ChildProcess): Promise<void> {
-  return new Promise((resolve) => {
-    const onMessage = (message: unknown) => {
-      if (message !== "ready") return;
-      child.off("message", onMessage);
-      resolve();
-    };
-    child.on("message", onMessage);
-    child.once("exit", () => resolve());
-  });
-}
-
-function exitOf(child: ChildProcess): Promise<number> {
-  return new Promise((resolve) => child.once("exit", (code) => resolve(code ?? 1)));
+/** A Node store's first write creates the namespace's keyspace, table, index or container. */
+async function createNamespace(connection: Connection): Promise<void> {
+  const backend = await openBackend(connection);
+  try {
+    await new ResultStore(backend, { alwaysRetry: true }).markQueued(WARM_UP_ID);
+  } finally {
+    await backend.close();
+  }
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

@@ -31,6 +31,7 @@ import {
 import {
   type ChordEvent,
   type CleanupEvent,
+  type ClientEvent,
   type ErrorInfo,
   type ForgetEvent,
   HistoryWriter,
@@ -60,23 +61,73 @@ export interface WorkerConfig {
   secrets: string[];
   /** A call that takes longer is recorded as indeterminate (it may still land later). */
   callTimeoutMs: number;
+  /**
+   * How many processes deliver chord members: processes 0 to N - 1, the Node ones of a mixed
+   * fleet (a Python worker has no chord lane). @default processes
+   */
+  chordProcesses?: number;
 }
 
-/** Milliseconds each hot id, expiring-counter cycle and chord stays current. */
-export const HOT_WINDOW_MS = 4000;
-export const CHORD_WINDOW_MS = 3000;
-const HOT_IDS = 4;
-const LASTING_COUNTERS = 3;
-const EXPIRING_COUNTERS = 2;
-/** Each process reuses this many ids for its expiring tasks, so an expired id is re-created. */
-const EXPIRING_IDS = 3;
-export const DEFAULT_TASK_EXPIRES_MS = 2000;
-/** `incr` steps: mostly 1, as chords and Celery use it, sometimes more. */
-const STEPS = [1, 1, 1, 2, 3, 5] as const;
-/** Each chord has two members per process; every member is delivered by two processes. */
-export const chordSize = (processes: number) => 2 * processes;
+/**
+ * The workload's sizes, chances and timing. A Python worker (python/worker.py) gets this object in
+ * its config and runs its lanes with it, so a mixed fleet runs one workload, not two versions of it.
+ */
+export const WORKLOAD = {
+  /** Milliseconds each set of hot ids stays current. */
+  hotWindowMs: 4000,
+  hotIds: 4,
+  lastingCounters: 3,
+  expiringCounters: 2,
+  /** Each process reuses this many ids for its expiring tasks, so an expired id is re-created. */
+  expiringIds: 3,
+  /** `incr` steps: mostly 1, as chords and Celery use it, sometimes more. */
+  steps: [1, 1, 1, 2, 3, 5],
+  /** The states of late messages to other processes' tasks. */
+  lateStates: ["STARTED", "SUCCESS", "FAILURE", "REVOKED", "RETRY", "PROGRESS"],
+  /** The ready state a lifecycle ends with (RETRY: then STARTED and one of `afterRetry`). */
+  readyStates: ["SUCCESS", "FAILURE", "REVOKED", "RETRY"],
+  afterRetry: ["SUCCESS", "FAILURE"],
+  /** How often each branch of a lane is taken. */
+  chance: {
+    /** A lifecycle runs on the expiring store, over the reused ids. */
+    expiringLifecycle: 0.25,
+    /** QUEUED is published twice. */
+    queuedTwice: 0.2,
+    /** One of a finished task's messages is delivered again. */
+    duplicateDelivery: 0.3,
+    /** A finished task is forgotten and read; then, half the time, run again under its id. */
+    forget: 0.15,
+    rerunForgotten: 0.5,
+    /** A late message to another process's task. */
+    lateMessage: 0.5,
+    /** A hot id's write is followed by a read, of that id alone half the time, else of all. */
+    hotRead: 0.5,
+    hotReadOne: 0.5,
+  },
+  /** A hot id's write, by a uniform roll: the first state whose bound is above it. */
+  hotStates: [
+    [0.8, "PROGRESS"],
+    [0.86, "SUCCESS"],
+    [0.92, "FAILURE"],
+    [1, "STARTED"],
+  ],
+  /** `cleanup()` every `cleanupMs` plus up to `cleanupJitterMs`. */
+  cleanupMs: 800,
+  cleanupJitterMs: 400,
+  /**
+   * Bursts on the expiring counters: the first `burstMs` of every cycle of `expires` plus
+   * `burstGapMs`. The pause between bursts (cycle - burstMs) exceeds `expires` by 1.9 s, more than
+   * the checker's second of slack for whole-second expiry, so each burst starts a new lifetime.
+   */
+  burstMs: 600,
+  burstGapMs: 2500,
+} as const;
 
-const STATES_LATE = ["STARTED", "SUCCESS", "FAILURE", "REVOKED", "RETRY", "PROGRESS"] as const;
+/** Milliseconds each chord stays current (chords are delivered by the Node processes only). */
+export const CHORD_WINDOW_MS = 3000;
+export const DEFAULT_TASK_EXPIRES_MS = 2000;
+/** Each chord has two members per delivering process; every member is delivered by two of them. */
+export const chordSize = (processes: number) => 2 * processes;
 
 class Timeout extends Error {}
 
@@ -118,6 +169,11 @@ export class Worker {
 
   private get running(): boolean {
     return Date.now() < this.deadline;
+  }
+
+  /** Records a finished call. */
+  private async record(event: ClientEvent): Promise<void> {
+    this.history.add(event);
   }
 
   /** Runs `call` with the call timeout; resolves its value or the recorded error. */
@@ -185,7 +241,7 @@ export class Worker {
     event.end = Date.now();
     if (outcome.error) event.error = outcome.error;
     else event.applied = outcome.value?.applied;
-    this.history.add(event);
+    await this.record(event);
     // The caller reuses what it passed: nothing of this may reach a later write or read.
     metadata[`mutated_${metaKey}`] = "by the writer";
     mutateNested(value);
@@ -199,19 +255,19 @@ export class Worker {
     const outcome = await this.timed(() => this.store.forget(id));
     event.end = Date.now();
     if (outcome.error) event.error = outcome.error;
-    this.history.add(event);
+    await this.record(event);
   }
 
   private async cleanups(): Promise<void> {
     while (this.running) {
-      await sleep(800 + Math.random() * 400);
+      await sleep(WORKLOAD.cleanupMs + Math.random() * WORKLOAD.cleanupJitterMs);
       if (!this.running) break;
       const event: CleanupEvent = { type: "cleanup", p: this.config.p, start: Date.now(), end: 0 };
       const outcome = await this.timed(() => this.store.cleanup());
       event.end = Date.now();
       if (outcome.error) event.error = outcome.error;
       else if (outcome.value !== undefined) event.removed = outcome.value;
-      this.history.add(event);
+      await this.record(event);
     }
   }
 
@@ -231,7 +287,7 @@ export class Worker {
         metadata: clone(m.metadata),
         ...(m.args != null ? { args: clone(m.args) } : {}),
       }));
-    this.history.add(event);
+    await this.record(event);
     // The caller changes what it was given: no later read or write may show it.
     for (const m of outcome.value ?? []) {
       try {
@@ -247,7 +303,7 @@ export class Worker {
   }
 
   private async incr(key: string, expiring: boolean): Promise<void> {
-    const by = pick(STEPS);
+    const by = pick(WORKLOAD.steps);
     const event: IncrEvent = {
       type: "incr",
       p: this.config.p,
@@ -262,7 +318,7 @@ export class Worker {
     event.end = Date.now();
     if (outcome.error) event.error = outcome.error;
     else event.value = outcome.value;
-    this.history.add(event);
+    await this.record(event);
   }
 
   private successResult(): unknown {
@@ -272,31 +328,31 @@ export class Worker {
   private async lifecycles(): Promise<void> {
     const { p, processes } = this.config;
     while (this.running) {
-      if (this.expiringTasks && chance(0.25)) {
+      if (this.expiringTasks && chance(WORKLOAD.chance.expiringLifecycle)) {
         // A few reused ids on the expiring store: each lifecycle finds its id expired (then it
         // re-creates it) or still ready (then its writes are refused).
-        const id = `x${p}-${++this.expiringSeq % EXPIRING_IDS}`;
+        const id = `x${p}-${++this.expiringSeq % WORKLOAD.expiringIds}`;
         await this.lifecycle(id, this.expiringTasks);
         continue;
       }
       const id = `t${p}-${++this.tasks}`;
       const ready = await this.lifecycle(id, this.store);
-      if (chance(0.3)) {
+      if (chance(WORKLOAD.chance.duplicateDelivery)) {
         // A duplicate delivery of this task's messages: refused once the task is ready.
         const again = pick(["STARTED", ready]);
         await this.write(id, again, again === "SUCCESS" ? this.successResult() : undefined);
       }
-      if (chance(0.15)) {
+      if (chance(WORKLOAD.chance.forget)) {
         // Forgotten, read, and now and then run again under the same id (re-created).
         await this.forget(id);
         await this.read([id]);
-        if (chance(0.5)) await this.lifecycle(id, this.store);
+        if (chance(WORKLOAD.chance.rerunForgotten)) await this.lifecycle(id, this.store);
       }
-      if (chance(0.5) && processes > 1) {
+      if (chance(WORKLOAD.chance.lateMessage) && processes > 1) {
         // A late message for another process's task, which may not exist yet (or any more).
         const other = (p + 1 + Math.floor(Math.random() * (processes - 1))) % processes;
         const late = `t${other}-${1 + Math.floor(Math.random() * this.tasks)}`;
-        const state = pick(STATES_LATE);
+        const state = pick(WORKLOAD.lateStates);
         await this.write(late, state, state === "SUCCESS" ? this.successResult() : undefined);
         await this.read([late]);
       }
@@ -306,13 +362,13 @@ export class Worker {
   /** One task's messages in order, then a read; returns the ready state it ended with. */
   private async lifecycle(id: string, store: ResultStore): Promise<string> {
     await this.write(id, "QUEUED", undefined, store);
-    if (chance(0.2)) await this.write(id, "QUEUED", undefined, store); // published twice
+    if (chance(WORKLOAD.chance.queuedTwice)) await this.write(id, "QUEUED", undefined, store);
     await this.write(id, "STARTED", undefined, store);
-    let ready = pick(["SUCCESS", "FAILURE", "REVOKED", "RETRY"]);
+    let ready: string = pick(WORKLOAD.readyStates);
     if (ready === "RETRY") {
       await this.write(id, "RETRY", undefined, store);
       await this.write(id, "STARTED", undefined, store);
-      ready = pick(["SUCCESS", "FAILURE"]);
+      ready = pick(WORKLOAD.afterRetry);
     }
     await this.write(id, ready, ready === "SUCCESS" ? this.successResult() : undefined, store);
     await this.read([id]);
@@ -321,29 +377,27 @@ export class Worker {
 
   private async hotIds(): Promise<void> {
     while (this.running) {
-      const window = Math.floor(Date.now() / HOT_WINDOW_MS);
-      const ids = Array.from({ length: HOT_IDS }, (_, k) => `h${window}-${k}`);
+      const window = Math.floor(Date.now() / WORKLOAD.hotWindowMs);
+      const ids = Array.from({ length: WORKLOAD.hotIds }, (_, k) => `h${window}-${k}`);
       const id = pick(ids);
       const roll = Math.random();
-      const state =
-        roll < 0.8 ? "PROGRESS" : roll < 0.86 ? "SUCCESS" : roll < 0.92 ? "FAILURE" : "STARTED";
+      const [, state] = WORKLOAD.hotStates.find(([bound]) => roll < bound) ?? ["", "STARTED"];
       await this.write(id, state, state === "SUCCESS" ? this.successResult() : undefined);
-      if (chance(0.5)) await this.read(chance(0.5) ? [id] : ids);
+      if (chance(WORKLOAD.chance.hotRead))
+        await this.read(chance(WORKLOAD.chance.hotReadOne) ? [id] : ids);
     }
   }
 
   private async countersAndChords(): Promise<void> {
     const { counterExpiresMs } = this.config;
     // Bursts of increments with pauses longer than `expires` between them: every burst finds the
-    // counter expired, so several processes restart it at once.
-    // The pause between bursts (cycle - 600 ms) exceeds `expires` by 1.9 s, more than the
-    // checker's second of slack for whole-second expiry, so each burst starts a new lifetime.
-    const cycle = counterExpiresMs + 2500;
+    // counter expired, so several processes restart it at once (see WORKLOAD.burstMs).
+    const cycle = counterExpiresMs + WORKLOAD.burstGapMs;
     let chordWindow = Math.floor(Date.now() / CHORD_WINDOW_MS);
     while (this.running) {
-      await this.incr(`c${Math.floor(Math.random() * LASTING_COUNTERS)}`, false);
-      if (Date.now() % cycle < 600) {
-        await this.incr(`e${Math.floor(Math.random() * EXPIRING_COUNTERS)}`, true);
+      await this.incr(`c${Math.floor(Math.random() * WORKLOAD.lastingCounters)}`, false);
+      if (Date.now() % cycle < WORKLOAD.burstMs) {
+        await this.incr(`e${Math.floor(Math.random() * WORKLOAD.expiringCounters)}`, true);
       }
       const now = Math.floor(Date.now() / CHORD_WINDOW_MS);
       for (; chordWindow < now && this.running; chordWindow++) await this.chord(chordWindow);
@@ -352,7 +406,8 @@ export class Worker {
 
   /** Delivers this process's members of chord `window`, each member's second delivery included. */
   private async chord(window: number): Promise<void> {
-    const { p, processes } = this.config;
+    const { p } = this.config;
+    const processes = this.config.chordProcesses ?? this.config.processes;
     const size = chordSize(processes);
     const members = Array.from({ length: size }, (_, j) => j).filter(
       (j) => j % processes === p || (j + 1) % processes === p,
@@ -387,7 +442,7 @@ export class Worker {
         if (fired) event.firedAt = firedAt;
         if (outcome.error) event.error = outcome.error;
         else event.duplicate = outcome.value?.duplicate;
-        this.history.add(event);
+        await this.record(event);
         if (!outcome.error) break;
       }
     }
