@@ -305,8 +305,10 @@ class Worker:
         return random.random() < self.chance_of[name]
 
     def record(self, event: dict) -> None:
-        """Records a finished call."""
+        """Records a finished call; after a call that reached no server, the lane backs off."""
         self.history.add(event)
+        if event.get("error", {}).get("definite"):
+            time.sleep(self.workload["unreachablePauseMs"] / 1000)
 
     def timed(self, call) -> Outcome:
         return run_call(call, self.timeout_s, self.secret_forms)
