@@ -26,7 +26,8 @@ What each outcome means (PROOF.md, "Mixed fleets"):
 - an exception is ``definite`` (the call had no effect) only when no byte of the call left this
   process: every way the drivers send (``socket`` and ``ssl`` sends from the call's thread, and
   cassandra-driver's ``Connection.send_msg``, whose I/O thread writes what the calling thread
-  queued) is watched, per call. Anything else may have landed: indeterminate. So is a timeout.
+  queued) is watched, per call. A TLS handshake's own bytes (written by the ssl module's C code)
+  are not a request. Anything else may have landed: indeterminate. So is a timeout.
 - ``typed``: the exception is one a caller is meant to handle: resultstore-celery's
   ``ResultStoreError``, Celery's backend errors, or the database client's own exceptions (and the
   socket layer's ``OSError``), which is what Celery's ``exception_safe_to_retry`` inspects. Any
