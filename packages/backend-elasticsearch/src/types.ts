@@ -4,9 +4,12 @@
  * both have this shape, so either can be passed as `client`.
  */
 export interface SearchClientLike {
+  /** The client's transport, which sends every REST call. */
   transport: {
+    /** Sends one call; resolves with the parsed body (or `{ body }`, as the client answers). */
     request(params: TransportParams, options?: Record<string, unknown>): Promise<unknown>;
   };
+  /** Closes the client's connections. */
   close(): Promise<unknown>;
 }
 
