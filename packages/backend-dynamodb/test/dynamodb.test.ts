@@ -45,9 +45,9 @@ describe.skipIf(!target.url)(`dynamodb backend ${target.reason}`, () => {
    * (a probe saw one gone 2 s after its expiry), so a test of an expired item that TTL has not
    * deleted yet needs a table where it never will: otherwise it flakes with the sweeper's timing.
    */
-  const undeletingStore = async (expires: number) => {
-    const table = freshNamespace("dyn_nottl_");
-    await client.send(
+  /** A table as an operator would create it for us: the key schema only, no TTL. */
+  const createBareTable = (table: string) =>
+    client.send(
       new CreateTableCommand({
         TableName: table,
         KeySchema: [{ AttributeName: "id", KeyType: "HASH" }],
@@ -55,6 +55,9 @@ describe.skipIf(!target.url)(`dynamodb backend ${target.reason}`, () => {
         BillingMode: "PAY_PER_REQUEST",
       }),
     );
+  const undeletingStore = async (expires: number) => {
+    const table = freshNamespace("dyn_nottl_");
+    await createBareTable(table);
     const store = new ResultStore(fromUrl(url, { table, manageTable: false }), { expires });
     stores.push(store);
     return store;
@@ -272,14 +275,7 @@ describe.skipIf(!target.url)(`dynamodb backend ${target.reason}`, () => {
     const missing = new ResultStore(fromUrl(url, { namespace, manageTable: false }));
     await expect(missing.markSuccess(randomUUID(), 1)).rejects.toThrow(BackendError);
     const table = tableOf(missing);
-    await client.send(
-      new CreateTableCommand({
-        TableName: table,
-        KeySchema: [{ AttributeName: "id", KeyType: "HASH" }],
-        AttributeDefinitions: [{ AttributeName: "id", AttributeType: "S" }],
-        BillingMode: "PAY_PER_REQUEST",
-      }),
-    );
+    await createBareTable(table);
     const taskId = randomUUID();
     expect((await missing.markSuccess(taskId, 1)).applied).toBe(true);
     const ttl = await client.send(new DescribeTimeToLiveCommand({ TableName: table }));
