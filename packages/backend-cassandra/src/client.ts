@@ -108,7 +108,7 @@ export class Schema {
     // A table just created (by any store) is "unconfigured" until the server applied it: wait
     // that out, once. Without createTables nobody here creates it: missing is an error at once.
     const wait = this.config.createTables ? SCHEMA_WAIT_MS : 0;
-    if (wait) await awaitSchemaAgreement(client);
+    if (wait) await awaitOnEveryNode(client, tableSchema(this.config.names.keyspace, table));
     const columns = kind === "tasks" ? STATIC_COLUMNS.map(([name]) => name).join(", ") : "*";
     const probe = `SELECT ${columns} FROM ${table} LIMIT 1`;
     for (const deadline = Date.now() + wait; ; await setTimeout(100)) {
@@ -129,7 +129,7 @@ export class Schema {
     const { names, replication } = this.config;
     const cql = `CREATE KEYSPACE IF NOT EXISTS "${names.keyspace}" WITH replication = ${replication}`;
     await ddl(client, cql);
-    await awaitSchemaAgreement(client);
+    await awaitOnEveryNode(client, keyspaceSchema(names.keyspace));
   }
 
   /** Celery's table may exist without our columns (Celery created it): add them, never drop any. */
@@ -202,13 +202,67 @@ function ddl(client: Client, cql: string) {
   return client.execute(cql, [], hosts[0] ? { host: hosts[0] } : {});
 }
 
+/** One node's view of a schema object, as text that must read the same on every node. */
+type SchemaQuestion = (
+  ask: (cql: string, params: string[]) => Promise<cassandra.types.Row[]>,
+) => Promise<string>;
+
+/** The keyspace's replication, as one node knows it. */
+function keyspaceSchema(keyspace: string): SchemaQuestion {
+  return async (ask) => {
+    const rows = await ask(
+      "SELECT replication FROM system_schema.keyspaces WHERE keyspace_name = ?",
+      [keyspace],
+    );
+    return rows.length === 0 ? "" : JSON.stringify(rows[0]?.get("replication"));
+  };
+}
+
+/** The table's id and columns, as one node knows them (`table` as `qualified` writes it). */
+function tableSchema(keyspace: string, table: string): SchemaQuestion {
+  const name = table.slice(table.lastIndexOf(".") + 1).replaceAll('"', "");
+  return async (ask) => {
+    const where = "WHERE keyspace_name = ? AND table_name = ?";
+    const [tables, columns] = await Promise.all([
+      ask(`SELECT id FROM system_schema.tables ${where}`, [keyspace, name]),
+      ask(`SELECT column_name FROM system_schema.columns ${where}`, [keyspace, name]),
+    ]);
+    if (tables.length === 0) return "";
+    const names = columns.map((row) => String(row.get("column_name"))).sort();
+    return `${String(tables[0]?.get("id"))} ${names.join(",")}`;
+  };
+}
+
 /**
- * Schema changes reach other nodes by gossip, and the driver waits at most 10 s for that: a replica
- * without the table fails reads. (`checkSchemaAgreement` is missing from the driver's typings.)
+ * Waits until every live node answers `question` alike, and not with nothing: schema changes
+ * reach other nodes by gossip, and a replica without the table fails the reads and writes it
+ * takes part in ("Server failure during read query"), even once the coordinator that made the
+ * change and the driver's own schema-agreement check are satisfied. Found by CI's cluster proof
+ * (four processes starting on fresh tables). After `SCHEMA_WAIT_MS` it goes on: the calls then
+ * report what is still wrong. Each node is asked directly; `system_schema` is node-local.
  */
-async function awaitSchemaAgreement(client: Client): Promise<void> {
-  const metadata = client.metadata as unknown as { checkSchemaAgreement(): Promise<boolean> };
+async function awaitOnEveryNode(client: Client, question: SchemaQuestion): Promise<void> {
   for (const deadline = Date.now() + SCHEMA_WAIT_MS; Date.now() < deadline; await setTimeout(200)) {
-    if (await metadata.checkSchemaAgreement()) return;
+    const live = client.hosts.values().filter((host) => host.isUp());
+    // A node that went down meanwhile has no say; the others still must agree.
+    const answers = await Promise.all(
+      live.map((host) => nodeView(client, host, question).catch(() => undefined)),
+    );
+    const known = answers.filter((answer) => answer !== undefined);
+    if (known.length > 0 && known.every((answer) => answer && answer === known[0])) return;
   }
+}
+
+/**
+ * `question`'s answer on `host` alone, with the node's schema version: a node writes
+ * system_schema before it applies the change, and updates its version after.
+ */
+async function nodeView(client: Client, host: cassandra.Host, question: SchemaQuestion) {
+  const ask = async (cql: string, params: string[] = []) =>
+    (await client.execute(cql, params, { prepare: true, host })).rows;
+  const [seen, local] = await Promise.all([
+    question(ask),
+    ask("SELECT schema_version FROM system.local"),
+  ]);
+  return seen && `${seen} @${String(local[0]?.get("schema_version"))}`;
 }
