@@ -125,7 +125,7 @@ class DynamoDBDrops(unittest.TestCase):
     def test_an_increment_whose_answer_was_lost_is_not_sent_again(self) -> None:
         from resultstore_celery import IncrementOutcomeUnknownError
 
-        for existing in (0, 3):  # a new counter (restart mode) and a live one (add mode)
+        for existing in (0, 3):  # a new counter and a live one
             key = f"counter-{uuid.uuid4()}"
             if existing:
                 self.direct.incr(key, existing)
