@@ -233,13 +233,14 @@ class ElasticsearchBackend(RulesMixin, MemberSetChords, CeleryElasticsearchBacke
                     return count
                 if settled == "unknown":
                     raise _uncertain(doc_id)
-            count = _live_count(stored, doc_id) + by
+            now_ms = _now_ms()
+            count = _live_count(stored, doc_id, now_ms) + by
             source = stored["_source"] if stored else None
             body = {
                 "kind": "counter",
                 "count": count,
-                "@timestamp": iso_ms(_now_ms()),
-                "expires_at": iso_ms(self._expires_ms(_now_ms())),
+                "@timestamp": iso_ms(now_ms),
+                "expires_at": iso_ms(self._expires_ms(now_ms)),
                 "write_id": _with_write_id(_recent_write_ids(source) if source else [], increment_id),
                 "created_by": _creator(source) if source else increment_id,
             }
@@ -277,15 +278,15 @@ class ElasticsearchBackend(RulesMixin, MemberSetChords, CeleryElasticsearchBacke
         return self._update(doc_id, decide)
 
 
-def _live_count(stored: Optional[Doc], doc_id: str) -> int:
-    """The stored count, 0 for none or an expired counter."""
+def _live_count(stored: Optional[Doc], doc_id: str, now_ms: int) -> int:
+    """The stored count at ``now_ms``, 0 for none or an expired counter."""
     if not stored:
         return 0
     source = stored["_source"]
     if source.get("kind") != "counter" or not isinstance(source.get("count"), int):
         raise ResultStoreError("elasticsearch", f"The document at counter key {doc_id} is not a counter.")
     expires = parse_date_ms(source.get("expires_at"))
-    return 0 if expires is not None and expires <= _now_ms() else source["count"]
+    return 0 if expires is not None and expires <= now_ms else source["count"]
 
 
 def _settle(base: Optional[Doc], write_id: str, stored: Optional[Doc]) -> str:
