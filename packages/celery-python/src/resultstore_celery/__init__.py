@@ -12,7 +12,14 @@ database server under the same rules as resultstore's Node backends:
 A refused write changes nothing and is not an error (Celery's worker carries on).
 """
 
-from .errors import ConfigurationError, ResultStoreError
+from .errors import (
+    ConfigurationError,
+    IncrementOutcomeUnknownError,
+    OutcomeUnknownError,
+    ResultStoreError,
+    UnsafeEngineWarning,
+    WriteOutcomeUnknownError,
+)
 from .factory import SCHEMES, backend_for_url
 from .producer import mark_queued, record_queued_on_publish
 from .rules import READY_STATES, can_transition, states_refusing
@@ -23,7 +30,11 @@ __all__ = [
     "READY_STATES",
     "SCHEMES",
     "ConfigurationError",
+    "IncrementOutcomeUnknownError",
+    "OutcomeUnknownError",
     "ResultStoreError",
+    "UnsafeEngineWarning",
+    "WriteOutcomeUnknownError",
     "__version__",
     "backend_for_url",
     "can_transition",

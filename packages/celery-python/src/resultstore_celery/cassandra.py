@@ -130,6 +130,14 @@ class CassandraBackend(RulesMixin, MemberSetChords, CeleryCassandraBackend):
 
             self.auth_provider = PlainTextAuthProvider(from_url["username"], from_url["password"])
         self.keyspace, self.table = self.keyspace.lower(), self.table.lower()
+        if "reconnection_policy" not in self.cassandra_options:
+            # cassandra-driver's default waits up to 600 s between tries for a lost host, so a
+            # worker stayed without a host for minutes after an outage (PROOF.md): the Node
+            # backend's policy, 0.5 s doubling up to 5 s, for as long as the host is down.
+            from cassandra.policies import ExponentialReconnectionPolicy
+
+            policy = ExponentialReconnectionPolicy(0.5, 5.0, max_attempts=None)
+            self.cassandra_options = {**self.cassandra_options, "reconnection_policy": policy}
         self._ours: Optional[Dict[str, Any]] = None
 
     # --- schema and statements (schema.ts) -------------------------------------------------------

@@ -12,7 +12,7 @@ per optional field (Celery JSON text), ``meta_<key>`` per metadata key and ``wri
 
 import math
 import time
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, NoReturn, Optional, Tuple
 
 from botocore.exceptions import ClientError
 from celery import states
@@ -21,8 +21,10 @@ from kombu.utils.encoding import ensure_bytes
 from kombu.utils.json import dumps as json_dumps
 from kombu.utils.json import loads as json_loads
 
+from . import attempts
 from ._base import RulesMixin
 from .chords import SET_KEY_PREFIX, MemberSetChords
+from .errors import IncrementOutcomeUnknownError, WriteOutcomeUnknownError
 from .records import celery_date
 from .rules import READY_STATES, can_transition, states_refusing
 
@@ -96,6 +98,12 @@ class DynamoDBBackend(RulesMixin, MemberSetChords, CeleryDynamoDBBackend):
     """``resultstore+dynamodb://…``: Celery's DynamoDBBackend under resultstore's state rules."""
 
     backend_name = "dynamodb"
+
+    def _get_or_create_table(self) -> Any:
+        # Celery's _get_client makes the client, then calls this first: the earliest point at
+        # which the client exists, before any request of ours or Celery's is sent.
+        attempts.install(self._client)
+        return super()._get_or_create_table()
 
     # --- the write ------------------------------------------------------------------------------
 
@@ -209,51 +217,64 @@ class DynamoDBBackend(RulesMixin, MemberSetChords, CeleryDynamoDBBackend):
                 f"AND NOT ({status} IN ({refusing})) AND {expr.live(now)})"
             )
 
-        for _ in range(_RACE_ROUNDS):
-            now_ms = int(time.time() * 1000)
-            now = epoch_seconds(now_ms)
-            meta["date_done"] = celery_date(now_ms) if state in READY_STATES else None
-            attributes = self._attributes(task_id, meta, write_fields, metadata, write_id, now_ms)
-            applied, old = self._update(key, attributes, guard, now)
-            if applied:
-                return result
-            if old is None:
-                continue  # deleted since the check: again from the top
-            if _expired(old, now_ms):
-                if self._replace_expired(key, attributes, now):
-                    return result
-                continue
-            if write_id and old.get("write_id", {}).get("S") == write_id:
-                return result  # this very call, sent again after it landed
-            stored_status = old.get("status", {}).get("S")
-            if stored_status is not None:
-                if can_transition(stored_status, state):
-                    continue  # changed since the check: again
-                self._refused(task_id, state, stored_status)
-                return result
-            # An item a stock Celery worker wrote (PutItem, no `status`): its state is in the blob.
-            stored = _blob_meta(old)
-            if stored and not can_transition(stored.get("status"), state):
-                self._refused(task_id, state, stored.get("status"))
-                return result
-            merged = dict(write_fields)
-            for field in OPTIONAL_ATTRS:
-                if field not in merged and stored and stored.get(field) is not None:
-                    merged[field] = stored[field]
-            attributes = self._attributes(task_id, meta, merged, metadata, write_id, now_ms)
-            blob = old.get("result")
-
-            def unchanged(expr: _Expression, now: Dict[str, str]) -> str:
-                same = (
-                    f"{expr.name('result')} = {expr.value(blob)}"
-                    if blob
-                    else f"attribute_not_exists({expr.name('result')})"
+        def refused(stored_status: Optional[str], sent: attempts.Attempts) -> Any:
+            if sent.may_have_landed:
+                # A copy whose answer was lost may have landed before the write that refused this
+                # one (PROOF.md, "Found with drop"): Celery has no "unknown", so it is raised.
+                raise WriteOutcomeUnknownError(
+                    self.backend_name,
+                    task_id,
+                    "botocore sent it again after an attempt whose answer was lost, and another "
+                    f"write (stored {stored_status}) refused the copy it sent again",
                 )
-                return f"attribute_not_exists({expr.name('status')}) AND {same} AND {expr.live(now)}"
+            self._refused(task_id, state, stored_status)
+            return result
 
-            if self._update(key, attributes, unchanged, now)[0]:
-                return result
-        raise RuntimeError(f"[resultstore] [dynamodb] write of task {task_id}: lost {_RACE_ROUNDS} races")
+        # Every request of this write, so that a refusal knows whether botocore re-sent one.
+        with attempts.watched() as sent:
+            for _ in range(_RACE_ROUNDS):
+                now_ms = int(time.time() * 1000)
+                now = epoch_seconds(now_ms)
+                meta["date_done"] = celery_date(now_ms) if state in READY_STATES else None
+                attributes = self._attributes(task_id, meta, write_fields, metadata, write_id, now_ms)
+                applied, old = self._update(key, attributes, guard, now)
+                if applied:
+                    return result
+                if old is None:
+                    continue  # deleted since the check: again from the top
+                if _expired(old, now_ms):
+                    if self._replace_expired(key, attributes, now):
+                        return result
+                    continue
+                if write_id and old.get("write_id", {}).get("S") == write_id:
+                    return result  # this very call, sent again after it landed
+                stored_status = old.get("status", {}).get("S")
+                if stored_status is not None:
+                    if can_transition(stored_status, state):
+                        continue  # changed since the check: again
+                    return refused(stored_status, sent)
+                # An item a stock Celery worker wrote (PutItem, no `status`): its state is in the blob.
+                stored = _blob_meta(old)
+                if stored and not can_transition(stored.get("status"), state):
+                    return refused(stored.get("status"), sent)
+                merged = dict(write_fields)
+                for field in OPTIONAL_ATTRS:
+                    if field not in merged and stored and stored.get(field) is not None:
+                        merged[field] = stored[field]
+                attributes = self._attributes(task_id, meta, merged, metadata, write_id, now_ms)
+                blob = old.get("result")
+
+                def unchanged(expr: _Expression, now: Dict[str, str]) -> str:
+                    same = (
+                        f"{expr.name('result')} = {expr.value(blob)}"
+                        if blob
+                        else f"attribute_not_exists({expr.name('result')})"
+                    )
+                    return f"attribute_not_exists({expr.name('status')}) AND {same} AND {expr.live(now)}"
+
+                if self._update(key, attributes, unchanged, now)[0]:
+                    return result
+            raise RuntimeError(f"[resultstore] [dynamodb] write of task {task_id}: lost {_RACE_ROUNDS} races")
 
     def _replace_expired(self, key: str, attributes: Item, now: Dict[str, str]) -> bool:
         """An expired item counts as absent: replaced whole, if it is still expired."""
@@ -309,7 +330,13 @@ class DynamoDBBackend(RulesMixin, MemberSetChords, CeleryDynamoDBBackend):
             following = f"if_not_exists({count}, {expr.value({'N': '0'})}) + {step}" if mode == "add" else step
             return [f"{count} = {following}"], ""
 
-        return self._update_live(item_id, change, lambda attrs: int(attrs["chord_count"]["N"]))
+        def refuse_resend(lost: Optional[BaseException]) -> NoReturn:
+            # Re-sent, it would count twice: the proof saw units no answered increment owns.
+            raise IncrementOutcomeUnknownError(
+                self.backend_name, item_id, "its answer was lost after it was sent (botocore would send it again)"
+            ) from lost
+
+        return self._update_live(item_id, change, lambda attrs: int(attrs["chord_count"]["N"]), refuse_resend)
 
     def add_to_set(self, key: str, member: str) -> int:
         """ADDs ``member`` to the string set ``members`` of the item ``resultstore-set-<key>``
@@ -329,13 +356,16 @@ class DynamoDBBackend(RulesMixin, MemberSetChords, CeleryDynamoDBBackend):
         item_id: str,
         change: Callable[[_Expression, str], Tuple[List[str], str]],
         answer: Callable[[Item], int],
+        refuse_resend: Optional[Callable[[Optional[BaseException]], NoReturn]] = None,
     ) -> int:
         """One UpdateItem changing the live item (``add``), or, when it expired, one restarting it
-        conditional on it still being expired (``restart``); concurrent calls stay exact."""
+        conditional on it still being expired (``restart``); concurrent calls stay exact.
+        ``refuse_resend``: raises instead of a re-send of an update that may have landed."""
         for _ in range(_RACE_ROUNDS):
             now_ms = int(time.time() * 1000)
             for mode in ("add", "restart"):
-                attributes = self._conditional_update(item_id, now_ms, mode, change)
+                with attempts.watched(refuse_resend):
+                    attributes = self._conditional_update(item_id, now_ms, mode, change)
                 if attributes is not None:
                     return answer(attributes)
         raise RuntimeError(f"[resultstore] [dynamodb] update of {item_id}: lost {_RACE_ROUNDS} races")

@@ -12,6 +12,7 @@ is one atomic step; a 409 reads again. The document is exactly what
 """
 
 import time
+import uuid
 from datetime import datetime, timezone
 from typing import Any, Callable, Dict, List, Optional
 
@@ -23,7 +24,7 @@ from kombu.utils.json import loads as json_loads
 
 from ._base import RulesMixin
 from .chords import MemberSetChords
-from .errors import ResultStoreError
+from .errors import IncrementOutcomeUnknownError, ResultStoreError
 from .records import apply_write, encode_meta, parse_date_ms, record_from_meta
 
 #: How many write ids a document keeps (records.ts RECENT_WRITE_IDS).
@@ -206,33 +207,47 @@ class ElasticsearchBackend(RulesMixin, MemberSetChords, CeleryElasticsearchBacke
 
     def incr(self, key: Any, by: int = 1) -> int:  # type: ignore[override]
         """Adds ``by`` to the counter document ``{kind: "counter", count, …}`` (the Node
-        backend's) under its version; an expired counter restarts from zero."""
-        import uuid
+        backend's) under its version; an expired counter restarts from zero.
 
+        elastic-transport re-sends a write whose answer a dropped connection lost, and the copy
+        it re-sends meets its own first copy as a 409. So every 409 is settled (the Node backend's
+        attempts.ts) before another round: the increment's id among the document's writers means
+        it landed; a version that moved by at most ``RECENT_WRITE_IDS`` without it means it did
+        not; anything else is ``IncrementOutcomeUnknownError``, never a second count."""
         doc_id = bytes_to_str(key)
         increment_id = str(uuid.uuid4())
-
-        def decide(stored: Optional[Doc]) -> Any:
+        self._ensure_index()
+        conflict = False  # the last write met a 409, not settled yet
+        base: Optional[Doc] = None  # what that write was guarded on (None: it was a create)
+        count = 0  # the count that write would have set
+        for _ in range(MAX_ROUNDS):
+            try:
+                stored = self._read(doc_id)
+            except Exception as exc:
+                if not conflict:
+                    raise
+                raise _uncertain(doc_id) from exc
+            if conflict:
+                settled = _settle(base, increment_id, stored)
+                if settled == "landed":
+                    return count
+                if settled == "unknown":
+                    raise _uncertain(doc_id)
             now_ms = _now_ms()
-            source = stored["_source"] if stored else {}
-            recorded = _recent_write_ids(source)
-            count = 0
-            if stored:
-                if source.get("kind") != "counter" or not isinstance(source.get("count"), int):
-                    raise ResultStoreError("elasticsearch", f"The document at counter key {doc_id} is not a counter.")
-                expires = parse_date_ms(source.get("expires_at"))
-                count = 0 if expires is not None and expires <= now_ms else source["count"]
-            count += by
+            count = _live_count(stored, doc_id, now_ms) + by
+            source = stored["_source"] if stored else None
             body = {
                 "kind": "counter",
                 "count": count,
                 "@timestamp": iso_ms(now_ms),
                 "expires_at": iso_ms(self._expires_ms(now_ms)),
-                "write_id": _with_write_id(recorded, increment_id),
+                "write_id": _with_write_id(_recent_write_ids(source) if source else [], increment_id),
+                "created_by": _creator(source) if source else increment_id,
             }
-            return body, count
-
-        return self._update(doc_id, decide)
+            if self._write(doc_id, body, stored):
+                return count
+            conflict, base = True, stored
+        raise ResultStoreError("elasticsearch", f"incr of {doc_id}: lost {MAX_ROUNDS} races")
 
     def add_to_set(self, key: str, member: str) -> int:
         """Adds ``member`` to the set document ``set/<key>``, ``{kind: "set", members, …}`` (the
@@ -261,6 +276,44 @@ class ElasticsearchBackend(RulesMixin, MemberSetChords, CeleryElasticsearchBacke
             return body, len(members)
 
         return self._update(doc_id, decide)
+
+
+def _live_count(stored: Optional[Doc], doc_id: str, now_ms: int) -> int:
+    """The stored count at ``now_ms``, 0 for none or an expired counter."""
+    if not stored:
+        return 0
+    source = stored["_source"]
+    if source.get("kind") != "counter" or not isinstance(source.get("count"), int):
+        raise ResultStoreError("elasticsearch", f"The document at counter key {doc_id} is not a counter.")
+    expires = parse_date_ms(source.get("expires_at"))
+    return 0 if expires is not None and expires <= now_ms else source["count"]
+
+
+def _settle(base: Optional[Doc], write_id: str, stored: Optional[Doc]) -> str:
+    """Whether a write tagged ``write_id`` that met a 409 landed, from ``stored`` (the document
+    read after it; ``base``: what it was guarded on, None for a create): "landed", "not landed"
+    or "unknown" (attempts.ts ``settle``; every write raises ``_version`` by one)."""
+    if stored is None:
+        return "not landed"  # deleted since: whatever it did went with the document
+    source = stored["_source"]
+    if write_id == _creator(source) or write_id in _recent_write_ids(source):
+        return "landed"
+    if base is None:
+        return "not landed"  # a create that landed is the document's creator
+    gap = stored.get("_version", -1) - base.get("_version", -1)
+    if base.get("_version", -1) >= 0 and 0 <= gap <= RECENT_WRITE_IDS:
+        return "not landed"  # it would still be among the recent writers
+    # The client may have re-sent it (elastic-transport does not say), so it may have landed.
+    return "unknown"
+
+
+def _uncertain(doc_id: str) -> IncrementOutcomeUnknownError:
+    return IncrementOutcomeUnknownError(
+        "elasticsearch",
+        doc_id,
+        "an attempt met a conflict that a copy of it sent twice can explain, and the counter "
+        "no longer shows whether it landed",
+    )
 
 
 def _record(source: Doc, task_id: str) -> Optional[Dict[str, Any]]:

@@ -8,6 +8,7 @@ insert collides with its ``_id`` (E11000), which means "refused". The document i
 Celery's fields, plus ``metadata`` (merged key by key), ``expires_at`` and ``write_id``.
 """
 
+import warnings
 from datetime import datetime, timedelta
 from typing import Any, Callable, Dict, Optional
 
@@ -21,6 +22,7 @@ from pymongo.errors import DuplicateKeyError, InvalidDocument, OperationFailure
 
 from ._base import RulesMixin
 from .chords import MemberSetChords
+from .errors import UnsafeEngineWarning
 from .rules import can_transition, expires_at, states_refusing, utcnow
 
 #: Our field beside Celery's: when the record expires (a date, or null for never).
@@ -31,6 +33,19 @@ WRITE_ID_FIELD = "write_id"
 EXTENDED_FIELDS = ("name", "args", "kwargs", "worker", "retries", "queue")
 #: Lost insert races retried by ``incr`` before giving up.
 _RACE_ROUNDS = 8
+
+
+def unsafe_engine_warning(ferretdb_version: Optional[str]) -> Optional[str]:
+    """The Node backend's ``unsafeEngineWarning``: FerretDB 1.x runs an update as an unlocked read
+    and write, so concurrent updates of one document are lost (PROOF.md). None for other engines."""
+    version = (ferretdb_version or "").lstrip("v")
+    if not version.startswith("1."):
+        return None
+    return (
+        f"UNSAFE ENGINE: FerretDB {version} loses concurrent updates of one document (an update is "
+        "an unlocked read and write), so the state rules, counters and chords do not hold under "
+        "concurrency. Use MongoDB, or an engine with atomic updates."
+    )
 
 
 class MongoBackend(RulesMixin, MemberSetChords, CeleryMongoBackend):
@@ -63,7 +78,10 @@ class MongoBackend(RulesMixin, MemberSetChords, CeleryMongoBackend):
                 info = self.database.client.admin.command("buildInfo")
                 ferret = isinstance(info.get("ferretdbVersion"), str)
             except OperationFailure:
-                ferret = False  # buildInfo refused (restricted user): assume MongoDB
+                info, ferret = {}, False  # buildInfo refused (restricted user): assume MongoDB
+            warning = unsafe_engine_warning(info.get("ferretdbVersion") if ferret else None)
+            if warning:
+                warnings.warn(warning, UnsafeEngineWarning, stacklevel=2)
             self._layout = {"nested_arrays": not ferret, "inserts_nulls": not ferret}
         return self._layout
 
