@@ -6,6 +6,7 @@ import type { ResultStore, ResultStoreOptions } from "@resultstore/core";
  * marks the test skipped with a note (it throws, so nothing after it runs); jest passes nothing.
  */
 export interface TestContext {
+  /** Stops the test here and reports it skipped, with `note` as the reason. */
   skip?(note?: string): void;
 }
 
