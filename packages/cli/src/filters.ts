@@ -9,6 +9,7 @@ export function filterOptions(withState: boolean): OptionSpec {
     name: { type: "string" },
     meta: { type: "string", multiple: true },
     since: { type: "string" },
+    after: { type: "string" },
   };
 }
 
@@ -22,6 +23,7 @@ export function filterHelp(withState: boolean): string[] {
     "  --meta KEY=VALUE only tasks whose metadata KEY holds VALUE (repeatable: all must match);",
     '                   42, true and false compare as number and boolean, "42" (quoted) as text',
     "  --since AGE      only tasks last written within AGE: 90s, 30m, 1h, 2d, 1w",
+    "  --after TIME     only tasks last written at or after TIME (ISO 8601, e.g. 2026-01-31T12:00Z)",
   ];
 }
 
@@ -49,7 +51,18 @@ export function parseFilter(
   const meta = parsed.values.meta as string[] | undefined;
   if (meta?.length)
     filter.metadata = Object.fromEntries(meta.map((pair) => metaPair(pair, command)));
-  const since = parsed.values.since;
+  const { since, after } = parsed.values;
+  if (typeof since === "string" && typeof after === "string")
+    throw new UsageError("give --since or --after, not both", command);
+  if (typeof after === "string") {
+    const time = Date.parse(after);
+    if (!/^\d{4}-\d\d-\d\d/.test(after) || Number.isNaN(time))
+      throw new UsageError(
+        `--after takes an ISO 8601 time like 2026-01-31T12:00Z, got "${after}"`,
+        command,
+      );
+    filter.after = new Date(time);
+  }
   if (typeof since === "string") {
     const match = /^(\d+)([smhdw])$/.exec(since.trim());
     if (!match)

@@ -52,8 +52,13 @@ export async function runLs(
       io.out(
         renderTable(["task", "state", "name", "updated", "result / metadata"], page.tasks.map(row)),
       );
-    if (page.cursor)
-      io.err(`more: add --cursor ${page.cursor} (same filters and order) for the next page`);
+    if (page.cursor) {
+      // --since means "from now", which moves: the next page needs the time this one used.
+      const after = filter.after ? ` --after ${filter.after.toISOString()}` : "";
+      io.err(
+        `more: add --cursor ${page.cursor}${after} (and the same other filters and order) for the next page`,
+      );
+    }
     return page;
   } finally {
     await store.close();
@@ -77,13 +82,14 @@ export const lsCommand: Command = {
   name: "ls",
   summary: "list tasks by state, name, metadata and time, most recently written first",
   usage:
-    "resultstore ls --url URL [--state S,S] [--name NAME] [--meta KEY=VALUE]… [--since AGE] [--limit N] [--order newest|oldest] [--cursor C] [--json]",
+    "resultstore ls --url URL [--state S,S] [--name NAME] [--meta KEY=VALUE]… [--since AGE | --after TIME] [--limit N] [--order newest|oldest] [--cursor C] [--json]",
   help: [
     URL_HELP,
     ...filterHelp(true),
     `  --limit N        tasks per page, 1 to ${MAX_FIND_LIMIT} (default ${DEFAULT_FIND_LIMIT})`,
     "  --order O        newest (default) or oldest first, by each task's last write",
-    "  --cursor C       the next page: the cursor the previous page printed, same filters",
+    "  --cursor C       the next page: what the previous page printed (with --after in place of",
+    "                   --since, as printed), same filters and order",
     "  --json           one JSON object per task (its full meta) instead of the table",
     "",
     "Prints a table: task id, state, name, last write (UTC), and the start of the result and",

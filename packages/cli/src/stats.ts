@@ -42,7 +42,8 @@ export async function runStats(
 export const statsCommand: Command = {
   name: "stats",
   summary: "count tasks by state (expired ones are not counted)",
-  usage: "resultstore stats --url URL [--name NAME] [--meta KEY=VALUE]… [--since AGE] [--json]",
+  usage:
+    "resultstore stats --url URL [--name NAME] [--meta KEY=VALUE]… [--since AGE | --after TIME] [--json]",
   help: [
     URL_HELP,
     ...filterHelp(false),

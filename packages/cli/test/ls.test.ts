@@ -87,6 +87,22 @@ describe("resultstore ls", () => {
     expect(seen).toEqual(["q1", "f1", "f2", "s1", "r1"]);
   });
 
+  it("with --since, the next page's hint carries the time as --after, which the cursor accepts", async () => {
+    const io = capture();
+    const since = new Date(Date.now() - 3_600_000);
+    const page = await runLs(url, io, { backends, limit: 2, filter: { after: since } });
+    const hint = /--cursor (\S+) --after (\S+)/.exec(io.stderr.join("\n"));
+    expect(hint?.[1]).toBe(page.cursor);
+    expect(hint?.[2]).toBe(since.toISOString());
+    const rest = await runLs(url, capture(), {
+      backends,
+      limit: 2,
+      cursor: hint?.[1] as string,
+      filter: { after: new Date(hint?.[2] as string) },
+    });
+    expect(rest.tasks.map((t) => t.taskId)).toEqual(["f2", "f1"]);
+  });
+
   it("says so when nothing matches", async () => {
     const io = capture();
     await runLs(url, io, { backends, filter: { name: "tasks.none" } });
@@ -156,6 +172,16 @@ describe("ls and stats command lines", () => {
       "stats with --state",
       ["stats", "--url", "memory://", "--state", "SUCCESS"],
       /Unknown option '--state'/,
+    ],
+    [
+      "--since and --after",
+      ["ls", "--url", "memory://", "--since", "1h", "--after", "2026-01-01"],
+      /not both/,
+    ],
+    [
+      "a bad --after",
+      ["ls", "--url", "memory://", "--after", "yesterday"],
+      /--after takes an ISO 8601 time/,
     ],
   ];
   it.each(cases)("%s: usage on stderr, exit 2", async (_name, argv, message) => {
