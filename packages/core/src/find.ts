@@ -77,8 +77,11 @@ export type ListedFields = Pick<
 export function matchesCountQuery(record: ListedFields, query: CountQuery): boolean {
   if (isInternalTaskId(record.taskId) || isExpired(record, query.now)) return false;
   if (query.name !== undefined && record.name !== query.name) return false;
-  for (const [key, value] of query.metadata ?? []) {
-    if (!Object.hasOwn(record.metadata, key) || record.metadata[key] !== value) return false;
+  if (query.metadata?.length) {
+    const metadata = record.metadata; // read once: a store may decode it on each read
+    for (const [key, value] of query.metadata) {
+      if (!Object.hasOwn(metadata, key) || metadata[key] !== value) return false;
+    }
   }
   if (query.after || query.before) {
     const time = effectiveTime(record)?.getTime();
