@@ -462,6 +462,7 @@ describe.skipIf(!target.url)(`consul backend ${target.reason}`, () => {
           resultJson: JSON.stringify(huge),
           traceback: null,
           dateDone: new Date(),
+          updatedAt: new Date(),
           expiresAt: null,
         }),
       ).rejects.toThrow(ValueTooLargeError);

@@ -375,6 +375,7 @@ describe.skipIf(!target.url)(`cosmos backend ${target.reason}`, () => {
       traceback: null,
       children: null,
       dateDone: new Date(),
+      updatedAt: new Date(),
       groupId: null,
       parentId: null,
       name: null,

@@ -102,6 +102,7 @@ export function decodeTask(doc: TaskDocument, resultExpires: number | null): Tas
     traceback: text(doc.traceback),
     children: Array.isArray(children) ? children : null,
     dateDone,
+    updatedAt: null, // not stored by this backend yet (issue 24's next step)
     groupId: text(doc.group_id),
     parentId: text(doc.parent_id),
     name: text(doc.name),

@@ -1,5 +1,6 @@
 /** The shape of one `resultstore` command, and the parsing every command shares. */
 import { parseArgs } from "node:util";
+import { InvalidQueryError } from "@resultstore/core";
 import type { CliIo } from "./io.js";
 
 /** Options in `node:util` parseArgs form. */
@@ -37,6 +38,18 @@ export class UsageError extends Error {
     super(message);
     this.name = "UsageError";
   }
+}
+
+/**
+ * For `.catch`: a filter or cursor the store refused (`InvalidQueryError`) is the command line's
+ * fault, so it becomes a `UsageError` (exit code 2); anything else passes through.
+ */
+export function asUsageError(command: Command): (error: unknown) => never {
+  return (error) => {
+    if (error instanceof InvalidQueryError)
+      throw new UsageError(error.message.replace(/^\[resultstore\] \[core\] /, ""), command);
+    throw error;
+  };
 }
 
 /** Parses `argv` for `command`; every parse failure becomes a UsageError. */

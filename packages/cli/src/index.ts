@@ -17,6 +17,7 @@ export { runDemo } from "./demo.js";
 export { describeError, hintFor } from "./hints.js";
 export { runInspect } from "./inspect.js";
 export { type CliIo, processIo } from "./io.js";
+export { type LsOptions, runLs } from "./ls.js";
 export { COMMANDS, cliVersion, EXIT, runCli, usage } from "./main.js";
 export {
   formatProgress,
@@ -28,6 +29,7 @@ export {
   startProgress,
 } from "./progress.js";
 export { displayUrl, maskSecrets } from "./secrets.js";
+export { runStats, type StatsReport } from "./stats.js";
 export { MEMORY_NOTE, type StoreChoice } from "./store.js";
 export { brief, renderTable } from "./table.js";
 export { runWatch, type WatchOptions } from "./watch.js";

@@ -8,12 +8,16 @@ import { demoCommand } from "./demo.js";
 import { describeError } from "./hints.js";
 import { inspectCommand } from "./inspect.js";
 import type { CliIo } from "./io.js";
+import { lsCommand } from "./ls.js";
+import { statsCommand } from "./stats.js";
 import { watchCommand } from "./watch.js";
 
 /** Every command, in the order `--help` lists them. */
 export const COMMANDS: readonly Command[] = [
   demoCommand,
   inspectCommand,
+  lsCommand,
+  statsCommand,
   watchCommand,
   cleanupCommand,
   benchCommand,

@@ -292,12 +292,13 @@ describe("resultstore conformance", () => {
       lines.push(l),
     );
     expect(ok).toBe(false);
-    const reported = lines.filter((l) => /^\[\s*\d+\/\d+\] (ok {2}|FAIL) /.test(l));
+    const reported = lines.filter((l) => /^\[\s*\d+\/\d+\] (ok {2}|FAIL|skip) /.test(l));
     const total = Number(/\/(\d+)\]/.exec(reported[0] ?? "")?.[1]);
     expect(reported).toHaveLength(total);
-    expect(lines.at(-1)).toMatch(/^\d+ passed, [1-9]\d* failed$/);
-    const [passed, failed] = (lines.at(-1) ?? "").match(/\d+/g)?.map(Number) ?? [];
-    expect((passed ?? 0) + (failed ?? 0)).toBe(total);
+    // DynamoDB's find group skips itself (not implemented yet), counted apart.
+    expect(lines.at(-1)).toMatch(/^\d+ passed, [1-9]\d* failed, [1-9]\d* skipped$/);
+    const [passed, failed, skipped] = (lines.at(-1) ?? "").match(/\d+/g)?.map(Number) ?? [];
+    expect((passed ?? 0) + (failed ?? 0) + (skipped ?? 0)).toBe(total);
     // The race test used to leave a rejection nobody awaited, which ended the process.
     expect(lines.join("\n")).not.toMatch(/no test awaited/);
     expect(lines.join("\n")).not.toMatch(/AKIAEXAMPLEKEY|wJalrSECRETkey/);

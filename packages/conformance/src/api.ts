@@ -1,8 +1,17 @@
 /** The minimal test API the suite registers into: Vitest's, or the CLI's own runner. */
 import type { ResultStore, ResultStoreOptions } from "@resultstore/core";
 
+/**
+ * What a runner passes a test body: Vitest's test context, or the suite's own runner's. `skip`
+ * marks the test skipped with a note (it throws, so nothing after it runs); jest passes nothing.
+ */
+export interface TestContext {
+  /** Stops the test here and reports it skipped, with `note` as the reason. */
+  skip?(note?: string): void;
+}
+
 /** A test or hook body; may be async. */
-export type TestBody = () => Promise<void> | void;
+export type TestBody = (context?: TestContext) => Promise<void> | void;
 
 /** The test runner the suite registers with: vitest's or jest's functions, or {@link createRunner}'s. */
 export interface TestApi {
@@ -40,7 +49,8 @@ export type SuiteGroup =
   | "retention"
   | "badInput"
   | "lifecycle"
-  | "isolation";
+  | "isolation"
+  | "find";
 
 /** How the suite reaches the backend under test, and what it may skip (with a reason). */
 export interface ConformanceOptions {

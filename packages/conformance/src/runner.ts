@@ -2,7 +2,7 @@
  * A small runner for the suite outside Vitest: `resultstore conformance --url …` and the suite's
  * own "can these checks fail?" tests use it. Runs tests in registration order, one at a time.
  */
-import type { TestApi, TestBody } from "./api.js";
+import type { TestApi, TestBody, TestContext } from "./api.js";
 
 interface Block {
   name: string;
@@ -15,7 +15,10 @@ interface Block {
 /** One test's outcome in a {@link Runner} run. */
 export interface TestResult {
   name: string;
+  /** True for a passed or skipped test. */
   ok: boolean;
+  /** Set when the test skipped itself (`context.skip(note)`): the note. */
+  skipped?: string;
   error?: unknown;
   ms: number;
 }
@@ -56,10 +59,14 @@ export function createRunner(defaultTimeoutMs = 60_000): Runner {
         result = { name, ok: false, error: setupError, ms: 0 };
       } else {
         try {
-          await withTimeout(test.body, test.timeoutMs);
+          await withTimeout(() => test.body(SKIPPABLE), test.timeoutMs);
           result = { name, ok: true, ms: Date.now() - started };
         } catch (error) {
-          result = { name, ok: false, error, ms: Date.now() - started };
+          const ms = Date.now() - started;
+          result =
+            error instanceof Skipped
+              ? { name, ok: true, skipped: error.message, ms }
+              : { name, ok: false, error, ms };
         }
       }
       results.push(result);
@@ -68,7 +75,7 @@ export function createRunner(defaultTimeoutMs = 60_000): Runner {
     for (const child of block.children) await runBlock(child, names, results, report);
     for (const hook of block.after)
       await Promise.resolve()
-        .then(hook)
+        .then(() => hook())
         .catch(() => {});
   };
 
@@ -99,11 +106,21 @@ export function createRunner(defaultTimeoutMs = 60_000): Runner {
   };
 }
 
+/** What `context.skip(note)` throws: the test stops there and is reported skipped. */
+class Skipped extends Error {}
+
+/** The context every test body gets from this runner. */
+const SKIPPABLE: TestContext = {
+  skip(note = "skipped") {
+    throw new Skipped(note);
+  },
+};
+
 async function withTimeout(body: TestBody, ms: number): Promise<void> {
   let timer: NodeJS.Timeout | undefined;
   try {
     await Promise.race([
-      Promise.resolve().then(body),
+      Promise.resolve().then(() => body()),
       new Promise((_, reject) => {
         timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms`)), ms);
       }),

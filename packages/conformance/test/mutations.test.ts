@@ -4,7 +4,9 @@
  * suite that cannot catch that bug.
  */
 import {
+  type CountQuery,
   encodeJson,
+  type FindQuery,
   type GroupRecord,
   MemoryBackend,
   ResultStore,
@@ -150,6 +152,48 @@ class SharesObjects extends MemoryBackend {
   }
 }
 
+/** Lists records whose expiry has passed, as a query that forgets the expiry condition. */
+class FindShowsExpired extends MemoryBackend {
+  override find(query: FindQuery): Promise<TaskRecord[]> {
+    return super.find({ ...query, now: new Date(0) });
+  }
+}
+
+/** Resumes after the last page's time, not its (time, task id): records sharing a millisecond are lost. */
+class FindResumesByTimeOnly extends MemoryBackend {
+  override find(query: FindQuery): Promise<TaskRecord[]> {
+    const last = query.startAfter;
+    const past = query.order === "oldest" ? "\u{10FFFF}" : "";
+    return super.find(last ? { ...query, startAfter: { ...last, taskId: past } } : query);
+  }
+}
+
+/** Compares metadata as text, as a query on a stringified field would: 42 matches "42". */
+class FindLooseMetadata extends MemoryBackend {
+  override async find(query: FindQuery): Promise<TaskRecord[]> {
+    const { metadata = [], limit, ...rest } = query;
+    const all = await super.find({ ...rest, limit: Number.MAX_SAFE_INTEGER });
+    const loose = all.filter((r) =>
+      metadata.every(([k, v]) => String(r.metadata[k]) === String(v)),
+    );
+    return loose.slice(0, limit);
+  }
+}
+
+/** No snapshot: later pages list records written after paging began. */
+class FindWithoutSnapshot extends MemoryBackend {
+  override find(query: FindQuery): Promise<TaskRecord[]> {
+    return super.find({ ...query, asOf: new Date(8.64e15) });
+  }
+}
+
+/** Counts without the filter. */
+class CountIgnoresFilter extends MemoryBackend {
+  override countByState(query: CountQuery): Promise<Record<string, number>> {
+    return super.countByState({ now: query.now });
+  }
+}
+
 async function failuresOf(Backend: Mutant, groups: SuiteGroup[]): Promise<string[]> {
   const runner = createRunner(20_000);
   const options = {
@@ -192,6 +236,16 @@ describe("the suite catches broken backends", () => {
     ["forget does nothing", ForgetIsNoop, ["reads"], /forget deletes/],
     ["a cache that shares objects with callers", SharesObjects, ["isolation"], /never written/],
     ["a set that counts duplicates", SetCountsDuplicates, ["chords"], /fires exactly once/],
+    ["find lists expired records", FindShowsExpired, ["find"], /expired records are never/],
+    [
+      "find resumes by time only",
+      FindResumesByTimeOnly,
+      ["find"],
+      /same millisecond are ordered by task id/,
+    ],
+    ["find compares metadata as text", FindLooseMetadata, ["find"], /each filter/],
+    ["find without a snapshot", FindWithoutSnapshot, ["find"], /never returns a record twice/],
+    ["countByState ignores the filter", CountIgnoresFilter, ["find"], /countByState agrees/],
   ];
   for (const [label, Backend, groups, expected] of cases) {
     it(`${label}: ${expected.source} goes red`, async () => {
@@ -207,4 +261,25 @@ describe("the suite catches broken backends", () => {
     const groups = [...new Set(cases.flatMap(([, , g]) => g))];
     expect(await failuresOf(MemoryBackend, groups)).toEqual([]);
   }, 60_000);
+});
+
+describe("the find group on a backend without find", () => {
+  it("skips each test, saying why, in the suite's own runner", async () => {
+    const runner = createRunner(20_000);
+    const bare = () => {
+      const backend = new MemoryBackend();
+      Object.assign(backend, { find: undefined, countByState: undefined });
+      return backend;
+    };
+    SUITE_GROUPS.find(runner, {
+      name: "bare",
+      createStore: async (o?: object) => new ResultStore(bare(), o),
+    });
+    const results = await runner.run();
+    expect(results.length).toBeGreaterThan(5);
+    for (const result of results) {
+      expect(result.ok).toBe(true);
+      expect(result.skipped).toBe("memory does not implement find and countByState yet");
+    }
+  });
 });

@@ -25,6 +25,18 @@ export {
 } from "./driver-errors.js";
 export { tagMessage } from "./errors.js";
 export {
+  compareInOrder,
+  comparePositions,
+  compareTaskIds,
+  effectiveTime,
+  isInternalTaskId,
+  type ListedFields,
+  matchesCountQuery,
+  matchesFindQuery,
+  PageCollector,
+  positionOf,
+} from "./find.js";
+export {
   CeleryKeys,
   CHORD_CLAIM_KEY_PREFIX,
   CHORD_MEMBERS_KEY_PREFIX,
@@ -94,5 +106,11 @@ export {
   schemeOf,
   splitUserinfo,
 } from "./url.js";
-export { isPlainObject, validateId, validateMetadata } from "./validate.js";
+export {
+  isPlainObject,
+  isSafeMetadataKey,
+  isStateName,
+  validateId,
+  validateMetadata,
+} from "./validate.js";
 export { copyValue, type KnownVersion, VersionCache } from "./versions.js";

@@ -13,6 +13,8 @@ export type ErrorCode =
   | "CLOSED"
   | "INVALID_ID"
   | "INVALID_METADATA"
+  | "INVALID_QUERY"
+  | "UNSUPPORTED"
   | "ABORTED"
   | "OUTCOME_UNKNOWN"
   | "BACKEND";
@@ -192,5 +194,31 @@ export class InvalidMetadataError extends ResultStoreError {
   /** `backend` names a backend whose own limit the metadata breaks (e.g. expression sizes). */
   constructor(message: string, backend = "core") {
     super("INVALID_METADATA", backend, message);
+  }
+}
+
+/**
+ * A `find` or `countByState` input that cannot be asked: an unknown filter or option key, a
+ * malformed state, a metadata value that is not a finite scalar or a key metadata cannot have, a
+ * time range that is not one, a limit out of range. Thrown before anything reaches the backend.
+ */
+export class InvalidQueryError extends ResultStoreError {
+  constructor(message: string) {
+    super("INVALID_QUERY", "core", message);
+  }
+}
+
+/**
+ * A `find` cursor that is not one `find` made for this filter and order: malformed, from another
+ * version of resultstore, or from a call with another filter or order.
+ */
+export class InvalidCursorError extends InvalidQueryError {}
+
+/** The backend does not implement an optional operation (`find`, `countByState`). */
+export class UnsupportedOperationError extends ResultStoreError {
+  readonly operation: string;
+  constructor(backend: string, operation: string) {
+    super("UNSUPPORTED", backend, `This backend does not support ${operation} yet.`);
+    this.operation = operation;
   }
 }

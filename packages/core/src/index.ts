@@ -16,11 +16,14 @@ export {
   EncodeError,
   type ErrorCode,
   IncrementOutcomeUnknownError,
+  InvalidCursorError,
   InvalidIdError,
   InvalidMetadataError,
+  InvalidQueryError,
   OutcomeUnknownError,
   ResultStoreError,
   StoreClosedError,
+  UnsupportedOperationError,
   ValueTooLargeError,
   WaitAbortedError,
   WaitTimeoutError,
@@ -29,6 +32,13 @@ export {
 export { MemoryBackend, type MemoryBackendOptions } from "./memory.js";
 export type { TelemetryOptions } from "./otel-api.js";
 export { PyDate, PyDecimal, PyTime, PyUUID } from "./pytypes.js";
+export {
+  DEFAULT_FIND_LIMIT,
+  type FindOptions,
+  MAX_FIND_LIMIT,
+  type MetadataScalar,
+  type TaskFilter,
+} from "./query.js";
 export {
   DEFAULT_EXPIRES_SECONDS,
   type ExpiresOption,
@@ -44,6 +54,7 @@ export {
   type StoreOutcome,
   type StoreResultOptions,
   type TaskMeta,
+  type TaskPage,
   type TaskRequestInfo,
   type WaitOptions,
 } from "./store.js";

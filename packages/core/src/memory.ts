@@ -3,10 +3,14 @@
  * database backend must reproduce on its server, atomically.
  */
 import { decodeJson, encodeJson } from "./codec.js";
+import { type ListedFields, matchesCountQuery, matchesFindQuery } from "./find.js";
+import { type IndexEntry, PositionIndex } from "./position-index.js";
 import { applyWrite, assertRecordFits, isExpired } from "./record.js";
-import { canTransition } from "./states.js";
+import { canTransition, type TaskState } from "./states.js";
 import type {
   BackendCapabilities,
+  CountQuery,
+  FindQuery,
   GroupRecord,
   ResultBackend,
   TaskRecord,
@@ -31,7 +35,10 @@ interface FrozenRecord {
   status: string;
   traceback: string | null;
   dateDone: number | null;
+  updatedAt: number | null;
   expiresAt: number | null;
+  /** The write that placed the record in `find`'s index (see PositionIndex). */
+  seq: number;
   groupId: string | null;
   parentId: string | null;
   name: string | null;
@@ -57,7 +64,9 @@ function freeze(record: TaskRecord, resultJson: string): FrozenRecord {
     status: record.status,
     traceback: record.traceback,
     dateDone: record.dateDone?.getTime() ?? null,
+    updatedAt: record.updatedAt?.getTime() ?? null,
     expiresAt: record.expiresAt?.getTime() ?? null,
+    seq: 0,
     groupId: record.groupId,
     parentId: record.parentId,
     name: record.name,
@@ -82,6 +91,7 @@ function thaw(frozen: FrozenRecord | undefined, withResult = true): TaskRecord |
     traceback: frozen.traceback,
     children: thawJson(frozen.childrenJson),
     dateDone: toDate(frozen.dateDone),
+    updatedAt: toDate(frozen.updatedAt),
     groupId: frozen.groupId,
     parentId: frozen.parentId,
     name: frozen.name,
@@ -91,6 +101,25 @@ function thaw(frozen: FrozenRecord | undefined, withResult = true): TaskRecord |
     retries: frozen.retries,
     queue: frozen.queue,
     metadata: thawJson<Record<string, unknown>>(frozen.metadataJson) ?? {},
+    expiresAt: toDate(frozen.expiresAt),
+  };
+}
+
+/** `find`'s effective time of a stored record, in ms; -Infinity (the oldest) when it has none. */
+const timeOf = (frozen: FrozenRecord): number =>
+  frozen.updatedAt ?? frozen.dateDone ?? Number.NEGATIVE_INFINITY;
+
+/** What a query's criteria read of a stored record; its metadata is decoded only when asked for. */
+function listedFields(frozen: FrozenRecord): ListedFields {
+  return {
+    taskId: frozen.taskId,
+    status: frozen.status,
+    name: frozen.name,
+    get metadata() {
+      return thawJson<Record<string, unknown>>(frozen.metadataJson) ?? {};
+    },
+    updatedAt: toDate(frozen.updatedAt),
+    dateDone: toDate(frozen.dateDone),
     expiresAt: toDate(frozen.expiresAt),
   };
 }
@@ -111,6 +140,11 @@ export class MemoryBackend implements ResultBackend {
   private readonly sets = new Map<string, { members: Set<string>; expiresAt: Date | null }>();
   /** The write that last changed each task: a retry of it is recognised, not refused. */
   private readonly lastWrite = new Map<string, string>();
+  /** Every task's place in `find`'s order. */
+  private readonly positions = new PositionIndex(
+    (entry: IndexEntry) => this.tasks.get(entry.taskId)?.seq === entry.seq,
+    () => this.tasks.size,
+  );
 
   constructor(options: MemoryBackendOptions = {}) {
     this.capabilities = {
@@ -134,8 +168,60 @@ export class MemoryBackend implements ResultBackend {
       assertRecordFits(this.name, next, write.resultJson, this.capabilities.maxRecordBytes);
     if (write.writeId) this.lastWrite.set(write.taskId, write.writeId);
     else this.lastWrite.delete(write.taskId);
-    this.tasks.set(write.taskId, freeze(next, write.resultJson));
+    const stored = freeze(next, write.resultJson);
+    const previous = frozen && { seq: frozen.seq, time: timeOf(frozen) };
+    stored.seq = this.positions.place(write.taskId, timeOf(stored), previous);
+    this.tasks.set(write.taskId, stored);
     return { applied: true };
+  }
+
+  /** A walk of the position index from where `query` starts, stopping where it ends. */
+  async find(query: FindQuery): Promise<TaskRecord[]> {
+    const found: TaskRecord[] = [];
+    const asOf = query.asOf.getTime();
+    const after = query.after?.getTime() ?? Number.NEGATIVE_INFINITY;
+    const before = query.before?.getTime() ?? Number.POSITIVE_INFINITY;
+    const oldest = query.order === "oldest";
+    for (const entry of this.positions.walk(this.startOf(query), oldest ? 1 : -1)) {
+      if (found.length >= query.limit) break;
+      if (oldest ? entry.time > asOf || entry.time >= before : entry.time < after) break;
+      const frozen = this.tasks.get(entry.taskId);
+      if (frozen?.seq !== entry.seq) continue; // a dead entry: the record moved or is gone
+      if (matchesFindQuery(listedFields(frozen), query)) found.push(thaw(frozen) as TaskRecord);
+    }
+    return found;
+  }
+
+  /** The index `find` walks from: past the previous page and the time range's near end. */
+  private startOf(query: FindQuery): number {
+    const { positions } = this;
+    const last = query.startAfter && {
+      time: query.startAfter.time?.getTime() ?? Number.NEGATIVE_INFINITY,
+      taskId: query.startAfter.taskId,
+    };
+    if (query.order === "oldest") {
+      return Math.max(
+        last ? positions.upperBound(last.time, last.taskId) : 0,
+        query.after ? positions.firstAtOrAfter(query.after.getTime()) : 0,
+      );
+    }
+    return Math.min(
+      last ? positions.lowerBound(last.time, last.taskId) - 1 : Number.POSITIVE_INFINITY,
+      positions.firstAfter(query.asOf.getTime()) - 1,
+      query.before
+        ? positions.firstAtOrAfter(query.before.getTime()) - 1
+        : Number.POSITIVE_INFINITY,
+    );
+  }
+
+  /** One pass over every record. */
+  async countByState(query: CountQuery): Promise<Record<TaskState, number>> {
+    const counts: Record<TaskState, number> = {};
+    for (const frozen of this.tasks.values()) {
+      if (matchesCountQuery(listedFields(frozen), query))
+        counts[frozen.status] = (counts[frozen.status] ?? 0) + 1;
+    }
+    return counts;
   }
 
   async read(taskId: string): Promise<TaskRecord | null> {
@@ -148,7 +234,7 @@ export class MemoryBackend implements ResultBackend {
   }
 
   async remove(taskId: string): Promise<void> {
-    this.tasks.delete(taskId);
+    if (this.tasks.delete(taskId)) this.positions.died();
     this.lastWrite.delete(taskId);
   }
 
@@ -193,6 +279,7 @@ export class MemoryBackend implements ResultBackend {
     for (const [taskId, frozen] of this.tasks) {
       if (frozen.expiresAt !== null && frozen.expiresAt <= nowMs) {
         this.tasks.delete(taskId);
+        this.positions.died();
         this.lastWrite.delete(taskId);
         removed++;
       }
@@ -216,6 +303,7 @@ export class MemoryBackend implements ResultBackend {
 
   async destroy(): Promise<void> {
     this.tasks.clear();
+    this.positions.clear();
     this.lastWrite.clear();
     this.groups.clear();
     this.counters.clear();

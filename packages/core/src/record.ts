@@ -33,6 +33,7 @@ export function pendingRecord(taskId: string): TaskRecord {
     traceback: null,
     children: null,
     dateDone: null,
+    updatedAt: null,
     groupId: null,
     parentId: null,
     name: null,
@@ -69,6 +70,7 @@ export function applyWrite(
     result: write.result,
     traceback: write.traceback,
     dateDone: write.dateDone,
+    updatedAt: write.updatedAt,
     expiresAt: write.expiresAt,
     metadata: write.metadata ? { ...base.metadata, ...write.metadata } : base.metadata,
   };

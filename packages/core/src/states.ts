@@ -52,6 +52,23 @@ export const ALL_STATES: ReadonlySet<TaskState> = new Set([
   REVOKED,
 ]);
 
+/**
+ * Every state Celery and resultstore name, in a task's lifecycle order: `countByState` lists each
+ * of them (0 when none), before any custom state.
+ */
+export const KNOWN_STATES: readonly TaskState[] = [
+  QUEUED,
+  PENDING,
+  RECEIVED,
+  STARTED,
+  RETRY,
+  SUCCESS,
+  FAILURE,
+  REVOKED,
+  REJECTED,
+  IGNORED,
+];
+
 /** Celery's precedence list, highest first; `null` stands for any unknown (custom) state. */
 const PRECEDENCE: readonly (TaskState | null)[] = [
   SUCCESS,

@@ -4,6 +4,7 @@ import { randomUUID } from "node:crypto";
 import { hostname } from "node:os";
 import { setTimeout as sleep } from "node:timers/promises";
 import { encodeJson } from "./codec.js";
+import { encodeCursor } from "./cursor.js";
 import {
   BackendConnectionError,
   BackendUnavailableError,
@@ -13,11 +14,13 @@ import {
   InvalidIdError,
   OutcomeUnknownError,
   StoreClosedError,
+  UnsupportedOperationError,
   ValueTooLargeError,
   WaitAbortedError,
   WaitTimeoutError,
   WriteOutcomeUnknownError,
 } from "./errors.js";
+import { positionOf } from "./find.js";
 import {
   CHORD_CLAIM_KEY_PREFIX,
   CHORD_MEMBERS_KEY_PREFIX,
@@ -26,6 +29,7 @@ import {
   TASK_KEY_PREFIX,
 } from "./keys.js";
 import type { TelemetryOptions } from "./otel-api.js";
+import { type FindOptions, resolveCountFilter, resolveFind, type TaskFilter } from "./query.js";
 import {
   exceptionToDict,
   isExpired,
@@ -39,6 +43,7 @@ import {
   FAILURE,
   isException,
   isReady,
+  KNOWN_STATES,
   QUEUED,
   RETRY,
   REVOKED,
@@ -47,8 +52,8 @@ import {
   type TaskState,
 } from "./states.js";
 import { instrumentStore } from "./telemetry.js";
-import type { GroupRecord, ResultBackend, TaskRecord, TaskWrite } from "./types.js";
-import { validateId, validateMetadata } from "./validate.js";
+import type { FindQuery, GroupRecord, ResultBackend, TaskRecord, TaskWrite } from "./types.js";
+import { isStateName, validateId, validateMetadata } from "./validate.js";
 import { copyValue } from "./versions.js";
 
 /** How a {@link ResultStore} writes: expiry and retries. */
@@ -100,6 +105,11 @@ export interface TaskMeta {
   traceback: string | null;
   children: unknown[] | null;
   dateDone: Date | null;
+  /**
+   * When the record was last written (every write through resultstore stamps it); null on a
+   * record Celery's own backends wrote, on unknown ids, and on backends that do not keep it yet.
+   */
+  updatedAt: Date | null;
   metadata: Record<string, unknown>;
   groupId?: string;
   parentId?: string;
@@ -109,6 +119,14 @@ export interface TaskMeta {
   worker?: string;
   retries?: number;
   queue?: string;
+}
+
+/** One page of {@link ResultStore.find}. */
+export interface TaskPage {
+  /** At most the page's limit, in the order asked for. */
+  tasks: TaskMeta[];
+  /** Pass it as `cursor` (with the same filter and order) for the next page; null: no more. */
+  cursor: string | null;
 }
 
 /** What a write did. */
@@ -303,7 +321,7 @@ export class ResultStore {
     options: StoreResultOptions,
   ): TaskWrite {
     validateId(taskId);
-    if (typeof state !== "string" || !/^[A-Z][A-Z0-9_]{0,63}$/.test(state)) {
+    if (!isStateName(state)) {
       throw new ConfigurationError(
         "core",
         `State ${JSON.stringify(state)} is not an upper-case state name.`,
@@ -323,6 +341,7 @@ export class ResultStore {
       resultJson,
       traceback: options.traceback ?? null,
       dateDone: isReady(state) ? new Date(now) : null,
+      updatedAt: new Date(now),
       // The written state's lifetime: a refused write changes nothing, its expiry included.
       expiresAt: expiryFrom(now, this.retention.forState(state)),
       writeId: randomUUID(),
@@ -505,6 +524,80 @@ export class ResultStore {
     }
   }
 
+  /**
+   * One page of the task records `filter` selects, newest first (or oldest), and a cursor for the
+   * next page (null: this was the last). Expired records and core's own records (groups,
+   * counters, chord bookkeeping) are never listed.
+   *
+   * Order: by each record's last write (`updatedAt`; `dateDone` on records Celery's own backends
+   * wrote; a record with neither sorts as the oldest), ties by task id, so the order is total.
+   *
+   * Paging is a snapshot by time: the first page fixes `asOf`, the moment it was asked for, and
+   * every page lists only records last written at or before `asOf`, each page continuing strictly
+   * after the previous page's last record. While records change during paging:
+   * - a record that does not change is returned exactly once;
+   * - a record written after paging began (created, or changed state) has moved past `asOf`: it
+   *   is not returned by the pages that follow, also when it matched before (ask for a new first
+   *   page to see it), and a page already returned keeps its old state;
+   * - so no record is returned twice, in either order; a record deleted or expired during paging
+   *   is not returned by later pages.
+   * The times are the writers' clocks: a writer whose clock runs behind the reader's can stamp a
+   * write after paging began with a time before `asOf`, and that record may then be returned
+   * again at its new place. Same for a write already in flight when paging began (stamped before,
+   * landed after).
+   *
+   * The cursor is opaque text and not signed; one made for another filter or order, by another
+   * version, or malformed is refused with `InvalidCursorError`. Every other bad input is an
+   * `InvalidQueryError`; a backend without `find` throws `UnsupportedOperationError`.
+   */
+  async find(filter: TaskFilter = {}, options: FindOptions = {}): Promise<TaskPage> {
+    this.assertOpen();
+    const request = resolveFind(filter, options);
+    const find = this.backend.find?.bind(this.backend);
+    if (!find) throw new UnsupportedOperationError(this.backend.name, "find");
+    const asOf = request.resume?.asOf ?? (await snapshotTime());
+    const query: FindQuery = {
+      ...request.criteria,
+      ...(request.states && { states: request.states }),
+      asOf,
+      order: request.order,
+      ...(request.resume && { startAfter: request.resume.startAfter }),
+      // One more than the page: whether it comes back says whether another page follows.
+      limit: request.limit + 1,
+      now: new Date(),
+    };
+    const records = await this.call(() => find(query), "read");
+    const page = records.slice(0, request.limit);
+    const last = page[page.length - 1];
+    const cursor =
+      records.length > request.limit && last
+        ? encodeCursor({
+            order: request.order,
+            asOf,
+            last: positionOf(last),
+            filter: request.digest,
+          })
+        : null;
+    return { tasks: page.map((record) => toMeta(record.taskId, record)), cursor };
+  }
+
+  /**
+   * How many task records `filter` selects, in each state: every state Celery and resultstore
+   * name (`KNOWN_STATES`) with 0 where there is none, then any custom state found. Expired
+   * records and core's own records are not counted.
+   */
+  async countByState(filter: Omit<TaskFilter, "state"> = {}): Promise<Record<TaskState, number>> {
+    this.assertOpen();
+    const criteria = resolveCountFilter(filter);
+    const count = this.backend.countByState?.bind(this.backend);
+    if (!count) throw new UnsupportedOperationError(this.backend.name, "countByState");
+    const counts = await this.call(() => count({ ...criteria, now: new Date() }), "read");
+    const all: Record<TaskState, number> = {};
+    for (const state of KNOWN_STATES) all[state] = counts[state] ?? 0;
+    for (const state of Object.keys(counts).sort()) all[state] ??= counts[state] ?? 0;
+    return all;
+  }
+
   /** Deletes expired records, groups and counters; how many it removed. */
   async cleanup(): Promise<number> {
     this.assertOpen();
@@ -586,6 +679,7 @@ function toMeta(taskId: string, stored: TaskRecord | null): TaskMeta {
     traceback: record.traceback,
     children: record.children,
     dateDone: record.dateDone,
+    updatedAt: record.updatedAt,
     metadata: record.metadata,
   };
   for (const key of REQUEST_FIELDS) {
@@ -593,6 +687,17 @@ function toMeta(taskId: string, stored: TaskRecord | null): TaskMeta {
       (meta as unknown as Record<string, unknown>)[key] = record[key];
   }
   return meta;
+}
+
+/**
+ * The first page's snapshot time: now, returned once the clock has moved past it, so that every
+ * write stamped after the first query is sent carries a later time, and one stamped in the same
+ * millisecond before it is inside the snapshot.
+ */
+async function snapshotTime(): Promise<Date> {
+  const asOf = Date.now();
+  while (Date.now() <= asOf) await sleep(1);
+  return new Date(asOf);
 }
 
 /**

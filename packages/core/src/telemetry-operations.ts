@@ -1,7 +1,7 @@
 /** What each traced ResultStore method records: its kind, its records, its attributes. */
 import { encodeJson } from "./codec.js";
 import { CLIENT, INTERNAL, type OtelAttributes } from "./otel-api.js";
-import type { ChordPart, ChordProgress, StoreOutcome, TaskMeta } from "./store.js";
+import type { ChordPart, ChordProgress, StoreOutcome, TaskMeta, TaskPage } from "./store.js";
 
 const VALUE_LIMIT = 4096;
 
@@ -95,6 +95,13 @@ export const TRACED_OPERATIONS: Readonly<Record<string, Operation>> = {
       };
     },
   },
+  find: {
+    kind: CLIENT,
+    records: "tasks",
+    before: () => ({}),
+    after: (result) => ({ "db.response.returned_rows": (result as TaskPage).tasks.length }),
+  },
+  countByState: { kind: CLIENT, records: "tasks", before: () => ({}) },
   cleanup: {
     kind: CLIENT,
     before: () => ({}),

@@ -12,6 +12,12 @@ export interface TaskRecord {
   children: unknown[] | null;
   /** Set for ready states only. */
   dateDone: Date | null;
+  /**
+   * When the record was last written, stamped by core on every write from the clock `dateDone`
+   * comes from; null on records written by Celery's own backends (and by backends that do not
+   * keep it yet). `find` orders and filters by the effective time, `updatedAt ?? dateDone`.
+   */
+  updatedAt: Date | null;
   groupId: string | null;
   parentId: string | null;
   name: string | null;
@@ -33,6 +39,7 @@ export type RequiredWriteFields =
   | "result"
   | "traceback"
   | "dateDone"
+  | "updatedAt"
   | "expiresAt";
 /** The fields a write may leave out; absent ones keep their stored values. */
 export type OptionalWriteFields = Exclude<keyof TaskRecord, RequiredWriteFields>;
@@ -103,6 +110,59 @@ export interface BackendTelemetry {
   readonly serverPort?: number;
 }
 
+/** The order `find` lists tasks in: by effective time (`updatedAt ?? dateDone`), then task id. */
+export type FindOrder = "newest" | "oldest";
+
+/**
+ * A place in `find`'s order: a record's effective time (null: it has none, and sorts as the
+ * oldest) and its task id, which breaks ties so the order is total. Task ids compare by Unicode
+ * code point, as UTF-8 bytes compare (`comparePositions` in the toolkit).
+ */
+export interface TaskPosition {
+  time: Date | null;
+  taskId: string;
+}
+
+/**
+ * What a `countByState` asks a backend for, already checked by core. A record counts when it is
+ * a task record (never a group, counter, set or chord claim: ids starting `chord-claim-`), is not
+ * expired at `now`, and matches every criterion given.
+ */
+export interface CountQuery {
+  /** The task's `name` equals this. */
+  name?: string;
+  /**
+   * Each top-level metadata key holds exactly this value: same type and value (`42` does not
+   * match `"42"`, nor an array holding 42). Keys are unique and sorted.
+   */
+  metadata?: readonly (readonly [key: string, value: string | number | boolean])[];
+  /** Effective time at or after this (a record without one never matches). */
+  after?: Date;
+  /** Effective time strictly before this (a record without one never matches). */
+  before?: Date;
+  /** Records whose `expiresAt` is at or before this are expired: never counted. */
+  now: Date;
+}
+
+/**
+ * What a `find` asks a backend for, already checked and resolved by core: the records that match
+ * as for {@link CountQuery}, whose state is one of `states` (when given), whose effective time is
+ * at most `asOf` (a record without one always is), and that come strictly after `startAfter` in
+ * `order`; at most `limit` of them, in `order`.
+ */
+export interface FindQuery extends CountQuery {
+  /** Any of these states; absent: every state. Unique. */
+  states?: readonly TaskState[];
+  /** The snapshot: records written after paging began (effective time after this) are left out. */
+  asOf: Date;
+  /** Newest first (descending position) or oldest first (ascending). */
+  order: FindOrder;
+  /** Only records strictly after this position in `order` (the previous page's last record). */
+  startAfter?: TaskPosition;
+  /** Most records to return (core asks one more than the page size, to know if another follows). */
+  limit: number;
+}
+
 /** The contract. Keep it small: core supplies the rest (fallbacks, validation, retries). */
 export interface ResultBackend {
   /** Short name used in errors and logs, e.g. "mongodb": the `BACKEND_NAME` its package exports. */
@@ -145,6 +205,16 @@ export interface ResultBackend {
   destroy?(): Promise<void>;
   /** Whether a failed call may be retried safely (Celery's `exception_safe_to_retry`). */
   isRetryable?(error: unknown): boolean;
+  /**
+   * The task records `query` selects, in its order, at most `query.limit` (see {@link FindQuery}).
+   * Optional: `ResultStore.find` on a backend without it throws `UnsupportedOperationError`.
+   */
+  find?(query: FindQuery): Promise<TaskRecord[]>;
+  /**
+   * How many task records `query` selects, by state; states with none may be left out (core adds
+   * them as 0). Optional, as `find`.
+   */
+  countByState?(query: CountQuery): Promise<Record<TaskState, number>>;
 }
 
 /** What `createStore` passes to a backend package's `fromUrl`. */

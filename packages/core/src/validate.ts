@@ -64,19 +64,35 @@ function checkKeys(value: unknown, path: string, seen: Set<object>, depth: numbe
   }
   if (!isPlainObject(value)) return;
   for (const key of Object.keys(value)) {
-    if (
-      key === "" ||
-      key.startsWith("$") ||
-      key.includes(".") ||
-      key.includes("\u0000") ||
-      FORBIDDEN_KEYS.has(key)
-    ) {
+    if (!isSafeMetadataKey(key)) {
       throw new InvalidMetadataError(
-        `Metadata key ${JSON.stringify(key)} at ${path} is not allowed (empty, leading "$", ".", NUL or a prototype name).`,
+        `Metadata key ${JSON.stringify(key)} at ${path} is not allowed (${METADATA_KEY_RULE}).`,
       );
     }
     checkKeys(value[key], `${path}.${key}`, seen, depth + 1);
   }
+}
+
+/** What {@link isSafeMetadataKey} refuses, for error messages. */
+export const METADATA_KEY_RULE = 'empty, leading "$", ".", NUL or a prototype name';
+
+/**
+ * Whether `key` can be a metadata key: neither an operator nor a path in any database (no leading
+ * `$`, no `.`, no NUL), not empty, no prototype name. Writes and `find`'s filter share the rule.
+ */
+export function isSafeMetadataKey(key: string): boolean {
+  return !(
+    key === "" ||
+    key.startsWith("$") ||
+    key.includes(".") ||
+    key.includes("\u0000") ||
+    FORBIDDEN_KEYS.has(key)
+  );
+}
+
+/** Whether `state` is a state name a write may store: upper case, digits and `_`, at most 64. */
+export function isStateName(state: unknown): state is string {
+  return typeof state === "string" && /^[A-Z][A-Z0-9_]{0,63}$/.test(state);
 }
 
 /** Whether `value` is a plain object (`{}` or `Object.create(null)`), not an array, class instance or Map. */

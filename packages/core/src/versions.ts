@@ -55,6 +55,7 @@ function copyRecord(record: TaskRecord): TaskRecord {
     result: null,
     children: copyValue(record.children),
     dateDone: copyValue(record.dateDone),
+    updatedAt: copyValue(record.updatedAt),
     args: copyValue(record.args),
     kwargs: copyValue(record.kwargs),
     metadata: copyValue(record.metadata),

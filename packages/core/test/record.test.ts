@@ -19,6 +19,7 @@ const base = (over: Partial<TaskWrite> = {}): TaskWrite => {
     resultJson: encodeJson(result),
     traceback: null,
     dateDone: new Date(Date.UTC(2024, 4, 1, 12, 0, 0, 123)),
+    updatedAt: new Date(Date.UTC(2024, 4, 1, 12, 0, 0, 123)),
     expiresAt: null,
     ...over,
   };

@@ -102,6 +102,8 @@ describe("telemetry on memory://", () => {
     await store.restoreGroup("g");
     await store.deleteGroup("g");
     await store.onChordPartReturn({ groupId: "c", taskId: "a", size: 1 });
+    await store.find({ state: "SUCCESS" });
+    await store.countByState();
     await store.cleanup();
     await store.forget("a");
     const names = spans.getFinishedSpans().map((s) => s.name);

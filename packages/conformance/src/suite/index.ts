@@ -10,6 +10,7 @@ import { chordTests } from "./chords.js";
 import type { GroupTests } from "./context.js";
 import { counterTests } from "./counters.js";
 import { expiryTests } from "./expiry.js";
+import { findTests } from "./find.js";
 import { groupTests } from "./groups.js";
 import { isolationTests } from "./isolation.js";
 import { lifecycleTests } from "./lifecycle.js";
@@ -28,6 +29,7 @@ export {
   chordTests,
   counterTests,
   expiryTests,
+  findTests,
   groupTests,
   isolationTests,
   lifecycleTests,
@@ -58,6 +60,7 @@ export const SUITE_GROUPS: Record<SuiteGroup, GroupTests> = {
   badInput: badInputTests,
   lifecycle: lifecycleTests,
   isolation: isolationTests,
+  find: findTests,
 };
 
 /** Registers the whole suite under one describe block named after the backend. */

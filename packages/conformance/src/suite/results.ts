@@ -117,6 +117,7 @@ export const resultTests = defineGroup("results", (ctx, api, options) => {
       resultJson: '""',
       traceback: null,
       dateDone: new Date(),
+      updatedAt: new Date(),
       expiresAt: null,
     });
     return "x".repeat(limit() - overhead + delta);

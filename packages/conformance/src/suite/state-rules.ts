@@ -64,6 +64,7 @@ export const stateRuleTests = defineGroup("stateRules", (ctx, api, options) => {
           resultJson: "1",
           traceback: null,
           dateDone: new Date(),
+          updatedAt: new Date(),
           expiresAt: null,
           writeId: id(),
         };
