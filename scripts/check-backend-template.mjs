@@ -23,7 +23,14 @@ const ROLES = [
 /** Roles a backend has once it implements the optional part of the contract they hold. */
 const OPTIONAL_ROLES = ["find.ts"];
 const MAX_STORE_LINES = 250;
-const MAX_SRC_LINES = 6000;
+/**
+ * The template roles of all six backends together: 6,000 when issue 25 folded their repetition
+ * into core, plus 100 per backend for what `find` needs outside find.ts (its field in the record,
+ * the indexes provisioned).
+ */
+const MAX_SRC_LINES = 6600;
+/** One backend's find.ts: a native query and its paging, not a second backend. */
+const MAX_FIND_LINES = 350;
 
 const template = readFileSync(join(ROOT, "packages/core/BACKEND.md"), "utf8");
 const core = readFileSync(join(ROOT, "packages/core/src/index.ts"), "utf8");
@@ -94,7 +101,9 @@ for (const dir of backends) {
     }
     const text = readFileSync(join(src, file), "utf8");
     const lines = text.split("\n").length - (text.endsWith("\n") ? 1 : 0);
-    totalLines += lines;
+    if (file === "find.ts" && lines > MAX_FIND_LINES)
+      problems.push(`${dir}: src/find.ts has ${lines} lines (at most ${MAX_FIND_LINES})`);
+    else if (file !== "find.ts") totalLines += lines;
     if (file === "store.ts" && lines > MAX_STORE_LINES) {
       problems.push(`${dir}: src/store.ts has ${lines} lines (at most ${MAX_STORE_LINES})`);
     }
@@ -134,5 +143,5 @@ if (problems.length > 0) {
   process.exit(1);
 }
 console.log(
-  `backend template: ${backends.length} backends follow BACKEND.md (${totalLines} src lines)`,
+  `backend template: ${backends.length} backends follow BACKEND.md (${totalLines} src lines in the roles)`,
 );
