@@ -2,9 +2,12 @@ import type {
   BackendCapabilities,
   BackendTelemetry,
   BackendUrlOptions,
+  CountQuery,
+  FindQuery,
   GroupRecord,
   ResultBackend,
   TaskRecord,
+  TaskState,
   TaskWrite,
   WriteOutcome,
 } from "@resultstore/core";
@@ -15,6 +18,7 @@ import { buildClient, connect } from "./client.js";
 import { BACKEND_NAME, type ResolvedConfig, resolveConfig } from "./config.js";
 import { addToSet, incr } from "./counters.js";
 import { DUPLICATE_KEY, errors, MAX_DOCUMENT_BYTES, NAMESPACE_NOT_FOUND } from "./errors.js";
+import { countTasks, findTasks } from "./find.js";
 import {
   decodeGroup,
   decodeTask,
@@ -108,6 +112,20 @@ export class MongoBackend implements ResultBackend {
       for (const doc of docs) found.set(doc._id, decodeTask(doc, this.config.resultExpires));
     }
     return taskIds.map((id) => found.get(id) ?? null);
+  }
+
+  /** Two index-ordered queries, ours and Celery's documents, merged (find.ts). */
+  async find(query: FindQuery): Promise<TaskRecord[]> {
+    const { tasks } = await this.connection.get();
+    return errors.guard("find of tasks", () => findTasks(tasks, query, this.config.resultExpires));
+  }
+
+  /** One aggregation: `$match`, then `$group` by status (find.ts). */
+  async countByState(query: CountQuery): Promise<Record<TaskState, number>> {
+    const { tasks } = await this.connection.get();
+    return errors.guard("count of tasks", () =>
+      countTasks(tasks, query, this.config.resultExpires),
+    );
   }
 
   async remove(taskId: string): Promise<void> {
