@@ -17,7 +17,7 @@ import { BSON, type MongoClient } from "mongodb";
 import { buildClient, connect } from "./client.js";
 import { BACKEND_NAME, type ResolvedConfig, resolveConfig } from "./config.js";
 import { addToSet, incr } from "./counters.js";
-import { DUPLICATE_KEY, errors, MAX_DOCUMENT_BYTES, NAMESPACE_NOT_FOUND } from "./errors.js";
+import { DUPLICATE_KEY, droppedAlready, errors, MAX_DOCUMENT_BYTES } from "./errors.js";
 import { countTasks, findTasks } from "./find.js";
 import {
   decodeGroup,
@@ -200,7 +200,7 @@ export class MongoBackend implements ResultBackend {
     this.connection.reset();
     for (const collection of [tasks, groups, counters, sets]) {
       const label = `drop of collection ${collection.collectionName}`;
-      await errors.guard(label, () => collection.drop(), errors.on([NAMESPACE_NOT_FOUND], false));
+      await errors.guard(label, () => collection.drop(), droppedAlready);
     }
   }
 }
