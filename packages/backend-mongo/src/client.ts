@@ -1,9 +1,16 @@
 /** The MongoDB client: built from the resolved config, connected, adapted to the engine it reached. */
 import { ConfigurationError } from "@resultstore/core";
 import { type ErrorMapping, sanitizeUrl } from "@resultstore/core/backend";
-import { type Collection, type Document, MongoClient, MongoServerSelectionError } from "mongodb";
+import {
+  type Collection,
+  type Document,
+  MongoClient,
+  MongoServerError,
+  MongoServerSelectionError,
+} from "mongodb";
 import { BACKEND_NAME, type ResolvedConfig } from "./config.js";
 import { errors, INDEX_CONFLICTS, NOT_IMPLEMENTED, WriteMayHaveBeenSent } from "./errors.js";
+import { FIND_INDEXES, METADATA_INDEX } from "./find.js";
 import { EXPIRES_FIELD, type TaskDocument } from "./records.js";
 
 /** What a store works with once connected. */
@@ -47,15 +54,38 @@ export async function connect(client: MongoClient, config: ResolvedConfig) {
   const groups = collection(names.groups);
   const counters = collection(names.counters);
   const sets = collection(names.sets);
-  await Promise.all([
-    // Exactly the index Celery creates (`background` is ignored since MongoDB 4.2), so a
-    // collection Celery also uses never holds two specs under one name.
-    ...[tasks, groups].map((each) => each.createIndex({ date_done: 1 }, { background: true })),
-    ...[tasks, groups, counters, sets].map((each) => expiryIndex(each, config.ttlIndex)),
-  ]);
   const mongo = ferretDb === undefined; // FerretDB 1.x lacks what `Layout` names
+  if (config.createIndexes) {
+    await Promise.all([
+      // Exactly the index Celery creates (`background` is ignored since MongoDB 4.2), so a
+      // collection Celery also uses never holds two specs under one name.
+      ...[tasks, groups].map((each) => each.createIndex({ date_done: 1 }, { background: true })),
+      ...[tasks, groups, counters, sets].map((each) => expiryIndex(each, config.ttlIndex)),
+      ...FIND_INDEXES.map((keys) => tasks.createIndex(keys)),
+    ]);
+    // FerretDB 1.x accepts a wildcard spec and then fails every insert ("bad JSON path").
+    if (mongo && config.metadataIndex) await metadataIndex(tasks, config.warn);
+  }
   const layout = { serializer, nestedArrays: mongo, insertsNulls: mongo, decimal128: mongo };
   return { tasks, groups, counters, sets, layout, guardWrite };
+}
+
+/**
+ * The wildcard index on metadata, where the engine has one: an engine that refuses the spec (a
+ * MongoDB before 4.2, a MongoDB-compatible service without wildcard indexes) still serves `find`,
+ * scanning more for metadata filters, and says so once.
+ */
+async function metadataIndex(tasks: Collection<TaskDocument>, warn: ResolvedConfig["warn"]) {
+  try {
+    await tasks.createIndex(METADATA_INDEX);
+  } catch (error) {
+    if (!(error instanceof MongoServerError)) throw error;
+    const reason = `the server refused it (${error.message})`;
+    warn(
+      "metadata index",
+      `No wildcard index on metadata: ${reason}; find filters metadata by scanning.`,
+    );
+  }
 }
 
 /** A TTL index when asked for and supported (FerretDB answers 238), else a plain one for cleanup. */

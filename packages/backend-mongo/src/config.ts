@@ -83,6 +83,8 @@ export function resolveConfig(options: MongoBackendOptions) {
         ? null
         : (intOption(options.resultExpires, "resultExpires", BACKEND_NAME) ?? 86_400),
     ttlIndex: options.ttlIndex ?? false,
+    createIndexes: options.createIndexes ?? true,
+    metadataIndex: options.metadataIndex ?? true,
     cleanupBatchSize:
       intOption(options.cleanupBatchSize, "cleanupBatchSize", BACKEND_NAME, 1) ?? 1000,
     warn: warnOnce(BACKEND_NAME, options.warn), // once per store; the default once per process

@@ -16,7 +16,7 @@ export const DUPLICATE_KEY = 11000;
 export const NOT_IMPLEMENTED = 238;
 /** The index already exists with other options (e.g. `ttlIndex` switched between runs). */
 export const INDEX_CONFLICTS: readonly number[] = [85, 86];
-export const NAMESPACE_NOT_FOUND = 26;
+const NAMESPACE_NOT_FOUND = 26;
 /** BSON's document limit. */
 export const MAX_DOCUMENT_BYTES = 16 * 1024 * 1024;
 /** The document an update made outgrew 16 MiB (merged metadata): 10334, 17419. */
@@ -60,3 +60,13 @@ export const errors = defineErrorMapping({
         })
       : undefined,
 });
+
+/**
+ * `guard`'s recovery for dropping a collection that does not exist (never created: `createIndexes:
+ * false` and nothing written). mongo-java-server answers "ns not found" without a code.
+ */
+export const droppedAlready = (error: unknown): false | undefined =>
+  errors.statusOf(error) === NAMESPACE_NOT_FOUND ||
+  (error instanceof MongoServerError && error.message === "ns not found")
+    ? false
+    : undefined;

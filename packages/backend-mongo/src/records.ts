@@ -10,6 +10,11 @@ import type { MongoResultSerializer } from "./types.js";
 
 /** Our own field beside Celery's: when the record expires (a BSON date, or null for never). */
 export const EXPIRES_FIELD = "expires_at";
+/**
+ * Our field holding when a task document was last written (core's `updatedAt`, a BSON date):
+ * `find`'s time. Celery's documents have none; theirs is `date_done` (see find.ts).
+ */
+export const UPDATED_FIELD = "updated_at";
 /** Our field naming the call that wrote a task document last (core's `writeId`). */
 export const WRITE_ID_FIELD = "write_id";
 /** Celery's `result_extended` fields: its reader indexes all six, so each is always present. */
@@ -49,6 +54,7 @@ export function encodeTask(write: TaskWrite, layout: Layout): Document {
     result: bson ? toBson(decodeJson(write.resultJson), layout.decimal128) : write.resultJson,
     traceback: write.traceback,
     date_done: write.dateDone,
+    [UPDATED_FIELD]: write.updatedAt,
     [EXPIRES_FIELD]: write.expiresAt,
   };
   const unset: Document = {};
@@ -102,7 +108,7 @@ export function decodeTask(doc: TaskDocument, resultExpires: number | null): Tas
     traceback: text(doc.traceback),
     children: Array.isArray(children) ? children : null,
     dateDone,
-    updatedAt: null, // not stored by this backend yet (issue 24's next step)
+    updatedAt: doc[UPDATED_FIELD] instanceof Date ? doc[UPDATED_FIELD] : null, // null: Celery wrote it
     groupId: text(doc.group_id),
     parentId: text(doc.parent_id),
     name: text(doc.name),

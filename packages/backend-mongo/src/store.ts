@@ -2,9 +2,12 @@ import type {
   BackendCapabilities,
   BackendTelemetry,
   BackendUrlOptions,
+  CountQuery,
+  FindQuery,
   GroupRecord,
   ResultBackend,
   TaskRecord,
+  TaskState,
   TaskWrite,
   WriteOutcome,
 } from "@resultstore/core";
@@ -14,7 +17,8 @@ import { BSON, type MongoClient } from "mongodb";
 import { buildClient, connect } from "./client.js";
 import { BACKEND_NAME, type ResolvedConfig, resolveConfig } from "./config.js";
 import { addToSet, incr } from "./counters.js";
-import { DUPLICATE_KEY, errors, MAX_DOCUMENT_BYTES, NAMESPACE_NOT_FOUND } from "./errors.js";
+import { DUPLICATE_KEY, droppedAlready, errors, MAX_DOCUMENT_BYTES } from "./errors.js";
+import { countTasks, findTasks } from "./find.js";
 import {
   decodeGroup,
   decodeTask,
@@ -110,6 +114,20 @@ export class MongoBackend implements ResultBackend {
     return taskIds.map((id) => found.get(id) ?? null);
   }
 
+  /** Two index-ordered queries, ours and Celery's documents, merged (find.ts). */
+  async find(query: FindQuery): Promise<TaskRecord[]> {
+    const { tasks } = await this.connection.get();
+    return errors.guard("find of tasks", () => findTasks(tasks, query, this.config.resultExpires));
+  }
+
+  /** One aggregation: `$match`, then `$group` by status (find.ts). */
+  async countByState(query: CountQuery): Promise<Record<TaskState, number>> {
+    const { tasks } = await this.connection.get();
+    return errors.guard("count of tasks", () =>
+      countTasks(tasks, query, this.config.resultExpires),
+    );
+  }
+
   async remove(taskId: string): Promise<void> {
     const { tasks, guardWrite } = await this.connection.get();
     await guardWrite(`removal of task ${taskId}`, () => tasks.deleteOne({ _id: taskId }));
@@ -182,7 +200,7 @@ export class MongoBackend implements ResultBackend {
     this.connection.reset();
     for (const collection of [tasks, groups, counters, sets]) {
       const label = `drop of collection ${collection.collectionName}`;
-      await errors.guard(label, () => collection.drop(), errors.on([NAMESPACE_NOT_FOUND], false));
+      await errors.guard(label, () => collection.drop(), droppedAlready);
     }
   }
 }

@@ -51,6 +51,19 @@ export interface MongoBackendOptions {
    * itself within about a minute; engines without them (FerretDB) get a plain index. @default false
    */
   ttlIndex?: boolean;
+  /**
+   * Create the indexes on first use: Celery's `date_done`, `expires_at` (TTL with `ttlIndex`) and
+   * `find`'s (README, "Finding tasks"). `false` leaves them to the operator, who creates exactly
+   * those the README lists; the backend then sends no `createIndex`. @default true
+   */
+  createIndexes?: boolean;
+  /**
+   * With `createIndexes`, also a wildcard index on `metadata.$**` for `find`'s metadata filters,
+   * where the engine has wildcard indexes (MongoDB 4.2+; not FerretDB 1.x, whose inserts fail
+   * once one exists). Every metadata key a write carries is then indexed: its write cost is in
+   * the README. @default true
+   */
+  metadataIndex?: boolean;
   /** Documents `cleanup()` deletes per batch. @default 1000 */
   cleanupBatchSize?: number;
   /** Where the unsafe-engine warning (FerretDB 1.x) goes, once per store. @default process.emitWarning, once per process */

@@ -2,7 +2,7 @@
 import { randomUUID } from "node:crypto";
 import { type ServerTarget, serverTarget } from "@resultstore/conformance";
 import { ResultStore, type ResultStoreOptions } from "@resultstore/core";
-import { type Document, MongoClient } from "mongodb";
+import { type CommandStartedEvent, type Document, MongoClient } from "mongodb";
 import { fromUrl, type MongoBackendOptions } from "../src/index.js";
 
 export const DATABASE = "resultstore_test";
@@ -111,3 +111,25 @@ export function rawTask(url: string, store: ResultStore, taskId: string): Promis
     .collection<{ _id: string }>(`${namespaceOf.get(store)}_taskmeta`);
   return collection.findOne({ _id: taskId });
 }
+
+/**
+ * A client of its own that records each command it sends into `sent` (clear it to start over),
+ * given to `body` (pass it as a store's `client`) and closed after.
+ */
+export async function withRecordingClient(
+  url: string,
+  body: (client: MongoClient, sent: CommandStartedEvent[]) => Promise<void>,
+): Promise<void> {
+  const client = new MongoClient(url, { monitorCommands: true });
+  const sent: CommandStartedEvent[] = [];
+  client.on("commandStarted", (event) => sent.push(event));
+  try {
+    await body(client, sent);
+  } finally {
+    await client.close();
+  }
+}
+
+/** The names of the commands `sent` holds, in order. */
+export const commandNames = (sent: readonly CommandStartedEvent[]) =>
+  sent.map((event) => event.commandName);

@@ -119,6 +119,29 @@ for (const target of await engineTargets()) {
         expect(theirRaw.bson_types).toMatchObject({ result: "str", date_done: "datetime" });
       });
 
+      it("records Celery's own backend wrote are found by state, name and date_done, and counted", async () => {
+        const name = `tasks.find-${randomUUID()}`;
+        const [done, running] = [randomUUID(), randomUUID()];
+        const since = new Date(Date.now() - 1000);
+        await celery.peer(
+          [
+            { op: "store", task_id: done, state: "SUCCESS", result: 1, request: { name } },
+            { op: "store", task_id: running, state: "STARTED", result: null, request: { name } },
+          ],
+          { settings: { result_extended: true } },
+        );
+        const store = celery.store();
+        const ids = async (filter: Parameters<typeof store.find>[0]) =>
+          (await store.find(filter)).tasks.map((task) => task.taskId);
+        expect(await ids({ name })).toEqual([done, running]); // STARTED has no time: the oldest
+        expect(await ids({ name, state: "SUCCESS" })).toEqual([done]);
+        expect(await ids({ name, state: "STARTED" })).toEqual([running]);
+        expect(await ids({ name, after: since })).toEqual([done]);
+        expect(await store.countByState({ name })).toMatchObject({ SUCCESS: 1, STARTED: 1 });
+        const [found] = (await store.find({ name }, { limit: 1 })).tasks;
+        expect(found).toMatchObject({ taskId: done, name, updatedAt: null });
+      });
+
       if (!nestedArrays) {
         it("FerretDB: a Celery SUCCESS without children reads as Celery's empty list", async () => {
           const taskId = randomUUID();

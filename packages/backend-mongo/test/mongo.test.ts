@@ -14,12 +14,14 @@ import { afterAll, describe, expect, it } from "vitest";
 import { MongoBackend } from "../src/index.js";
 import {
   closeRawClients,
+  commandNames,
   DATABASE,
   engineTargets,
   freshStore,
   namespaceOf,
   rawClient,
   rawTask,
+  withRecordingClient,
 } from "./helpers.js";
 
 afterAll(closeRawClients);
@@ -116,16 +118,13 @@ for (const target of await engineTargets()) {
     });
 
     it("a new id costs one round trip; a refused late write two: the duplicate key, one status read", async () => {
-      const client = new MongoClient(url, { monitorCommands: true });
-      const commands: string[] = [];
-      client.on("commandStarted", (event) => commands.push(event.commandName));
-      try {
+      await withRecordingClient(url, async (client, sent) => {
         await withStore(
           async (store) => {
             await store.markQueued("warm-up"); // connect and create the indexes first
-            commands.length = 0;
+            sent.length = 0;
             await store.markSuccess("done", 1, { metadata: { kept: true } });
-            expect(commands).toEqual(["update"]); // FerretDB too: its nulls ride in $max
+            expect(commandNames(sent)).toEqual(["update"]); // FerretDB too: its nulls ride in $max
             const raw = await rawTask(url, store, "done");
             for (const field of [
               "children",
@@ -137,9 +136,9 @@ for (const target of await engineTargets()) {
               "queue",
             ])
               expect(raw).toHaveProperty(field, null);
-            commands.length = 0;
+            sent.length = 0;
             expect((await store.markStarted("done")).applied).toBe(false);
-            expect(commands).toEqual(["update", "find"]);
+            expect(commandNames(sent)).toEqual(["update", "find"]);
             const meta = await store.getMeta("done");
             expect([meta.status, meta.result, meta.metadata]).toEqual([
               "SUCCESS",
@@ -149,9 +148,7 @@ for (const target of await engineTargets()) {
           },
           { client },
         );
-      } finally {
-        await client.close();
-      }
+      });
     });
 
     it("reads Celery's own documents (no expires_at: date_done + result_expires; old ISO-string date_done)", async () => {

@@ -68,7 +68,7 @@ for (const { name, target, atomic } of ENGINES) {
           .findOne({ _id: id as never });
         if (!doc) return null;
         const { _id, ...rest } = doc;
-        return withoutTimes(rest, ["date_done", "expires_at", "write_id"]);
+        return withoutTimes(rest, ["date_done", "updated_at", "expires_at", "write_id"]);
       },
     });
   });

@@ -5,7 +5,8 @@ The filter admits only a stored document the state rules let change (and not an 
 MongoDB checks and merges in one atomic step; when it excludes the stored document, the upsert's
 insert collides with its ``_id`` (E11000), which means "refused". The document is exactly what
 @resultstore/backend-mongo writes for the same call (packages/backend-mongo/src/records.ts):
-Celery's fields, plus ``metadata`` (merged key by key), ``expires_at`` and ``write_id``.
+Celery's fields, plus ``metadata`` (merged key by key), ``updated_at``, ``expires_at`` and
+``write_id``.
 """
 
 import warnings
@@ -27,6 +28,8 @@ from .rules import can_transition, expires_at, states_refusing, utcnow
 
 #: Our field beside Celery's: when the record expires (a date, or null for never).
 EXPIRES_FIELD = "expires_at"
+#: Our field holding when a task document was last written (find's time; Celery's have none).
+UPDATED_FIELD = "updated_at"
 #: Our field naming the call that wrote a task document last.
 WRITE_ID_FIELD = "write_id"
 #: Celery's reader indexes all six with result_extended, so every document has them (null allowed).
@@ -115,6 +118,8 @@ class MongoBackend(RulesMixin, MemberSetChords, CeleryMongoBackend):
             "result": meta["result"],
             "traceback": meta["traceback"],
             "date_done": meta["date_done"],
+            # As core stamps it: the write's moment, the same instant as date_done when ready.
+            UPDATED_FIELD: meta["date_done"] if isinstance(meta["date_done"], datetime) else now,
             EXPIRES_FIELD: expires_at(now, self.expires),
         }
         on_insert: Dict[str, Any] = {}
