@@ -99,6 +99,8 @@ export function resolveConfig(options: DynamoDBBackendOptions) {
     /** Where calls go, for telemetry (unknown for a caller's client). */
     endpoint: options.client ? undefined : (endpoint ?? aws),
     manageTable: options.manageTable !== false,
+    /** Create the find indexes with the table, or add them to an older one (`manageTable` only). */
+    findIndexes: options.manageTable !== false && options.findIndexes !== false,
     /** Provisioned capacity for a table we create; undefined: on-demand. */
     throughput:
       read || write ? { ReadCapacityUnits: read ?? 1, WriteCapacityUnits: write ?? 1 } : undefined,

@@ -31,6 +31,7 @@ import {
   encodeMeta,
   groupTuple,
   isExpired,
+  isInternalTaskId,
   isPlainObject,
   LOST_RACE,
   REQUEST_FIELDS,
@@ -53,7 +54,33 @@ export const ATTR = {
   members: "members",
   status: "status",
   writeId: "write_id",
+  /** `TaskRecord.updatedAt`, epoch seconds as `timestamp`: the record's last write by core's clock. */
+  updatedAt: "updated_at",
+  /** The find indexes' sort key, `<ms>#<task id>` ({@link findPosition}). */
+  position: "find_position",
+  /** The all-tasks index's partition key, {@link LISTED}: present on task items only. */
+  listed: "find_all",
 } as const;
+
+/** The one value of `find_all`: every listed task shares the all-tasks index's partition. */
+export const LISTED = "task";
+/** Digits of the time in `find_position`: ms since 1970 up to year 33658, zero-padded to sort as text. */
+const POSITION_DIGITS = 15;
+
+/**
+ * `find`'s order as one string DynamoDB sorts by its UTF-8 bytes: the effective time in ms,
+ * zero-padded, `#`, the task id. Fixed width makes text order the time order, and UTF-8 byte
+ * order is the code point order core ties by (`compareTaskIds`). No time (never on our writes:
+ * core stamps `updatedAt`) gives `#<id>`, below every digit: the oldest, as core sorts it.
+ */
+export function findPosition(time: Date | null, taskId: string): string {
+  return time ? `${timeKey(time.getTime())}#${taskId}` : `#${taskId}`;
+}
+
+/** The time part of `find_position`; a time before 1970 (not one core stamps) sorts as 1970. */
+export function timeKey(ms: number): string {
+  return String(Math.max(0, ms)).padStart(POSITION_DIGITS, "0");
+}
 
 export const METADATA_PREFIX = "meta_";
 
@@ -124,6 +151,12 @@ function taskItem(id: string, write: TaskWrite): Item {
   }
   if (write.expiresAt) item[ATTR.ttl] = ttlValue(write.expiresAt);
   if (write.writeId) item[ATTR.writeId] = { S: write.writeId };
+  if (write.updatedAt) item[ATTR.updatedAt] = epochSeconds(write.updatedAt);
+  // Sparse indexes: an item without the sort key is in neither, so a chord claim never is.
+  if (!isInternalTaskId(write.taskId)) {
+    item[ATTR.position] = { S: findPosition(write.updatedAt ?? write.dateDone, write.taskId) };
+    item[ATTR.listed] = { S: LISTED };
+  }
   const size = itemBytes(item);
   if (size > ITEM_LIMIT_BYTES) throw new ValueTooLargeError(BACKEND_NAME, size, ITEM_LIMIT_BYTES);
   return item;
@@ -272,7 +305,8 @@ export async function batchGet({ client, name }: Table, ids: readonly string[]) 
 /** The date an attribute of epoch seconds holds (`ttl`, `timestamp`), or null. */
 function dateAttr(item: Item, name: string): Date | null {
   const seconds = Number(item[name]?.N ?? Number.NaN);
-  return Number.isFinite(seconds) ? new Date(seconds * 1000) : null;
+  // Rounded: "1718000000.123" * 1000 is not exactly an integer in binary floating point.
+  return Number.isFinite(seconds) ? new Date(Math.round(seconds * 1000)) : null;
 }
 
 /** The record an item holds: Celery's meta from `result`, overlaid with our attributes if any. */
@@ -294,6 +328,7 @@ export function decodeTask(item: Item | undefined, taskId: string): TaskRecord |
     ),
   );
   record.expiresAt = dateAttr(item, ATTR.ttl);
+  record.updatedAt = dateAttr(item, ATTR.updatedAt);
   return record;
 }
 

@@ -11,10 +11,13 @@ import {
   type BackendCapabilities,
   type BackendTelemetry,
   type BackendUrlOptions,
+  type CountQuery,
+  type FindQuery,
   type GroupRecord,
   type ResultBackend,
   StoreClosedError,
   type TaskRecord,
+  type TaskState,
   type TaskWrite,
   type WriteOutcome,
 } from "@resultstore/core";
@@ -25,11 +28,12 @@ import {
   mapLimit,
   mergeUrlOptions,
 } from "@resultstore/core/backend";
-import { createClient, provision, TABLE_GONE, type Table } from "./client.js";
+import { createClient, missingIndex, provision, TABLE_GONE, type Table } from "./client.js";
 import { BACKEND_NAME, optionsFromUrl, type ResolvedConfig, resolveConfig } from "./config.js";
 import { addToSet, incr } from "./counters.js";
 import { CONDITION_FAILED, errors, ITEM_LIMIT_BYTES } from "./errors.js";
 import { Expression } from "./expression.js";
+import { countTasks, findTasks, type OnMissingIndex } from "./find.js";
 import {
   ATTR,
   batchGet,
@@ -130,6 +134,16 @@ export class DynamoDBBackend implements ResultBackend {
     await this.deleteItem(this.keys.group(groupId), `removal of group ${groupId}`);
   }
 
+  /** Queries per state (or of all tasks) on the find indexes, merged by position (README "Finding tasks"). */
+  async find(query: FindQuery): Promise<TaskRecord[]> {
+    return this.withTable((table) => findTasks(table, query, this.onMissingIndex(table)));
+  }
+
+  /** Pages through the all-tasks index reading `status` alone, counting in the client. */
+  async countByState(query: CountQuery): Promise<Record<TaskState, number>> {
+    return this.withTable((table) => countTasks(table, query, this.onMissingIndex(table)));
+  }
+
   /** Deletes conditional on the item still being expired: one rewritten since the scan survives. */
   async cleanup(now: Date): Promise<number> {
     return this.withTable(async ({ client }) => {
@@ -190,6 +204,10 @@ export class DynamoDBBackend implements ResultBackend {
     const seconds = this.config.ttlSeconds;
     if (seconds === undefined) return expiresAt;
     return seconds === -1 ? null : new Date(Date.now() + seconds * 1000);
+  }
+
+  private onMissingIndex(table: Table): OnMissingIndex {
+    return (index, cause) => missingIndex(table, this.config, index, cause);
   }
 
   private async getItem(id: string, doing: string): Promise<Item | undefined> {

@@ -35,6 +35,12 @@ export interface DynamoDBBackendOptions {
   ttlSeconds?: number;
   /** Create the table and enable TTL on `ttl`; false: it must exist (see README). @default true */
   manageTable?: boolean;
+  /**
+   * Create the two indexes `find` and `countByState` query when we provision the table (README
+   * "Finding tasks"), adding them to a table an older version made; false: none, and `find`
+   * fails until an operator creates them. Ignored with `manageTable: false`. @default true
+   */
+  findIndexes?: boolean;
   /** Key spelling; see {@link DynamoDBKeyFormat}. @default "celery" */
   keyFormat?: DynamoDBKeyFormat;
   /** Prefix of every key; Celery: `global_keyprefix` (`_` added as there). @default none */

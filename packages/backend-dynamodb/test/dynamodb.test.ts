@@ -1,12 +1,12 @@
 // DynamoDB-specific behaviour against the real server: item layout, the expired-but-undeleted paths,
-// table setup under concurrency, the permission-free mode, sizes and errors.
+// table setup under concurrency, the permission-free mode, sizes and errors, find's indexes.
 import { randomUUID } from "node:crypto";
 import {
-  CreateTableCommand,
   DeleteTableCommand,
   DescribeTableCommand,
   DescribeTimeToLiveCommand,
   DynamoDBClient,
+  type GlobalSecondaryIndexDescription,
   PutItemCommand,
 } from "@aws-sdk/client-dynamodb";
 import { loseOneAnswer, serverTarget } from "@resultstore/conformance";
@@ -16,6 +16,7 @@ import {
   decodeJson,
   IncrementOutcomeUnknownError,
   InvalidMetadataError,
+  InvalidQueryError,
   OutcomeUnknownError,
   ResultStore,
   ValueTooLargeError,
@@ -23,7 +24,13 @@ import {
 } from "@resultstore/core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { DynamoDBBackend, fromUrl } from "../src/index.js";
-import { celeryTaskKey, freshNamespace, getRawItem, rawClient } from "./helpers.js";
+import {
+  celeryTaskKey,
+  createTableWithoutIndexes,
+  freshNamespace,
+  getRawItem,
+  rawClient,
+} from "./helpers.js";
 
 const target = serverTarget("DYNAMODB");
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -40,21 +47,12 @@ describe.skipIf(!target.url)(`dynamodb backend ${target.reason}`, () => {
     stores.push(store);
     return store;
   };
+  const createBareTable = (table: string) => createTableWithoutIndexes(client, table);
   /**
    * A store on a table without TTL. DynamoDB Local 2.x deletes expired items as the service does
    * (a probe saw one gone 2 s after its expiry), so a test of an expired item that TTL has not
    * deleted yet needs a table where it never will: otherwise it flakes with the sweeper's timing.
    */
-  /** A table as an operator would create it for us: the key schema only, no TTL. */
-  const createBareTable = (table: string) =>
-    client.send(
-      new CreateTableCommand({
-        TableName: table,
-        KeySchema: [{ AttributeName: "id", KeyType: "HASH" }],
-        AttributeDefinitions: [{ AttributeName: "id", AttributeType: "S" }],
-        BillingMode: "PAY_PER_REQUEST",
-      }),
-    );
   const undeletingStore = async (expires: number) => {
     const table = freshNamespace("dyn_nottl_");
     await createBareTable(table);
@@ -88,6 +86,8 @@ describe.skipIf(!target.url)(`dynamodb backend ${target.reason}`, () => {
     expect(Object.keys(item ?? {}).sort()).toEqual(
       [
         "args",
+        "find_all",
+        "find_position",
         "id",
         "meta_n",
         "meta_tenant",
@@ -96,10 +96,16 @@ describe.skipIf(!target.url)(`dynamodb backend ${target.reason}`, () => {
         "status",
         "timestamp",
         "ttl",
+        "updated_at",
         "write_id",
       ].sort(),
     );
     expect(item?.status?.S).toBe("SUCCESS");
+    const { updatedAt } = await store.getMeta(taskId);
+    expect(item?.updated_at?.N).toBe(String((updatedAt as Date).getTime() / 1000));
+    expect(item?.find_position?.S).toBe(
+      `${String(updatedAt?.getTime()).padStart(15, "0")}#${taskId}`,
+    );
     expect(item?.name?.S).toBe('"tasks.send"');
     expect(item?.meta_n?.S).toBe("2");
     // The blob is this write's meta as a Celery worker writes it: no metadata, no QUEUED fields.
@@ -568,4 +574,142 @@ describe.skipIf(!target.url)(`dynamodb backend ${target.reason}`, () => {
     expect(error.message).not.toContain("hunter2");
     await bad.close();
   });
+
+  // find and countByState beyond the conformance suite: the indexes provisioning creates (or adds
+  // to an older table, or leaves to the operator), Celery-written items, and queries DynamoDB
+  // would refuse never being sent.
+  describe("find", () => {
+    /** A store on `table` exactly (newStore's namespace would rename it). */
+    const onTable = (table: string, options: Record<string, unknown> = {}) => {
+      const store = new ResultStore(fromUrl(url, { table, ...options }), { expires: 3600 });
+      stores.push(store);
+      return store;
+    };
+    const indexesOf = async (table: string) => {
+      const described = await client.send(new DescribeTableCommand({ TableName: table }));
+      const indexes = described.Table?.GlobalSecondaryIndexes ?? [];
+      return Object.fromEntries(indexes.map((index) => [index.IndexName, summary(index)]));
+    };
+
+    it("a table we create has both find indexes: state or all tasks, then find_position, ALL", async () => {
+      const store = newStore(3600);
+      await store.markSuccess(randomUUID(), 1);
+      expect(await indexesOf(tableOf(store))).toEqual({
+        "resultstore-by-state": "status/find_position ALL",
+        "resultstore-all-tasks": "find_all/find_position ALL",
+      });
+    });
+
+    it("findIndexes: false creates none, and find says how to add them", async () => {
+      const store = newStore(3600, { findIndexes: false });
+      await store.markSuccess(randomUUID(), 1);
+      expect(await indexesOf(tableOf(store))).toEqual({});
+      await expect(store.find({})).rejects.toThrow(
+        /resultstore-all-tasks .*README \("Finding tasks"\)/,
+      );
+    });
+
+    it("manageTable: false adds no index: find fails with the operator's instruction, writes work", async () => {
+      const table = freshNamespace("opidx_");
+      await createBareTable(table);
+      const store = onTable(table, { manageTable: false });
+      const taskId = randomUUID();
+      await store.markSuccess(taskId, 1);
+      expect(await indexesOf(table)).toEqual({});
+      await expect(store.find({ state: "SUCCESS" })).rejects.toThrow(BackendError);
+      await expect(store.countByState()).rejects.toThrow(/missing or still being built/);
+      expect((await store.getMeta(taskId)).status).toBe("SUCCESS");
+    });
+
+    it("a table an older version created gets the indexes added, one at a time, and find then works", async () => {
+      const table = freshNamespace("oldtbl_");
+      await createBareTable(table);
+      const store = onTable(table);
+      const taskId = randomUUID();
+      await store.markSuccess(taskId, 1, { metadata: { old: true } }); // provisioning adds the first
+      let found: string[] | undefined;
+      for (let round = 0; round < 30 && !found; round++) {
+        try {
+          found = (await store.find({ metadata: { old: true } })).tasks.map((task) => task.taskId);
+        } catch (error) {
+          // Each find that meets a missing index starts the next one: DynamoDB builds one at a time.
+          expect((error as Error).message).toMatch(/resultstore is adding the find indexes/);
+          await sleep(500);
+        }
+      }
+      expect(found).toEqual([taskId]);
+      expect(Object.keys(await indexesOf(table)).sort()).toEqual([
+        "resultstore-all-tasks",
+        "resultstore-by-state",
+      ]);
+    });
+
+    it("an item Celery's own backend wrote is in no index: not found, until resultstore writes it", async () => {
+      const store = newStore(3600);
+      await store.getMeta("warm-up"); // creates the table
+      const taskId = randomUUID();
+      // Celery's DynamoDB backend: PutItem of id, the meta blob and timestamp; no status attribute.
+      const blob = {
+        status: "STARTED",
+        result: { pid: 1, hostname: "worker@host" },
+        traceback: null,
+        children: [],
+        date_done: null,
+        name: "tasks.celery",
+        task_id: taskId,
+      };
+      await client.send(
+        new PutItemCommand({
+          TableName: tableOf(store),
+          Item: {
+            id: { S: celeryTaskKey(taskId) },
+            result: { B: Buffer.from(JSON.stringify(blob)) },
+            timestamp: { N: String(Date.now() / 1000) },
+          },
+        }),
+      );
+      expect((await store.getMeta(taskId)).status).toBe("STARTED");
+      expect((await store.find({ state: "STARTED", name: "tasks.celery" })).tasks).toEqual([]);
+      expect((await store.countByState({ name: "tasks.celery" })).STARTED).toBe(0);
+      // A write through resultstore keeps the name from Celery's blob and indexes the item.
+      await store.markSuccess(taskId, 2);
+      const found = await store.find({ state: "SUCCESS", name: "tasks.celery" });
+      expect(found.tasks.map((task) => task.taskId)).toEqual([taskId]);
+      const item = await getRawItem(client, tableOf(store), celeryTaskKey(taskId));
+      expect(item?.find_all?.S).toBe("task");
+    });
+
+    it("queries DynamoDB would refuse are answered without a request or refused by core first", async () => {
+      const store = newStore(3600);
+      await store.markSuccess(randomUUID(), 1);
+      // after beyond the snapshot: a BETWEEN with its low end above its high end, a
+      // ValidationException if sent; the empty range is answered here.
+      const future = new Date(Date.now() + 3_600_000);
+      expect((await store.find({ after: future })).tasks).toEqual([]);
+      expect((await store.find({ state: ["SUCCESS", "FAILURE"], after: future })).tasks).toEqual(
+        [],
+      );
+      // More metadata keys than DynamoDB's 4 KB filter expression holds: refused before sending.
+      const metadata = Object.fromEntries(Array.from({ length: 400 }, (_, i) => [`key${i}`, i]));
+      await expect(store.find({ metadata })).rejects.toThrow(InvalidQueryError);
+      await expect(store.countByState({ metadata })).rejects.toThrow(InvalidQueryError);
+    });
+
+    it("a chord claim is written without the index keys, so neither index holds it", async () => {
+      const store = newStore(3600);
+      const [a, group] = [randomUUID(), randomUUID()];
+      await store.markSuccess(a, 1);
+      await store.saveGroup(group, [a]);
+      await store.onChordPartReturn({ groupId: group, taskId: a, size: 1 });
+      const claim = await getRawItem(client, tableOf(store), celeryTaskKey(`chord-claim-${group}`));
+      expect(claim?.status?.S).toBeDefined();
+      expect(claim?.find_position).toBeUndefined();
+      expect(claim?.find_all).toBeUndefined();
+    });
+  });
 });
+
+function summary(index: GlobalSecondaryIndexDescription): string {
+  const keys = (index.KeySchema ?? []).map((key) => key.AttributeName).join("/");
+  return `${keys} ${index.Projection?.ProjectionType}`;
+}

@@ -1,6 +1,6 @@
 /** Test helpers: a raw SDK client for the server under test and fresh namespaces. */
 import { randomUUID } from "node:crypto";
-import { DynamoDBClient, GetItemCommand } from "@aws-sdk/client-dynamodb";
+import { CreateTableCommand, DynamoDBClient, GetItemCommand } from "@aws-sdk/client-dynamodb";
 import { decodeJson } from "@resultstore/core";
 
 /** A namespace no other test (or parallel test file) uses. */
@@ -21,6 +21,20 @@ export function rawClient(url: string): DynamoDBClient {
 
 /** Celery's spelling of a task key for an ASCII id without quotes: `b'celery-task-meta-<id>'`. */
 export const celeryTaskKey = (taskId: string) => `b'celery-task-meta-${taskId}'`;
+
+/**
+ * A table as an operator (or an older version of this package) creates it: the key schema only,
+ * no TTL, no find indexes.
+ */
+export const createTableWithoutIndexes = (client: DynamoDBClient, table: string) =>
+  client.send(
+    new CreateTableCommand({
+      TableName: table,
+      KeySchema: [{ AttributeName: "id", KeyType: "HASH" }],
+      AttributeDefinitions: [{ AttributeName: "id", AttributeType: "S" }],
+      BillingMode: "PAY_PER_REQUEST",
+    }),
+  );
 
 export async function getRawItem(client: DynamoDBClient, table: string, id: string) {
   const output = await client.send(

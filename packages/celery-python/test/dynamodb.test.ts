@@ -16,7 +16,10 @@ function normalized(item: Record<string, AttributeValue>, id: string): Record<st
   const out: Record<string, unknown> = {};
   for (const [name, value] of Object.entries(item)) {
     if (name === "id") continue;
-    if (name === "timestamp" || name === "ttl") out[name] = value.N ? "<epoch seconds>" : value;
+    if (name === "timestamp" || name === "ttl" || name === "updated_at")
+      out[name] = value.N ? "<epoch seconds>" : value;
+    else if (name === "find_position")
+      out[name] = value.S?.replace(/^\d{15}#/, "<ms>#").replace(id, "<task id>") ?? value;
     else if (name === "write_id") out[name] = value.S ? "<write id>" : value;
     else if (name === "result" && value.B) {
       const meta = JSON.parse(Buffer.from(value.B).toString("utf8"));

@@ -7,7 +7,9 @@ write carries, so optional fields and metadata keys it lacks keep their stored v
 exactly what @resultstore/backend-dynamodb writes for the same call
 (packages/backend-dynamodb/src/records.ts and write.ts): Celery's ``id``, ``result`` (the meta
 blob Celery reads, this write's alone), ``timestamp`` and ``ttl``, plus ``status``, one attribute
-per optional field (Celery JSON text), ``meta_<key>`` per metadata key and ``write_id``.
+per optional field (Celery JSON text), ``meta_<key>`` per metadata key, ``write_id``,
+``updated_at``, and ``find_position`` and ``find_all``, the keys of the find indexes (the Node
+backend's README, "Finding tasks").
 """
 
 import math
@@ -23,7 +25,7 @@ from kombu.utils.json import loads as json_loads
 
 from . import attempts
 from ._base import RulesMixin
-from .chords import SET_KEY_PREFIX, MemberSetChords
+from .chords import CHORD_CLAIM_KEY_PREFIX, SET_KEY_PREFIX, MemberSetChords
 from .errors import IncrementOutcomeUnknownError, WriteOutcomeUnknownError
 from .records import celery_date
 from .rules import READY_STATES, can_transition, states_refusing
@@ -51,6 +53,12 @@ Item = Dict[str, Dict[str, Any]]
 def epoch_seconds(ms: int) -> Dict[str, str]:
     """DynamoDB's N as the Node backend writes it (JavaScript's ``String(ms / 1000)``)."""
     return {"N": str(ms // 1000) if ms % 1000 == 0 else repr(ms / 1000)}
+
+
+def find_position(ms: int, task_id: str) -> str:
+    """The find indexes' sort key, as the Node backend's ``findPosition``: the time in ms zero-padded
+    to 15 digits (text order is time order), ``#``, the task id (UTF-8 byte order is code point order)."""
+    return f"{max(0, ms):015d}#{task_id}"
 
 
 def ttl_value(expires_ms: int) -> Dict[str, str]:
@@ -169,6 +177,12 @@ class DynamoDBBackend(RulesMixin, MemberSetChords, CeleryDynamoDBBackend):
             item["ttl"] = ttl_value(expires)
         if write_id:
             item["write_id"] = {"S": write_id}
+        # The record's last write (core's updatedAt) and its place in the find indexes; a chord
+        # claim stays out of them (sparse indexes: no sort key, no entry).
+        item["updated_at"] = epoch_seconds(now_ms)
+        if not task_id.startswith(CHORD_CLAIM_KEY_PREFIX):
+            item["find_position"] = {"S": find_position(now_ms, task_id)}
+            item["find_all"] = {"S": "task"}
         return item
 
     def _update(self, key: str, attributes: Item, condition: Any, now: Dict[str, str]) -> Tuple[bool, Optional[Item]]:
