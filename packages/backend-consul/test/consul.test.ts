@@ -54,9 +54,11 @@ describe.skipIf(!target.url)(`consul backend ${target.reason}`, () => {
         "date_done",
         "metadata",
         "expires_at",
+        "updated_at",
         "write_id",
         "task_id",
       ]);
+      expect(new Date(meta.updated_at)).toEqual((await s.getMeta(id)).updatedAt);
       expect(meta).toMatchObject({
         status: "SUCCESS",
         result: { n: 42 },
@@ -110,7 +112,7 @@ describe.skipIf(!target.url)(`consul backend ${target.reason}`, () => {
       expect(await rawEntry(url, `${consulOf(kept).keyPrefix}resultstore-sets/${key}`)).toBeNull();
     });
 
-    it("reads records Celery wrote (no metadata, no expires_at, naive date_done)", async () => {
+    it("reads records Celery wrote (no metadata, expires_at nor updated_at; naive date_done)", async () => {
       const s = store(url);
       const id = randomUUID();
       await rawPut(
@@ -122,6 +124,7 @@ describe.skipIf(!target.url)(`consul backend ${target.reason}`, () => {
       expect(meta.status).toBe("SUCCESS");
       expect(meta.dateDone?.toISOString()).toBe("2024-05-01T12:00:00.123Z");
       expect(meta.metadata).toEqual({});
+      expect(meta.updatedAt).toBeNull();
       expect((await s.backend.read(id))?.expiresAt).toBeNull();
     });
   });
