@@ -5,7 +5,7 @@
 import http from "node:http";
 import https from "node:https";
 import { text } from "node:stream/consumers";
-import { chunks } from "@resultstore/core/backend";
+import { chunks, mapLimit } from "@resultstore/core/backend";
 import type { ResolvedConfig } from "./config.js";
 import { StatusFailure, TransportFailure } from "./errors.js";
 
@@ -95,8 +95,23 @@ export class ConsulClient {
     return keys.map((key) => found.get(key) ?? null);
   }
 
-  async listKeys(prefix: string): Promise<string[]> {
-    const query = { keys: true, ...this.consistency() } as const;
+  /**
+   * `visit`s the entries of `keys` one read-only transaction of TXN_MAX_OPS keys at a time, at
+   * most `inFlight` in flight, and keeps none: memory stays bounded whatever the number of keys.
+   */
+  async forEachBatch(
+    keys: readonly string[],
+    inFlight: number,
+    visit: (entries: (KvEntry | null)[]) => unknown,
+  ): Promise<void> {
+    await mapLimit(chunks(keys, TXN_MAX_OPS), inFlight, async (batch) => {
+      await visit(await this.getMany(batch));
+    });
+  }
+
+  /** Key names under `prefix`; with `separator`, the keys past it fold into one name per folder. */
+  async listKeys(prefix: string, separator?: string): Promise<string[]> {
+    const query = { keys: true, separator, ...this.consistency() } as const;
     const answer = await this.request("GET", kvPath(prefix), { query, also: [404] });
     return answer.status === 404 ? [] : (JSON.parse(answer.body) as string[]);
   }

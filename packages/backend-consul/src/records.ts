@@ -1,6 +1,7 @@
 /**
  * Our keys and values (CELERY-COMPAT.md §4–5, README: "Storage layout"): Celery's, plus our
- * `expires_at` (Celery ignores it), so reads and cleanup() know an expiry no session expresses.
+ * `expires_at` (Celery ignores it), so reads and cleanup() know an expiry no session expresses,
+ * and `updated_at`, the last write's time that `find` orders by.
  */
 import {
   DecodeError,
@@ -48,27 +49,35 @@ export function isOwnKey(key: string, prefix: string): boolean {
 /** Largest value we send: base64 in a txn body, so 3/4 of its cap, less room (README: "Limits"). */
 export const MAX_VALUE_BYTES = Math.floor(((TXN_MAX_BODY_BYTES - 4096) * 3) / 4);
 
-/** Core's measure of a record we accept: leaves room for `expires_at` and merged fields. */
+/** Core's measure of a record we accept: leaves room for our three fields and merged ones. */
 export const MAX_RECORD_BYTES = 380 * 1024;
 
-const expiryJson = (expiresAt: Date | null) =>
-  encodeJson(expiresAt ? formatCeleryDate(expiresAt) : null);
+const dateJson = (date: Date | null) => encodeJson(date ? formatCeleryDate(date) : null);
 
-/** Celery's meta JSON with our `expires_at` and `write_id` before `task_id` (README: "Storage"). */
+/**
+ * Celery's meta JSON with our `expires_at`, `updated_at` and `write_id` before `task_id` (README:
+ * "Storage layout").
+ */
 export function encodeTask(record: TaskRecord, resultJson: string, writeId?: string): string {
   const meta = encodeMeta(record, { resultJson });
   // `task_id` is always the last key, and a quoted id can't contain an unescaped `, "task_id": `.
   const at = meta.lastIndexOf(', "task_id": ');
   const ours =
-    `, "expires_at": ${expiryJson(record.expiresAt)}` +
+    `, "expires_at": ${dateJson(record.expiresAt)}, "updated_at": ${dateJson(record.updatedAt)}` +
     (writeId ? `, "write_id": ${encodeJson(writeId)}` : "");
   return `${meta.slice(0, at)}${ours}${meta.slice(at)}`;
 }
 
-/** A stored task value, ours or Celery's. Celery's carry no `expires_at`: their session expires them. */
+/**
+ * A stored task value, ours or Celery's. Celery's carry no `expires_at` (their session expires
+ * them) nor `updated_at`.
+ */
 export function decodeTask(value: string, taskId: string): TaskRecord {
   const meta = decodeObject(value, `task ${taskId}`);
-  return { ...decodeMeta(meta, taskId), expiresAt: parseCeleryDate(meta.expires_at) };
+  const record = decodeMeta(meta, taskId);
+  record.expiresAt = parseCeleryDate(meta.expires_at);
+  record.updatedAt = parseCeleryDate(meta.updated_at);
+  return record;
 }
 
 export function encodeGroup(group: GroupRecord): string {
@@ -91,7 +100,7 @@ export function decodeGroup(value: string, groupId: string): GroupRecord {
 }
 
 export function encodeCounter(count: number, expiresAt: Date | null): string {
-  return `{"count": ${count}, "expires_at": ${expiryJson(expiresAt)}}`;
+  return `{"count": ${count}, "expires_at": ${dateJson(expiresAt)}}`;
 }
 
 export function decodeCounter(value: string, key: string) {
@@ -102,7 +111,7 @@ export function decodeCounter(value: string, key: string) {
 }
 
 export function encodeSet(members: string[], expiresAt: Date | null): string {
-  return `{"members": ${encodeJson(members)}, "expires_at": ${expiryJson(expiresAt)}}`;
+  return `{"members": ${encodeJson(members)}, "expires_at": ${dateJson(expiresAt)}}`;
 }
 
 export function decodeSet(value: string, key: string) {

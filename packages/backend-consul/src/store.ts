@@ -5,16 +5,18 @@ import {
   type BackendTelemetry,
   type BackendUrlOptions,
   ConfigurationError,
+  type CountQuery,
+  type FindQuery,
   type GroupRecord,
   type ResultBackend,
   type TaskRecord,
+  type TaskState,
   type TaskWrite,
   type WriteOutcome,
 } from "@resultstore/core";
 import {
   applyWrite,
   assertRecordFits,
-  chunks,
   LazyConnection,
   LruMap,
   mapLimit,
@@ -24,12 +26,10 @@ import { ConsulClient, type KvEntry } from "./client.js";
 import { BACKEND_NAME, optionsFromUrl, resolveConfig } from "./config.js";
 import { Counters } from "./counters.js";
 import { errors } from "./errors.js";
+import { TaskScan } from "./find.js";
 import * as records from "./records.js";
 import { type Change, ExpirySessions } from "./sessions.js";
 import type { ConsulBackendOptions } from "./types.js";
-
-/** Keys whose values cleanup() reads per round trip (one read-only transaction). */
-const CLEANUP_PAGE = 64;
 
 /** Task keys known to exist; a write of any other first tries a create (README: "Round trips"). */
 const SEEN_KEYS = 10_000;
@@ -45,7 +45,8 @@ export class ConsulBackend implements ResultBackend {
   private readonly connection = new LazyConnection(BACKEND_NAME, async () => {
     const client = new ConsulClient(this.config);
     const sessions = new ExpirySessions(client, this.config);
-    return { client, sessions, counters: new Counters(sessions, this.keys) };
+    const tasks = new TaskScan(client, this.config.keyPrefix);
+    return { client, sessions, counters: new Counters(sessions, this.keys), tasks };
   });
   private readonly seen = new LruMap<string, true>(SEEN_KEYS);
 
@@ -152,16 +153,15 @@ export class ConsulBackend implements ResultBackend {
       let removed = 0;
       for (const listed of records.listedPrefixes(prefix)) {
         const keys = (await client.listKeys(listed)).filter((k) => records.isOwnKey(k, prefix));
-        for (const page of chunks(keys, CLEANUP_PAGE)) {
-          const entries = await client.getMany(page);
+        await client.forEachBatch(keys, 1, async (entries) => {
           const expired = entries.filter(
             (entry): entry is KvEntry => !!entry && records.hasExpired(entry.value, now),
           );
-          const deleted = await mapLimit(expired, CLEANUP_PAGE, (entry) =>
+          const deleted = await mapLimit(expired, expired.length, (entry) =>
             client.delete(entry.key, entry.modifyIndex),
           );
           removed += deleted.filter(Boolean).length;
-        }
+        });
       }
       return removed;
     });
@@ -188,6 +188,18 @@ export class ConsulBackend implements ResultBackend {
       }
       await sessions.destroyAll();
     });
+  }
+
+  /** A scan of every task record under the prefix (README: "Finding tasks"). */
+  async find(query: FindQuery): Promise<TaskRecord[]> {
+    const { tasks } = await this.connection.get();
+    return errors.guard("listing of tasks", () => tasks.find(query));
+  }
+
+  /** The same scan as find(), counting. */
+  async countByState(query: CountQuery): Promise<Record<TaskState, number>> {
+    const { tasks } = await this.connection.get();
+    return errors.guard("count of tasks", () => tasks.countByState(query));
   }
 
   isRetryable(error: unknown): boolean {

@@ -8,39 +8,28 @@ import {
   StoreClosedError,
   ValueTooLargeError,
 } from "@resultstore/core";
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { ConsulBackend, type FetchLike, fromUrl } from "../src/index.js";
 import {
   celeryLikeSession,
   consulOf,
   httpBase,
-  newStore,
   rawEntry,
   rawPut,
   sessionInfo,
+  storesPerTest,
 } from "./helpers.js";
 
 const target = serverTarget("CONSUL");
 
 describe.skipIf(!target.url)(`consul backend ${target.reason}`, () => {
   const url = target.url as string;
-  const opened: ResultStore[] = [];
-  const store = (...args: Parameters<typeof newStore>) => {
-    const s = newStore(...args);
-    opened.push(s);
-    return s;
-  };
+  const { store, opened } = storesPerTest(url);
   const taskKey = (s: ResultStore, id: string) => `${consulOf(s).keyPrefix}celery-task-meta-${id}`;
-  afterEach(async () => {
-    for (const s of opened.splice(0)) {
-      await s.backend.destroy?.();
-      await s.close();
-    }
-  });
 
   describe("key layout and values", () => {
     it("stores Celery's meta JSON under <prefix>/<namespace>/celery-task-meta-<id>", async () => {
-      const s = store(url);
+      const s = store();
       const id = randomUUID();
       await s.markSuccess(id, { n: 42 }, { metadata: { tenant: "acme" } });
       expect(consulOf(s).keyPrefix).toMatch(/^rs-test\/[0-9a-f-]+\/$/);
@@ -54,9 +43,11 @@ describe.skipIf(!target.url)(`consul backend ${target.reason}`, () => {
         "date_done",
         "metadata",
         "expires_at",
+        "updated_at",
         "write_id",
         "task_id",
       ]);
+      expect(new Date(meta.updated_at)).toEqual((await s.getMeta(id)).updatedAt);
       expect(meta).toMatchObject({
         status: "SUCCESS",
         result: { n: 42 },
@@ -68,7 +59,7 @@ describe.skipIf(!target.url)(`consul backend ${target.reason}`, () => {
     });
 
     it('saves groups as Celery\'s {"result": <group tuple>} and counters as JSON', async () => {
-      const s = store(url);
+      const s = store();
       const [gid, a, b] = [randomUUID(), randomUUID(), randomUUID()];
       await s.saveGroup(gid, [a, b]);
       const group = JSON.parse(
@@ -89,7 +80,7 @@ describe.skipIf(!target.url)(`consul backend ${target.reason}`, () => {
     });
 
     it("keeps sets in their own folder with their expiry; cleanup() and destroy() remove them", async () => {
-      const s = store(url, { expires: 1 }, { sessionExpiry: false });
+      const s = store({ expires: 1 }, { sessionExpiry: false });
       const gid = randomUUID();
       const key = `chord-members-${gid}`;
       const soon = new Date(Date.now() + 1000);
@@ -104,14 +95,14 @@ describe.skipIf(!target.url)(`consul backend ${target.reason}`, () => {
       await new Promise((r) => setTimeout(r, 1100));
       expect(await s.cleanup()).toBe(1);
       expect(await rawEntry(url, setKey)).toBeNull();
-      const kept = store(url);
+      const kept = store();
       await kept.backend.addToSet(key, "a", null);
       await kept.backend.destroy?.();
       expect(await rawEntry(url, `${consulOf(kept).keyPrefix}resultstore-sets/${key}`)).toBeNull();
     });
 
-    it("reads records Celery wrote (no metadata, no expires_at, naive date_done)", async () => {
-      const s = store(url);
+    it("reads records Celery wrote (no metadata, expires_at nor updated_at; naive date_done)", async () => {
+      const s = store();
       const id = randomUUID();
       await rawPut(
         url,
@@ -122,13 +113,14 @@ describe.skipIf(!target.url)(`consul backend ${target.reason}`, () => {
       expect(meta.status).toBe("SUCCESS");
       expect(meta.dateDone?.toISOString()).toBe("2024-05-01T12:00:00.123Z");
       expect(meta.metadata).toEqual({});
+      expect(meta.updatedAt).toBeNull();
       expect((await s.backend.read(id))?.expiresAt).toBeNull();
     });
   });
 
   describe("expiry through shared sessions", () => {
     it("locks each record with a session (TTL, behavior=delete, no checks, no lock-delay) shared by many keys", async () => {
-      const s = store(url, { expires: 3600 });
+      const s = store({ expires: 3600 });
       const ids = Array.from({ length: 20 }, () => randomUUID());
       await Promise.all(ids.map((id) => s.markSuccess(id, 1)));
       const sessions = new Set(
@@ -145,7 +137,7 @@ describe.skipIf(!target.url)(`consul backend ${target.reason}`, () => {
     });
 
     it("moves the key to a later session on a later write (never refused like Celery's second acquire)", async () => {
-      const s = store(url, { expires: 3600 });
+      const s = store({ expires: 3600 });
       const id = randomUUID();
       const other = await celeryLikeSession(url);
       // A key held by another session, as Celery's own write leaves it.
@@ -168,7 +160,7 @@ describe.skipIf(!target.url)(`consul backend ${target.reason}`, () => {
     });
 
     it("writes no session for expires: null, and releases one a later write no longer wants", async () => {
-      const withExpiry = store(url, { expires: 600 });
+      const withExpiry = store({ expires: 600 });
       const id = randomUUID();
       await withExpiry.markStarted(id);
       expect((await rawEntry(url, taskKey(withExpiry, id)))?.session).toBeTruthy();
@@ -184,7 +176,7 @@ describe.skipIf(!target.url)(`consul backend ${target.reason}`, () => {
 
     it("clamps expiries under 10 s to Consul's minimum TTL, with one warning", async () => {
       const warnings: string[] = [];
-      const s = store(url, { expires: 1 }, { warn: (m) => warnings.push(m) });
+      const s = store({ expires: 1 }, { warn: (m) => warnings.push(m) });
       await s.markSuccess(randomUUID(), 1);
       await s.markSuccess(randomUUID(), 2);
       const id = randomUUID();
@@ -197,7 +189,7 @@ describe.skipIf(!target.url)(`consul backend ${target.reason}`, () => {
 
     it("gives expiries beyond Consul's 24 h cap no session (cleanup's job), with one warning", async () => {
       const warnings: string[] = [];
-      const s = store(url, { expires: 7 * 86_400 }, { warn: (m) => warnings.push(m) });
+      const s = store({ expires: 7 * 86_400 }, { warn: (m) => warnings.push(m) });
       const id = randomUUID();
       await s.markSuccess(id, 1);
       await s.markSuccess(randomUUID(), 1);
@@ -219,24 +211,21 @@ describe.skipIf(!target.url)(`consul backend ${target.reason}`, () => {
       };
       const warnings: string[] = [];
       const warn = (m: string) => warnings.push(m);
-      const s = store(url, { expires: 600 }, { fetch: clientAgent, warn });
+      const s = store({ expires: 600 }, { fetch: clientAgent, warn });
       await s.markSuccess(randomUUID(), 1);
       await s.markSuccess(randomUUID(), 2);
       expect(warnings).toHaveLength(1);
       expect(warnings[0]).toMatch(/client agent client-7.*sessionNode/);
       // The real dev agent is a server: no warning. With sessionNode, no question asked.
       const quiet: string[] = [];
-      await store(url, { expires: 600 }, { warn: (m) => quiet.push(m) }).markSuccess(
-        randomUUID(),
-        1,
-      );
+      await store({ expires: 600 }, { warn: (m) => quiet.push(m) }).markSuccess(randomUUID(), 1);
       const node = (
         (await (await fetch(`${httpBase(url)}/v1/agent/self`)).json()) as {
           Config: { NodeName: string };
         }
       ).Config.NodeName;
       asked.length = 0;
-      const pinned = store(url, { expires: 600 }, { fetch: clientAgent, sessionNode: node, warn });
+      const pinned = store({ expires: 600 }, { fetch: clientAgent, sessionNode: node, warn });
       await pinned.markSuccess(randomUUID(), 1);
       expect(quiet).toEqual([]);
       expect(asked).toEqual([]);
@@ -244,7 +233,7 @@ describe.skipIf(!target.url)(`consul backend ${target.reason}`, () => {
     });
 
     it("lets Consul delete the key when its session expires", async () => {
-      const s = store(url, { expires: 1 });
+      const s = store({ expires: 1 });
       const id = randomUUID();
       await s.markSuccess(id, 1);
       const session = (await rawEntry(url, taskKey(s, id)))?.session as string;
@@ -256,7 +245,7 @@ describe.skipIf(!target.url)(`consul backend ${target.reason}`, () => {
     });
 
     it("writes a key under a dead foreign session's lock-delay without a session, not dropping it", async () => {
-      const s = store(url, { expires: 600 });
+      const s = store({ expires: 600 });
       const id = randomUUID();
       const celerys = await celeryLikeSession(url); // Consul's default 15 s lock-delay, like Celery's
       await rawPut(url, taskKey(s, id), "{}", `?acquire=${celerys}`);
@@ -269,7 +258,7 @@ describe.skipIf(!target.url)(`consul backend ${target.reason}`, () => {
     });
 
     it("sessionExpiry: false writes no session; cleanup() removes expired keys", async () => {
-      const s = store(url, { expires: 1 }, { sessionExpiry: false });
+      const s = store({ expires: 1 }, { sessionExpiry: false });
       expect(s.backend.capabilities.nativeExpiry).toBe(false);
       const id = randomUUID();
       await s.markSuccess(id, 1);
@@ -377,7 +366,7 @@ describe.skipIf(!target.url)(`consul backend ${target.reason}`, () => {
 
     it("getMany reads 64 keys per read-only transaction, unknown ids included", async () => {
       const log: string[] = [];
-      const s = store(url, {}, { fetch: counting(log) });
+      const s = store({}, { fetch: counting(log) });
       const ids = Array.from({ length: 100 }, () => randomUUID());
       await Promise.all(ids.slice(0, 50).map((id) => s.markSuccess(id, id)));
       log.length = 0;
@@ -427,7 +416,7 @@ describe.skipIf(!target.url)(`consul backend ${target.reason}`, () => {
     });
 
     it("cleanup() spares a key rewritten after it was listed", async () => {
-      const s = store(url, { expires: 60 }, { sessionExpiry: false });
+      const s = store({ expires: 60 }, { sessionExpiry: false });
       const id = randomUUID();
       await s.markStarted(id);
       const prefix = consulOf(s).keyPrefix;
@@ -448,7 +437,7 @@ describe.skipIf(!target.url)(`consul backend ${target.reason}`, () => {
 
   describe("limits, options and lifecycle", () => {
     it("refuses a value over Consul's transaction cap before sending, storing nothing", async () => {
-      const s = store(url);
+      const s = store();
       const backend = s.backend;
       const id = randomUUID();
       const huge = "x".repeat(600 * 1024);
@@ -470,7 +459,7 @@ describe.skipIf(!target.url)(`consul backend ${target.reason}`, () => {
     });
 
     it("reads in every consistency mode", async () => {
-      const writer = store(url);
+      const writer = store();
       const id = randomUUID();
       await writer.markSuccess(id, 7);
       for (const consistency of ["default", "consistent", "stale"] as const) {

@@ -1,6 +1,7 @@
 /** Test helpers: stores in fresh namespaces, and raw reads straight from Consul's HTTP API. */
 import { randomUUID } from "node:crypto";
 import { ResultStore, type ResultStoreOptions } from "@resultstore/core";
+import { afterEach } from "vitest";
 import { type ConsulBackend, type ConsulBackendOptions, fromUrl } from "../src/index.js";
 
 /** http://host:port of a consul:// URL. */
@@ -21,6 +22,26 @@ export function newStore(
 }
 
 const namespaces = new WeakMap<ResultStore, string>();
+
+/**
+ * `store(...)`: a `newStore` destroyed and closed after the test that made it, as is each store a
+ * test pushes to `opened`.
+ */
+export function storesPerTest(url: string) {
+  const opened: ResultStore[] = [];
+  afterEach(async () => {
+    for (const s of opened.splice(0)) {
+      await s.backend.destroy?.();
+      await s.close();
+    }
+  });
+  const store = (options?: ResultStoreOptions, backend?: ConsulBackendOptions) => {
+    const s = newStore(url, options, backend);
+    opened.push(s);
+    return s;
+  };
+  return { store, opened };
+}
 
 /**
  * Another store on `store`'s keys with its own HTTP client, sessions and caches, as a second

@@ -1,6 +1,7 @@
 /**
  * Celery interop both ways, through Celery's own Consul backend (Python peer) on the same agent:
- * the shared scenarios of celeryInteropSuite, then where Celery's Consul backend drops writes.
+ * the shared scenarios of celeryInteropSuite, find over Celery's records, then where Celery's
+ * Consul backend drops writes.
  */
 import { randomUUID } from "node:crypto";
 import { celeryInteropSuite } from "@resultstore/celery-interop";
@@ -22,6 +23,30 @@ describe.skipIf(!target.url)(`consul interop with Celery ${target.reason}`, () =
     },
   );
   const celeryStatus = async (taskId: string) => (await celery.read(taskId)).status;
+
+  it("finds the records Celery's own backend wrote by state, name and date_done", async () => {
+    const [done, started] = [randomUUID(), randomUUID()];
+    const request = { name: `tasks.${randomUUID()}` };
+    await celery.peer(
+      [
+        { op: "store", task_id: done, state: "SUCCESS", result: 1, request },
+        { op: "store", task_id: started, state: "STARTED", result: null, request },
+      ],
+      { settings: { result_extended: true } },
+    );
+    const store = celery.store();
+    const found = async (filter: Parameters<typeof store.find>[0]) =>
+      (await store.find(filter)).tasks.map((task) => task.taskId);
+    // STARTED has no date_done, so no time: it sorts as the oldest and never matches after.
+    expect(await found({ name: request.name })).toEqual([done, started]);
+    expect(await found({ name: request.name, state: "STARTED" })).toEqual([started]);
+    const since = new Date(Date.now() - 600_000);
+    expect(await found({ name: request.name, after: since })).toEqual([done]);
+    expect(await store.countByState({ name: request.name })).toMatchObject({
+      SUCCESS: 1,
+      STARTED: 1,
+    });
+  });
 
   describe("where Celery's own Consul backend drops writes, and we don't", () => {
     it("Celery drops its own second write to a key (a new session cannot acquire it)", async () => {

@@ -1,6 +1,6 @@
 // Consul: resultstore-celery's ConsulBackend against @resultstore/backend-consul under the same key
-// prefix: the stored value (Celery's meta JSON with our metadata, expires_at and write_id) key by
-// key, and whether a session holds the key (its native expiry).
+// prefix: the stored value (Celery's meta JSON with our metadata, expires_at, updated_at and
+// write_id) key by key, and whether a session holds the key (its native expiry).
 import { randomUUID } from "node:crypto";
 import * as consul from "@resultstore/backend-consul";
 import { serverTarget } from "@resultstore/conformance";
@@ -40,7 +40,7 @@ describe.skipIf(!target.url)(`resultstore+consul:// ${target.reason}`, () => {
         Flags: number;
       }[];
       const value = JSON.parse(Buffer.from(entry?.Value ?? "", "base64").toString("utf8"));
-      for (const field of ["date_done", "expires_at", "write_id"])
+      for (const field of ["date_done", "expires_at", "updated_at", "write_id"])
         if (typeof value[field] === "string") value[field] = `<${field}>`;
       if (value.task_id === id) value.task_id = "<task id>";
       return { value, locked: Boolean(entry?.Session), flags: entry?.Flags };

@@ -86,6 +86,7 @@ class RulesMixin:
             "result": meta["result"],
             "traceback": traceback,
             "date_done": now_ms if state in READY_STATES else None,
+            "updated_at": now_ms,
             "expires_at": self._expires_ms(now_ms),
             "fields": write_fields(meta),
             "metadata": metadata,

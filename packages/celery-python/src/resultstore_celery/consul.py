@@ -186,7 +186,8 @@ class ConsulBackend(RulesMixin, MemberSetChords, CeleryConsulBackend):
                     self._refused(task_id, state, stored and stored["status"])
                 return _Skip(result)
             extra: Dict[str, Any] = {
-                "expires_at": celery_date(nxt["expires_at"]) if nxt["expires_at"] is not None else None
+                "expires_at": _date_or_none(nxt["expires_at"]),
+                "updated_at": _date_or_none(nxt["updated_at"]),
             }
             if write_id:
                 extra["write_id"] = write_id
@@ -281,6 +282,10 @@ def _write_ops(key: str, entry: Optional[Entry], session: Optional[str], value: 
     if session:
         ops.append({"Verb": "lock", "Key": key, "Value": encoded, "Session": session})
     return ops
+
+
+def _date_or_none(ms: Optional[int]) -> Optional[str]:
+    return celery_date(ms) if ms is not None else None
 
 
 def _decode_record(value: str, task_id: str) -> Optional[Dict[str, Any]]:

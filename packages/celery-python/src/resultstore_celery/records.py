@@ -50,7 +50,8 @@ def parse_date_ms(value: Any) -> Optional[int]:
 
 
 def record_from_meta(meta: Dict[str, Any], task_id: str) -> Record:
-    """A stored meta (ours or Celery's) as a record; ``expires_at`` as epoch ms or None."""
+    """A stored meta (ours or Celery's) as a record; ``expires_at`` and ``updated_at`` (the last
+    write's time, which ``find`` orders by; Celery's records have none) as epoch ms or None."""
     record: Record = {
         "task_id": meta.get("task_id") if isinstance(meta.get("task_id"), str) else task_id,
         "status": meta.get("status"),
@@ -58,6 +59,7 @@ def record_from_meta(meta: Dict[str, Any], task_id: str) -> Record:
         "traceback": meta.get("traceback") if isinstance(meta.get("traceback"), str) else None,
         "children": meta.get("children") if isinstance(meta.get("children"), list) else None,
         "date_done": parse_date_ms(meta.get("date_done")),
+        "updated_at": parse_date_ms(meta.get("updated_at")),
         "metadata": meta.get("metadata") if isinstance(meta.get("metadata"), dict) else {},
         "expires_at": parse_date_ms(meta.get("expires_at")),
     }
@@ -81,6 +83,7 @@ def apply_write(stored: Optional[Record], write: Record, now_ms: int) -> Optiona
         result=write["result"],
         traceback=write["traceback"],
         date_done=write["date_done"],
+        updated_at=write.get("updated_at"),
         expires_at=write["expires_at"],
         metadata={**base.get("metadata", {}), **(write.get("metadata") or {})},
     )
