@@ -75,12 +75,24 @@ async function buildClient(config: ConnectionConfig): Promise<SearchClientLike> 
 }
 
 /**
+ * The fields `find` and `countByState` query (README, "Finding tasks"): added to an index that
+ * already exists (created by Celery, or by a version before `find`) when a process provisions.
+ * `name` keeps names up to 8191 characters (Lucene's 32 KB term limit, 4 bytes a character).
+ */
+export const FIND_FIELDS = {
+  task_id: { type: "keyword" },
+  name: { type: "keyword", ignore_above: 8191 },
+  metadata_terms: { type: "keyword" },
+} as const;
+
+/**
  * The mapping of an index we create: `dynamic: false`, `result` and `metadata` disabled objects,
  * so no user data ever adds a field (README, "Storage layout").
  */
-const INDEX_MAPPINGS = {
+export const INDEX_MAPPINGS = {
   dynamic: false,
   properties: {
+    ...FIND_FIELDS,
     result: { type: "object", enabled: false },
     metadata: { type: "object", enabled: false },
     "@timestamp": { type: "date" },
@@ -110,6 +122,19 @@ interface GetResponse {
   _version?: number;
   _source?: Record<string, unknown>;
   error?: { type?: string; reason?: string };
+}
+
+/** A `_search` answer: the hits with their sort values, and any aggregations. */
+export interface SearchAnswer {
+  _scroll_id?: string;
+  hits?: { hits?: SearchHit[] };
+  aggregations?: Record<string, unknown>;
+}
+
+export interface SearchHit {
+  _id: string;
+  _source?: Record<string, unknown>;
+  sort?: unknown[];
 }
 
 /** What a guarded write answered: the new version, or null on 409; `resent` if the client re-sent it. */
@@ -148,6 +173,11 @@ export class IndexApi {
     );
   }
 
+  /** The index's name, as errors name it. */
+  get indexName(): string {
+    return this.config.index;
+  }
+
   /** This API once the index exists: the first call creates it. */
   async writable(): Promise<this> {
     await this.created.get();
@@ -160,9 +190,13 @@ export class IndexApi {
     return this;
   }
 
-  /** Creates the index with our mapping; an index that already exists is left as it is. */
+  /**
+   * Creates the index with our mapping, or adds `find`'s fields to the mapping of one that exists;
+   * nothing with `createIndex: false` (the operator provisions).
+   */
   private async createIndex(): Promise<void> {
     const { index, indexSettings } = this.config;
+    if (!this.config.createIndex) return;
     const operation = `provisioning of index ${index}`;
     const settings = Object.keys(indexSettings).length ? { settings: indexSettings } : {};
     const { statusCode, body } = await this.request(
@@ -173,6 +207,7 @@ export class IndexApi {
     const { type, reason } = (body as GetResponse | undefined)?.error ?? {};
     const message = `Provisioning of index ${index} failed: ${type}: ${reason}`;
     if (type !== "resource_already_exists_exception") throw new BackendError(BACKEND_NAME, message);
+    await this.addFindFields(operation);
     // Another process may have just created it, its shard still starting (503). A GET of an absent
     // id is the probe: it needs only read access (the health API needs a cluster privilege).
     for (let waited = 0; waited < SHARD_WAIT_MS; waited += SHARD_POLL_MS) {
@@ -180,6 +215,71 @@ export class IndexApi {
       if (probe.statusCode !== 503) return;
       await setTimeout(SHARD_POLL_MS);
     }
+  }
+
+  /**
+   * Adds `find`'s fields to an existing index's mapping (a no-op when they are there). Adding
+   * fields is allowed on a live index; a field someone mapped otherwise is a configuration error.
+   */
+  async addFindFields(operation: string): Promise<void> {
+    const { statusCode, body } = await this.request(
+      { method: "PUT", path: `${this.base}/_mapping`, body: { properties: FIND_FIELDS } },
+      { operation, ignore: [400] },
+    );
+    if (statusCode !== 400) return;
+    const { type, reason } = (body as GetResponse | undefined)?.error ?? {};
+    throw new ConfigurationError(
+      BACKEND_NAME,
+      `Index ${this.config.index} maps a field find needs otherwise (${type}: ${reason}); ` +
+        "create the index with the mapping in the README and reindex into it.",
+    );
+  }
+
+  /** The index's mapped field types (`properties`, top level), or null when there is no index. */
+  async fieldTypes(operation: string): Promise<Record<string, string> | null> {
+    const path = `${this.base}/_mapping`;
+    const { statusCode, body } = await this.request(
+      { method: "GET", path },
+      { operation, ignore: [404] },
+    );
+    if (statusCode === 404) return null;
+    // One entry, keyed by the concrete index name (an alias resolves to it).
+    const [entry] = Object.values(body as Record<string, { mappings?: { properties?: object } }>);
+    const properties = (entry?.mappings?.properties ?? {}) as Record<string, { type?: string }>;
+    return Object.fromEntries(
+      Object.entries(properties).map(([field, spec]) => [field, spec.type ?? "object"]),
+    );
+  }
+
+  /** Makes every acknowledged write searchable; false when there is no index. */
+  async refresh(operation: string): Promise<boolean> {
+    const refresh = { method: "POST", path: `${this.base}/_refresh` };
+    return (await this.request(refresh, { operation, ignore: [404] })).statusCode !== 404;
+  }
+
+  /** One `_search` (with the read parameters); the answer's body. */
+  async search(
+    body: Record<string, unknown>,
+    operation: string,
+    querystring: Record<string, string> = {},
+  ): Promise<SearchAnswer> {
+    const path = `${this.base}/_search`;
+    const params = { method: "POST", path, body, querystring: { ...this.reads, ...querystring } };
+    const { statusCode, body: answer } = await this.request(params, { operation, ignore: [404] });
+    return statusCode === 404 ? {} : (answer as SearchAnswer); // no index: no hits
+  }
+
+  /** The next page of a scroll `search` opened with `?scroll=`. */
+  async scroll(scrollId: string, keepAlive: string, operation: string): Promise<SearchAnswer> {
+    const body = { scroll: keepAlive, scroll_id: scrollId };
+    return (await this.request({ method: "POST", path: "/_search/scroll", body }, { operation }))
+      .body as SearchAnswer;
+  }
+
+  /** Frees a scroll's server context early (it would expire after its keep-alive anyway). */
+  async clearScroll(scrollId: string, operation: string): Promise<void> {
+    const params = { method: "DELETE", path: "/_search/scroll", body: { scroll_id: scrollId } };
+    await this.request(params, { operation, ignore: [404] });
   }
 
   /** Deletes the index (the whole namespace); the next write creates it again. */
@@ -275,9 +375,7 @@ export class IndexApi {
     const skipped: string[] = [];
     let removed = 0;
     for (;;) {
-      const refresh = { method: "POST", path: `${this.base}/_refresh` };
-      const { statusCode } = await this.request(refresh, { operation, ignore: [404] });
-      if (statusCode === 404) return removed; // no index: nothing to clean
+      if (!(await this.refresh(operation))) return removed; // no index: nothing to clean
       const query = skipped.length
         ? { bool: { filter: [expired], must_not: [{ ids: { values: skipped } }] } }
         : expired;

@@ -80,6 +80,8 @@ export function resolveConfig(options: ElasticsearchBackendOptions) {
     saveMetaAsText: options.saveMetaAsText ?? true,
     maxRecordBytes,
     cleanupBatchSize: int(options.cleanupBatchSize, "cleanupBatchSize", 1) ?? 1000,
+    createIndex: options.createIndex ?? true,
+    refreshBeforeFind: options.refreshBeforeFind ?? true,
     client: options.client, // the caller's; `connection` builds one when undefined
     ownsClient: !options.client || Boolean(options.closeClient), // `close()` closes it
     connection: {

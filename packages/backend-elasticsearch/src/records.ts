@@ -3,6 +3,7 @@
  * and `@timestamp`: Celery reads only `result` and updates only those two, so ours survive its
  * writes. `status` and `date_done` are copies for queries (README, "Storage layout").
  */
+import { createHash } from "node:crypto";
 import {
   DecodeError,
   decodeJson,
@@ -83,12 +84,61 @@ export function encodeTask(
     : nativeMetaJson(record, resultJson);
   const metadata =
     Object.keys(record.metadata).length > 0 ? JSON.stringify(encodeJson(record.metadata)) : "null";
+  // `@timestamp` is Celery's own "last written" stamp: ours is core's `updatedAt`, so `find`
+  // orders our records and Celery's by one field (README, "Finding tasks").
+  const writtenAt = record.updatedAt?.toISOString() ?? timestamp();
   return (
-    `{"result": ${meta}, "@timestamp": ${JSON.stringify(timestamp())}, ` +
+    `{"result": ${meta}, "@timestamp": ${JSON.stringify(writtenAt)}, ` +
+    `"task_id": ${JSON.stringify(record.taskId)}, "name": ${JSON.stringify(record.name)}, ` +
     `"status": ${JSON.stringify(record.status)}, "date_done": ${dateJson(record.dateDone)}, ` +
     `"expires_at": ${dateJson(record.expiresAt)}, "metadata": ${metadata}, ` +
+    `"metadata_terms": ${JSON.stringify(metadataTerms(record.metadata))}, ` +
     `"write_id": ${JSON.stringify(writers.writeIds)}, "created_by": ${JSON.stringify(writers.createdBy)}}`
   );
+}
+
+/** Longest `metadata_terms` entry kept as it is; a longer one is stored as its digest. */
+const MAX_TERM_BYTES = 256;
+
+/**
+ * The keyword `find` matches one metadata key and value by: the key, NUL (no key holds one), a
+ * type letter and the value — `s` and the string, `b` and `true`/`false`, `n` and the IEEE-754
+ * bits of the number in hex (so 42 and 42.0 are one term, and "42" another). Over 256 bytes, `#`
+ * and the SHA-256 of that text (a plain term always holds a NUL, a digest never), so a long value
+ * never exceeds Lucene's 32 KB term limit. Null for values `find` cannot ask for
+ * (arrays, objects, dates, NaN, integers beyond 2^53): those keys get no term and never match.
+ * resultstore-celery builds the same terms (elasticsearch.py, `metadata_term`).
+ */
+export function metadataTerm(key: string, value: unknown): string | null {
+  let typed: string;
+  if (typeof value === "string") typed = `s${value}`;
+  else if (typeof value === "boolean") typed = `b${value}`;
+  // An integer beyond 2^53 reads back as a BigInt (core's exact codec), which no query equals.
+  else if (typeof value === "number" && Number.isFinite(value) && !isUnsafeInteger(value))
+    typed = `n${float64Hex(value)}`;
+  else return null;
+  const term = `${key}\u0000${typed}`;
+  if (Buffer.byteLength(term) <= MAX_TERM_BYTES) return term;
+  return `#${createHash("sha256").update(term).digest("hex")}`;
+}
+
+/** The terms of every top-level metadata value `find` can match (see {@link metadataTerm}). */
+export function metadataTerms(metadata: Record<string, unknown>): string[] {
+  const terms: string[] = [];
+  for (const [key, value] of Object.entries(metadata)) {
+    const term = metadataTerm(key, value);
+    if (term !== null) terms.push(term);
+  }
+  return terms;
+}
+
+const isUnsafeInteger = (n: number) => Number.isInteger(n) && !Number.isSafeInteger(n);
+
+/** The number's IEEE-754 bits, big-endian hex; -0 as 0 (they are equal in JavaScript). */
+function float64Hex(value: number): string {
+  const bytes = Buffer.alloc(8);
+  bytes.writeDoubleBE(value === 0 ? 0 : value);
+  return bytes.toString("hex");
 }
 
 /**
@@ -121,6 +171,8 @@ export function decodeTask(source: Record<string, unknown>, taskId: string): Tas
   record.metadata = decodeMetadata(source.metadata, taskId);
   // Celery's Elasticsearch backend never expires anything: its records carry no expiry.
   record.expiresAt = parseCeleryDate(source.expires_at);
+  // Celery stamps `@timestamp` on its writes as we do ours: every record has its last write time.
+  record.updatedAt = parseCeleryDate(source["@timestamp"]);
   return record;
 }
 

@@ -9,9 +9,12 @@ import type {
   BackendCapabilities,
   BackendTelemetry,
   BackendUrlOptions,
+  CountQuery,
+  FindQuery,
   GroupRecord,
   ResultBackend,
   TaskRecord,
+  TaskState,
   TaskWrite,
   WriteOutcome,
 } from "@resultstore/core";
@@ -33,6 +36,7 @@ import { type IndexApi, openIndex } from "./client.js";
 import { BACKEND_NAME, type ResolvedConfig, resolveConfig } from "./config.js";
 import { addMembers, addToCounter } from "./counters.js";
 import { errors } from "./errors.js";
+import { TaskFinder } from "./find.js";
 import {
   decodeGroup,
   decodeTask,
@@ -70,6 +74,8 @@ export class ElasticsearchBackend implements ResultBackend {
   );
   /** The version of the last 1000 tasks this process wrote or read (see core's VersionCache). */
   private readonly versions = new VersionCache<TaskVersion>(1000);
+  /** `find` and `countByState`: searches (find.ts). */
+  private readonly finder: TaskFinder;
 
   constructor(options: ElasticsearchBackendOptions = {}) {
     this.config = resolveConfig(options);
@@ -81,6 +87,10 @@ export class ElasticsearchBackend implements ResultBackend {
       ...endpointOf(this.config.client ? undefined : nodes[0]),
     };
     this.ids = documentIds(this.config.keyPrefix);
+    this.finder = new TaskFinder(() => this.readable(), this.ids, {
+      refresh: this.config.refreshBeforeFind,
+      provision: this.config.createIndex,
+    });
     // No native TTL in Elasticsearch: expired records are hidden on read and removed by cleanup().
     this.capabilities = { nativeExpiry: false, maxRecordBytes: this.config.maxRecordBytes };
   }
@@ -181,6 +191,16 @@ export class ElasticsearchBackend implements ResultBackend {
 
   async removeGroup(groupId: string): Promise<void> {
     await (await this.readable()).delete(this.ids.group(groupId), `removal of group ${groupId}`);
+  }
+
+  /** A search sorted by (`@timestamp`, `task_id`), paged with `search_after` (find.ts). */
+  find(query: FindQuery): Promise<TaskRecord[]> {
+    return this.finder.find(query);
+  }
+
+  /** A terms aggregation on `status` (find.ts). */
+  countByState(query: CountQuery): Promise<Record<TaskState, number>> {
+    return this.finder.countByState(query);
   }
 
   /** Expired documents, deleted page by page (see `deleteExpired`). */

@@ -85,6 +85,20 @@ export interface ElasticsearchBackendOptions {
   maxRecordBytes?: number;
   /** Documents `cleanup()` finds and deletes per page. @default 1000 */
   cleanupBatchSize?: number;
+  /**
+   * Create the index with our mapping on the first write, or add `find`'s fields to the mapping
+   * of one that exists. False: the operator provisions it (README, "Finding tasks", gives the
+   * mapping) and the backend never changes an index.
+   * @default true
+   */
+  createIndex?: boolean;
+  /**
+   * `find` and `countByState` refresh the index first (`POST <index>/_refresh`), so they see every
+   * write that returned; false: they see what the index's own refresh (1 s by default) made
+   * searchable, one request less (README, "Finding tasks").
+   * @default true
+   */
+  refreshBeforeFind?: boolean;
   /** `number_of_replicas` of the index we create (URL: `?number_of_replicas=N`). @default the server's (1) */
   numberOfReplicas?: number;
   /**

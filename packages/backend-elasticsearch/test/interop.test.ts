@@ -102,6 +102,49 @@ for (const { engine, target } of engineTargets())
             // Our rules hold over Celery's record: a late STARTED is refused.
             expect((await store.markStarted(taskId)).applied).toBe(false);
           });
+
+          it("find and countByState list a task Celery's own backend stored, by state and name", async () => {
+            const store = celery.store();
+            const [done, running] = [randomUUID(), randomUUID()];
+            const name = `tasks.${randomUUID()}`;
+            await celery.peer(
+              [
+                {
+                  op: "store",
+                  task_id: running,
+                  state: "STARTED",
+                  result: null,
+                  request: { name },
+                },
+                { op: "store", task_id: done, state: "SUCCESS", result: 1, request: { name } },
+              ],
+              { settings: { result_extended: true } },
+            );
+            const found = (await store.find({ state: "SUCCESS", name })).tasks;
+            expect(found).toEqual([await store.getMeta(done)]);
+            expect(found[0]).toMatchObject({ status: "SUCCESS", name, result: 1 });
+            expect(found[0]?.updatedAt).toBeInstanceOf(Date); // Celery's @timestamp
+            const all = (await store.find({ name })).tasks.map((task) => task.taskId);
+            expect(all).toEqual([done, running]); // newest first
+            expect(await store.countByState({ name })).toMatchObject({ SUCCESS: 1, STARTED: 1 });
+          });
+
+          it("a task we queued and Celery's own backend finished: found by our last state's copy only (README)", async () => {
+            const store = celery.store();
+            const taskId = randomUUID();
+            // Not by name: Celery's meta (without result_extended) replaces ours, name included.
+            const metadata = { run: randomUUID() };
+            await store.markQueued(taskId, { metadata, name: "tasks.mixed" });
+            await celery.peer([
+              { op: "store", task_id: taskId, state: "SUCCESS", result: "celery done" },
+            ]);
+            // Celery rewrote only `result` and `@timestamp`: our `status` copy still says QUEUED.
+            const [listed] = (await store.find({ metadata })).tasks;
+            expect(listed).toMatchObject({ taskId, status: "SUCCESS", metadata });
+            expect((await store.find({ metadata, state: "SUCCESS" })).tasks).toEqual([]);
+            // Never listed under a state it no longer has: every record is checked in the client.
+            expect((await store.find({ metadata, state: "QUEUED" })).tasks).toEqual([]);
+          });
         });
       },
     );

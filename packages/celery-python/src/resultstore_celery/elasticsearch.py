@@ -8,9 +8,14 @@ its meta. Here the whole document is rewritten under the version read, so "read,
 is one atomic step; a 409 reads again. The document is exactly what
 @resultstore/backend-elasticsearch stores (packages/backend-elasticsearch/src/records.ts):
 ``result`` (Celery's meta JSON text, what Celery reads), ``@timestamp``, ``status``,
-``date_done``, ``expires_at``, ``metadata`` (JSON text) and ``write_id`` (the recent writes' ids).
+``date_done``, ``expires_at``, ``metadata`` (JSON text) and ``write_id`` (the recent writes' ids),
+and what ``find`` queries: ``task_id``, ``name``, ``metadata_terms`` and ``@timestamp`` as the
+write's time.
 """
 
+import hashlib
+import math
+import struct
 import time
 import uuid
 from datetime import datetime, timezone
@@ -31,10 +36,18 @@ from .records import apply_write, encode_meta, parse_date_ms, record_from_meta
 RECENT_WRITE_IDS = 16
 MAX_ROUNDS = 50
 
-#: The mapping of an index we create (records.ts INDEX_MAPPINGS).
+#: The fields ``find`` queries, added to an index that exists (client.ts FIND_FIELDS).
+FIND_FIELDS = {
+    "task_id": {"type": "keyword"},
+    "name": {"type": "keyword", "ignore_above": 8191},
+    "metadata_terms": {"type": "keyword"},
+}
+
+#: The mapping of an index we create (client.ts INDEX_MAPPINGS).
 INDEX_MAPPINGS = {
     "dynamic": False,
     "properties": {
+        **FIND_FIELDS,
         "result": {"type": "object", "enabled": False},
         "metadata": {"type": "object", "enabled": False},
         "@timestamp": {"type": "date"},
@@ -57,6 +70,44 @@ def iso_ms(ms: Optional[int]) -> Optional[str]:
         return None
     date = datetime.fromtimestamp(ms // 1000, tz=timezone.utc)
     return date.strftime("%Y-%m-%dT%H:%M:%S") + f".{ms % 1000:03d}Z"
+
+
+#: Longest metadata term kept as it is (records.ts MAX_TERM_BYTES).
+MAX_TERM_BYTES = 256
+#: Integers JavaScript reads as numbers; larger ones it keeps as BigInt, which ``find`` never matches.
+MAX_SAFE_INTEGER = 2**53 - 1
+
+
+def metadata_term(key: str, value: Any) -> Optional[str]:
+    """records.ts ``metadataTerm``: key, NUL, a type letter and the value (``s`` text, ``b``
+    true/false, ``n`` the float64 bits in hex, -0 as 0); ``#`` and the SHA-256 of that over 256
+    bytes; None for values ``find`` cannot ask for (lists, dicts, dates, NaN, big integers)."""
+    if isinstance(value, str):
+        typed = "s" + value
+    elif isinstance(value, bool):
+        typed = "b" + ("true" if value else "false")
+    elif isinstance(value, int) and abs(value) <= MAX_SAFE_INTEGER:
+        typed = "n" + struct.pack(">d", float(value) or 0.0).hex()
+    elif isinstance(value, float) and math.isfinite(value) and not _unsafe_integer(value):
+        typed = "n" + struct.pack(">d", value or 0.0).hex()
+    else:
+        return None
+    term = f"{key}\u0000{typed}"
+    encoded = term.encode("utf-8", "surrogatepass")
+    if len(encoded) <= MAX_TERM_BYTES:
+        return term
+    return "#" + hashlib.sha256(encoded).hexdigest()
+
+
+def _unsafe_integer(value: float) -> bool:
+    """An integral float beyond 2^53, which the Node side never indexes (records.ts)."""
+    return value.is_integer() and abs(value) > MAX_SAFE_INTEGER
+
+
+def metadata_terms(metadata: Optional[dict]) -> List[str]:
+    """The terms of every top-level metadata value ``find`` can match."""
+    terms = (metadata_term(key, value) for key, value in (metadata or {}).items())
+    return [term for term in terms if term is not None]
 
 
 def _now_ms() -> int:
@@ -99,6 +150,8 @@ class ElasticsearchBackend(RulesMixin, MemberSetChords, CeleryElasticsearchBacke
         except exceptions.BadRequestError as exc:
             if "resource_already_exists" not in str(exc):
                 raise
+            # An index created before ``find`` (or by Celery): add its fields, as the Node backend does.
+            self.server.indices.put_mapping(index=self.index, properties=FIND_FIELDS)
         self._index_ready = True
 
     def _read(self, doc_id: str) -> Optional[Doc]:
@@ -175,11 +228,15 @@ class ElasticsearchBackend(RulesMixin, MemberSetChords, CeleryElasticsearchBacke
                 return result
             body = {
                 "result": encode_meta({**nxt, "metadata": {}}, {}),
-                "@timestamp": iso_ms(_now_ms()),
+                # The write's time (core's updatedAt), which find orders and filters by.
+                "@timestamp": iso_ms(now_ms),
+                "task_id": task_id,
+                "name": nxt.get("name"),
                 "status": nxt["status"],
                 "date_done": iso_ms(nxt["date_done"]),
                 "expires_at": iso_ms(nxt["expires_at"]),
                 "metadata": json_dumps(nxt["metadata"]) if nxt["metadata"] else None,
+                "metadata_terms": metadata_terms(nxt["metadata"]),
                 "write_id": _with_write_id(recorded, write_id) if write_id else recorded,
                 # The write that created the document, kept by every later one: the Node backend
                 # settles a conflicting create by it.
