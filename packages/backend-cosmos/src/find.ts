@@ -124,18 +124,19 @@ export async function findTasks(container: Container, query: FindQuery): Promise
 async function findOurs(container: Container, query: FindQuery): Promise<TaskRecord[]> {
   const where = ours(query);
   const time = `c.${UPDATED_FIELD}`;
-  const [direction, before] = query.order === "newest" ? ["DESC", "<"] : ["ASC", ">"];
+  // `past`: the comparison that holds for what comes after a position in this order.
+  const [direction, past] = query.order === "newest" ? ["DESC", "<"] : ["ASC", ">"];
   const { states, startAfter } = query;
   if (states?.length === 1) where.add(`c.status = ${where.param(states[0] as string)}`);
   else if (states) where.add(`c.status IN (${states.map((s) => where.param(s)).join(", ")})`);
-  // A record without a time (the snapshot lets it in) is ours never: ours always have one.
+  // Our documents always have a time, so none of them is a timeless record the snapshot lets in.
   where.add(`${time} <= ${where.param(query.asOf.getTime())}`);
   if (startAfter?.time) {
     const [t, id] = [
       where.param(startAfter.time.getTime()),
       where.param(keys.task(startAfter.taskId)),
     ];
-    where.add(`${time} ${before} ${t} OR (${time} = ${t} AND c.id ${before} ${id})`);
+    where.add(`${time} ${past} ${t} OR (${time} = ${t} AND c.id ${past} ${id})`);
   } else if (startAfter && query.order === "newest") {
     return []; // past a position without a time, newest first, only timeless records remain
   }
