@@ -6,6 +6,7 @@ import { ConfigurationError, StoreClosedError } from "@resultstore/core";
 import { LazyConnection } from "@resultstore/core/backend";
 import { BACKEND_NAME, type ClientSource, type ResolvedConfig } from "./config.js";
 import { errors, writeErrors } from "./errors.js";
+import { FIND_INDEXES } from "./find.js";
 import type { StoredDocument } from "./records.js";
 
 const { NotFound, Conflict, PreconditionFailed, InternalServerError } = StatusCodes;
@@ -89,6 +90,9 @@ async function openContainer(container: Container, config: ResolvedConfig) {
       // Celery's: the key is id and partition key. TTL on, each item's `ttl` deciding (README).
       partitionKey: { paths: ["/id"], kind: PartitionKeyKind.Hash },
       defaultTtl: -1,
+      // Only on a container we create: replacing an existing one's policy is the operator's call
+      // (an index rebuild on Cosmos DB; the local test server drops every document) (README).
+      indexingPolicy: { compositeIndexes: FIND_INDEXES },
     });
   await errors.guard(`provisioning of ${where}`, createContainer, exists);
   return container;

@@ -18,6 +18,9 @@ export const keys = new CeleryKeys();
 export const ITEM_LIMIT_BYTES = 2_000_000;
 export const MAX_RECORD_BYTES = Math.floor((ITEM_LIMIT_BYTES - 16 * 1024) / 2);
 
+/** `TaskRecord.updatedAt` as epoch ms, beside `expires_at`: what `find` orders our documents by. */
+export const UPDATED_FIELD = "updated_at";
+
 /** A document we read: any field can be missing or odd in documents Celery or others wrote. */
 export type StoredDocument = Record<string, unknown> & { id: string; ttl?: number; _etag?: string };
 
@@ -42,7 +45,10 @@ export function encodeTask(record: TaskRecord, resultJson: string, writeId?: str
     id: keys.task(record.taskId),
     // Metadata lives in its own property, so Celery's value stays exactly what Celery writes.
     value: encodeMeta(record, { resultJson, includeMetadata: false }),
+    // status, name and the time as properties `find`'s query filters and orders by (find.ts).
     status: record.status,
+    name: record.name,
+    [UPDATED_FIELD]: record.updatedAt?.getTime() ?? null,
     metadata: record.metadata,
     ...expiryFields(record.expiresAt),
     // The call that wrote it (core's writeId): sent again after it landed, it knows itself.
@@ -55,6 +61,8 @@ export function decodeTask(doc: StoredDocument, taskId: string): TaskRecord {
   const record = decodeMeta(valueText(doc), taskId);
   if (isPlainObject(doc.metadata)) record.metadata = doc.metadata;
   record.expiresAt = documentExpiry(doc);
+  const updatedAt = doc[UPDATED_FIELD];
+  record.updatedAt = typeof updatedAt === "number" ? new Date(updatedAt) : null;
   return record;
 }
 

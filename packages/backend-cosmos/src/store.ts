@@ -2,9 +2,12 @@ import type { Container } from "@azure/cosmos";
 import type {
   BackendTelemetry,
   BackendUrlOptions,
+  CountQuery,
+  FindQuery,
   GroupRecord,
   ResultBackend,
   TaskRecord,
+  TaskState,
   TaskWrite,
   WriteOutcome,
 } from "@resultstore/core";
@@ -24,6 +27,7 @@ import * as cosmos from "./client.js";
 import { BACKEND_NAME, optionsFromUrl, resolveConfig } from "./config.js";
 import { addToSet, incr } from "./counters.js";
 import { errors } from "./errors.js";
+import { countTasks, findTasks } from "./find.js";
 import {
   decodeGroup,
   decodeTask,
@@ -160,6 +164,16 @@ export class CosmosBackend implements ResultBackend {
   async removeGroup(groupId: string): Promise<void> {
     const id = keys.group(groupId);
     await cosmos.deleteItem(await this.connection.get(), id, `removal of group ${groupId}`);
+  }
+
+  /** One ordered query of ours, a scan of Celery's layout, merged (README "Finding tasks"). */
+  find(query: FindQuery): Promise<TaskRecord[]> {
+    return this.connection.run((container) => findTasks(container, query));
+  }
+
+  /** Statuses of ours read and counted a page at a time, Celery's layout scanned. */
+  countByState(query: CountQuery): Promise<Record<TaskState, number>> {
+    return this.connection.run((container) => countTasks(container, query));
   }
 
   /** Deletes what expired by `expires_at`, each under the ETag the query saw (README: Expiry and cleanup). */

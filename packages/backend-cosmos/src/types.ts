@@ -13,7 +13,11 @@ export const CONSISTENCY_LEVELS = [
 /** One of {@link CONSISTENCY_LEVELS}. */
 export type CosmosConsistencyLevel = (typeof CONSISTENCY_LEVELS)[number];
 
-/** `"auto"` creates a missing database and container; `"never"` only checks, for keys or roles that cannot create. */
+/**
+ * `"auto"` creates a missing database and container (with `find`'s composite indexes); `"never"`
+ * only checks, for keys or roles that cannot create (the indexes are then the operator's: README
+ * "Finding tasks").
+ */
 export type CosmosProvisioning = "auto" | "never";
 
 /** Options of {@link CosmosBackend}. */

@@ -2,8 +2,6 @@
 // recovery paths, provisioning, errors and the size limit.
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
-import diagnostics from "node:diagnostics_channel";
-import type { ClientRequest } from "node:http";
 import { Agent } from "node:https";
 import { CosmosClient } from "@azure/cosmos";
 import { loseOneAnswer } from "@resultstore/conformance";
@@ -17,37 +15,18 @@ import { afterAll, describe, it } from "vitest";
 import { errors } from "../src/errors.js";
 import { CosmosBackend, fromUrl } from "../src/index.js";
 import { encodeTask, MAX_RECORD_BYTES } from "../src/records.js";
-import { backend, ca, namespace, rawContainer, readDocument, target } from "./helpers.js";
-
-/** Counts document requests (`/docs` paths) the process sends while `body` runs. */
-async function roundTrips(body: () => Promise<unknown>): Promise<number> {
-  let count = 0;
-  const onStart = (message: unknown) => {
-    const request = (message as { request: ClientRequest }).request;
-    if (request.path.includes("/docs")) count++;
-  };
-  diagnostics.subscribe("http.client.request.start", onStart);
-  try {
-    await body();
-  } finally {
-    diagnostics.unsubscribe("http.client.request.start", onStart);
-  }
-  return count;
-}
+import {
+  ca,
+  namespace,
+  openedBackends,
+  rawContainer,
+  readDocument,
+  roundTrips,
+  target,
+} from "./helpers.js";
 
 describe.skipIf(!target.url)(`cosmos backend ${target.reason}`, () => {
-  const opened: CosmosBackend[] = [];
-  const open = (options = {}) => {
-    const b = backend(options);
-    opened.push(b);
-    return b;
-  };
-  afterAll(async () => {
-    for (const b of opened) {
-      await b.destroy().catch(() => undefined);
-      await b.close();
-    }
-  });
+  const { open, opened } = openedBackends(afterAll);
 
   it("sets its container up again when it vanishes behind the store's back (a restarted emulator)", async () => {
     const store = new ResultStore(open());

@@ -1,6 +1,8 @@
 /** Test plumbing: the server's URL, its CA (trusted by these clients only) and raw driver access. */
 import { randomUUID } from "node:crypto";
+import diagnostics from "node:diagnostics_channel";
 import { readFileSync } from "node:fs";
+import type { ClientRequest } from "node:http";
 import { Agent } from "node:https";
 import { type Container, CosmosClient } from "@azure/cosmos";
 import { serverTarget } from "@resultstore/conformance";
@@ -65,4 +67,40 @@ export async function readDocument(
 ): Promise<Record<string, unknown> | null> {
   const { resource } = await rawContainer(backend).item(id, id).read<Record<string, unknown>>();
   return resource ?? null;
+}
+
+/**
+ * `open(options)`: a backend on a container of its own; it and whatever else is pushed on
+ * `opened` are destroyed and closed by the `afterAll` this registers (call it inside the describe).
+ */
+export function openedBackends(afterAll: (body: () => Promise<void>) => void) {
+  const opened: CosmosBackend[] = [];
+  afterAll(async () => {
+    for (const b of opened) {
+      await b.destroy().catch(() => undefined);
+      await b.close();
+    }
+  });
+  const open = (options: CosmosUrlOptions = {}) => {
+    const b = backend(options);
+    opened.push(b);
+    return b;
+  };
+  return { open, opened };
+}
+
+/** Counts document requests (`/docs` paths) the process sends while `body` runs. */
+export async function roundTrips(body: () => Promise<unknown>): Promise<number> {
+  let count = 0;
+  const onStart = (message: unknown) => {
+    const request = (message as { request: ClientRequest }).request;
+    if (request.path.includes("/docs")) count++;
+  };
+  diagnostics.subscribe("http.client.request.start", onStart);
+  try {
+    await body();
+  } finally {
+    diagnostics.unsubscribe("http.client.request.start", onStart);
+  }
+  return count;
 }

@@ -70,4 +70,32 @@ describe.skipIf(!target.url)(`cosmos interop with Celery ${target.reason}`, () =
     expect((await celery.store().markSuccess(taskId, 1)).applied).toBe(true);
     expect((await celery.read(taskId)).status).toBe("SUCCESS");
   }, 240_000);
+
+  it("records Celery's own backend wrote are found by state, name and date_done, and counted", async () => {
+    const name = `tasks.find-${randomUUID()}`;
+    const [done, running] = [randomUUID(), randomUUID()];
+    const since = new Date(Date.now() - 1000);
+    // A container of ours (with find's indexes): the suite's may be the one Celery created.
+    const ours = backend();
+    const store = new ResultStore(ours);
+    await store.getMeta("warm-up");
+    await celery.peer(
+      [
+        { op: "store", task_id: done, state: "SUCCESS", result: 1, request: { name } },
+        { op: "store", task_id: running, state: "STARTED", result: null, request: { name } },
+      ],
+      { settings: { result_extended: true, cosmosdbsql_collection_name: ours.containerName } },
+    );
+    const ids = async (filter: Parameters<typeof store.find>[0]) =>
+      (await store.find(filter)).tasks.map((task) => task.taskId);
+    expect(await ids({ name })).toEqual([done, running]); // STARTED has no time: the oldest
+    expect(await ids({ name, state: "SUCCESS" })).toEqual([done]);
+    expect(await ids({ name, state: "STARTED" })).toEqual([running]);
+    expect(await ids({ name, after: since })).toEqual([done]);
+    expect(await store.countByState({ name })).toMatchObject({ SUCCESS: 1, STARTED: 1 });
+    const [found] = (await store.find({ name }, { limit: 1 })).tasks;
+    expect(found).toMatchObject({ taskId: done, name, updatedAt: null });
+    await ours.destroy();
+    await store.close();
+  }, 240_000);
 });

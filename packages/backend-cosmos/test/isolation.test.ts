@@ -5,21 +5,10 @@ import { randomUUID } from "node:crypto";
 import { ResultStore } from "@resultstore/core";
 import { afterAll, describe, it } from "vitest";
 import type { CosmosBackend } from "../src/index.js";
-import { backend, readDocument, target } from "./helpers.js";
+import { openedBackends, readDocument, target } from "./helpers.js";
 
 describe.skipIf(!target.url)(`cosmos isolation ${target.reason}`, () => {
-  const opened: CosmosBackend[] = [];
-  const open = () => {
-    const b = backend();
-    opened.push(b);
-    return b;
-  };
-  afterAll(async () => {
-    for (const b of opened) {
-      await b.destroy().catch(() => undefined);
-      await b.close();
-    }
-  });
+  const { open } = openedBackends(afterAll);
   const taskDocument = (b: CosmosBackend, taskId: string) =>
     readDocument(b, `celery-task-meta-${taskId}`);
 

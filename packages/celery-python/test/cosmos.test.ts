@@ -69,7 +69,7 @@ describe.skipIf(!target.url)(`resultstore+cosmosdbsql:// ${target.reason}`, () =
           if (meta.task_id === id) meta.task_id = "<task id>";
           doc[field] = meta;
         } else if (
-          ["expires_at", "ttl", "write_id"].includes(field) &&
+          ["expires_at", "updated_at", "ttl", "write_id"].includes(field) &&
           value !== null &&
           value !== -1
         )

@@ -6,8 +6,9 @@ and the task stays in its first state. Here a write reads the document, applies 
 and the merge (records.py) and replaces it under ``If-Match: <_etag>``; a 412 (someone wrote in
 between) or 409 (someone created it first) reads again. The document is exactly what
 @resultstore/backend-cosmos stores (packages/backend-cosmos/src/records.ts): ``id``, ``value``
-(Celery's meta JSON, what Celery reads), ``status``, ``metadata``, ``expires_at`` (epoch ms),
-``ttl`` (seconds, Cosmos DB's own expiry) and ``write_id``.
+(Celery's meta JSON, what Celery reads), ``status``, ``name``, ``updated_at`` (epoch ms: the
+last write, which ``find`` orders by), ``metadata``, ``expires_at`` (epoch ms), ``ttl`` (seconds,
+Cosmos DB's own expiry) and ``write_id``.
 """
 
 import math
@@ -135,6 +136,8 @@ class CosmosDBSQLBackend(RulesMixin, MemberSetChords, CeleryCosmosBackend):
                 "id": key,
                 "value": encode_meta({**nxt, "metadata": {}}, {}),
                 "status": nxt["status"],
+                "name": nxt.get("name"),
+                "updated_at": nxt["updated_at"],
                 "metadata": nxt["metadata"],
                 **expiry_fields(nxt["expires_at"], int(time.time() * 1000)),
             }
@@ -216,6 +219,8 @@ def _record(doc: Doc, task_id: str) -> Optional[Dict[str, Any]]:
     if isinstance(doc.get("metadata"), dict):
         record["metadata"] = doc["metadata"]
     record["expires_at"] = document_expiry_ms(doc)
+    updated_at = doc.get("updated_at")
+    record["updated_at"] = int(updated_at) if isinstance(updated_at, (int, float)) else None
     return record
 
 
