@@ -5,6 +5,7 @@ import { Lazy } from "@resultstore/core/backend";
 import cassandra, { type Client } from "cassandra-driver";
 import { BACKEND_NAME, qualified, type ResolvedConfig, type TableKind } from "./config.js";
 import { beforeSending } from "./errors.js";
+import { findIndexes } from "./find.js";
 
 /** Our columns on Celery's table: static, so they outlive its rows (README: Storage layout). */
 const STATIC_COLUMNS: readonly [string, string][] = [
@@ -16,6 +17,12 @@ const STATIC_COLUMNS: readonly [string, string][] = [
   ["rs_meta", "blob"],
   // The record's expiry to the millisecond (TTL is whole seconds).
   ["rs_expires_at", "timestamp"],
+  // What `find` selects by, each under an SAI index (find.ts): the last write's time (core's
+  // updatedAt), the state and name, and the scalar metadata as key → its Celery JSON.
+  ["rs_updated_at", "timestamp"],
+  ["rs_state", "text"],
+  ["rs_name", "text"],
+  ["rs_find", "map<text, text>"],
 ];
 const CELERY_COLUMNS = ["task_id", "status", "result", "date_done", "traceback", "children"];
 const COLUMNS: Record<TableKind, string> = {
@@ -105,6 +112,9 @@ export class Schema {
     const create = `CREATE TABLE IF NOT EXISTS ${table} ${COLUMNS[kind]}`;
     if (kind === "tasks") await this.provisionTaskTable(client, create);
     else if (this.config.createTables) await ddl(client, create);
+    // IF NOT EXISTS: stores starting at once each send it; one coordinator (ddl) keeps one id.
+    if (kind === "tasks" && this.config.createTables)
+      for (const index of findIndexes(this.config.names)) await ddl(client, index);
     // A table just created (by any store) is "unconfigured" until the server applied it: wait
     // that out, once. Without createTables nobody here creates it: missing is an error at once.
     const wait = this.config.createTables ? SCHEMA_WAIT_MS : 0;
@@ -218,18 +228,20 @@ function keyspaceSchema(keyspace: string): SchemaQuestion {
   };
 }
 
-/** The table's id and columns, as one node knows them (`table` as `qualified` writes it). */
+/** The table's id, columns and indexes, as one node knows them (`table` as `qualified` writes it). */
 function tableSchema(keyspace: string, table: string): SchemaQuestion {
   const name = table.slice(table.lastIndexOf(".") + 1).replaceAll('"', "");
   return async (ask) => {
     const where = "WHERE keyspace_name = ? AND table_name = ?";
-    const [tables, columns] = await Promise.all([
+    const [tables, columns, indexes] = await Promise.all([
       ask(`SELECT id FROM system_schema.tables ${where}`, [keyspace, name]),
       ask(`SELECT column_name FROM system_schema.columns ${where}`, [keyspace, name]),
+      ask(`SELECT index_name FROM system_schema.indexes ${where}`, [keyspace, name]),
     ]);
     if (tables.length === 0) return "";
-    const names = columns.map((row) => String(row.get("column_name"))).sort();
-    return `${String(tables[0]?.get("id"))} ${names.join(",")}`;
+    const names = (rows: cassandra.types.Row[], column: string) =>
+      rows.map((row) => String(row.get(column))).sort();
+    return `${String(tables[0]?.get("id"))} ${names(columns, "column_name")} ${names(indexes, "index_name")}`;
   };
 }
 

@@ -27,6 +27,51 @@ type Row = cassandra.types.Row;
 /** Cassandra's largest TTL: 20 years. */
 const MAX_TTL_SECONDS = 630_720_000;
 
+/**
+ * Our static columns a read decodes (see client.ts STATIC_COLUMNS), and the write times that tell
+ * whether the row is the one our write put there with them (see `isOurRow`).
+ */
+export const STATICS_READ =
+  "rs_meta, rs_expires_at, rs_updated_at, WRITETIME(status) AS row_written, WRITETIME(rs_updated_at) AS find_written";
+
+/**
+ * Whether `row` was written by our batch, which gives the row and the static columns one write
+ * time; a row Celery's own backend inserted later (a mixed fleet) has its own, and then our
+ * `rs_updated_at` and `rs_state` speak of an older state.
+ */
+export function isOurRow(row: Row): boolean {
+  const statics = row.get("find_written");
+  return (
+    statics !== null && statics !== undefined && String(statics) === String(row.get("row_written"))
+  );
+}
+/** Every static column a write sets, the find columns among them (one Paxos batch carries all). */
+const STATICS_SET =
+  "rs_version = ?, rs_token = ?, rs_meta = ?, rs_expires_at = ?, rs_updated_at = ?, rs_state = ?, rs_name = ?, rs_find = ?";
+
+/**
+ * The longest name, and metadata key plus value, we index: SAI logs a warning per term above
+ * 1 KiB and, above 8 KiB, leaves the term out of its index without a word (measured on 5.0.9: the
+ * write succeeds, and a query for a 9,000-byte name finds nothing). Longer ones are not indexed,
+ * and `find` matches them in the client (find.ts).
+ */
+export const MAX_INDEXED_TERM_BYTES = 1000;
+
+/** Whether `terms` together fit one SAI term. */
+export const indexable = (...terms: string[]) =>
+  terms.reduce((bytes, term) => bytes + Buffer.byteLength(term), 0) <= MAX_INDEXED_TERM_BYTES;
+
+/** `rs_find`: each scalar metadata value as its Celery JSON, so 42 and "42" differ; null if none. */
+export function findTokens(metadata: Record<string, unknown>): Record<string, string> | null {
+  const tokens: Record<string, string> = {};
+  for (const [key, value] of Object.entries(metadata)) {
+    if (!["string", "number", "boolean"].includes(typeof value)) continue;
+    const token = encodeJson(value);
+    if (indexable(key, token)) tokens[key] = token;
+  }
+  return Object.keys(tokens).length > 0 ? tokens : null;
+}
+
 /** Every CQL text the backend runs; names are validated identifiers, values are always bound. */
 export function statements(names: TableNames) {
   const tasks = qualified(names, "tasks");
@@ -34,13 +79,15 @@ export function statements(names: TableNames) {
   const counters = qualified(names, "counters");
   const sets = qualified(names, "sets");
   return {
-    readTask: `SELECT status, result, date_done, traceback, children, rs_meta, rs_expires_at, TTL(status) AS ttl FROM ${tasks} WHERE task_id = ? LIMIT 1`,
+    readTask: `SELECT status, result, date_done, traceback, children, ${STATICS_READ}, TTL(status) AS ttl FROM ${tasks} WHERE task_id = ? LIMIT 1`,
     /** `readTask` for many ids: the newest row of each partition. */
-    readTasks: `SELECT task_id, status, result, date_done, traceback, children, rs_meta, rs_expires_at, TTL(status) AS ttl FROM ${tasks} WHERE task_id IN ? PER PARTITION LIMIT 1`,
+    readTasks: `SELECT task_id, status, result, date_done, traceback, children, ${STATICS_READ}, TTL(status) AS ttl FROM ${tasks} WHERE task_id IN ? PER PARTITION LIMIT 1`,
+    /** Which row is each partition's newest (find checks that a row it found is current). */
+    newestRows: `SELECT task_id, date_done FROM ${tasks} WHERE task_id IN ? PER PARTITION LIMIT 1`,
     /** What the guard needs: no result or traceback, which may be megabytes. */
-    readGuard: `SELECT status, date_done, children, rs_version, rs_token, rs_meta, rs_expires_at, TTL(status) AS ttl FROM ${tasks} WHERE task_id = ? LIMIT 1`,
-    guardedStatics: `UPDATE ${tasks} USING TTL ? SET rs_version = ?, rs_token = ?, rs_meta = ?, rs_expires_at = ? WHERE task_id = ? IF rs_version = ? AND rs_token = ?`,
-    plainStatics: `UPDATE ${tasks} USING TTL ? SET rs_version = ?, rs_token = ?, rs_meta = ?, rs_expires_at = ? WHERE task_id = ?`,
+    readGuard: `SELECT status, date_done, children, rs_version, rs_token, ${STATICS_READ}, TTL(status) AS ttl FROM ${tasks} WHERE task_id = ? LIMIT 1`,
+    guardedStatics: `UPDATE ${tasks} USING TTL ? SET ${STATICS_SET} WHERE task_id = ? IF rs_version = ? AND rs_token = ?`,
+    plainStatics: `UPDATE ${tasks} USING TTL ? SET ${STATICS_SET} WHERE task_id = ?`,
     insertRow: `INSERT INTO ${tasks} (task_id, date_done, status, result, traceback, children) VALUES (?, ?, ?, ?, ?, ?) USING TTL ?`,
     deleteRow: `DELETE FROM ${tasks} WHERE task_id = ? AND date_done = ?`,
     deleteTask: `DELETE FROM ${tasks} WHERE task_id = ?`,
@@ -97,7 +144,16 @@ export function encodeWrite(
   // The new row must sort first (Celery reads the newest): never at or before the one it replaces.
   const rowTime = Math.max(next.dateDone?.getTime() ?? now, (superseded?.getTime() ?? 0) + 1);
   const meta = encodeStaticMeta(next, write.writeId);
-  const statics = [ttl, (version ?? 0) + 1, cassandra.types.Uuid.random(), meta, next.expiresAt];
+  const name = next.name !== null && indexable(next.name) ? next.name : null;
+  const find = [next.updatedAt, next.status, name, findTokens(next.metadata)];
+  const statics = [
+    ttl,
+    (version ?? 0) + 1,
+    cassandra.types.Uuid.random(),
+    meta,
+    next.expiresAt,
+    ...find,
+  ];
   const queries = [
     guarded
       ? { query: cql.guardedStatics, params: [...statics, write.taskId, version, token] }
@@ -138,6 +194,8 @@ export function decodeTask(row: Row | null | undefined, taskId: string, now = Da
   // Our expiry to the millisecond, else (a row Celery wrote) what its TTL says.
   const ttl = row.get("ttl") as number | null;
   record.expiresAt = row.get("rs_expires_at") ?? (ttl ? new Date(now + ttl * 1000) : null);
+  // Null on Celery's rows, on ours written before find existed, and under a later Celery row.
+  record.updatedAt = isOurRow(row) ? (row.get("rs_updated_at") as Date) : null;
   const meta = fromJson(row.get("rs_meta"));
   if (isPlainObject(meta)) readOptionalMetaFields(record, meta);
   return record;

@@ -7,9 +7,12 @@ import type {
   BackendCapabilities,
   BackendTelemetry,
   BackendUrlOptions,
+  CountQuery,
+  FindQuery,
   GroupRecord,
   ResultBackend,
   TaskRecord,
+  TaskState,
   TaskWrite,
   WriteOutcome,
 } from "@resultstore/core";
@@ -34,6 +37,7 @@ import {
 } from "./config.js";
 import { addToSet, type Context, incr } from "./counters.js";
 import { errors, lightweightTransaction } from "./errors.js";
+import { countTasks, type FindContext, findTasks } from "./find.js";
 import {
   decodeGroup,
   decodeTask,
@@ -114,6 +118,17 @@ export class CassandraBackend implements ResultBackend {
     return taskIds.map((id) => decodeTask(rows.get(id), id));
   }
 
+  /** SAI selects, the client orders: every match is read once per call (README: Finding tasks). */
+  async find(query: FindQuery): Promise<TaskRecord[]> {
+    const context = await this.findContext();
+    return errors.guard("find of tasks", () => findTasks(context, query));
+  }
+
+  async countByState(query: CountQuery): Promise<Record<TaskState, number>> {
+    const context = await this.findContext();
+    return errors.guard("count of tasks", () => countTasks(context, query));
+  }
+
   async remove(taskId: string): Promise<void> {
     await this.run("tasks", `removal of task ${taskId}`, this.cql.deleteTask, [taskId]);
   }
@@ -171,6 +186,13 @@ export class CassandraBackend implements ResultBackend {
     const { readOptions, writeOptions } = this.config;
     const options = cql.startsWith("SELECT") ? readOptions : writeOptions;
     return errors.guard(label, () => client.execute(cql, params, options));
+  }
+
+  private async findContext(): Promise<FindContext> {
+    const { names, readOptions: options } = this.config;
+    const client = await this.schema.ready("tasks");
+    const readMany = (ids: string[]) => this.readMany(ids);
+    return { client, names, cql: this.cql, options, readMany };
   }
 
   private async context(kind: TableKind): Promise<Context> {

@@ -13,6 +13,7 @@ import {
 import cassandra from "cassandra-driver";
 import { afterAll, describe, expect, it } from "vitest";
 import { optionsFromUrl } from "../src/config.js";
+import { FIND_INDEX_COLUMNS } from "../src/find.js";
 import { CassandraBackend, fromUrl } from "../src/index.js";
 import { createTestStore, dropKeyspace, KEYSPACE, rawClient, tableOf } from "./helpers.js";
 
@@ -199,6 +200,109 @@ describe.skipIf(!target.url)(`cassandra backend ${target.reason}`, () => {
         [KEYSPACE, table],
       );
       expect(tables.rows).toHaveLength(0);
+    });
+  });
+
+  describe("find (SAI)", () => {
+    const FIND_INDEXES = Object.keys(FIND_INDEX_COLUMNS);
+    const indexesOf = async (table: string) =>
+      (
+        await cql(
+          "SELECT index_name FROM system_schema.indexes WHERE keyspace_name = ? AND table_name = ?",
+          [KEYSPACE, table],
+        )
+      ).rows
+        .map((row) => String(row.get("index_name")))
+        .sort();
+    const ids = async (store: ResultStore, filter: Parameters<ResultStore["find"]>[0]) =>
+      (await store.find(filter)).tasks.map((task) => task.taskId).sort();
+
+    it("creates its six SAI indexes when it provisions, and adds columns and indexes to an older table", async () => {
+      const store = track(await createTestStore(url));
+      const table = tableOf(store).split(".")[1] as string;
+      expect(await indexesOf(table)).toEqual(FIND_INDEXES.map((i) => `${table}_find_${i}`).sort());
+      // A table from before find: the columns it lacks are added, then the indexes.
+      const older = `older_${randomUUID().replaceAll("-", "").slice(0, 12)}`;
+      await cql(
+        `CREATE TABLE ${KEYSPACE}.${older} (task_id text, status text, result blob, date_done timestamp, traceback blob, children blob, rs_version int static, rs_token uuid static, rs_meta blob static, rs_expires_at timestamp static, PRIMARY KEY ((task_id), date_done)) WITH CLUSTERING ORDER BY (date_done DESC)`,
+      );
+      const upgraded = track(new ResultStore(fromUrl(url, { keyspace: KEYSPACE, table: older })));
+      await upgraded.markSuccess("t1", 1, { request: { name: "tasks.add" }, metadata: { n: 1 } });
+      expect(await indexesOf(older)).toHaveLength(6);
+      expect(await ids(upgraded, { name: "tasks.add", metadata: { n: 1 } })).toEqual(["t1"]);
+    });
+
+    it("with createTables false it creates no index, and find names what is missing until the operator creates them", async () => {
+      const seed = track(await createTestStore(url));
+      const table = `operator_${randomUUID().replaceAll("-", "").slice(0, 12)}`;
+      // The operator's table: the README's CREATE TABLE (this store's own, copied), no indexes.
+      const { rows } = await cql(
+        "SELECT column_name, type, kind FROM system_schema.columns WHERE keyspace_name = ? AND table_name = ?",
+        [KEYSPACE, tableOf(seed).split(".")[1]],
+      );
+      const columns = rows.map(
+        (row) =>
+          `${row.get("column_name")} ${row.get("type")}${row.get("kind") === "static" ? " static" : ""}`,
+      );
+      await cql(
+        `CREATE TABLE ${KEYSPACE}.${table} (${columns.join(", ")}, PRIMARY KEY ((task_id), date_done)) WITH CLUSTERING ORDER BY (date_done DESC)`,
+      );
+      const strict = track(
+        new ResultStore(fromUrl(url, { keyspace: KEYSPACE, table, createTables: false })),
+      );
+      await strict.markSuccess("t1", 1);
+      expect(await indexesOf(table)).toEqual([]);
+      await expect(strict.find({ state: "SUCCESS" })).rejects.toThrow(/needs the SAI indexes/);
+      for (const [suffix, column] of Object.entries(FIND_INDEX_COLUMNS))
+        await cql(
+          `CREATE INDEX IF NOT EXISTS ${table}_find_${suffix} ON ${KEYSPACE}.${table} (${column}) USING 'sai'`,
+        );
+      expect(await ids(strict, { state: "SUCCESS" })).toEqual(["t1"]);
+    });
+
+    it("Celery's rows (one per state, never deleted) are found by the newest one's state and date_done only", async () => {
+      const store = track(await createTestStore(url));
+      const table = tableOf(store);
+      const insert = `INSERT INTO ${table} (task_id, status, result, date_done, traceback, children) VALUES (?, ?, ?, ?, null, null) USING TTL 3600`;
+      const now = Date.now();
+      const text = (value: string) => Buffer.from(value);
+      await cql(insert, ["celery-1", "STARTED", text("null"), new Date(now - 20_000)]);
+      await cql(insert, ["celery-1", "SUCCESS", text("5"), new Date(now - 10_000)]);
+      await cql(insert, ["celery-2", "STARTED", text("null"), new Date(now - 5_000)]);
+      await store.markSuccess("ours-1", 1, { request: { name: "tasks.add" } });
+      expect(await ids(store, { state: "SUCCESS" })).toEqual(["celery-1", "ours-1"]);
+      expect(await ids(store, { state: "STARTED" })).toEqual(["celery-2"]);
+      // Celery's unready rows carry a date_done, but no effective time: no time range holds them.
+      const after = new Date(now - 15_000);
+      expect(await ids(store, { after })).toEqual(["celery-1", "ours-1"]);
+      expect(await ids(store, { after, before: new Date(now - 1_000) })).toEqual(["celery-1"]);
+      // Celery stores no name nor metadata.
+      expect(await ids(store, { name: "tasks.add" })).toEqual(["ours-1"]);
+      const page = await store.find({}, { order: "newest" });
+      expect(page.tasks.map((task) => task.taskId)).toEqual(["ours-1", "celery-1", "celery-2"]);
+      expect(page.tasks[1]?.dateDone?.getTime()).toBe(now - 10_000);
+      expect(page.tasks[1]?.updatedAt).toBeNull();
+      expect(await store.countByState()).toMatchObject({ SUCCESS: 2, STARTED: 1 });
+    });
+
+    it("values beyond SAI's term size, and hostile metadata keys, are stored and found (matched in the client)", async () => {
+      const store = track(await createTestStore(url));
+      const name = `tasks.${"n".repeat(9000)}`; // SAI silently leaves out terms over 8 KiB: ours are not indexed
+      const metadata = {
+        "k'] = 'x' OR ['k": "v'); DROP TABLE t; --",
+        long: "é".repeat(5000),
+        n: 42,
+      };
+      await store.markSuccess("big", 1, { request: { name }, metadata });
+      await store.markSuccess("other", 1, {
+        request: { name: "tasks.other" },
+        metadata: { n: "42" },
+      });
+      expect(await ids(store, { name })).toEqual(["big"]);
+      expect(await ids(store, { metadata: { long: "é".repeat(5000) } })).toEqual(["big"]);
+      expect(await ids(store, { metadata })).toEqual(["big"]);
+      expect(await ids(store, { metadata: { n: "42" } })).toEqual(["other"]);
+      expect(await store.countByState({ name })).toMatchObject({ SUCCESS: 1 });
     });
   });
 

@@ -66,4 +66,29 @@ describe.skipIf(!target.url)(`cassandra interop with Celery ${target.reason}`, (
     // …and our state rules see Celery's SUCCESS: a late STARTED is refused.
     expect((await store.markStarted(taskId)).applied).toBe(false);
   });
+
+  it("find: Celery's own records by their newest state and date_done, and ours Celery wrote over by Celery's state", async () => {
+    const store = celery.store();
+    const theirs = randomUUID();
+    const ours = randomUUID();
+    // Celery inserts a row per state: STARTED stays in the partition under the SUCCESS row.
+    await celery.peer([
+      { op: "store", task_id: theirs, state: "STARTED", result: null },
+      { op: "store", task_id: theirs, state: "SUCCESS", result: 5 },
+    ]);
+    await store.markQueued(ours, { metadata: { tenant: "acme" } });
+    await celery.peer([{ op: "store", task_id: ours, state: "FAILURE", result: null }]);
+    const found = async (state: string) =>
+      (await store.find({ state: state as "SUCCESS" }, { limit: 1000 })).tasks.map((t) => t.taskId);
+    expect(await found("SUCCESS")).toContain(theirs);
+    expect(await found("STARTED")).not.toContain(theirs);
+    expect(await found("FAILURE")).toContain(ours);
+    expect(await found("QUEUED")).not.toContain(ours);
+    const [record] = (await store.find({ state: "FAILURE" }, { limit: 1000 })).tasks.filter(
+      (task) => task.taskId === ours,
+    );
+    // Celery's write is the record's last: its date_done is the time, not our QUEUED write's.
+    expect(record?.updatedAt).toBeNull();
+    expect(record?.dateDone).toBeInstanceOf(Date);
+  });
 });

@@ -7,7 +7,8 @@ on the static guard, the new Celery row, and the delete of the row it supersedes
 only if no other write came in between; a lost race reads again. The rows are exactly what
 @resultstore/backend-cassandra writes (packages/backend-cassandra/src/records.ts, schema.ts,
 store.ts): Celery's columns (JSON-text blobs) plus static ``rs_version``, ``rs_meta`` (metadata,
-the request fields, ``write_id``) and ``rs_expires_at``; a TTL from ``result_expires``.
+the request fields, ``write_id``), ``rs_expires_at`` and the columns ``find`` selects by
+(``rs_updated_at``, ``rs_state``, ``rs_name``, ``rs_find``: find.ts); a TTL from ``result_expires``.
 """
 
 import math
@@ -15,6 +16,7 @@ import re
 import time
 import uuid
 from datetime import datetime, timezone
+from decimal import Decimal
 from typing import Any, Dict, Optional
 from urllib.parse import parse_qs, unquote
 
@@ -44,7 +46,23 @@ STATIC_COLUMNS = (
     ("rs_token", "uuid"),
     ("rs_meta", "blob"),
     ("rs_expires_at", "timestamp"),
+    # find's columns (the Node backend's find.ts indexes them with SAI)
+    ("rs_updated_at", "timestamp"),
+    ("rs_state", "text"),
+    ("rs_name", "text"),
+    ("rs_find", "map<text, text>"),
 )
+#: find.ts INDEXES: name suffix -> indexed column, each index named ``<table>_find_<suffix>``.
+FIND_INDEXES = (
+    ("state", "rs_state"),
+    ("name", "rs_name"),
+    ("updated", "rs_updated_at"),
+    ("metadata", "ENTRIES(rs_find)"),
+    ("celery_state", "status"),
+    ("celery_time", "date_done"),
+)
+#: records.ts MAX_INDEXED_TERM_BYTES: longer names and metadata entries are not indexed.
+MAX_INDEXED_TERM_BYTES = 1000
 _URL = re.compile(r"^cassandra://(?:([^@/?#]*)@)?([^/?#]*)(?:/([^?#]*))?(?:\?([^#]*))?$", re.IGNORECASE)
 _IDENT = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,47}$")
 _CQL_TIMESTAMP = re.compile(r"^([+-]?\d+)-(\d{2})-(\d{2}) (\d{2}):(\d{2}):(\d{2})(?:\.(\d+))?Z$")
@@ -164,10 +182,15 @@ class CassandraBackend(RulesMixin, MemberSetChords, CeleryCassandraBackend):
                 f"date_done timestamp, traceback blob, children blob, {statics}, "
                 "PRIMARY KEY ((task_id), date_done)) WITH CLUSTERING ORDER BY (date_done DESC)"
             )
-        else:
-            for name, kind in STATIC_COLUMNS:
-                if name not in columns:  # Celery created the table: add ours, never drop any
-                    session.execute(f"ALTER TABLE {tasks} ADD {name} {kind} static")
+        for name, kind in STATIC_COLUMNS:
+            if columns and name not in columns:  # an older table: add ours, never drop any
+                session.execute(f"ALTER TABLE {tasks} ADD {name} {kind} static")
+        if not columns or any(name not in columns for name, _ in STATIC_COLUMNS):
+            # The table was made or changed here: its find indexes too (client.ts does the same).
+            for suffix, column in FIND_INDEXES:
+                session.execute(
+                    f'CREATE INDEX IF NOT EXISTS "{self.table}_find_{suffix}" ON {tasks} ({column}) USING \'sai\''
+                )
         # The Node backend's tables (schema.ts) beside Celery's, which has none of them.
         for table in (
             f"{groups} (group_id text PRIMARY KEY, result blob, date_done timestamp, expires_at timestamp)",
@@ -178,17 +201,18 @@ class CassandraBackend(RulesMixin, MemberSetChords, CeleryCassandraBackend):
         prepare = session.prepare
         self._ours = {
             "read_guard": prepare(
-                f"SELECT status, date_done, children, rs_version, rs_token, rs_meta, rs_expires_at, TTL(status) AS ttl "
+                f"SELECT status, date_done, children, rs_version, rs_token, rs_meta, rs_expires_at, rs_updated_at, TTL(status) AS ttl "
                 f"FROM {tasks} WHERE task_id = ? LIMIT 1"
             ),
             "read_task": prepare(
-                f"SELECT status, result, date_done, traceback, children, rs_meta, rs_expires_at, TTL(status) AS ttl "
+                f"SELECT status, result, date_done, traceback, children, rs_meta, rs_expires_at, rs_updated_at, TTL(status) AS ttl "
                 f"FROM {tasks} WHERE task_id = ? LIMIT 1"
             ),
             "guarded_statics": prepare(
                 # rs_token is new on every write, so a guard read before a forget and
                 # re-creation never passes on the new record (the Node backend does the same).
-                f"UPDATE {tasks} USING TTL ? SET rs_version = ?, rs_token = ?, rs_meta = ?, rs_expires_at = ? "
+                f"UPDATE {tasks} USING TTL ? SET rs_version = ?, rs_token = ?, rs_meta = ?, rs_expires_at = ?, "
+                "rs_updated_at = ?, rs_state = ?, rs_name = ?, rs_find = ? "
                 "WHERE task_id = ? IF rs_version = ? AND rs_token = ?"
             ),
             "insert_row": prepare(
@@ -255,10 +279,8 @@ class CassandraBackend(RulesMixin, MemberSetChords, CeleryCassandraBackend):
             batch = BatchStatement(batch_type=BatchType.LOGGED, consistency_level=self.write_consistency)
             batch.serial_consistency_level = ConsistencyLevel.LOCAL_SERIAL
             expires = _date(nxt["expires_at"]) if nxt["expires_at"] is not None else None
-            batch.add(
-                cql["guarded_statics"],
-                (ttl, (version or 0) + 1, uuid.uuid4(), _static_meta(nxt, write_id), expires, task_id, version, token),
-            )
+            statics = (ttl, (version or 0) + 1, uuid.uuid4(), _static_meta(nxt, write_id), expires, *_find_columns(nxt))
+            batch.add(cql["guarded_statics"], (*statics, task_id, version, token))
             if superseded is not None:
                 batch.add(cql["delete_row"], (task_id, _date(superseded)))
             batch.add(
@@ -420,6 +442,44 @@ def _static_meta(record: Dict[str, Any], write_id: Optional[str]) -> bytes:
         if record.get(field) is not None:
             meta[field] = record[field]
     return _json(meta)
+
+
+def _find_columns(record: Dict[str, Any]) -> tuple:
+    """records.ts ``encodeWrite``'s find columns: rs_updated_at, rs_state, rs_name, rs_find."""
+    name = record.get("name")
+    indexed_name = name if isinstance(name, str) and _indexable(name) else None
+    tokens = {}
+    for key, value in (record.get("metadata") or {}).items():
+        if isinstance(value, (str, bool, int, float)):
+            token = _js_json(value)
+            if _indexable(key, token):
+                tokens[key] = token
+    updated = _date(record["updated_at"]) if record.get("updated_at") is not None else None
+    return updated, record["status"], indexed_name, tokens or None
+
+
+def _indexable(*terms: str) -> bool:
+    return sum(len(term.encode("utf-8")) for term in terms) <= MAX_INDEXED_TERM_BYTES
+
+
+def _js_json(value: Any) -> str:
+    """A scalar's JSON as JavaScript writes it (records.ts ``findTokens``): a float as
+    ``Number.prototype.toString`` spells it, where Python's differs (1.0, 1e-05, 1e+16)."""
+    if isinstance(value, bool) or not isinstance(value, float) or not math.isfinite(value):
+        return json_dumps(value)
+    # The shortest digits that read back as the value (as both languages pick them).
+    _, digit_tuple, exponent = Decimal(repr(abs(value))).normalize().as_tuple()
+    digits = "".join(map(str, digit_tuple))
+    point = len(digits) + int(exponent)  # value = 0.<digits> x 10^point
+    sign = "-" if value < 0 else ""
+    if len(digits) <= point <= 21:
+        return f"{sign}{digits}{'0' * (point - len(digits))}"
+    if 0 < point <= 21:
+        return f"{sign}{digits[:point]}.{digits[point:]}"
+    if -6 < point <= 0:
+        return f"{sign}0.{'0' * -point}{digits}"
+    rest = f".{digits[1:]}" if len(digits) > 1 else ""
+    return f"{sign}{digits[0]}{rest}e{'+' if point > 0 else '-'}{abs(point - 1)}"
 
 
 def _record(row: Any, now_ms: int) -> Optional[Dict[str, Any]]:
