@@ -18,10 +18,9 @@ import {
 } from "@resultstore/core";
 import {
   CHORD_CLAIM_KEY_PREFIX,
-  compareInOrder,
+  firstInOrder,
   matchesCountQuery,
   PageCollector,
-  positionOf,
 } from "@resultstore/core/backend";
 import { BACKEND_NAME } from "./config.js";
 import { errors } from "./errors.js";
@@ -115,9 +114,7 @@ export async function findTasks(container: Container, query: FindQuery): Promise
     findOurs(container, query),
     scanCelerys(container, query),
   ]);
-  const inOrder = (a: TaskRecord, b: TaskRecord) =>
-    compareInOrder(query.order, positionOf(a), positionOf(b));
-  return [...found, ...scanned].sort(inOrder).slice(0, query.limit);
+  return firstInOrder([...found, ...scanned], query);
 }
 
 /** One query: filtered, ordered by (time, id) in `query.order`, past `startAfter`, `TOP limit`. */

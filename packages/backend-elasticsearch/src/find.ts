@@ -16,10 +16,9 @@ import {
 import {
   type CeleryKeys,
   CHORD_CLAIM_KEY_PREFIX,
-  compareInOrder,
+  firstInOrder,
   matchesCountQuery,
   matchesFindQuery,
-  positionOf,
 } from "@resultstore/core/backend";
 import { FIND_FIELDS, type IndexApi, type SearchHit } from "./client.js";
 import { BACKEND_NAME } from "./config.js";
@@ -296,9 +295,7 @@ function searchAfterOf(query: FindQuery): unknown[] | undefined | "nothing" {
 
 /** `found` in the query's exact order (ties by task id in code point order), at most `limit`. */
 function cut(found: Map<string, TaskRecord>, query: FindQuery): TaskRecord[] {
-  return [...found.values()]
-    .sort((a, b) => compareInOrder(query.order, positionOf(a), positionOf(b)))
-    .slice(0, query.limit);
+  return firstInOrder([...found.values()], query);
 }
 
 function mappingError(api: IndexApi, problem: string): ConfigurationError {

@@ -6,7 +6,7 @@
  * `(updated_at, date_done, _id)`, which one index serves for both.
  */
 import type { CountQuery, FindOrder, FindQuery, TaskPosition, TaskRecord } from "@resultstore/core";
-import { CHORD_CLAIM_KEY_PREFIX, compareInOrder, positionOf } from "@resultstore/core/backend";
+import { CHORD_CLAIM_KEY_PREFIX, firstInOrder } from "@resultstore/core/backend";
 import type { Collection, Document, IndexSpecification } from "mongodb";
 import { decodeTask, expiredFilter, type TaskDocument, UPDATED_FIELD } from "./records.js";
 
@@ -64,9 +64,7 @@ export async function findTasks(
   const records = [...(ours as TaskDocument[]), ...(celerys as TaskDocument[])].map((doc) =>
     decodeTask(doc, resultExpires),
   );
-  const byPosition = (a: TaskRecord, b: TaskRecord) =>
-    compareInOrder(query.order, positionOf(a), positionOf(b));
-  return records.sort(byPosition).slice(0, query.limit);
+  return firstInOrder(records, query);
 }
 
 /**

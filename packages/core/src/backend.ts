@@ -29,6 +29,7 @@ export {
   comparePositions,
   compareTaskIds,
   effectiveTime,
+  firstInOrder,
   isInternalTaskId,
   type ListedFields,
   matchesCountQuery,

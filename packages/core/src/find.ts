@@ -60,6 +60,19 @@ export function compareInOrder(order: FindOrder, a: TaskPosition, b: TaskPositio
 }
 
 /**
+ * The first `query.limit` of `records` in `query.order`: one page from candidates that several
+ * queries returned (a backend's own documents and Celery's, or a superset to cut exactly).
+ */
+export function firstInOrder<T extends ListedFields>(
+  records: readonly T[],
+  query: Pick<FindQuery, "order" | "limit">,
+): T[] {
+  return [...records]
+    .sort((a, b) => compareInOrder(query.order, positionOf(a), positionOf(b)))
+    .slice(0, query.limit);
+}
+
+/**
  * Whether `taskId` names one of core's own records kept beside task records (the claim of a
  * chord's callback, `chord-claim-<group id>`): `find` and `countByState` never list them.
  */

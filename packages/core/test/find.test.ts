@@ -7,6 +7,7 @@ import { describe, expect, it } from "vitest";
 import {
   comparePositions,
   compareTaskIds,
+  firstInOrder,
   matchesFindQuery,
   PageCollector,
   positionOf,
@@ -178,6 +179,21 @@ describe("find's cursor", () => {
 });
 
 describe("find's order", () => {
+  it("firstInOrder cuts one page from candidates of several sources, ties by task id", () => {
+    const at = (taskId: string, ms: number | null, dateDone: number | null = null) => ({
+      taskId,
+      updatedAt: ms === null ? null : new Date(ms),
+      dateDone: dateDone === null ? null : new Date(dateDone),
+    });
+    const ours = [at("b", 20), at("c", 10), at("a", 20)];
+    const celerys = [at("d", null, 15), at("e", null)];
+    const ids = (order: "newest" | "oldest", limit: number) =>
+      firstInOrder([...ours, ...celerys], { order, limit }).map((r) => r.taskId);
+    expect(ids("newest", 3)).toEqual(["b", "a", "d"]);
+    expect(ids("oldest", 3)).toEqual(["e", "c", "d"]);
+    expect(ids("newest", 10)).toEqual(["b", "a", "d", "c", "e"]);
+  });
+
   it("compares task ids by code point, as UTF-8 bytes do", () => {
     const ids = ["b", "a", "\u{1F600}", "\uFFFD", "\uE000", "ab", "A", "z"];
     const byBytes = [...ids].sort((x, y) => Buffer.compare(Buffer.from(x), Buffer.from(y)));
