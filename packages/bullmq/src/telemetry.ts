@@ -5,7 +5,7 @@
  * a worker instrumented by bullmq-otel, and one published by a bullmq-otel queue joins
  * `withResultStore`'s spans. Everything here is a no-op when the store is not traced.
  */
-import { type ResultStore } from "@resultstore/core";
+import type { ResultStore } from "@resultstore/core";
 import { SPAN_KIND, telemetryOf } from "@resultstore/core/backend";
 import type { Job, JobsOptions } from "bullmq";
 

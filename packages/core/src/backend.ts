@@ -35,6 +35,7 @@ export {
   matchesCountQuery,
   matchesFindQuery,
   PageCollector,
+  type PositionedFields,
   positionOf,
 } from "./find.js";
 export {

@@ -17,8 +17,11 @@ export function effectiveTime(record: Pick<TaskRecord, "updatedAt" | "dateDone">
   return record.updatedAt ?? record.dateDone;
 }
 
+/** The fields that place a record in `find`'s order. */
+export type PositionedFields = Pick<TaskRecord, "taskId" | "updatedAt" | "dateDone">;
+
 /** Where `record` stands in `find`'s order. */
-export function positionOf(record: ListedFields): TaskPosition {
+export function positionOf(record: PositionedFields): TaskPosition {
   return { time: effectiveTime(record), taskId: record.taskId };
 }
 
@@ -63,7 +66,7 @@ export function compareInOrder(order: FindOrder, a: TaskPosition, b: TaskPositio
  * The first `query.limit` of `records` in `query.order`: one page from candidates that several
  * queries returned (a backend's own documents and Celery's, or a superset to cut exactly).
  */
-export function firstInOrder<T extends ListedFields>(
+export function firstInOrder<T extends PositionedFields>(
   records: readonly T[],
   query: Pick<FindQuery, "order" | "limit">,
 ): T[] {
