@@ -124,6 +124,26 @@ function listedFields(frozen: FrozenRecord): ListedFields {
   };
 }
 
+/**
+ * A cheap first pass of `query`'s criteria on a stored record, which allocates nothing: its state,
+ * its name, and each string metadata value's JSON text inside the stored metadata's (a string
+ * equal to the wanted one encodes to the same text). Records it lets through still get the exact
+ * check. Without it, a find for a rare state and tenant built a record view (three Dates) and
+ * decoded the metadata of every record it walked: the garbage collector's work ruled a 1M-record
+ * find (bench/NOTES.md, "Find at scale").
+ */
+function prefilter(query: CountQuery & Pick<Partial<FindQuery>, "states">) {
+  const needles: string[] = [];
+  for (const [, value] of query.metadata ?? [])
+    if (typeof value === "string") needles.push(encodeJson(value));
+  return (frozen: FrozenRecord): boolean => {
+    if (query.states && !query.states.includes(frozen.status)) return false;
+    if (query.name !== undefined && frozen.name !== query.name) return false;
+    const metadata = frozen.metadataJson ?? "";
+    return needles.every((needle) => metadata.includes(needle));
+  };
+}
+
 interface Counter {
   value: number;
   expiresAt: Date | null;
@@ -141,8 +161,8 @@ export class MemoryBackend implements ResultBackend {
   /** The write that last changed each task: a retry of it is recognised, not refused. */
   private readonly lastWrite = new Map<string, string>();
   /** Every task's place in `find`'s order. */
-  private readonly positions = new PositionIndex(
-    (entry: IndexEntry) => this.tasks.get(entry.taskId)?.seq === entry.seq,
+  private readonly positions = new PositionIndex<FrozenRecord>(
+    (entry: IndexEntry<FrozenRecord>) => this.tasks.get(entry.taskId)?.seq === entry.seq,
     () => this.tasks.size,
   );
 
@@ -170,7 +190,7 @@ export class MemoryBackend implements ResultBackend {
     else this.lastWrite.delete(write.taskId);
     const stored = freeze(next, write.resultJson);
     const previous = frozen && { seq: frozen.seq, time: timeOf(frozen) };
-    stored.seq = this.positions.place(write.taskId, timeOf(stored), previous);
+    stored.seq = this.positions.place(write.taskId, timeOf(stored), stored, previous);
     this.tasks.set(write.taskId, stored);
     return { applied: true };
   }
@@ -182,9 +202,15 @@ export class MemoryBackend implements ResultBackend {
     const after = query.after?.getTime() ?? Number.NEGATIVE_INFINITY;
     const before = query.before?.getTime() ?? Number.POSITIVE_INFINITY;
     const oldest = query.order === "oldest";
-    for (const entry of this.positions.walk(this.startOf(query), oldest ? 1 : -1)) {
-      if (found.length >= query.limit) break;
+    const mayMatch = prefilter(query);
+    const step = oldest ? 1 : -1;
+    for (let i = this.startOf(query); found.length < query.limit; i += step) {
+      const entry = this.positions.at(i);
+      if (!entry) break;
       if (oldest ? entry.time > asOf || entry.time >= before : entry.time < after) break;
+      // A live entry's record is the current version: most records are ruled out on it, without
+      // the lookup (a cache miss in a large Map) that tells a live entry from a dead one.
+      if (!mayMatch(entry.record)) continue;
       const frozen = this.tasks.get(entry.taskId);
       if (frozen?.seq !== entry.seq) continue; // a dead entry: the record moved or is gone
       if (matchesFindQuery(listedFields(frozen), query)) found.push(thaw(frozen) as TaskRecord);
@@ -217,8 +243,9 @@ export class MemoryBackend implements ResultBackend {
   /** One pass over every record. */
   async countByState(query: CountQuery): Promise<Record<TaskState, number>> {
     const counts: Record<TaskState, number> = {};
+    const mayMatch = prefilter(query);
     for (const frozen of this.tasks.values()) {
-      if (matchesCountQuery(listedFields(frozen), query))
+      if (mayMatch(frozen) && matchesCountQuery(listedFields(frozen), query))
         counts[frozen.status] = (counts[frozen.status] ?? 0) + 1;
     }
     return counts;

@@ -11,33 +11,49 @@
 import { compareTaskIds } from "./find.js";
 
 /** One position: `time` is the effective time in ms, -Infinity for a record without one. */
-export interface IndexEntry {
+export interface IndexEntry<R> {
   time: number;
   taskId: string;
   /** The write that put it here; live while it is the record's current `seq`. */
   seq: number;
+  /**
+   * The stored record, its current version while the entry is live (`place` keeps it so): a
+   * walk reads a record's fields through it, without looking the id up. A dead entry keeps the
+   * version it was made for.
+   */
+  record: R;
 }
 
 /** The entries, sorted by (time, task id), with dead ones among them. */
-export class PositionIndex {
-  private entries: IndexEntry[] = [];
+export class PositionIndex<R> {
+  private entries: IndexEntry<R>[] = [];
   private dead = 0;
   private nextSeq = 1;
 
   /** `isLive`: whether an entry is its record's current one; `liveCount`: how many records there are. */
   constructor(
-    private readonly isLive: (entry: IndexEntry) => boolean,
+    private readonly isLive: (entry: IndexEntry<R>) => boolean,
     private readonly liveCount: () => number,
   ) {}
 
   /**
-   * Records that `taskId` now stands at `time`; returns the `seq` to keep with the record. The
-   * entry of `previous` (the record's former seq and time) stays live when the time is unchanged.
+   * Records that `taskId`'s new version `record` now stands at `time`; returns the `seq` to keep
+   * with the record. The entry of `previous` (the record's former seq and time) stays live when
+   * the time is unchanged, and then points at `record`.
    */
-  place(taskId: string, time: number, previous?: { seq: number; time: number }): number {
-    if (previous && previous.time === time) return previous.seq;
+  place(taskId: string, time: number, record: R, previous?: { seq: number; time: number }): number {
+    if (previous && previous.time === time) {
+      for (let i = this.lowerBound(time, taskId); i < this.entries.length; i++) {
+        const entry = this.entries[i] as IndexEntry<R>;
+        if (entry.seq === previous.seq) {
+          entry.record = record;
+          break;
+        }
+      }
+      return previous.seq;
+    }
     if (previous) this.died();
-    const entry = { time, taskId, seq: this.nextSeq++ };
+    const entry = { time, taskId, seq: this.nextSeq++, record };
     this.entries.splice(this.upperBound(time, taskId), 0, entry);
     return entry.seq;
   }
@@ -57,12 +73,12 @@ export class PositionIndex {
   }
 
   /**
-   * The entries from index `start` walking up (`step` 1) or down (-1) to the end; dead entries
-   * included, for the caller to skip. Nothing may be placed while a walk is under way.
+   * The entry at index `i` (dead entries included, for the caller to skip), undefined past either
+   * end. A walk is a loop over `i`: a generator allocated one result object per entry, the most
+   * of a 1M-record find's garbage. Nothing may be placed while a walk is under way.
    */
-  *walk(start: number, step: 1 | -1): Generator<IndexEntry> {
-    for (let i = start; i >= 0 && i < this.entries.length; i += step)
-      yield this.entries[i] as IndexEntry;
+  at(i: number): IndexEntry<R> | undefined {
+    return this.entries[i];
   }
 
   /** Index of the first entry after (time, taskId); `entries.length` when none is. */
@@ -86,19 +102,19 @@ export class PositionIndex {
   }
 
   /** The first index whose entry is not `before` (entries are sorted, so `before` holds on a prefix). */
-  private search(before: (entry: IndexEntry) => boolean): number {
+  private search(before: (entry: IndexEntry<R>) => boolean): number {
     let low = 0;
     let high = this.entries.length;
     while (low < high) {
       const mid = (low + high) >>> 1;
-      if (before(this.entries[mid] as IndexEntry)) low = mid + 1;
+      if (before(this.entries[mid] as IndexEntry<R>)) low = mid + 1;
       else high = mid;
     }
     return low;
   }
 }
 
-function compare(entry: IndexEntry, time: number, taskId: string): number {
+function compare(entry: IndexEntry<unknown>, time: number, taskId: string): number {
   if (entry.time !== time) return entry.time < time ? -1 : 1;
   return compareTaskIds(entry.taskId, taskId);
 }
