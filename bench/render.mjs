@@ -4,6 +4,7 @@
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
+import { findSectionOf, withFindSection } from "./lib/find-report.mjs";
 import { renderResults } from "./lib/report.mjs";
 
 const { values, positionals } = parseArgs({
@@ -19,5 +20,8 @@ if (positionals.length !== 1) {
 const report = JSON.parse(readFileSync(positionals[0], "utf8"));
 const notesFile = new URL("NOTES.md", import.meta.url);
 const notes = existsSync(notesFile) ? readFileSync(notesFile, "utf8") : "";
-writeFileSync(values.out, renderResults(report, notes));
+// The find section comes from other runs (bench/find-render.mjs): it is kept as it is.
+const find = existsSync(values.out) ? findSectionOf(readFileSync(values.out, "utf8")) : "";
+const rendered = renderResults(report, notes);
+writeFileSync(values.out, find ? withFindSection(rendered, find) : rendered);
 console.error(`[bench] wrote ${values.out}`);

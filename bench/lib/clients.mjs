@@ -22,13 +22,12 @@ export function celeryValue(id, status, result, metadata) {
   });
 }
 
-/** A DynamoDB client for `url` and a fresh table `<prefix>_<unique>` keyed by `id` (S). */
-export async function dynamoTable(url, prefix) {
-  const { CreateTableCommand, DeleteTableCommand, DynamoDBClient, waitUntilTableExists } =
-    await import("@aws-sdk/client-dynamodb");
+/** A DynamoDB client for `url` (DynamoDB Local on a local host, else the region it names). */
+export async function dynamoClient(url) {
+  const { DynamoDBClient } = await import("@aws-sdk/client-dynamodb");
   const parsed = new URL(url);
   const local = parsed.hostname === "localhost" || /^[\d.]+$|^\[/.test(parsed.hostname);
-  const client = new DynamoDBClient({
+  return new DynamoDBClient({
     region: local ? "us-east-1" : parsed.hostname || undefined,
     ...(local ? { endpoint: `http://${parsed.hostname}:${parsed.port || 8000}` } : {}),
     ...(parsed.username
@@ -40,6 +39,14 @@ export async function dynamoTable(url, prefix) {
         }
       : {}),
   });
+}
+
+/** A DynamoDB client for `url` and a fresh table `<prefix>_<unique>` keyed by `id` (S). */
+export async function dynamoTable(url, prefix) {
+  const { CreateTableCommand, DeleteTableCommand, waitUntilTableExists } = await import(
+    "@aws-sdk/client-dynamodb"
+  );
+  const client = await dynamoClient(url);
   const TableName = `${prefix}_${unique()}`;
   await client.send(
     new CreateTableCommand({
@@ -81,8 +88,8 @@ export async function cassandraKeyspace(url, prefix) {
   };
 }
 
-/** A Cosmos container `<prefix>_<unique>` (partition key /id) in Celery's `celerydb`. */
-export async function cosmosContainer(url, prefix) {
+/** A CosmosClient for `url` (trusting RESULTSTORE_COSMOS_CA, the emulator's certificate). */
+export function cosmosClient(url) {
   // The driver is the backend package's dependency, not the root's.
   const require = createRequire(
     new URL("../../packages/backend-cosmos/package.json", import.meta.url),
@@ -90,12 +97,17 @@ export async function cosmosContainer(url, prefix) {
   const { CosmosClient } = require("@azure/cosmos");
   const parsed = new URL(url);
   const ca = process.env.RESULTSTORE_COSMOS_CA;
-  const client = new CosmosClient({
+  return new CosmosClient({
     endpoint: `https://${parsed.host}`,
     key: decodeURIComponent(parsed.password),
     // At most 64 sockets: the emulator is shared, and 64 getMany(100) in flight would open 6400.
     agent: new Agent({ ...(ca ? { ca: readFileSync(ca) } : {}), keepAlive: true, maxSockets: 64 }),
   });
+}
+
+/** A Cosmos container `<prefix>_<unique>` (partition key /id) in Celery's `celerydb`. */
+export async function cosmosContainer(url, prefix) {
+  const client = cosmosClient(url);
   const { database } = await client.databases.createIfNotExists({ id: "celerydb" });
   const { container } = await database.containers.createIfNotExists({
     id: `${prefix}_${unique()}`,
