@@ -108,11 +108,19 @@ function celerys(query: CountQuery, states?: readonly TaskState[]): Where {
   return where;
 }
 
+/**
+ * Whether documents in Celery's layout can match `query`: not with a metadata filter, since
+ * they have no `metadata` property (ours keeps it beside `value`, never inside) and `common`'s
+ * condition on it is false for every one of them. Their scan is then skipped: no index serves it
+ * (the local server reads every document for it).
+ */
+const celerysMayMatch = (query: CountQuery) => !query.metadata?.length;
+
 /** Up to `query.limit` matches: ours from the index in order, Celery's scanned, merged. */
 export async function findTasks(container: Container, query: FindQuery): Promise<TaskRecord[]> {
   const [found, scanned] = await Promise.all([
     findOurs(container, query),
-    scanCelerys(container, query),
+    celerysMayMatch(query) ? scanCelerys(container, query) : [],
   ]);
   return firstInOrder([...found, ...scanned], query);
 }
@@ -179,10 +187,12 @@ export async function countTasks(
     { maxItemCount: 1000 },
   );
   const counting = drain(statuses, "count of tasks", (state) => count(state));
-  const scanning = scan(container, "count of tasks", celerys(query), (doc) => {
-    const record = decodeTask(doc, taskIdOf(doc));
-    if (matchesCountQuery(record, query)) count(record.status);
-  });
+  const scanning =
+    celerysMayMatch(query) &&
+    scan(container, "count of tasks", celerys(query), (doc) => {
+      const record = decodeTask(doc, taskIdOf(doc));
+      if (matchesCountQuery(record, query)) count(record.status);
+    });
   await Promise.all([counting, scanning]);
   return counts;
 }

@@ -112,6 +112,25 @@ describe.skipIf(!target.url)(`cosmos find ${target.reason}`, () => {
     assert.equal(found?.name, name);
   });
 
+  it("a metadata filter reads no document of Celery's layout, which has no metadata: one query", async () => {
+    const b = open();
+    const store = new ResultStore(b);
+    const taskId = randomUUID();
+    await store.markSuccess(taskId, 1, { metadata: { team: "a" } });
+    await rawContainer(b).items.create(celeryDocument(randomUUID(), "SUCCESS", "t", new Date()));
+    const all = await roundTrips(() => store.find({ state: "SUCCESS" }));
+    let found: string[] = [];
+    const filtered = await roundTrips(async () => {
+      found = (await store.find({ state: "SUCCESS", metadata: { team: "a" } })).tasks.map(
+        (task) => task.taskId,
+      );
+    });
+    assert.deepEqual(found, [taskId]);
+    // Without metadata: our query and the scan of Celery's layout, each its plan and its page.
+    assert.ok(filtered < all, `${filtered} requests with metadata, ${all} without`);
+    assert.deepEqual(nonZero(await store.countByState({ metadata: { team: "a" } })), { SUCCESS: 1 });
+  });
+
   it("a bad query is refused before any request; odd metadata keys stay parameters", async () => {
     const b = open();
     const store = new ResultStore(b);
