@@ -285,16 +285,25 @@ class PartitionReader {
   private buffer: Item[] = [];
   private startKey: Item | undefined;
   private exhausted = false;
+  /**
+   * Entries the last page could read. `Limit` counts entries read, before the filter: with a
+   * name or metadata filter that drops most of them, pages of `limit` entries took one round
+   * trip per `limit` entries read (a filter matching 1 in 50: 50 Queries for a page of 100).
+   * Each page may now read twice what the one before could: a sparse filter takes log₂ as many
+   * round trips, and reads at most about twice the entries it needed.
+   */
+  private pageLimit = 0;
 
   constructor(
     private readonly excluded: ReadonlySet<string>,
     private readonly fetchPage: FetchPage,
   ) {}
 
-  /** The next match, fetching pages of at most `wanted` items until one matches or none is left. */
+  /** The next match, fetching pages of `wanted` entries or more until one matches or none is left. */
   async head(wanted: number): Promise<Item | undefined> {
     while (this.buffer.length === 0 && !this.exhausted) {
-      const page = await this.fetchPage(this.startKey, wanted);
+      this.pageLimit = Math.max(wanted, this.pageLimit * 2);
+      const page = await this.fetchPage(this.startKey, this.pageLimit);
       this.buffer = page.items.filter((item) => !this.excluded.has(positionOf(item)));
       this.startKey = page.lastKey;
       this.exhausted = !page.lastKey;

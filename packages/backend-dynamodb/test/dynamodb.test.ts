@@ -711,6 +711,33 @@ describe.skipIf(!target.url)(`dynamodb backend ${target.reason}`, () => {
       await expect(store.countByState({ metadata })).rejects.toThrow(InvalidQueryError);
     });
 
+    it("a sparse metadata filter takes a few Queries, not one per `limit` entries read", async () => {
+      // `Limit` counts the entries a Query reads before its filter: 400 tasks of which 1 in 20
+      // matches, a page of 10 reads ~200 entries. Pages of at most `limit` + 1 entries took 59
+      // Queries (fewer as the page filled); each page reading twice the one before takes 5.
+      const counting = rawClient(url);
+      let queries = 0;
+      counting.middlewareStack.add(
+        (next, context) => async (args) => {
+          if (context.commandName === "QueryCommand") queries++;
+          return next(args);
+        },
+        { step: "initialize" },
+      );
+      const store = newStore(3600, { client: counting, closeClient: true });
+      const ids = Array.from({ length: 400 }, (_, i) => `sparse-${String(i).padStart(3, "0")}`);
+      for (let i = 0; i < ids.length; i += 40)
+        await Promise.all(
+          ids
+            .slice(i, i + 40)
+            .map((id, j) => store.markSuccess(id, 1, { metadata: { rare: (i + j) % 20 === 0 } })),
+        );
+      const page = await store.find({ state: "SUCCESS", metadata: { rare: true } }, { limit: 10 });
+      expect(page.tasks).toHaveLength(10);
+      expect(page.tasks.every((task) => task.metadata.rare === true)).toBe(true);
+      expect(queries).toBeLessThanOrEqual(6);
+    });
+
     it("a chord claim is written without the index keys, so neither index holds it", async () => {
       const store = newStore(3600);
       const [a, group] = [randomUUID(), randomUUID()];
