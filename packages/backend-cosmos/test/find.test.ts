@@ -128,7 +128,9 @@ describe.skipIf(!target.url)(`cosmos find ${target.reason}`, () => {
     assert.deepEqual(found, [taskId]);
     // Without metadata: our query and the scan of Celery's layout, each its plan and its page.
     assert.ok(filtered < all, `${filtered} requests with metadata, ${all} without`);
-    assert.deepEqual(nonZero(await store.countByState({ metadata: { team: "a" } })), { SUCCESS: 1 });
+    assert.deepEqual(nonZero(await store.countByState({ metadata: { team: "a" } })), {
+      SUCCESS: 1,
+    });
   });
 
   it("a bad query is refused before any request; odd metadata keys stay parameters", async () => {
