@@ -3,6 +3,7 @@
 //
 //   node bench/find.mjs --url URL [--records 100000] [--rounds 5] [--seconds 2]
 //                       [--load-width 64] [--no-write-cost] [--json out.json] [--label NAME]
+//                       [--keep] [--namespace NS] [--options JSON]
 //
 // 1. loads N records through our own store (so they are exactly what resultstore writes), one
 //    write each, 64 in flight, in the mix of bench/lib/find-mix.mjs; times it;
@@ -40,6 +41,12 @@ const { values: args } = parseArgs({
     "no-write-cost": { type: "boolean" },
     json: { type: "string" },
     label: { type: "string" },
+    // A namespace a run before loaded and kept (--keep): measure it again without loading, e.g.
+    // after changing the backend (before/after on the same records).
+    namespace: { type: "string" },
+    keep: { type: "boolean" },
+    // Backend options of the measured store, as JSON (e.g. '{"refreshBeforeFind": false}').
+    options: { type: "string" },
   },
 });
 const records = Number(args.records);
@@ -196,15 +203,18 @@ async function writeCost(nativeModule) {
   }
 }
 
-const namespace = newNamespace();
-const store = await openStore(namespace);
+const namespace = args.namespace ?? newNamespace();
+const store = await openStore(namespace, args.options ? JSON.parse(args.options) : {});
 const nativeModule = await import(`./find/${backendName}.mjs`);
 let native;
 const result = { backend: label, url: args.url.replace(/\/\/[^@/]*@/, "//***@"), records };
 try {
-  log(`loading ${records} records into ${namespace}`);
-  result.loadSeconds = await load(store, "find");
-  log(`loaded in ${result.loadSeconds.toFixed(1)} s`);
+  if (args.namespace) log(`measuring ${records} records loaded before into ${namespace}`);
+  else {
+    log(`loading ${records} records into ${namespace}`);
+    result.loadSeconds = await load(store, "find");
+    log(`loaded in ${result.loadSeconds.toFixed(1)} s`);
+  }
   native = await nativeModule.createNative(args.url, { namespace, store, records });
   result.native = native.name;
   const { pages, counts, targets } = await findTargets(store, native);
@@ -231,7 +241,8 @@ try {
   log(result.error);
 } finally {
   await native?.close?.();
-  await store.backend.destroy?.();
+  if (args.keep) log(`kept ${namespace}`);
+  else await store.backend.destroy?.();
   await store.close();
 }
 result.date = new Date().toISOString();
