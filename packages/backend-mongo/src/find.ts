@@ -70,8 +70,11 @@ export async function findTasks(
 /**
  * The first `limit` documents of one kind in `find`'s order. The index orders records of one
  * time by `date_done` before `_id`, which is already `find`'s order for Celery's documents
- * (their time is `date_done`) but not for ours: when a page is full, the records sharing its
- * last time (one millisecond) are read again, ordered by `_id`, to end the page exactly.
+ * (their time is `date_done`) but not for ours: when records of the page's last time (one
+ * millisecond) go on past the page, they are read again, ordered by `_id`, to end it exactly.
+ * One document more than the page tells whether they do: the time leads the sort, so the
+ * records of one millisecond are contiguous, and a next document of another time means the
+ * page holds all of its last millisecond (the client's final sort orders them by id).
  */
 async function findKind(
   tasks: Collection<TaskDocument>,
@@ -79,10 +82,15 @@ async function findKind(
   filter: Document[],
   { order, limit }: FindQuery,
 ): Promise<TaskDocument[]> {
-  const docs = await tasks.find({ $and: filter }, { sort: sortOf(order), limit }).toArray();
+  const read = await tasks
+    .find({ $and: filter }, { sort: sortOf(order), limit: limit + 1 })
+    .toArray();
+  const docs = read.slice(0, limit);
   const last = docs[docs.length - 1];
-  if (kind !== OURS || docs.length < limit || !last) return docs;
+  const next = read[limit];
+  if (kind !== OURS || !last || !next) return docs;
   const time = last[UPDATED_FIELD] as Date;
+  if ((next[UPDATED_FIELD] as Date).getTime() !== time.getTime()) return docs;
   const before = docs.filter((doc) => (doc[UPDATED_FIELD] as Date).getTime() !== time.getTime());
   const tied = await tasks
     .find(

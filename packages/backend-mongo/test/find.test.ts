@@ -212,6 +212,36 @@ for (const target of await engineTargets()) {
       });
     });
 
+    it("a full page whose last millisecond ends inside it takes one find per kind of document", async () => {
+      await withRecordingClient(url, async (client, sent) => {
+        await withStore(
+          async (store) => {
+            await store.markQueued("warm-up"); // provisioned
+            const start = Date.now() - 5000;
+            await tasks(store).insertMany(
+              [0, 1, 2, 3, 4].map((i) => ({
+                _id: `m${i}`,
+                status: "SUCCESS",
+                result: "null",
+                traceback: null,
+                children: null,
+                date_done: new Date(start + i),
+                updated_at: new Date(start + i),
+                expires_at: null,
+                metadata: { run: "distinct" },
+              })),
+            );
+            sent.length = 0;
+            const page = await store.find({ metadata: { run: "distinct" } }, { limit: 2 });
+            expect(page.tasks.map((task) => task.taskId)).toEqual(["m4", "m3"]);
+            // Ours and Celery's; no third find re-reading the last millisecond by _id.
+            expect(commandNames(sent).filter((name) => name === "find")).toHaveLength(2);
+          },
+          { client },
+        );
+      });
+    });
+
     it("metadata values are compared as values, never read as operators", async () => {
       await withStore(async (store) => {
         await store.markQueued("literal", { metadata: { note: "$ne", n: 0 } });
