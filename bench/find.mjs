@@ -246,10 +246,12 @@ try {
   await store.close();
 }
 result.date = new Date().toISOString();
+// The command without credentials, nor where this machine put the JSON.
 result.command = `node bench/find.mjs ${process.argv
   .slice(2)
   .join(" ")
-  .replace(/\/\/[^@/\s]*@/g, "//***@")}`;
+  .replace(/\/\/[^@/\s]*@/g, "//***@")
+  .replace(/ --json \S+/, " --json RUN.json")}`;
 const line = JSON.stringify(result);
 if (args.json) writeFileSync(args.json, `${line}\n`);
 process.stdout.write(`${line}\n`);
