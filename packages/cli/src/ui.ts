@@ -24,7 +24,7 @@ export interface UiOptions extends StoreChoice {
 
 /** Serves the dashboard over the store at `url` until `options.until` resolves. */
 export async function runUi(url: string, io: CliIo, options: UiOptions = {}): Promise<void> {
-  const store = await openStore(url, options.backends ? { backends: options.backends } : {});
+  const store = await openStore(url, options);
   let dashboard: Dashboard | undefined;
   try {
     dashboard = await startDashboard(store, {

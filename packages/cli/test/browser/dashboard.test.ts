@@ -14,7 +14,8 @@ import { serverTarget } from "@resultstore/conformance";
 import { createStore, type ResultStore } from "@resultstore/core";
 import { type Browser, chromium, type Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startDashboard } from "../../src/index.js";
+import { runLs, runStats, startDashboard } from "../../src/index.js";
+import { capture } from "../helpers.js";
 import { chromiumTarget } from "./chromium.js";
 
 /** Waits are for a loaded 2-core machine running JVM servers, never for a fast answer. */
@@ -126,13 +127,11 @@ for (const database of databases()) {
     `the dashboard in Chromium on ${database.label}${database.reason}${browserTarget.reason}`,
     () => {
       let store: ResultStore;
+      const namespace = `ui_${randomUUID().slice(0, 8)}`;
 
       beforeAll(async () => {
         store = await createStore(database.url as string, {
-          backendOptions: {
-            namespace: `ui_${randomUUID().slice(0, 8)}`,
-            ...database.backendOptions,
-          },
+          backendOptions: { namespace, ...database.backendOptions },
         });
         await seed(store);
       }, WAIT_MS * 2);
@@ -142,6 +141,29 @@ for (const database of databases()) {
         if (store.backend.name !== "memory") await store.backend.destroy?.();
         await store.close();
       }, WAIT_MS);
+
+      // A new memory:// store is empty (test/ls.test.ts covers memory through a shared backend).
+      it.skipIf(database.label === "memory")(
+        "`resultstore ls` and `stats` read the same tasks through the URL",
+        async () => {
+          const choice = { backendOptions: { namespace, ...database.backendOptions } };
+          const io = capture();
+          const page = await runLs(database.url as string, io, {
+            ...choice,
+            filter: { metadata: { tenant: "acme" } },
+            json: true,
+          });
+          expect(page.tasks.map((t) => t.taskId).sort()).toEqual(["resize-2", "upload-1"]);
+          expect(io.stdout.map((line) => JSON.parse(line).taskId).sort()).toEqual([
+            "resize-2",
+            "upload-1",
+          ]);
+          const report = await runStats(database.url as string, capture(), choice);
+          expect(report.counts).toMatchObject({ SUCCESS: 2, FAILURE: 1, STARTED: 1 });
+          expect(report.total).toBe(4);
+        },
+        WAIT_MS,
+      );
 
       it(
         "shows counts and tasks, filters by metadata, and opens a task",
