@@ -122,7 +122,9 @@ export function ttlSeconds(expiresAt: Date | null, now = Date.now()): number {
 }
 
 const json = (value: unknown): Buffer => Buffer.from(encodeJson(value), "utf8");
-const fromJson = (blob: Buffer | null | undefined): unknown => (blob ? decodeJson(blob) : null);
+/** Decoded from the driver's Buffer as text: core copies a byte array before decoding it. */
+const fromJson = (blob: Buffer | null | undefined): unknown =>
+  blob ? decodeJson(blob.toString("utf8")) : null;
 
 /**
  * The batch that writes `next` over `row` (what the guard read): our static columns (`IF` the guard
