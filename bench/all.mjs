@@ -21,7 +21,15 @@ import { createCeleryTarget } from "./lib/celery.mjs";
 import { dropIdleSockets } from "./lib/clients.mjs";
 import { alternate, sampleWithin } from "./lib/measure.mjs";
 import { renderResults } from "./lib/report.mjs";
-import { guardedTarget, OPS, ourTarget, PREPARED, rawTarget } from "./lib/targets.mjs";
+import {
+  guardedTarget,
+  OPS,
+  ourTarget,
+  PREPARED,
+  preparedIdsFor,
+  preparedSets,
+  rawTarget,
+} from "./lib/targets.mjs";
 
 const { values: args } = parseArgs({
   options: {
@@ -123,10 +131,10 @@ async function benchBackend(backend, url) {
   const rows = [];
   try {
     for (const t of targets) {
-      const ids = Array.from({ length: PREPARED_IDS }, () => `bench-p-${randomUUID()}`);
+      const prepared = preparedSets(PREPARED_IDS, () => `bench-p-${randomUUID()}`);
       try {
-        await t.prepare(ids);
-        t.prepared = ids;
+        await t.prepare([...prepared.refused, ...prepared.reads]);
+        t.prepared = prepared;
       } catch (error) {
         t.prepareError = errorText(error);
       }
@@ -138,7 +146,7 @@ async function benchBackend(backend, url) {
           if (t.broken) throw new Error(`skipped: ${t.broken}`);
           if (PREPARED.has(op) && !t.prepared) throw new Error(`prepare failed: ${t.prepareError}`);
           const ids = PREPARED.has(op)
-            ? t.prepared
+            ? preparedIdsFor(t.prepared, op)
             : Array.from({ length: countFor(backend, width) }, () => `bench-${randomUUID()}`);
           const sample = await sampleWithin(
             t,

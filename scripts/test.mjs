@@ -13,6 +13,7 @@
 //
 // In CI (CI set) every server and cluster is required: one that fails to install or start fails
 // the run. Elsewhere a missing one is skipped, and said so loudly at the start and at the end.
+import { ensureChromium } from "./browser.mjs";
 import { EXTRA_NODE_VERSIONS, NodeInstallError, runStep, testOnNode } from "./node-versions.mjs";
 import { down, env, loadServers, status, up } from "./services/cli.mjs";
 
@@ -78,6 +79,17 @@ async function startServers() {
   return env();
 }
 
+/** The dashboard's browser (./browser.mjs): required in CI, a loud skip elsewhere. */
+async function browserEnv() {
+  try {
+    return { RESULTSTORE_CHROMIUM: await ensureChromium() };
+  } catch (error) {
+    if (inCI) throw error;
+    skipped.push(`the dashboard's browser test: ${error.message.split("\n")[0]}`);
+    return {};
+  }
+}
+
 /** Node 22 and 24 (./node-versions.mjs): a missing install fails CI, and is a loud skip elsewhere. */
 async function otherNodeVersions(serverEnv) {
   for (const version of EXTRA_NODE_VERSIONS) {
@@ -124,8 +136,11 @@ try {
   await step("npx", ["vitest", "run", "--root", "bench"]);
   say(`servers (${inCI ? "CI: all required" : "missing ones are skipped"})`);
   const serverEnv = await startServers();
+  say("the browser for the dashboard's test (Debian's chromium)");
+  Object.assign(serverEnv, await browserEnv());
   say(
     "integration tests against the real servers: conformance, Celery interop, queues, the example, " +
+      "the dashboard in Chromium, " +
       "and every package published to a local registry and used from a fresh project",
   );
   await step(

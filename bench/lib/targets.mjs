@@ -18,6 +18,19 @@ export const PAYLOAD = {
 export const METADATA = { tenant: "acme", requester: "bench", trace: "00-4bf92f3577b34da6-01" };
 const STARTED_INFO = { pid: process.pid, hostname: hostname() };
 
+/**
+ * The records a target's prepared ops use, as two sets: the unguarded targets (raw, Celery) do
+ * overwrite the records `refused` writes STARTED to — with a 40-byte result — so reads on the same
+ * ids would read smaller records than ours, which refused those writes and still holds SUCCESS.
+ */
+export function preparedSets(count, newId) {
+  const fresh = () => Array.from({ length: count }, newId);
+  return { refused: fresh(), reads: fresh() };
+}
+
+/** Which prepared set `op` works on. */
+export const preparedIdsFor = (prepared, op) => prepared[op === "refused" ? "refused" : "reads"];
+
 /** Wraps per-op functions `(ids, i) => Promise` into the target shape. */
 function local(name, fns, prepareOne) {
   return {

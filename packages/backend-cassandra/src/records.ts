@@ -40,10 +40,10 @@ export const STATICS_READ =
  * `rs_updated_at` and `rs_state` speak of an older state.
  */
 export function isOurRow(row: Row): boolean {
-  const statics = row.get("find_written");
-  return (
-    statics !== null && statics !== undefined && String(statics) === String(row.get("row_written"))
-  );
+  const statics = row.get("find_written") as cassandra.types.Long | null | undefined;
+  const rowWritten = row.get("row_written") as cassandra.types.Long | null | undefined;
+  // Long.equals, not String(): a Long's decimal text costs divisions, on every read.
+  return !!statics && !!rowWritten && statics.equals(rowWritten);
 }
 /** Every static column a write sets, the find columns among them (one Paxos batch carries all). */
 const STATICS_SET =
@@ -122,7 +122,9 @@ export function ttlSeconds(expiresAt: Date | null, now = Date.now()): number {
 }
 
 const json = (value: unknown): Buffer => Buffer.from(encodeJson(value), "utf8");
-const fromJson = (blob: Buffer | null | undefined): unknown => (blob ? decodeJson(blob) : null);
+/** Decoded from the driver's Buffer as text: core copies a byte array before decoding it. */
+const fromJson = (blob: Buffer | null | undefined): unknown =>
+  blob ? decodeJson(blob.toString("utf8")) : null;
 
 /**
  * The batch that writes `next` over `row` (what the guard read): our static columns (`IF` the guard

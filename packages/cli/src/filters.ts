@@ -64,13 +64,13 @@ export function parseFilter(
     filter.after = new Date(time);
   }
   if (typeof since === "string") {
-    const match = /^(\d+)([smhdw])$/.exec(since.trim());
-    if (!match)
+    const start = sinceAge(since, now);
+    if (!start)
       throw new UsageError(
         `--since takes an age like 90s, 30m, 1h, 2d or 1w, got "${since}"`,
         command,
       );
-    filter.after = new Date(now - Number(match[1]) * (UNIT_MS[match[2] as string] as number));
+    filter.after = start;
   }
   return filter;
 }
@@ -79,17 +79,29 @@ export function parseFilter(
 function metaPair(pair: string, command: Command): [string, MetadataScalar] {
   const at = pair.indexOf("=");
   if (at <= 0) throw new UsageError(`--meta takes KEY=VALUE, got "${pair}"`, command);
-  const key = pair.slice(0, at);
-  const text = pair.slice(at + 1);
-  let value: MetadataScalar = text;
+  return [pair.slice(0, at), metadataValue(pair.slice(at + 1))];
+}
+
+/**
+ * What the text after `KEY=` compares as: a JSON number, `true` or `false` as such, a quoted JSON
+ * string as its text, anything else as the text itself (shared by `--meta` and the dashboard).
+ */
+export function metadataValue(text: string): MetadataScalar {
   if (/^(-?\d+(\.\d+)?([eE][+-]?\d+)?|true|false|".*")$/.test(text)) {
     try {
       const json: unknown = JSON.parse(text);
       if (typeof json === "string" || typeof json === "boolean" || Number.isFinite(json))
-        value = json as MetadataScalar;
+        return json as MetadataScalar;
     } catch {
       // Not JSON after all ("a"b"): the text as it is.
     }
   }
-  return [key, value];
+  return text;
+}
+
+/** The start of an age like 90s, 30m, 1h, 2d or 1w counted back from `now`; null when it does not parse. */
+export function sinceAge(age: string, now: number): Date | null {
+  const match = /^(\d+)([smhdw])$/.exec(age.trim());
+  if (!match) return null;
+  return new Date(now - Number(match[1]) * (UNIT_MS[match[2] as string] as number));
 }

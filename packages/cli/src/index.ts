@@ -13,6 +13,7 @@ export {
   type ConformanceReport,
   runConformance,
 } from "./conformance.js";
+export { type Dashboard, type DashboardOptions, startDashboard } from "./dashboard/server.js";
 export { runDemo } from "./demo.js";
 export { describeError, hintFor } from "./hints.js";
 export { runInspect } from "./inspect.js";
@@ -32,4 +33,5 @@ export { displayUrl, maskSecrets } from "./secrets.js";
 export { runStats, type StatsReport } from "./stats.js";
 export { MEMORY_NOTE, type StoreChoice } from "./store.js";
 export { brief, renderTable } from "./table.js";
+export { runUi, TOKEN_ENV, type UiOptions } from "./ui.js";
 export { runWatch, type WatchOptions } from "./watch.js";

@@ -35,8 +35,8 @@ export async function runLs(
   io: CliIo,
   options: LsOptions = {},
 ): Promise<{ tasks: TaskMeta[]; cursor: string | null }> {
-  const { filter = {}, json = false, limit, order, cursor, backends } = options;
-  const store = await openStore(url, backends ? { backends } : {});
+  const { filter = {}, json = false, limit, order, cursor } = options;
+  const store = await openStore(url, options);
   try {
     if (isMemoryUrl(url)) io.err(MEMORY_NOTE);
     const page = await store

@@ -10,6 +10,7 @@ import { inspectCommand } from "./inspect.js";
 import type { CliIo } from "./io.js";
 import { lsCommand } from "./ls.js";
 import { statsCommand } from "./stats.js";
+import { uiCommand } from "./ui.js";
 import { watchCommand } from "./watch.js";
 
 /** Every command, in the order `--help` lists them. */
@@ -18,6 +19,7 @@ export const COMMANDS: readonly Command[] = [
   inspectCommand,
   lsCommand,
   statsCommand,
+  uiCommand,
   watchCommand,
   cleanupCommand,
   benchCommand,

@@ -21,7 +21,7 @@ export async function runStats(
   io: CliIo,
   options: StoreChoice & { filter?: Omit<TaskFilter, "state">; json?: boolean } = {},
 ): Promise<StatsReport> {
-  const store = await openStore(url, options.backends ? { backends: options.backends } : {});
+  const store = await openStore(url, options);
   try {
     if (isMemoryUrl(url)) io.err(MEMORY_NOTE);
     const counts = await store.countByState(options.filter).catch(asUsageError(statsCommand));

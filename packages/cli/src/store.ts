@@ -7,6 +7,8 @@ import { schemeOf } from "@resultstore/core/backend";
 export interface StoreChoice {
   /** Backend modules for `createStore(url, { backends })`; absent: the URL loader. */
   backends?: readonly BackendModule[];
+  /** Options for the backend beside its URL (`createStore`'s `backendOptions`): a namespace, a CA. */
+  backendOptions?: Record<string, unknown>;
 }
 
 /**
@@ -22,7 +24,10 @@ export async function withScratchStore<T>(
 ): Promise<T> {
   const store = await createStore(url, {
     ...(choice.backends && { backends: choice.backends }),
-    backendOptions: { namespace: `${prefix}_${randomUUID().slice(0, 8)}` },
+    backendOptions: {
+      ...choice.backendOptions,
+      namespace: `${prefix}_${randomUUID().slice(0, 8)}`,
+    },
   });
   let result: T;
   try {
@@ -44,9 +49,12 @@ export async function dropAndClose(store: ResultStore): Promise<void> {
   }
 }
 
-/** Opens the store at `url` as it is (no namespace): for reading what others stored. */
+/** Opens the store at `url` as it is (no namespace unless given): for reading what others stored. */
 export function openStore(url: string, choice: StoreChoice = {}): Promise<ResultStore> {
-  return createStore(url, choice.backends ? { backends: choice.backends } : {});
+  return createStore(url, {
+    ...(choice.backends && { backends: choice.backends }),
+    ...(choice.backendOptions && { backendOptions: choice.backendOptions }),
+  });
 }
 
 /** Said when a reading command gets memory://: a new process starts with an empty store. */
