@@ -42,11 +42,8 @@ export function parseFilter(
   now: number = Date.now(),
 ): TaskFilter {
   const filter: { -readonly [K in keyof TaskFilter]: TaskFilter[K] } = {};
-  const states = (parsed.values.state as string[] | undefined)
-    ?.flatMap((value) => value.split(","))
-    .map((state) => state.trim().toUpperCase())
-    .filter(Boolean);
-  if (states?.length) filter.state = states;
+  const states = stateNames((parsed.values.state as string[] | undefined) ?? []);
+  if (states.length) filter.state = states;
   if (typeof parsed.values.name === "string") filter.name = parsed.values.name;
   const meta = parsed.values.meta as string[] | undefined;
   if (meta?.length)
@@ -55,13 +52,13 @@ export function parseFilter(
   if (typeof since === "string" && typeof after === "string")
     throw new UsageError("give --since or --after, not both", command);
   if (typeof after === "string") {
-    const time = Date.parse(after);
-    if (!/^\d{4}-\d\d-\d\d/.test(after) || Number.isNaN(time))
+    const time = isoTime(after);
+    if (!time)
       throw new UsageError(
         `--after takes an ISO 8601 time like 2026-01-31T12:00Z, got "${after}"`,
         command,
       );
-    filter.after = new Date(time);
+    filter.after = time;
   }
   if (typeof since === "string") {
     const start = sinceAge(since, now);
@@ -104,4 +101,18 @@ export function sinceAge(age: string, now: number): Date | null {
   const match = /^(\d+)([smhdw])$/.exec(age.trim());
   if (!match) return null;
   return new Date(now - Number(match[1]) * (UNIT_MS[match[2] as string] as number));
+}
+
+/** State names from repeatable, comma separated values, in any case (shared with the dashboard). */
+export function stateNames(values: readonly string[]): string[] {
+  return values
+    .flatMap((value) => value.split(","))
+    .map((state) => state.trim().toUpperCase())
+    .filter(Boolean);
+}
+
+/** An ISO 8601 time (a date first, as `Date.parse` takes much else); null when it is not one. */
+export function isoTime(text: string): Date | null {
+  const time = Date.parse(text);
+  return /^\d{4}-\d\d-\d\d/.test(text) && !Number.isNaN(time) ? new Date(time) : null;
 }

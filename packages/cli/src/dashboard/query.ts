@@ -6,7 +6,7 @@
  * checks are, so the server answers both with 400.
  */
 import { type FindOptions, InvalidQueryError, type TaskFilter } from "@resultstore/core";
-import { metadataValue, sinceAge } from "../filters.js";
+import { isoTime, metadataValue, sinceAge, stateNames } from "../filters.js";
 
 /** `find`'s filter and options from `params`. */
 export function findRequest(
@@ -45,18 +45,14 @@ export function countFilter(params: URLSearchParams, now: number): Omit<TaskFilt
       throw new InvalidQueryError(`since takes an age like 90s, 30m, 1h, 2d or 1w, got "${since}"`);
     filter.after = start;
   }
-  if (after) filter.after = isoTime(after, "after");
+  if (after) filter.after = checkedTime(after, "after");
   const before = params.get("before");
-  if (before) filter.before = isoTime(before, "before");
+  if (before) filter.before = checkedTime(before, "before");
   return filter;
 }
 
 function states(params: URLSearchParams): Pick<TaskFilter, "state"> {
-  const names = params
-    .getAll("state")
-    .flatMap((value) => value.split(","))
-    .map((state) => state.trim().toUpperCase())
-    .filter(Boolean);
+  const names = stateNames(params.getAll("state"));
   return names.length ? { state: names } : {};
 }
 
@@ -66,11 +62,11 @@ function metaPair(pair: string): [string, string | number | boolean] {
   return [pair.slice(0, at), metadataValue(pair.slice(at + 1))];
 }
 
-function isoTime(text: string, what: string): Date {
-  const time = Date.parse(text);
-  if (!/^\d{4}-\d\d-\d\d/.test(text) || Number.isNaN(time))
+function checkedTime(text: string, what: string): Date {
+  const time = isoTime(text);
+  if (!time)
     throw new InvalidQueryError(
       `${what} takes an ISO 8601 time like 2026-01-31T12:00Z, got "${text}"`,
     );
-  return new Date(time);
+  return time;
 }
