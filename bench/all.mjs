@@ -5,7 +5,7 @@
 // runs (bench/scale.mjs, each in a fresh process for a clean peak RSS). Writes bench/RESULTS.md.
 //
 //   node bench/run.mjs --all [--json FILE] [--rounds 3] [--seconds 1.5] [--only mongo,consul]
-//                            [--sample-timeout 120] [--no-celery] [--no-scale] [--out bench/RESULTS.md]
+//                            [--ops store,lifecycle] [--sample-timeout 120] [--no-celery] [--no-scale] [--out bench/RESULTS.md]
 //
 // A sample stops starting calls after --seconds; one still unfinished --sample-timeout seconds
 // after it began is abandoned and that target skips the rest of its backend (see `sampleWithin`).
@@ -39,6 +39,7 @@ const { values: args } = parseArgs({
     rounds: { type: "string", default: "3" },
     seconds: { type: "string", default: "1" },
     only: { type: "string" },
+    ops: { type: "string" },
     "sample-timeout": { type: "string", default: "120" },
     "no-celery": { type: "boolean" },
     "no-scale": { type: "boolean" },
@@ -139,7 +140,7 @@ async function benchBackend(backend, url) {
         t.prepareError = errorText(error);
       }
     }
-    for (const op of OPS) {
+    for (const op of OPS.filter((o) => !args.ops || args.ops.split(",").includes(o))) {
       for (const width of WIDTHS) {
         const able = targets.filter((t) => t.has(op));
         const results = await alternate(able, rounds, async (t) => {
