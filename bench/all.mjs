@@ -2,7 +2,8 @@
 // for each op and width, resultstore beside the raw driver's minimal op, the same guarantee
 // hand-written with the raw driver, and Celery's own backend (Python, a thread pool of the same
 // width). Rounds alternate between the four, and each figure is the median round. Then the scale
-// runs (bench/scale.mjs, each in a fresh process for a clean peak RSS). Writes bench/RESULTS.md.
+// runs (bench/scale.mjs, each in a fresh process for a clean peak RSS). Writes bench/RESULTS.md
+// and one bar chart per backend beside it, in charts/<backend>.svg (bench/lib/chart.mjs).
 //
 //   node bench/run.mjs --all [--json FILE] [--rounds 3] [--seconds 1.5] [--only mongo,consul]
 //                            [--ops store,lifecycle] [--sample-timeout 120] [--no-celery] [--no-scale] [--out bench/RESULTS.md]
@@ -12,12 +13,13 @@
 import { execFileSync } from "node:child_process";
 import { randomUUID } from "node:crypto";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
-import { basename } from "node:path";
+import { basename, dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { createStore } from "@resultstore/core";
 import { env as serverEnv, status as serverStatus } from "../scripts/services/cli.mjs";
 import { createCeleryTarget } from "./lib/celery.mjs";
+import { writeCharts } from "./lib/chart.mjs";
 import { dropIdleSockets } from "./lib/clients.mjs";
 import { alternate, sampleWithin } from "./lib/measure.mjs";
 import { renderResults } from "./lib/report.mjs";
@@ -280,6 +282,8 @@ const report = {
   results,
   scale: scaleRuns,
 };
+const charts = join(dirname(args.out), "charts");
+log(`wrote ${writeCharts(report, charts).length} charts to ${charts}`);
 const notesFile = new URL("NOTES.md", import.meta.url);
 writeFileSync(
   args.out,

@@ -1,4 +1,6 @@
 // bench/RESULTS.md from one `--all` run: the tables, the targets, the command and the engines.
+// Each backend's section links its chart (charts/<backend>.svg, written by chart.mjs's writeCharts).
+import { chartFile } from "./chart.mjs";
 import { ratio } from "./measure.mjs";
 
 const KINDS = ["ours", "raw", "guarded", "celery"];
@@ -39,6 +41,11 @@ export function targetsFor(backend, row) {
 function backendSection(result, engines) {
   const lines = [`### ${result.backend} — ${engines[result.backend] ?? ""}`, ""];
   if (result.skipped) return [...lines, `Skipped: ${result.skipped}.`, ""];
+  if (result.rows?.length)
+    lines.push(
+      `![${result.backend}: ours, guarded, raw and Celery, ops/s](charts/${chartFile(result.backend)})`,
+      "",
+    );
   const names = KINDS.filter((k) => result.names[k]).map((k) => `${k} = ${result.names[k]}`);
   const took = result.seconds === undefined ? "" : ` Measured in ${result.seconds} s.`;
   lines.push(`${names.join("; ")}.${took}`, "");
