@@ -112,6 +112,9 @@ cdc_raw_directory: ${dir("cdc_raw")}
 # and four clients racing on one counter then livelocked past cas_contention_timeout
 # (backend-cassandra's "increments from separate clients are exact" failed 6 times in 7).
 commitlog_sync: batch
+# Every task write is a lightweight transaction: Paxos v2 (Cassandra 4.1+, off by default) takes
+# fewer rounds per transaction; measured in bench/NOTES.md ("Cassandra's guarded write…").
+paxos_variant: v2
 commitlog_segment_size: 8MiB
 # Tests drop and truncate a lot; snapshots on those would only cost time and disk.
 auto_snapshot: false
