@@ -2,15 +2,24 @@
 // for each op and width, resultstore beside the raw driver's minimal op, the same guarantee
 // hand-written with the raw driver, and Celery's own backend (Python, a thread pool of the same
 // width). Rounds alternate between the four, and each figure is the median round. Then the scale
-// runs (bench/scale.mjs, each in a fresh process for a clean peak RSS). Writes bench/RESULTS.md
-// and one bar chart per backend beside it, in charts/<backend>.svg (bench/lib/chart.mjs).
+// runs (bench/scale.mjs, each in a fresh process for a clean peak RSS): on memory://, cleanup of
+// 100k expired records, RSS across 1M ops (and a Map's), and growth to 10k, 100k and 1M records;
+// then growth (--scale-sizes) and cleanup (--cleanup-records) on each --scale-urls backend.
+// Writes bench/RESULTS.md and one bar chart per backend beside it, in charts/<backend>.svg
+// (bench/lib/chart.mjs).
 //
 //   node bench/run.mjs --all [--json FILE] [--rounds 3] [--seconds 1.5] [--only mongo,consul]
 //                            [--ops store,lifecycle] [--sample-timeout 120] [--no-celery] [--no-scale] [--out bench/RESULTS.md]
+//                            [--scale-urls name=url,...] [--scale-sizes 10000,100000] [--cleanup-records 100000]
+//
+// --scale-urls (default none) names the databases the scale runs load, e.g.
+// `--scale-urls mongo=mongodb://127.0.0.1:27017/bench,cassandra=cassandra://127.0.0.1:9042`; a
+// comma starts a new entry only before `name=`, so a URL may hold a seed list. Each run works in
+// a fresh namespace and destroys it. --no-scale skips every scale run, these included.
 //
 // A sample stops starting calls after --seconds; one still unfinished --sample-timeout seconds
 // after it began is abandoned and that target skips the rest of its backend (see `sampleWithin`).
-import { execFileSync } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import { randomUUID } from "node:crypto";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
@@ -23,6 +32,7 @@ import { writeCharts } from "./lib/chart.mjs";
 import { dropIdleSockets } from "./lib/clients.mjs";
 import { alternate, sampleWithin } from "./lib/measure.mjs";
 import { renderResults } from "./lib/report.mjs";
+import { parseNamedUrls, parseSizes } from "./lib/scale.mjs";
 import {
   guardedTarget,
   OPS,
@@ -45,8 +55,17 @@ const { values: args } = parseArgs({
     "sample-timeout": { type: "string", default: "120" },
     "no-celery": { type: "boolean" },
     "no-scale": { type: "boolean" },
+    "scale-urls": { type: "string" },
+    "scale-sizes": { type: "string", default: "10000,100000" },
+    "cleanup-records": { type: "string", default: "100000" },
   },
 });
+// Checked before any measuring: a typo here should not cost a whole run.
+const scaleUrls = parseNamedUrls(args["scale-urls"]);
+const scaleSizes = parseSizes(args["scale-sizes"]).join(",");
+const cleanupRecords = Number(args["cleanup-records"]);
+if (!Number.isSafeInteger(cleanupRecords) || cleanupRecords <= 0)
+  throw new Error(`--cleanup-records: "${args["cleanup-records"]}" is not a whole number > 0`);
 const rounds = Number(args.rounds);
 const maxSeconds = Number(args.seconds);
 /** Seconds a sample may take in all, its in-flight calls included (see `sampleWithin`). */
@@ -80,6 +99,11 @@ const BACKENDS = [
 ];
 
 const log = (line) => console.error(`[bench] ${line}`);
+/** `text` with a URL's user and password (a Cosmos key, say) or token query values masked. */
+const hidden = (text) =>
+  text
+    .replace(/\/\/[^@/\s]*@/g, "//***@")
+    .replace(/([?&](?:token|key|password)=)[^&\s]*/gi, "$1***");
 const errorText = (error) =>
   String(error?.message ?? error)
     .split("\n")[0]
@@ -128,7 +152,7 @@ async function setUp(backend, url) {
 }
 
 async function benchBackend(backend, url) {
-  log(`${backend.name}: ${url.replace(/\/\/[^@/]*@/, "//***@")}`);
+  log(`${backend.name}: ${hidden(url)}`);
   const began = Date.now();
   const { targets, failures } = await setUp(backend, url);
   const rows = [];
@@ -193,19 +217,29 @@ function summary(row) {
     .join(", ");
 }
 
-/** One scale run in a fresh Node process (its own peak RSS). */
+/**
+ * One scale run in a fresh Node process (its own peak RSS). Its stderr is passed on once it ends,
+ * and a failure is its thrown error's line; both with any credentials of the URL hidden.
+ */
 function scale(kind, url, extra = []) {
   const script = fileURLToPath(new URL("scale.mjs", import.meta.url));
-  try {
-    const out = execFileSync(process.execPath, [script, kind, "--url", url, ...extra], {
-      encoding: "utf8",
-      stdio: ["ignore", "pipe", "inherit"],
-      maxBuffer: 1 << 20,
-    });
-    return JSON.parse(out);
-  } catch (error) {
-    return { error: errorText(error) };
+  const run = spawnSync(process.execPath, [script, kind, "--url", url, ...extra], {
+    encoding: "utf8",
+    stdio: ["ignore", "pipe", "pipe"],
+    maxBuffer: 1 << 20,
+  });
+  const stderr = run.stderr ?? "";
+  if (stderr) process.stderr.write(hidden(stderr));
+  if (run.status === 0) {
+    try {
+      return JSON.parse(run.stdout);
+    } catch (error) {
+      return { error: `unreadable output: ${errorText(error)}` };
+    }
   }
+  const thrown = stderr.split("\n").find((line) => /^\w*Error\b/.test(line));
+  const why = thrown ?? errorText(run.error ?? `exit ${run.status ?? run.signal}`);
+  return { error: hidden(why).slice(0, 200) };
 }
 
 /** The installed version of a driver: the root's node_modules, else the backend package's. */
@@ -264,10 +298,43 @@ for (const backend of BACKENDS) {
 const scaleRuns = [];
 if (!args["no-scale"]) {
   log("scale: cleanup of 100k expired records, memory://");
-  scaleRuns.push({ backend: "memory", ...scale("cleanup", "memory://", ["--records", "100000"]) });
+  scaleRuns.push({
+    backend: "memory",
+    kind: "cleanup",
+    ...scale("cleanup", "memory://", ["--records", "100000"]),
+  });
   log("scale: RSS across 1M memory-backend ops");
-  scaleRuns.push({ backend: "memory", ...scale("rss", "memory://", ["--ops", "1000000"]) });
-  scaleRuns.push({ backend: "Map", ...scale("rss", "memory://", ["--ops", "1000000", "--map"]) });
+  scaleRuns.push({
+    backend: "memory",
+    kind: "rss",
+    ...scale("rss", "memory://", ["--ops", "1000000"]),
+  });
+  scaleRuns.push({
+    backend: "Map",
+    kind: "rss",
+    ...scale("rss", "memory://", ["--ops", "1000000", "--map"]),
+  });
+  log("scale: growth to 10k, 100k and 1M records, memory://");
+  scaleRuns.push({
+    backend: "memory",
+    kind: "growth",
+    ...scale("growth", "memory://", ["--sizes", "10000,100000,1000000"]),
+  });
+  for (const { name, url: given } of scaleUrls) {
+    const url = engineSafeUrl(given, statuses.find((s) => s.name === name)?.engine);
+    log(`scale: growth to ${scaleSizes} records, ${name}: ${hidden(url)}`);
+    scaleRuns.push({
+      backend: name,
+      kind: "growth",
+      ...scale("growth", url, ["--sizes", scaleSizes]),
+    });
+    log(`scale: cleanup of ${cleanupRecords} expired records, ${name}`);
+    scaleRuns.push({
+      backend: name,
+      kind: "cleanup",
+      ...scale("cleanup", url, ["--records", String(cleanupRecords)]),
+    });
+  }
 }
 
 const report = {

@@ -2,6 +2,7 @@
 // Each backend's section links its chart (charts/<backend>.svg, written by chart.mjs's writeCharts).
 import { chartFile } from "./chart.mjs";
 import { ratio } from "./measure.mjs";
+import { growthRatios, shortCount } from "./scale.mjs";
 
 const KINDS = ["ours", "raw", "guarded", "celery"];
 const WRITES = new Set(["store", "lifecycle", "refused"]);
@@ -71,19 +72,93 @@ function backendSection(result, engines) {
   return lines;
 }
 
+const isGrowth = (run) => run.kind === "growth" || Array.isArray(run.steps);
+const count = (n) => n.toLocaleString("en");
+
+function cleanupLine(run) {
+  const expiry =
+    run.nativeExpiry === undefined
+      ? ""
+      : run.nativeExpiry
+        ? " Native expiry: yes (the database deletes expired records itself; `cleanup()` may leave them to it)."
+        : " Native expiry: no.";
+  // core reads expired records as PENDING whether or not they are still stored: `storedAfter`
+  // (the backend's own read) says whether the data is gone, `leftAfter` what callers see.
+  const stored =
+    run.storedAfter === undefined
+      ? ""
+      : `, ${run.storedAfter} still stored (${run.storedBefore} before): the data is ${run.storedAfter === 0 ? "gone" : "not all gone"}`;
+  const left =
+    run.leftAfter === undefined
+      ? ""
+      : ` After it, ${run.leftAfter} of ${run.sampled} sampled ids still read as a result${stored}.`;
+  return `- cleanup, ${run.backend}: ${run.records} expired records written in ${run.writeSeconds.toFixed(1)} s; one \`cleanup()\` removed ${run.removed} in ${run.cleanupSeconds.toFixed(2)} s; RSS before cleanup ${run.rssBeforeMiB} MiB, peak ${run.peakRssMiB} MiB.${expiry}${left}`;
+}
+
+/** How each figure moved from the first size to the last, in one sentence. */
+function growthSentence(run) {
+  const r = growthRatios(run.steps);
+  if (!r || run.steps.length < 2) return "One size only: nothing to compare.";
+  const [to, from] = [shortCount(r.to), shortCount(r.from)];
+  const first = run.steps[0];
+  const last = run.steps[run.steps.length - 1];
+  return (
+    `From ${from} to ${to} records: store at ${to} is ${x(r.store)} its rate at ${from}, ` +
+    `get ${x(r.get)}, getMany ${x(r.getMany)}; RSS ${last.rssMiB} MiB against ${first.rssMiB} MiB (${x(r.rss)}), ` +
+    `peak ${last.peakRssMiB} MiB against ${first.peakRssMiB} MiB (${x(r.peakRss)}).`
+  );
+}
+
+function growthTable(run) {
+  const lines = [`### Growth: ${run.backend}`, ""];
+  if (!run.steps?.length) return [...lines, `Error: ${run.error ?? "no steps"}.`, ""];
+  lines.push(
+    "| records | store ops/s | get ops/s | get p50/p99 ms | getMany ops/s | getMany p50/p99 ms | RSS MiB | peak RSS MiB |",
+    "|--:|--:|--:|--:|--:|--:|--:|--:|",
+    ...run.steps.map(
+      (s) =>
+        `| ${count(s.records)} | ${rate(s.store)} | ${rate(s.get)} | ${ms(s.get)} | ${rate(s.getMany)} | ${ms(s.getMany)} | ${s.rssMiB} | ${s.peakRssMiB} |`,
+    ),
+    "",
+  );
+  const took = [
+    run.loadSeconds === undefined ? "" : ` Loaded in ${run.loadSeconds.toFixed(1)} s`,
+    run.seconds === undefined ? "" : `, ${run.seconds.toFixed(1)} s with the reads`,
+  ].join("");
+  const held =
+    run.backendName === "memory"
+      ? " memory:// holds the records in the client process: its RSS includes them."
+      : "";
+  lines.push(`${growthSentence(run)}${took ? `${took}.` : ""}${held}`, "");
+  if (run.error) lines.push(`Stopped: ${run.error}.`, "");
+  return lines;
+}
+
 function scaleSection(runs) {
   if (!runs.length) return [];
   const lines = ["## Scale", ""];
   for (const run of runs) {
-    if (run.error) lines.push(`- ${run.backend}: error: ${run.error}`);
-    else if (run.cleanupSeconds !== undefined)
-      lines.push(
-        `- cleanup, ${run.backend}: ${run.records} expired records written in ${run.writeSeconds.toFixed(1)} s; one \`cleanup()\` removed ${run.removed} in ${run.cleanupSeconds.toFixed(2)} s; RSS before cleanup ${run.rssBeforeMiB} MiB, peak ${run.peakRssMiB} MiB.`,
-      );
+    if (isGrowth(run)) continue;
+    if (run.error)
+      lines.push(`- ${run.kind ? `${run.kind}, ` : ""}${run.backend}: error: ${run.error}`);
+    else if (run.cleanupSeconds !== undefined) lines.push(cleanupLine(run));
     else
       lines.push(
         `- ${run.ops} ops, ${run.target} (${run.liveRecords} live ids): ${run.opsPerSec.toFixed(0)} ops/s; RSS MiB every ${run.ops / 10} ops: ${run.samples.map((s) => s.rssMiB).join(", ")}; peak ${run.peakRssMiB} MiB.`,
       );
+  }
+  const growth = runs.filter(isGrowth);
+  if (growth.length) {
+    if (lines.length > 2) lines.push("");
+    const reads = growth.find((r) => r.reads)?.reads;
+    const get = reads?.get ?? { calls: 2000, inFlight: 64 };
+    const many = reads?.getMany ?? { calls: 200, ids: 100, inFlight: 8 };
+    lines.push(
+      `Growth (\`bench/scale.mjs growth\`, one process per backend): SUCCESS records loaded cumulatively, ${growth.find((r) => r.loadInFlight)?.loadInFlight ?? 64} in flight; at each size, on the records present: store = the ops/s of the load from the previous size; get = ${get.calls} \`getMeta\` of random present ids, ${get.inFlight} in flight; getMany = ${many.calls} \`getMany\` of ${many.ids} random present ids, ${many.inFlight} in flight (ops/s are calls/s). The reads start after an untimed warm-up; the first size's store rate also times the client's own warm-up (JIT, first connections). RSS is the client process's, now and its peak so far; ids come from a counter, so the client keeps no id list.`,
+      "",
+    );
+    for (const run of growth) lines.push(...growthTable(run));
+    return lines;
   }
   return [...lines, ""];
 }
