@@ -110,6 +110,15 @@ describe("targets", () => {
       ["Map", true],
     ]);
   });
+
+  it("sets no target against a column the backend was not measured with, misses a failed one", () => {
+    const oursOnly = { op: "get", width: 64, ours: { opsPerSec: 100 } };
+    expect(targetsFor("opensearch", oursOnly)).toEqual([]);
+    const failed = { ...oursOnly, raw: { error: "timed out" }, celery: { missing: true } };
+    expect(targetsFor("elasticsearch", failed).map((c) => [c.label, c.met])).toEqual([
+      ["raw", false],
+    ]);
+  });
 });
 
 describe("sampleWithin", () => {
