@@ -43,7 +43,18 @@ const { positionals, values: args } = parseArgs({
 });
 const mib = (bytes) => Math.round(bytes / 1048576);
 const rssMiB = () => mib(process.memoryUsage().rss);
-const peakRssMiB = () => Math.round(process.resourceUsage().maxRSS / 1024);
+/**
+ * This process's peak RSS. Linux keeps `ru_maxrss` across exec, so `resourceUsage().maxRSS` of a
+ * child starts at its parent's peak (bench/all.mjs's, ~250 MiB); `VmHWM` belongs to the process's
+ * own memory map, fresh at exec.
+ */
+function peakRssMiB() {
+  try {
+    const hwm = /VmHWM:\s+(\d+) kB/.exec(readFileSync("/proc/self/status", "utf8"));
+    if (hwm) return Math.round(Number(hwm[1]) / 1024);
+  } catch {}
+  return Math.round(process.resourceUsage().maxRSS / 1024);
+}
 const seconds = (t0) => Number(process.hrtime.bigint() - t0) / 1e9;
 const errorText = (error) =>
   String(error?.message ?? error)

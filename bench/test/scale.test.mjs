@@ -75,6 +75,14 @@ describe("scale.mjs cleanup", () => {
     expect(run.peakRssMiB).toBeGreaterThan(0);
     expect(run.cleanupSeconds).toBeGreaterThanOrEqual(0);
   });
+
+  it("reports its own peak RSS, not its parent's", { timeout: 60_000 }, async () => {
+    // Linux keeps ru_maxrss across exec: a child of a 400 MiB parent read 400 MiB as its peak.
+    const ballast = Buffer.alloc(400 * 1024 * 1024, 1);
+    const run = await scale("cleanup", "--url", "memory://", "--records", "2000");
+    expect(ballast[0]).toBe(1);
+    expect(run.peakRssMiB).toBeLessThan(300);
+  });
 });
 
 describe("scale helpers", () => {
