@@ -5,7 +5,7 @@ import cassandra from "cassandra-driver";
 import { BACKEND_NAME } from "./config.js";
 
 const { errors: driver, types } = cassandra;
-const { writeTimeout } = types.responseErrorCodes;
+const { writeTimeout, writeFailure } = types.responseErrorCodes;
 
 /** Protocol v5's CAS_WRITE_UNKNOWN, should a driver pass it through (ours: a CAS write timeout). */
 const CAS_WRITE_UNKNOWN = 0x1700;
@@ -70,23 +70,30 @@ function isTransport(error: unknown): boolean {
   );
 }
 
-/** A Paxos timeout or unknown result: only a lightweight transaction reports writeType CAS. */
+/**
+ * A Paxos timeout, failure or unknown result: only a lightweight transaction reports writeType
+ * CAS. Under Paxos v1 a replica that cannot take a proposal stays silent (a timeout); under v2 it
+ * answers a failure. Either way other replicas may have accepted it, and the next round on the
+ * partition completes what they accepted: the outcome is unknown.
+ */
 function isCasOutcomeUnknown(error: unknown): boolean {
   const code = responseCode(error);
   const writeType = String((error as { writeType?: unknown } | null)?.writeType).toUpperCase();
-  return code === CAS_WRITE_UNKNOWN || (code === writeTimeout && writeType === "CAS");
+  const casPhase = (code === writeTimeout || code === writeFailure) && writeType === "CAS";
+  return code === CAS_WRITE_UNKNOWN || casPhase;
 }
 
 /**
- * Whether a failed lightweight transaction may have applied: a CAS timeout, a commit-phase write
- * timeout (SIMPLE or BATCH: the accepted proposal is completed by the next round), a request lost
+ * Whether a failed lightweight transaction may have applied: a CAS timeout or failure, a
+ * commit-phase write timeout (SIMPLE or BATCH: the accepted proposal is completed by the next round), a request lost
  * after sending. Not an Unavailable: the coordinator refuses before the first Paxos phase.
  */
 function lwtMayHaveLanded(error: unknown): boolean {
   if (error instanceof driver.NoHostAvailableError)
     return innerErrors(error).some(lwtMayHaveLanded);
-  const code = responseCode(error);
-  return code === CAS_WRITE_UNKNOWN || code === writeTimeout || lostAfterSending(error);
+  return (
+    isCasOutcomeUnknown(error) || responseCode(error) === writeTimeout || lostAfterSending(error)
+  );
 }
 
 /** A message of ours without its `[resultstore] [cassandra] ` tag, to quote in another. */

@@ -307,16 +307,17 @@ describe.skipIf(!target.url)(`cassandra backend ${target.reason}`, () => {
   });
 
   describe("limits", () => {
-    it("the default limit (3 MiB) really stores, and the server's own limit is below 8 MiB here (a real CAS write timeout)", async () => {
+    it("the default limit (3 MiB) really stores, and the server's own limit is below 8 MiB here (a real CAS write failure)", async () => {
       const store = track(await createTestStore(url, {}, { maxRecordBytes: 8 * MiB }));
       const fits = "x".repeat(3 * MiB - 1024);
       const taskId = randomUUID();
       await store.markSuccess(taskId, fits);
       expect(((await store.getMeta(taskId)).result as string).length).toBe(fits.length);
       // Over max_mutation_size (half of the dev server's 8 MiB commit log segment): refused, nothing
-      // stored. The replica drops the Paxos proposal without answering, so the coordinator reports
-      // a CAS write timeout, which is all a client can see of a real Paxos timeout too: the write's
-      // outcome is unknown (never retryable as is), and reading shows it did not land.
+      // stored. The replica refuses the Paxos proposal: under Paxos v2 (our servers) it answers a CAS
+      // write failure, under v1 it stayed silent and the coordinator reported a CAS write timeout.
+      // Other replicas may have accepted such a proposal, so the outcome is unknown (never
+      // retryable as is), and reading shows it did not land.
       const tooBig = randomUUID();
       const refused = await store.markSuccess(tooBig, "x".repeat(5 * MiB)).catch((e: unknown) => e);
       expect(refused).toBeInstanceOf(WriteOutcomeUnknownError);

@@ -61,6 +61,10 @@ describe("driver errors", () => {
     expect(errors.wrapError(response(0x1700), "incr of counter c")).toBeInstanceOf(
       OutcomeUnknownError,
     );
+    // Paxos v2: a replica that cannot take the proposal answers a failure (writeType CAS).
+    const casFailure = response(types.responseErrorCodes.writeFailure, { writeType: "CAS" });
+    expect(errors.wrapError(casFailure, "write of task t")).toBeInstanceOf(OutcomeUnknownError);
+    expect(errors.isRetryable(casFailure)).toBe(false);
     // A plain write's timeout (idempotent statements only) stays retryable.
     expect(errors.wrapError(writeTimeout("SIMPLE"), "removal of task t")).not.toBeInstanceOf(
       OutcomeUnknownError,
@@ -70,6 +74,7 @@ describe("driver errors", () => {
   it("a lightweight transaction whose answer is lost after sending has an unknown outcome", async () => {
     for (const error of [
       writeTimeout("CAS"),
+      response(types.responseErrorCodes.writeFailure, { writeType: "CAS" }), // Paxos v2
       writeTimeout("SIMPLE"), // the commit phase: the proposal was accepted
       writeTimeout("BATCH"),
       new driver.OperationTimedOutError("client timeout", "127.0.0.1:9042"),
