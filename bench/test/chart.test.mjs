@@ -6,6 +6,7 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { backendChart, writeCharts } from "../lib/chart.mjs";
 import { renderResults } from "../lib/report.mjs";
+import { runReport } from "./report-fixture.mjs";
 
 const sample = (opsPerSec) => ({ opsPerSec, p50: 1, p99: 2 });
 
@@ -135,18 +136,10 @@ describe("backendChart", () => {
   });
 });
 
-const report = {
-  command: "npm run bench -- --all",
-  started: "2026-12-07T00:00:00.000Z",
-  seconds: 10,
-  rounds: 3,
-  maxSeconds: 1,
-  counts: { 1: 400, 64: 4000 },
+const report = runReport({
   engines: { mongo: "ferretdb 1.24.0" },
-  versions: { node: "v20.19.0" },
   results: [result, { backend: "consul", skipped: "server not up" }],
-  scale: [],
-};
+});
 
 describe("charts in RESULTS.md", () => {
   it("links each backend's chart right under its heading, none for a skipped backend", () => {

@@ -6,6 +6,7 @@ import { promisify } from "node:util";
 import { describe, expect, it } from "vitest";
 import { renderResults } from "../lib/report.mjs";
 import { growthRatios, parseNamedUrls, parseSizes, shortCount } from "../lib/scale.mjs";
+import { runReport } from "./report-fixture.mjs";
 
 const SCRIPT = fileURLToPath(new URL("../scale.mjs", import.meta.url));
 
@@ -138,16 +139,7 @@ const step = (records, store, get, getMany, rssMiB, peakRssMiB) => ({
   rssMiB,
   peakRssMiB,
 });
-const report = {
-  command: "npm run bench -- --all",
-  started: "2026-12-07T00:00:00.000Z",
-  seconds: 10,
-  rounds: 3,
-  maxSeconds: 1,
-  counts: { 1: 400, 64: 4000 },
-  engines: {},
-  versions: { node: "v20.19.0" },
-  results: [],
+const report = runReport({
   scale: [
     {
       backend: "memory",
@@ -193,7 +185,7 @@ const report = {
     },
     { backend: "mongo", kind: "growth", error: "connect ECONNREFUSED" },
   ],
-};
+});
 
 describe("growth in RESULTS.md", () => {
   const md = renderResults(report);
