@@ -26,6 +26,7 @@ import { basename, dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { createStore } from "@resultstore/core";
+import { sanitizeUrl } from "@resultstore/core/backend";
 import { env as serverEnv, status as serverStatus } from "../scripts/services/cli.mjs";
 import { createCeleryTarget } from "./lib/celery.mjs";
 import { writeCharts } from "./lib/chart.mjs";
@@ -61,6 +62,9 @@ const { values: args } = parseArgs({
   },
 });
 // Checked before any measuring: a typo here should not cost a whole run.
+const ops = args.ops ? args.ops.split(",") : OPS;
+const unknownOps = ops.filter((op) => !OPS.includes(op));
+if (unknownOps.length) throw new Error(`--ops: unknown ${unknownOps.join(", ")} (known: ${OPS})`);
 const scaleUrls = parseNamedUrls(args["scale-urls"]);
 const scaleSizes = parseSizes(args["scale-sizes"]).join(",");
 const cleanupRecords = Number(args["cleanup-records"]);
@@ -99,11 +103,8 @@ const BACKENDS = [
 ];
 
 const log = (line) => console.error(`[bench] ${line}`);
-/** `text` with a URL's user and password (a Cosmos key, say) or token query values masked. */
-const hidden = (text) =>
-  text
-    .replace(/\/\/[^@/\s]*@/g, "//***@")
-    .replace(/([?&](?:token|key|password)=)[^&\s]*/gi, "$1***");
+/** `text` with every copy of `url` in it masked as core masks URLs (user part, secret queries). */
+const hidden = (text, url) => text.split(url).join(sanitizeUrl(url));
 const errorText = (error) =>
   String(error?.message ?? error)
     .split("\n")[0]
@@ -152,7 +153,7 @@ async function setUp(backend, url) {
 }
 
 async function benchBackend(backend, url) {
-  log(`${backend.name}: ${hidden(url)}`);
+  log(`${backend.name}: ${sanitizeUrl(url)}`);
   const began = Date.now();
   const { targets, failures } = await setUp(backend, url);
   const rows = [];
@@ -166,7 +167,7 @@ async function benchBackend(backend, url) {
         t.prepareError = errorText(error);
       }
     }
-    for (const op of OPS.filter((o) => !args.ops || args.ops.split(",").includes(o))) {
+    for (const op of OPS.filter((o) => ops.includes(o))) {
       for (const width of WIDTHS) {
         const able = targets.filter((t) => t.has(op));
         const results = await alternate(able, rounds, async (t) => {
@@ -229,7 +230,7 @@ function scale(kind, url, extra = []) {
     maxBuffer: 1 << 20,
   });
   const stderr = run.stderr ?? "";
-  if (stderr) process.stderr.write(hidden(stderr));
+  if (stderr) process.stderr.write(hidden(stderr, url));
   if (run.status === 0) {
     try {
       return JSON.parse(run.stdout);
@@ -239,7 +240,7 @@ function scale(kind, url, extra = []) {
   }
   const thrown = stderr.split("\n").find((line) => /^\w*Error\b/.test(line));
   const why = thrown ?? errorText(run.error ?? `exit ${run.status ?? run.signal}`);
-  return { error: hidden(why).slice(0, 200) };
+  return { error: hidden(why, url).slice(0, 200) };
 }
 
 /** The installed version of a driver: the root's node_modules, else the backend package's. */
@@ -322,7 +323,7 @@ if (!args["no-scale"]) {
   });
   for (const { name, url: given } of scaleUrls) {
     const url = engineSafeUrl(given, statuses.find((s) => s.name === name)?.engine);
-    log(`scale: growth to ${scaleSizes} records, ${name}: ${hidden(url)}`);
+    log(`scale: growth to ${scaleSizes} records, ${name}: ${sanitizeUrl(url)}`);
     scaleRuns.push({
       backend: name,
       kind: "growth",
